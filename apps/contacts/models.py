@@ -1,0 +1,80 @@
+from django.db import models
+from django.db.models import Q
+
+from apps.core.ids import PrefixedIdField
+
+
+class Contact(models.Model):
+    """A customer. Keyed by E.164 phone (wa_id) or, when Meta withholds the phone, by BSUID."""
+
+    id = PrefixedIdField(prefix="con")
+    workspace = models.ForeignKey("core.Workspace", on_delete=models.CASCADE, related_name="contacts")
+    phone = models.CharField(max_length=16, null=True, blank=True)
+    wa_id = models.CharField(max_length=32, blank=True, default="")
+    bsuid = models.CharField(max_length=160, null=True, blank=True)
+    name = models.CharField(max_length=255, blank=True, default="")
+    email = models.EmailField(max_length=254, blank=True, default="")
+    external_id = models.CharField(max_length=255, blank=True, default="")
+    custom_fields = models.JSONField(default=dict, blank=True)
+    # Cache of the consent ledger's latest row, written in the same transaction as the row.
+    opted_in = models.BooleanField(default=True)
+    consent_updated_at = models.DateTimeField(null=True, blank=True)
+    # Start of the customer service window: the contact's last inbound message or call.
+    last_inbound_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "phone"], condition=Q(phone__isnull=False),
+                                    name="uniq_contact_phone"),
+            models.UniqueConstraint(fields=["workspace", "bsuid"], condition=Q(bsuid__isnull=False),
+                                    name="uniq_contact_bsuid"),
+        ]
+        indexes = [
+            models.Index(fields=["workspace", "external_id"], name="contact_ws_external"),
+            models.Index(fields=["workspace", "opted_in"], name="contact_ws_opted_in"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name or self.phone or self.bsuid or self.pk
+
+
+class ContactTag(models.Model):
+    workspace = models.ForeignKey("core.Workspace", on_delete=models.CASCADE, related_name="+")
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="tag_rows")
+    name = models.CharField(max_length=64)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["contact", "name"], name="uniq_contact_tag")]
+        indexes = [models.Index(fields=["workspace", "name", "contact"], name="contacttag_ws_name")]
+
+
+class ConsentRecord(models.Model):
+    """Append-only consent ledger. Rows are never updated or deleted."""
+
+    class Status(models.TextChoices):
+        OPT_IN = "opt_in"
+        OPT_OUT = "opt_out"
+
+    class Source(models.TextChoices):
+        API = "api"
+        KEYWORD = "keyword"
+        IMPORT = "import"
+        ADMIN = "admin"
+        INBOX = "inbox"
+        META_PREFERENCES = "meta_user_preferences"
+
+    id = PrefixedIdField(prefix="cst")
+    workspace = models.ForeignKey("core.Workspace", on_delete=models.CASCADE, related_name="+")
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="consents")
+    status = models.CharField(max_length=10, choices=Status.choices)
+    source = models.CharField(max_length=30, choices=Source.choices)
+    note = models.TextField(blank=True, default="")
+    inbound_message_id = models.CharField(max_length=40, blank=True, default="")
+    api_key_id = models.CharField(max_length=40, blank=True, default="")
+    user = models.ForeignKey("core.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["contact", "-created_at"], name="consent_contact_created")]

@@ -1,0 +1,191 @@
+from django.db import models
+from django.db.models import Q
+
+from apps.core.ids import PrefixedIdField
+
+
+class Conversation(models.Model):
+    TENANT_WABA_PATH = "phone_number__waba_id"
+
+    class State(models.TextChoices):
+        OPEN = "open"
+        PENDING = "pending"
+        RESOLVED = "resolved"
+        SNOOZED = "snoozed"
+
+    class ChannelKind(models.TextChoices):
+        WHATSAPP = "whatsapp"
+        SMS = "sms"
+
+    id = PrefixedIdField(prefix="cnv")
+    workspace = models.ForeignKey("core.Workspace", on_delete=models.CASCADE, related_name="conversations")
+    contact = models.ForeignKey("contacts.Contact", on_delete=models.CASCADE, related_name="conversations")
+    phone_number = models.ForeignKey("wabas.PhoneNumber", null=True, blank=True, on_delete=models.SET_NULL,
+                                     related_name="conversations")
+    channel_kind = models.CharField(max_length=10, choices=ChannelKind.choices, default=ChannelKind.WHATSAPP)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.OPEN)
+    assigned_user = models.ForeignKey("core.User", null=True, blank=True, on_delete=models.SET_NULL,
+                                      related_name="assigned_conversations")
+    snooze_until = models.DateTimeField(null=True, blank=True)
+    last_message_at = models.DateTimeField(null=True, blank=True)
+    last_inbound_at = models.DateTimeField(null=True, blank=True)
+    last_message_preview = models.CharField(max_length=200, blank=True, default="")
+    unread_count = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["workspace", "-last_message_at"], name="cnv_ws_last_msg"),
+            models.Index(fields=["workspace", "state", "-last_message_at"], name="cnv_ws_state_last_msg"),
+            models.Index(fields=["workspace", "assigned_user", "-last_message_at"], name="cnv_ws_assignee_last_msg"),
+            models.Index(fields=["contact", "phone_number", "channel_kind"], name="cnv_contact_number"),
+        ]
+
+    def __str__(self) -> str:
+        return self.pk
+
+
+class Media(models.Model):
+    class Source(models.TextChoices):
+        UPLOAD = "upload"
+        INBOUND = "inbound"
+
+    id = PrefixedIdField(prefix="med")
+    workspace = models.ForeignKey("core.Workspace", on_delete=models.CASCADE, related_name="media")
+    kind = models.CharField(max_length=10)  # image | video | audio | document | sticker
+    file = models.FileField(upload_to="media/%Y/%m/", max_length=300)
+    content_type = models.CharField(max_length=100)
+    size = models.PositiveBigIntegerField()
+    sha256 = models.CharField(max_length=64)
+    filename = models.CharField(max_length=255, blank=True, default="")
+    source = models.CharField(max_length=10, choices=Source.choices, default=Source.UPLOAD)
+    meta_media_id = models.CharField(max_length=64, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name_plural = "media"
+
+
+class MediaUpload(models.Model):
+    """Meta's media id for a file, per sending number (media must be uploaded on the number that sends)."""
+
+    media = models.ForeignKey(Media, on_delete=models.CASCADE, related_name="uploads")
+    phone_number = models.ForeignKey("wabas.PhoneNumber", on_delete=models.CASCADE, related_name="+")
+    meta_media_id = models.CharField(max_length=64)
+    uploaded_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["media", "phone_number"], name="uniq_media_upload")]
+
+
+class Message(models.Model):
+    TENANT_WABA_PATH = "phone_number__waba_id"
+
+    class Direction(models.TextChoices):
+        INBOUND = "inbound"
+        OUTBOUND = "outbound"
+
+    class Channel(models.TextChoices):
+        WHATSAPP = "whatsapp"
+        SMS = "sms"
+
+    class Status(models.TextChoices):
+        SCHEDULED = "scheduled"
+        QUEUED = "queued"
+        SENDING = "sending"  # claimed by a dispatcher (lease in claimed_until)
+        SENT = "sent"
+        DELIVERED = "delivered"
+        READ = "read"
+        FAILED = "failed"
+        CANCELED = "canceled"
+        RECEIVED = "received"  # inbound
+
+    id = PrefixedIdField(prefix="msg")
+    workspace = models.ForeignKey("core.Workspace", on_delete=models.CASCADE, related_name="messages")
+    conversation = models.ForeignKey(Conversation, null=True, blank=True, on_delete=models.SET_NULL,
+                                     related_name="messages")
+    contact = models.ForeignKey("contacts.Contact", null=True, blank=True, on_delete=models.SET_NULL,
+                                related_name="messages")
+    phone_number = models.ForeignKey("wabas.PhoneNumber", null=True, blank=True, on_delete=models.SET_NULL,
+                                     related_name="messages")
+    direction = models.CharField(max_length=8, choices=Direction.choices, default=Direction.OUTBOUND)
+    channel = models.CharField(max_length=10, choices=Channel.choices, default=Channel.WHATSAPP)
+    type = models.CharField(max_length=20)
+    to_phone = models.CharField(max_length=20, blank=True, default="")
+    content = models.JSONField(default=dict)  # the normalised request (outbound) or Meta's object (inbound)
+    body = models.TextField(blank=True, default="")  # the text a person sees (templates rendered)
+    media = models.ForeignKey(Media, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    template = models.ForeignKey("message_templates.MessageTemplate", null=True, blank=True,
+                                 on_delete=models.SET_NULL, related_name="+")
+    template_category = models.CharField(max_length=20, blank=True, default="")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    provider_message_id = models.CharField(max_length=255, null=True, blank=True)
+    client_reference = models.CharField(max_length=255, blank=True, default="")
+    campaign_id = models.CharField(max_length=40, blank=True, default="")  # campaigns sit above this app
+    sent_by = models.CharField(max_length=20, default="api")  # api | user | campaign | auto_reply | customer
+    sent_by_user = models.ForeignKey("core.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    api_key_id = models.CharField(max_length=40, blank=True, default="")
+    reply_to = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    scheduled_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    read_at = models.DateTimeField(null=True, blank=True)
+    failed_at = models.DateTimeField(null=True, blank=True)
+    canceled_at = models.DateTimeField(null=True, blank=True)
+    error_code = models.CharField(max_length=64, blank=True, default="")
+    error_message = models.TextField(blank=True, default="")
+    upstream_code = models.IntegerField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    cost_estimate = models.DecimalField(max_digits=12, decimal_places=4, default=0)
+    cost = models.DecimalField(max_digits=12, decimal_places=4, null=True, blank=True)
+    currency = models.CharField(max_length=3, default="USD")
+    pricing = models.JSONField(default=dict, blank=True)
+    fallback = models.JSONField(default=dict, blank=True)
+    fallback_message = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "provider_message_id"],
+                                    condition=Q(provider_message_id__isnull=False), name="uniq_msg_provider_id"),
+        ]
+        indexes = [
+            models.Index(fields=["next_attempt_at"], condition=Q(status="queued"), name="msg_queued_due"),
+            models.Index(fields=["scheduled_at"], condition=Q(status="scheduled"), name="msg_scheduled_due"),
+            models.Index(fields=["claimed_until"], condition=Q(status="sending"), name="msg_sending_lease"),
+            models.Index(fields=["provider_message_id"], name="msg_provider_id"),
+            models.Index(fields=["conversation", "-created_at"], name="msg_conversation_created"),
+            models.Index(fields=["workspace", "client_reference"], name="msg_ws_client_ref"),
+            models.Index(fields=["workspace", "campaign_id", "status"], name="msg_ws_campaign_status"),
+            models.Index(fields=["workspace", "status", "-created_at"], name="msg_ws_status_created"),
+        ]
+
+    def __str__(self) -> str:
+        return self.pk
+
+
+class MessageAttempt(models.Model):
+    class Outcome(models.TextChoices):
+        ACCEPTED = "accepted"
+        RETRYABLE = "retryable"
+        TERMINAL = "terminal"
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="attempt_rows")
+    number = models.PositiveIntegerField()
+    outcome = models.CharField(max_length=10, choices=Outcome.choices)
+    http_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    error_code = models.CharField(max_length=64, blank=True, default="")
+    upstream_code = models.IntegerField(null=True, blank=True)
+    error_message = models.TextField(blank=True, default="")
+    latency_ms = models.PositiveIntegerField(null=True, blank=True)
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["message", "number"], name="uniq_msg_attempt")]

@@ -1,0 +1,168 @@
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.auth.admin import UserAdmin
+
+from apps.core import services
+from apps.core.models import API_SCOPES, ApiKey, AuditLog, Event, Membership, User, Workspace
+
+
+class ReadOnlyAdminMixin:
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class AuditedAdminMixin:
+    """Every admin change leaves an audit row (the API does the same in its base view)."""
+
+    def log_addition(self, request, obj, message):
+        super().log_addition(request, obj, message)
+        self._audit(request, "admin.add", obj)
+
+    def log_change(self, request, obj, message):
+        super().log_change(request, obj, message)
+        self._audit(request, "admin.change", obj)
+
+    def log_deletions(self, request, queryset):
+        for obj in queryset:
+            self._audit(request, "admin.delete", obj)
+        return super().log_deletions(request, queryset)
+
+    def _audit(self, request, action, obj):
+        workspace = getattr(obj, "workspace", None) if not isinstance(obj, Workspace) else obj
+        services.audit_record(
+            action=f"{action} {obj._meta.label}", workspace=workspace, actor_user=request.user,
+            target_type=obj._meta.model_name, target_id=str(obj.pk), ip_address=request.META.get("REMOTE_ADDR"),
+            request_id=getattr(request, "request_id", ""),
+        )
+
+
+@admin.register(User)
+class ReachUserAdmin(AuditedAdminMixin, UserAdmin):
+    list_display = ("username", "email", "display_name", "is_staff", "last_login")
+    fieldsets = UserAdmin.fieldsets + (("Reach", {"fields": ("display_name",)}),)
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    extra = 0
+    autocomplete_fields = ("user",)
+
+
+class WorkspaceForm(forms.ModelForm):
+    class Meta:
+        model = Workspace
+        fields = ("name", "slug", "plan", "settings")
+
+
+@admin.register(Workspace)
+class WorkspaceAdmin(AuditedAdminMixin, admin.ModelAdmin):
+    form = WorkspaceForm
+    list_display = ("name", "slug", "is_sandbox", "plan", "event_sequence", "created_at")
+    list_filter = ("is_sandbox", "plan")
+    search_fields = ("name", "slug")
+    readonly_fields = ("id", "is_sandbox", "sandbox_of", "event_sequence", "created_at")
+    inlines = [MembershipInline]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("sandbox_of")
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        created = services.workspace_create(name=obj.name, slug=obj.slug, plan=obj.plan, owner=request.user)
+        obj.pk = created.pk
+        obj._state.adding = False
+        obj.refresh_from_db()
+
+
+class ApiKeyCreateForm(forms.ModelForm):
+    scopes = forms.MultipleChoiceField(
+        choices=[(s, s) for s in API_SCOPES], initial=list(API_SCOPES), widget=forms.CheckboxSelectMultiple
+    )
+
+    class Meta:
+        model = ApiKey
+        fields = ("workspace", "name", "is_sandbox", "scopes", "waba_id")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["workspace"].queryset = Workspace.objects.filter(is_sandbox=False)
+        self.fields["is_sandbox"].label = "Sandbox key (ak_test_)"
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin):
+    list_display = ("name", "prefix", "workspace", "is_sandbox", "waba_id", "last_used_at", "revoked_at", "created_at")
+    list_filter = ("is_sandbox", "revoked_at")
+    search_fields = ("name", "prefix", "workspace__slug")
+    actions = ["revoke_keys"]
+    readonly_fields = ("id", "workspace", "name", "is_sandbox", "prefix", "scopes", "waba_id", "created_by",
+                       "created_at", "last_used_at", "revoked_at")
+
+    def get_form(self, request, obj=None, **kwargs):
+        if obj is None:
+            kwargs["form"] = ApiKeyCreateForm
+        return super().get_form(request, obj, **kwargs)
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.readonly_fields if obj else ()
+
+    def get_fields(self, request, obj=None):
+        return self.readonly_fields if obj else ("workspace", "name", "is_sandbox", "scopes", "waba_id")
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            return
+        key, secret = services.api_key_create(
+            workspace=form.cleaned_data["workspace"], name=form.cleaned_data["name"],
+            sandbox=form.cleaned_data["is_sandbox"], scopes=form.cleaned_data["scopes"],
+            waba_id=form.cleaned_data.get("waba_id") or "", created_by=request.user,
+        )
+        obj.pk = key.pk
+        obj._state.adding = False
+        obj.refresh_from_db()
+        services.audit_record(action="admin.create_api_key", workspace=key.workspace, actor_user=request.user,
+                              target_type="apikey", target_id=key.pk, ip_address=request.META.get("REMOTE_ADDR"),
+                              request_id=getattr(request, "request_id", ""))
+        self.message_user(
+            request,
+            f"Copy this key now; it will not be shown again: {secret}",
+            level=messages.WARNING,
+        )
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.action(description="Revoke selected keys")
+    def revoke_keys(self, request, queryset):
+        for key in queryset.filter(revoked_at__isnull=True):
+            services.api_key_revoke(api_key=key)
+            services.audit_record(action="admin.revoke_api_key", workspace=key.workspace, actor_user=request.user,
+                                  target_type="apikey", target_id=key.pk, ip_address=request.META.get("REMOTE_ADDR"),
+                                  request_id=getattr(request, "request_id", ""))
+        self.message_user(request, "Revoked.")
+
+
+@admin.register(AuditLog)
+class AuditLogAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("created_at", "action", "workspace", "actor_user", "api_key", "target_type", "target_id",
+                    "status_code", "ip_address", "request_id")
+    list_filter = ("action", "status_code")
+    search_fields = ("action", "target_id", "request_id")
+    date_hierarchy = "created_at"
+    list_select_related = ("workspace", "actor_user", "api_key")
+
+
+@admin.register(Event)
+class EventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("workspace", "sequence", "type", "created_at")
+    list_filter = ("type",)
+    search_fields = ("id", "type")
+    list_select_related = ("workspace",)

@@ -1,0 +1,12 @@
+from django.apps import AppConfig
+
+
+class CoreConfig(AppConfig):
+    name = "apps.core"
+    label = "core"
+    verbose_name = "Core: workspaces, keys, events, audit"
+
+    def ready(self) -> None:
+        from apps.core import periodic
+
+        periodic.register("core.idempotency_purge", "apps.core.tasks.idempotency_records_purge", seconds=3600)

@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+from django.utils import timezone
+from rest_framework.authentication import BaseAuthentication, SessionAuthentication
+
+from apps.core import selectors, services
+from apps.core.errors import InvalidApiKey
+from apps.core.tenancy import Tenant
+
+
+class ApiKeyAuthentication(BaseAuthentication):
+    """`Authorization: Bearer ak_live_…|ak_test_…`. A present but bad key is a 401, never a fallback."""
+
+    def authenticate(self, request):
+        header = request.META.get("HTTP_AUTHORIZATION", "")
+        if not header:
+            return None
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise InvalidApiKey()
+        api_key = selectors.api_key_get_active(secret=token.strip())
+        if api_key is None:
+            raise InvalidApiKey()
+        services.api_key_touch(api_key=api_key, now=timezone.now())
+        workspace = api_key.workspace.sandbox if api_key.is_sandbox else api_key.workspace
+        tenant = Tenant(
+            workspace=workspace, scopes=frozenset(api_key.scopes), api_key=api_key, waba_id=api_key.waba_id
+        )
+        return (None, tenant)
+
+    def authenticate_header(self, request) -> str:
+        return 'Bearer realm="reach"'
+
+
+class WorkspaceSessionAuthentication(SessionAuthentication):
+    """The inbox and admin call the same API with the Django session (CSRF enforced)."""
+
+    def authenticate(self, request):
+        result = super().authenticate(request)
+        if result is None:
+            return None
+        user, _ = result
+        tenant = selectors.tenant_for_session(user=user, session=request._request.session)
+        if tenant is None:
+            return None
+        return (user, tenant)
+
+
+def tenant_of(request) -> Tenant | None:
+    auth = getattr(request, "auth", None)
+    return auth if isinstance(auth, Tenant) else None

@@ -1,0 +1,60 @@
+"""Dependency inversion for the layers: core cannot import the apps above it, so they register here
+(in AppConfig.ready) to be called by core's write layer. These are explicit calls made by services,
+not Django signals.
+
+- workspace provisioners run inside workspace_create's transaction (e.g. the sandbox's simulated WABA);
+- event listeners run after the commit of a transaction that appended events: a fast path only (the
+  event rows themselves are the durable queue), so a failing listener is logged and ignored.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+logger = logging.getLogger("reach.hooks")
+
+
+@dataclass(frozen=True)
+class CommittedEvent:
+    id: str
+    workspace_id: str
+    sequence: int
+    type: str
+
+
+_workspace_provisioners: list[Callable] = []
+_waba_resolver: list[Callable] = []
+_event_listeners: list[Callable[[list[CommittedEvent]], None]] = []
+
+
+def register_workspace_provisioner(fn: Callable) -> None:
+    if fn not in _workspace_provisioners:
+        _workspace_provisioners.append(fn)
+
+
+def workspace_provisioners() -> list[Callable]:
+    return list(_workspace_provisioners)
+
+
+def register_event_listener(fn: Callable[[list[CommittedEvent]], None]) -> None:
+    if fn not in _event_listeners:
+        _event_listeners.append(fn)
+
+
+def notify_events_committed(events: list[CommittedEvent]) -> None:
+    for listener in list(_event_listeners):
+        try:
+            listener(events)
+        except Exception:  # the sweepers pick up whatever a failed fast path missed
+            logger.exception("event listener %r failed", listener)
+
+
+def register_waba_resolver(fn: Callable) -> None:
+    """fn(workspace, waba_id) -> bool: does this WABA exist in this workspace (wabas app registers it)."""
+    _waba_resolver[:] = [fn]
+
+
+def waba_resolver() -> Callable | None:
+    return _waba_resolver[0] if _waba_resolver else None

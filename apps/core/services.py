@@ -1,0 +1,181 @@
+"""Core write layer: workspaces, memberships, API keys, the event log and the audit log."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+from django.utils.text import slugify
+
+from apps.core import hooks
+from apps.core.errors import NotFound, ValidationFailed
+from apps.core.ids import new_id
+from apps.core.models import API_SCOPES, ApiKey, AuditLog, Event, Membership, User, Workspace
+
+# --- workspaces -----------------------------------------------------------------------------
+
+
+@transaction.atomic
+def workspace_create(*, name: str, slug: str | None = None, plan: str = Workspace.Plan.STANDARD,
+                     owner: User | None = None) -> Workspace:
+    """Create a live workspace, its sandbox twin, and whatever the apps provision for them."""
+    slug = slugify(slug or name)[:64]
+    if not slug:
+        raise ValidationFailed("A workspace needs a name that makes a slug.", field="slug")
+    if Workspace.objects.filter(slug=slug, is_sandbox=False).exists():
+        raise ValidationFailed(f"The slug {slug!r} is taken.", field="slug")
+    live = Workspace.objects.create(name=name, slug=slug, plan=plan)
+    sandbox = Workspace.objects.create(name=name, slug=slug, plan=plan, is_sandbox=True, sandbox_of=live)
+    if owner is not None:
+        Membership.objects.create(workspace=live, user=owner, role=Membership.Role.OWNER)
+    for provision in hooks.workspace_provisioners():
+        provision(live=live, sandbox=sandbox)
+    return live
+
+
+def membership_set(*, workspace: Workspace, user: User, role: str) -> Membership:
+    membership, _ = Membership.objects.update_or_create(workspace=workspace.live, user=user, defaults={"role": role})
+    return membership
+
+
+# --- API keys -------------------------------------------------------------------------------
+
+
+def hash_api_key(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def api_key_create(*, workspace: Workspace, name: str, sandbox: bool, scopes: Iterable[str] | None = None,
+                   waba_id: str = "", created_by: User | None = None) -> tuple[ApiKey, str]:
+    """Returns the key row and the secret. The secret is never stored and cannot be shown again."""
+    scopes = list(scopes) if scopes is not None else list(API_SCOPES)
+    unknown = sorted(set(scopes) - set(API_SCOPES))
+    if unknown:
+        raise ValidationFailed(f"Unknown scopes: {', '.join(unknown)}", field="scopes")
+    if not scopes:
+        raise ValidationFailed("A key needs at least one scope.", field="scopes")
+    live = workspace.live
+    if waba_id:
+        # Checked through the registered resolver so core stays ignorant of the wabas app.
+        from apps.core.selectors import waba_exists
+
+        if not waba_exists(workspace=live.sandbox if sandbox else live, waba_id=waba_id):
+            raise NotFound("No such WABA in this workspace.", details={"field": "waba"})
+    secret = ("ak_test_" if sandbox else "ak_live_") + secrets.token_urlsafe(32)
+    key = ApiKey.objects.create(
+        workspace=live, name=name or "API key", is_sandbox=sandbox, prefix=secret[:14],
+        secret_hash=hash_api_key(secret), scopes=scopes, waba_id=waba_id or "", created_by=created_by,
+    )
+    return key, secret
+
+
+def api_key_revoke(*, api_key: ApiKey, now: datetime | None = None) -> ApiKey:
+    ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(revoked_at=now or timezone.now())
+    api_key.refresh_from_db()
+    return api_key
+
+
+def api_key_touch(*, api_key: ApiKey, now: datetime) -> None:
+    """Record use, at most once a minute per key, so a busy key does not turn reads into writes."""
+    resolution = timedelta(seconds=settings.API_KEY_LAST_USED_RESOLUTION_SECONDS)
+    if api_key.last_used_at and now - api_key.last_used_at < resolution:
+        return
+    ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
+    api_key.last_used_at = now
+
+
+# --- event log --------------------------------------------------------------------------------
+
+
+def _reserve_sequences(workspace_id: str, count: int) -> int:
+    """Bump the workspace's counter by `count` under its row lock; returns the last number reserved.
+    The lock is held until the writer commits, so sequences become visible in order."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE core_workspace SET event_sequence = event_sequence + %s WHERE id = %s RETURNING event_sequence",
+            [count, workspace_id],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        raise NotFound("No such workspace.")
+    return int(row[0])
+
+
+def event_append(*, workspace: Workspace, type: str, data: dict[str, Any]) -> Event:
+    return event_append_many(workspace=workspace, events=[(type, data)])[0]
+
+
+def event_append_many(*, workspace: Workspace, events: list[tuple[str, dict[str, Any]]]) -> list[Event]:
+    """Append events inside the caller's transaction (required: an event must share the fate of the
+    change it describes). Listeners hear about them after commit."""
+    if not events:
+        return []
+    if not connection.in_atomic_block:
+        raise RuntimeError("event_append must run inside the writer's transaction")
+    last = _reserve_sequences(workspace.pk, len(events))
+    first = last - len(events) + 1
+    now = timezone.now()
+    rows = [
+        Event(id=new_id("evt"), workspace_id=workspace.pk, sequence=first + i, type=etype, data=data, created_at=now)
+        for i, (etype, data) in enumerate(events)
+    ]
+    Event.objects.bulk_create(rows)
+    committed = [hooks.CommittedEvent(e.id, e.workspace_id, e.sequence, e.type) for e in rows]
+    transaction.on_commit(lambda: hooks.notify_events_committed(committed))
+    return rows
+
+
+def event_envelope(*, event: Event, workspace: Workspace | None = None) -> dict[str, Any]:
+    """The public shape of an event (API.md, webhook bodies, the inbox stream)."""
+    ws = workspace or event.workspace
+    return {
+        "id": event.id,
+        "type": event.type,
+        "created_at": event.created_at.strftime("%Y-%m-%dT%H:%M:%S.%fZ") if event.created_at else None,
+        "workspace_id": ws.live.pk if ws.is_sandbox else ws.pk,
+        "sandbox": ws.is_sandbox,
+        "sequence": event.sequence,
+        "data": event.data,
+    }
+
+
+# --- audit log -----------------------------------------------------------------------------------
+
+
+def audit_record(*, action: str, workspace: Workspace | None = None, actor_user: User | None = None,
+                 api_key: ApiKey | None = None, target_type: str = "", target_id: str = "",
+                 status_code: int | None = None, ip_address: str | None = None, request_id: str = "",
+                 details: dict | None = None) -> AuditLog:
+    return AuditLog.objects.create(
+        workspace=workspace, actor_user=actor_user if (actor_user and actor_user.pk) else None, api_key=api_key,
+        action=action[:200], target_type=target_type[:64], target_id=str(target_id)[:64], status_code=status_code,
+        ip_address=ip_address or None, request_id=request_id[:64], details=details or {},
+    )
+
+
+# --- demo ----------------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def demo_ensure(*, slug: str = "demo", username: str = "admin") -> tuple[Workspace, User, str | None, bool]:
+    """Create the demo workspace and admin once. Returns (workspace, user, password or None, created)."""
+    existing = Workspace.objects.filter(slug=slug, is_sandbox=False).first()
+    if existing is not None:
+        user = User.objects.filter(username=username).first()
+        return existing, user, None, False
+    password = secrets.token_urlsafe(12)
+    user = User.objects.filter(username=username).first()
+    if user is None:
+        user = User.objects.create_superuser(username=username, email="admin@example.com", password=password)
+    else:
+        user.set_password(password)
+        user.is_staff = user.is_superuser = True
+        user.save(update_fields=["password", "is_staff", "is_superuser"])
+    workspace = workspace_create(name="Demo", slug=slug, owner=user)
+    return workspace, user, password, True

@@ -1,0 +1,82 @@
+"""Health, readiness and the JSON error handlers Django uses outside DRF."""
+
+from __future__ import annotations
+
+import logging
+
+from asgiref.sync import async_to_sync
+from django.conf import settings
+from django.db import connection
+from django.http import HttpResponse, JsonResponse
+
+from apps.core.errors import error_body
+from apps.core.middleware import is_api_path
+
+logger = logging.getLogger("reach.health")
+
+
+def healthz(request):
+    return JsonResponse({"status": "ok"})
+
+
+def _check_database() -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+        cursor.fetchone()
+    return "ok"
+
+
+def _check_broker() -> str:
+    from reach.celery import app
+
+    with app.connection_for_write() as conn:
+        conn.ensure_connection(max_retries=1, timeout=2)
+    return "ok"
+
+
+def _check_channel_layer() -> str:
+    from channels.layers import get_channel_layer
+
+    layer = get_channel_layer()
+    channel = async_to_sync(layer.new_channel)()
+    async_to_sync(layer.send)(channel, {"type": "readyz.ping"})
+    message = async_to_sync(layer.receive)(channel)
+    return "ok" if message.get("type") == "readyz.ping" else "unexpected reply"
+
+
+def _check_redis() -> str:
+    from apps.core.redis import get_redis
+
+    get_redis().ping()
+    return "ok"
+
+
+def readyz(request):
+    checks = {}
+    for name, check in (("database", _check_database), ("broker", _check_broker),
+                        ("channel_layer", _check_channel_layer), ("redis", _check_redis)):
+        try:
+            checks[name] = check()
+        except Exception as exc:  # report, never raise: this is what monitoring reads
+            logger.warning("readiness check %s failed: %s", name, exc)
+            checks[name] = "unavailable"
+    ready = all(value == "ok" for value in checks.values())
+    body = {"status": "ready" if ready else "not_ready", "checks": checks,
+            "mode": "embedded" if settings.EMBEDDED else "external"}
+    return JsonResponse(body, status=200 if ready else 503)
+
+
+def handler404(request, exception=None):
+    if is_api_path(request.path):
+        return JsonResponse(error_body("NOT_FOUND", "No such resource.", {}, getattr(request, "request_id", "")),
+                            status=404)
+    return HttpResponse("<h1>Not found</h1>", status=404)
+
+
+def handler500(request):
+    if is_api_path(request.path):
+        return JsonResponse(
+            error_body("INTERNAL_ERROR", "Something went wrong on our side.", {}, getattr(request, "request_id", "")),
+            status=500,
+        )
+    return HttpResponse("<h1>Server error</h1>", status=500)

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class WabasConfig(AppConfig):
+    name = "apps.wabas"
+    label = "wabas"

@@ -1,0 +1,57 @@
+from django.db import models
+
+from apps.core.ids import PrefixedIdField
+
+
+class Waba(models.Model):
+    """A WhatsApp Business Account. Sandbox workspaces get a simulated one (is_simulated)."""
+
+    TENANT_WABA_PATH = "id"
+
+    id = PrefixedIdField(prefix="waba")
+    workspace = models.ForeignKey("core.Workspace", on_delete=models.CASCADE, related_name="wabas")
+    meta_waba_id = models.CharField(max_length=64, unique=True)
+    name = models.CharField(max_length=200, blank=True)
+    is_simulated = models.BooleanField(default=False)
+    access_token_encrypted = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "WABA"
+
+    def __str__(self) -> str:
+        return self.name or self.meta_waba_id
+
+
+class PhoneNumber(models.Model):
+    TENANT_WABA_PATH = "waba_id"
+
+    class Quality(models.TextChoices):
+        GREEN = "GREEN"
+        YELLOW = "YELLOW"
+        RED = "RED"
+        NA = "NA"
+
+    class Tier(models.TextChoices):
+        TIER_250 = "TIER_250"
+        TIER_1K = "TIER_1K"
+        TIER_2K = "TIER_2K"
+        TIER_10K = "TIER_10K"
+        TIER_100K = "TIER_100K"
+        TIER_UNLIMITED = "TIER_UNLIMITED"
+
+    id = PrefixedIdField(prefix="pn")
+    workspace = models.ForeignKey("core.Workspace", on_delete=models.CASCADE, related_name="phone_numbers")
+    waba = models.ForeignKey(Waba, on_delete=models.CASCADE, related_name="phone_numbers")
+    meta_phone_number_id = models.CharField(max_length=64, unique=True)
+    display_phone_number = models.CharField(max_length=20)
+    verified_name = models.CharField(max_length=200, blank=True)
+    quality_rating = models.CharField(max_length=10, choices=Quality.choices, default=Quality.GREEN)
+    messaging_tier = models.CharField(max_length=20, choices=Tier.choices, default=Tier.TIER_1K)
+    throughput_mps = models.PositiveIntegerField(default=80)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return self.display_phone_number
