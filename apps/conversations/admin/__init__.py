@@ -1,0 +1,1 @@
+from apps.conversations.admin import inbox, messages  # noqa: F401

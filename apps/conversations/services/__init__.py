@@ -1,0 +1,10 @@
+"""Conversations write layer, split by road:
+- threads.py     opening/updating conversations (shared by send and receive)
+- sending.py     POST /messages: validation, policy chain, storing, scheduling, cancel, bulk enqueue
+- dispatch.py    the dispatcher: claims, token buckets, provider calls, retries, attempts
+- media.py       uploads, sniffing, Meta media ids, inbound media download
+- receiving.py   inbound messages and statuses from the webhook road
+- inbox.py       assignment, state changes, notes (the operator inbox)
+- autoreplies.py welcome / out-of-office / keyword rules
+Import the module you need: `from apps.conversations.services import sending`.
+"""

@@ -1,0 +1,1 @@
+"""Celery tasks for the autoreplies road (thin: take ids, call a service)."""

@@ -1,0 +1,1 @@
+"""Celery tasks for the inbox road (thin: take ids, call a service)."""

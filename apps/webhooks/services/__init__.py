@@ -1,0 +1,1 @@
+"""Webhooks write layer: inbound.py (Meta -> us) and outbound.py (us -> subscribers)."""
