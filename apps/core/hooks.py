@@ -58,3 +58,19 @@ def register_waba_resolver(fn: Callable) -> None:
 
 def waba_resolver() -> Callable | None:
     return _waba_resolver[0] if _waba_resolver else None
+
+
+_inbound_sink: list[Callable] = []
+
+
+def register_inbound_sink(fn: Callable) -> None:
+    """fn(*, payload: dict, delay_seconds: float = 0, source: str = "simulator") stores a Meta-shaped webhook
+    payload into the receive road (the webhooks app registers it). Lets the in-process sandbox simulator,
+    called from lower apps, deliver statuses and inbound messages through the same road as live traffic."""
+    _inbound_sink[:] = [fn]
+
+
+def deliver_inbound(*, payload: dict, delay_seconds: float = 0.0, source: str = "simulator") -> None:
+    if not _inbound_sink:
+        raise RuntimeError("no inbound sink registered (is apps.webhooks installed?)")
+    _inbound_sink[0](payload=payload, delay_seconds=delay_seconds, source=source)
