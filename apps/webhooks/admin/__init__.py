@@ -1,0 +1,1 @@
+from apps.webhooks.admin import inbound, outbound  # noqa: F401

@@ -1,0 +1,1 @@
+"""us -> subscribers write layer."""

@@ -1,0 +1,1 @@
+from apps.webhooks.tasks import inbound, outbound  # noqa: F401
