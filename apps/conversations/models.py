@@ -189,3 +189,88 @@ class MessageAttempt(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["message", "number"], name="uniq_msg_attempt")]
+
+
+# --- Inbox (INBOX helper) ---------------------------------------------------------------------
+
+
+class ConversationNote(models.Model):
+    """A private note agents leave on a conversation; never sent to the customer."""
+
+    id = PrefixedIdField(prefix="note")
+    workspace = models.ForeignKey("core.Workspace", on_delete=models.CASCADE, related_name="+")
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="notes")
+    author = models.ForeignKey("core.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    body = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["conversation", "-created_at"], name="note_conversation_created")]
+
+
+class CannedResponse(models.Model):
+    """A saved reply an agent inserts by typing `/shortcut` in the composer."""
+
+    id = PrefixedIdField(prefix="cr")
+    workspace = models.ForeignKey("core.Workspace", on_delete=models.CASCADE, related_name="+")
+    shortcut = models.SlugField(max_length=64)
+    title = models.CharField(max_length=200, blank=True, default="")
+    body = models.TextField()
+    created_by = models.ForeignKey("core.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["workspace", "shortcut"], name="uniq_canned_shortcut")]
+
+    def __str__(self) -> str:
+        return f"/{self.shortcut}"
+
+
+class AutoReplySettings(models.Model):
+    """Per-workspace auto-reply knobs: the cooldown and the business hours out-of-office uses.
+
+    business_hours: {"mon": [["09:00", "17:30"]], "tue": [...], ...}; a missing day is closed.
+    holidays: ["2026-12-25", ...] (dates in `timezone`), closed all day."""
+
+    workspace = models.OneToOneField("core.Workspace", on_delete=models.CASCADE, related_name="auto_reply_settings")
+    cooldown_seconds = models.PositiveIntegerField(default=3600)
+    timezone = models.CharField(max_length=64, default="UTC")
+    business_hours = models.JSONField(default=dict, blank=True)
+    holidays = models.JSONField(default=list, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "auto-reply settings"
+
+
+class AutoReplyRule(models.Model):
+    class Kind(models.TextChoices):
+        WELCOME = "welcome"
+        OUT_OF_OFFICE = "out_of_office"
+        KEYWORD = "keyword"
+
+    class Match(models.TextChoices):
+        EXACT = "exact"
+        CONTAINS = "contains"
+
+    id = PrefixedIdField(prefix="arr")
+    workspace = models.ForeignKey("core.Workspace", on_delete=models.CASCADE, related_name="auto_reply_rules")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    name = models.CharField(max_length=200, blank=True, default="")
+    enabled = models.BooleanField(default=True)
+    # Keyword rules: the words (matched case-insensitively), how, and the language they belong to
+    # (blank = any; otherwise only for contacts whose custom_fields.language starts with it).
+    keywords = models.JSONField(default=list, blank=True)
+    match = models.CharField(max_length=10, choices=Match.choices, default=Match.CONTAINS)
+    language = models.CharField(max_length=15, blank=True, default="")
+    reply_text = models.TextField()
+    priority = models.PositiveSmallIntegerField(default=100)  # lower wins
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["workspace", "enabled", "priority"], name="autoreply_ws_enabled")]
+
+    def __str__(self) -> str:
+        return self.name or f"{self.kind} {self.pk}"
