@@ -1,0 +1,163 @@
+"""Reach's message shapes (API.md Messages) -> Meta's send request body (META.md §1).
+
+The caller (the send pipeline) has already validated the API input and resolved our ids into Meta's: media
+content carries Meta's media `id` (or a `link`), a reaction's `message_id` is the wamid being reacted to.
+"""
+
+from __future__ import annotations
+
+import re
+
+MEDIA_TYPES = ("image", "video", "audio", "document", "sticker")
+_CAPTIONED = ("image", "video", "document")
+_BSUID = re.compile(r"^[A-Z]{2}\.[A-Za-z0-9.]{1,160}$")
+
+
+def build_send_payload(*, to: str, message_type: str, content: dict, context_wamid: str | None = None,
+                       biz_opaque_callback_data: str | None = None) -> dict:
+    body: dict = {"messaging_product": "whatsapp", "recipient_type": "individual"}
+    if _BSUID.match(to or ""):
+        body["recipient"] = to
+    else:
+        body["to"] = to
+    body["type"] = message_type
+    builder = _BUILDERS.get(message_type)
+    if builder is None:
+        raise ValueError(f"unsupported message type {message_type!r}")
+    body[message_type] = builder(content or {})
+    reply_to = context_wamid or (content or {}).get("context_wamid")
+    if reply_to:
+        body["context"] = {"message_id": reply_to}
+    if biz_opaque_callback_data:
+        body["biz_opaque_callback_data"] = biz_opaque_callback_data
+    return body
+
+
+def build_mark_read_payload(*, wamid: str, typing: bool = False) -> dict:
+    body = {"messaging_product": "whatsapp", "status": "read", "message_id": wamid}
+    if typing:
+        body["typing_indicator"] = {"type": "text"}
+    return body
+
+
+def _text(c: dict) -> dict:
+    out = {"body": c["body"]}
+    if c.get("preview_url"):
+        out["preview_url"] = True
+    return out
+
+
+def _media(kind: str):
+    def build(c: dict) -> dict:
+        out: dict = {}
+        media_id = c.get("id") or c.get("meta_media_id")
+        if media_id:
+            out["id"] = str(media_id)
+        elif c.get("link"):
+            out["link"] = c["link"]
+        else:
+            raise ValueError(f"{kind}: one of id or link is required")
+        if kind in _CAPTIONED and c.get("caption"):
+            out["caption"] = c["caption"]
+        if kind == "document" and c.get("filename"):
+            out["filename"] = c["filename"]
+        return out
+
+    return build
+
+
+def _location(c: dict) -> dict:
+    out = {"latitude": float(c["latitude"]), "longitude": float(c["longitude"])}
+    for key in ("name", "address"):
+        if c.get(key):
+            out[key] = c[key]
+    return out
+
+
+def _reaction(c: dict) -> dict:
+    return {"message_id": c["message_id"], "emoji": c.get("emoji") or ""}
+
+
+def _contacts(c) -> list:
+    items = c.get("contacts") if isinstance(c, dict) else c
+    if isinstance(c, dict) and items is None:
+        items = [c]
+    return list(items or [])
+
+
+def _param(value, name: str | None = None) -> dict:
+    if isinstance(value, dict) and "type" in value:
+        param = dict(value)  # already a Meta parameter object (currency, date_time, media...)
+    else:
+        param = {"type": "text", "text": "" if value is None else str(value)}
+    if name is not None:
+        param["parameter_name"] = name
+    return param
+
+
+def _template(c: dict) -> dict:
+    language = c.get("language") or "en"
+    lang = dict(language) if isinstance(language, dict) else {"code": language}
+    out: dict = {"name": c["name"], "language": lang}
+    components: list = []
+    variables = c.get("variables")
+    if isinstance(variables, list) and variables:
+        components.append({"type": "body", "parameters": [_param(v) for v in variables]})
+    elif isinstance(variables, dict) and variables:
+        components.append({"type": "body", "parameters": [_param(v, name=k) for k, v in variables.items()]})
+    for comp in c.get("components") or []:
+        if components and str(comp.get("type", "")).lower() == "body":
+            continue  # variables already produced the body parameters
+        components.append(comp)
+    if components:
+        out["components"] = components
+    return out
+
+
+def _interactive(c: dict) -> dict:
+    kind = c.get("kind")
+    if kind is None and c.get("type"):
+        return dict(c)  # already Meta-shaped (cta_url, flow, ...): pass through
+    out: dict = {}
+    if kind == "buttons":
+        out["type"] = "button"
+        out["action"] = {"buttons": [{"type": "reply", "reply": {"id": b["id"], "title": b["title"]}}
+                                     for b in c.get("buttons") or []]}
+    elif kind == "list":
+        out["type"] = "list"
+        sections = []
+        for s in c.get("sections") or []:
+            rows = []
+            for r in s.get("rows") or []:
+                row = {"id": r["id"], "title": r["title"]}
+                if r.get("description"):
+                    row["description"] = r["description"]
+                rows.append(row)
+            section = {"rows": rows}
+            if s.get("title"):
+                section["title"] = s["title"]
+            sections.append(section)
+        out["action"] = {"button": c.get("button") or "Options", "sections": sections}
+    else:
+        raise ValueError(f"unsupported interactive kind {kind!r}")
+    if c.get("header_text"):
+        out["header"] = {"type": "text", "text": c["header_text"]}
+    elif isinstance(c.get("header"), dict):
+        out["header"] = c["header"]
+    out["body"] = {"text": c["body"]["text"] if isinstance(c.get("body"), dict) else c.get("body", "")}
+    footer = c.get("footer")
+    if footer:
+        out["footer"] = {"text": footer["text"] if isinstance(footer, dict) else footer}
+    # Meta wants header/body/footer before action; dict order only matters for readability of logs.
+    return {k: out[k] for k in ("type", "header", "body", "footer", "action") if k in out}
+
+
+_BUILDERS = {
+    "text": _text,
+    "template": _template,
+    "location": _location,
+    "reaction": _reaction,
+    "contacts": _contacts,
+    "interactive": _interactive,
+    **{kind: _media(kind) for kind in MEDIA_TYPES},
+}
