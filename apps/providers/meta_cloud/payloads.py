@@ -25,7 +25,7 @@ def build_send_payload(*, to: str, message_type: str, content: dict, context_wam
     if builder is None:
         raise ValueError(f"unsupported message type {message_type!r}")
     body[message_type] = builder(content or {})
-    reply_to = context_wamid or (content or {}).get("context_wamid")
+    reply_to = context_wamid or (content.get("context_wamid") if isinstance(content, dict) else None)
     if reply_to:
         body["context"] = {"message_id": reply_to}
     if biz_opaque_callback_data:

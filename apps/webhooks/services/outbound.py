@@ -1,1 +1,0 @@
-"""us -> subscribers write layer."""
