@@ -1,0 +1,19 @@
+from django.urls import path
+
+from apps.conversations.api import inbox
+
+urlpatterns = [
+    path("conversations", inbox.ConversationListView.as_view(), name="conversation-list"),
+    path("conversations/<str:pk>", inbox.ConversationDetailView.as_view(), name="conversation-detail"),
+    path("conversations/<str:pk>/messages", inbox.ConversationMessagesView.as_view(), name="conversation-messages"),
+    path("conversations/<str:pk>/notes", inbox.ConversationNotesView.as_view(), name="conversation-notes"),
+    path("conversations/<str:pk>/read", inbox.ConversationReadView.as_view(), name="conversation-read"),
+    path("conversations/<str:pk>/templates", inbox.ConversationTemplatesView.as_view(),
+         name="conversation-templates"),
+    path("inbox/events", inbox.InboxEventsView.as_view(), name="inbox-events"),
+    path("canned-responses", inbox.CannedResponseListView.as_view(), name="canned-response-list"),
+    path("canned-responses/<str:pk>", inbox.CannedResponseDetailView.as_view(), name="canned-response-detail"),
+    path("auto-replies", inbox.AutoReplyListView.as_view(), name="auto-reply-list"),
+    path("auto-replies/settings", inbox.AutoReplySettingsView.as_view(), name="auto-reply-settings"),
+    path("auto-replies/<str:pk>", inbox.AutoReplyDetailView.as_view(), name="auto-reply-detail"),
+]

@@ -1,0 +1,245 @@
+"""Writes of the operator inbox: assignment and state changes (each appending its event in the same
+transaction), read marks, private notes, canned responses, agent replies; and the after-commit
+listener that pushes committed events to the browsers of their workspace."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from apps.conversations.models import CannedResponse, Conversation, ConversationNote, Message
+from apps.core import hooks
+from apps.core.errors import Conflict, NotFound, ValidationFailed
+from apps.core.models import User, Workspace
+from apps.core.services import event_append_many
+
+logger = logging.getLogger("reach.inbox")
+UNSET: Any = object()
+
+
+def inbox_group_name(workspace_id: str) -> str:
+    return f"inbox.{workspace_id}"
+
+
+# --- conversations ---------------------------------------------------------------------------------
+
+
+def conversation_update(*, conversation: Conversation, actor: User | None, state: str = UNSET,
+                        assigned_user_id: str | None = UNSET, snooze_until: datetime | None = UNSET,
+                        now: datetime | None = None) -> Conversation:
+    """Assign / unassign and change state. `snooze_until` alone snoozes; any other state clears it.
+    Appends conversation.assigned and/or conversation.status_changed with the change."""
+    from apps.conversations.selectors.conversations import is_workspace_member
+
+    now = now or timezone.now()
+    if snooze_until is not UNSET and snooze_until is not None and state is UNSET:
+        state = Conversation.State.SNOOZED
+    if state is not UNSET and state not in Conversation.State.values:
+        raise ValidationFailed(f"Unknown state {state!r}.", field="state")
+    if state == Conversation.State.SNOOZED:
+        if snooze_until is UNSET or snooze_until is None:
+            raise ValidationFailed("Snoozing needs snooze_until.", field="snooze_until")
+        if snooze_until <= now:
+            raise ValidationFailed("snooze_until must be in the future.", field="snooze_until")
+    elif snooze_until not in (UNSET, None):
+        raise ValidationFailed("snooze_until only goes with state snoozed.", field="snooze_until")
+    if assigned_user_id not in (UNSET, None) and not is_workspace_member(
+        workspace=conversation.workspace, user_id=assigned_user_id
+    ):
+        raise ValidationFailed("No such agent in this workspace.", field="assigned_user_id")
+
+    with transaction.atomic():
+        current = Conversation.objects.select_for_update().get(pk=conversation.pk)
+        events: list[tuple[str, dict]] = []
+        changed: list[str] = []
+        by = actor.pk if actor is not None else None
+        if assigned_user_id is not UNSET and assigned_user_id != current.assigned_user_id:
+            events.append(("conversation.assigned", {
+                "conversation_id": current.pk, "assigned_user_id": assigned_user_id,
+                "previous_assigned_user_id": current.assigned_user_id, "by_user_id": by,
+            }))
+            current.assigned_user_id = assigned_user_id
+            changed.append("assigned_user")
+        if state is not UNSET:
+            new_snooze = snooze_until if state == Conversation.State.SNOOZED else None
+            if state != current.state or new_snooze != current.snooze_until:
+                events.append(("conversation.status_changed", {
+                    "conversation_id": current.pk, "state": state, "previous_state": current.state,
+                    "snooze_until": new_snooze.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+                    if new_snooze else None,
+                    "by_user_id": by,
+                }))
+                current.state, current.snooze_until = state, new_snooze
+                changed += ["state", "snooze_until"]
+        if changed:
+            current.save(update_fields=[*changed, "updated_at"])
+            event_append_many(workspace=current.workspace, events=events)
+    return Conversation.objects.select_related("contact", "assigned_user").get(pk=current.pk)
+
+
+def conversations_wake_snoozed(*, now: datetime | None = None, batch: int = 500) -> int:
+    """Snoozed conversations whose time has come open again (the receive road also wakes them on
+    the next inbound)."""
+    now = now or timezone.now()
+    woken = 0
+    due = list(Conversation.objects.filter(state=Conversation.State.SNOOZED, snooze_until__lte=now)
+               .values_list("pk", flat=True)[:batch])
+    for pk in due:
+        with transaction.atomic():
+            conversation = (Conversation.objects.select_for_update()
+                            .filter(pk=pk, state=Conversation.State.SNOOZED, snooze_until__lte=now).first())
+            if conversation is None:
+                continue
+            conversation.state, conversation.snooze_until = Conversation.State.OPEN, None
+            conversation.save(update_fields=["state", "snooze_until", "updated_at"])
+            event_append_many(workspace=conversation.workspace, events=[("conversation.status_changed", {
+                "conversation_id": conversation.pk, "state": "open", "previous_state": "snoozed",
+                "snooze_until": None, "by_user_id": None, "reason": "snooze_elapsed",
+            })])
+            woken += 1
+    return woken
+
+
+def conversation_mark_read(*, conversation: Conversation) -> Conversation:
+    Conversation.objects.filter(pk=conversation.pk).update(unread_count=0)
+    conversation.unread_count = 0
+    return conversation
+
+
+# --- notes -----------------------------------------------------------------------------------------
+
+
+def note_create(*, conversation: Conversation, author: User | None, body: str) -> ConversationNote:
+    body = (body or "").strip()
+    if not body:
+        raise ValidationFailed("A note needs some text.", field="body")
+    if len(body) > 10_000:
+        raise ValidationFailed("A note is at most 10000 characters.", field="body")
+    with transaction.atomic():
+        note = ConversationNote.objects.create(workspace_id=conversation.workspace_id, conversation=conversation,
+                                               author=author, body=body)
+        # The body stays out of the event: notes are private, and events also feed outbound webhooks.
+        event_append_many(workspace=conversation.workspace, events=[("conversation.note_added", {
+            "conversation_id": conversation.pk, "note_id": note.pk, "author_user_id": author.pk if author else None,
+        })])
+    return note
+
+
+# --- canned responses ---------------------------------------------------------------------------------
+
+
+def _canned_validate(shortcut: str, body: str) -> tuple[str, str]:
+    from django.utils.text import slugify
+
+    clean = slugify((shortcut or "").lstrip("/"))[:64]
+    if not clean:
+        raise ValidationFailed("A shortcut needs letters or digits.", field="shortcut")
+    if not (body or "").strip():
+        raise ValidationFailed("A canned response needs a body.", field="body")
+    if len(body) > 4096:
+        raise ValidationFailed("body is at most 4096 characters.", field="body")
+    return clean, body
+
+
+def canned_response_create(*, workspace: Workspace, shortcut: str, body: str, title: str = "",
+                           created_by: User | None = None) -> CannedResponse:
+    shortcut, body = _canned_validate(shortcut, body)
+    try:
+        with transaction.atomic():
+            return CannedResponse.objects.create(workspace=workspace, shortcut=shortcut, body=body,
+                                                 title=title[:200], created_by=created_by)
+    except IntegrityError:
+        raise Conflict(f"The shortcut /{shortcut} exists already.", details={"field": "shortcut"})
+
+
+def canned_response_update(*, item: CannedResponse, shortcut: str | None = None, body: str | None = None,
+                           title: str | None = None) -> CannedResponse:
+    new_shortcut, new_body = _canned_validate(shortcut if shortcut is not None else item.shortcut,
+                                              body if body is not None else item.body)
+    item.shortcut, item.body = new_shortcut, new_body
+    if title is not None:
+        item.title = title[:200]
+    try:
+        with transaction.atomic():
+            item.save()
+    except IntegrityError:
+        raise Conflict(f"The shortcut /{new_shortcut} exists already.", details={"field": "shortcut"})
+    return item
+
+
+def canned_response_delete(*, item: CannedResponse) -> None:
+    item.delete()
+
+
+# --- replies -------------------------------------------------------------------------------------------
+
+
+def conversation_reply(*, conversation: Conversation, user: User | None, message_type: str,
+                       content: dict) -> Message:
+    """An agent's reply, through the send road's policy chain (window, templates, consent, wallet)."""
+    from apps.conversations.services import sending  # SEND's road
+
+    if conversation.phone_number_id is None:
+        raise Conflict("This conversation has no sender number to reply from.")
+    return sending.message_send_internal(
+        workspace=conversation.workspace, phone_number=conversation.phone_number, contact=conversation.contact,
+        message_type=message_type, content=content, sent_by="user", sent_by_user=user, enforce_window=True,
+    )
+
+
+# --- pushing committed events to browsers -------------------------------------------------------------------
+
+
+def inbox_events_broadcast(events: list[hooks.CommittedEvent]) -> None:
+    """After-commit fast path: one group_send per workspace with the full envelopes (sequence
+    included). A browser that misses one catches up by sequence on reconnect, from the Event table."""
+    if not events:
+        return
+    from channels.layers import get_channel_layer
+
+    from apps.conversations.selectors.conversations import events_envelopes_by_id
+
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    grouped = events_envelopes_by_id(event_ids=[e.id for e in events])
+    sends = [(inbox_group_name(ws_id), {"type": "inbox.events", "events": envelopes})
+             for ws_id, envelopes in grouped.items()]
+
+    async def _send_all():
+        for group, message in sends:
+            await layer.group_send(group, message)
+
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        loop = None
+    if loop is not None:  # called from async code: don't block the loop
+        task = loop.create_task(_send_all())
+        _pending.add(task)
+        task.add_done_callback(_pending.discard)
+        return
+    from asgiref.sync import async_to_sync
+
+    async_to_sync(_send_all)()
+
+
+_pending: set = set()
+
+
+def inbox_listener_register() -> None:
+    hooks.register_event_listener(inbox_events_broadcast)
+
+
+def conversation_for_tenant_or_404(*, tenant, conversation_id: str) -> Conversation:
+    from apps.conversations.selectors.conversations import conversation_get
+
+    conversation = conversation_get(tenant=tenant, conversation_id=conversation_id)
+    if conversation is None:
+        raise NotFound("No such conversation.")
+    return conversation
