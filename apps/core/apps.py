@@ -10,3 +10,4 @@ class CoreConfig(AppConfig):
         from apps.core import periodic
 
         periodic.register("core.idempotency_purge", "apps.core.tasks.idempotency_records_purge", seconds=3600)
+        periodic.register("core.heartbeat", "apps.core.tasks.heartbeat", seconds=10)

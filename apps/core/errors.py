@@ -11,6 +11,7 @@ from rest_framework import exceptions as drf_exceptions
 from rest_framework.response import Response
 
 logger = logging.getLogger("reach.errors")
+WWW_AUTHENTICATE = 'Bearer realm="reach"'
 
 
 class ApplicationError(Exception):
@@ -174,6 +175,8 @@ def api_exception_handler(exc, context):
         response = Response(error_body(exc.code, exc.message, exc.details, rid), status=exc.status)
         for key, value in exc.headers.items():
             response[key] = value
+        if exc.status == 401:
+            response["WWW-Authenticate"] = WWW_AUTHENTICATE
         return response
     if isinstance(exc, drf_exceptions.ValidationError):
         errors = _flatten_drf_errors(exc.detail)
@@ -184,7 +187,9 @@ def api_exception_handler(exc, context):
     if isinstance(exc, drf_exceptions.ParseError):
         return Response(error_body("INVALID_JSON", "The request body is not valid JSON.", {}, rid), status=400)
     if isinstance(exc, (drf_exceptions.NotAuthenticated, drf_exceptions.AuthenticationFailed)):
-        return Response(error_body(InvalidApiKey.code, InvalidApiKey.default_message, {}, rid), status=401)
+        response = Response(error_body(InvalidApiKey.code, InvalidApiKey.default_message, {}, rid), status=401)
+        response["WWW-Authenticate"] = WWW_AUTHENTICATE
+        return response
     if isinstance(exc, (drf_exceptions.PermissionDenied, PermissionDenied)):
         return Response(error_body("PERMISSION_DENIED", "You are not allowed to do this.", {}, rid), status=403)
     if isinstance(exc, (drf_exceptions.NotFound, Http404)):

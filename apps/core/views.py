@@ -51,6 +51,22 @@ def _check_redis() -> str:
     return "ok"
 
 
+def _background_status() -> dict:
+    """Informational, not part of the verdict: a web-only process is ready even when the worker runs
+    elsewhere. The heartbeat is written by a beat-scheduled task, so its age covers beat, broker and worker."""
+    import time
+
+    from apps.core.redis import get_redis
+    from apps.core.tasks import HEARTBEAT_KEY
+
+    try:
+        raw = get_redis().get(HEARTBEAT_KEY)
+    except Exception:
+        return {"last_heartbeat_age_seconds": None}
+    age = round(time.time() - float(raw), 1) if raw else None
+    return {"last_heartbeat_age_seconds": age}
+
+
 def readyz(request):
     checks = {}
     for name, check in (("database", _check_database), ("broker", _check_broker),
@@ -62,7 +78,7 @@ def readyz(request):
             checks[name] = "unavailable"
     ready = all(value == "ok" for value in checks.values())
     body = {"status": "ready" if ready else "not_ready", "checks": checks,
-            "mode": "embedded" if settings.EMBEDDED else "external"}
+            "mode": "embedded" if settings.EMBEDDED else "external", "background": _background_status()}
     return JsonResponse(body, status=200 if ready else 503)
 
 

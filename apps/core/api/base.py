@@ -57,8 +57,11 @@ class ApiView(APIView):
         )
         if not self._rate.allowed:
             raise RateLimited(details={"retry_after": self._rate.retry_after})
-        required = self.scopes.get(request.method) or self.scopes.get("*")
-        if request.method != "OPTIONS" and (required is None or not tenant.has_scope(required)):
+        method = "GET" if request.method == "HEAD" else request.method
+        required = self.scopes.get(method) or self.scopes.get("*")
+        implemented = method.lower() in self.http_method_names and hasattr(self, method.lower())
+        # An unimplemented method falls through to dispatch's 405; it must not look like a scope problem.
+        if method != "OPTIONS" and implemented and (required is None or not tenant.has_scope(required)):
             raise InsufficientScope(details={"required_scope": required})
         if request.method in MUTATING:
             key = parse_idempotency_key(request.headers.get("Idempotency-Key"))
