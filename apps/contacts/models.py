@@ -34,6 +34,9 @@ class Contact(models.Model):
         indexes = [
             models.Index(fields=["workspace", "external_id"], name="contact_ws_external"),
             models.Index(fields=["workspace", "opted_in"], name="contact_ws_opted_in"),
+            # The list is keyset-paginated on the id within one workspace.
+            models.Index(fields=["workspace", "id"], name="contact_ws_id"),
+            # Name/phone search uses trigram GIN indexes on PostgreSQL (migration 0004).
         ]
 
     def __str__(self) -> str:
@@ -50,8 +53,28 @@ class ContactTag(models.Model):
         indexes = [models.Index(fields=["workspace", "name", "contact"], name="contacttag_ws_name")]
 
 
+class LedgerImmutable(Exception):
+    """Raised on any attempt to update or delete a consent ledger row through the ORM."""
+
+
+class ConsentRecordQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise LedgerImmutable("Consent records are append-only; append a new row instead.")
+
+    def delete(self):
+        raise LedgerImmutable("Consent records are append-only; they cannot be deleted.")
+
+    def bulk_update(self, objs, fields, batch_size=None):
+        raise LedgerImmutable("Consent records are append-only; append a new row instead.")
+
+    def update_or_create(self, *args, **kwargs):
+        raise LedgerImmutable("Consent records are append-only; append a new row instead.")
+
+
 class ConsentRecord(models.Model):
-    """Append-only consent ledger. Rows are never updated or deleted."""
+    """Append-only consent ledger. Rows are never updated or deleted: guarded here (ORM) and, on
+    PostgreSQL, by a trigger (migration 0003). The only way out is erasing the contact itself
+    (services.contact_delete), which removes the ledger with the person."""
 
     class Status(models.TextChoices):
         OPT_IN = "opt_in"
@@ -76,5 +99,54 @@ class ConsentRecord(models.Model):
     user = models.ForeignKey("core.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
 
+    objects = ConsentRecordQuerySet.as_manager()
+
     class Meta:
         indexes = [models.Index(fields=["contact", "-created_at"], name="consent_contact_created")]
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise LedgerImmutable("Consent records are append-only; append a new row instead.")
+        kwargs["force_insert"] = True
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise LedgerImmutable("Consent records are append-only; they cannot be deleted.")
+
+
+class ContactImport(models.Model):
+    """One CSV import: its progress and its report. Big files run in a Celery task; the admin page polls."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        RUNNING = "running"
+        DONE = "done"
+        FAILED = "failed"
+
+    id = PrefixedIdField(prefix="imp")
+    workspace = models.ForeignKey("core.Workspace", on_delete=models.CASCADE, related_name="+")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    filename = models.CharField(max_length=255, blank=True, default="")
+    file_path = models.CharField(max_length=500, blank=True, default="")
+    total_bytes = models.BigIntegerField(default=0)
+    processed_bytes = models.BigIntegerField(default=0)
+    rows_seen = models.IntegerField(default=0)
+    created_count = models.IntegerField(default=0)
+    updated_count = models.IntegerField(default=0)
+    rejected_count = models.IntegerField(default=0)
+    rejected_rows = models.JSONField(default=list, blank=True)
+    error = models.TextField(blank=True, default="")
+    created_by = models.ForeignKey("core.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.filename or self.pk} ({self.status})"
+
+    @property
+    def progress_percent(self) -> int:
+        if self.status == self.Status.DONE:
+            return 100
+        if not self.total_bytes:
+            return 0
+        return min(99, int(self.processed_bytes * 100 / self.total_bytes))

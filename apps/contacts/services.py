@@ -1,0 +1,307 @@
+"""Contacts write layer: upserts keyed by normalised phone (or BSUID), tags, custom fields, the consent
+ledger and the stop/start-word road. Imports live in apps/contacts/imports.py."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+
+from apps.contacts import stopwords
+from apps.contacts.models import ConsentRecord, Contact, ContactTag
+from apps.contacts.phones import normalize_phone, wa_id_to_e164
+from apps.core.errors import ValidationFailed
+from apps.core.models import Workspace
+from apps.core.services import event_append
+
+MAX_TAG_CHARS = 64
+MAX_TAGS = 100
+MAX_CUSTOM_FIELDS = 100
+MAX_CUSTOM_KEY_CHARS = 64
+MAX_CUSTOM_VALUE_CHARS = 1024
+
+# --- validation helpers shared by the API and the import ------------------------------------------
+
+
+def clean_tags(raw: Any, *, field: str = "tags") -> list[str]:
+    if raw is None:
+        return []
+    if not isinstance(raw, (list, tuple)):
+        raise ValidationFailed("tags must be a list of strings.", field=field)
+    tags: list[str] = []
+    for index, tag in enumerate(raw):
+        if not isinstance(tag, str) or not tag.strip():
+            raise ValidationFailed("Each tag must be a non-empty string.", field=f"{field}[{index}]")
+        tag = tag.strip()
+        if len(tag) > MAX_TAG_CHARS:
+            raise ValidationFailed(f"A tag is at most {MAX_TAG_CHARS} characters.", field=f"{field}[{index}]")
+        if tag not in tags:
+            tags.append(tag)
+    if len(tags) > MAX_TAGS:
+        raise ValidationFailed(f"At most {MAX_TAGS} tags per contact.", field=field)
+    return tags
+
+
+def clean_custom_fields(raw: Any, *, field: str = "custom_fields") -> dict[str, str]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise ValidationFailed("custom_fields must be an object of strings.", field=field)
+    out: dict[str, str] = {}
+    for key, value in raw.items():
+        if not isinstance(key, str) or not key.strip() or len(key) > MAX_CUSTOM_KEY_CHARS:
+            raise ValidationFailed(f"Custom field names are 1–{MAX_CUSTOM_KEY_CHARS} characters.", field=field)
+        if not isinstance(value, str):
+            raise ValidationFailed("Custom field values must be strings.", field=f"{field}.{key}")
+        if len(value) > MAX_CUSTOM_VALUE_CHARS:
+            raise ValidationFailed(f"Custom field values are at most {MAX_CUSTOM_VALUE_CHARS} characters.",
+                                   field=f"{field}.{key}")
+        out[key] = value
+    if len(out) > MAX_CUSTOM_FIELDS:
+        raise ValidationFailed(f"At most {MAX_CUSTOM_FIELDS} custom fields.", field=field)
+    return out
+
+
+def _tags_set(*, contact: Contact, tags: list[str]) -> None:
+    """Replace the contact's tags (inside the caller's transaction)."""
+    ContactTag.objects.filter(contact=contact).exclude(name__in=tags).delete()
+    existing = set(ContactTag.objects.filter(contact=contact).values_list("name", flat=True))
+    ContactTag.objects.bulk_create(
+        [ContactTag(workspace_id=contact.workspace_id, contact=contact, name=t) for t in tags if t not in existing],
+        ignore_conflicts=True,
+    )
+
+
+# --- upserts ------------------------------------------------------------------------------------------
+
+
+def _get_or_create_by_phone(*, workspace: Workspace, phone: str, defaults: dict) -> tuple[Contact, bool]:
+    """Race-safe on the (workspace, phone) unique constraint: the loser of a race reads the winner's row."""
+    existing = Contact.objects.filter(workspace=workspace, phone=phone).first()
+    if existing is not None:
+        return existing, False
+    try:
+        with transaction.atomic():
+            return Contact.objects.create(workspace=workspace, phone=phone, **defaults), True
+    except IntegrityError:
+        return Contact.objects.get(workspace=workspace, phone=phone), False
+
+
+def contact_upsert_by_phone(*, workspace: Workspace, phone: str, name: str | None = None) -> Contact:
+    """The contact for this phone, created if new. A given name fills an empty one, never overwrites."""
+    phone = normalize_phone(phone, field="phone")
+    contact, created = _get_or_create_by_phone(workspace=workspace, phone=phone,
+                                                defaults={"name": (name or "")[:255]})
+    if not created and name and not contact.name:
+        Contact.objects.filter(pk=contact.pk, name="").update(name=name[:255], updated_at=timezone.now())
+        contact.name = name[:255]
+    return contact
+
+
+@transaction.atomic
+def contact_upsert(*, workspace: Workspace, phone: str, name: str | None = None, email: str | None = None,
+                   external_id: str | None = None, tags: list[str] | None = None,
+                   custom_fields: dict[str, str] | None = None) -> tuple[Contact, bool]:
+    """API upsert: the existing contact for this phone (fields given are applied: tags replaced, custom
+    fields shallow-merged) or a new one. Returns (contact, created)."""
+    phone = normalize_phone(phone, field="phone")
+    tags = clean_tags(tags) if tags is not None else None
+    custom_fields = clean_custom_fields(custom_fields) if custom_fields is not None else None
+    contact, created = _get_or_create_by_phone(
+        workspace=workspace, phone=phone,
+        defaults={"name": name or "", "email": email or "", "external_id": external_id or "",
+                  "custom_fields": custom_fields or {}, "wa_id": phone[1:]},
+    )
+    if not created:
+        contact = Contact.objects.select_for_update().get(pk=contact.pk)
+        _apply_fields(contact=contact, name=name, email=email, external_id=external_id, custom_fields=custom_fields)
+    if tags is not None:
+        _tags_set(contact=contact, tags=tags)
+    return contact, created
+
+
+def _apply_fields(*, contact: Contact, name=None, email=None, external_id=None, custom_fields=None) -> None:
+    changed: list[str] = []
+    for attr, value in (("name", name), ("email", email), ("external_id", external_id)):
+        if value is not None and getattr(contact, attr) != value:
+            setattr(contact, attr, value)
+            changed.append(attr)
+    if custom_fields:
+        merged = {**(contact.custom_fields or {}), **custom_fields}
+        if merged != contact.custom_fields:
+            contact.custom_fields = merged
+            changed.append("custom_fields")
+    if changed:
+        contact.save(update_fields=[*changed, "updated_at"])
+
+
+@transaction.atomic
+def contact_update(*, contact: Contact, data: dict[str, Any]) -> Contact:
+    """PATCH: `tags` replaces the set, `custom_fields` shallow-merges, other fields overwrite."""
+    contact = Contact.objects.select_for_update().get(pk=contact.pk)
+    if "phone" in data:
+        phone = normalize_phone(data["phone"], field="phone")
+        if phone != contact.phone:
+            if Contact.objects.filter(workspace_id=contact.workspace_id, phone=phone).exists():
+                raise ValidationFailed("Another contact already has this phone.", field="phone")
+            contact.phone, contact.wa_id = phone, phone[1:]
+            contact.save(update_fields=["phone", "wa_id", "updated_at"])
+    custom_fields = clean_custom_fields(data["custom_fields"]) if "custom_fields" in data else None
+    _apply_fields(contact=contact, name=data.get("name"), email=data.get("email"),
+                  external_id=data.get("external_id"), custom_fields=custom_fields)
+    if "tags" in data:
+        _tags_set(contact=contact, tags=clean_tags(data["tags"]))
+    return contact
+
+
+@transaction.atomic
+def contact_delete(*, contact: Contact) -> None:
+    """Erase a contact with its tags and consent ledger (the one sanctioned way a ledger row goes)."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT set_config('reach.consent_erase', 'on', true)")
+    ConsentRecord.objects.filter(contact=contact)._raw_delete(ConsentRecord.objects.db)
+    contact.delete()
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT set_config('reach.consent_erase', 'off', true)")
+
+
+def _safe_phone(phone: str | None, wa_id: str | None) -> str | None:
+    raw = phone or wa_id_to_e164(wa_id or "")
+    if not raw:
+        return None
+    try:
+        return normalize_phone(raw, field="phone")
+    except ValidationFailed:
+        # Meta vouches for the number; keep it as sent rather than lose the person.
+        digits = wa_id_to_e164(raw)
+        return digits if 9 <= len(digits) <= 16 else None
+
+
+@transaction.atomic
+def contact_upsert_from_inbound(*, workspace: Workspace, phone: str | None, wa_id: str | None,
+                                bsuid: str | None, profile_name: str | None) -> tuple[Contact, bool]:
+    """Find the sender by phone, else by BSUID; create when unknown. Fills what Meta newly tells us
+    (wa_id, BSUID, phone, a name where none is set) without overwriting what a person typed."""
+    e164 = _safe_phone(phone, wa_id)
+    bsuid = bsuid or None
+    contact = None
+    if e164:
+        contact = Contact.objects.select_for_update().filter(workspace=workspace, phone=e164).first()
+    if contact is None and bsuid:
+        contact = Contact.objects.select_for_update().filter(workspace=workspace, bsuid=bsuid).first()
+    if contact is None:
+        if not e164 and not bsuid:
+            raise ValidationFailed("An inbound sender needs a phone or a BSUID.", field="from")
+        try:
+            with transaction.atomic():
+                return Contact.objects.create(
+                    workspace=workspace, phone=e164, bsuid=bsuid, wa_id=(wa_id or (e164 or "")[1:])[:32],
+                    name=(profile_name or "")[:255],
+                ), True
+        except IntegrityError:  # a concurrent inbound created it first
+            lookup = {"phone": e164} if e164 else {"bsuid": bsuid}
+            contact = Contact.objects.select_for_update().get(workspace=workspace, **lookup)
+    changed: list[str] = []
+    if e164 and not contact.phone and not Contact.objects.filter(workspace=workspace, phone=e164).exists():
+        contact.phone = e164
+        changed.append("phone")
+    if bsuid and contact.bsuid != bsuid and not Contact.objects.filter(workspace=workspace, bsuid=bsuid).exists():
+        contact.bsuid = bsuid  # BSUIDs are regenerated when the user changes number
+        changed.append("bsuid")
+    new_wa_id = (wa_id or "")[:32]
+    if new_wa_id and contact.wa_id != new_wa_id:
+        contact.wa_id = new_wa_id
+        changed.append("wa_id")
+    if profile_name and not contact.name:
+        contact.name = profile_name[:255]
+        changed.append("name")
+    if changed:
+        contact.save(update_fields=[*changed, "updated_at"])
+    return contact, False
+
+
+def contact_inbound_recorded(*, contact: Contact, at: datetime) -> None:
+    """Moves last_inbound_at forward only (webhooks arrive out of order)."""
+    from django.db.models import Q
+
+    updated = Contact.objects.filter(pk=contact.pk).filter(
+        Q(last_inbound_at__isnull=True) | Q(last_inbound_at__lt=at)
+    ).update(last_inbound_at=at)
+    if updated:
+        contact.last_inbound_at = at
+
+
+# --- consent ledger --------------------------------------------------------------------------------
+
+
+def consent_serialize(record: ConsentRecord) -> dict[str, Any]:
+    return {
+        "id": record.pk,
+        "contact_id": record.contact_id,
+        "status": record.status,
+        "source": record.source,
+        "note": record.note,
+        "inbound_message_id": record.inbound_message_id or None,
+        "api_key_id": record.api_key_id or None,
+        "user_id": record.user_id,
+        "created_at": record.created_at.isoformat().replace("+00:00", "Z"),
+    }
+
+
+@transaction.atomic
+def consent_record(*, contact: Contact, status: str, source: str, note: str = "", inbound_message_id: str = "",
+                   api_key_id: str = "", user=None) -> ConsentRecord:
+    """Append a ledger row, update the contact's cached `opted_in` in the same transaction, and emit
+    contact.opted_out / contact.opted_in."""
+    if status not in ConsentRecord.Status.values:
+        raise ValidationFailed("status must be opt_in or opt_out.", field="status")
+    if source not in ConsentRecord.Source.values:
+        raise ValidationFailed(f"source must be one of {', '.join(ConsentRecord.Source.values)}.", field="source")
+    # The row lock orders concurrent consent changes, so the cache always equals the latest row.
+    locked = Contact.objects.select_for_update().get(pk=contact.pk)
+    record = ConsentRecord.objects.create(
+        workspace_id=locked.workspace_id, contact=locked, status=status, source=source, note=note or "",
+        inbound_message_id=inbound_message_id or "", api_key_id=api_key_id or "", user=user,
+    )
+    opted_in = status == ConsentRecord.Status.OPT_IN
+    Contact.objects.filter(pk=locked.pk).update(opted_in=opted_in, consent_updated_at=record.created_at,
+                                                updated_at=timezone.now())
+    contact.opted_in, contact.consent_updated_at = opted_in, record.created_at
+    event_append(
+        workspace=locked.workspace,
+        type="contact.opted_in" if opted_in else "contact.opted_out",
+        data={
+            "contact_id": locked.pk, "phone": locked.phone, "opted_in": opted_in,
+            "consent": consent_serialize(record),
+        },
+    )
+    return record
+
+
+def consent_from_inbound_text(*, contact: Contact, text: str, inbound_message_id: str) -> str | None:
+    """A stop/start word as the whole message → a ledger row with source `keyword`; returns the status."""
+    status = stopwords.match_consent_keyword(text)
+    if status is None:
+        return None
+    consent_record(contact=contact, status=status, source=ConsentRecord.Source.KEYWORD,
+                   note=f"keyword: {text.strip()[:100]}", inbound_message_id=inbound_message_id)
+    return status
+
+
+@transaction.atomic
+def consent_from_meta_preference(*, workspace: Workspace, wa_id: str | None, bsuid: str | None, value: str,
+                                 at: datetime | None = None) -> ConsentRecord | None:
+    """Meta's user_preferences webhook (marketing_messages stop/resume), recorded like a keyword."""
+    value = (value or "").strip().lower()
+    status = {"stop": ConsentRecord.Status.OPT_OUT, "resume": ConsentRecord.Status.OPT_IN}.get(value)
+    if status is None:
+        return None
+    contact, _ = contact_upsert_from_inbound(workspace=workspace, phone=None, wa_id=wa_id, bsuid=bsuid,
+                                             profile_name=None)
+    when = (at or timezone.now()).isoformat().replace("+00:00", "Z")
+    return consent_record(contact=contact, status=status, source=ConsentRecord.Source.META_PREFERENCES,
+                          note=f"Meta user_preferences marketing_messages={value} at {when}")

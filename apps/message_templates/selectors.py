@@ -1,0 +1,68 @@
+"""Templates read layer."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+
+from apps.core.errors import TemplateLanguageMismatch, TemplateNotApproved, TemplateNotFound, ValidationFailed
+from apps.core.models import Workspace
+from apps.message_templates.models import MessageTemplate
+
+
+def normalize_language(language: str) -> str:
+    """Meta spells locales `en_US`; people also send `en-US` or `EN_us`."""
+    code = (language or "").strip().replace("-", "_")
+    if "_" in code:
+        lang, region = code.split("_", 1)
+        return f"{lang.lower()}_{region.upper()}"
+    return code.lower()
+
+
+def template_list(*, workspace: Workspace, waba=None, status: str | None = None, category: str | None = None,
+                  language: str | None = None, name: str | None = None, waba_id: str = "") -> QuerySet:
+    qs = MessageTemplate.objects.filter(workspace=workspace).select_related("waba")
+    if waba is not None:
+        qs = qs.filter(waba=waba)
+    if waba_id:  # a WABA-bound key
+        qs = qs.filter(waba_id=waba_id)
+    if status:
+        if status.upper() not in MessageTemplate.Status.values:
+            raise ValidationFailed("Unknown template status.", field="status")
+        qs = qs.filter(status=status.upper())
+    if category:
+        if category.upper() not in MessageTemplate.Category.values:
+            raise ValidationFailed("Unknown template category.", field="category")
+        qs = qs.filter(category=category.upper())
+    if language:
+        qs = qs.filter(language=normalize_language(language))
+    if name:
+        qs = qs.filter(name=name)
+    return qs
+
+
+def template_for_send(*, workspace: Workspace, waba, name: str, language: str) -> MessageTemplate:
+    """The approved (name, language) template of this WABA, or the precise reason there is none."""
+    qs = MessageTemplate.objects.filter(workspace=workspace, name=name)
+    if waba is not None:
+        qs = qs.filter(waba=waba)
+    candidates = list(qs)
+    if not candidates:
+        raise TemplateNotFound(f"No template named {name!r}.", details={"field": "template.name"})
+    language = normalize_language(language)
+    exact = next((t for t in candidates if normalize_language(t.language) == language), None)
+    approved = sorted(t.language for t in candidates if t.status == MessageTemplate.Status.APPROVED)
+    if exact is None or (exact.status != MessageTemplate.Status.APPROVED and approved):
+        raise TemplateLanguageMismatch(
+            f"Template {name!r} has no approved translation in {language!r}.",
+            details={"field": "template.language", "approved_languages": approved},
+        )
+    if exact.status != MessageTemplate.Status.APPROVED:
+        raise TemplateNotApproved(
+            f"Template {name!r} ({language}) is {exact.status}.",
+            details={"field": "template.name", "status": exact.status},
+        )
+    return exact
+
+
+def template_history(*, template: MessageTemplate):
+    return template.status_changes.all()

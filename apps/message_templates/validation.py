@@ -1,0 +1,319 @@
+"""Meta's template rules (META.md §4), checked locally so a bad template fails here with every violation
+listed at once, instead of at Meta one rejection at a time."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+NAME_RE = re.compile(r"^[a-z0-9_]+$")
+LANGUAGE_RE = re.compile(r"^[a-z]{2,3}(_[A-Z]{2,4})?$")
+STRICT_PLACEHOLDER = re.compile(r"\{\{([^{}]*)\}\}")
+POSITIONAL_NAME = re.compile(r"^[1-9][0-9]*$")
+NAMED_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
+ADJACENT = re.compile(r"\}\}\s*\{\{")
+
+CATEGORIES = ("MARKETING", "UTILITY", "AUTHENTICATION")
+COMPONENT_TYPES = ("HEADER", "BODY", "FOOTER", "BUTTONS")
+HEADER_FORMATS = ("TEXT", "IMAGE", "VIDEO", "GIF", "DOCUMENT", "LOCATION")
+BUTTON_TYPES = ("QUICK_REPLY", "URL", "PHONE_NUMBER", "COPY_CODE", "OTP", "FLOW", "MPM", "SPM", "CATALOG",
+                "VOICE_CALL", "REQUEST_CONTACT_INFO")
+BUTTON_LIMITS = {"QUICK_REPLY": 10, "URL": 2, "PHONE_NUMBER": 1, "COPY_CODE": 1, "OTP": 1, "FLOW": 1,
+                 "MPM": 1, "SPM": 1, "CATALOG": 1, "VOICE_CALL": 1, "REQUEST_CONTACT_INFO": 1}
+OTP_TYPES = ("COPY_CODE", "ONE_TAP", "ZERO_TAP")
+
+MAX_NAME = 512
+MAX_BODY = 1024
+MAX_HEADER_TEXT = 60
+MAX_FOOTER = 60
+MAX_BUTTONS = 10
+MAX_BUTTON_TEXT = 25
+MAX_URL = 2000
+MAX_PHONE = 20
+MAX_COPY_CODE_EXAMPLE = 15
+
+
+class _Errors:
+    def __init__(self) -> None:
+        self.items: list[dict[str, str]] = []
+
+    def add(self, field: str, message: str) -> None:
+        self.items.append({"field": field, "message": message})
+
+
+def _text_params(text: str, *, field: str, named: bool, errors: _Errors) -> list[str]:
+    """Placeholders in order of first appearance; reports malformed braces and wrong-format names."""
+    names: list[str] = []
+    for raw in STRICT_PLACEHOLDER.findall(text):
+        if named:
+            if not NAMED_NAME.fullmatch(raw):
+                errors.add(field, f"{{{{{raw}}}}} is not a valid named parameter: use lowercase letters, digits "
+                                  "and _ (e.g. {{first_name}}).")
+                continue
+        elif not POSITIONAL_NAME.fullmatch(raw):
+            errors.add(field, f"{{{{{raw}}}}} is not a positional parameter: use {{{{1}}}}, {{{{2}}}}, … or "
+                              "set parameter_format to named.")
+            continue
+        names.append(raw)
+    leftover = STRICT_PLACEHOLDER.sub("", text)
+    if "{{" in leftover or "}}" in leftover:
+        errors.add(field, "Mismatched braces: every parameter is written {{…}}.")
+    return names
+
+
+def _check_param_layout(text: str, names: list[str], *, field: str, named: bool, errors: _Errors,
+                        allow_edges: bool = False) -> None:
+    if not names:
+        return
+    if not named:
+        numbers = [int(n) for n in dict.fromkeys(names)]
+        if sorted(numbers) != list(range(1, len(numbers) + 1)):
+            errors.add(field, "Positional parameters must be numbered 1..n without gaps.")
+        elif numbers != sorted(numbers):
+            errors.add(field, "Positional parameters must appear in order: {{1}} before {{2}}.")
+    elif len(set(names)) != len(names):
+        errors.add(field, "Named parameters must be unique.")
+    stripped = text.strip()
+    if not allow_edges:
+        if stripped.startswith("{{"):
+            errors.add(field, "The text cannot start with a parameter.")
+        if stripped.endswith("}}"):
+            errors.add(field, "The text cannot end with a parameter.")
+    if ADJACENT.search(text):
+        errors.add(field, "Two parameters cannot be adjacent; put words between them.")
+    words = [w for w in STRICT_PLACEHOLDER.sub(" ", text).split() if any(ch.isalnum() for ch in w)]
+    if len(words) < len(set(names)):
+        errors.add(field, "Too many parameters for the length of the text.")
+
+
+def _check_examples(component: dict, names: list[str], *, field: str, named: bool, kind: str,
+                    errors: _Errors) -> None:
+    """kind: "body" or "header"."""
+    if not names:
+        return
+    example = component.get("example")
+    example = example if isinstance(example, dict) else {}
+    unique = list(dict.fromkeys(names))
+    if named:
+        key = f"{kind}_text_named_params"
+        given = example.get(key)
+        if not isinstance(given, list) or not given:
+            errors.add(f"{field}.example.{key}", f"Examples are required for every parameter ({', '.join(unique)}).")
+            return
+        got = {}
+        for item in given:
+            if isinstance(item, dict) and isinstance(item.get("param_name"), str):
+                got[item["param_name"]] = item.get("example")
+        missing = [n for n in unique if not isinstance(got.get(n), str) or not got.get(n).strip()]
+        if missing:
+            errors.add(f"{field}.example.{key}", f"Missing examples for: {', '.join(missing)}.")
+        extra = [n for n in got if n not in unique]
+        if extra:
+            errors.add(f"{field}.example.{key}", f"Examples for unknown parameters: {', '.join(extra)}.")
+        return
+    key = f"{kind}_text"
+    given = example.get(key)
+    if kind == "body":
+        row = given[0] if isinstance(given, list) and given and isinstance(given[0], list) else None
+    else:
+        row = given if isinstance(given, list) else None
+    if row is None:
+        shape = '[["value 1", "value 2"]]' if kind == "body" else '["value"]'
+        errors.add(f"{field}.example.{key}", f"Examples are required for every parameter, shaped {shape}.")
+        return
+    if len(row) != len(unique) or not all(isinstance(v, str) and v.strip() for v in row):
+        errors.add(f"{field}.example.{key}",
+                   f"Give exactly {len(unique)} non-empty example value(s), one per parameter.")
+
+
+def _check_header(comp: dict, *, field: str, category: str, named: bool, errors: _Errors) -> None:
+    fmt = str(comp.get("format") or "").upper()
+    if fmt not in HEADER_FORMATS:
+        errors.add(f"{field}.format", f"Header format must be one of {', '.join(HEADER_FORMATS)}.")
+        return
+    if fmt == "TEXT":
+        text = comp.get("text")
+        if not isinstance(text, str) or not text.strip():
+            errors.add(f"{field}.text", "A TEXT header needs text.")
+            return
+        if len(text) > MAX_HEADER_TEXT:
+            errors.add(f"{field}.text", f"Header text is at most {MAX_HEADER_TEXT} characters ({len(text)} given).")
+        names = _text_params(text, field=f"{field}.text", named=named, errors=errors)
+        if len(set(names)) > 1:
+            errors.add(f"{field}.text", "Header text takes at most 1 parameter.")
+        elif names and not named and names[0] != "1":
+            errors.add(f"{field}.text", "The header's positional parameter is {{1}}.")
+        if "\n" in text:
+            errors.add(f"{field}.text", "Header text cannot contain new lines.")
+        _check_examples(comp, names, field=field, named=named, kind="header", errors=errors)
+    elif fmt == "LOCATION":
+        if category not in ("UTILITY", "MARKETING"):
+            errors.add(f"{field}.format", "LOCATION headers are for UTILITY and MARKETING templates.")
+    else:
+        example = comp.get("example") if isinstance(comp.get("example"), dict) else {}
+        handle = example.get("header_handle")
+        if not isinstance(handle, list) or not handle or not all(isinstance(h, str) and h for h in handle):
+            errors.add(f"{field}.example.header_handle",
+                       f"A {fmt} header needs an example media handle (example.header_handle).")
+
+
+def _check_buttons(comp: dict, *, field: str, category: str, errors: _Errors) -> list[str]:
+    buttons = comp.get("buttons")
+    if not isinstance(buttons, list) or not buttons:
+        errors.add(f"{field}.buttons", "BUTTONS needs a non-empty buttons list.")
+        return []
+    if len(buttons) > MAX_BUTTONS:
+        errors.add(f"{field}.buttons", f"At most {MAX_BUTTONS} buttons ({len(buttons)} given).")
+    kinds: list[str] = []
+    for index, button in enumerate(buttons):
+        bfield = f"{field}.buttons[{index}]"
+        if not isinstance(button, dict):
+            errors.add(bfield, "Each button is an object.")
+            continue
+        kind = str(button.get("type") or "").upper()
+        if kind not in BUTTON_TYPES:
+            errors.add(f"{bfield}.type", f"Button type must be one of {', '.join(BUTTON_TYPES)}.")
+            continue
+        kinds.append(kind)
+        text = button.get("text")
+        if kind not in ("OTP", "COPY_CODE", "MPM", "SPM", "CATALOG"):
+            if not isinstance(text, str) or not text.strip():
+                errors.add(f"{bfield}.text", "A button needs a label.")
+            elif len(text) > MAX_BUTTON_TEXT:
+                errors.add(f"{bfield}.text", f"Button labels are at most {MAX_BUTTON_TEXT} characters.")
+        if kind == "URL":
+            url = button.get("url")
+            if not isinstance(url, str) or not url.strip():
+                errors.add(f"{bfield}.url", "A URL button needs a url.")
+            else:
+                if len(url) > MAX_URL:
+                    errors.add(f"{bfield}.url", f"URLs are at most {MAX_URL} characters.")
+                if not url.startswith(("https://", "http://")):
+                    errors.add(f"{bfield}.url", "The url must start with https:// or http://.")
+                params = STRICT_PLACEHOLDER.findall(url)
+                if len(params) > 1:
+                    errors.add(f"{bfield}.url", "A URL takes at most 1 parameter.")
+                elif params:
+                    if not url.endswith("}}"):
+                        errors.add(f"{bfield}.url", "The URL's parameter must be at the end.")
+                    example = button.get("example")
+                    if not isinstance(example, list) or not example or not all(
+                            isinstance(v, str) and v for v in example):
+                        errors.add(f"{bfield}.example", "A URL with a parameter needs an example URL.")
+        elif kind == "PHONE_NUMBER":
+            phone = button.get("phone_number")
+            if not isinstance(phone, str) or not phone.strip():
+                errors.add(f"{bfield}.phone_number", "A PHONE_NUMBER button needs a phone_number.")
+            elif len(phone) > MAX_PHONE:
+                errors.add(f"{bfield}.phone_number", f"Phone numbers are at most {MAX_PHONE} characters.")
+        elif kind == "COPY_CODE":
+            example = button.get("example")
+            if isinstance(example, list):
+                example = example[0] if example else None
+            if not isinstance(example, str) or not example:
+                errors.add(f"{bfield}.example", "A COPY_CODE button needs an example code.")
+            elif len(example) > MAX_COPY_CODE_EXAMPLE:
+                errors.add(f"{bfield}.example", f"Copy-code examples are at most {MAX_COPY_CODE_EXAMPLE} characters.")
+        elif kind == "OTP":
+            if category != "AUTHENTICATION":
+                errors.add(f"{bfield}.type", "OTP buttons are for AUTHENTICATION templates only.")
+            if str(button.get("otp_type") or "").upper() not in OTP_TYPES:
+                errors.add(f"{bfield}.otp_type", f"otp_type must be one of {', '.join(OTP_TYPES)}.")
+    for kind, limit in BUTTON_LIMITS.items():
+        count = kinds.count(kind)
+        if count > limit:
+            errors.add(f"{field}.buttons", f"At most {limit} {kind} button(s) ({count} given).")
+    # Quick replies sit together, before or after the others: "QR, URL, QR" is rejected.
+    runs = [k == "QUICK_REPLY" for k in kinds]
+    switches = sum(1 for a, b in zip(runs, runs[1:], strict=False) if a != b)
+    if switches > 1:
+        errors.add(f"{field}.buttons", "Quick replies must be grouped together, before or after the other buttons.")
+    return kinds
+
+
+def template_validate(data: Any) -> tuple[dict, list[dict[str, str]]]:
+    """Returns (cleaned, errors). `cleaned` has name, language, category, parameter_format (POSITIONAL or
+    NAMED) and components; `errors` lists every violation as {"field", "message"}."""
+    errors = _Errors()
+    if not isinstance(data, dict):
+        errors.add("", "The body must be a JSON object.")
+        return {}, errors.items
+    name = data.get("name")
+    if not isinstance(name, str) or not name:
+        errors.add("name", "name is required.")
+    else:
+        if len(name) > MAX_NAME:
+            errors.add("name", f"name is at most {MAX_NAME} characters.")
+        if not NAME_RE.fullmatch(name):
+            errors.add("name", "name may only contain lowercase letters, digits and underscores.")
+    language = data.get("language")
+    if not isinstance(language, str) or not language.strip():
+        errors.add("language", "language is required (e.g. en_US).")
+        language = ""
+    else:
+        from apps.message_templates.selectors import normalize_language
+
+        language = normalize_language(language)
+        if not LANGUAGE_RE.fullmatch(language):
+            errors.add("language", "language must be a locale code like en, en_US or pt_BR.")
+    category = str(data.get("category") or "").upper()
+    if category not in CATEGORIES:
+        errors.add("category", f"category must be one of {', '.join(CATEGORIES)}.")
+    raw_format = data.get("parameter_format")
+    parameter_format = str(raw_format or "positional").upper()
+    if parameter_format not in ("POSITIONAL", "NAMED"):
+        errors.add("parameter_format", "parameter_format must be positional or named.")
+        parameter_format = "POSITIONAL"
+    named = parameter_format == "NAMED"
+    components = data.get("components")
+    if not isinstance(components, list) or not components:
+        errors.add("components", "components must be a non-empty list.")
+        components = []
+    seen: dict[str, int] = {}
+    for index, comp in enumerate(components):
+        field = f"components[{index}]"
+        if not isinstance(comp, dict):
+            errors.add(field, "Each component is an object.")
+            continue
+        kind = str(comp.get("type") or "").upper()
+        if kind not in COMPONENT_TYPES:
+            errors.add(f"{field}.type", f"Component type must be one of {', '.join(COMPONENT_TYPES)}.")
+            continue
+        if kind in seen:
+            errors.add(f"{field}.type", f"At most one {kind} component.")
+            continue
+        seen[kind] = index
+        if kind == "HEADER":
+            _check_header(comp, field=field, category=category, named=named, errors=errors)
+        elif kind == "BODY":
+            text = comp.get("text")
+            if category == "AUTHENTICATION" and not text:
+                continue  # Meta supplies the authentication body text
+            if not isinstance(text, str) or not text.strip():
+                errors.add(f"{field}.text", "The body needs text.")
+                continue
+            if len(text) > MAX_BODY:
+                errors.add(f"{field}.text", f"Body text is at most {MAX_BODY} characters ({len(text)} given).")
+            names = _text_params(text, field=f"{field}.text", named=named, errors=errors)
+            _check_param_layout(text, names, field=f"{field}.text", named=named, errors=errors)
+            _check_examples(comp, names, field=field, named=named, kind="body", errors=errors)
+        elif kind == "FOOTER":
+            text = comp.get("text")
+            if not isinstance(text, str) or not text.strip():
+                errors.add(f"{field}.text", "The footer needs text.")
+                continue
+            if len(text) > MAX_FOOTER:
+                errors.add(f"{field}.text", f"Footer text is at most {MAX_FOOTER} characters ({len(text)} given).")
+            if "{{" in text or "}}" in text:
+                errors.add(f"{field}.text", "The footer cannot contain parameters.")
+        elif kind == "BUTTONS":
+            kinds = _check_buttons(comp, field=field, category=category, errors=errors)
+            if category == "AUTHENTICATION" and "OTP" not in kinds:
+                errors.add(f"{field}.buttons", "AUTHENTICATION templates need one OTP button.")
+    if components and "BODY" not in seen:
+        errors.add("components", "A BODY component is required.")
+    if category == "AUTHENTICATION" and "BUTTONS" not in seen and components:
+        errors.add("components", "AUTHENTICATION templates need a BUTTONS component with an OTP button.")
+    cleaned = {"name": name, "language": language, "category": category, "parameter_format": parameter_format,
+               "components": components}
+    return cleaned, errors.items
