@@ -1,1 +1,305 @@
-"""Meta -> us write layer."""
+"""Meta -> us write layer: store the raw webhook body (the row is the queue), then process it.
+
+The endpoint only verifies, stores and answers; processing runs in a task (fast path, enqueued on commit)
+or in the periodic sweeper (the durable path: anything unprocessed whose available_at has passed).
+A claim is a compare-and-set on claimed_until with a lease, so a killed worker's row is taken again
+after the lease and never by two workers at once. Processing is one transaction per webhook: it either
+applies every item and marks the row processed, or leaves nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from apps.conversations.services.receiving import ProcessLater
+from apps.core.errors import NotFound
+from apps.core.ids import new_id
+from apps.webhooks.models import InboundWebhook
+
+logger = logging.getLogger("reach.webhooks.inbound")
+
+
+# --- storing --------------------------------------------------------------------------------
+
+
+def inbound_webhook_dedupe_key(body: bytes) -> str:
+    return hashlib.sha256(body).hexdigest()
+
+
+def inbound_webhook_store(*, body: bytes, source: str = InboundWebhook.Source.META,
+                          delay_seconds: float = 0.0) -> str | None:
+    """Store a raw body once (a repeated body is a no-op) and, on commit, hand it to a worker.
+    Returns the new row's id, or None when the same body was already stored.
+
+    One INSERT … ON CONFLICT DO NOTHING statement: the endpoint is on the hot path."""
+    now = timezone.now()
+    row_id = new_id("iwh")
+    table = InboundWebhook._meta.db_table
+    adapt = connection.ops.adapt_datetimefield_value
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (id, dedupe_key, source, body, received_at, available_at, attempts, "  # noqa: S608
+            "last_error, summary) VALUES (%s, %s, %s, %s, %s, %s, 0, '', '{}') "
+            "ON CONFLICT (dedupe_key) DO NOTHING RETURNING id",
+            [row_id, inbound_webhook_dedupe_key(body), source, body, adapt(now),
+             adapt(now + timedelta(seconds=max(0.0, delay_seconds)))],
+        )
+        inserted = cursor.fetchone()
+    if inserted is None:
+        return None
+    countdown = max(0.0, delay_seconds)
+    if countdown <= settings.INBOUND_WEBHOOK_MAX_COUNTDOWN_SECONDS:
+        # Only a fast path: if the enqueue is lost, the sweeper finds the row once available_at passes.
+        transaction.on_commit(lambda: _enqueue(row_id, countdown))
+    return row_id
+
+
+def _enqueue(webhook_id: str, countdown: float) -> None:
+    from apps.webhooks.tasks.inbound import inbound_webhook_process_task
+
+    try:
+        if countdown > 0:
+            inbound_webhook_process_task.apply_async(args=[webhook_id], countdown=countdown)
+        else:
+            inbound_webhook_process_task.delay(webhook_id)
+    except Exception:  # broker down: the sweeper picks the row up
+        logger.warning("could not enqueue inbound webhook %s; the sweeper will process it", webhook_id,
+                       exc_info=True)
+
+
+def inbound_sink(*, payload: dict, delay_seconds: float = 0.0, source: str = "simulator") -> None:
+    """Registered as core.hooks' inbound sink: the in-process simulator delivers through here."""
+    body = json.dumps(payload, separators=(",", ":"), sort_keys=True).encode()
+    inbound_webhook_store(body=body, source=source, delay_seconds=delay_seconds)
+
+
+# --- claiming -------------------------------------------------------------------------------
+
+
+def inbound_webhook_claim(*, webhook_id: str, force: bool = False) -> InboundWebhook | None:
+    """Compare-and-set claim with a lease. None when processed, not yet due, leased by another worker,
+    or out of attempts (force=True, the admin's reprocess, ignores the last two)."""
+    now = timezone.now()
+    lease = now + timedelta(seconds=settings.INBOUND_WEBHOOK_LEASE_SECONDS)
+    qs = InboundWebhook.objects.filter(pk=webhook_id, processed_at__isnull=True)
+    if not force:
+        qs = qs.filter(available_at__lte=now, attempts__lt=settings.INBOUND_WEBHOOK_MAX_ATTEMPTS).filter(
+            Q(claimed_until__isnull=True) | Q(claimed_until__lt=now)
+        )
+    if qs.update(claimed_until=lease, attempts=F("attempts") + 1) != 1:
+        return None
+    return InboundWebhook.objects.get(pk=webhook_id)
+
+
+def inbound_webhooks_claim_due(*, limit: int) -> list[str]:
+    """Claim up to `limit` unprocessed rows that are due and not leased, in one short transaction
+    (SKIP LOCKED on PostgreSQL, so concurrent sweepers split the work instead of waiting on each other)."""
+    now = timezone.now()
+    qs = (
+        InboundWebhook.objects.filter(processed_at__isnull=True, available_at__lte=now,
+                                      attempts__lt=settings.INBOUND_WEBHOOK_MAX_ATTEMPTS)
+        .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
+        .order_by("available_at")
+    )
+    with transaction.atomic():
+        if connection.features.has_select_for_update_skip_locked:
+            qs = qs.select_for_update(skip_locked=True)
+        ids = list(qs.values_list("pk", flat=True)[:limit])
+        if ids:
+            # The filter repeats the conditions: the compare-and-set is what makes the claim safe.
+            InboundWebhook.objects.filter(pk__in=ids, processed_at__isnull=True).filter(
+                Q(claimed_until__isnull=True) | Q(claimed_until__lt=now)
+            ).update(claimed_until=now + timedelta(seconds=settings.INBOUND_WEBHOOK_LEASE_SECONDS),
+                     attempts=F("attempts") + 1)
+    return ids
+
+
+# --- processing -----------------------------------------------------------------------------
+
+
+@dataclass
+class ProcessOutcome:
+    webhook_id: str
+    status: str  # processed | skipped | deferred | failed
+    summary: dict = field(default_factory=dict)
+    error: str = ""
+
+
+def inbound_webhook_process(*, webhook_id: str, force: bool = False, claimed: bool = False) -> ProcessOutcome:
+    """Claim the row, parse it, apply every item in one transaction and mark it processed in the
+    same transaction; after commit, run the side effects (auto-replies, media downloads)."""
+    row = None if claimed else inbound_webhook_claim(webhook_id=webhook_id, force=force)
+    if claimed:
+        row = InboundWebhook.objects.filter(pk=webhook_id, processed_at__isnull=True).first()
+    if row is None:
+        return ProcessOutcome(webhook_id, "skipped")
+    try:
+        payload = json.loads(bytes(row.body))
+    except ValueError as exc:  # cannot happen for rows the endpoint stored; kept out of the retry loop
+        InboundWebhook.objects.filter(pk=row.pk).update(
+            processed_at=timezone.now(), claimed_until=None, last_error=f"not JSON: {exc}", summary={"invalid": 1}
+        )
+        return ProcessOutcome(webhook_id, "failed", error=str(exc))
+    try:
+        with transaction.atomic():
+            after_commit: list = []
+            summary = inbound_payload_apply(payload=payload, after_commit=after_commit, received_at=row.received_at)
+            done = InboundWebhook.objects.filter(pk=row.pk, processed_at__isnull=True).update(
+                processed_at=timezone.now(), claimed_until=None, last_error="", summary=summary
+            )
+            if done != 1:  # someone else (the admin's force) finished it meanwhile: keep theirs
+                raise _AlreadyDone()
+            for callback in after_commit:
+                transaction.on_commit(callback)
+    except _AlreadyDone:
+        return ProcessOutcome(webhook_id, "skipped")
+    except ProcessLater as exc:
+        InboundWebhook.objects.filter(pk=row.pk).update(
+            available_at=timezone.now() + timedelta(seconds=exc.seconds), claimed_until=None,
+            attempts=max(0, row.attempts - 1), last_error=f"deferred: {exc}",
+        )
+        return ProcessOutcome(webhook_id, "deferred", error=str(exc))
+    except Exception as exc:
+        logger.exception("inbound webhook %s failed", webhook_id)
+        backoff = min(3600.0, settings.INBOUND_WEBHOOK_RETRY_BASE_SECONDS * (2 ** max(0, row.attempts - 1)))
+        InboundWebhook.objects.filter(pk=row.pk).update(
+            available_at=timezone.now() + timedelta(seconds=backoff), claimed_until=None,
+            last_error=f"{type(exc).__name__}: {exc}"[:4000],
+        )
+        return ProcessOutcome(webhook_id, "failed", error=str(exc))
+    return ProcessOutcome(webhook_id, "processed", summary=summary)
+
+
+class _AlreadyDone(Exception):
+    pass
+
+
+def inbound_payload_apply(*, payload: dict, after_commit: list, received_at=None) -> dict:
+    """Route every parsed item to its domain service. Runs inside the caller's transaction."""
+    from apps.conversations.services import receiving
+    from apps.providers.meta_cloud import webhooks as meta_webhooks
+
+    items = meta_webhooks.parse_webhook(payload)
+    summary: dict = {}
+    ignored: list[dict] = []
+
+    def bump(key: str, n: int = 1) -> None:
+        summary[key] = summary.get(key, 0) + n
+
+    statuses = []
+    for item in items:
+        kind = type(item).__name__
+        if kind == "InboundMessage":
+            result = receiving.message_inbound_receive(item=item)
+            if result.ignored:
+                ignored.append({"kind": "message", "wamid": item.wamid, "reason": result.ignored})
+            elif result.duplicate:
+                bump("duplicate_messages")
+            else:
+                bump("messages")
+                after_commit.extend(result.after_commit)
+        elif kind == "StatusUpdate":
+            statuses.append(item)
+        elif kind in _ACCOUNT_HANDLERS:
+            name, handler = _ACCOUNT_HANDLERS[kind]
+            try:
+                with transaction.atomic():  # a savepoint: an unknown template/number must not spoil the rest
+                    handler(item)
+            except NotFound as exc:
+                ignored.append({"kind": name, "waba_id": item.waba_id, "reason": exc.message})
+            else:
+                bump(name)
+        elif kind == "UserPreferenceUpdate":
+            if receiving.user_preference_apply(item=item):
+                bump("user_preferences")
+            else:
+                ignored.append({"kind": "user_preferences", "reason": "unknown phone_number_id"})
+        else:
+            bump(f"unhandled:{kind}")
+    if statuses:
+        result = receiving.message_statuses_apply(updates=statuses, received_at=received_at)
+        bump("statuses", result.applied)
+        if result.unchanged:
+            bump("statuses_unchanged", result.unchanged)
+        ignored.extend(result.ignored)
+        after_commit.extend(result.after_commit)
+    if ignored:
+        summary["ignored"] = ignored[:100]
+        summary["ignored_count"] = len(ignored)
+    return summary
+
+
+def _template_status(item) -> None:
+    from apps.message_templates import services as template_services
+
+    template_services.template_status_apply(
+        waba_meta_id=item.waba_id, meta_template_id=str(item.meta_template_id), name=item.name,
+        language=item.language, event=item.event, reason=item.reason or "", category=item.category,
+    )
+
+
+def _template_category(item) -> None:
+    from apps.message_templates import services as template_services
+
+    template_services.template_category_apply(
+        waba_meta_id=item.waba_id, meta_template_id=str(item.meta_template_id), name=item.name,
+        language=item.language, previous_category=item.previous_category, new_category=item.new_category,
+        correct_category=item.correct_category,
+    )
+
+
+def _template_quality(item) -> None:
+    from apps.message_templates import services as template_services
+
+    template_services.template_quality_apply(
+        waba_meta_id=item.waba_id, meta_template_id=str(item.meta_template_id), name=item.name,
+        language=item.language, previous_score=item.previous_score, new_score=item.new_score,
+    )
+
+
+def _phone_quality(item) -> None:
+    from apps.wabas import services as waba_services
+
+    waba_services.phone_number_quality_apply(
+        waba_meta_id=item.waba_id, display_phone_number=item.display_phone_number, event=item.event,
+        current_limit=item.current_limit,
+    )
+
+
+_ACCOUNT_HANDLERS = {
+    "TemplateStatusUpdate": ("template_status", _template_status),
+    "TemplateCategoryUpdate": ("template_category", _template_category),
+    "TemplateQualityUpdate": ("template_quality", _template_quality),
+    "PhoneNumberQualityUpdate": ("phone_number_quality", _phone_quality),
+}
+
+
+# --- the sweeper and the admin ----------------------------------------------------------------
+
+
+def inbound_webhooks_sweep(*, limit: int | None = None) -> int:
+    """Process whatever is due and unclaimed (the durable path). Returns how many rows it processed."""
+    limit = limit or settings.INBOUND_WEBHOOK_SWEEP_BATCH
+    done = 0
+    for webhook_id in inbound_webhooks_claim_due(limit=limit):
+        if inbound_webhook_process(webhook_id=webhook_id, claimed=True).status == "processed":
+            done += 1
+    return done
+
+
+def inbound_webhook_reprocess(*, webhook_id: str) -> ProcessOutcome:
+    """Admin action: run a row again. A processed row is reopened; processing is idempotent, so a
+    repeated wamid or status changes nothing."""
+    InboundWebhook.objects.filter(pk=webhook_id).update(
+        processed_at=None, claimed_until=None, attempts=0, available_at=timezone.now()
+    )
+    return inbound_webhook_process(webhook_id=webhook_id)

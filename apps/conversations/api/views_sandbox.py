@@ -1,0 +1,107 @@
+"""Sandbox-only operations (API.md "Operational"): simulate a customer's inbound message, and age a
+contact's customer service window.
+
+Live keys get 403 PERMISSION_DENIED (not 404): the route exists for every partner, and the answer
+tells them to use their test key. Scopes: simulating an inbound message is part of testing a send
+flow, so it takes `messages:send`; ageing a window changes a contact, so it takes `contacts:write`.
+"""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+from rest_framework.response import Response
+
+from apps.contacts.models import Contact
+from apps.contacts.phones import normalize_phone
+from apps.conversations.services import receiving
+from apps.core.api.base import ApiView
+from apps.core.errors import PermissionDeniedError, ValidationFailed
+from apps.wabas import selectors as waba_selectors
+
+# Every inbound type Meta delivers (META.md §3.4); each is given as {"type": t, t: {...}} like Meta's.
+INBOUND_TYPES = ("text", "image", "video", "audio", "document", "sticker", "location", "contacts", "reaction",
+                 "button", "interactive", "order", "system", "unsupported")
+SANDBOX_ONLY = "This endpoint is for sandbox keys only: use your ak_test_… key."
+
+
+def _iso(value) -> str | None:
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value else None
+
+
+class _SandboxView(ApiView):
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        if not self.tenant.is_sandbox:
+            raise PermissionDeniedError(SANDBOX_ONLY)
+
+
+class SandboxInboundView(_SandboxView):
+    scopes = {"POST": "messages:send"}
+
+    class Input(serializers.Serializer):
+        type = serializers.ChoiceField(choices=INBOUND_TYPES, required=False)
+        name = serializers.CharField(required=False, allow_blank=True, max_length=255)
+        phone_number_id = serializers.CharField(required=False, allow_blank=True, max_length=64)
+        context = serializers.DictField(required=False)
+
+    def post(self, request):
+        data = request.data if isinstance(request.data, dict) else {}
+        serializer = self.Input(data=data)
+        serializer.is_valid(raise_exception=True)
+        values = serializer.validated_data
+        from_phone = normalize_phone(data.get("from") if isinstance(data.get("from"), str) else "", field="from")
+        message_type = values.get("type") or self._infer_type(data)
+        obj = data.get(message_type)
+        if message_type == "contacts":
+            if not isinstance(obj, list) or not obj:
+                raise ValidationFailed("contacts must be a non-empty list.", field="contacts")
+        elif not isinstance(obj, dict):
+            raise ValidationFailed(f"{message_type} must be an object.", field=message_type)
+        if message_type == "text":
+            body = obj.get("body")
+            if not isinstance(body, str) or not body or len(body) > 4096:
+                raise ValidationFailed("text.body must be 1–4096 characters.", field="text.body")
+        message = {"type": message_type, message_type: obj}
+        if values.get("context"):
+            message["context"] = values["context"]
+        number = waba_selectors.phone_number_for_send(
+            tenant_workspace=self.tenant.workspace, waba_id=self.tenant.waba_id,
+            phone_number_id=values.get("phone_number_id") or None,
+        )
+        wamid = receiving.sandbox_inbound_simulate(
+            workspace=self.tenant.workspace, phone_number=number, from_phone=from_phone, message=message,
+            name=values.get("name") or None,
+        )
+        self.audit_target = ("phone_number", number.pk)
+        return Response({"wamid": wamid, "from": from_phone, "type": message_type, "phone_number_id": number.pk,
+                         "status": "accepted"}, status=202)
+
+    @staticmethod
+    def _infer_type(data: dict) -> str:
+        present = [t for t in INBOUND_TYPES if t in data]
+        if len(present) == 1:
+            return present[0]
+        raise ValidationFailed("Give `type` and the matching object (e.g. \"text\": {\"body\": …}).", field="type")
+
+
+class SandboxAgeWindowView(_SandboxView):
+    scopes = {"POST": "contacts:write"}
+
+    class Input(serializers.Serializer):
+        hours = serializers.FloatField(min_value=0, max_value=24 * 365)
+
+    def post(self, request, pk: str):
+        serializer = self.Input(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        contact = self.get_scoped(Contact, pk)
+        contact = receiving.sandbox_window_age(workspace=self.tenant.workspace, contact=contact,
+                                               hours=serializer.validated_data["hours"])
+        self.audit_target = ("contact", contact.pk)
+        from datetime import timedelta
+
+        from django.conf import settings
+
+        expires = (contact.last_inbound_at + timedelta(hours=settings.CUSTOMER_SERVICE_WINDOW_HOURS)
+                   if contact.last_inbound_at else None)
+        return Response({"contact_id": contact.pk, "last_inbound_at": _iso(contact.last_inbound_at),
+                         "window_expires_at": _iso(expires)})

@@ -1,0 +1,504 @@
+"""The receive road's domain writes: inbound customer messages, delivery statuses, Meta user
+preferences, and the sandbox's window ageing.
+
+Everything here runs inside the caller's transaction (the webhooks app processes one stored webhook
+per transaction) and is idempotent: a repeated wamid finds its message and stops; a repeated or late
+status never moves a message back. Network work (media download, auto-replies) is returned as
+after-commit callbacks, never done while rows are locked.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from apps.contacts.models import Contact
+from apps.conversations.models import Conversation, Message
+from apps.conversations.services import threads
+from apps.core.models import Workspace
+from apps.core.services import event_append_many
+from apps.wabas import selectors as waba_selectors
+from apps.wabas.models import PhoneNumber, Waba
+
+logger = logging.getLogger("reach.receiving")
+
+MEDIA_TYPES = frozenset({"image", "video", "audio", "document", "sticker"})
+# Forward-only ladder of outbound statuses; `played` (first play of a voice note) counts as read.
+_RANK = {Message.Status.SCHEDULED: 0, Message.Status.QUEUED: 0, Message.Status.SENDING: 0,
+         Message.Status.SENT: 1, Message.Status.DELIVERED: 2, Message.Status.READ: 3}
+_UPSTREAM_STATUS = {"sent": "sent", "delivered": "delivered", "read": "read", "played": "read"}
+_FINAL = frozenset({Message.Status.FAILED, Message.Status.CANCELED, Message.Status.RECEIVED})
+
+
+class ProcessLater(Exception):  # noqa: N818 - a control-flow signal for the webhook processor
+    """The payload refers to something not recorded yet (a status racing the dispatcher's commit)."""
+
+    def __init__(self, reason: str, *, seconds: float):
+        super().__init__(reason)
+        self.seconds = seconds
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if value else None
+
+
+# --- inbound messages ----------------------------------------------------------------------------
+
+
+@dataclass
+class InboundResult:
+    message_id: str | None = None
+    duplicate: bool = False
+    ignored: str = ""
+    after_commit: list[Callable[[], None]] = field(default_factory=list)
+
+
+def inbound_body(*, message_type: str, content: dict) -> str:
+    """The text a person sees for an inbound message (the inbox, previews and `message.inbound`)."""
+    c = content or {}
+    if message_type == "text":
+        return str(c.get("body") or "")
+    if message_type in MEDIA_TYPES:
+        return str(c.get("caption") or "")
+    if message_type == "button":
+        return str(c.get("text") or c.get("payload") or "")
+    if message_type == "interactive":
+        kind = c.get("type") or ""
+        reply = c.get(kind) if isinstance(c.get(kind), dict) else {}
+        return str(reply.get("title") or reply.get("body") or "")
+    if message_type == "reaction":
+        return str(c.get("emoji") or "")
+    if message_type == "location":
+        name = " — ".join(str(x) for x in (c.get("name"), c.get("address")) if x)
+        return name or f"{c.get('latitude')},{c.get('longitude')}"
+    if message_type == "contacts":
+        names = [str((x.get("name") or {}).get("formatted_name") or "") for x in c.get("contacts") or []
+                 if isinstance(x, dict)]
+        return ", ".join(n for n in names if n)
+    if message_type in ("order", "system"):
+        return str(c.get("text") or c.get("body") or "")
+    return ""
+
+
+def _preview(message_type: str, body: str) -> str:
+    return body if body else f"[{message_type}]"
+
+
+def message_inbound_receive(*, item) -> InboundResult:
+    """Store one inbound customer message (an apps.providers.meta_cloud.webhooks.InboundMessage)."""
+    number = waba_selectors.phone_number_by_meta_id(item.phone_number_id)
+    if number is None:
+        return InboundResult(ignored="unknown phone_number_id")
+    workspace = number.workspace
+    if Message.objects.filter(workspace=workspace, provider_message_id=item.wamid).exists():
+        return InboundResult(duplicate=True)
+    if not (item.wa_id or item.from_phone or item.bsuid):
+        return InboundResult(ignored="no sender identity")
+
+    from apps.contacts import services as contact_services
+
+    contact, created = contact_services.contact_upsert_from_inbound(
+        workspace=workspace, phone=item.from_phone, wa_id=item.wa_id, bsuid=item.bsuid,
+        profile_name=item.profile_name,
+    )
+    conversation = threads.conversation_get_or_open(workspace=workspace, contact=contact, phone_number=number)
+    # conversation_get_or_open locked the contact row: a concurrent writer of the same wamid has
+    # committed by now, so this second look cannot miss it.
+    if Message.objects.filter(workspace=workspace, provider_message_id=item.wamid).exists():
+        return InboundResult(duplicate=True)
+
+    now = timezone.now()
+    at = min(item.timestamp, now)  # a skewed clock must not open a window in the future
+    events: list[tuple[str, dict]] = []
+    if conversation.state in (Conversation.State.SNOOZED, Conversation.State.PENDING):
+        previous = conversation.state
+        Conversation.objects.filter(pk=conversation.pk).update(state=Conversation.State.OPEN, snooze_until=None,
+                                                               updated_at=now)
+        conversation.state, conversation.snooze_until = Conversation.State.OPEN, None
+        events.append(("conversation.status_changed", {
+            "conversation_id": conversation.pk, "state": "open", "previous_state": previous,
+            "snooze_until": None, "by_user_id": None, "reason": "inbound",
+        }))
+
+    content = dict(item.content or {})
+    if item.context:
+        content["context"] = item.context
+    if item.referral:
+        content["referral"] = item.referral
+    if item.errors:
+        content["errors"] = [{"code": e.code, "title": e.title, "message": e.message, "details": e.details}
+                             for e in item.errors]
+    body = inbound_body(message_type=item.type, content=item.content)
+    reply_to_id = None
+    if item.context_wamid:
+        reply_to_id = (Message.objects.filter(workspace=workspace, provider_message_id=item.context_wamid)
+                       .values_list("pk", flat=True).first())
+    wants_media = item.type in MEDIA_TYPES and bool(content.get("id"))
+    try:
+        with transaction.atomic():
+            message = Message.objects.create(
+                workspace=workspace, conversation=conversation, contact=contact, phone_number=number,
+                direction=Message.Direction.INBOUND, channel=Message.Channel.WHATSAPP, type=item.type,
+                to_phone=number.display_phone_number[:20], content=content, body=body,
+                status=Message.Status.RECEIVED, provider_message_id=item.wamid, sent_by="customer",
+                reply_to_id=reply_to_id, next_attempt_at=now if wants_media else None,
+            )
+    except IntegrityError:  # the unique (workspace, wamid) constraint: someone stored it first
+        return InboundResult(duplicate=True)
+
+    contact_services.contact_inbound_recorded(contact=contact, at=at)
+    last = conversation.last_inbound_at
+    threads.conversation_record_message(conversation=conversation, at=max(at, last) if last else at,
+                                        preview=_preview(item.type, body), inbound=True)
+    keyword = None
+    if item.type in ("text", "button") and body:
+        keyword = contact_services.consent_from_inbound_text(contact=contact, text=body,
+                                                            inbound_message_id=message.pk)
+    events.append(("message.inbound", {
+        "message_id": message.pk, "conversation_id": conversation.pk, "direction": "inbound",
+        "contact": {"id": contact.pk, "phone": contact.phone, "wa_id": contact.wa_id or item.wa_id,
+                    "bsuid": contact.bsuid, "name": contact.name or item.profile_name},
+        "from": item.from_phone or item.bsuid, "type": item.type, "body": body, "content": content,
+        "provider_message_id": item.wamid, "phone_number_id": number.pk,
+        "reply_to_message_id": reply_to_id, "timestamp": _iso(item.timestamp), "received_at": _iso(now),
+        "created_at": _iso(message.created_at),
+    }))
+    event_append_many(workspace=workspace, events=events)
+
+    result = InboundResult(message_id=message.pk)
+    if wants_media:
+        result.after_commit.append(lambda mid=message.pk: _enqueue_media_fetch(mid))
+    result.after_commit.append(
+        lambda mid=message.pk, c=created, k=keyword: inbound_after_commit(message_id=mid, contact_created=c,
+                                                                          consent_keyword=k)
+    )
+    return result
+
+
+def _enqueue_media_fetch(message_id: str) -> None:
+    from apps.conversations.tasks.receiving import inbound_media_fetch_task
+
+    try:
+        inbound_media_fetch_task.delay(message_id)
+    except Exception:  # the media sweeper retries rows whose next_attempt_at has passed
+        logger.warning("could not enqueue media fetch for %s", message_id, exc_info=True)
+
+
+def inbound_after_commit(*, message_id: str, contact_created: bool, consent_keyword: str | None) -> None:
+    """Reactions to a committed inbound: the opt-out confirmation and the inbox's auto-replies.
+    Best effort: a failure here is logged and never undoes the stored message."""
+    if consent_keyword == "opt_out":
+        try:
+            _optout_confirmation_send(message_id=message_id)
+        except Exception:
+            logger.exception("opt-out confirmation for %s failed", message_id)
+    try:
+        from apps.conversations.services import autoreplies
+    except ImportError:
+        return
+    hook = getattr(autoreplies, "auto_reply_for_inbound", None)
+    if hook is None:
+        return
+    try:
+        hook(message_id=message_id, contact_created=contact_created, consent_keyword=consent_keyword)
+    except Exception:
+        logger.exception("auto-reply for %s failed", message_id)
+
+
+def _optout_confirmation_send(*, message_id: str) -> None:
+    """If the workspace asks for it (contacts exposes the setting), confirm an opt-out with a reply.
+    The customer has just written, so the free-form reply is inside the window."""
+    from apps.contacts import selectors as contact_selectors
+
+    message = Message.objects.select_related("workspace", "contact", "phone_number").filter(pk=message_id).first()
+    if message is None or message.contact is None or message.phone_number is None:
+        return
+    text = contact_selectors.opt_out_confirmation_text(workspace=message.workspace)
+    if not text:
+        return
+    from apps.conversations.services import sending
+
+    sending.message_send_internal(
+        workspace=message.workspace, phone_number=message.phone_number, contact=message.contact,
+        message_type="text", content={"body": text}, sent_by="auto_reply",
+    )
+
+
+# --- inbound media ------------------------------------------------------------------------------------
+
+
+def inbound_media_fetch(*, message_id: str) -> bool:
+    """Download an inbound message's media from Meta (through SEND's media service) and attach it.
+    On failure keep the message (it holds Meta's media id) and try again later, until Meta's
+    media id has expired."""
+    message = (Message.objects.select_related("workspace", "phone_number__waba")
+               .filter(pk=message_id, direction=Message.Direction.INBOUND).first())
+    if message is None or message.media_id is not None or message.phone_number is None:
+        return False
+    from apps.conversations.services import media as media_services
+
+    now = timezone.now()
+    try:
+        media = media_services.media_download_inbound(
+            workspace=message.workspace, phone_number=message.phone_number,
+            meta_media_id=str(message.content.get("id") or ""), kind=message.type,
+            mime_type=str(message.content.get("mime_type") or ""),
+            filename=str(message.content.get("filename") or ""),
+        )
+    except Exception as exc:
+        expired = message.created_at + timedelta(seconds=settings.INBOUND_MEDIA_RETRY_FOR_SECONDS) <= now
+        backoff = min(3600.0, settings.INBOUND_MEDIA_RETRY_BASE_SECONDS * (2 ** message.attempts))
+        Message.objects.filter(pk=message.pk, media__isnull=True).update(
+            attempts=message.attempts + 1, next_attempt_at=None if expired else now + timedelta(seconds=backoff),
+            error_code="MEDIA_DOWNLOAD_FAILED", error_message=str(exc)[:1000],
+        )
+        logger.warning("media download for %s failed (%s)", message_id, exc)
+        return False
+    Message.objects.filter(pk=message.pk).update(media=media, next_attempt_at=None, error_code="",
+                                                 error_message="")
+    return True
+
+
+def inbound_media_due(*, limit: int = 200) -> list[str]:
+    now = timezone.now()
+    return list(
+        Message.objects.filter(direction=Message.Direction.INBOUND, status=Message.Status.RECEIVED,
+                               media__isnull=True, next_attempt_at__lte=now, type__in=MEDIA_TYPES)
+        .order_by("next_attempt_at").values_list("pk", flat=True)[:limit]
+    )
+
+
+# --- statuses ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class StatusResult:
+    applied: int = 0
+    unchanged: int = 0
+    ignored: list[dict] = field(default_factory=list)
+    after_commit: list[Callable[[], None]] = field(default_factory=list)
+
+
+_STATUS_FIELDS = ["status", "sent_at", "delivered_at", "read_at", "failed_at", "error_code", "error_message",
+                  "upstream_code", "pricing", "updated_at"]
+
+
+def message_statuses_apply(*, updates: list, received_at: datetime | None = None) -> StatusResult:
+    """Apply Meta status updates (StatusUpdate dataclasses), forward only. Costs a handful of queries per
+    sender number whatever the batch size: one locking read, one bulk update, one event append."""
+    result = StatusResult()
+    by_number: dict[str, list] = defaultdict(list)
+    for update in updates:
+        by_number[update.phone_number_id].append(update)
+    now = timezone.now()
+    for meta_pnid, group in by_number.items():
+        number = waba_selectors.phone_number_by_meta_id(meta_pnid)
+        if number is None:
+            result.ignored.extend({"kind": "status", "wamid": u.wamid, "reason": "unknown phone_number_id"}
+                                  for u in group[:20])
+            continue
+        wamids = sorted({u.wamid for u in group})
+        messages = {
+            m.provider_message_id: m
+            for m in Message.objects.select_for_update().filter(
+                workspace_id=number.workspace_id, provider_message_id__in=wamids,
+                direction=Message.Direction.OUTBOUND,
+            ).order_by("pk")
+        }
+        missing = [w for w in wamids if w not in messages]
+        grace = timedelta(seconds=settings.INBOUND_STATUS_ORPHAN_GRACE_SECONDS)
+        if missing and received_at is not None and now - received_at < grace:
+            # Meta can report `sent` before the dispatcher has committed the wamid it just got back.
+            raise ProcessLater(f"{len(missing)} status(es) for unknown wamids",
+                               seconds=settings.INBOUND_STATUS_ORPHAN_RETRY_SECONDS)
+        result.ignored.extend({"kind": "status", "wamid": w, "reason": "unknown wamid"} for w in missing[:20])
+        changed: dict[str, Message] = {}
+        events: list[tuple[str, dict]] = []
+        # Apply in time order, so a batch holding sent+delivered+read tells the story once, forward.
+        for update in sorted(group, key=lambda u: (u.timestamp, _RANK.get(_UPSTREAM_STATUS.get(u.status, ""), 9))):
+            message = messages.get(update.wamid)
+            if message is None:
+                continue
+            previous = message.status
+            touched = _status_apply_one(message=message, update=update)
+            if not touched:
+                result.unchanged += 1
+                continue
+            result.applied += 1
+            changed[message.pk] = message
+            if message.status != previous:
+                data = _status_event_data(message=message, previous=previous, update=update)
+                events.append(("message.status_changed", data))
+                events.append((f"message.{message.status}", data))
+                if message.status == Message.Status.FAILED:
+                    result.after_commit.append(lambda mid=message.pk: _failed_after_commit(message_id=mid))
+        if changed:
+            for message in changed.values():
+                message.updated_at = now
+            Message.objects.bulk_update(list(changed.values()), _STATUS_FIELDS)
+            _billing_apply(list(changed.values()))
+        if events:
+            event_append_many(workspace=number.workspace, events=events)
+    return result
+
+
+def _status_apply_one(*, message: Message, update) -> bool:
+    """Mutate `message` in memory; True when any field changed."""
+    before = (message.status, message.sent_at, message.delivered_at, message.read_at, message.failed_at,
+              message.error_code, message.pricing)
+    ts = update.timestamp
+    if update.pricing and {**(message.pricing or {}), **update.pricing} != (message.pricing or {}):
+        message.pricing = {**(message.pricing or {}), **update.pricing}
+    if update.status == "failed":
+        if message.status not in _FINAL and message.status not in (Message.Status.DELIVERED, Message.Status.READ):
+            from apps.providers.base import error_from_meta
+
+            first = update.errors[0] if update.errors else None
+            err = error_from_meta(first.code if first else -1, (first.title or first.message) if first else "",
+                                  details=first.details if first else "")
+            message.status = Message.Status.FAILED
+            message.failed_at = ts
+            message.error_code = err.code
+            message.error_message = " — ".join(x for x in (err.message, first.details if first else "") if x)[:2000]
+            message.upstream_code = first.code if first else None
+    else:
+        target = _UPSTREAM_STATUS.get(update.status)
+        if target is None or message.status in (Message.Status.CANCELED, Message.Status.RECEIVED):
+            return _changed(message, before)
+        # Timestamps are facts even when the status cannot move (read before delivered, or a late
+        # `sent` after a failure): record the earliest time each step was reported.
+        if message.sent_at is None:
+            message.sent_at = ts
+        if target in (Message.Status.DELIVERED, Message.Status.READ) and (
+                message.delivered_at is None or (target == Message.Status.DELIVERED and ts < message.delivered_at)):
+            message.delivered_at = ts
+        if target == Message.Status.READ and message.read_at is None:
+            message.read_at = ts
+        if message.status not in _FINAL and _RANK[target] > _RANK.get(message.status, 0):
+            message.status = target
+    return _changed(message, before)
+
+
+def _changed(message: Message, before: tuple) -> bool:
+    return before != (message.status, message.sent_at, message.delivered_at, message.read_at, message.failed_at,
+                      message.error_code, message.pricing)
+
+
+def _status_event_data(*, message: Message, previous: str, update) -> dict:
+    data = {
+        "message_id": message.pk, "status": message.status, "previous_status": previous,
+        "provider_message_id": message.provider_message_id, "conversation_id": message.conversation_id,
+        "contact_id": message.contact_id, "to": message.to_phone, "campaign_id": message.campaign_id or None,
+        "client_reference": message.client_reference or None, "timestamp": _iso(update.timestamp),
+        "sent_at": _iso(message.sent_at), "delivered_at": _iso(message.delivered_at),
+        "read_at": _iso(message.read_at), "failed_at": _iso(message.failed_at),
+    }
+    if message.pricing:
+        data["pricing"] = message.pricing
+    if message.status == Message.Status.FAILED:
+        data["error"] = {"code": message.error_code, "message": message.error_message,
+                         "upstream_code": message.upstream_code}
+    return data
+
+
+def _billing_apply(messages: list[Message]) -> None:
+    """Charge billable messages and release failed ones through billing, when billing offers it."""
+    from apps.billing import services as billing
+
+    charge = getattr(billing, "message_charge_from_pricing", None)
+    refund = getattr(billing, "message_reservation_release", None)
+    for message in messages:
+        if charge and message.pricing and message.status != Message.Status.FAILED:
+            charge(message=message)
+        elif refund and message.status == Message.Status.FAILED:
+            refund(message=message)
+
+
+def _failed_after_commit(*, message_id: str) -> None:
+    """A late `failed` (e.g. not on WhatsApp, or outside the window) may trigger the SMS fallback."""
+    try:
+        from apps.conversations.services import sending
+    except ImportError:
+        return
+    hook = getattr(sending, "message_fallback_trigger", None)
+    if hook is None:
+        return
+    try:
+        hook(message_id=message_id)
+    except Exception:
+        logger.exception("fallback for %s failed", message_id)
+
+
+# --- user preferences ------------------------------------------------------------------------------
+
+
+def user_preference_apply(*, item) -> bool:
+    """Meta's user_preferences (marketing stop/resume) -> the consent ledger. False when the number
+    and the WABA are both unknown."""
+    workspace: Workspace | None = None
+    if item.phone_number_id:
+        number = waba_selectors.phone_number_by_meta_id(item.phone_number_id)
+        workspace = number.workspace if number else None
+    if workspace is None and item.waba_id:
+        waba = Waba.objects.select_related("workspace").filter(meta_waba_id=item.waba_id).first()
+        workspace = waba.workspace if waba else None
+    if workspace is None:
+        return False
+    from apps.contacts import services as contact_services
+
+    contact_services.consent_from_meta_preference(workspace=workspace, wa_id=item.wa_id, bsuid=item.bsuid,
+                                                  value=item.value, at=item.timestamp)
+    return True
+
+
+# --- sandbox ------------------------------------------------------------------------------------------
+
+
+def sandbox_inbound_simulate(*, workspace: Workspace, phone_number: PhoneNumber, from_phone: str,
+                             message: dict, name: str | None = None) -> str:
+    """Have the in-process simulator deliver a customer message to a sandbox number, through the same
+    stored-webhook road as live traffic. Returns Meta's wamid."""
+    if not workspace.is_sandbox or not phone_number.waba.is_simulated:
+        from apps.core.errors import PermissionDeniedError
+
+        raise PermissionDeniedError("Only sandbox numbers can receive simulated messages.")
+    from apps.providers.registry import whatsapp_provider
+
+    return whatsapp_provider(simulated=True).simulate_inbound(
+        phone_number_id=phone_number.meta_phone_number_id, display_phone_number=phone_number.display_phone_number,
+        waba_id=phone_number.waba.meta_waba_id, from_phone=from_phone, message=message, name=name,
+    )
+
+
+def sandbox_window_age(*, workspace: Workspace, contact: Contact, hours: float) -> Contact:
+    """Move a sandbox contact's last inbound `hours` into the past (never forward), with its
+    conversations' windows and the simulator's own record, to test what happens after the window.
+    A contact who never wrote has no window and stays without one."""
+    if not workspace.is_sandbox:
+        from apps.core.errors import PermissionDeniedError
+
+        raise PermissionDeniedError("Only sandbox contacts can have their window aged.")
+    target = timezone.now() - timedelta(hours=hours)
+    with transaction.atomic():
+        locked = Contact.objects.select_for_update().get(pk=contact.pk, workspace=workspace)
+        if locked.last_inbound_at is not None and locked.last_inbound_at > target:
+            # Sandbox-only rewind; contacts' own service moves the window forward only, by design.
+            Contact.objects.filter(pk=locked.pk).update(last_inbound_at=target)
+        Conversation.objects.filter(workspace=workspace, contact=locked, last_inbound_at__gt=target).update(
+            last_inbound_at=target
+        )
+    wa_id = contact.wa_id or (contact.phone or "").lstrip("+")
+    if wa_id:
+        from apps.providers.registry import whatsapp_provider
+
+        simulator = whatsapp_provider(simulated=True)
+        for number in PhoneNumber.objects.filter(workspace=workspace, waba__is_simulated=True):
+            simulator.simulate_window_age(phone_number_id=number.meta_phone_number_id, wa_id=wa_id, hours=hours)
+    return Contact.objects.get(pk=contact.pk)
