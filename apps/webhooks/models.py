@@ -22,6 +22,8 @@ class InboundWebhook(models.Model):
     claimed_until = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True, default="")
+    # What processing did: counts per kind and the items it ignored (unknown numbers, unknown wamids).
+    summary = models.JSONField(default=dict, blank=True)
 
     class Meta:
         indexes = [
