@@ -298,6 +298,20 @@ META_APP_SECRET = _required_in_production("META_APP_SECRET", _DEV_APP_SECRET)
 META_VERIFY_TOKEN = _required_in_production("META_VERIFY_TOKEN", "reach-dev-verify-token")
 DEFAULT_THROUGHPUT_MPS = env.int("DEFAULT_THROUGHPUT_MPS", default=80)
 CUSTOMER_SERVICE_WINDOW_HOURS = env.int("CUSTOMER_SERVICE_WINDOW_HOURS", default=24)
+# Receive road (RECEIVE helper): POST /webhooks/meta limits, the stored-webhook queue's lease, retries and
+# sweeper, and how long a status may wait for the dispatcher to record its wamid.
+META_WEBHOOK_MAX_BYTES = env.int("META_WEBHOOK_MAX_BYTES", default=3 * 1024 * 1024)
+INBOUND_WEBHOOK_LEASE_SECONDS = env.int("INBOUND_WEBHOOK_LEASE_SECONDS", default=120)
+INBOUND_WEBHOOK_MAX_ATTEMPTS = env.int("INBOUND_WEBHOOK_MAX_ATTEMPTS", default=12)
+INBOUND_WEBHOOK_RETRY_BASE_SECONDS = env.float("INBOUND_WEBHOOK_RETRY_BASE_SECONDS", default=10.0)
+INBOUND_WEBHOOK_SWEEP_SECONDS = env.float("INBOUND_WEBHOOK_SWEEP_SECONDS", default=5.0)
+INBOUND_WEBHOOK_SWEEP_BATCH = env.int("INBOUND_WEBHOOK_SWEEP_BATCH", default=200)
+INBOUND_WEBHOOK_MAX_COUNTDOWN_SECONDS = env.float("INBOUND_WEBHOOK_MAX_COUNTDOWN_SECONDS", default=300.0)
+INBOUND_STATUS_ORPHAN_GRACE_SECONDS = env.float("INBOUND_STATUS_ORPHAN_GRACE_SECONDS", default=120.0)
+INBOUND_STATUS_ORPHAN_RETRY_SECONDS = env.float("INBOUND_STATUS_ORPHAN_RETRY_SECONDS", default=2.0)
+INBOUND_MEDIA_RETRY_BASE_SECONDS = env.float("INBOUND_MEDIA_RETRY_BASE_SECONDS", default=30.0)
+INBOUND_MEDIA_RETRY_FOR_SECONDS = env.int("INBOUND_MEDIA_RETRY_FOR_SECONDS", default=7 * 24 * 3600)  # Meta's media id TTL
+
 
 # --- Outbound webhooks --------------------------------------------------------------------
 REACH_ALLOW_HTTP_WEBHOOKS = env.bool("REACH_ALLOW_HTTP_WEBHOOKS", default=False)
