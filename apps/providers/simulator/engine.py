@@ -1,0 +1,739 @@
+"""The fake Meta's rules (META.md §8), shared by the in-process sandbox provider and the fakemeta HTTP server.
+
+Pure logic over a small state interface (MemoryState for the HTTP server, RedisState for the in-process form
+so every worker shares it) and an injectable clock. A call returns (http_status, body, followups): followups
+are Meta-shaped webhook payloads to deliver after a delay (statuses, template decisions). Every number is a
+SimConfig field, filled from settings (SIMULATOR_*), because Meta changes them quarterly.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import random
+import re
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+from apps.providers.base import default_http_status
+
+# --- magic recipients (documented in README "Sandbox magic numbers") -------------------------------------
+MAGIC_NOT_ON_WHATSAPP = "15550001001"  # 200, then failed 131026
+MAGIC_ALWAYS_THROTTLED = "15550001002"  # sync 130429 on every send
+MAGIC_TRANSIENT_ONCE = "15550001003"  # sync 131000 on the first send, then success
+MAGIC_ECOSYSTEM_LIMIT = "15550001004"  # 200, then failed 131049
+MAGIC_NEVER_READ = "15550001005"  # sent, delivered, never read
+MAGIC_DUPLICATE_STATUSES = "15550001006"  # every status webhook delivered twice
+MAGIC_OUT_OF_ORDER = "15550001007"  # read arrives before delivered
+MAGIC_PAIR_LIMITED = "15550001008"  # sync 131056 on every send
+MAGIC_STOPPED_MARKETING = "15550001009"  # 200, then failed 131050
+MAGIC_ALWAYS_ERROR = "15550001010"  # sync 131000 on every send
+REJECT_TEMPLATE_PREFIX = "reject_"
+IN_PROCESS_TOKEN = "in-process"  # the in-process form has no bearer to check  # templates named reject_* are REJECTED after review
+
+ERROR_TEXT = {
+    2: "Service temporarily unavailable",
+    100: "Invalid parameter",
+    190: "Error validating access token: Session has expired.",
+    130429: "Rate limit hit",
+    131000: "Something went wrong",
+    131008: "Required parameter is missing",
+    131009: "Parameter value is not valid",
+    131026: "Message undeliverable",
+    131047: "Re-engagement message",
+    131049: "This message was not delivered to maintain healthy ecosystem engagement.",
+    131050: "User has stopped marketing messages",
+    131053: "Media upload error",
+    131056: "(Business Account, Consumer Account) pair rate limit hit",
+    132000: "Number of parameters does not match the expected number of params",
+    132001: "Template name does not exist in the translation",
+    132012: "Parameter format does not match format in the created template",
+    132015: "Template is Paused",
+    132016: "Template is Disabled",
+}
+ERROR_DETAILS = {
+    130429: "Cloud API message throughput has been reached.",
+    131026: "Message failed to send because the recipient is not a WhatsApp user or cannot receive it.",
+    131047: "Message failed to send because more than 24 hours have passed since the customer last replied "
+            "to this number.",
+    131049: "In order to maintain a healthy ecosystem engagement, the message failed to be delivered.",
+    131056: "Message failed to send because there were too many messages sent from this phone number to the "
+            "same phone number in a short period of time.",
+}
+
+FREE_FORM_TYPES = {"text", "image", "video", "audio", "document", "sticker", "location", "contacts",
+                   "interactive", "reaction"}
+MEDIA_TYPES = ("image", "video", "audio", "document", "sticker")
+TEMPLATE_NAME = re.compile(r"^[a-z0-9_]{1,512}$")
+POSITIONAL = re.compile(r"\{\{\s*(\d+)\s*\}\}")
+NAMED = re.compile(r"\{\{\s*([a-z_][a-z0-9_]*)\s*\}\}")
+
+
+@dataclass(frozen=True)
+class SimConfig:
+    default_mps: float = 80.0
+    mps_overrides: dict = field(default_factory=dict)  # phone_number_id -> mps
+    pair_limit_enabled: bool = True
+    pair_rate_per_second: float = 1 / 6
+    pair_burst: int = 45
+    window_hours: float = 24.0
+    enforce_window: bool = True
+    strict_templates: bool = True  # unknown template -> 132001; False accepts templates it never saw
+    approve_delay: float = 2.0
+    sent_delay: float = 0.05
+    delivered_delay: float = 0.3
+    read_delay: float = 1.0
+    skip_delivered_probability: float = 0.1
+    read_probability: float = 1.0
+    duplicate_probability: float = 0.0
+    out_of_order_probability: float = 0.0
+    media_url_ttl: float = 300.0
+    media_id_ttl: float = 30 * 86400.0
+    free_utility_in_window: bool = True
+    http_status_overrides: dict = field(default_factory=dict)  # Meta code -> HTTP status
+    require_token: bool = True
+    rejected_tokens: tuple = ("expired", "invalid")
+
+    def mps_for(self, phone_number_id: str) -> float:
+        return float(self.mps_overrides.get(str(phone_number_id), self.default_mps))
+
+    @classmethod
+    def from_settings(cls, **overrides) -> SimConfig:
+        from django.conf import settings
+
+        values = {}
+        for f in cls.__dataclass_fields__:
+            name = f"SIMULATOR_{f.upper()}"
+            if hasattr(settings, name):
+                values[f] = getattr(settings, name)
+        values.setdefault("default_mps", getattr(settings, "DEFAULT_THROUGHPUT_MPS", 80))
+        values.setdefault("window_hours", getattr(settings, "CUSTOMER_SERVICE_WINDOW_HOURS", 24))
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class Followup:
+    delay: float
+    payload: dict
+
+
+@dataclass
+class Result:
+    status: int
+    body: dict
+    followups: list = field(default_factory=list)
+
+
+class SimError(Exception):
+    def __init__(self, code: int, message: str = "", details: str = "", http_status: int | None = None):
+        super().__init__(message)
+        self.code, self.message, self.details, self.http_status = code, message, details, http_status
+
+
+# --- state --------------------------------------------------------------------------------------------------
+class MemoryState:
+    """Single-process state (the fakemeta server and unit tests). Thread-safe enough for one event loop plus
+    test threads reading."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self.buckets: dict[str, tuple[float, float]] = {}
+        self.windows: dict[str, float] = {}
+        self.templates: dict[str, dict] = {}  # "waba|name|lang" -> template
+        self.global_templates: dict[str, dict] = {}  # "name|lang" -> latest template
+        self.numbers: dict[str, dict] = {}
+        self.counters: dict[str, int] = {}
+        self.media: dict[str, dict] = {}
+        self.media_data: dict[str, bytes] = {}
+
+    def take_token(self, key: str, rate: float, burst: float, now: float) -> float:
+        """0.0 when a token was taken, else seconds until one is available."""
+        with self._lock:
+            tokens, last = self.buckets.get(key, (burst, now))
+            tokens = min(burst, tokens + max(0.0, now - last) * rate)
+            if tokens >= 1.0:
+                self.buckets[key] = (tokens - 1.0, now)
+                return 0.0
+            self.buckets[key] = (tokens, now)
+            return (1.0 - tokens) / rate if rate > 0 else 3600.0
+
+    def get_window(self, pnid: str, wa_id: str) -> float | None:
+        return self.windows.get(f"{pnid}|{wa_id}")
+
+    def set_window(self, pnid: str, wa_id: str, at: float) -> None:
+        self.windows[f"{pnid}|{wa_id}"] = at
+
+    def put_template(self, tpl: dict) -> None:
+        with self._lock:
+            self.templates[f"{tpl['waba_id']}|{tpl['name']}|{tpl['language']}"] = tpl
+            self.global_templates[f"{tpl['name']}|{tpl['language']}"] = tpl
+
+    def get_template(self, waba_id: str | None, name: str, language: str) -> dict | None:
+        if waba_id:
+            tpl = self.templates.get(f"{waba_id}|{name}|{language}")
+            if tpl is not None:
+                return tpl
+        return self.global_templates.get(f"{name}|{language}")
+
+    def template_languages(self, waba_id: str | None, name: str) -> list[str]:
+        return [t["language"] for t in self.global_templates.values() if t["name"] == name]
+
+    def list_templates(self, waba_id: str) -> list[dict]:
+        return [t for k, t in sorted(self.templates.items()) if k.startswith(f"{waba_id}|")]
+
+    def set_number(self, pnid: str, info: dict) -> None:
+        self.numbers[str(pnid)] = info
+
+    def get_number(self, pnid: str) -> dict | None:
+        return self.numbers.get(str(pnid))
+
+    def incr(self, key: str) -> int:
+        with self._lock:
+            self.counters[key] = self.counters.get(key, 0) + 1
+            return self.counters[key]
+
+    def put_media(self, media_id: str, record: dict, data: bytes) -> None:
+        self.media[media_id] = record
+        self.media_data[media_id] = data
+
+    def get_media(self, media_id: str) -> dict | None:
+        return self.media.get(media_id)
+
+    def get_media_data(self, media_id: str) -> bytes | None:
+        return self.media_data.get(media_id)
+
+
+# --- helpers ------------------------------------------------------------------------------------------------
+def digits(raw) -> str:
+    return re.sub(r"\D", "", str(raw or ""))
+
+
+def new_wamid() -> str:
+    raw = b"\x18\x0b" + secrets.token_bytes(22)
+    return "wamid.HBgL" + base64.b64encode(raw).decode().rstrip("=")
+
+
+def new_numeric_id(length: int = 15) -> str:
+    return str(secrets.randbelow(9 * 10 ** (length - 1)) + 10 ** (length - 1))
+
+
+def graph_error_body(code: int, message: str = "", details: str = "") -> dict:
+    text = message or ERROR_TEXT.get(code, "Error")
+    err: dict = {"message": f"(#{code}) {text}", "type": "OAuthException", "code": code,
+                 "error_data": {"messaging_product": "whatsapp", "details": details or ERROR_DETAILS.get(code, text)},
+                 "fbtrace_id": secrets.token_urlsafe(12)}
+    if code == 190:
+        err["error_subcode"] = 463
+        err["message"] = text
+    return {"error": err}
+
+
+def webhook_error(code: int) -> dict:
+    text = ERROR_TEXT.get(code, "Error")
+    return {"code": code, "title": text, "message": text,
+            "error_data": {"details": ERROR_DETAILS.get(code, text)},
+            "href": "https://developers.facebook.com/docs/whatsapp/cloud-api/support/error-codes/"}
+
+
+def messages_envelope(*, waba_id: str, phone_number_id: str, display_phone_number: str, value: dict) -> dict:
+    body = {"messaging_product": "whatsapp",
+            "metadata": {"display_phone_number": display_phone_number, "phone_number_id": phone_number_id}}
+    body.update(value)
+    return {"object": "whatsapp_business_account",
+            "entry": [{"id": waba_id, "changes": [{"value": body, "field": "messages"}]}]}
+
+
+def merge_payloads(payloads: list[dict], max_items: int = 1000) -> list[dict]:
+    """Batch `messages` webhooks of the same number into one POST (Meta batches up to 1000 updates)."""
+    out: list[dict] = []
+    groups: dict[tuple, dict] = {}
+    for p in payloads:
+        try:
+            entry = p["entry"][0]
+            change = entry["changes"][0]
+        except (KeyError, IndexError, TypeError):
+            out.append(p)
+            continue
+        value = change.get("value") or {}
+        if change.get("field") != "messages" or len(p["entry"]) != 1 or len(entry["changes"]) != 1:
+            out.append(p)
+            continue
+        key = (entry.get("id"), json.dumps(value.get("metadata"), sort_keys=True))
+        target = groups.get(key)
+        size = sum(len(target["entry"][0]["changes"][0]["value"].get(k, [])) for k in ("statuses", "messages")
+                   ) if target else 0
+        if target is None or size >= max_items:
+            target = json.loads(json.dumps(p))
+            groups[key] = target
+            out.append(target)
+            continue
+        tv = target["entry"][0]["changes"][0]["value"]
+        for k in ("statuses", "messages", "contacts"):
+            if value.get(k):
+                tv.setdefault(k, []).extend(value[k])
+    return out
+
+
+def _placeholders(text: str) -> tuple[set, set]:
+    return set(POSITIONAL.findall(text or "")), set(NAMED.findall(text or ""))
+
+
+# --- engine -------------------------------------------------------------------------------------------------
+class SimulatorEngine:
+    def __init__(self, *, config: SimConfig | None = None, state=None, clock: Callable[[], float] = time.time,
+                 rng: random.Random | None = None, media_base_url: str = "https://sandbox.invalid",
+                 media_secret: str | None = None):
+        self.config = config or SimConfig()
+        self.state = state if state is not None else MemoryState()
+        self.clock = clock
+        self.rng = rng or random.Random()
+        self.media_base_url = media_base_url.rstrip("/")
+        self.media_secret = (media_secret or secrets.token_hex(16)).encode()
+        self.default_waba_id = "0"
+        self.default_display = "15550000000"
+
+    def configure(self, **changes) -> None:
+        self.config = replace(self.config, **changes)
+
+    # -- numbers & auth ---------------------------------------------------------------------------------
+    def register_number(self, *, phone_number_id: str, waba_id: str, display_phone_number: str) -> None:
+        self.state.set_number(str(phone_number_id), {"waba_id": str(waba_id),
+                                                     "display_phone_number": digits(display_phone_number)})
+
+    def number_info(self, phone_number_id: str) -> tuple[str, str]:
+        info = self.state.get_number(str(phone_number_id)) or {}
+        return info.get("waba_id") or self.default_waba_id, info.get("display_phone_number") or self.default_display
+
+    def check_token(self, access_token: str | None) -> None:
+        if not self.config.require_token:
+            return
+        if not access_token or access_token in self.config.rejected_tokens:
+            raise SimError(190, http_status=401)
+
+    def _error(self, exc: SimError) -> Result:
+        status = exc.http_status or self.config.http_status_overrides.get(exc.code) or default_http_status(exc.code)
+        return Result(int(status), graph_error_body(exc.code, exc.message, exc.details))
+
+    # -- send -------------------------------------------------------------------------------------------
+    def send(self, *, phone_number_id: str, body, access_token: str | None = IN_PROCESS_TOKEN) -> Result:
+        try:
+            self.check_token(access_token)
+            if not isinstance(body, dict):
+                raise SimError(100, "Invalid parameter", "The request body must be a JSON object.")
+            if body.get("status") == "read" and body.get("message_id"):
+                if body.get("messaging_product") != "whatsapp":
+                    raise SimError(100, "Invalid parameter", "messaging_product must be whatsapp")
+                return Result(200, {"success": True})
+            return self._send(str(phone_number_id), body)
+        except SimError as exc:
+            return self._error(exc)
+
+    def _send(self, pnid: str, body: dict) -> Result:
+        now = self.clock()
+        to, mtype = self._validate_envelope(body)
+        to_digits = digits(to)
+        cfg = self.config
+        mps = cfg.mps_for(pnid)
+        if self.state.take_token(f"mps:{pnid}", mps, max(1.0, mps), now) > 0:
+            raise SimError(130429)
+        if to_digits == MAGIC_ALWAYS_THROTTLED:
+            raise SimError(130429)
+        if to_digits == MAGIC_ALWAYS_ERROR:
+            raise SimError(131000)
+        if to_digits == MAGIC_TRANSIENT_ONCE and self.state.incr(f"transient:{pnid}:{to_digits}") == 1:
+            raise SimError(131000)
+        if to_digits == MAGIC_PAIR_LIMITED:
+            raise SimError(131056)
+        if cfg.pair_limit_enabled and self.state.take_token(
+                f"pair:{pnid}:{to_digits}", cfg.pair_rate_per_second, cfg.pair_burst, now) > 0:
+            raise SimError(131056)
+        waba_id, display = self.number_info(pnid)
+        category = None
+        if mtype == "template":
+            category = self._check_template(waba_id, body["template"])
+        wamid = new_wamid()
+        wa_id = to_digits
+        response = {"messaging_product": "whatsapp", "contacts": [{"input": to, "wa_id": wa_id}],
+                    "messages": [{"id": wamid}]}
+        if mtype == "template":
+            response["messages"][0]["message_status"] = "accepted"
+        followups = self._statuses(pnid=pnid, waba_id=waba_id, display=display, wamid=wamid, wa_id=wa_id,
+                                   mtype=mtype, category=category, body=body, now=now)
+        return Result(200, response, followups)
+
+    def _validate_envelope(self, body: dict) -> tuple[str, str]:
+        if body.get("messaging_product") != "whatsapp":
+            raise SimError(100, "Invalid parameter", "The parameter messaging_product is required and must be "
+                                                     "'whatsapp'.")
+        if body.get("recipient_type", "individual") not in ("individual", "group"):
+            raise SimError(131009, details="recipient_type must be individual or group.")
+        to = body.get("to") or body.get("recipient")
+        if not to or not isinstance(to, str):
+            raise SimError(131008, details="The parameter to is required.")
+        if body.get("to"):
+            d = digits(to)
+            if not (7 <= len(d) <= 15) or re.search(r"[^\d+\-() ]", to):
+                raise SimError(100, "Invalid parameter", f"The phone number {to!r} is not valid.")
+        mtype = body.get("type") or "text"
+        if mtype not in FREE_FORM_TYPES and mtype != "template":
+            raise SimError(100, "Invalid parameter", f"Unsupported message type {mtype!r}.")
+        obj = body.get(mtype)
+        if obj is None:
+            raise SimError(131008, details=f"The parameter {mtype} is required.")
+        validator = getattr(self, f"_v_{mtype}", None)
+        if validator is None and mtype in MEDIA_TYPES:
+            self._v_media(mtype, obj)
+        elif validator is not None:
+            validator(obj)
+        return to, mtype
+
+    @staticmethod
+    def _need(cond: bool, code: int, details: str) -> None:
+        if not cond:
+            raise SimError(code, details=details)
+
+    def _v_text(self, obj) -> None:
+        self._need(isinstance(obj, dict) and isinstance(obj.get("body"), str) and obj["body"] != "", 131008,
+                   "The parameter text['body'] is required.")
+        self._need(len(obj["body"]) <= 4096, 131009, "text['body'] is longer than 4096 characters.")
+
+    def _v_media(self, kind: str, obj) -> None:
+        self._need(isinstance(obj, dict), 131009, f"{kind} must be an object.")
+        has_id, has_link = bool(obj.get("id")), bool(obj.get("link"))
+        self._need(has_id or has_link, 131008, f"The parameter {kind}['id'] or {kind}['link'] is required.")
+        self._need(not (has_id and has_link), 131009, f"Give only one of {kind}['id'] and {kind}['link'].")
+        if has_link:
+            self._need(str(obj["link"]).startswith(("https://", "http://")), 131009, f"{kind}['link'] is not a URL.")
+        if obj.get("caption") is not None:
+            self._need(kind in ("image", "video", "document"), 131009, f"{kind} does not take a caption.")
+            self._need(len(str(obj["caption"])) <= 1024, 131009, "caption is longer than 1024 characters.")
+
+    def _v_location(self, obj) -> None:
+        self._need(isinstance(obj, dict) and "latitude" in obj and "longitude" in obj, 131008,
+                   "location['latitude'] and location['longitude'] are required.")
+        try:
+            lat, lon = float(obj["latitude"]), float(obj["longitude"])
+        except (TypeError, ValueError):
+            raise SimError(131009, details="latitude/longitude must be numbers.")
+        self._need(-90 <= lat <= 90 and -180 <= lon <= 180, 131009, "latitude/longitude out of range.")
+
+    def _v_reaction(self, obj) -> None:
+        self._need(isinstance(obj, dict) and obj.get("message_id"), 131008, "reaction['message_id'] is required.")
+        self._need(isinstance(obj.get("emoji", ""), str), 131009, "reaction['emoji'] must be a string.")
+
+    def _v_contacts(self, obj) -> None:
+        self._need(isinstance(obj, list) and 1 <= len(obj) <= 5, 131009, "contacts must hold 1 to 5 contacts.")
+
+    def _v_interactive(self, obj) -> None:
+        self._need(isinstance(obj, dict) and obj.get("type"), 131008, "interactive['type'] is required.")
+        itype = obj["type"]
+        action = obj.get("action") or {}
+        body_text = (obj.get("body") or {}).get("text", "")
+        header = obj.get("header") or {}
+        if header.get("type") == "text":
+            self._need(len(header.get("text", "")) <= 60, 131009, "header text is longer than 60 characters.")
+        self._need(len((obj.get("footer") or {}).get("text", "")) <= 60, 131009, "footer is longer than 60.")
+        if itype == "button":
+            buttons = action.get("buttons") or []
+            self._need(1 <= len(buttons) <= 3, 131009, "interactive buttons: 1 to 3 buttons.")
+            titles = [((b.get("reply") or {}).get("title") or "") for b in buttons]
+            ids = [((b.get("reply") or {}).get("id") or "") for b in buttons]
+            self._need(all(0 < len(t) <= 20 for t in titles), 131009, "button title must be 1-20 characters.")
+            self._need(len(set(titles)) == len(titles), 131009, "button titles must be unique.")
+            self._need(all(0 < len(i) <= 256 for i in ids), 131009, "button id must be 1-256 characters.")
+            self._need(0 < len(body_text) <= 1024, 131009, "body text must be 1-1024 characters.")
+        elif itype == "list":
+            sections = action.get("sections") or []
+            rows = [r for s in sections for r in (s.get("rows") or [])]
+            self._need(1 <= len(sections) <= 10, 131009, "list: 1 to 10 sections.")
+            self._need(1 <= len(rows) <= 10, 131009, "list: 1 to 10 rows in all sections.")
+            self._need(0 < len(action.get("button") or "") <= 20, 131009, "list button label must be 1-20.")
+            self._need(all(0 < len(r.get("title") or "") <= 24 for r in rows), 131009, "row title must be 1-24.")
+            self._need(all(len(r.get("description") or "") <= 72 for r in rows), 131009, "row description > 72.")
+            self._need(all(0 < len(r.get("id") or "") <= 200 for r in rows), 131009, "row id must be 1-200.")
+            self._need(0 < len(body_text) <= 4096, 131009, "body text must be 1-4096 characters.")
+        elif itype == "cta_url":
+            params = action.get("parameters") or {}
+            self._need(0 < len(params.get("display_text") or "") <= 20, 131009, "display_text must be 1-20.")
+            self._need(str(params.get("url", "")).startswith(("https://", "http://")), 131009, "url is required.")
+
+    def _v_template(self, obj) -> None:
+        self._need(isinstance(obj, dict) and obj.get("name"), 131008, "template['name'] is required.")
+        lang = obj.get("language")
+        self._need(isinstance(lang, dict) and lang.get("code"), 131008, "template['language']['code'] is required.")
+
+    # -- templates --------------------------------------------------------------------------------------
+    def _effective(self, tpl: dict) -> dict:
+        """Templates finish review lazily: no timer has to run for the state to move on."""
+        if tpl["status"] == "PENDING" and tpl.get("decide_at") is not None and self.clock() >= tpl["decide_at"]:
+            tpl = dict(tpl, status=tpl["final_status"], decide_at=None)
+            self.state.put_template(tpl)
+        return tpl
+
+    def _check_template(self, waba_id: str, obj: dict) -> str | None:
+        name, lang = obj["name"], obj["language"]["code"]
+        tpl = self.state.get_template(waba_id, name, lang)
+        if tpl is None:
+            if self.config.strict_templates:
+                raise SimError(132001, details=f"template name ({name}) does not exist in {lang}")
+            return "marketing"
+        tpl = self._effective(tpl)
+        status = tpl["status"]
+        if status == "PAUSED":
+            raise SimError(132015, details=f"Template {name} is paused.")
+        if status == "DISABLED":
+            raise SimError(132016, details=f"Template {name} is disabled.")
+        if status != "APPROVED":
+            raise SimError(132001, details=f"template name ({name}) does not exist in {lang} or is not approved")
+        named_tpl = tpl.get("parameter_format", "POSITIONAL").upper() == "NAMED"
+        for comp_type in ("body", "header"):
+            text = tpl.get(f"{comp_type}_text", "")
+            positional, named = _placeholders(text)
+            sent = []
+            for comp in obj.get("components") or []:
+                if str(comp.get("type", "")).lower() == comp_type:
+                    sent.extend(comp.get("parameters") or [])
+            if comp_type == "header" and not positional and not named:
+                continue  # media headers are not counted here
+            with_names = [p for p in sent if isinstance(p, dict) and p.get("parameter_name")]
+            if sent and named_tpl and len(with_names) != len(sent):
+                raise SimError(132012, details="Parameter format does not match: the template expects named "
+                                               "parameters.")
+            if sent and not named_tpl and with_names:
+                raise SimError(132012, details="Parameter format does not match: the template expects positional "
+                                               "parameters.")
+            expected = len(named) if named_tpl else len(positional)
+            if len(sent) != expected:
+                raise SimError(132000, details=f"{comp_type}: expected {expected} parameters, got {len(sent)}.")
+            if named_tpl and {p["parameter_name"] for p in with_names} != named:
+                raise SimError(132000, details=f"{comp_type}: parameter names do not match the template.")
+        return str(tpl.get("category") or "marketing").lower()
+
+    def create_template(self, *, waba_id: str, body: dict, access_token: str | None = IN_PROCESS_TOKEN) -> Result:
+        try:
+            self.check_token(access_token)
+            if not isinstance(body, dict):
+                raise SimError(100)
+            name, language = body.get("name"), body.get("language")
+            category = str(body.get("category") or "").upper()
+            self._need(isinstance(name, str) and bool(TEMPLATE_NAME.match(name)), 100,
+                       "name must be lowercase letters, digits and underscores (max 512).")
+            self._need(isinstance(language, str) and bool(language), 100, "language is required.")
+            self._need(category in ("MARKETING", "UTILITY", "AUTHENTICATION"), 100, "invalid category.")
+            components = body.get("components") or []
+            self._need(isinstance(components, list), 100, "components must be a list.")
+            texts = {str(c.get("type", "")).upper(): c.get("text", "") for c in components if isinstance(c, dict)}
+            self._need(category == "AUTHENTICATION" or "BODY" in texts, 100, "a BODY component is required.")
+            self._need(len(texts.get("BODY", "")) <= 1024, 100, "BODY is longer than 1024 characters.")
+            existing = self.state.get_template(str(waba_id), name, language)
+            if existing is not None and existing.get("waba_id") == str(waba_id):
+                raise SimError(100, details=f"Content in this language already exists for {name}.",
+                               message="Invalid parameter")
+        except SimError as exc:
+            return self._error(exc)
+        now = self.clock()
+        rejected = name.startswith(REJECT_TEMPLATE_PREFIX)
+        pf = str(body.get("parameter_format") or "POSITIONAL").upper()
+        tpl = {"id": new_numeric_id(), "waba_id": str(waba_id), "name": name, "language": language,
+               "category": category, "status": "PENDING", "final_status": "REJECTED" if rejected else "APPROVED",
+               "decide_at": now + self.config.approve_delay, "parameter_format": pf, "components": components,
+               "body_text": texts.get("BODY", ""), "header_text": texts.get("HEADER", "") or ""}
+        self.state.put_template(tpl)
+        event = self.template_event_payload(tpl, "REJECTED" if rejected else "APPROVED",
+                                            reason="INVALID_FORMAT" if rejected else "NONE")
+        return Result(200, {"id": tpl["id"], "status": "PENDING", "category": category},
+                      [Followup(self.config.approve_delay, event)])
+
+    def set_template_status(self, *, waba_id: str, name: str, language: str, status: str) -> Result:
+        """Admin/test hook: pause, disable, approve... a template and emit its status webhook."""
+        tpl = self.state.get_template(waba_id, name, language)
+        if tpl is None:
+            return Result(404, graph_error_body(100, details="no such template"))
+        tpl = dict(tpl, status=status.upper(), decide_at=None)
+        self.state.put_template(tpl)
+        other = None
+        if status.upper() == "PAUSED":
+            other = {"title": "FIRST_PAUSE", "description": "Your template was paused because of low quality."}
+        elif status.upper() == "DISABLED":
+            other = {"title": "DISABLED", "description": "Your template was disabled."}
+        return Result(200, {"success": True},
+                      [Followup(0.0, self.template_event_payload(tpl, status.upper(), other_info=other))])
+
+    def template_event_payload(self, tpl: dict, event: str, reason: str = "NONE", other_info=None) -> dict:
+        value = {"event": event, "message_template_id": int(tpl["id"]), "message_template_name": tpl["name"],
+                 "message_template_language": tpl["language"], "reason": reason,
+                 "message_template_category": tpl["category"]}
+        if event == "REJECTED":
+            value["rejection_info"] = {"reason": "Templates named reject_* are always rejected by the simulator.",
+                                       "recommendation": "Rename the template."}
+        if other_info:
+            value["other_info"] = other_info
+        return {"object": "whatsapp_business_account", "entry": [{
+            "id": tpl["waba_id"], "time": int(self.clock()),
+            "changes": [{"value": value, "field": "message_template_status_update"}]}]}
+
+    def list_templates(self, *, waba_id: str, limit: int = 25, after: str | None = None,
+                       access_token: str | None = IN_PROCESS_TOKEN) -> Result:
+        try:
+            self.check_token(access_token)
+        except SimError as exc:
+            return self._error(exc)
+        items = [self._effective(t) for t in self.state.list_templates(str(waba_id))]
+        start = int(after) if after and str(after).isdigit() else 0
+        page = items[start:start + max(1, min(int(limit or 25), 1000))]
+        data = [{"id": t["id"], "name": t["name"], "language": t["language"], "status": t["status"],
+                 "category": t["category"], "parameter_format": t["parameter_format"],
+                 "components": t["components"]} for t in page]
+        body: dict = {"data": data, "paging": {"cursors": {"before": str(start)}}}
+        if start + len(page) < len(items):
+            body["paging"]["cursors"]["after"] = str(start + len(page))
+        return Result(200, body)
+
+    # -- statuses ---------------------------------------------------------------------------------------
+    def _pricing(self, mtype: str, category: str | None, in_window: bool) -> dict:
+        if mtype != "template":
+            return {"billable": False, "pricing_model": "PMP", "type": "free_customer_service",
+                    "category": "service"}
+        if category == "utility" and in_window and self.config.free_utility_in_window:
+            return {"billable": False, "pricing_model": "PMP", "type": "free_customer_service",
+                    "category": "utility"}
+        return {"billable": True, "pricing_model": "PMP", "type": "regular", "category": category or "marketing"}
+
+    def _statuses(self, *, pnid, waba_id, display, wamid, wa_id, mtype, category, body, now) -> list[Followup]:
+        cfg = self.config
+        base = {"id": wamid, "recipient_id": wa_id}
+        if body.get("biz_opaque_callback_data"):
+            base["biz_opaque_callback_data"] = body["biz_opaque_callback_data"]
+        last = self.state.get_window(pnid, wa_id)
+        in_window = last is not None and now - last <= cfg.window_hours * 3600
+
+        def status_payload(status: str, at: float, **extra) -> dict:
+            st = dict(base, status=status, timestamp=str(int(at)), **extra)
+            return messages_envelope(waba_id=waba_id, phone_number_id=pnid, display_phone_number=display,
+                                     value={"statuses": [st]})
+
+        fail_code = None
+        if wa_id == MAGIC_NOT_ON_WHATSAPP:
+            fail_code = 131026
+        elif wa_id == MAGIC_ECOSYSTEM_LIMIT:
+            fail_code = 131049
+        elif wa_id == MAGIC_STOPPED_MARKETING:
+            fail_code = 131050
+        elif mtype in FREE_FORM_TYPES and cfg.enforce_window and not in_window:
+            fail_code = 131047
+        elif mtype in MEDIA_TYPES and body[mtype].get("id") and self.state.get_media(str(body[mtype]["id"])) is None:
+            fail_code = 131053
+        if fail_code is not None:
+            return [Followup(cfg.sent_delay, status_payload("failed", now + cfg.sent_delay,
+                                                            errors=[webhook_error(fail_code)]))]
+        pricing = self._pricing(mtype, category, in_window)
+        out = [Followup(cfg.sent_delay, status_payload("sent", now + cfg.sent_delay, pricing=pricing))]
+        skip_delivered = self.rng.random() < cfg.skip_delivered_probability
+        will_read = wa_id != MAGIC_NEVER_READ and self.rng.random() < cfg.read_probability
+        if not will_read:
+            skip_delivered = False
+        out_of_order = wa_id == MAGIC_OUT_OF_ORDER or self.rng.random() < cfg.out_of_order_probability
+        read_delay = max(cfg.read_delay, cfg.delivered_delay)
+        if out_of_order and will_read:
+            skip_delivered = False
+            delivered_at, read_at = read_delay + cfg.delivered_delay, read_delay
+        else:
+            delivered_at, read_at = cfg.delivered_delay, read_delay
+        if not skip_delivered:
+            out.append(Followup(delivered_at, status_payload("delivered", now + delivered_at, pricing=pricing)))
+        if will_read:
+            extra = {"pricing": pricing} if skip_delivered else {}
+            out.append(Followup(read_at, status_payload("read", now + read_at, **extra)))
+        if wa_id == MAGIC_DUPLICATE_STATUSES or self.rng.random() < cfg.duplicate_probability:
+            out = out + [Followup(f.delay + 0.01, f.payload) for f in out]
+        return out
+
+    # -- inbound ----------------------------------------------------------------------------------------
+    def inbound(self, *, phone_number_id: str, waba_id: str | None, display_phone_number: str | None,
+                from_phone: str, message: dict, name: str | None = None, bsuid: str | None = None,
+                timestamp: float | None = None) -> tuple[str, dict]:
+        """A customer writes: records the CSW and returns (wamid, Meta-shaped inbound payload)."""
+        if waba_id or display_phone_number:
+            known_waba, known_display = self.number_info(phone_number_id)
+            self.register_number(phone_number_id=phone_number_id, waba_id=waba_id or known_waba,
+                                 display_phone_number=display_phone_number or known_display)
+        waba_id, display = self.number_info(phone_number_id)
+        at = timestamp if timestamp is not None else self.clock()
+        wa_id = digits(from_phone) if from_phone else None
+        message = dict(message or {})
+        mtype = message.pop("type", None) or next((k for k in message if k not in ("context", "referral")), "text")
+        wamid = new_wamid()
+        msg = {"id": wamid, "timestamp": str(int(at)), "type": mtype}
+        if wa_id:
+            msg["from"] = wa_id
+        if bsuid:
+            msg["from_user_id"] = bsuid
+        msg.update(message)
+        contact: dict = {"profile": {"name": name or "Sandbox Customer"}}
+        if wa_id:
+            contact["wa_id"] = wa_id
+        if bsuid:
+            contact["user_id"] = bsuid
+        if wa_id:
+            self.state.set_window(str(phone_number_id), wa_id, at)
+        payload = messages_envelope(waba_id=waba_id, phone_number_id=str(phone_number_id),
+                                    display_phone_number=display, value={"contacts": [contact], "messages": [msg]})
+        return wamid, payload
+
+    def age_window(self, *, phone_number_id: str, wa_id: str, hours: float) -> None:
+        self.state.set_window(str(phone_number_id), digits(wa_id), self.clock() - hours * 3600)
+
+    # -- media ------------------------------------------------------------------------------------------
+    def upload_media(self, *, phone_number_id: str, data: bytes, mime_type: str, filename: str = "",
+                     access_token: str | None = IN_PROCESS_TOKEN) -> Result:
+        try:
+            self.check_token(access_token)
+            self._need(bool(data), 131008, "The parameter file is required.")
+            self._need(bool(mime_type), 131008, "The parameter type is required.")
+        except SimError as exc:
+            return self._error(exc)
+        media_id = new_numeric_id(16)
+        record = {"id": media_id, "mime_type": mime_type, "sha256": hashlib.sha256(data).hexdigest(),
+                  "file_size": len(data), "filename": filename, "phone_number_id": str(phone_number_id),
+                  "expires_at": self.clock() + self.config.media_id_ttl}
+        self.state.put_media(media_id, record, data)
+        return Result(200, {"id": media_id})
+
+    def _sign_media(self, media_id: str, exp: int) -> str:
+        return hmac.new(self.media_secret, f"{media_id}:{exp}".encode(), hashlib.sha256).hexdigest()[:32]
+
+    def get_media(self, *, media_id: str, access_token: str | None = IN_PROCESS_TOKEN) -> Result:
+        try:
+            self.check_token(access_token)
+        except SimError as exc:
+            return self._error(exc)
+        record = self.state.get_media(str(media_id))
+        if record is None or record["expires_at"] < self.clock():
+            return Result(404, graph_error_body(100, "Invalid parameter",
+                                                f"Unsupported get request. Object with ID '{media_id}' does not exist."))
+        exp = int(self.clock() + self.config.media_url_ttl)
+        url = f"{self.media_base_url}/media-download/{media_id}?exp={exp}&sig={self._sign_media(media_id, exp)}"
+        return Result(200, {"messaging_product": "whatsapp", "url": url, "mime_type": record["mime_type"],
+                            "sha256": record["sha256"], "file_size": record["file_size"], "id": media_id})
+
+    def download(self, *, media_id: str, exp: str, sig: str, access_token: str | None) -> tuple[int, bytes, str]:
+        """(status, bytes, content type) for a media URL; 401 without the bearer, 404 once expired."""
+        if not access_token or access_token in self.config.rejected_tokens:
+            return 401, b'{"error":{"message":"Unauthorized","code":190}}', "application/json"
+        try:
+            exp_i = int(exp)
+        except (TypeError, ValueError):
+            return 404, b"", "text/plain"
+        if exp_i < self.clock() or not hmac.compare_digest(self._sign_media(media_id, exp_i), sig or ""):
+            return 404, b"", "text/plain"
+        record = self.state.get_media(media_id)
+        data = self.state.get_media_data(media_id)
+        if record is None or data is None:
+            return 404, b"", "text/plain"
+        return 200, data, record["mime_type"]
