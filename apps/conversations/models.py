@@ -140,6 +140,7 @@ class Message(models.Model):
     attempts = models.PositiveIntegerField(default=0)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     claimed_until = models.DateTimeField(null=True, blank=True)
+    claim_token = models.CharField(max_length=32, blank=True, default="")  # which dispatcher batch holds it
     expires_at = models.DateTimeField(null=True, blank=True)
     cost_estimate = models.DecimalField(max_digits=12, decimal_places=4, default=0)
     cost = models.DecimalField(max_digits=12, decimal_places=4, null=True, blank=True)
@@ -157,6 +158,8 @@ class Message(models.Model):
         ]
         indexes = [
             models.Index(fields=["next_attempt_at"], condition=Q(status="queued"), name="msg_queued_due"),
+            models.Index(fields=["phone_number", "campaign_id", "next_attempt_at"], condition=Q(status="queued"),
+                         name="msg_number_queued_due"),
             models.Index(fields=["scheduled_at"], condition=Q(status="scheduled"), name="msg_scheduled_due"),
             models.Index(fields=["claimed_until"], condition=Q(status="sending"), name="msg_sending_lease"),
             models.Index(fields=["provider_message_id"], name="msg_provider_id"),

@@ -4,3 +4,10 @@ from django.apps import AppConfig
 class WabasConfig(AppConfig):
     name = "apps.wabas"
     label = "wabas"
+
+    def ready(self) -> None:
+        from apps.core import hooks
+        from apps.wabas import selectors, services
+
+        hooks.register_workspace_provisioner(services.waba_provision_sandbox)
+        hooks.register_waba_resolver(selectors.waba_exists_in)

@@ -1,0 +1,40 @@
+"""Billing stub: a cost estimate from a default rate table, and a wallet that always allows.
+
+STUB — the wallet ledger (reserve on send, charge when Meta reports billable, refund on failure) is not
+built yet; `wallet_reserve` accepts every send and writes nothing. Replace it with the real ledger and
+keep these signatures."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import phonenumbers
+from django.conf import settings
+
+from apps.billing.rates import DEFAULT_RATE_CARD, FREE
+from apps.core.models import Workspace
+
+
+def _country(phone: str) -> str:
+    try:
+        return phonenumbers.region_code_for_number(phonenumbers.parse(phone, None)) or "*"
+    except phonenumbers.NumberParseException:
+        return "*"
+
+
+def cost_estimate(*, category: str, to_phone: str) -> Decimal:
+    """Meta charges delivered template messages only (per-message pricing); free-form messages are free."""
+    if not category:
+        return FREE
+    card = getattr(settings, "BILLING_RATE_CARD", None) or DEFAULT_RATE_CARD
+    row = card.get(_country(to_phone)) or card.get("*", {})
+    return Decimal(row.get(category.upper(), "0")).quantize(Decimal("0.0001"))
+
+
+def wallet_reserve(*, workspace: Workspace, amount: Decimal, message_id: str = "") -> None:
+    """STUB: always allows (would raise InsufficientBalance when the wallet cannot cover `amount`)."""
+    return None
+
+
+def wallet_currency(*, workspace: Workspace) -> str:
+    return "USD"

@@ -1,0 +1,83 @@
+"""POST/GET /api/v1/messages, GET /api/v1/messages/{id}, POST /api/v1/messages/{id}/cancel."""
+
+from __future__ import annotations
+
+from rest_framework.response import Response
+
+from apps.conversations.models import Message
+from apps.conversations.selectors.messages import messages_list
+from apps.conversations.services.sending import message_cancel, message_send
+from apps.core.api.base import ApiView
+from apps.core.errors import ValidationFailed
+
+
+def _ts(value) -> str | None:
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value else None
+
+
+def public_status(message: Message) -> str:
+    return Message.Status.QUEUED if message.status == Message.Status.SENDING else message.status
+
+
+def accepted_out(message: Message) -> dict:
+    """The 202 body (API.md)."""
+    out = {"id": message.pk, "status": public_status(message), "channel": message.channel, "to": message.to_phone,
+           "type": message.type, "cost_estimate": f"{message.cost_estimate:.4f}", "currency": message.currency,
+           "created_at": _ts(message.created_at)}
+    if message.scheduled_at:
+        out["scheduled_at"] = _ts(message.scheduled_at)
+    if message.client_reference:
+        out["client_reference"] = message.client_reference
+    return out
+
+
+def message_out(message: Message) -> dict:
+    error = None
+    if message.status == Message.Status.FAILED:
+        error = {"code": message.error_code, "message": message.error_message, "upstream_code": message.upstream_code}
+    return {
+        "id": message.pk, "status": public_status(message), "direction": message.direction,
+        "channel": message.channel, "type": message.type, "to": message.to_phone,
+        "phone_number_id": message.phone_number_id, "contact_id": message.contact_id,
+        "content": message.content, "body": message.body, "media_id": message.media_id,
+        "scheduled_at": _ts(message.scheduled_at), "sent_at": _ts(message.sent_at),
+        "delivered_at": _ts(message.delivered_at), "read_at": _ts(message.read_at),
+        "failed_at": _ts(message.failed_at), "canceled_at": _ts(message.canceled_at),
+        "provider_message_id": message.provider_message_id, "error": error, "attempts": message.attempts,
+        "cost_estimate": f"{message.cost_estimate:.4f}",
+        "cost": f"{message.cost:.4f}" if message.cost is not None else None, "currency": message.currency,
+        "conversation_id": message.conversation_id, "campaign_id": message.campaign_id or None,
+        "client_reference": message.client_reference or None, "fallback_message_id": message.fallback_message_id,
+        "sent_by": message.sent_by_user_id or message.sent_by, "created_at": _ts(message.created_at),
+    }
+
+
+class MessagesView(ApiView):
+    scopes = {"POST": "messages:send", "GET": "messages:read"}
+
+    def post(self, request):
+        if not isinstance(request.data, dict):
+            raise ValidationFailed("The body must be a JSON object.", field="")
+        message = message_send(tenant=self.tenant, data=request.data)
+        self.audit_target = ("message", message.pk)
+        return Response(accepted_out(message), status=202)
+
+    def get(self, request):
+        qs = messages_list(queryset=self.scoped(Message), params=request.query_params)
+        return self.paginated(qs, message_out)
+
+
+class MessageDetailView(ApiView):
+    scopes = {"GET": "messages:read"}
+
+    def get(self, request, pk: str):
+        return Response(message_out(self.get_scoped(Message, pk)))
+
+
+class MessageCancelView(ApiView):
+    scopes = {"POST": "messages:send"}
+
+    def post(self, request, pk: str):
+        message = message_cancel(workspace=self.tenant.workspace, message_id=pk, waba_id=self.tenant.waba_id)
+        self.audit_target = ("message", message.pk)
+        return Response(message_out(message))

@@ -1,0 +1,34 @@
+"""Reads of messages."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+
+from apps.conversations.models import Message
+from apps.core.errors import ValidationFailed
+from apps.core.models import Workspace
+
+_STATUSES = {s for s in Message.Status.values if s != Message.Status.SENDING}
+
+
+def messages_list(*, queryset: QuerySet[Message], params) -> QuerySet[Message]:
+    """Filters status, to, campaign_id, client_reference, direction on an already tenant-scoped queryset."""
+    qs = queryset
+    status = params.get("status")
+    if status:
+        if status not in _STATUSES:
+            raise ValidationFailed(f"status must be one of {', '.join(sorted(_STATUSES))}.", field="status")
+        qs = qs.filter(status__in=[Message.Status.QUEUED, Message.Status.SENDING]) \
+            if status == Message.Status.QUEUED else qs.filter(status=status)
+    if params.get("to"):
+        from apps.contacts.phones import normalize_phone
+
+        qs = qs.filter(to_phone=normalize_phone(params["to"], field="to"))
+    for name in ("campaign_id", "client_reference", "direction"):
+        if params.get(name):
+            qs = qs.filter(**{name: params[name]})
+    return qs
+
+
+def message_get(*, workspace: Workspace, message_id: str) -> Message | None:
+    return Message.objects.filter(workspace=workspace, pk=message_id).first()

@@ -1,0 +1,720 @@
+"""The dispatcher: the Message row is the queue.
+
+- Claim: compare-and-set queued -> sending with a lease (`claimed_until`) and a claim token; on PostgreSQL
+  the candidates are picked with SELECT ... FOR UPDATE SKIP LOCKED in a short transaction, so concurrent
+  drainers never claim the same row. A killed worker's claims come back after the lease (sweeper).
+- Pace: a Redis token bucket per sender number at PhoneNumber.throughput_mps, shared by every worker
+  (one Lua script, Redis' own clock), plus a per-recipient pair bucket (Meta's 1 msg / 6 s with bursts).
+- Fair: a batch takes an equal share from every campaign (and from the API traffic) due on the number.
+- Send: outside any transaction; live numbers through AsyncGraphSender (aiohttp, concurrent) on one
+  event loop per process, simulated numbers through the in-process SandboxProvider, SMS via the gateway.
+- Record: one short transaction per batch; an attempt row per call; events for every status change.
+  Retryable errors go back to queued with `next_attempt_at` (Retry-After, else exponential with ±20%
+  jitter); past `expires_at` the message fails as MESSAGE_EXPIRED; terminal errors fail it with the mapped
+  code and trigger `fallback.sms` when the recipient is not on WhatsApp.
+The claim/send/record steps are pipelined: the next batch is claimed and the last one recorded while
+the current one is on the wire, so the number's bucket never waits for the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import random
+import secrets
+import threading
+import time
+from collections import defaultdict
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from apps.conversations.models import Message, MessageAttempt
+from apps.core.redis import get_redis
+from apps.core.services import event_append_many
+from apps.wabas.models import PhoneNumber
+from apps.wabas.services import waba_access_token
+
+logger = logging.getLogger("reach.dispatch")
+
+
+def _setting(name: str, default):
+    return getattr(settings, name, default)
+
+
+# --- Redis pacing --------------------------------------------------------------------------------------
+
+# KEYS[1] bucket; ARGV rate (tokens/s), capacity, wanted. Returns {granted, wait_us until the next
+# `min(wanted - granted, capacity/4)` tokens}. Time comes from Redis so every worker shares one clock.
+_BUCKET_LUA = """
+local rate = tonumber(ARGV[1])
+local cap = tonumber(ARGV[2])
+local want = tonumber(ARGV[3])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local v = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
+local tokens = tonumber(v[1])
+local ts = tonumber(v[2])
+if tokens == nil or ts == nil then
+  tokens = cap
+  ts = now
+end
+if now > ts then
+  tokens = math.min(cap, tokens + (now - ts) * rate / 1000000)
+end
+local granted = math.min(want, math.floor(tokens))
+if granted < 0 then granted = 0 end
+tokens = tokens - granted
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', tostring(now))
+redis.call('PEXPIRE', KEYS[1], 60000)
+local wait = 0
+if granted < want then
+  local need = math.min(want - granted, math.max(1, math.floor(cap / 4)))
+  wait = math.ceil((need - tokens) * 1000000 / rate)
+  if wait < 0 then wait = 0 end
+end
+return {granted, wait}
+"""
+
+# KEYS = one pair bucket per recipient; ARGV rate, capacity. Returns a wait (ms) per key; 0 = take it.
+_PAIR_LUA = """
+local rate = tonumber(ARGV[1])
+local cap = tonumber(ARGV[2])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local out = {}
+for i, key in ipairs(KEYS) do
+  local v = redis.call('HMGET', key, 'tokens', 'ts')
+  local tokens = tonumber(v[1])
+  local ts = tonumber(v[2])
+  if tokens == nil or ts == nil then tokens = cap; ts = now end
+  if now > ts then tokens = math.min(cap, tokens + (now - ts) * rate / 1000000) end
+  if tokens >= 1 then
+    tokens = tokens - 1
+    out[i] = 0
+  else
+    out[i] = math.ceil((1 - tokens) * 1000 / rate)
+  end
+  redis.call('HSET', key, 'tokens', tostring(tokens), 'ts', tostring(now))
+  redis.call('EXPIRE', key, math.ceil(cap / rate) + 60)
+end
+return out
+"""
+
+_scripts: dict[str, object] = {}
+
+
+def _script(name: str, source: str):
+    client = get_redis()
+    cached = _scripts.get(name)
+    if cached is None or cached[0] is not client:
+        cached = _scripts[name] = (client, client.register_script(source))
+    return cached[1]
+
+
+@dataclass
+class TokenBucket:
+    """Per sender number, shared by every worker through Redis."""
+
+    key: str
+    rate: float
+    capacity: float
+
+    @classmethod
+    def for_number(cls, number: PhoneNumber) -> TokenBucket:
+        rate = max(0.1, float(number.throughput_mps) * float(_setting("DISPATCH_RATE_FACTOR", 1.0)))
+        burst = float(_setting("DISPATCH_BUCKET_BURST_SECONDS", 0.05))
+        return cls(key=f"reach:bucket:pn:{number.pk}", rate=rate, capacity=max(1.0, math.floor(rate * burst)))
+
+    def take(self, want: int) -> tuple[int, float]:
+        """Returns (granted, seconds to wait before asking again)."""
+        granted, wait_us = _script("bucket", _BUCKET_LUA)(keys=[self.key], args=[self.rate, self.capacity, want])
+        return int(granted), int(wait_us) / 1_000_000
+
+    def take_blocking(self, want: int = 1) -> None:
+        while want > 0:
+            granted, wait = self.take(want)
+            want -= granted
+            if want > 0:
+                time.sleep(max(wait, 0.0005))
+
+
+def pair_waits(*, phone_number_id: str, recipients: list[str]) -> list[float]:
+    """Seconds each recipient must wait on this number's pair limit (0 = may send now; the token is taken)."""
+    if not recipients:
+        return []
+    interval = float(_setting("DISPATCH_PAIR_INTERVAL_SECONDS", 6.0))
+    burst = float(_setting("DISPATCH_PAIR_BURST", 20))
+    keys = [f"reach:pair:{phone_number_id}:{r}" for r in recipients]
+    waits = _script("pair", _PAIR_LUA)(keys=keys, args=[1.0 / interval, burst])
+    return [int(w) / 1000 for w in waits]
+
+
+# --- one event loop per process for the concurrent HTTP client -----------------------------------------
+
+
+class _LoopThread:
+    _lock = threading.Lock()
+    _loop: asyncio.AbstractEventLoop | None = None
+
+    @classmethod
+    def submit(cls, coro) -> Future:
+        with cls._lock:
+            if cls._loop is None or not cls._loop.is_running():
+                loop = asyncio.new_event_loop()
+                ready = threading.Event()
+
+                def run():
+                    asyncio.set_event_loop(loop)
+                    loop.call_soon(ready.set)
+                    loop.run_forever()
+
+                threading.Thread(target=run, name="reach-dispatch-loop", daemon=True).start()
+                ready.wait(5)
+                cls._loop = loop
+        return asyncio.run_coroutine_threadsafe(coro, cls._loop)
+
+
+# --- claim ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Outcome:
+    message: Message
+    kind: str  # accepted | retryable | terminal | deferred
+    provider_message_id: str = ""
+    error: object | None = None  # ProviderError-like: code, message, upstream_code, retry_after, http_status
+    defer_seconds: float = 0.0
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    latency_ms: int | None = None
+
+
+@dataclass
+class Batch:
+    token: str
+    messages: list[Message] = field(default_factory=list)
+
+
+def _lease() -> timedelta:
+    return timedelta(seconds=_setting("DISPATCH_LEASE_SECONDS", 60))
+
+
+def messages_claim(*, phone_number_id: str, limit: int, now: datetime | None = None) -> Batch:
+    """Claim up to `limit` due messages of one number, an equal share per campaign (API traffic counts
+    as one), interleaved so no campaign starves another on the same number."""
+    now = now or timezone.now()
+    token = secrets.token_hex(8)
+    due = Message.objects.filter(phone_number_id=phone_number_id, status=Message.Status.QUEUED,
+                                 next_attempt_at__lte=now)
+    groups = list(due.order_by().values_list("campaign_id", flat=True).distinct()[:50])
+    if not groups:
+        return Batch(token=token)
+    share = max(1, math.ceil(limit / len(groups)))
+    per_group: list[list[str]] = []
+    with transaction.atomic():
+        for campaign_id in groups:
+            qs = due.filter(campaign_id=campaign_id).order_by("next_attempt_at", "id")
+            if connection.vendor == "postgresql":
+                qs = qs.select_for_update(skip_locked=True)
+            per_group.append(list(qs.values_list("id", flat=True)[:share]))
+        ids = [i for group in per_group for i in group]
+        if ids:
+            Message.objects.filter(id__in=ids, status=Message.Status.QUEUED).update(
+                status=Message.Status.SENDING, claimed_until=now + _lease(), claim_token=token, updated_at=now)
+    if not ids:
+        return Batch(token=token)
+    rows = {m.pk: m for m in Message.objects.filter(id__in=ids, claim_token=token, status=Message.Status.SENDING)
+            .select_related("media")}
+    ordered: list[Message] = []
+    for i in range(max(len(g) for g in per_group)):  # round robin across campaigns
+        for group in per_group:
+            if i < len(group) and group[i] in rows:
+                ordered.append(rows[group[i]])
+    return Batch(token=token, messages=ordered)
+
+
+# --- prepare payloads ---------------------------------------------------------------------------------
+
+
+class _Terminal(Exception):
+    def __init__(self, code: str, message: str, upstream_code=None, retryable=False, retry_after=None):
+        super().__init__(message)
+        self.code, self.message, self.upstream_code = code, message, upstream_code
+        self.retryable, self.retry_after, self.http_status, self.not_on_whatsapp = retryable, retry_after, None, False
+
+
+def _meta_content(message: Message, number: PhoneNumber) -> dict | list:
+    content = message.content
+    if message.type in ("image", "video", "audio", "document", "sticker") and content.get("media_id"):
+        from apps.conversations.services.media import media_meta_id_for_number
+
+        if message.media is None:
+            raise _Terminal("MEDIA_NOT_FOUND", "The media file was deleted.")
+        content = dict(content)
+        content["id"] = media_meta_id_for_number(media=message.media, phone_number=number)
+        content.pop("media_id", None)
+    elif message.type == "reaction" and str(content.get("message_id", "")).startswith("msg_"):
+        target = Message.objects.filter(workspace_id=message.workspace_id, pk=content["message_id"]) \
+            .values_list("provider_message_id", flat=True).first()
+        if not target:
+            raise _Terminal("REACTION_TARGET_NOT_SENT", "The message reacted to has no WhatsApp id yet.",
+                            retryable=True, retry_after=5.0)
+        content = {**content, "message_id": target}
+    elif message.type == "contacts" and isinstance(content, list):
+        content = {"contacts": content}
+    return content
+
+
+def _payload(message: Message, number: PhoneNumber) -> dict:
+    from apps.providers.meta_cloud.payloads import build_send_payload
+
+    content = _meta_content(message, number)
+    try:
+        return build_send_payload(to=message.to_phone, message_type=message.type, content=content)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise _Terminal("INVALID_REQUEST", f"Cannot build the request: {exc}")
+
+
+# --- send ------------------------------------------------------------------------------------------
+
+
+def _now() -> datetime:
+    return timezone.now()
+
+
+async def _send_live_async(items: list[tuple[Outcome, dict]], *, bucket: TokenBucket, number_meta_id: str,
+                           token: str) -> None:
+    from apps.providers.base import ProviderError
+    from apps.providers.registry import async_whatsapp_sender
+
+    sender = async_whatsapp_sender()
+
+    async def one(outcome: Outcome, payload: dict) -> None:
+        outcome.started_at = _now()
+        t0 = time.perf_counter()
+        try:
+            result = await sender.send_message(phone_number_id=number_meta_id, access_token=token, payload=payload)
+            outcome.kind, outcome.provider_message_id = "accepted", result.provider_message_id
+        except ProviderError as exc:
+            outcome.kind, outcome.error = ("retryable" if exc.retryable else "terminal"), exc
+        except Exception as exc:  # a bug or an unmapped failure: retry, never lose the message
+            logger.exception("send failed unexpectedly")
+            outcome.kind = "retryable"
+            outcome.error = _Terminal("DISPATCH_ERROR", f"{type(exc).__name__}: {exc}", retryable=True)
+        outcome.finished_at = _now()
+        outcome.latency_ms = int((time.perf_counter() - t0) * 1000)
+
+    tasks = []
+    i = 0
+    chunk = max(1, int(bucket.capacity))
+    while i < len(items):
+        want = min(len(items) - i, chunk)
+        granted, wait = bucket.take(want)
+        for k in range(granted):
+            tasks.append(asyncio.ensure_future(one(*items[i + k])))
+        i += granted
+        if i < len(items):
+            await asyncio.sleep(max(wait, 0.0005))
+    if tasks:
+        await asyncio.gather(*tasks)
+
+
+def _send_sync(outcome: Outcome, call) -> None:
+    from apps.providers.base import ProviderError
+
+    outcome.started_at = _now()
+    t0 = time.perf_counter()
+    try:
+        outcome.provider_message_id = call().provider_message_id
+        outcome.kind = "accepted"
+    except ProviderError as exc:
+        outcome.kind, outcome.error = ("retryable" if exc.retryable else "terminal"), exc
+    except Exception as exc:
+        logger.exception("send failed unexpectedly")
+        outcome.kind = "retryable"
+        outcome.error = _Terminal("DISPATCH_ERROR", f"{type(exc).__name__}: {exc}", retryable=True)
+    outcome.finished_at = _now()
+    outcome.latency_ms = int((time.perf_counter() - t0) * 1000)
+
+
+@dataclass
+class _NumberCtx:
+    number: PhoneNumber
+    token: str
+    bucket: TokenBucket
+    simulated: bool
+
+
+def _number_ctx(phone_number_id: str) -> _NumberCtx | None:
+    number = PhoneNumber.objects.select_related("waba").filter(pk=phone_number_id).first()
+    if number is None:
+        return None
+    return _NumberCtx(number=number, token=waba_access_token(number.waba), bucket=TokenBucket.for_number(number),
+                      simulated=number.waba.is_simulated)
+
+
+def _prepare(batch: Batch, ctx: _NumberCtx, now: datetime) -> tuple[list[Outcome], list, list]:
+    """Split a claimed batch into: finished already (expired/unbuildable/deferred), WhatsApp sends, SMS sends."""
+    done: list[Outcome] = []
+    wa: list[tuple[Outcome, dict]] = []
+    sms: list[Outcome] = []
+    candidates = []
+    for message in batch.messages:
+        outcome = Outcome(message=message, kind="")
+        if message.expires_at and message.expires_at <= now:
+            outcome.kind = "terminal"
+            outcome.error = _Terminal("MESSAGE_EXPIRED", "The message could not be sent before it expired.")
+            done.append(outcome)
+        elif message.channel == Message.Channel.SMS:
+            sms.append(outcome)
+        else:
+            candidates.append(outcome)
+    waits = pair_waits(phone_number_id=ctx.number.pk, recipients=[o.message.to_phone for o in candidates])
+    for outcome, wait in zip(candidates, waits, strict=True):
+        if wait > 0:
+            outcome.kind, outcome.defer_seconds = "deferred", wait
+            done.append(outcome)
+            continue
+        try:
+            wa.append((outcome, _payload(outcome.message, ctx.number)))
+        except _Terminal as exc:
+            outcome.kind, outcome.error = ("retryable" if exc.retryable else "terminal"), exc
+            done.append(outcome)
+        except Exception as exc:  # e.g. media upload to Meta failed: ProviderError
+            retryable = bool(getattr(exc, "retryable", True))
+            outcome.kind = "retryable" if retryable else "terminal"
+            outcome.error = exc if hasattr(exc, "code") else _Terminal("DISPATCH_ERROR", str(exc), retryable=True)
+            done.append(outcome)
+    return done, wa, sms
+
+
+def _send_sms(outcomes: list[Outcome]) -> None:
+    if not outcomes:
+        return
+    from apps.providers.sms import get_sms_gateway
+
+    gateway = get_sms_gateway()
+    for outcome in outcomes:
+        m = outcome.message
+        _send_sync(outcome, lambda m=m: gateway.send_sms(to=m.to_phone, text=m.content.get("body", m.body),
+                                                          sender=m.content.get("sender") or ""))
+
+
+def _send_simulated(items: list[tuple[Outcome, dict]], ctx: _NumberCtx) -> None:
+    from apps.providers.registry import whatsapp_provider
+
+    provider = whatsapp_provider(simulated=True)
+    for outcome, payload in items:
+        ctx.bucket.take_blocking(1)
+        _send_sync(outcome, lambda p=payload: provider.send_message(
+            phone_number_id=ctx.number.meta_phone_number_id, access_token=ctx.token, payload=p))
+
+
+# --- record --------------------------------------------------------------------------------------------
+
+
+def _backoff(attempt: int, retry_after: float | None) -> float:
+    if retry_after:
+        return float(retry_after)
+    base = float(_setting("DISPATCH_BACKOFF_BASE_SECONDS", 2.0))
+    cap = float(_setting("DISPATCH_BACKOFF_MAX_SECONDS", 900.0))
+    delay = min(cap, base * (2 ** max(0, attempt - 1)))
+    return delay * random.uniform(0.8, 1.2)
+
+
+def _status_events(message: Message, status: str, previous: str, extra: dict | None = None) -> list:
+    data = {"message_id": message.pk, "status": status, "previous_status": previous, "to": message.to_phone,
+            "conversation_id": message.conversation_id, "client_reference": message.client_reference,
+            "campaign_id": message.campaign_id, **(extra or {})}
+    return [("message.status_changed", data), (f"message.{status}", data)]
+
+
+def _error_fields(err) -> dict:
+    return {"code": getattr(err, "code", "DISPATCH_ERROR"), "message": getattr(err, "message", str(err))[:2000],
+            "upstream_code": getattr(err, "upstream_code", None)}
+
+
+_SENT_SQL = (
+    "UPDATE {table} AS m SET status = 'sent', provider_message_id = v.wamid, sent_at = v.at, "
+    "attempts = m.attempts + 1, claim_token = '', claimed_until = NULL, error_code = '', "
+    "error_message = '', upstream_code = NULL, updated_at = %s "
+    "FROM (VALUES {values}) AS v(id, wamid, at) "
+    "WHERE m.id = v.id AND m.status = 'sending' AND m.claim_token = %s RETURNING m.id"
+)
+
+
+def _mark_sent_bulk(accepted: list[Outcome], token: str, now: datetime) -> set[str]:
+    """One UPDATE for the whole batch on PostgreSQL; CAS on (sending, claim token)."""
+    if not accepted:
+        return set()
+    if connection.vendor == "postgresql":
+        values = ", ".join(["(%s, %s, %s::timestamptz)"] * len(accepted))
+        params: list = []
+        for o in accepted:
+            params += [o.message.pk, o.provider_message_id, o.finished_at or now]
+        table = Message._meta.db_table
+        # Table name from the model, values are placeholders only.
+        sql = _SENT_SQL.format(table=table, values=values)
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [*params, now, token])
+            return {row[0] for row in cursor.fetchall()}
+    done = set()
+    for o in accepted:
+        n = Message.objects.filter(pk=o.message.pk, status=Message.Status.SENDING, claim_token=token).update(
+            status=Message.Status.SENT, provider_message_id=o.provider_message_id, sent_at=o.finished_at or now,
+            attempts=F("attempts") + 1, claim_token="", claimed_until=None, error_code="", error_message="",
+            upstream_code=None, updated_at=now)
+        if n:
+            done.add(o.message.pk)
+    return done
+
+
+def outcomes_record(*, outcomes: list[Outcome], token: str, now: datetime | None = None) -> dict[str, int]:
+    """Write a batch's results in one short transaction. Rows whose claim was lost (lease expired and
+    re-claimed) are left alone: the CAS on the claim token refuses them."""
+    now = now or timezone.now()
+    counts: dict[str, int] = defaultdict(int)
+    if not outcomes:
+        return counts
+    events: dict[str, list] = defaultdict(list)
+    attempts: list[MessageAttempt] = []
+    kicks: set[str] = set()
+    with transaction.atomic():
+        accepted = [o for o in outcomes if o.kind == "accepted"]
+        sent_ids = _mark_sent_bulk(accepted, token, now)
+        counts["sent"] += len(sent_ids)
+        for o in accepted:
+            m = o.message
+            if m.pk in sent_ids:
+                events[m.workspace_id] += _status_events(m, "sent", "queued",
+                                                         {"provider_message_id": o.provider_message_id})
+                attempts.append(_attempt(o, m.attempts + 1, MessageAttempt.Outcome.ACCEPTED))
+        for o in outcomes:
+            m = o.message
+            cas = Message.objects.filter(pk=m.pk, status=Message.Status.SENDING, claim_token=token)
+            if o.kind == "deferred":
+                if cas.update(status=Message.Status.QUEUED, claim_token="", claimed_until=None,
+                              next_attempt_at=now + timedelta(seconds=o.defer_seconds), updated_at=now):
+                    counts["deferred"] += 1
+                continue
+            if o.kind not in ("retryable", "terminal"):
+                continue
+            err = o.error
+            number = m.attempts + 1
+            expired = m.expires_at is not None and m.expires_at <= now
+            if o.kind == "retryable" and not expired:
+                delay = _backoff(number, getattr(err, "retry_after", None))
+                if delay >= 0 and (m.expires_at is None or now + timedelta(seconds=delay) < m.expires_at):
+                    e = _error_fields(err)
+                    if cas.update(status=Message.Status.QUEUED, claim_token="", claimed_until=None,
+                                  next_attempt_at=now + timedelta(seconds=delay), attempts=F("attempts") + 1,
+                                  error_code=e["code"], error_message=e["message"], upstream_code=e["upstream_code"],
+                                  updated_at=now):
+                        counts["retried"] += 1
+                        attempts.append(_attempt(o, number, MessageAttempt.Outcome.RETRYABLE))
+                    continue
+                expired = True
+            if expired and o.kind == "retryable":
+                err = _Terminal("MESSAGE_EXPIRED", "Retries ran past the message's maximum age; last error: "
+                                f"{getattr(err, 'code', '')} {getattr(err, 'message', '')}".strip(),
+                                upstream_code=getattr(err, "upstream_code", None))
+            e = _error_fields(err)
+            called = o.started_at is not None
+            if cas.update(status=Message.Status.FAILED, failed_at=now, claim_token="", claimed_until=None,
+                          attempts=F("attempts") + (1 if called else 0), error_code=e["code"],
+                          error_message=e["message"], upstream_code=e["upstream_code"], updated_at=now):
+                counts["failed"] += 1
+                events[m.workspace_id] += _status_events(m, "failed", "queued", {"error": e})
+                if called:
+                    attempts.append(_attempt(o, number, MessageAttempt.Outcome.TERMINAL))
+                if getattr(err, "not_on_whatsapp", False) and (m.fallback or {}).get("sms"):
+                    sms = _fallback_sms(m, now)
+                    events[m.workspace_id] += [("message.status_changed", {
+                        "message_id": sms.pk, "status": "queued", "previous_status": None, "to": sms.to_phone,
+                        "conversation_id": sms.conversation_id, "client_reference": sms.client_reference,
+                        "campaign_id": sms.campaign_id, "fallback_for": m.pk})]
+                    kicks.add(sms.phone_number_id)
+        if attempts:
+            MessageAttempt.objects.bulk_create(attempts, ignore_conflicts=True)
+        for workspace_id, evts in events.items():
+            from apps.core.models import Workspace
+
+            event_append_many(workspace=Workspace(pk=workspace_id), events=evts)
+        for pn in kicks:
+            transaction.on_commit(lambda pn=pn: dispatch_kick(phone_number_id=pn))
+    return counts
+
+
+def _attempt(o: Outcome, number: int, outcome: str) -> MessageAttempt:
+    err = o.error
+    return MessageAttempt(
+        message_id=o.message.pk, number=number, outcome=outcome,
+        http_status=getattr(err, "http_status", None) if err else 200,
+        error_code=getattr(err, "code", "") if err else "", upstream_code=getattr(err, "upstream_code", None),
+        error_message=(getattr(err, "message", "") or "")[:2000] if err else "", latency_ms=o.latency_ms,
+        started_at=o.started_at or timezone.now(), finished_at=o.finished_at or timezone.now(),
+    )
+
+
+def _fallback_sms(m: Message, now: datetime) -> Message:
+    sms_cfg = m.fallback["sms"]
+    sms = Message.objects.create(
+        workspace_id=m.workspace_id, conversation_id=m.conversation_id, contact_id=m.contact_id,
+        phone_number_id=m.phone_number_id, direction=Message.Direction.OUTBOUND, channel=Message.Channel.SMS,
+        type="text", to_phone=m.to_phone, content={"body": sms_cfg["text"], "sender": sms_cfg.get("sender", "")},
+        body=sms_cfg["text"], status=Message.Status.QUEUED, client_reference=m.client_reference,
+        campaign_id=m.campaign_id, sent_by=m.sent_by, api_key_id=m.api_key_id, next_attempt_at=now,
+        expires_at=now + timedelta(seconds=_setting("DISPATCH_MAX_AGE_SECONDS", 86400)), currency=m.currency,
+    )
+    Message.objects.filter(pk=m.pk).update(fallback_message=sms)
+    return sms
+
+
+# --- the drain loop ------------------------------------------------------------------------------------
+
+
+def _batch_size(ctx: _NumberCtx) -> int:
+    seconds = float(_setting("DISPATCH_BATCH_SECONDS", 0.25))
+    return int(min(_setting("DISPATCH_BATCH_MAX", 500), max(10, ctx.bucket.rate * seconds)))
+
+
+def _start_send(batch: Batch, ctx: _NumberCtx, now: datetime):
+    """Prepare and launch a batch; returns (outcomes, future or None). Sandbox/SMS sends run inline."""
+    done, wa, sms = _prepare(batch, ctx, now)
+    outcomes = done + [o for o, _ in wa] + sms
+    future = None
+    if wa:
+        if ctx.simulated:
+            _send_simulated(wa, ctx)
+        else:
+            future = _LoopThread.submit(_send_live_async(
+                wa, bucket=ctx.bucket, number_meta_id=ctx.number.meta_phone_number_id, token=ctx.token))
+    _send_sms(sms)
+    return outcomes, future
+
+
+def dispatch_drain(*, phone_number_id: str, budget_seconds: float | None = None) -> dict[str, int]:
+    """Drain one number's due messages for up to `budget_seconds`, pipelined: claim N+1 and record N-1
+    while batch N is on the wire. Safe to run in several workers at once (claims + shared bucket)."""
+    ctx = _number_ctx(phone_number_id)
+    totals: dict[str, int] = defaultdict(int)
+    if ctx is None:
+        return totals
+    budget = budget_seconds if budget_seconds is not None else float(_setting("DISPATCH_DRAIN_SECONDS", 30))
+    deadline = time.monotonic() + budget
+    size = _batch_size(ctx)
+    in_flight = None  # (batch, outcomes, future): on the wire while the next batch is claimed
+    while True:
+        current = messages_claim(phone_number_id=phone_number_id, limit=size) \
+            if time.monotonic() < deadline else Batch(token="")
+        if not current.messages and in_flight is None:
+            # Idle: let the next on-commit kick through, then look once more so none slips between.
+            _release_kick(phone_number_id)
+            if time.monotonic() < deadline:
+                current = messages_claim(phone_number_id=phone_number_id, limit=size)
+            if not current.messages:
+                break
+        launched = None
+        if current.messages:
+            outcomes, future = _start_send(current, ctx, timezone.now())
+            launched = (current, outcomes, future)
+        if in_flight is not None:
+            _finish(in_flight, totals)
+        in_flight = launched
+    if time.monotonic() >= deadline and Message.objects.filter(
+            phone_number_id=phone_number_id, status=Message.Status.QUEUED, next_attempt_at__lte=timezone.now()
+    ).exists():
+        _enqueue(phone_number_id)  # budget spent with work left: hand over to a fresh task
+    return totals
+
+
+def _finish(in_flight, totals) -> None:
+    batch, outcomes, future = in_flight
+    if future is not None:
+        future.result()
+    for key, value in outcomes_record(outcomes=outcomes, token=batch.token).items():
+        totals[key] += value
+
+
+# --- fast path and sweeper -------------------------------------------------------------------------------
+
+
+def _kick_key(phone_number_id: str) -> str:
+    return f"reach:dispatch:kick:{phone_number_id}"
+
+
+def _release_kick(phone_number_id: str) -> None:
+    try:
+        get_redis().delete(_kick_key(phone_number_id))
+    except Exception:
+        logger.warning("redis unavailable releasing the kick key", exc_info=True)
+
+
+def _enqueue(phone_number_id: str) -> None:
+    from apps.conversations.tasks.dispatch import dispatch_number
+
+    dispatch_number.delay(phone_number_id)
+
+
+def dispatch_kick(*, phone_number_id: str) -> None:
+    """On-commit fast path: at most one pending drain task per number; the sweeper covers any loss."""
+    try:
+        if get_redis().set(_kick_key(phone_number_id), "1", nx=True, px=int(_setting("DISPATCH_KICK_TTL_MS", 2000))):
+            _enqueue(phone_number_id)
+    except Exception:  # broker or Redis down: the row is the queue, the sweeper will find it
+        logger.warning("dispatch kick failed for %s", phone_number_id, exc_info=True)
+
+
+def leases_recover(*, now: datetime | None = None) -> int:
+    """Claims whose lease ran out (the worker died) go back to the queue, in one CAS update."""
+    now = now or timezone.now()
+    return Message.objects.filter(status=Message.Status.SENDING, claimed_until__lt=now).update(
+        status=Message.Status.QUEUED, claim_token="", claimed_until=None, next_attempt_at=now, updated_at=now)
+
+
+def messages_expire(*, now: datetime | None = None, limit: int = 1000) -> int:
+    """Queued messages past their maximum age fail as MESSAGE_EXPIRED."""
+    now = now or timezone.now()
+    expired = 0
+    with transaction.atomic():
+        qs = Message.objects.filter(status=Message.Status.QUEUED, expires_at__lte=now).order_by("expires_at")
+        if connection.vendor == "postgresql":
+            qs = qs.select_for_update(skip_locked=True)
+        events: dict[str, list] = defaultdict(list)
+        err = {"code": "MESSAGE_EXPIRED", "message": "The message could not be sent before it expired.",
+               "upstream_code": None}
+        for m in qs[:limit]:
+            if Message.objects.filter(pk=m.pk, status=Message.Status.QUEUED).update(
+                    status=Message.Status.FAILED, failed_at=now, error_code=err["code"],
+                    error_message=err["message"], updated_at=now):
+                events[m.workspace_id] += _status_events(m, "failed", "queued", {"error": err})
+                expired += 1
+        for workspace_id, evts in events.items():
+            from apps.core.models import Workspace
+
+            event_append_many(workspace=Workspace(pk=workspace_id), events=evts)
+    return expired
+
+
+def dispatch_sweep(*, now: datetime | None = None) -> dict[str, int]:
+    """Beat job: release scheduled messages, recover expired leases, expire stale ones, and enqueue a
+    drain for every number with due work (what the on-commit fast path missed)."""
+    from apps.conversations.services.sending import messages_release_scheduled
+
+    now = now or timezone.now()
+    out = {"released": messages_release_scheduled(now=now), "recovered": leases_recover(now=now),
+           "expired": messages_expire(now=now)}
+    numbers = list(Message.objects.filter(status=Message.Status.QUEUED, next_attempt_at__lte=now)
+                   .order_by().values_list("phone_number_id", flat=True).distinct()[:1000])
+    for pn in numbers:
+        if pn:
+            dispatch_kick(phone_number_id=pn)
+    out["kicked"] = len(numbers)
+    return out

@@ -1,0 +1,304 @@
+"""The send road up to the queue: policy chain (API.md order), the Message row, the on-commit kick.
+
+Order, every time: payload validation -> sender resolution -> template status/language/variables ->
+24 h window (non-template) -> consent (MARKETING only) -> wallet. Nothing is written until all pass."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from apps.billing import services as billing
+from apps.contacts.models import Contact
+from apps.conversations.models import Conversation, Media, Message
+from apps.conversations.services.threads import conversation_get_or_open, conversation_record_message
+from apps.conversations.services.validation import (
+    MEDIA_TYPES,
+    SendRequest,
+    body_preview,
+    content_validate,
+    send_request_validate,
+)
+from apps.core.errors import (
+    ContactOptedOut,
+    NotFound,
+    OutsideWindow,
+    ValidationFailed,
+)
+from apps.core.models import User, Workspace
+from apps.core.services import event_append
+from apps.core.tenancy import Tenant
+from apps.wabas.models import PhoneNumber
+from apps.wabas.selectors import phone_number_for_send
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if value else None
+
+
+def _max_age() -> timedelta:
+    return timedelta(seconds=getattr(settings, "DISPATCH_MAX_AGE_SECONDS", 86400))
+
+
+@dataclass
+class _Resolved:
+    number: PhoneNumber
+    contact: Contact | None
+    template: object | None
+    category: str
+    body: str
+    media: Media | None
+    content: dict | list
+
+
+def _window_open(contact: Contact | None, now: datetime) -> bool:
+    last = contact.last_inbound_at if contact else None
+    return bool(last and now - last < timedelta(hours=settings.CUSTOMER_SERVICE_WINDOW_HOURS))
+
+
+def _check_window(contact: Contact | None, now: datetime) -> None:
+    if not _window_open(contact, now):
+        raise OutsideWindow(details={"field": "type",
+                                     "last_inbound_at": _iso(contact.last_inbound_at if contact else None)})
+
+
+def _resolve_template(*, workspace: Workspace, number: PhoneNumber, content: dict):
+    from apps.message_templates.rendering import template_render
+    from apps.message_templates.selectors import template_for_send
+
+    template = template_for_send(workspace=workspace, waba=number.waba, name=content["name"],
+                                 language=content["language"])
+    body = template_render(template=template, variables=content.get("variables"),
+                           components=content.get("components"))
+    return template, body
+
+
+def _resolve_refs(*, workspace: Workspace, message_type: str, content, waba_id: str = ""):
+    """Foreign or unknown ids in the payload answer 404 like any other id."""
+    media = None
+    if message_type in MEDIA_TYPES and content.get("media_id"):
+        media = Media.objects.filter(workspace=workspace, pk=content["media_id"]).first()
+        if media is None:
+            raise NotFound("No such media.", details={"field": f"{message_type}.media_id"})
+        if media.kind != message_type and not (message_type == "document" and media.kind in ("document",)):
+            raise ValidationFailed(f"{message_type}.media_id: that file is {media.kind}, not {message_type}.",
+                                   field=f"{message_type}.media_id")
+    if message_type == "reaction":
+        target = content["message_id"]
+        if target.startswith("msg_"):
+            qs = Message.objects.filter(workspace=workspace, pk=target)
+            if waba_id:
+                qs = qs.filter(phone_number__waba_id=waba_id)
+            if not qs.exists():
+                raise NotFound("No such message.", details={"field": "reaction.message_id"})
+    return media
+
+
+def _policy(*, workspace: Workspace, waba_id: str, req: SendRequest, now: datetime) -> _Resolved:
+    number = phone_number_for_send(tenant_workspace=workspace, waba_id=waba_id, phone_number_id=req.phone_number_id)
+    media = _resolve_refs(workspace=workspace, message_type=req.type, content=req.content, waba_id=waba_id)
+    contact = Contact.objects.filter(workspace=workspace, phone=req.to).first()
+    template, category, body = None, "", ""
+    if req.type == "template":
+        template, body = _resolve_template(workspace=workspace, number=number, content=req.content)
+        category = template.category
+    else:
+        body = body_preview(req.type, req.content)
+        if req.channel == "whatsapp":
+            _check_window(contact, now)
+    if category == "MARKETING" and contact is not None:
+        from apps.contacts.selectors import contact_is_opted_out
+
+        if contact_is_opted_out(contact=contact):
+            raise ContactOptedOut(details={"field": "to"})
+    return _Resolved(number=number, contact=contact, template=template, category=category, body=body,
+                     media=media, content=req.content)
+
+
+def _kick_on_commit(phone_number_id: str) -> None:
+    from apps.conversations.services.dispatch import dispatch_kick
+
+    transaction.on_commit(lambda: dispatch_kick(phone_number_id=phone_number_id))
+
+
+def _status_event(*, workspace: Workspace, message: Message, previous: str | None) -> None:
+    event_append(workspace=workspace, type="message.status_changed", data={
+        "message_id": message.pk, "status": message.status, "previous_status": previous,
+        "to": message.to_phone, "conversation_id": message.conversation_id,
+        "client_reference": message.client_reference, "campaign_id": message.campaign_id,
+    })
+
+
+def _create(*, workspace: Workspace, number: PhoneNumber, contact: Contact | None, to: str, channel: str,
+            message_type: str, content, body: str, template, category: str, media: Media | None,
+            cost: Decimal, sent_by: str, sent_by_user: User | None = None, api_key_id: str = "",
+            scheduled_at: datetime | None = None, client_reference: str = "", fallback: dict | None = None,
+            now: datetime) -> Message:
+    with transaction.atomic():
+        if contact is None or contact.phone != to:
+            from apps.contacts.services import contact_upsert_by_phone
+
+            contact = contact_upsert_by_phone(workspace=workspace, phone=to)
+        conversation = conversation_get_or_open(workspace=workspace, contact=contact, phone_number=number,
+                                                channel_kind=channel)
+        release = scheduled_at or now
+        message = Message.objects.create(
+            workspace=workspace, conversation=conversation, contact=contact, phone_number=number,
+            direction=Message.Direction.OUTBOUND, channel=channel, type=message_type, to_phone=to,
+            content=content, body=body, media=media, template=template, template_category=category,
+            status=Message.Status.SCHEDULED if scheduled_at else Message.Status.QUEUED,
+            client_reference=client_reference, sent_by=sent_by, sent_by_user=sent_by_user, api_key_id=api_key_id,
+            scheduled_at=scheduled_at, next_attempt_at=release, expires_at=release + _max_age(),
+            cost_estimate=cost, currency=billing.wallet_currency(workspace=workspace), fallback=fallback or {},
+        )
+        billing.wallet_reserve(workspace=workspace, amount=cost, message_id=message.pk)
+        conversation_record_message(conversation=conversation, at=now, preview=body, inbound=False)
+        _status_event(workspace=workspace, message=message, previous=None)
+        if not scheduled_at:
+            _kick_on_commit(number.pk)
+    return message
+
+
+def message_send(*, tenant: Tenant, data: dict, now: datetime | None = None) -> Message:
+    """POST /api/v1/messages: the policy chain, then the queued (or scheduled) row, stored before the 202."""
+    now = now or timezone.now()
+    req = send_request_validate(data, now=now)
+    workspace = tenant.workspace
+    r = _policy(workspace=workspace, waba_id=tenant.waba_id, req=req, now=now)
+    cost = billing.cost_estimate(category=r.category, to_phone=req.to)
+    return _create(
+        workspace=workspace, number=r.number, contact=r.contact, to=req.to, channel=req.channel,
+        message_type=req.type, content=r.content, body=r.body, template=r.template, category=r.category,
+        media=r.media, cost=cost, sent_by="api", sent_by_user=tenant.user,
+        api_key_id=tenant.api_key.pk if tenant.api_key else "", scheduled_at=req.scheduled_at,
+        client_reference=req.client_reference, fallback=req.fallback, now=now,
+    )
+
+
+def message_send_internal(*, workspace: Workspace, phone_number: PhoneNumber, contact: Contact, message_type: str,
+                          content, sent_by: str, sent_by_user: User | None = None,
+                          enforce_window: bool = True, now: datetime | None = None) -> Message:
+    """Agent replies (inbox) and auto-replies: same checks minus sender resolution; content in API.md shape."""
+    now = now or timezone.now()
+    content = content_validate(message_type=message_type, content=content)
+    if not contact.phone:
+        raise ValidationFailed("This contact has no phone number to send to.", field="to")
+    media = _resolve_refs(workspace=workspace, message_type=message_type, content=content)
+    template, category = None, ""
+    if message_type == "template":
+        template, body = _resolve_template(workspace=workspace, number=phone_number, content=content)
+        category = template.category
+    else:
+        body = body_preview(message_type, content)
+        if enforce_window:
+            _check_window(contact, now)
+    if category == "MARKETING":
+        from apps.contacts.selectors import contact_is_opted_out
+
+        if contact_is_opted_out(contact=contact):
+            raise ContactOptedOut(details={"field": "to"})
+    cost = billing.cost_estimate(category=category, to_phone=contact.phone)
+    return _create(
+        workspace=workspace, number=phone_number, contact=contact, to=contact.phone,
+        channel=Message.Channel.WHATSAPP, message_type=message_type, content=content, body=body, template=template,
+        category=category, media=media, cost=cost, sent_by=sent_by, sent_by_user=sent_by_user, now=now,
+    )
+
+
+def messages_enqueue_bulk(*, workspace: Workspace, phone_number: PhoneNumber, template, rows: list[dict],
+                          campaign_id: str, now: datetime | None = None) -> list[str]:
+    """Campaign fan-out: one transaction, bulk inserts, queued rows the dispatcher drains fairly.
+    rows: [{"contact": Contact, "variables": list|dict, "body": rendered text}]. No per-message creation
+    event (a campaign of 100k would write 100k events); status changes from the dispatcher on are evented."""
+    now = now or timezone.now()
+    if not rows:
+        return []
+    currency = billing.wallet_currency(workspace=workspace)
+    with transaction.atomic():
+        contact_ids = [row["contact"].pk for row in rows]
+        conversations = {
+            c.contact_id: c
+            for c in Conversation.objects.filter(
+                workspace=workspace, phone_number=phone_number, channel_kind=Conversation.ChannelKind.WHATSAPP,
+                contact_id__in=contact_ids,
+            ).exclude(state=Conversation.State.RESOLVED).order_by("created_at")
+        }
+        missing = [row["contact"] for row in rows if row["contact"].pk not in conversations]
+        if missing:
+            created = Conversation.objects.bulk_create([
+                Conversation(workspace=workspace, contact=c, phone_number=phone_number,
+                             channel_kind=Conversation.ChannelKind.WHATSAPP, state=Conversation.State.OPEN,
+                             last_message_at=now)
+                for c in {c.pk: c for c in missing}.values()
+            ])
+            conversations.update({c.contact_id: c for c in created})
+        messages = []
+        for row in rows:
+            contact = row["contact"]
+            content = {"name": template.name, "language": template.language}
+            if row.get("variables") is not None:
+                content["variables"] = row["variables"]
+            messages.append(Message(
+                workspace=workspace, conversation=conversations[contact.pk], contact=contact,
+                phone_number=phone_number, direction=Message.Direction.OUTBOUND, channel=Message.Channel.WHATSAPP,
+                type="template", to_phone=contact.phone or "", content=content, body=row.get("body", ""),
+                template=template, template_category=template.category, status=Message.Status.QUEUED,
+                campaign_id=campaign_id, sent_by="campaign", next_attempt_at=now, expires_at=now + _max_age(),
+                cost_estimate=billing.cost_estimate(category=template.category, to_phone=contact.phone or ""),
+                currency=currency,
+            ))
+        Message.objects.bulk_create(messages, batch_size=1000)
+        Conversation.objects.filter(pk__in=[c.pk for c in conversations.values()]).update(last_message_at=now)
+        _kick_on_commit(phone_number.pk)
+    return [m.pk for m in messages]
+
+
+# --- scheduled messages ------------------------------------------------------------------------------
+
+
+def message_cancel(*, workspace: Workspace, message_id: str, waba_id: str = "") -> Message:
+    from apps.core.errors import Conflict
+
+    with transaction.atomic():
+        qs = Message.objects.select_for_update().filter(workspace=workspace, pk=message_id,
+                                                        direction=Message.Direction.OUTBOUND)
+        if waba_id:
+            qs = qs.filter(phone_number__waba_id=waba_id)
+        message = qs.first()
+        if message is None:
+            raise NotFound()
+        if message.status != Message.Status.SCHEDULED:
+            raise Conflict("Only a scheduled message can be canceled.",
+                           details={"field": "status", "status": message.status})
+        message.status, message.canceled_at = Message.Status.CANCELED, timezone.now()
+        message.save(update_fields=["status", "canceled_at", "updated_at"])
+        _status_event(workspace=workspace, message=message, previous=Message.Status.SCHEDULED)
+    return message
+
+
+def messages_release_scheduled(*, now: datetime | None = None, limit: int = 1000) -> int:
+    """Beat: scheduled messages whose time has come become queued (skip-locked, so two beats never race)."""
+    now = now or timezone.now()
+    released = 0
+    with transaction.atomic():
+        qs = Message.objects.filter(status=Message.Status.SCHEDULED, scheduled_at__lte=now).order_by("scheduled_at")
+        if settings.IS_POSTGRES:
+            qs = qs.select_for_update(skip_locked=True)
+        due = list(qs.select_related("workspace")[:limit])
+        numbers = set()
+        for message in due:
+            updated = Message.objects.filter(pk=message.pk, status=Message.Status.SCHEDULED).update(
+                status=Message.Status.QUEUED, next_attempt_at=now, updated_at=now)
+            if updated:
+                message.status = Message.Status.QUEUED
+                _status_event(workspace=message.workspace, message=message, previous=Message.Status.SCHEDULED)
+                numbers.add(message.phone_number_id)
+                released += 1
+        for pn in numbers:
+            _kick_on_commit(pn)
+    return released

@@ -1,0 +1,54 @@
+"""GET /api/v1/wabas, /api/v1/wabas/{id}, /api/v1/phone-numbers."""
+
+from __future__ import annotations
+
+from rest_framework.response import Response
+
+from apps.core.api.base import ApiView
+from apps.wabas.models import PhoneNumber, Waba
+
+
+def _ts(value) -> str | None:
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value else None
+
+
+def phone_number_out(number: PhoneNumber) -> dict:
+    return {
+        "id": number.pk, "waba_id": number.waba_id, "meta_phone_number_id": number.meta_phone_number_id,
+        "display_phone_number": number.display_phone_number, "verified_name": number.verified_name,
+        "quality_rating": number.quality_rating, "messaging_tier": number.messaging_tier,
+        "throughput_mps": number.throughput_mps, "created_at": _ts(number.created_at),
+    }
+
+
+def waba_out(waba: Waba) -> dict:
+    return {
+        "id": waba.pk, "meta_waba_id": waba.meta_waba_id, "name": waba.name, "simulated": waba.is_simulated,
+        "phone_numbers": [phone_number_out(n) for n in waba.phone_numbers.all()],
+        "created_at": _ts(waba.created_at),
+    }
+
+
+# Reading the sender numbers is part of sending and reading messages; any key with messages:read may.
+READ = {"GET": "messages:read"}
+
+
+class WabaListView(ApiView):
+    scopes = READ
+
+    def get(self, request):
+        return self.paginated(self.scoped(Waba).prefetch_related("phone_numbers"), waba_out, newest_first=False)
+
+
+class WabaDetailView(ApiView):
+    scopes = READ
+
+    def get(self, request, pk: str):
+        return Response(waba_out(self.get_scoped(Waba.objects.prefetch_related("phone_numbers"), pk)))
+
+
+class PhoneNumberListView(ApiView):
+    scopes = READ
+
+    def get(self, request):
+        return self.paginated(self.scoped(PhoneNumber), phone_number_out, newest_first=False)

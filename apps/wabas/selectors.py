@@ -1,0 +1,55 @@
+"""Read layer for WABAs and phone numbers."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+
+from apps.core.errors import PhoneNotFound, ValidationFailed
+from apps.core.models import Workspace
+from apps.wabas.models import PhoneNumber, Waba
+
+
+def wabas_for(*, workspace: Workspace, waba_id: str = "") -> QuerySet[Waba]:
+    qs = Waba.objects.filter(workspace=workspace)
+    return qs.filter(pk=waba_id) if waba_id else qs
+
+
+def phone_numbers_for(*, workspace: Workspace, waba_id: str = "") -> QuerySet[PhoneNumber]:
+    qs = PhoneNumber.objects.filter(workspace=workspace).select_related("waba")
+    return qs.filter(waba_id=waba_id) if waba_id else qs
+
+
+def phone_number_for_send(*, tenant_workspace: Workspace, waba_id: str = "",
+                          phone_number_id: str | None = None) -> PhoneNumber:
+    """The sender: pinned by our pn_ id or Meta's id, else the only number the caller can see.
+    A foreign or unknown pin is PHONE_NOT_FOUND; several numbers and no pin is a validation error."""
+    qs = phone_numbers_for(workspace=tenant_workspace, waba_id=waba_id)
+    if phone_number_id:
+        field = "pk" if str(phone_number_id).startswith("pn_") else "meta_phone_number_id"
+        number = qs.filter(**{field: phone_number_id}).first()
+        if number is None:
+            raise PhoneNotFound(details={"field": "phone_number_id"})
+        return number
+    numbers = list(qs.order_by("created_at")[:2])
+    if not numbers:
+        raise PhoneNotFound("This workspace has no WhatsApp number to send from.",
+                            details={"field": "phone_number_id"})
+    if len(numbers) > 1:
+        raise ValidationFailed("Several numbers can send; pick one with phone_number_id.", field="phone_number_id")
+    return numbers[0]
+
+
+def phone_number_by_meta_id(meta_phone_number_id: str) -> PhoneNumber | None:
+    return (
+        PhoneNumber.objects.select_related("waba", "workspace")
+        .filter(meta_phone_number_id=meta_phone_number_id)
+        .first()
+    )
+
+
+def phone_number_get(*, phone_number_id: str) -> PhoneNumber | None:
+    return PhoneNumber.objects.select_related("waba", "workspace").filter(pk=phone_number_id).first()
+
+
+def waba_exists_in(workspace: Workspace, waba_id: str) -> bool:
+    return Waba.objects.filter(workspace=workspace, pk=waba_id).exists()

@@ -1,0 +1,128 @@
+"""Write layer for WABAs and phone numbers."""
+
+from __future__ import annotations
+
+import re
+import secrets
+
+from django.conf import settings
+from django.db import transaction
+
+from apps.core.crypto import decrypt_secret, encrypt_secret
+from apps.core.errors import Conflict, NotFound, ValidationFailed
+from apps.core.models import Workspace
+from apps.core.services import event_append
+from apps.wabas.models import PhoneNumber, Waba
+
+_QUALITY_EVENTS = {"FLAGGED": "YELLOW", "UNFLAGGED": "GREEN", "DOWNGRADE": None, "UPGRADE": None}
+_TIER_FROM_LIMIT = {
+    "TIER_50": PhoneNumber.Tier.TIER_250, "TIER_250": PhoneNumber.Tier.TIER_250,
+    "TIER_1K": PhoneNumber.Tier.TIER_1K, "TIER_2K": PhoneNumber.Tier.TIER_2K,
+    "TIER_10K": PhoneNumber.Tier.TIER_10K, "TIER_100K": PhoneNumber.Tier.TIER_100K,
+    "TIER_UNLIMITED": PhoneNumber.Tier.TIER_UNLIMITED, "UNLIMITED": PhoneNumber.Tier.TIER_UNLIMITED,
+}
+
+
+@transaction.atomic
+def waba_connect(*, workspace: Workspace, meta_waba_id: str, phone_number_id: str, display_phone_number: str,
+                 access_token: str, name: str = "") -> PhoneNumber:
+    """Register (or update) a live WABA and one of its numbers by hand; the token is stored encrypted."""
+    if not meta_waba_id.strip():
+        raise ValidationFailed("The WABA id is required.", field="waba_id")
+    if not phone_number_id.strip():
+        raise ValidationFailed("The phone number id is required.", field="phone_number_id")
+    if not access_token.strip():
+        raise ValidationFailed("The access token is required.", field="access_token")
+    display = normalize_phone(display_phone_number, field="display_phone_number")
+    waba = Waba.objects.select_for_update().filter(meta_waba_id=meta_waba_id).first()
+    if waba is not None and waba.workspace_id != workspace.pk:
+        raise Conflict("This WABA is connected to another workspace.", details={"field": "waba_id"})
+    if waba is None:
+        waba = Waba.objects.create(workspace=workspace, meta_waba_id=meta_waba_id, name=name or meta_waba_id,
+                                   is_simulated=False, access_token_encrypted=encrypt_secret(access_token))
+    else:
+        waba.access_token_encrypted = encrypt_secret(access_token)
+        if name:
+            waba.name = name
+        waba.save(update_fields=["access_token_encrypted", "name", "updated_at"])
+    number = PhoneNumber.objects.select_for_update().filter(meta_phone_number_id=phone_number_id).first()
+    if number is not None and number.waba_id != waba.pk:
+        raise Conflict("This phone number belongs to another WABA.", details={"field": "phone_number_id"})
+    if number is None:
+        number = PhoneNumber.objects.create(
+            workspace=workspace, waba=waba, meta_phone_number_id=phone_number_id, display_phone_number=display,
+            throughput_mps=settings.DEFAULT_THROUGHPUT_MPS,
+        )
+    elif number.display_phone_number != display:
+        number.display_phone_number = display
+        number.save(update_fields=["display_phone_number", "updated_at"])
+    return number
+
+
+def normalize_phone(raw: str, *, field: str) -> str:
+    """E.164 check kept local: contacts (which owns phone rules) sits above wabas in the layers."""
+    value = re.sub(r"[\s\-().]", "", raw or "")
+    value = value if value.startswith("+") else "+" + value
+    if not re.fullmatch(r"\+\d{8,15}", value):
+        raise ValidationFailed(f"{raw!r} is not an E.164 phone number.", field=field)
+    return value
+
+
+def waba_access_token(waba: Waba) -> str:
+    return decrypt_secret(waba.access_token_encrypted)
+
+
+def _digits(n: int) -> str:
+    return "".join(secrets.choice("0123456789") for _ in range(n))
+
+
+def waba_provision_sandbox(*, live: Workspace, sandbox: Workspace) -> PhoneNumber:
+    """Each sandbox twin gets a simulated WABA with one number (registered as a workspace provisioner)."""
+    waba = Waba.objects.create(
+        workspace=sandbox, meta_waba_id="9" + _digits(14), name=f"{live.name} sandbox", is_simulated=True,
+        access_token_encrypted=encrypt_secret("sandbox-" + secrets.token_hex(16)),
+    )
+    return PhoneNumber.objects.create(
+        workspace=sandbox, waba=waba, meta_phone_number_id="8" + _digits(14),
+        display_phone_number="+1555" + _digits(7), verified_name=f"{live.name} (sandbox)",
+        throughput_mps=settings.DEFAULT_THROUGHPUT_MPS,
+    )
+
+
+def phone_number_set_throughput(*, phone_number: PhoneNumber, mps: int) -> PhoneNumber:
+    if mps < 1:
+        raise ValidationFailed("throughput_mps must be at least 1.", field="throughput_mps")
+    PhoneNumber.objects.filter(pk=phone_number.pk).update(throughput_mps=mps)
+    phone_number.throughput_mps = mps
+    return phone_number
+
+
+@transaction.atomic
+def phone_number_quality_apply(*, waba_meta_id: str, display_phone_number: str, event: str,
+                               current_limit: str | None = None, quality: str | None = None) -> PhoneNumber:
+    """Apply Meta's phone_number_quality_update: quality rating and messaging tier, plus an event."""
+    try:
+        display = normalize_phone(display_phone_number, field="display_phone_number")
+    except ValidationFailed:
+        display = display_phone_number
+    number = (
+        PhoneNumber.objects.select_for_update()
+        .filter(waba__meta_waba_id=waba_meta_id, display_phone_number=display)
+        .select_related("workspace")
+        .first()
+    )
+    if number is None:
+        raise NotFound("No such phone number for this WABA.")
+    before = {"quality_rating": number.quality_rating, "messaging_tier": number.messaging_tier}
+    new_quality = quality or _QUALITY_EVENTS.get((event or "").upper()) or number.quality_rating
+    if new_quality not in PhoneNumber.Quality.values:
+        new_quality = number.quality_rating
+    new_tier = _TIER_FROM_LIMIT.get((current_limit or "").upper(), number.messaging_tier)
+    number.quality_rating, number.messaging_tier = new_quality, new_tier
+    number.save(update_fields=["quality_rating", "messaging_tier", "updated_at"])
+    event_append(workspace=number.workspace, type="phone_number.quality_changed", data={
+        "phone_number_id": number.pk, "display_phone_number": number.display_phone_number,
+        "event": event, "quality_rating": new_quality, "messaging_tier": new_tier,
+        "previous_quality_rating": before["quality_rating"], "previous_messaging_tier": before["messaging_tier"],
+    })
+    return number
