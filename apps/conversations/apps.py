@@ -13,3 +13,8 @@ class ConversationsConfig(AppConfig):
         inbox_listener_register()
         periodic.register("conversations.inbox_wake_snoozed", "apps.conversations.tasks.inbox.conversations_wake_snoozed",
                           seconds=60)
+        # Send: the dispatch sweeper (scheduled release, lease recovery, expiry, due work the fast path missed).
+        from django.conf import settings as _settings
+
+        periodic.register("conversations.dispatch_sweep", "apps.conversations.tasks.dispatch.dispatch_sweep",
+                          seconds=getattr(_settings, "DISPATCH_SWEEP_SECONDS", 2))
