@@ -213,11 +213,14 @@ def inbound_payload_apply(*, payload: dict, after_commit: list, received_at=None
             name, handler = _ACCOUNT_HANDLERS[kind]
             try:
                 with transaction.atomic():  # a savepoint: an unknown template/number must not spoil the rest
-                    handler(item)
+                    applied = handler(item)
             except NotFound as exc:
                 ignored.append({"kind": name, "waba_id": item.waba_id, "reason": exc.message})
             else:
-                bump(name)
+                if applied is None:
+                    ignored.append({"kind": name, "waba_id": item.waba_id, "reason": "unknown WABA or template"})
+                else:
+                    bump(name)
         elif kind == "UserPreferenceUpdate":
             if receiving.user_preference_apply(item=item):
                 bump("user_preferences")
@@ -238,38 +241,38 @@ def inbound_payload_apply(*, payload: dict, after_commit: list, received_at=None
     return summary
 
 
-def _template_status(item) -> None:
+def _template_status(item):
     from apps.message_templates import services as template_services
 
-    template_services.template_status_apply(
+    return template_services.template_status_apply(
         waba_meta_id=item.waba_id, meta_template_id=str(item.meta_template_id), name=item.name,
         language=item.language, event=item.event, reason=item.reason or "", category=item.category,
     )
 
 
-def _template_category(item) -> None:
+def _template_category(item):
     from apps.message_templates import services as template_services
 
-    template_services.template_category_apply(
+    return template_services.template_category_apply(
         waba_meta_id=item.waba_id, meta_template_id=str(item.meta_template_id), name=item.name,
         language=item.language, previous_category=item.previous_category, new_category=item.new_category,
         correct_category=item.correct_category,
     )
 
 
-def _template_quality(item) -> None:
+def _template_quality(item):
     from apps.message_templates import services as template_services
 
-    template_services.template_quality_apply(
+    return template_services.template_quality_apply(
         waba_meta_id=item.waba_id, meta_template_id=str(item.meta_template_id), name=item.name,
         language=item.language, previous_score=item.previous_score, new_score=item.new_score,
     )
 
 
-def _phone_quality(item) -> None:
+def _phone_quality(item):
     from apps.wabas import services as waba_services
 
-    waba_services.phone_number_quality_apply(
+    return waba_services.phone_number_quality_apply(
         waba_meta_id=item.waba_id, display_phone_number=item.display_phone_number, event=item.event,
         current_limit=item.current_limit,
     )

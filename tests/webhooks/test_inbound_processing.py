@@ -1,0 +1,177 @@
+"""Processing the stored-webhook queue: account/template updates, the sweeper behind a lost enqueue,
+leases, retries and the admin's reprocess."""
+
+from __future__ import annotations
+
+import copy
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from apps.contacts.models import ConsentRecord, Contact
+from apps.conversations.models import Message
+from apps.core.models import Event
+from apps.message_templates.models import MessageTemplate
+from apps.webhooks.models import InboundWebhook
+from apps.webhooks.services import inbound
+from tests.webhooks.inbound_support import META_WABA_ID, body_of, connect_number, deliver, fixture, text_payload
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def number(workspace):
+    return connect_number(workspace)
+
+
+def _template(workspace, number, **kw):
+    defaults = {"name": "abandoned_cart", "language": "en", "category": "MARKETING", "status": "PENDING",
+                "meta_template_id": "1689556908129835"}
+    defaults.update(kw)
+    return MessageTemplate.objects.create(workspace=workspace, waba=number.waba, **defaults)
+
+
+def test_template_rejected_updates_row_and_emits_one_event(workspace, number):
+    template = _template(workspace, number)
+    outcome = deliver(fixture("template_rejected.json"))
+    assert outcome.status == "processed", outcome.error
+    template.refresh_from_db()
+    assert template.status == "REJECTED"
+    assert Event.objects.filter(type="template.status_changed").count() == 1
+    # Meta redelivers: the second copy changes nothing and emits nothing.
+    again = copy.deepcopy(fixture("template_rejected.json"))
+    again["entry"][0]["time"] = 1751247999
+    assert deliver(again).status == "processed"
+    assert Event.objects.filter(type="template.status_changed").count() == 1
+
+
+def test_template_approved_event(workspace, number):
+    template = _template(workspace, number)
+    payload = copy.deepcopy(fixture("template_rejected.json"))
+    value = payload["entry"][0]["changes"][0]["value"]
+    value.update({"event": "APPROVED", "reason": "NONE"})
+    value.pop("rejection_info")
+    deliver(payload)
+    template.refresh_from_db()
+    assert template.status == "APPROVED"
+    event = Event.objects.get(type="template.status_changed")
+    assert event.workspace == workspace
+
+
+def test_phone_number_quality_update_updates_row_and_emits_one_event(workspace, number):
+    payload = {"object": "whatsapp_business_account", "entry": [{"id": META_WABA_ID, "changes": [{
+        "field": "phone_number_quality_update",
+        "value": {"display_phone_number": "15550783881", "event": "THROUGHPUT_UPGRADE",
+                  "current_limit": "TIER_10K", "old_limit": "TIER_1K"}}]}]}
+    outcome = deliver(payload)
+    assert outcome.status == "processed", outcome.error
+    number.refresh_from_db()
+    assert number.messaging_tier == "TIER_10K"
+    assert Event.objects.filter(type="phone_number.quality_changed").count() == 1
+    assert outcome.summary == {"phone_number_quality": 1}
+
+
+def test_management_batch_applies_what_it_knows_and_ignores_the_rest(workspace, number):
+    _template(workspace, number, name="promo", language="en_US", meta_template_id="1689556908129836",
+              status="APPROVED")
+    outcome = deliver(fixture("management_updates.json"))
+    assert outcome.status == "processed", outcome.error
+    assert MessageTemplate.objects.get(name="promo").status == "PAUSED"
+    assert outcome.summary["template_status"] == 1
+    assert outcome.summary["phone_number_quality"] == 1
+    assert outcome.summary["user_preferences"] == 1
+    assert outcome.summary["ignored_count"] >= 1  # order_update's template is unknown here
+    contact = Contact.objects.get(workspace=workspace)
+    assert contact.opted_in is False
+    assert ConsentRecord.objects.get(contact=contact).source == "meta_user_preferences"
+
+
+def test_quality_for_unknown_number_is_ignored_not_failed(workspace, number):
+    payload = {"object": "whatsapp_business_account", "entry": [{"id": "404", "changes": [{
+        "field": "phone_number_quality_update",
+        "value": {"display_phone_number": "15550000000", "event": "ONBOARDING", "current_limit": "TIER_250"}}]}]}
+    outcome = deliver(payload)
+    assert outcome.status == "processed"
+    assert outcome.summary["ignored"][0]["kind"] == "phone_number_quality"
+    assert Event.objects.filter(type="phone_number.quality_changed").count() == 0
+
+
+def test_sweeper_processes_a_row_whose_enqueue_was_lost(workspace, number, monkeypatch,
+                                                        django_capture_on_commit_callbacks):
+    from apps.webhooks.tasks.inbound import inbound_webhook_process_task
+
+    def broker_down(*args, **kwargs):
+        raise ConnectionError("redis is down")
+
+    monkeypatch.setattr(inbound_webhook_process_task, "delay", broker_down)
+    with django_capture_on_commit_callbacks(execute=True):
+        webhook_id = inbound.inbound_webhook_store(body=body_of(text_payload(wamid="wamid.LOST")))
+    assert InboundWebhook.objects.get(pk=webhook_id).processed_at is None
+    assert Message.objects.count() == 0
+    assert inbound.inbound_webhooks_sweep() == 1
+    row = InboundWebhook.objects.get(pk=webhook_id)
+    assert row.processed_at is not None
+    assert row.attempts == 1
+    assert Message.objects.get().provider_message_id == "wamid.LOST"
+    assert inbound.inbound_webhooks_sweep() == 0
+
+
+def test_sweeper_waits_for_available_at(workspace, number):
+    inbound.inbound_sink(payload=text_payload(wamid="wamid.LATER"), delay_seconds=60)
+    assert inbound.inbound_webhooks_sweep() == 0
+    InboundWebhook.objects.update(available_at=timezone.now() - timedelta(seconds=1))
+    assert inbound.inbound_webhooks_sweep() == 1
+    assert Message.objects.count() == 1
+
+
+def test_a_leased_row_is_not_taken_twice_until_the_lease_expires(workspace, number):
+    webhook_id = inbound.inbound_webhook_store(body=body_of(text_payload(wamid="wamid.LEASE")))
+    claimed = inbound.inbound_webhook_claim(webhook_id=webhook_id)
+    assert claimed is not None
+    assert inbound.inbound_webhook_claim(webhook_id=webhook_id) is None
+    assert inbound.inbound_webhooks_sweep() == 0
+    # The worker died holding the lease: once it runs out, the row is taken again.
+    InboundWebhook.objects.filter(pk=webhook_id).update(claimed_until=timezone.now() - timedelta(seconds=1))
+    assert inbound.inbound_webhooks_sweep() == 1
+    row = InboundWebhook.objects.get(pk=webhook_id)
+    assert row.attempts == 2
+    assert Message.objects.count() == 1
+
+
+def test_rows_out_of_attempts_stop_being_retried(workspace, number, settings):
+    settings.INBOUND_WEBHOOK_MAX_ATTEMPTS = 2
+    webhook_id = inbound.inbound_webhook_store(body=body_of(text_payload(wamid="wamid.MAX")))
+    InboundWebhook.objects.filter(pk=webhook_id).update(attempts=2)
+    assert inbound.inbound_webhooks_sweep() == 0
+    assert inbound.inbound_webhook_reprocess(webhook_id=webhook_id).status == "processed"
+    assert Message.objects.count() == 1
+
+
+def test_reprocess_of_a_processed_row_changes_nothing(workspace, number):
+    deliver(text_payload(wamid="wamid.RE"))
+    row = InboundWebhook.objects.get()
+    outcome = inbound.inbound_webhook_reprocess(webhook_id=row.pk)
+    assert outcome.status == "processed"
+    assert outcome.summary == {"duplicate_messages": 1}
+    assert Message.objects.count() == 1
+    assert Event.objects.filter(type="message.inbound").count() == 1
+
+
+def test_admin_lists_and_reprocesses(workspace, number, admin_client):
+    deliver(text_payload(wamid="wamid.ADM"))
+    row = InboundWebhook.objects.get()
+    listing = admin_client.get("/admin/webhooks/inboundwebhook/")
+    assert listing.status_code == 200
+    assert row.pk.encode() in listing.content
+    response = admin_client.post("/admin/webhooks/inboundwebhook/",
+                                 {"action": "reprocess", "_selected_action": [row.pk]}, follow=True)
+    assert response.status_code == 200
+    assert b"Reprocessed: 1 processed." in response.content
+    assert admin_client.get(f"/admin/webhooks/inboundwebhook/{row.pk}/change/").status_code == 200
+
+
+def test_unparseable_change_types_are_skipped(workspace, number):
+    outcome = deliver(fixture("oas_group_create_message.json"))
+    assert outcome.status == "processed"
+    assert Message.objects.count() == 0
