@@ -7,7 +7,7 @@ class CoreConfig(AppConfig):
     verbose_name = "Core: workspaces, keys, events, audit"
 
     def ready(self) -> None:
-        from apps.core import periodic
+        from apps.core import periodic, schema  # noqa: F401  (schema registers the OpenAPI auth extensions)
 
         periodic.register("core.idempotency_purge", "apps.core.tasks.idempotency_records_purge", seconds=3600)
         periodic.register("core.heartbeat", "apps.core.tasks.heartbeat", seconds=10)
