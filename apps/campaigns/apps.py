@@ -4,3 +4,13 @@ from django.apps import AppConfig
 class CampaignsConfig(AppConfig):
     name = "apps.campaigns"
     label = "campaigns"
+
+    def ready(self) -> None:
+        from django.conf import settings
+
+        from apps.core import periodic
+
+        # Fires due schedules (the Campaign row is the truth; no per-campaign beat entries to keep in sync) and
+        # restarts the pump of any running campaign whose worker died.
+        periodic.register("campaigns.tick", "apps.campaigns.tasks.campaigns_tick",
+                          seconds=settings.CAMPAIGN_TICK_SECONDS)

@@ -1,0 +1,197 @@
+"""Campaigns read layer: audience membership, live stats, the messaging-tier budget and progress series."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, TextField
+from django.db.models.fields.json import KeyTextTransform
+from django.db.models.functions import Cast, Trunc
+from django.utils import timezone
+
+from apps.campaigns.models import Audience, AudienceMember, Campaign, CampaignRecipient
+from apps.contacts.models import Contact, ContactTag
+from apps.conversations.models import Message
+from apps.core.models import Workspace
+
+R = CampaignRecipient.Status
+
+# --- audiences ----------------------------------------------------------------------------------
+
+
+def audience_contacts(*, workspace: Workspace, audience: Audience) -> QuerySet[Contact]:
+    """The audience's contacts, evaluated now (filters are live; lists are fixed)."""
+    qs = Contact.objects.filter(workspace=workspace)
+    if audience.kind == Audience.Kind.LIST:
+        return qs.filter(Exists(AudienceMember.objects.filter(audience_id=audience.pk, contact_id=OuterRef("pk"))))
+    spec = audience.filter or {}
+    tags_any = spec.get("tags_any") or []
+    if tags_any:
+        qs = qs.filter(Exists(ContactTag.objects.filter(contact_id=OuterRef("pk"), name__in=tags_any)))
+    for tag in spec.get("tags_all") or []:
+        qs = qs.filter(Exists(ContactTag.objects.filter(contact_id=OuterRef("pk"), name=tag)))
+    for i, (key, value) in enumerate((spec.get("custom_fields") or {}).items()):
+        # KeyTextTransform takes the key as one path element: keys with "__" or dots stay literal.
+        # Cast so the right-hand side stays a plain string on SQLite (not parsed as JSON).
+        qs = qs.alias(**{f"_cf{i}": Cast(KeyTextTransform(key, "custom_fields"), TextField())})
+        qs = qs.filter(**{f"_cf{i}": str(value)})
+    if spec.get("opted_in") is not None:
+        qs = qs.filter(opted_in=bool(spec["opted_in"]))
+    return qs
+
+
+def audience_size(*, workspace: Workspace, audience: Audience) -> int:
+    return audience_contacts(workspace=workspace, audience=audience).count()
+
+
+def audience_preview(*, workspace: Workspace, audience: Audience, limit: int = 10) -> list[Contact]:
+    return list(audience_contacts(workspace=workspace, audience=audience).order_by("pk")[:limit])
+
+
+# --- campaigns -------------------------------------------------------------------------------------
+
+SENT_STATES = ("sent", "delivered", "read")
+IN_FLIGHT_STATES = ("queued", "sending", "scheduled")
+
+
+def _stats_aggregates() -> dict:
+    handed = Q(status=R.QUEUED)
+    return dict(
+        total=Count("id"),
+        pending=Count("id", filter=Q(status=R.PENDING)),
+        deferred_tier_limit=Count("id", filter=Q(status=R.DEFERRED)),
+        queued=Count("id", filter=handed & Q(message__status__in=IN_FLIGHT_STATES)),
+        sent=Count("id", filter=handed & Q(message__status__in=SENT_STATES)),
+        delivered=Count("id", filter=handed & Q(message__status__in=("delivered", "read"))),
+        read=Count("id", filter=handed & Q(message__status="read")),
+        failed=Count("id", filter=handed & Q(message__status="failed")),
+        message_canceled=Count("id", filter=handed & Q(message__status="canceled")),
+        skipped_opted_out=Count("id", filter=Q(status=R.SKIPPED_OPTED_OUT)),
+        skipped_invalid=Count("id", filter=Q(status=R.SKIPPED_INVALID)),
+        skipped_missing_variable=Count("id", filter=Q(status=R.SKIPPED_MISSING_VARIABLE)),
+        expired=Count("id", filter=Q(status=R.EXPIRED)),
+        canceled=Count("id", filter=Q(status=R.CANCELED)),
+    )
+
+
+def _finish(agg: dict) -> dict[str, int]:
+    agg = dict(agg)
+    agg.pop("campaign_id", None)
+    agg["canceled"] += agg.pop("message_canceled")
+    return agg
+
+
+def campaign_stats(*, campaign: Campaign) -> dict[str, int]:
+    """Every figure in one aggregate over the recipients LEFT JOIN their messages (index
+    cmprcp_campaign_status, then the message's primary key). `sent` and `delivered` are cumulative: a read
+    message was also delivered and sent."""
+    return _finish(CampaignRecipient.objects.filter(campaign_id=campaign.pk).aggregate(**_stats_aggregates()))
+
+
+def campaigns_stats(*, campaign_ids: list[str]) -> dict[str, dict[str, int]]:
+    """Stats of a page of campaigns in one grouped query."""
+    rows = (
+        CampaignRecipient.objects.filter(campaign_id__in=campaign_ids).values("campaign_id")
+        .annotate(**_stats_aggregates()).order_by()
+    )
+    out = {row["campaign_id"]: _finish(row) for row in rows}
+    empty = _finish({k: 0 for k in _stats_aggregates()})
+    return {cid: out.get(cid, dict(empty)) for cid in campaign_ids}
+
+
+def campaign_is_drained(stats: dict[str, int]) -> bool:
+    """Nothing left to hand out or waiting in the dispatcher."""
+    return stats["pending"] == 0 and stats["deferred_tier_limit"] == 0 and stats["queued"] == 0
+
+
+def campaigns_due(*, now: datetime) -> list[str]:
+    return list(
+        Campaign.objects.filter(status=Campaign.Status.SCHEDULED, schedule_at__lte=now).values_list("pk", flat=True)
+    )
+
+
+def campaigns_running(*, now: datetime) -> list[str]:
+    """Running campaigns whose pump lease is free (nobody is working on them)."""
+    return list(
+        Campaign.objects.filter(status=Campaign.Status.RUNNING)
+        .filter(Q(pump_claimed_until__isnull=True) | Q(pump_claimed_until__lt=now))
+        .values_list("pk", flat=True)
+    )
+
+
+def campaign_series(*, campaign: Campaign, now: datetime | None = None, points: int = 60) -> dict:
+    """Sends and deliveries over time for the admin chart: counts per bucket, at most `points` buckets."""
+    now = now or timezone.now()
+    start = campaign.started_at or campaign.created_at
+    end = campaign.completed_at or campaign.canceled_at or now
+    span = max((end - start).total_seconds(), 1.0)
+    kind = "second" if span <= 900 else "minute" if span <= 12 * 3600 else "hour"
+    unit = {"second": 1, "minute": 60, "hour": 3600}[kind]
+    bucket = max(unit, int(-(-span // points) // unit * unit) or unit)
+    base = Message.objects.filter(workspace_id=campaign.workspace_id, campaign_id=campaign.pk)
+    series = {}
+    for name, col in (("sent", "sent_at"), ("delivered", "delivered_at")):
+        rows = (
+            base.filter(**{f"{col}__isnull": False})
+            .annotate(t=Trunc(col, kind))
+            .values("t")
+            .annotate(n=Count("id"))
+            .order_by("t")
+        )
+        counts: dict[int, int] = {}
+        for row in rows:
+            offset = int((row["t"] - start).total_seconds() // bucket)
+            counts[max(offset, 0)] = counts.get(max(offset, 0), 0) + row["n"]
+        series[name] = counts
+    n_buckets = int(span // bucket) + 1
+    return {
+        "started_at": start,
+        "bucket_seconds": bucket,
+        "sent": [series["sent"].get(i, 0) for i in range(n_buckets)],
+        "delivered": [series["delivered"].get(i, 0) for i in range(n_buckets)],
+    }
+
+
+# --- messaging tier --------------------------------------------------------------------------------
+
+def tier_limit(tier: str) -> int | None:
+    """Unique recipients reached outside a customer-service window per moving 24 h; None = unlimited."""
+    return settings.CAMPAIGN_TIER_LIMITS.get(tier)
+
+
+def tier_messaged_contacts(*, phone_number, now: datetime) -> QuerySet:
+    """Contacts that already received a template from this number's WABA in the last 24 h (failed and
+    canceled sends do not count). Meta counts per portfolio; the WABA is the nearest thing we model, and
+    counting every template (inside a window or not) errs on the side of never exceeding the limit."""
+    return (
+        Message.objects.filter(
+            phone_number__waba_id=phone_number.waba_id, direction="outbound", type="template",
+            created_at__gte=now - timedelta(hours=24), contact_id__isnull=False,
+        )
+        .exclude(status__in=("failed", "canceled"))
+        .values("contact_id")
+        .distinct()
+    )
+
+
+def tier_headroom(*, phone_number, now: datetime) -> int | None:
+    """How many more new unique recipients may be messaged now; None = unlimited."""
+    limit = tier_limit(phone_number.messaging_tier)
+    if limit is None:
+        return None
+    return max(limit - tier_messaged_contacts(phone_number=phone_number, now=now).count(), 0)
+
+
+def tier_free_contact_ids(*, phone_number, now: datetime, contact_ids: list[str]) -> set[str]:
+    """Of these contacts, the ones a message does not count against the limit for: already messaged in the
+    last 24 h, or inside an open customer-service window."""
+    already = set(
+        tier_messaged_contacts(phone_number=phone_number, now=now)
+        .filter(contact_id__in=contact_ids).values_list("contact_id", flat=True)
+    )
+    window_start = now - timedelta(hours=settings.CUSTOMER_SERVICE_WINDOW_HOURS)
+    open_window = set(
+        Contact.objects.filter(pk__in=contact_ids, last_inbound_at__gte=window_start).values_list("pk", flat=True)
+    )
+    return already | open_window
