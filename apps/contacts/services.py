@@ -248,7 +248,7 @@ def consent_serialize(record: ConsentRecord) -> dict[str, Any]:
         "inbound_message_id": record.inbound_message_id or None,
         "api_key_id": record.api_key_id or None,
         "user_id": record.user_id,
-        "created_at": record.created_at.isoformat().replace("+00:00", "Z"),
+        "created_at": record.created_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
 
 

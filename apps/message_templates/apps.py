@@ -1,6 +1,13 @@
 from django.apps import AppConfig
+from django.conf import settings
 
 
 class MessageTemplatesConfig(AppConfig):
     name = "apps.message_templates"
     label = "message_templates"
+
+    def ready(self) -> None:
+        from apps.core import periodic
+
+        periodic.register("templates-sync", "apps.message_templates.tasks.templates_sync_all_task",
+                          seconds=getattr(settings, "TEMPLATE_SYNC_INTERVAL_SECONDS", 3600))

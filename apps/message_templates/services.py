@@ -63,7 +63,7 @@ def template_serialize(template: MessageTemplate) -> dict[str, Any]:
 
 
 def _iso(value) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value else None
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value else None
 
 
 def _event_data(template: MessageTemplate, *, previous_status: str, change: str, **extra) -> dict:

@@ -5,7 +5,8 @@ from django.db import migrations
 
 FORWARD = [
     "CREATE EXTENSION IF NOT EXISTS pg_trgm",
-    "CREATE INDEX IF NOT EXISTS contact_name_trgm ON contacts_contact USING gin (name gin_trgm_ops)",
+    # Django's icontains is UPPER(col::text) LIKE UPPER(%s): index that very expression.
+    "CREATE INDEX IF NOT EXISTS contact_name_trgm ON contacts_contact USING gin ((UPPER(name::text)) gin_trgm_ops)",
     "CREATE INDEX IF NOT EXISTS contact_phone_trgm ON contacts_contact USING gin (phone gin_trgm_ops)",
     """
     CREATE OR REPLACE FUNCTION contacts_consent_append_only() RETURNS trigger AS $$
@@ -14,8 +15,8 @@ FORWARD = [
         IF TG_OP = 'DELETE' AND current_setting('reach.consent_erase', true) = 'on' THEN
             RETURN OLD;
         END IF;
-        RAISE EXCEPTION 'consent records are append-only (% refused)', TG_OP
-            USING ERRCODE = 'integrity_constraint_violation';
+        RAISE EXCEPTION USING MESSAGE = 'consent records are append-only: ' || TG_OP || ' refused',
+            ERRCODE = 'integrity_constraint_violation';
     END;
     $$ LANGUAGE plpgsql
     """,

@@ -1,0 +1,163 @@
+"""/api/v1/contacts…: list, upsert, read, patch, delete, CSV import, consent ledger."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+from rest_framework.response import Response
+
+from apps.contacts import imports, selectors, services
+from apps.contacts.models import ConsentRecord, Contact, ContactImport
+from apps.core.api.base import ApiView
+from apps.core.errors import ValidationFailed
+
+READ_WRITE = {"GET": "contacts:read", "POST": "contacts:write", "PATCH": "contacts:write",
+              "DELETE": "contacts:write"}
+# Uploads at or under this size are imported inside the request; bigger ones (or ?async=true) go to a task.
+SYNC_IMPORT_MAX_BYTES = 50 * 1024 * 1024
+
+
+def _ts(value) -> str | None:
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value else None
+
+
+def contact_out(contact: Contact) -> dict:
+    return {
+        "id": contact.pk,
+        "phone": contact.phone,
+        "wa_id": contact.wa_id or None,
+        "bsuid": contact.bsuid,
+        "name": contact.name,
+        "email": contact.email,
+        "tags": selectors.contact_tags(contact=contact),
+        "custom_fields": contact.custom_fields or {},
+        "opted_in": contact.opted_in,
+        "external_id": contact.external_id or None,
+        "last_inbound_at": _ts(contact.last_inbound_at),
+        "created_at": _ts(contact.created_at),
+        "updated_at": _ts(contact.updated_at),
+    }
+
+
+def import_out(record: ContactImport) -> dict:
+    return {
+        "id": record.pk, "status": record.status, "filename": record.filename,
+        "progress_percent": record.progress_percent, "rows": record.rows_seen,
+        "created": record.created_count, "updated": record.updated_count, "rejected": record.rejected_count,
+        "rejected_rows": record.rejected_rows, "error": record.error or None,
+        "created_at": _ts(record.created_at), "finished_at": _ts(record.finished_at),
+    }
+
+
+class ContactIn(serializers.Serializer):
+    phone = serializers.CharField(max_length=40)
+    name = serializers.CharField(max_length=255, required=False, allow_blank=True)
+    email = serializers.EmailField(max_length=254, required=False, allow_blank=True)
+    external_id = serializers.CharField(max_length=255, required=False, allow_blank=True)
+    tags = serializers.JSONField(required=False)
+    custom_fields = serializers.JSONField(required=False)
+
+
+class ContactPatchIn(ContactIn):
+    phone = serializers.CharField(max_length=40, required=False)
+
+
+class ConsentIn(serializers.Serializer):
+    status = serializers.ChoiceField(choices=ConsentRecord.Status.values)
+    source = serializers.ChoiceField(choices=["api", "admin", "inbox", "import"], required=False, default="api")
+    note = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+
+
+def _body(request) -> dict:
+    if not isinstance(request.data, dict):
+        raise ValidationFailed("The body must be a JSON object.", field="")
+    return request.data
+
+
+class ContactListView(ApiView):
+    scopes = READ_WRITE
+
+    def get(self, request):
+        params = request.query_params
+        qs = selectors.contact_list(
+            workspace=self.tenant.workspace, search=params.get("search"), tag=params.get("tag"),
+            opted_in=params.get("opted_in"), external_id=params.get("external_id"), phone=None,
+        ).prefetch_related("tag_rows")
+        return self.paginated(qs, contact_out)
+
+    def post(self, request):
+        data = ContactIn(data=_body(request))
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        contact, created = services.contact_upsert(
+            workspace=self.tenant.workspace, phone=values["phone"], name=values.get("name"),
+            email=values.get("email"), external_id=values.get("external_id"), tags=values.get("tags"),
+            custom_fields=values.get("custom_fields"),
+        )
+        self.audit_target = ("contact", contact.pk)
+        contact = Contact.objects.prefetch_related("tag_rows").get(pk=contact.pk)
+        return Response(contact_out(contact), status=201 if created else 200)
+
+
+class ContactDetailView(ApiView):
+    scopes = READ_WRITE
+
+    def get(self, request, pk: str):
+        return Response(contact_out(self.get_scoped(Contact.objects.prefetch_related("tag_rows"), pk)))
+
+    def patch(self, request, pk: str):
+        contact = self.get_scoped(Contact, pk)
+        data = ContactPatchIn(data=_body(request), partial=True)
+        data.is_valid(raise_exception=True)
+        fields = {k: v for k, v in data.validated_data.items() if k in request.data}
+        services.contact_update(contact=contact, data=fields)
+        return Response(contact_out(Contact.objects.prefetch_related("tag_rows").get(pk=contact.pk)))
+
+    def delete(self, request, pk: str):
+        services.contact_delete(contact=self.get_scoped(Contact, pk))
+        return Response(status=204)
+
+
+class ContactImportView(ApiView):
+    scopes = {"POST": "contacts:write"}
+
+    def post(self, request):
+        upload = request.FILES.get("file")
+        if upload is None:
+            raise ValidationFailed("Upload the CSV as multipart field `file`.", field="file")
+        run_async = str(request.query_params.get("async") or request.data.get("async") or "").lower() in (
+            "1", "true", "yes")
+        if run_async or upload.size > SYNC_IMPORT_MAX_BYTES:
+            record = imports.contact_import_start(workspace=self.tenant.workspace, upload=upload,
+                                                  filename=upload.name, user=self.tenant.user)
+            self.audit_target = ("contact_import", record.pk)
+            return Response(import_out(record), status=202)
+        upload.seek(0)
+        report = imports.contacts_import_csv(workspace=self.tenant.workspace, fileobj=upload.file)
+        return Response(report.as_dict(), status=200)
+
+
+class ContactImportDetailView(ApiView):
+    scopes = {"GET": "contacts:read"}
+
+    def get(self, request, pk: str):
+        return Response(import_out(self.get_scoped(ContactImport, pk)))
+
+
+class ContactConsentsView(ApiView):
+    scopes = {"GET": "contacts:read", "POST": "contacts:write"}
+
+    def get(self, request, pk: str):
+        contact = self.get_scoped(Contact, pk)
+        return self.paginated(selectors.consent_history(contact=contact), services.consent_serialize)
+
+    def post(self, request, pk: str):
+        contact = self.get_scoped(Contact, pk)
+        data = ConsentIn(data=_body(request))
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        record = services.consent_record(
+            contact=contact, status=values["status"], source=values["source"], note=values["note"],
+            api_key_id=self.tenant.api_key.pk if self.tenant.api_key else "", user=self.tenant.user,
+        )
+        self.audit_target = ("contact", contact.pk)
+        return Response(services.consent_serialize(record), status=201)
