@@ -1,0 +1,335 @@
+"""The delivery engine's database side: fan events out into deliveries, claim due deliveries with a
+lease, record attempt outcomes and schedule retries. The HTTP side is in sender.py / runner.py.
+
+Exactly once per (event, subscription): the dispatcher locks the subscription rows it works on
+(SKIP LOCKED, so parallel dispatchers split the work), creates deliveries for the events after each
+subscription's cursor and advances the cursor in the same transaction; the unique constraint on
+(subscription, event_id) is the backstop. Event sequences become visible in order (core reserves
+them under the workspace row lock held until commit), so a cursor never skips an event.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import secrets as pysecrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import connection, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from apps.core.models import Event, Workspace
+from apps.core.services import event_envelope
+from apps.webhooks.models import (
+    PUBLIC_EVENT_TYPES,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookSubscription,
+)
+from apps.webhooks.services.outbound import ratecap
+from apps.webhooks.services.outbound.signing import secret_key_bytes
+from apps.webhooks.services.outbound.subscriptions import subscription_signing_secrets
+
+logger = logging.getLogger("reach.webhooks.outbound")
+Status = WebhookDelivery.Status
+
+
+def _locked(qs):
+    if connection.vendor == "postgresql":
+        return qs.select_for_update(skip_locked=True)
+    return qs  # SQLite: the IMMEDIATE transaction already serialises writers
+
+
+def subscription_matches(events: list[str], event_type: str) -> bool:
+    if events == ["*"]:
+        return event_type in PUBLIC_EVENT_TYPES
+    return event_type in events
+
+
+def body_for_event(*, event: Event, workspace: Workspace) -> str:
+    return json.dumps(event_envelope(event=event, workspace=workspace), cls=DjangoJSONEncoder,
+                      separators=(",", ":"), ensure_ascii=False)
+
+
+# --- fan-out -------------------------------------------------------------------------------------
+
+
+def events_fan_out(*, workspace_id: str | None = None, batch: int = 1000) -> int:
+    """Create the deliveries for every event after each subscription's cursor. Safe to run anywhere,
+    any number of times, in parallel. Returns how many deliveries were created."""
+    behind = WebhookSubscription.objects.filter(
+        deleted_at__isnull=True, event_cursor__lt=F("workspace__event_sequence")
+    )
+    if workspace_id:
+        behind = behind.filter(workspace_id=workspace_id)
+    workspace_ids = list(behind.order_by().values_list("workspace_id", flat=True).distinct()[:1000])
+    created = 0
+    for ws_id in workspace_ids:
+        while True:
+            count, more = _fan_out_workspace(ws_id, batch)
+            created += count
+            if not more:
+                break
+    return created
+
+
+def _fan_out_workspace(workspace_id: str, batch: int) -> tuple[int, bool]:
+    head = Workspace.objects.filter(pk=workspace_id).values_list("event_sequence", flat=True).first()
+    if head is None:
+        return 0, False
+    with transaction.atomic():
+        subs = list(_locked(
+            WebhookSubscription.objects.filter(workspace_id=workspace_id, deleted_at__isnull=True,
+                                               event_cursor__lt=head).order_by("id")
+        ))
+        if not subs:
+            return 0, False
+        low = min(s.event_cursor for s in subs)
+        events = list(Event.objects.filter(workspace_id=workspace_id, sequence__gt=low, sequence__lte=head)
+                      .order_by("sequence")[:batch])
+        if not events:
+            return 0, False
+        workspace = Workspace.objects.select_related("sandbox_of").get(pk=workspace_id)
+        last = events[-1].sequence
+        bodies: dict[str, str] = {}
+        rows: list[WebhookDelivery] = []
+        for sub in subs:
+            for event in events:
+                if event.sequence <= sub.event_cursor or not sub.enabled:
+                    continue
+                if not subscription_matches(sub.events, event.type):
+                    continue
+                if event.id not in bodies:
+                    bodies[event.id] = body_for_event(event=event, workspace=workspace)
+                rows.append(WebhookDelivery(
+                    workspace_id=workspace_id, subscription_id=sub.pk, event_id=event.id, event_type=event.type,
+                    event_sequence=event.sequence, event_created_at=event.created_at, payload=bodies[event.id],
+                    next_attempt_at=event.created_at,
+                ))
+        WebhookDelivery.objects.bulk_create(rows, ignore_conflicts=True, batch_size=500)
+        for sub in subs:
+            if last > sub.event_cursor:
+                WebhookSubscription.objects.filter(pk=sub.pk).update(event_cursor=last)
+    return len(rows), last < head
+
+
+# --- claims --------------------------------------------------------------------------------------
+
+
+@dataclass
+class ClaimedDelivery:
+    id: str
+    subscription_id: str
+    url: str
+    body: bytes
+    keys: list[bytes]
+    attempt_number: int
+    cycle_attempts: int
+    claim_token: str
+
+
+@dataclass
+class AttemptOutcome:
+    claimed: ClaimedDelivery
+    request_id: str
+    started_at: datetime
+    finished_at: datetime
+    status_code: int | None = None
+    latency_ms: int = 0
+    error: str = ""
+    response_excerpt: str = ""
+    retry_after: float | None = None
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status_code is not None and 200 <= self.status_code < 300
+
+
+def _due(now: datetime):
+    return WebhookDelivery.objects.filter(status=Status.PENDING, next_attempt_at__lte=now).filter(
+        Q(claimed_until__isnull=True) | Q(claimed_until__lte=now)
+    )
+
+
+def deliveries_claim_due(*, limit: int, now: datetime | None = None, in_flight: Mapping[str, int] | None = None,
+                         per_subscription: int | None = None, lease_seconds: float | None = None,
+                         subscription_id: str | None = None, delivery_id: str | None = None,
+                         include_disabled: bool = False) -> list[ClaimedDelivery]:
+    """Claim up to `limit` due deliveries, shared fairly among the subscriptions that have work, each
+    subscription's in event order and at most `per_subscription` in flight (so one slow endpoint can
+    hold only its own share of a worker). A claim is a lease: if the worker dies, the delivery is due
+    again once `claimed_until` passes; a stale worker's result is ignored (claim_token)."""
+    now = now or timezone.now()
+    in_flight = in_flight or {}
+    per_subscription = per_subscription or settings.WEBHOOK_MAX_IN_FLIGHT_PER_SUBSCRIPTION
+    lease = timedelta(seconds=lease_seconds or settings.WEBHOOK_LEASE_SECONDS)
+    if limit <= 0:
+        return []
+    due = _due(now) if include_disabled else _due(now).filter(subscription__enabled=True)
+    if subscription_id:
+        due = due.filter(subscription_id=subscription_id)
+    if delivery_id:
+        due = due.filter(pk=delivery_id)
+    sub_ids = [s for s in due.order_by().values_list("subscription_id", flat=True).distinct()[:200]
+               if in_flight.get(s, 0) < per_subscription]
+    if not sub_ids:
+        return []
+    random.shuffle(sub_ids)  # no subscription is always first in line
+    subs = {s.pk: s for s in WebhookSubscription.objects.filter(pk__in=sub_ids)}
+    share = max(1, limit // len(sub_ids))
+    token = pysecrets.token_hex(8)
+    claimed_ids: list[str] = []
+    remaining = limit
+    for sub_id in sub_ids:
+        if remaining <= 0:
+            break
+        sub = subs.get(sub_id)
+        if sub is None:
+            continue
+        want = min(share, remaining, per_subscription - in_flight.get(sub_id, 0))
+        granted = ratecap.take(subscription_id=sub_id, rate=sub.rate_limit_per_second, want=want) \
+            if sub.rate_limit_per_second else want
+        if granted <= 0:
+            continue
+        with transaction.atomic():
+            rows = _due(now).filter(subscription_id=sub_id)
+            if delivery_id:
+                rows = rows.filter(pk=delivery_id)
+            ids = list(_locked(rows.order_by("event_sequence", "id"))
+                       .values_list("id", flat=True)[:granted])
+            if ids:
+                WebhookDelivery.objects.filter(pk__in=ids).update(claimed_until=now + lease, claim_token=token)
+        if sub.rate_limit_per_second and len(ids) < granted:
+            ratecap.refund(subscription_id=sub_id, tokens=granted - len(ids))
+        claimed_ids += ids
+        remaining -= len(ids)
+    if not claimed_ids:
+        return []
+    keys_by_sub = {
+        sub_id: [secret_key_bytes(s) for s in subscription_signing_secrets(subscription=sub, now=now)]
+        for sub_id, sub in subs.items()
+    }
+    out = []
+    rows = WebhookDelivery.objects.filter(pk__in=claimed_ids, claim_token=token).order_by("event_sequence", "id")
+    for row in rows.values("id", "subscription_id", "payload", "attempt_count", "cycle_attempts"):
+        sub = subs[row["subscription_id"]]
+        out.append(ClaimedDelivery(
+            id=row["id"], subscription_id=sub.pk, url=sub.url, body=row["payload"].encode(),
+            keys=keys_by_sub[sub.pk], attempt_number=row["attempt_count"] + 1,
+            cycle_attempts=row["cycle_attempts"], claim_token=token,
+        ))
+    return out
+
+
+# --- outcomes ------------------------------------------------------------------------------------
+
+
+def retry_delay_seconds(*, cycle_attempts: int, retry_after: float | None = None) -> float | None:
+    """Seconds until the next attempt after `cycle_attempts` failed attempts, or None when the schedule
+    is exhausted."""
+    schedule = list(settings.WEBHOOK_RETRY_SCHEDULE_SECONDS)
+    if cycle_attempts > len(schedule):
+        return None
+    if retry_after is not None:
+        return float(min(max(retry_after, 1.0), settings.WEBHOOK_MAX_RETRY_AFTER_SECONDS))
+    jitter = float(settings.WEBHOOK_RETRY_JITTER)
+    return schedule[cycle_attempts - 1] * random.uniform(1 - jitter, 1 + jitter)
+
+
+def attempts_record(*, outcomes: list[AttemptOutcome], now: datetime | None = None) -> None:
+    """Log every attempt and move each delivery whose claim is still ours. One short transaction."""
+    if not outcomes:
+        return
+    now = now or timezone.now()
+    with transaction.atomic():
+        WebhookAttempt.objects.bulk_create([
+            WebhookAttempt(
+                delivery_id=o.claimed.id, number=o.claimed.attempt_number, request_id=o.request_id,
+                started_at=o.started_at, status_code=o.status_code, latency_ms=o.latency_ms, error=o.error[:500],
+                response_excerpt=o.response_excerpt, succeeded=o.succeeded,
+            )
+            for o in outcomes
+        ], batch_size=500)
+        groups: dict[tuple[str, int], list[str]] = {}
+        succeeded_subs: set[str] = set()
+        failed_subs: set[str] = set()
+        gone_subs: set[str] = set()
+        for o in outcomes:
+            if o.succeeded:
+                groups.setdefault((o.claimed.claim_token, o.status_code), []).append(o.claimed.id)
+                succeeded_subs.add(o.claimed.subscription_id)
+                continue
+            failed_subs.add(o.claimed.subscription_id)
+            cycle = o.claimed.cycle_attempts + 1
+            if o.status_code == 410:
+                gone_subs.add(o.claimed.subscription_id)
+                delay = None
+            else:
+                honour = o.retry_after if o.status_code in (429, 503) else None
+                delay = retry_delay_seconds(cycle_attempts=cycle, retry_after=honour)
+            updates = dict(
+                attempt_count=F("attempt_count") + 1, cycle_attempts=cycle, claimed_until=None, claim_token="",
+                last_status_code=o.status_code, last_error=o.error[:500],
+            )
+            if delay is None:
+                updates.update(status=Status.FAILED, failed_at=o.finished_at, next_attempt_at=None)
+            else:
+                updates.update(next_attempt_at=o.finished_at + timedelta(seconds=delay))
+            WebhookDelivery.objects.filter(pk=o.claimed.id, claim_token=o.claimed.claim_token,
+                                           status=Status.PENDING).update(**updates)
+        for (token, code), ids in groups.items():
+            WebhookDelivery.objects.filter(pk__in=ids, claim_token=token, status=Status.PENDING).update(
+                status=Status.SUCCEEDED, succeeded_at=now, next_attempt_at=None, claimed_until=None, claim_token="",
+                attempt_count=F("attempt_count") + 1, cycle_attempts=F("cycle_attempts") + 1,
+                last_status_code=code, last_error="",
+            )
+        if succeeded_subs:
+            WebhookSubscription.objects.filter(pk__in=succeeded_subs).update(last_success_at=now, failing_since=None)
+        still_failing = failed_subs - succeeded_subs
+        if still_failing:
+            WebhookSubscription.objects.filter(pk__in=still_failing, failing_since__isnull=True).update(
+                failing_since=now
+            )
+        if gone_subs:
+            _disable(WebhookSubscription.objects.filter(pk__in=gone_subs), reason="gone", now=now)
+    if still_failing:
+        subscriptions_disable_failing(now=now, subscription_ids=list(still_failing))
+
+
+def _disable(qs, *, reason: str, now: datetime) -> int:
+    count = qs.filter(enabled=True).update(enabled=False, disabled_reason=reason, disabled_at=now, flagged=True,
+                                           updated_at=now)
+    if count:
+        logger.warning("disabled %s webhook subscription(s): %s", count, reason)
+    return count
+
+
+def subscriptions_disable_failing(*, now: datetime | None = None, subscription_ids: list[str] | None = None) -> int:
+    """An endpoint with no success for WEBHOOK_DISABLE_AFTER_FAILING_DAYS is disabled and flagged."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(days=settings.WEBHOOK_DISABLE_AFTER_FAILING_DAYS)
+    qs = WebhookSubscription.objects.filter(failing_since__lte=cutoff, deleted_at__isnull=True)
+    if subscription_ids is not None:
+        qs = qs.filter(pk__in=subscription_ids)
+    return _disable(qs, reason="failing", now=now)
+
+
+def payloads_purge(*, now: datetime | None = None, batch: int = 5000) -> int:
+    """Drop bodies of finished deliveries older than the retention period (rows and attempts stay)."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(days=settings.WEBHOOK_PAYLOAD_RETENTION_DAYS)
+    total = 0
+    while True:
+        ids = list(WebhookDelivery.objects.filter(created_at__lt=cutoff, payload_purged_at__isnull=True)
+                   .exclude(status=Status.PENDING).values_list("id", flat=True)[:batch])
+        if not ids:
+            return total
+        total += WebhookDelivery.objects.filter(pk__in=ids).update(payload="", payload_purged_at=now)
+
