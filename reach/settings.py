@@ -27,6 +27,8 @@ TESTING = "pytest" in sys.modules or env.bool("REACH_TESTING", default=False)
 REACH_ENV = env.str("REACH_ENV", default="development")
 PRODUCTION = REACH_ENV == "production"
 DEBUG = env.bool("DEBUG", default=False)
+if PRODUCTION and DEBUG:  # the debug pages would show settings and tracebacks to the world
+    raise ImproperlyConfigured("DEBUG must be off when REACH_ENV=production")
 
 _DEV_SECRET = "reach-development-only-secret-key-do-not-use-in-production"
 _DEV_APP_SECRET = "reach-dev-app-secret"
