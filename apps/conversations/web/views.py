@@ -1,0 +1,42 @@
+"""The inbox page: server-rendered shell plus the first state the script starts from."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import render
+from django.views.decorators.csrf import ensure_csrf_cookie
+
+from apps.conversations.selectors import conversations as sel
+from apps.core.models import Membership
+from apps.core.selectors import memberships_for_user, tenant_for_session
+
+
+@login_required
+@ensure_csrf_cookie
+def inbox_page(request):
+    tenant = tenant_for_session(user=request.user, session=request.session)
+    if tenant is None:
+        return render(request, "inbox/no_workspace.html", status=403)
+    workspace = tenant.workspace
+    # Read the sequence before the state: events after it are replayed on connect (applying twice is harmless).
+    sequence = sel.inbox_current_sequence(workspace=workspace)
+    params = {"state": "open"}
+    items, next_cursor = sel.conversations_list(tenant=tenant, params=params)
+    is_admin = tenant.role in (Membership.Role.ADMIN, Membership.Role.OWNER) and request.user.is_staff
+    bootstrap = {
+        "me": sel.user_brief(request.user),
+        "role": tenant.role,
+        "workspace": {"id": workspace.live.pk, "name": workspace.live.name, "sandbox": workspace.is_sandbox},
+        "sequence": sequence,
+        "conversations": {"data": [sel.conversation_to_dict(c) for c in items], "next_cursor": next_cursor},
+        "filters": params,
+        "agents": sel.workspace_agents(workspace=workspace),
+        "canned": [sel.canned_response_to_dict(c) for c in sel.canned_responses(workspace=workspace)[:500]],
+        "window_hours": settings.CUSTOMER_SERVICE_WINDOW_HOURS,
+        "heartbeat_seconds": settings.INBOX_HEARTBEAT_SECONDS,
+    }
+    return render(request, "inbox/inbox.html", {
+        "tenant": tenant, "workspace": workspace.live, "sandbox": workspace.is_sandbox, "is_admin": is_admin,
+        "memberships": memberships_for_user(user=request.user), "bootstrap": bootstrap,
+    })

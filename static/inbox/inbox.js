@@ -1,0 +1,647 @@
+/* Reach operator inbox: vanilla JS, no build step.
+ *
+ * State comes from the HTTP API; changes come from the event stream (/ws/inbox/). Every event
+ * carries its workspace sequence; we keep the last one applied and, on (re)connect, ask the server
+ * for everything after it. Applying an event means re-reading the affected conversation (and, if
+ * open, its newest messages) and upserting by id, so applying one twice is harmless. */
+(function () {
+  "use strict";
+
+  const boot = JSON.parse(document.getElementById("inbox-bootstrap").textContent);
+  const csrf = document.querySelector('meta[name="csrf-token"]').content;
+  const $ = (id) => document.getElementById(id);
+  const API = "/api/v1";
+
+  const S = {
+    me: boot.me,
+    agents: boot.agents,
+    canned: boot.canned,
+    lastSeq: boot.sequence,
+    filters: { state: "open", assignee: "all", channel: "", q: "" },
+    convs: new Map(),      // id -> conversation
+    order: [],             // ids in list order
+    nextCursor: null,
+    loadingMore: false,
+    current: null,         // open conversation id
+    messages: new Map(),   // id -> message (current conversation)
+    notes: new Map(),
+    oldestId: null,
+    hasMore: false,
+    loadingOlder: false,
+    mode: "reply",
+    composeKey: null,      // Idempotency-Key of the message being composed
+    sending: false,
+    templates: [],
+    ws: null,
+    wsHeld: false,         // test hook: keep the socket down
+    retries: 0,
+  };
+
+  // ---------------------------------------------------------------- utilities
+  function esc(s) {
+    return String(s == null ? "" : s).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
+  }
+  function newKey() {
+    return (crypto.randomUUID ? crypto.randomUUID() : String(Date.now()) + Math.random().toString(16).slice(2));
+  }
+  async function api(method, path, body, extraHeaders) {
+    const headers = { "Accept": "application/json", "X-CSRFToken": csrf };
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    Object.assign(headers, extraHeaders || {});
+    const res = await fetch(API + path, { method, headers, credentials: "same-origin", body: body === undefined ? undefined : JSON.stringify(body) });
+    let data = null;
+    try { data = res.status === 204 ? null : await res.json(); } catch (e) { data = null; }
+    if (!res.ok) {
+      const err = new Error((data && data.error && data.error.message) || ("HTTP " + res.status));
+      err.code = data && data.error && data.error.code;
+      err.status = res.status;
+      throw err;
+    }
+    return data;
+  }
+  function initials(name) {
+    const parts = String(name || "?").trim().split(/\s+/).filter(Boolean);
+    if (!parts.length) return "?";
+    if (parts[0].startsWith("+")) return "#";
+    return (parts[0][0] + (parts[1] ? parts[1][0] : "")).toUpperCase();
+  }
+  function contactName(c) { return (c && (c.name || c.phone || c.wa_id)) || "Unknown"; }
+  function fmtTime(iso) {
+    if (!iso) return "";
+    const d = new Date(iso), now = new Date();
+    if (d.toDateString() === now.toDateString()) return d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+    const y = new Date(now); y.setDate(now.getDate() - 1);
+    if (d.toDateString() === y.toDateString()) return "Yesterday";
+    if (now - d < 6 * 864e5) return d.toLocaleDateString([], { weekday: "short" });
+    return d.toLocaleDateString([], { day: "numeric", month: "short" });
+  }
+  function clock(iso) { return iso ? new Date(iso).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }) : ""; }
+  function dayLabel(iso) {
+    const d = new Date(iso), now = new Date();
+    if (d.toDateString() === now.toDateString()) return "Today";
+    const y = new Date(now); y.setDate(now.getDate() - 1);
+    if (d.toDateString() === y.toDateString()) return "Yesterday";
+    return d.toLocaleDateString([], { weekday: "long", day: "numeric", month: "long", year: d.getFullYear() === now.getFullYear() ? undefined : "numeric" });
+  }
+  function windowBadge(conv) {
+    if (!conv.window_expires_at) return { cls: "win-closed", text: "Window closed", title: "Outside the 24-hour window: templates only" };
+    const ms = new Date(conv.window_expires_at) - Date.now();
+    if (ms <= 0) return { cls: "win-closed", text: "Window closed", title: "Outside the 24-hour window: templates only" };
+    const h = Math.floor(ms / 36e5), m = Math.floor((ms % 36e5) / 6e4);
+    const text = h > 0 ? `${h}h ${m}m left` : `${m}m left`;
+    return { cls: h < 2 ? "win-low" : "win-open", text, title: "24-hour window open until " + new Date(conv.window_expires_at).toLocaleString() };
+  }
+  function windowOpen(conv) { return !!conv.window_expires_at && new Date(conv.window_expires_at) > Date.now(); }
+  function agentName(id) { const a = S.agents.find((x) => x.id === id); return a ? a.name : "someone"; }
+
+  // ---------------------------------------------------------------- conversation list
+  function listParams(cursor) {
+    const p = new URLSearchParams();
+    if (S.filters.state) p.set("state", S.filters.state);
+    if (S.filters.channel) p.set("channel_kind", S.filters.channel);
+    if (S.filters.assignee === "mine") p.set("mine", "true");
+    if (S.filters.assignee === "none") p.set("assigned_user_id", "none");
+    if (S.filters.q) p.set("q", S.filters.q);
+    if (cursor) p.set("cursor", cursor);
+    p.set("limit", "25");
+    return p.toString();
+  }
+  function matchesFilters(c) {
+    if (S.filters.q) return S.order.includes(c.id); // search results are a snapshot
+    if (S.filters.state && c.state !== S.filters.state) return false;
+    if (S.filters.channel && c.channel_kind !== S.filters.channel) return false;
+    if (S.filters.assignee === "mine" && c.assigned_user_id !== S.me.id) return false;
+    if (S.filters.assignee === "none" && c.assigned_user_id) return false;
+    return true;
+  }
+  function activity(c) { return c.last_message_at || c.created_at || ""; }
+  function sortOrder() {
+    S.order.sort((a, b) => {
+      const ca = S.convs.get(a), cb = S.convs.get(b);
+      const d = activity(cb).localeCompare(activity(ca));
+      return d !== 0 ? d : (b > a ? 1 : b < a ? -1 : 0);
+    });
+  }
+  async function loadList(reset) {
+    const cursor = reset ? null : S.nextCursor;
+    const q = listParams(cursor);
+    const data = await api("GET", "/conversations?" + q);
+    if (reset) { S.order = []; }
+    for (const c of data.data) {
+      S.convs.set(c.id, c);
+      if (!S.order.includes(c.id)) S.order.push(c.id);
+    }
+    S.nextCursor = data.next_cursor;
+    renderList();
+  }
+  function upsertConversation(c) {
+    S.convs.set(c.id, c);
+    const inList = S.order.includes(c.id);
+    if (matchesFilters(c)) {
+      if (!inList) S.order.push(c.id);
+      sortOrder();
+    } else if (inList && c.id !== S.current) {
+      S.order = S.order.filter((x) => x !== c.id);
+    }
+    renderList();
+    if (c.id === S.current) renderHead();
+  }
+  function renderList() {
+    const ul = $("conv-list");
+    if (!S.order.length) {
+      ul.innerHTML = `<li class="list-empty">No conversations here.</li>`;
+    } else {
+      ul.innerHTML = S.order.map((id) => {
+        const c = S.convs.get(id), wb = windowBadge(c);
+        const sel = id === S.current;
+        return `<li class="conv${sel ? " selected" : ""}${c.unread_count ? " unread" : ""}" role="option" aria-selected="${sel}" data-id="${esc(id)}" id="conv-${esc(id)}">
+          <span class="avatar" aria-hidden="true">${esc(initials(contactName(c.contact)))}</span>
+          <span class="name">${esc(contactName(c.contact))}</span>
+          <span class="time" title="${esc(c.last_message_at ? new Date(c.last_message_at).toLocaleString() : "")}">${esc(fmtTime(activity(c)))}</span>
+          <span class="preview">${esc(c.last_message_preview || "No messages yet")}</span>
+          <span class="meta">${c.unread_count ? `<span class="unread-count" aria-label="${c.unread_count} unread">${c.unread_count}</span>` : ""}</span>
+          <span></span>
+          <span class="assignee">${c.state !== "open" ? `<span class="pill state-${esc(c.state)}">${esc(c.state)}</span> ` : ""}${c.assigned_user ? "→ " + esc(c.assigned_user.name) : "Unassigned"}</span>
+          <span class="meta"><span class="badge ${wb.cls}" title="${esc(wb.title)}">${esc(wb.text)}</span></span>
+        </li>`;
+      }).join("");
+    }
+    $("list-footer").textContent = S.nextCursor ? "Scroll for more" : (S.order.length ? `${S.order.length} conversation${S.order.length === 1 ? "" : "s"}` : "");
+  }
+
+  // ---------------------------------------------------------------- conversation pane
+  async function openConversation(id) {
+    if (!id) return;
+    S.current = id;
+    S.messages = new Map(); S.notes = new Map(); S.oldestId = null; S.hasMore = false;
+    $("empty-state").hidden = true; $("thread").hidden = false;
+    $("msg-list").innerHTML = ""; $("older").textContent = "";
+    resetComposer();
+    renderList(); renderHead();
+    const el = $("conv-" + id); if (el) el.scrollIntoView({ block: "nearest" });
+    await Promise.all([refreshConversation(id, true), refreshMessages(true), loadNotes()]);
+    markRead(id);
+  }
+  async function refreshConversation(id, withContact) {
+    const c = await api("GET", `/conversations/${encodeURIComponent(id)}${withContact ? "?expand=contact" : ""}`);
+    if (withContact && c.contact_details) renderSidebar(c);
+    delete c.contact_details;
+    upsertConversation(c);
+    return c;
+  }
+  async function markRead(id) {
+    const c = S.convs.get(id);
+    if (!c || !c.unread_count) return;
+    try { const r = await api("POST", `/conversations/${encodeURIComponent(id)}/read`); upsertConversation(r); } catch (e) { /* best effort */ }
+  }
+  async function refreshMessages(scrollToEnd) {
+    const id = S.current;
+    const data = await api("GET", `/conversations/${encodeURIComponent(id)}/messages?limit=50`);
+    if (id !== S.current) return;
+    const box = $("messages");
+    const nearBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 80;
+    for (const m of data.data) S.messages.set(m.id, m);
+    if (S.oldestId === null) { S.hasMore = data.has_more; S.oldestId = data.data.length ? data.data[data.data.length - 1].id : null; }
+    renderMessages();
+    if (scrollToEnd || nearBottom) box.scrollTop = box.scrollHeight;
+  }
+  async function loadOlder() {
+    if (!S.hasMore || S.loadingOlder || !S.oldestId) return;
+    S.loadingOlder = true; $("older").textContent = "Loading earlier messages…";
+    const id = S.current, box = $("messages");
+    try {
+      const data = await api("GET", `/conversations/${encodeURIComponent(id)}/messages?limit=50&before_id=${encodeURIComponent(S.oldestId)}`);
+      if (id !== S.current) return;
+      const before = box.scrollHeight;
+      for (const m of data.data) S.messages.set(m.id, m);
+      S.hasMore = data.has_more;
+      if (data.data.length) S.oldestId = data.data[data.data.length - 1].id;
+      renderMessages();
+      box.scrollTop += box.scrollHeight - before; // keep the reader's place
+    } finally { S.loadingOlder = false; $("older").textContent = S.hasMore ? "" : "Start of conversation"; }
+  }
+  async function loadNotes() {
+    const id = S.current;
+    const data = await api("GET", `/conversations/${encodeURIComponent(id)}/notes`);
+    if (id !== S.current) return;
+    for (const n of data.data) S.notes.set(n.id, n);
+    renderMessages();
+  }
+
+  function renderHead() {
+    const c = S.convs.get(S.current);
+    if (!c) return;
+    $("t-name").textContent = contactName(c.contact);
+    $("t-phone").textContent = c.contact && c.contact.name ? (c.contact.phone || "") : "";
+    const wb = windowBadge(c);
+    const w = $("t-window"); w.className = "badge " + wb.cls; w.textContent = wb.text; w.title = wb.title;
+    const st = $("t-state"); st.className = "pill state-" + c.state; st.textContent = c.state + (c.state === "snoozed" && c.snooze_until ? " until " + new Date(c.snooze_until).toLocaleString([], { weekday: "short", hour: "2-digit", minute: "2-digit" }) : "");
+    $("t-resolve").textContent = c.state === "resolved" ? "Reopen" : "Resolve";
+    $("t-resolve").title = (c.state === "resolved" ? "Reopen" : "Resolve") + " (e)";
+    $("t-pending").hidden = c.state === "pending";
+    const sel = $("t-assign");
+    sel.innerHTML = `<option value="">Unassigned</option>` + S.agents.map((a) => `<option value="${esc(a.id)}">${esc(a.id === S.me.id ? a.name + " (me)" : a.name)}</option>`).join("");
+    sel.value = c.assigned_user_id || "";
+    const open = windowOpen(c);
+    $("window-closed").hidden = open || S.mode === "note";
+    $("compose-box").hidden = !open && S.mode !== "note";
+  }
+
+  function ticks(m) {
+    if (m.direction !== "outbound") return "";
+    switch (m.status) {
+      case "read": return `<span class="ticks read" aria-label="Read" title="Read ${esc(m.read_at ? new Date(m.read_at).toLocaleString() : "")}">✓✓</span>`;
+      case "delivered": return `<span class="ticks" aria-label="Delivered" title="Delivered">✓✓</span>`;
+      case "sent": return `<span class="ticks" aria-label="Sent" title="Sent">✓</span>`;
+      case "failed": return `<span class="ticks" aria-label="Failed" style="color:var(--danger)">!</span>`;
+      case "scheduled": return `<span class="ticks pending" aria-label="Scheduled" title="Scheduled">⏲</span>`;
+      case "canceled": return `<span class="ticks pending" aria-label="Canceled">⨯</span>`;
+      default: return `<span class="ticks pending" aria-label="Sending" title="Queued">🕓</span>`;
+    }
+  }
+  function mediaHtml(m) {
+    const media = m.media, content = m.content || {};
+    const caption = content.caption || "";
+    if (!media) {
+      if (["image", "video", "audio", "document", "sticker"].includes(m.type)) {
+        return `<div class="doc" aria-label="${esc(m.type)}">📎 ${esc(m.type)}${content.filename ? " · " + esc(content.filename) : ""} <span class="muted">(loading…)</span></div>`;
+      }
+      return "";
+    }
+    const url = esc(media.url);
+    if (m.type === "image" || m.type === "sticker") return `<a href="${url}" target="_blank" rel="noopener"><img class="media" src="${url}" alt="${esc(caption || m.type)}" loading="lazy"></a>`;
+    if (m.type === "video") return `<video class="media" src="${url}" controls preload="metadata"></video>`;
+    if (m.type === "audio") return `<audio src="${url}" controls preload="none"></audio>`;
+    return `<a class="doc" href="${url}" target="_blank" rel="noopener">📄 ${esc(media.filename || content.filename || "Document")} <span class="muted">${media.size ? Math.ceil(media.size / 1024) + " KB" : ""}</span></a>`;
+  }
+  function bodyHtml(m) {
+    const c = m.content || {};
+    let html = "";
+    if (m.type === "template") html += `<span class="tag-template">Template · ${esc((c.name || ""))}</span>`;
+    if (c.context && c.context.id) html += ""; // quoted messages show as plain replies
+    html += mediaHtml(m);
+    if (m.type === "location") {
+      const lat = c.latitude, lng = c.longitude;
+      const href = `https://www.openstreetmap.org/?mlat=${encodeURIComponent(lat)}&mlon=${encodeURIComponent(lng)}#map=16/${encodeURIComponent(lat)}/${encodeURIComponent(lng)}`;
+      return html + `<a class="loc" href="${href}" target="_blank" rel="noopener">📍 ${esc(c.name || "Location")}${c.address ? "<br><span class='muted'>" + esc(c.address) + "</span>" : ""}<br><span class="muted">${esc(lat)}, ${esc(lng)}</span></a>`;
+    }
+    if (m.type === "interactive" && m.direction === "inbound") {
+      const r = c.button_reply || c.list_reply || (c.interactive || {}).button_reply || (c.interactive || {}).list_reply || {};
+      return html + `<span class="reply-chip">↩ ${esc(r.title || m.body || "Reply")}</span>${r.description ? "<br><span class='muted'>" + esc(r.description) + "</span>" : ""}`;
+    }
+    if (m.type === "button") return html + `<span class="reply-chip">↩ ${esc((c.text || m.body || "Button"))}</span>`;
+    if (m.type === "reaction") return html + `<span title="Reaction">${esc(c.emoji || m.body || "")}</span> <span class="muted">reaction</span>`;
+    let text = m.body;
+    if (!text && ["image", "video", "audio", "document", "sticker"].includes(m.type)) text = caption(m);
+    html += `<span class="text">${esc(text || (html ? "" : "[" + m.type + "]"))}</span>`;
+    if (m.type === "interactive" && m.direction === "outbound") {
+      const opts = (c.buttons || []).map((b) => b.title).concat(c.button ? [c.button] : []);
+      if (opts.length) html += `<div class="interactive-opts">${opts.map((t) => `<span>${esc(t)}</span>`).join("")}</div>`;
+    }
+    return html;
+  }
+  function caption(m) { return (m.content && m.content.caption) || ""; }
+  function sentByLabel(m) {
+    if (m.direction === "inbound") return "";
+    if (m.sent_by === "auto_reply") return "Auto-reply";
+    if (m.sent_by === "campaign") return "Campaign";
+    if (m.sent_by === "api") return "API";
+    if (m.sent_by_user) return m.sent_by_user.id === S.me.id ? "You" : m.sent_by_user.name;
+    return "";
+  }
+  function renderMessages() {
+    const items = [];
+    for (const m of S.messages.values()) items.push({ kind: "m", at: m.created_at, id: m.id, m });
+    for (const n of S.notes.values()) if (!S.oldestId || !S.hasMore || n.created_at >= (S.messages.get(S.oldestId) || {}).created_at) items.push({ kind: "n", at: n.created_at, id: n.id, n });
+    items.sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : a.id < b.id ? -1 : 1));
+    let lastDay = null;
+    const out = [];
+    for (const it of items) {
+      const day = new Date(it.at).toDateString();
+      if (day !== lastDay) { out.push(`<div class="day-sep" role="separator"><span>${esc(dayLabel(it.at))}</span></div>`); lastDay = day; }
+      if (it.kind === "n") {
+        const n = it.n;
+        out.push(`<div class="row note" data-note-id="${esc(n.id)}"><div class="bubble note"><span class="note-label">Private note · ${esc(n.author ? n.author.name : "")}</span>${esc(n.body)}<div class="foot">${esc(clock(n.created_at))}</div></div></div>`);
+        continue;
+      }
+      const m = it.m, dir = m.direction === "inbound" ? "in" : "out";
+      const failed = m.status === "failed";
+      const who = sentByLabel(m);
+      out.push(`<div class="row ${dir}" data-message-id="${esc(m.id)}" data-status="${esc(m.status)}"><div class="bubble ${dir}${failed ? " failed" : ""}">${bodyHtml(m)}<div class="foot">${who ? `<span class="who-sent">${esc(who)}</span>` : ""}<span>${esc(clock(m.created_at))}</span>${ticks(m)}</div>${failed ? `<div class="fail-reason">Not delivered: ${esc((m.error && (m.error.message || m.error.code)) || "unknown error")}</div>` : ""}</div></div>`);
+    }
+    $("msg-list").innerHTML = out.join("");
+    if (!S.hasMore && S.messages.size) $("older").textContent = "Start of conversation";
+  }
+
+  function renderSidebar(c) {
+    const d = c.contact_details;
+    const cf = Object.entries(d.custom_fields || {});
+    const consent = d.consent || {};
+    $("side-pane").innerHTML = `
+      <p class="big-name">${esc(d.name || d.phone || "Unknown")}</p>
+      <p class="muted">${esc(d.phone || d.wa_id || "")}</p>
+      ${d.email ? `<p class="muted">${esc(d.email)}</p>` : ""}
+      <h3>Tags</h3>${d.tags.length ? `<div class="tags">${d.tags.map((t) => `<span class="tag">${esc(t)}</span>`).join("")}</div>` : `<p class="muted">No tags</p>`}
+      <h3>Custom fields</h3>${cf.length ? `<dl class="kv">${cf.map(([k, v]) => `<dt>${esc(k)}</dt><dd>${esc(typeof v === "object" ? JSON.stringify(v) : v)}</dd>`).join("")}</dl>` : `<p class="muted">None</p>`}
+      <h3>Consent</h3>
+      <p class="consent ${consent.opted_in ? "in" : "out"}">${consent.opted_in ? "Opted in" : "Opted out of marketing"}</p>
+      ${consent.history && consent.history.length ? `<ul class="history">${consent.history.map((h) => `<li>${esc(h.status === "opt_in" ? "Opted in" : "Opted out")} · ${esc(h.source)} · ${esc(new Date(h.created_at).toLocaleString())}${h.note ? " — " + esc(h.note) : ""}</li>`).join("")}</ul>` : `<p class="muted">No consent changes recorded</p>`}
+      <h3>Previous conversations</h3>
+      ${d.previous_conversations.length ? d.previous_conversations.map((p) => `<a class="prev-conv" href="#" data-open="${esc(p.id)}"><span class="pill state-${esc(p.state)}">${esc(p.state)}</span> ${esc(fmtTime(p.last_message_at || p.created_at))}<br><span class="muted">${esc(p.last_message_preview || "")}</span></a>`).join("") : `<p class="muted">None</p>`}`;
+  }
+
+  // ---------------------------------------------------------------- actions
+  async function patchConversation(body) {
+    const id = S.current; if (!id) return;
+    try { upsertConversation(await api("PATCH", `/conversations/${encodeURIComponent(id)}`, body)); }
+    catch (e) { showError(e.message); }
+  }
+  function toggleResolve() { const c = S.convs.get(S.current); if (c) patchConversation({ state: c.state === "resolved" ? "open" : "resolved" }); }
+  function assignToMe() { if (S.current) patchConversation({ assigned_user_id: S.me.id }); }
+
+  function resetComposer() {
+    $("compose").value = ""; S.composeKey = newKey(); $("compose-error").textContent = ""; hideCanned();
+  }
+  function showError(msg) { $("compose-error").textContent = msg || ""; }
+  function setMode(mode) {
+    S.mode = mode;
+    $("tab-reply").classList.toggle("active", mode === "reply"); $("tab-reply").setAttribute("aria-selected", mode === "reply");
+    $("tab-note").classList.toggle("active", mode === "note"); $("tab-note").setAttribute("aria-selected", mode === "note");
+    $("composer").classList.toggle("note-mode", mode === "note");
+    $("compose").placeholder = mode === "note" ? "Private note — only your team sees this" : "Type a reply — Enter sends, Shift+Enter for a new line, / for canned responses";
+    $("send-btn").textContent = mode === "note" ? "Add note" : "Send";
+    renderHead();
+  }
+  async function send() {
+    if (S.sending) return; // a double click sends once; a retry reuses the same Idempotency-Key
+    const text = $("compose").value;
+    if (!text.trim() || !S.current) return;
+    const id = S.current;
+    S.sending = true; $("send-btn").disabled = true; showError("");
+    try {
+      if (S.mode === "note") {
+        const n = await api("POST", `/conversations/${encodeURIComponent(id)}/notes`, { body: text }, { "Idempotency-Key": S.composeKey });
+        S.notes.set(n.id, n); renderMessages();
+      } else {
+        const m = await api("POST", `/conversations/${encodeURIComponent(id)}/messages`, { type: "text", text: { body: text } }, { "Idempotency-Key": S.composeKey });
+        S.messages.set(m.id, m); renderMessages();
+      }
+      resetComposer();
+      const box = $("messages"); box.scrollTop = box.scrollHeight;
+    } catch (e) {
+      if (e.code === "OUTSIDE_24H_WINDOW") { showError("The 24-hour window has closed — send a template instead."); refreshConversation(id); }
+      else showError(e.message + (e.status ? "" : " — press Enter to retry"));
+    } finally { S.sending = false; $("send-btn").disabled = false; }
+  }
+
+  // canned responses
+  let cannedIdx = 0, cannedItems = [];
+  function updateCanned() {
+    const v = $("compose").value;
+    const m = /^\/([\w-]*)$/.exec(v);
+    if (!m || S.mode === "note" && false) { hideCanned(); return; }
+    const q = m[1].toLowerCase();
+    cannedItems = S.canned.filter((c) => c.shortcut.toLowerCase().includes(q) || (c.title || "").toLowerCase().includes(q)).slice(0, 8);
+    if (!cannedItems.length) { $("canned-pop").innerHTML = `<div class="muted">No canned response matches /${esc(q)}</div>`; $("canned-pop").hidden = false; return; }
+    cannedIdx = Math.min(cannedIdx, cannedItems.length - 1);
+    $("canned-pop").innerHTML = cannedItems.map((c, i) => `<div role="option" data-i="${i}" class="${i === cannedIdx ? "active" : ""}" aria-selected="${i === cannedIdx}"><b>/${esc(c.shortcut)}</b> ${esc(c.title || "")}<br><span class="muted">${esc(c.body.slice(0, 90))}</span></div>`).join("");
+    $("canned-pop").hidden = false;
+  }
+  function hideCanned() { $("canned-pop").hidden = true; cannedItems = []; cannedIdx = 0; }
+  function pickCanned(i) {
+    const c = cannedItems[i]; if (!c) return;
+    $("compose").value = c.body; hideCanned(); $("compose").focus();
+  }
+
+  // template picker
+  function varsOf(t) { return t.variables || []; }
+  async function openPicker() {
+    if (!S.current) return;
+    $("picker-error").textContent = "";
+    try { S.templates = (await api("GET", `/conversations/${encodeURIComponent(S.current)}/templates`)).data; }
+    catch (e) { S.templates = []; $("picker-error").textContent = e.message; }
+    const sel = $("tpl-select");
+    sel.innerHTML = S.templates.length ? S.templates.map((t, i) => `<option value="${i}">${esc(t.name)} · ${esc(t.language)} · ${esc(t.category.toLowerCase())}</option>`).join("") : "";
+    if (!S.templates.length) $("picker-error").textContent = "No approved templates for this number yet.";
+    sel.selectedIndex = S.templates.length ? 0 : -1;
+    S.pickerKey = newKey();
+    renderPickerFields();
+    $("picker").showModal();
+    sel.focus();
+  }
+  function renderPickerFields() {
+    const t = S.templates[$("tpl-select").selectedIndex];
+    $("tpl-fields").innerHTML = t ? varsOf(t).map((v, i) => `<label for="tplv-${i}">{{${esc(v)}}}</label><input id="tplv-${i}" data-var="${esc(v)}" autocomplete="off" placeholder="Value for {{${esc(v)}}}">`).join("") : "";
+    renderPreview();
+  }
+  function fill(text, values) {
+    return esc(text).replace(/\{\{\s*([\w]+)\s*\}\}/g, (all, name) => values[name] ? `<mark>${esc(values[name])}</mark>` : `<mark>{{${esc(name)}}}</mark>`);
+  }
+  function pickerValues() {
+    const values = {};
+    document.querySelectorAll("#tpl-fields input").forEach((i) => { values[i.dataset.var] = i.value; });
+    return values;
+  }
+  function renderPreview() {
+    const t = S.templates[$("tpl-select").selectedIndex];
+    if (!t) { $("tpl-preview").innerHTML = `<span class="muted">Pick a template</span>`; return; }
+    const v = pickerValues();
+    $("tpl-preview").innerHTML = (t.header ? `<span class="tpl-head">${fill(t.header, v)}</span>` : "") + fill(t.body, v) + (t.footer ? `<span class="tpl-foot">${esc(t.footer)}</span>` : "") +
+      (t.buttons && t.buttons.length ? `<div class="interactive-opts">${t.buttons.map((b) => `<span>${esc(b)}</span>`).join("")}</div>` : "");
+  }
+  async function sendTemplate() {
+    const t = S.templates[$("tpl-select").selectedIndex];
+    if (!t || S.sending) return;
+    const values = pickerValues();
+    const missing = varsOf(t).filter((v) => !values[v] || !values[v].trim());
+    if (missing.length) { $("picker-error").textContent = "Fill in every variable: " + missing.map((v) => "{{" + v + "}}").join(", "); return; }
+    const variables = t.parameter_format === "NAMED" ? values : varsOf(t).map((v) => values[v]);
+    S.sending = true; $("picker-send").disabled = true; $("picker-error").textContent = "";
+    try {
+      const m = await api("POST", `/conversations/${encodeURIComponent(S.current)}/messages`, { type: "template", template: { name: t.name, language: t.language, variables } }, { "Idempotency-Key": S.pickerKey });
+      S.messages.set(m.id, m); renderMessages();
+      $("picker").close();
+      const box = $("messages"); box.scrollTop = box.scrollHeight;
+    } catch (e) { $("picker-error").textContent = e.message; }
+    finally { S.sending = false; $("picker-send").disabled = false; }
+  }
+
+  // snooze
+  function snoozePreset(kind) {
+    const d = new Date();
+    if (kind === "1h") d.setHours(d.getHours() + 1);
+    else if (kind === "4h") d.setHours(d.getHours() + 4);
+    else if (kind === "tomorrow") { d.setDate(d.getDate() + 1); d.setHours(9, 0, 0, 0); }
+    else if (kind === "week") { d.setDate(d.getDate() + ((8 - d.getDay()) % 7 || 7)); d.setHours(9, 0, 0, 0); }
+    return d;
+  }
+  function doSnooze(date) { $("snooze").close(); patchConversation({ state: "snoozed", snooze_until: date.toISOString() }); }
+
+  // ---------------------------------------------------------------- events
+  const dirty = new Set();
+  let flushTimer = null, flushing = false, currentDirty = false, notesDirty = false, sidebarDirty = false;
+  function applyEvent(e) {
+    const d = e.data || {};
+    const cid = d.conversation_id || (d.message && d.message.conversation_id);
+    if (e.type.startsWith("message.") || e.type.startsWith("conversation.")) {
+      if (cid) { dirty.add(cid); if (cid === S.current) { currentDirty = true; if (e.type === "conversation.note_added") notesDirty = true; } }
+    } else if (e.type.startsWith("contact.")) {
+      const cur = S.convs.get(S.current);
+      if (cur && cur.contact && (d.contact_id === cur.contact.id || d.id === cur.contact.id || (d.contact && d.contact.id === cur.contact.id))) sidebarDirty = true;
+    }
+    scheduleFlush();
+  }
+  function scheduleFlush() { if (!flushTimer) flushTimer = setTimeout(flush, 0); }
+  async function flush() {
+    flushTimer = null;
+    if (flushing) { flushTimer = setTimeout(flush, 30); return; }
+    flushing = true;
+    const ids = Array.from(dirty); dirty.clear();
+    const cur = currentDirty, notes = notesDirty, side = sidebarDirty;
+    currentDirty = notesDirty = sidebarDirty = false;
+    try {
+      const jobs = ids.map((id) => refreshConversation(id, id === S.current && side).catch(() => null));
+      if (cur && S.current) { jobs.push(refreshMessages(false).catch(() => null)); if (notes) jobs.push(loadNotes().catch(() => null)); }
+      if (side && S.current && !ids.includes(S.current)) jobs.push(refreshConversation(S.current, true).catch(() => null));
+      await Promise.all(jobs);
+      if (cur && S.current && document.hasFocus()) markRead(S.current);
+    } finally { flushing = false; }
+  }
+  async function fullReload() {
+    await loadList(true);
+    if (S.current) { await Promise.all([refreshConversation(S.current, true), refreshMessages(false), loadNotes()]); }
+  }
+
+  function setConn(up, text) {
+    $("reconnecting").hidden = up;
+    const s = $("conn-status"); s.textContent = text; s.classList.toggle("down", !up);
+    document.body.dataset.ws = up ? "open" : "closed";
+  }
+  let pingTimer = null, pongDeadline = null;
+  function connect() {
+    if (S.wsHeld) return;
+    const proto = location.protocol === "https:" ? "wss" : "ws";
+    const ws = new WebSocket(`${proto}://${location.host}/ws/inbox/`);
+    S.ws = ws;
+    ws.onopen = () => {
+      S.retries = 0;
+      ws.send(JSON.stringify({ resume_after: S.lastSeq }));
+      setConn(true, "Live");
+      clearInterval(pingTimer);
+      pingTimer = setInterval(() => {
+        if (ws.readyState !== 1) return;
+        ws.send(JSON.stringify({ type: "ping", t: Date.now() }));
+        clearTimeout(pongDeadline);
+        pongDeadline = setTimeout(() => { try { ws.close(); } catch (e) { /* already closed */ } }, 10000);
+      }, (boot.heartbeat_seconds || 20) * 1000);
+    };
+    ws.onmessage = (msg) => {
+      let f; try { f = JSON.parse(msg.data); } catch (e) { return; }
+      if (f.type === "pong") { clearTimeout(pongDeadline); return; }
+      if (f.type === "reset") { S.lastSeq = f.sequence; fullReload(); return; }
+      if (f.type === "events") {
+        for (const e of f.events) {
+          if (e.sequence <= S.lastSeq) continue; // already applied
+          S.lastSeq = e.sequence;
+          applyEvent(e);
+        }
+        document.body.dataset.lastSeq = String(S.lastSeq);
+      }
+    };
+    ws.onclose = () => {
+      clearInterval(pingTimer); clearTimeout(pongDeadline);
+      if (S.ws !== ws) return;
+      setConn(false, "Reconnecting…");
+      if (S.wsHeld) return;
+      const delay = Math.min(10000, 300 * Math.pow(2, S.retries++)) * (0.8 + Math.random() * 0.4);
+      setTimeout(connect, delay);
+    };
+    ws.onerror = () => { /* onclose follows */ };
+  }
+  window.addEventListener("online", () => { if (!S.ws || S.ws.readyState > 1) { S.retries = 0; connect(); } });
+
+  // ---------------------------------------------------------------- wiring
+  function typing(e) { const t = e.target; return t && (t.tagName === "INPUT" || t.tagName === "TEXTAREA" || t.tagName === "SELECT" || t.isContentEditable); }
+  function move(delta) {
+    if (!S.order.length) return;
+    let i = S.order.indexOf(S.current);
+    i = i < 0 ? 0 : Math.max(0, Math.min(S.order.length - 1, i + delta));
+    openConversation(S.order[i]);
+  }
+  document.addEventListener("keydown", (e) => {
+    if (e.key === "Escape") { if (typing(e)) { e.target.blur(); hideCanned(); } return; }
+    if (typing(e) || e.metaKey || e.ctrlKey || e.altKey) return;
+    if (document.querySelector("dialog[open]")) return;
+    const k = e.key;
+    if (k === "j") { move(1); e.preventDefault(); }
+    else if (k === "k") { move(-1); e.preventDefault(); }
+    else if (k === "r" && S.current) { setMode("reply"); $("compose").focus(); e.preventDefault(); }
+    else if (k === "n" && S.current) { setMode("note"); $("compose").focus(); e.preventDefault(); }
+    else if (k === "e" && S.current) { toggleResolve(); e.preventDefault(); }
+    else if (k === "a" && S.current) { assignToMe(); e.preventDefault(); }
+    else if (k === "/") { $("search").focus(); e.preventDefault(); }
+    else if (k === "?") { $("help").showModal(); e.preventDefault(); }
+  });
+  $("shortcuts-btn") && $("shortcuts-btn").addEventListener("click", () => $("help").showModal());
+  $("conv-list").addEventListener("click", (e) => { const li = e.target.closest(".conv"); if (li) openConversation(li.dataset.id); });
+  $("conv-list").addEventListener("scroll", () => {
+    const ul = $("conv-list");
+    if (S.nextCursor && !S.loadingMore && ul.scrollTop + ul.clientHeight > ul.scrollHeight - 120) {
+      S.loadingMore = true; loadList(false).finally(() => { S.loadingMore = false; });
+    }
+  });
+  $("messages").addEventListener("scroll", () => { if ($("messages").scrollTop < 60) loadOlder(); });
+  $("side-pane").addEventListener("click", (e) => { const a = e.target.closest("[data-open]"); if (a) { e.preventDefault(); openConversation(a.dataset.open); } });
+  let searchTimer = null;
+  $("search").addEventListener("input", () => { clearTimeout(searchTimer); searchTimer = setTimeout(() => { S.filters.q = $("search").value.trim(); loadList(true); }, 250); });
+  document.querySelectorAll("[data-assignee]").forEach((b) => b.addEventListener("click", () => {
+    document.querySelectorAll("[data-assignee]").forEach((x) => x.classList.toggle("active", x === b));
+    S.filters.assignee = b.dataset.assignee; loadList(true);
+  }));
+  $("f-state").addEventListener("change", () => { S.filters.state = $("f-state").value; loadList(true); });
+  $("f-channel").addEventListener("change", () => { S.filters.channel = $("f-channel").value; loadList(true); });
+  $("t-assign").addEventListener("change", () => patchConversation({ assigned_user_id: $("t-assign").value || null }));
+  $("t-resolve").addEventListener("click", toggleResolve);
+  $("t-pending").addEventListener("click", () => patchConversation({ state: "pending" }));
+  $("t-snooze").addEventListener("click", () => { $("snooze-at").value = ""; $("snooze").showModal(); });
+  document.querySelectorAll("[data-snooze]").forEach((b) => b.addEventListener("click", () => doSnooze(snoozePreset(b.dataset.snooze))));
+  $("snooze-ok").addEventListener("click", () => { const v = $("snooze-at").value; if (v) doSnooze(new Date(v)); });
+  $("snooze-cancel").addEventListener("click", () => $("snooze").close());
+  $("tab-reply").addEventListener("click", () => setMode("reply"));
+  $("tab-note").addEventListener("click", () => setMode("note"));
+  $("send-btn").addEventListener("click", send);
+  $("compose").addEventListener("input", () => { updateCanned(); const t = $("compose"); t.style.height = "auto"; t.style.height = Math.min(200, t.scrollHeight) + "px"; });
+  $("compose").addEventListener("keydown", (e) => {
+    if (!$("canned-pop").hidden && cannedItems.length) {
+      if (e.key === "ArrowDown") { cannedIdx = (cannedIdx + 1) % cannedItems.length; updateCanned(); e.preventDefault(); return; }
+      if (e.key === "ArrowUp") { cannedIdx = (cannedIdx - 1 + cannedItems.length) % cannedItems.length; updateCanned(); e.preventDefault(); return; }
+      if (e.key === "Enter" || e.key === "Tab") { pickCanned(cannedIdx); e.preventDefault(); return; }
+    }
+    if (e.key === "Enter" && !e.shiftKey && !e.isComposing) { e.preventDefault(); send(); }
+  });
+  $("canned-pop").addEventListener("mousedown", (e) => { const d = e.target.closest("[data-i]"); if (d) { e.preventDefault(); pickCanned(+d.dataset.i); } });
+  $("open-picker").addEventListener("click", openPicker);
+  $("open-picker-2").addEventListener("click", openPicker);
+  $("tpl-select").addEventListener("change", renderPickerFields);
+  $("tpl-fields").addEventListener("input", renderPreview);
+  $("picker-send").addEventListener("click", sendTemplate);
+  $("picker-cancel").addEventListener("click", () => $("picker").close());
+  window.addEventListener("focus", () => { if (S.current) markRead(S.current); });
+  // Countdown badges tick without any server traffic.
+  setInterval(() => { renderList(); if (S.current) renderHead(); }, 30000);
+
+  // start
+  for (const c of boot.conversations.data) { S.convs.set(c.id, c); S.order.push(c.id); }
+  S.nextCursor = boot.conversations.next_cursor;
+  S.composeKey = newKey();
+  renderList();
+  setConn(false, "Connecting…");
+  connect();
+
+  // Test hooks (used by the browser tests to cut the socket and hold it down).
+  window.__inbox = {
+    state: S,
+    drop(hold) { S.wsHeld = !!hold; if (S.ws) S.ws.close(); },
+    release() { S.wsHeld = false; S.retries = 0; connect(); },
+  };
+})();
