@@ -306,6 +306,19 @@ META_APP_SECRET = _required_in_production("META_APP_SECRET", _DEV_APP_SECRET)
 META_VERIFY_TOKEN = _required_in_production("META_VERIFY_TOKEN", "reach-dev-verify-token")
 DEFAULT_THROUGHPUT_MPS = env.int("DEFAULT_THROUGHPUT_MPS", default=80)
 CUSTOMER_SERVICE_WINDOW_HOURS = env.int("CUSTOMER_SERVICE_WINDOW_HOURS", default=24)
+
+# --- Simulator (apps/providers/simulator): the fake Meta's numbers, all overridable -------------
+# Read by SimConfig.from_settings (SIMULATOR_<FIELD>); the fakemeta command's flags override them.
+SIMULATOR_APPROVE_DELAY = env.float("SIMULATOR_APPROVE_DELAY", default=2.0)  # template review, seconds
+SIMULATOR_SENT_DELAY = env.float("SIMULATOR_SENT_DELAY", default=0.05)
+SIMULATOR_DELIVERED_DELAY = env.float("SIMULATOR_DELIVERED_DELAY", default=0.3)
+SIMULATOR_READ_DELAY = env.float("SIMULATOR_READ_DELAY", default=1.0)
+SIMULATOR_SKIP_DELIVERED_PROBABILITY = env.float("SIMULATOR_SKIP_DELIVERED_PROBABILITY", default=0.1)
+SIMULATOR_PAIR_LIMIT_ENABLED = env.bool("SIMULATOR_PAIR_LIMIT_ENABLED", default=True)
+SIMULATOR_MEDIA_URL_TTL = env.float("SIMULATOR_MEDIA_URL_TTL", default=300.0)
+# In-process sandbox: templates the simulator never saw are accepted (Reach already checked them locally).
+SIMULATOR_INPROCESS_STRICT_TEMPLATES = env.bool("SIMULATOR_INPROCESS_STRICT_TEMPLATES", default=False)
+SMS_GATEWAY = env.str("SMS_GATEWAY", default="simulator")
 # Receive road (RECEIVE helper): POST /webhooks/meta limits, the stored-webhook queue's lease, retries and
 # sweeper, and how long a status may wait for the dispatcher to record its wamid.
 META_WEBHOOK_MAX_BYTES = env.int("META_WEBHOOK_MAX_BYTES", default=3 * 1024 * 1024)
