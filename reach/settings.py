@@ -156,6 +156,9 @@ TEMPLATES = [
     }
 ]
 
+if TESTING:  # the default hasher costs ~0.5 s per user; tests create many
+    PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

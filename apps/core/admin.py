@@ -1,6 +1,7 @@
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin
+from django.utils.html import format_html
 
 from apps.core import services
 from apps.core.models import API_SCOPES, ApiKey, AuditLog, Event, Membership, User, Workspace
@@ -131,9 +132,15 @@ class ApiKeyAdmin(admin.ModelAdmin):
         services.audit_record(action="admin.create_api_key", workspace=key.workspace, actor_user=request.user,
                               target_type="apikey", target_id=key.pk, ip_address=request.META.get("REMOTE_ADDR"),
                               request_id=getattr(request, "request_id", ""))
+        kind = "sandbox (ak_test_)" if key.is_sandbox else "live (ak_live_)"
         self.message_user(
             request,
-            f"Copy this key now; it will not be shown again: {secret}",
+            format_html(
+                "New {} API key “{}” created. Copy the secret now: it is shown only this once, and Reach keeps "
+                "only its hash.<br><code style='font-size:1.15em;user-select:all'>{}</code><br>"
+                "Use it as <code>Authorization: Bearer &lt;key&gt;</code>. Lost it? Revoke this key and create another.",
+                kind, key.name, secret,
+            ),
             level=messages.WARNING,
         )
 
