@@ -463,7 +463,7 @@ def _mark_sent_bulk(accepted: list[Outcome], token: str, now: datetime) -> set[s
         # Table name from the model, values are placeholders only.
         sql = _SENT_SQL.format(table=table, values=values)
         with connection.cursor() as cursor:
-            cursor.execute(sql, [*params, now, token])
+            cursor.execute(sql, [now, *params, token])
             return {row[0] for row in cursor.fetchall()}
     done = set()
     for o in accepted:
