@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
 import random
 import re
 import secrets
@@ -264,12 +263,19 @@ def merge_payloads(payloads: list[dict], max_items: int = 1000) -> list[dict]:
         if change.get("field") != "messages" or len(p["entry"]) != 1 or len(entry["changes"]) != 1:
             out.append(p)
             continue
-        key = (entry.get("id"), json.dumps(value.get("metadata"), sort_keys=True))
+        meta = value.get("metadata") or {}
+        key = (entry.get("id"), meta.get("phone_number_id"), meta.get("display_phone_number"))
         target = groups.get(key)
         size = sum(len(target["entry"][0]["changes"][0]["value"].get(k, [])) for k in ("statuses", "messages")
                    ) if target else 0
         if target is None or size >= max_items:
-            target = json.loads(json.dumps(p))
+            # A fresh shell with copied lists: later merges must not mutate the caller's payloads.
+            shell_value = dict(value)
+            for k in ("statuses", "messages", "contacts"):
+                if k in shell_value:
+                    shell_value[k] = list(shell_value[k])
+            target = {"object": p.get("object", "whatsapp_business_account"),
+                      "entry": [{**entry, "changes": [{**change, "value": shell_value}]}]}
             groups[key] = target
             out.append(target)
             continue
