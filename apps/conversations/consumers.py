@@ -28,6 +28,13 @@ CHUNK = 200
 MAX_BUFFER = 5000
 
 
+def _tenant(user, session):
+    tenant = tenant_for_session(user=user, session=session)
+    if tenant is not None:
+        _ = tenant.workspace.live.pk  # load the live twin here, not in the event loop
+    return tenant
+
+
 class InboxConsumer(AsyncJsonWebsocketConsumer):
     async def connect(self):
         self.group = None
@@ -35,7 +42,7 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
         if user is None or not user.is_authenticated:
             await self.close(code=4401)
             return
-        tenant = await database_sync_to_async(tenant_for_session)(user=user, session=self.scope["session"])
+        tenant = await database_sync_to_async(_tenant)(user, self.scope["session"])
         if tenant is None or not tenant.has_scope("inbox:read"):
             await self.close(code=4403)
             return

@@ -1,0 +1,206 @@
+"""The inbox WebSocket through the real ASGI application (session cookie, origin check, channel
+layer): authentication, tenant isolation (another workspace's or the sandbox's events never
+arrive), resume after a sequence, reset on a too-old gap, gap filling and heartbeats."""
+
+from __future__ import annotations
+
+import pytest
+from asgiref.sync import sync_to_async
+from channels.layers import get_channel_layer
+from channels.testing import WebsocketCommunicator
+from django.db import transaction
+
+from apps.conversations.services.inbox import conversation_update, inbox_group_name
+from apps.core.models import Event
+from apps.core.services import event_append, event_envelope
+from reach.asgi import application
+from tests.conversations.inbox_support import make_agent, make_conversation, session_client
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
+TIMEOUT = 3
+
+
+def _cookie_for(user, workspace, sandbox=False) -> bytes:
+    client = session_client(user, workspace, sandbox=sandbox)
+    return f"sessionid={client.cookies['sessionid'].value}".encode()
+
+
+async def _connect(cookie: bytes | None):
+    headers = [(b"origin", b"http://testserver"), (b"host", b"testserver")]
+    if cookie:
+        headers.append((b"cookie", cookie))
+    communicator = WebsocketCommunicator(application, "/ws/inbox/", headers=headers)
+    connected, code = await communicator.connect(timeout=TIMEOUT)
+    return communicator, connected, code
+
+
+def _emit(workspace, type_="conversation.status_changed", n=1):
+    with transaction.atomic():
+        for i in range(n):
+            event_append(workspace=workspace, type=type_, data={"conversation_id": "cnv_x", "i": i})
+
+
+emit = sync_to_async(_emit)
+
+
+@pytest.fixture
+def setup(workspace, other_workspace):
+    alice = make_agent(workspace, username="alice")
+    bob = make_agent(other_workspace, username="bob")
+    return alice, bob
+
+
+async def _hello_and_resume(communicator, after):
+    hello = await communicator.receive_json_from(timeout=TIMEOUT)
+    assert hello["type"] == "hello"
+    await communicator.send_json_to({"resume_after": after})
+    return hello
+
+
+async def test_anonymous_is_refused():
+    communicator, connected, code = await _connect(None)
+    assert connected is False and code == 4401
+
+
+async def test_member_without_cookie_of_this_site_origin_is_refused(setup, workspace):
+    alice, _ = setup
+    cookie = await sync_to_async(_cookie_for)(alice, workspace)
+    communicator = WebsocketCommunicator(application, "/ws/inbox/",
+                                         headers=[(b"origin", b"http://evil.example"), (b"cookie", cookie)])
+    connected, _ = await communicator.connect(timeout=TIMEOUT)
+    assert connected is False
+
+
+async def test_user_without_workspace_is_refused(db):
+    from apps.core.models import User
+
+    loner = await sync_to_async(User.objects.create_user)(username="loner", password="x")
+    cookie = await sync_to_async(_cookie_for)(loner, None)
+    communicator, connected, code = await _connect(cookie)
+    assert connected is False and code == 4403
+
+
+async def test_live_event_arrives_with_its_sequence(setup, workspace):
+    alice, _ = setup
+    conv = await sync_to_async(make_conversation)(workspace)
+    communicator, connected, _ = await _connect(await sync_to_async(_cookie_for)(alice, workspace))
+    assert connected
+    hello = await _hello_and_resume(communicator, 0)
+    assert hello["sequence"] == 0 and hello["sandbox"] is False and hello["workspace_id"] == workspace.pk
+    await sync_to_async(conversation_update)(conversation=conv, actor=alice, state="resolved")
+    frame = await communicator.receive_json_from(timeout=TIMEOUT)
+    assert frame["type"] == "events"
+    [event] = frame["events"]
+    assert event["sequence"] == 1 and event["type"] == "conversation.status_changed"
+    assert event["data"]["conversation_id"] == conv.pk and event["data"]["state"] == "resolved"
+    await communicator.disconnect()
+
+
+async def test_tenant_isolation_other_workspace_and_sandbox(setup, workspace, other_workspace):
+    alice, bob = setup
+    a, _, _ = await _connect(await sync_to_async(_cookie_for)(alice, workspace))
+    b, _, _ = await _connect(await sync_to_async(_cookie_for)(bob, other_workspace))
+    a_sandbox, _, _ = await _connect(await sync_to_async(_cookie_for)(alice, workspace, True))
+    for c in (a, b, a_sandbox):
+        await _hello_and_resume(c, 0)
+    await emit(other_workspace, n=2)
+    frame = await b.receive_json_from(timeout=TIMEOUT)
+    assert [e["sequence"] for e in frame["events"]] == [1, 2]
+    assert all(e["workspace_id"] == other_workspace.pk for e in frame["events"])
+    sandbox = await sync_to_async(lambda: workspace.sandbox)()
+    await emit(sandbox)
+    frame = await a_sandbox.receive_json_from(timeout=TIMEOUT)
+    assert frame["events"][0]["sandbox"] is True
+    await emit(workspace)
+    frame = await a.receive_json_from(timeout=TIMEOUT)
+    assert frame["events"][0]["sandbox"] is False and frame["events"][0]["workspace_id"] == workspace.pk
+    # Nobody received anybody else's events.
+    assert await a.receive_nothing(timeout=0.3)
+    assert await b.receive_nothing(timeout=0.1)
+    assert await a_sandbox.receive_nothing(timeout=0.1)
+    for c in (a, b, a_sandbox):
+        await c.disconnect()
+
+
+async def test_resume_replays_everything_after_the_sequence_then_live(setup, workspace):
+    alice, _ = setup
+    await emit(workspace, n=5)  # happened while the browser was away
+    communicator, _, _ = await _connect(await sync_to_async(_cookie_for)(alice, workspace))
+    hello = await _hello_and_resume(communicator, 2)
+    assert hello["sequence"] == 5
+    frame = await communicator.receive_json_from(timeout=TIMEOUT)
+    assert [e["sequence"] for e in frame["events"]] == [3, 4, 5]
+    await emit(workspace)
+    frame = await communicator.receive_json_from(timeout=TIMEOUT)
+    assert [e["sequence"] for e in frame["events"]] == [6]
+    assert await communicator.receive_nothing(timeout=0.2)
+    await communicator.disconnect()
+
+
+async def test_events_committed_before_resume_are_sent_once_in_order(setup, workspace):
+    alice, _ = setup
+    await emit(workspace, n=2)
+    communicator, _, _ = await _connect(await sync_to_async(_cookie_for)(alice, workspace))
+    await communicator.receive_json_from(timeout=TIMEOUT)  # hello
+    await emit(workspace, n=2)  # live, but the client has not said where it resumes yet
+    await communicator.send_json_to({"resume_after": 0})
+    sequences = []
+    while len(sequences) < 4:
+        frame = await communicator.receive_json_from(timeout=TIMEOUT)
+        sequences += [e["sequence"] for e in frame["events"]]
+    assert sequences == [1, 2, 3, 4]
+    assert await communicator.receive_nothing(timeout=0.3)
+    await communicator.disconnect()
+
+
+async def test_too_old_gap_asks_for_a_reload(setup, workspace, settings):
+    alice, _ = setup
+    settings.INBOX_RESUME_MAX_EVENTS = 3
+    await emit(workspace, n=5)
+    communicator, _, _ = await _connect(await sync_to_async(_cookie_for)(alice, workspace))
+    await _hello_and_resume(communicator, 0)
+    assert await communicator.receive_json_from(timeout=TIMEOUT) == {"type": "reset", "sequence": 5}
+    await emit(workspace)
+    frame = await communicator.receive_json_from(timeout=TIMEOUT)
+    assert [e["sequence"] for e in frame["events"]] == [6]
+    await communicator.disconnect()
+
+
+async def test_a_live_event_ahead_of_a_missing_one_is_preceded_by_it(setup, workspace):
+    """Another process's group_send can be late (or dropped past capacity): the consumer fills the gap
+    from the log so the browser still sees 1, 2, 3 in order and never the late one twice."""
+    alice, _ = setup
+    communicator, _, _ = await _connect(await sync_to_async(_cookie_for)(alice, workspace))
+    await _hello_and_resume(communicator, 0)
+    assert await communicator.receive_nothing(timeout=0.1)
+
+    def _write_silently():
+        from apps.core import hooks
+
+        saved = list(hooks._event_listeners)
+        hooks._event_listeners.clear()  # the fast path for these two is "lost"
+        try:
+            _emit(workspace, n=2)
+        finally:
+            hooks._event_listeners[:] = saved
+        return [event_envelope(event=e) for e in Event.objects.filter(workspace=workspace).order_by("sequence")]
+
+    envelopes = await sync_to_async(_write_silently)()
+    await emit(workspace)  # sequence 3 arrives live
+    frame = await communicator.receive_json_from(timeout=TIMEOUT)
+    assert [e["sequence"] for e in frame["events"]] == [1, 2]
+    frame = await communicator.receive_json_from(timeout=TIMEOUT)
+    assert [e["sequence"] for e in frame["events"]] == [3]
+    # The late fast-path message for 1 and 2 shows up now: dropped, not sent twice.
+    await get_channel_layer().group_send(inbox_group_name(workspace.pk), {"type": "inbox.events", "events": envelopes})
+    assert await communicator.receive_nothing(timeout=0.3)
+    await communicator.disconnect()
+
+
+async def test_heartbeat(setup, workspace):
+    alice, _ = setup
+    communicator, _, _ = await _connect(await sync_to_async(_cookie_for)(alice, workspace))
+    await communicator.receive_json_from(timeout=TIMEOUT)
+    await communicator.send_json_to({"type": "ping", "t": 123})
+    assert await communicator.receive_json_from(timeout=TIMEOUT) == {"type": "pong", "t": 123}
+    await communicator.disconnect()
