@@ -15,7 +15,14 @@ from apps.core.models import Event
 from apps.message_templates.models import MessageTemplate
 from apps.webhooks.models import InboundWebhook
 from apps.webhooks.services import inbound
-from tests.webhooks.inbound_support import META_WABA_ID, body_of, connect_number, deliver, fixture, text_payload
+from tests.webhooks.inbound_support import (
+    META_WABA_ID,
+    body_of,
+    connect_number,
+    deliver,
+    fixture,
+    text_payload,
+)
 
 pytestmark = pytest.mark.django_db
 

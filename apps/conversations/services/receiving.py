@@ -248,9 +248,9 @@ def inbound_media_fetch(*, message_id: str) -> bool:
     try:
         media = media_services.media_download_inbound(
             workspace=message.workspace, phone_number=message.phone_number,
-            meta_media_id=str(message.content.get("id") or ""), kind=message.type,
+            meta_media_id=str(message.content.get("id") or ""),
             mime_type=str(message.content.get("mime_type") or ""),
-            filename=str(message.content.get("filename") or ""),
+            sha256=str(message.content.get("sha256") or ""),
         )
     except Exception as exc:
         expired = message.created_at + timedelta(seconds=settings.INBOUND_MEDIA_RETRY_FOR_SECONDS) <= now
@@ -395,8 +395,8 @@ def _status_event_data(*, message: Message, previous: str, update) -> dict:
     data = {
         "message_id": message.pk, "status": message.status, "previous_status": previous,
         "provider_message_id": message.provider_message_id, "conversation_id": message.conversation_id,
-        "contact_id": message.contact_id, "to": message.to_phone, "campaign_id": message.campaign_id or None,
-        "client_reference": message.client_reference or None, "timestamp": _iso(update.timestamp),
+        "contact_id": message.contact_id, "to": message.to_phone, "campaign_id": message.campaign_id,
+        "client_reference": message.client_reference, "timestamp": _iso(update.timestamp),
         "sent_at": _iso(message.sent_at), "delivered_at": _iso(message.delivered_at),
         "read_at": _iso(message.read_at), "failed_at": _iso(message.failed_at),
     }
@@ -494,11 +494,15 @@ def sandbox_window_age(*, workspace: Workspace, contact: Contact, hours: float) 
         Conversation.objects.filter(workspace=workspace, contact=locked, last_inbound_at__gt=target).update(
             last_inbound_at=target
         )
+    contact = Contact.objects.get(pk=contact.pk)
     wa_id = contact.wa_id or (contact.phone or "").lstrip("+")
-    if wa_id:
+    if wa_id and contact.last_inbound_at is not None:
+        # The simulator keeps its own window per number (it answers 131047 like Meta): give it the same age.
         from apps.providers.registry import whatsapp_provider
 
+        age_hours = (timezone.now() - contact.last_inbound_at).total_seconds() / 3600
         simulator = whatsapp_provider(simulated=True)
         for number in PhoneNumber.objects.filter(workspace=workspace, waba__is_simulated=True):
-            simulator.simulate_window_age(phone_number_id=number.meta_phone_number_id, wa_id=wa_id, hours=hours)
-    return Contact.objects.get(pk=contact.pk)
+            simulator.simulate_window_age(phone_number_id=number.meta_phone_number_id, wa_id=wa_id,
+                                          hours=age_hours)
+    return contact
