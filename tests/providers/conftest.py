@@ -22,6 +22,7 @@ class WebhookSink:
     def __init__(self):
         self.requests: list[tuple[bytes, str | None]] = []
         self.fail_next = 0
+        self.verify_token = "vt"
         self.lock = threading.Lock()
         sink = self
 
@@ -38,6 +39,17 @@ class WebhookSink:
                 self.send_response(status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
+
+            def do_GET(self):
+                from urllib.parse import parse_qs, urlsplit
+
+                q = {k: v[0] for k, v in parse_qs(urlsplit(self.path).query).items()}
+                ok = q.get("hub.mode") == "subscribe" and q.get("hub.verify_token") == sink.verify_token
+                body = q.get("hub.challenge", "").encode() if ok else b"forbidden"
+                self.send_response(200 if ok else 403)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
 
             def log_message(self, *args):
                 pass

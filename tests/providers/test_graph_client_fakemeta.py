@@ -227,3 +227,18 @@ def test_async_sender_concurrent_batch(fakemeta, webhook_sink):
     assert posts < 200, f"webhooks should be batched, got {posts} posts"
     body, _ = webhook_sink.requests[0]
     assert json.loads(body)["object"] == "whatsapp_business_account"
+
+
+def test_subscription_handshake(fakemeta):
+    assert fakemeta.call_async(fakemeta.server.verify_webhook, "vt") is True
+    assert fakemeta.call_async(fakemeta.server.verify_webhook, "wrong") is False
+
+
+def test_inbound_media_gets_a_downloadable_placeholder(fakemeta, graph, webhook_sink):
+    fakemeta.inject_inbound(phone_number_id=PN, from_phone=TO, message={"type": "image", "image": {"caption": "c"}})
+    assert fakemeta.wait_for(lambda: webhook_sink.messages())
+    (msg,) = [i for p in webhook_sink.payloads() for i in parse_webhook(p)]
+    assert msg.type == "image" and msg.content["caption"] == "c" and msg.content["mime_type"] == "image/png"
+    info = graph.get_media(media_id=msg.content["id"], access_token=TOKEN)
+    data = graph.download_media(url=info["url"], access_token=TOKEN, max_bytes=1 << 20)
+    assert data.startswith(b"\x89PNG") and len(data) == info["file_size"]

@@ -65,6 +65,16 @@ ERROR_DETAILS = {
             "same phone number in a short period of time.",
 }
 
+# Tiny files that content sniffers recognise (1x1 PNG, PDF, Ogg, MP4, WebP headers).
+PLACEHOLDER_MEDIA = {
+    "image": ("image/png", base64.b64decode(
+        "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==")),
+    "document": ("application/pdf", b"%PDF-1.4\n%simulated document\n%%EOF\n"),
+    "audio": ("audio/ogg", b"OggS\x00\x02" + b"\x00" * 58),
+    "video": ("video/mp4", b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom" + b"\x00" * 40),
+    "sticker": ("image/webp", b"RIFF\x24\x00\x00\x00WEBPVP8 \x18\x00\x00\x00" + b"\x00" * 24),
+}
+
 FREE_FORM_TYPES = {"text", "image", "video", "audio", "document", "sticker", "location", "contacts",
                    "interactive", "reaction"}
 MEDIA_TYPES = ("image", "video", "audio", "document", "sticker")
@@ -674,6 +684,8 @@ class SimulatorEngine:
         wa_id = digits(from_phone) if from_phone else None
         message = dict(message or {})
         mtype = message.pop("type", None) or next((k for k in message if k not in ("context", "referral")), "text")
+        if mtype in MEDIA_TYPES:
+            message[mtype] = self._inbound_media(str(phone_number_id), mtype, dict(message.get(mtype) or {}))
         wamid = new_wamid()
         msg = {"id": wamid, "timestamp": str(int(at)), "type": mtype}
         if wa_id:
@@ -691,6 +703,22 @@ class SimulatorEngine:
         payload = messages_envelope(waba_id=waba_id, phone_number_id=str(phone_number_id),
                                     display_phone_number=display, value={"contacts": [contact], "messages": [msg]})
         return wamid, payload
+
+    def _inbound_media(self, pnid: str, kind: str, obj: dict) -> dict:
+        """A simulated customer's media without an id gets a small placeholder file in the media store, so
+        the receive road can fetch it like real inbound media (GET /{media-id}, then the bearer download)."""
+        if obj.get("id"):
+            return obj
+        mime = obj.get("mime_type") or PLACEHOLDER_MEDIA[kind][0]
+        data = PLACEHOLDER_MEDIA[kind][1]
+        res = self.upload_media(phone_number_id=pnid, data=data, mime_type=mime, filename=obj.get("filename", ""),
+                                access_token=IN_PROCESS_TOKEN)
+        record = self.state.get_media(res.body["id"])
+        obj.pop("link", None)
+        obj.update(id=res.body["id"], mime_type=mime, sha256=record["sha256"])
+        if kind == "audio":
+            obj.setdefault("voice", False)
+        return obj
 
     def age_window(self, *, phone_number_id: str, wa_id: str, hours: float) -> None:
         self.state.set_window(str(phone_number_id), digits(wa_id), self.clock() - hours * 3600)

@@ -19,6 +19,7 @@ import heapq
 import itertools
 import json
 import logging
+import secrets
 import time
 from urllib.parse import parse_qs, unquote
 
@@ -214,6 +215,22 @@ class FakeMetaServer:
             await asyncio.Event().wait()
         finally:
             await self.stop()
+
+    async def verify_webhook(self, verify_token: str) -> bool:
+        """Meta's subscription handshake (META.md §3.1): GET the callback with hub.* and expect the challenge."""
+        import aiohttp
+
+        if not self.webhook_url:
+            return False
+        challenge = str(secrets.randbelow(10**9))
+        params = {"hub.mode": "subscribe", "hub.challenge": challenge, "hub.verify_token": verify_token}
+        try:
+            timeout = aiohttp.ClientTimeout(total=self.webhook_timeout)
+            async with aiohttp.ClientSession(timeout=timeout) as s, s.get(self.webhook_url, params=params) as resp:
+                return resp.status == 200 and (await resp.text()).strip() == challenge
+        except Exception as exc:
+            logger.warning("webhook verification failed: %s", exc)
+            return False
 
     # -- webhooks ----------------------------------------------------------------------------------------
     def schedule(self, followups, attempt: int = 0) -> None:

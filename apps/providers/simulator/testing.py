@@ -42,6 +42,10 @@ class FakeMetaHandle:
 
         return asyncio.run_coroutine_threadsafe(run(), self.loop).result(timeout=10)
 
+    def call_async(self, coro_fn: Callable, *args, **kwargs):
+        """Await coro_fn(*args) in the server's loop and return its result."""
+        return asyncio.run_coroutine_threadsafe(coro_fn(*args, **kwargs), self.loop).result(timeout=30)
+
     def inject_inbound(self, *, phone_number_id: str, from_phone: str, text: str | None = None,
                        message: dict | None = None, name: str | None = None, waba_id: str | None = None,
                        display_phone_number: str | None = None, bsuid: str | None = None, delay: float = 0.0) -> str:

@@ -32,6 +32,8 @@ class Command(BaseCommand):
                             help="accept templates the fake never saw instead of answering 132001")
         parser.add_argument("--status-delays", default=None, metavar="SENT,DELIVERED,READ",
                             help="seconds after the send for each status, e.g. 0.05,0.3,1")
+        parser.add_argument("--verify-token", default=None,
+                            help="perform Meta's GET hub.challenge handshake against --webhook-url at startup")
         parser.add_argument("--batch-max", type=int, default=1000, help="max updates per webhook POST")
 
     def handle(self, *args, **opts):
@@ -63,6 +65,9 @@ class Command(BaseCommand):
             gc.collect()
             gc.freeze()
             gc.set_threshold(20000, 20, 50)
+            if opts["verify_token"]:
+                verified = await server.verify_webhook(opts["verify_token"])
+                self.stdout.write(f"webhook verification handshake: {'ok' if verified else 'FAILED'}")
             self.stdout.write(f"fakemeta listening on {server.base_url} (webhooks -> {opts['webhook_url']}, "
                               f"mps {config.default_mps}, pair limit {config.pair_limit_enabled})")
             try:
