@@ -242,3 +242,13 @@ def test_inbound_media_gets_a_downloadable_placeholder(fakemeta, graph, webhook_
     info = graph.get_media(media_id=msg.content["id"], access_token=TOKEN)
     data = graph.download_media(url=info["url"], access_token=TOKEN, max_bytes=1 << 20)
     assert data.startswith(b"\x89PNG") and len(data) == info["file_size"]
+
+
+def test_async_sender_survives_a_new_event_loop(fakemeta):
+    fakemeta.configure(enforce_window=False)
+    sender = AsyncGraphSender(base_url=fakemeta.base_url, version="v23.0", timeout=5, concurrency=4)
+    payload = build_send_payload(to=TO, message_type="text", content={"body": "x"})
+    first = asyncio.run(sender.send_message(phone_number_id=PN, access_token=TOKEN, payload=payload))
+    second = asyncio.run(sender.send_message(phone_number_id=PN, access_token=TOKEN, payload=payload))
+    assert first.provider_message_id != second.provider_message_id
+    asyncio.run(sender.aclose())

@@ -203,8 +203,13 @@ class AsyncGraphSender:
 
         loop = asyncio.get_running_loop()
         if self._session is None or self._loop is not loop or self._session.closed:
-            if self._session is not None and self._loop is loop and not self._session.closed:
-                await self._session.close()
+            old, old_loop = self._session, self._loop
+            if old is not None and not old.closed and old_loop is not None and old_loop is not loop:
+                # A session belongs to its loop: close it there if that loop still runs.
+                if old_loop.is_running():
+                    asyncio.run_coroutine_threadsafe(old.close(), old_loop)
+                elif not old_loop.is_closed():
+                    old_loop.run_until_complete(old.close())
             connector = aiohttp.TCPConnector(limit=self.concurrency, limit_per_host=self.concurrency,
                                              keepalive_timeout=30, ttl_dns_cache=300)
             timeout = aiohttp.ClientTimeout(total=self.timeout, sock_connect=min(3.05, self.timeout))

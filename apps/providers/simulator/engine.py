@@ -715,7 +715,9 @@ class SimulatorEngine:
                                 access_token=IN_PROCESS_TOKEN)
         record = self.state.get_media(res.body["id"])
         obj.pop("link", None)
-        obj.update(id=res.body["id"], mime_type=mime, sha256=record["sha256"])
+        # Webhooks carry sha256 in base64 (OAS "Image Message" example); GET /{media-id} answers hex.
+        sha_b64 = base64.b64encode(bytes.fromhex(record["sha256"])).decode()
+        obj.update(id=res.body["id"], mime_type=mime, sha256=sha_b64)
         if kind == "audio":
             obj.setdefault("voice", False)
         return obj
