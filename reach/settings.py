@@ -76,6 +76,15 @@ else:
             "TEST": {"NAME": str(VAR_DIR / "test.sqlite3")},
         }
     }
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    # SQLite is shared by the web, worker and beat threads: wait for locks instead of failing at once, and
+    # take the write lock at BEGIN (a deferred read->write upgrade fails with "database is locked" at once).
+    _sqlite_options = DATABASES["default"].setdefault("OPTIONS", {})
+    _sqlite_options.setdefault("timeout", 20)
+    _sqlite_options.setdefault("transaction_mode", "IMMEDIATE")
+    _sqlite_options.setdefault(
+        "init_command", "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=20000;"
+    )
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=0))
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 IS_POSTGRES = DATABASES["default"]["ENGINE"].endswith("postgresql")
@@ -263,6 +272,8 @@ RATE_LIMIT_PLANS = {
     "enterprise": {"per_minute": env.int("RATE_LIMIT_ENTERPRISE_PER_MINUTE", default=60000), "burst_10s": 15000},
 }
 IDEMPOTENCY_TTL_SECONDS = env.int("IDEMPOTENCY_TTL_SECONDS", default=24 * 3600)
+# Beat schedules a tiny task this often; its stamp (age shown by /readyz) proves beat, broker and worker run.
+BACKGROUND_HEARTBEAT_SECONDS = env.float("BACKGROUND_HEARTBEAT_SECONDS", default=10.0)
 API_KEY_LAST_USED_RESOLUTION_SECONDS = 60
 
 # --- Redis, channels, celery ---------------------------------------------------------------

@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.conf import settings
 
 
 class CoreConfig(AppConfig):
@@ -10,4 +11,4 @@ class CoreConfig(AppConfig):
         from apps.core import periodic, schema  # noqa: F401  (schema registers the OpenAPI auth extensions)
 
         periodic.register("core.idempotency_purge", "apps.core.tasks.idempotency_records_purge", seconds=3600)
-        periodic.register("core.heartbeat", "apps.core.tasks.heartbeat", seconds=10)
+        periodic.register("core.heartbeat", "apps.core.tasks.heartbeat", seconds=settings.BACKGROUND_HEARTBEAT_SECONDS)

@@ -175,3 +175,11 @@ def test_session_user_without_membership_is_401(db, django_user_model):
     client = APIClient()
     client.force_login(user)
     _assert_invalid_key(client.get("/api/v1/_test/echo"))
+
+
+def test_workspace_endpoint_reports_the_callers_tenant(workspace, make_key):
+    body = _client(make_key(workspace, sandbox=True, scopes=["billing:read"])).get("/api/v1/workspace").json()
+    key = ApiKey.objects.get(workspace=workspace)
+    assert body == {"id": workspace.pk, "name": "Acme", "slug": "acme", "sandbox": True, "plan": "standard",
+                    "scopes": ["billing:read"], "waba_id": None, "api_key_id": key.pk, "user_id": None}
+    _assert_invalid_key(_client().get("/api/v1/workspace"))

@@ -29,6 +29,8 @@ from apps.core.tenancy import Tenant
 
 logger = logging.getLogger("reach.api")
 MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# `scopes = {"GET": ANY_SCOPE}`: any authenticated caller (e.g. "who am I"); a missing entry still means 403.
+ANY_SCOPE = "*any*"
 
 
 class _ReplayResponse(Exception):
@@ -61,7 +63,9 @@ class ApiView(APIView):
         required = self.scopes.get(method) or self.scopes.get("*")
         implemented = method.lower() in self.http_method_names and hasattr(self, method.lower())
         # An unimplemented method falls through to dispatch's 405; it must not look like a scope problem.
-        if method != "OPTIONS" and implemented and (required is None or not tenant.has_scope(required)):
+        if method != "OPTIONS" and implemented and required != ANY_SCOPE and (
+            required is None or not tenant.has_scope(required)
+        ):
             raise InsufficientScope(details={"required_scope": required})
         if request.method in MUTATING:
             key = parse_idempotency_key(request.headers.get("Idempotency-Key"))

@@ -1,1 +1,7 @@
-urlpatterns: list = []
+from django.urls import path
+
+from apps.core.api import views
+
+urlpatterns = [
+    path("workspace", views.WorkspaceCurrentView.as_view(), name="workspace-current"),
+]
