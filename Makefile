@@ -1,12 +1,17 @@
 # Reach — the two commands a fresh machine needs: `make run` and `make test`.
-PYTHON ?= python3.11
+# With no DATABASE_URL / REDIS_URL: the embedded default (SQLite in var/, in-process broker, worker and beat).
+# With them set (or in .env): PostgreSQL and Redis; `make run` still runs the worker and beat in-process.
+PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3 2>/dev/null)
 VENV := .venv
 BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
 PORT ?= 8000
+PYTEST_ARGS ?=
 
 .PHONY: run test install install-dev lint migrate demo serve fakemeta bench clean
 
 $(BIN)/python:
+	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Reach needs Python 3.11 (found %s); set PYTHON=/path/to/python3.11" % sys.version.split()[0]'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
@@ -27,18 +32,26 @@ migrate: install
 demo: migrate
 	$(BIN)/python manage.py bootstrapdemo
 
+# Daphne + a Celery worker and beat in one process (always in the embedded default; --with-worker makes the
+# external mode do the same). Production runs them as separate processes: docker/compose.yaml.
 run: demo
-	$(BIN)/python manage.py serve --port $(PORT)
+	$(BIN)/python manage.py serve --host $(HOST) --port $(PORT) --with-worker
+
+serve: install
+	$(BIN)/python manage.py serve --host $(HOST) --port $(PORT)
 
 lint: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 
 test: lint
-	$(BIN)/pytest
+	$(BIN)/pytest $(PYTEST_ARGS)
 
 fakemeta: install
-	$(BIN)/python manage.py fakemeta --port 9100 --webhook-url http://127.0.0.1:$(PORT)/webhooks/meta
+	$(BIN)/python manage.py fakemeta --port 9100 --webhook-url http://$(HOST):$(PORT)/webhooks/meta
+
+bench: install-dev
+	@ls bench/*.py | sed 's/^/  /'; echo "run one with: $(BIN)/python bench/<name>.py --help"
 
 clean:
 	rm -rf $(VENV) var
