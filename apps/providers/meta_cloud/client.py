@@ -4,6 +4,7 @@ dispatcher's batches. Every failure leaves as a ProviderError tagged retryable o
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from urllib.parse import quote
 
@@ -210,6 +211,10 @@ class AsyncGraphSender:
                     asyncio.run_coroutine_threadsafe(old.close(), old_loop)
                 elif not old_loop.is_closed():
                     old_loop.run_until_complete(old.close())
+                else:
+                    # Its loop is gone (asyncio.run returned): nothing can await the close any more.
+                    with contextlib.suppress(Exception):
+                        old.connector._close()
             connector = aiohttp.TCPConnector(limit=self.concurrency, limit_per_host=self.concurrency,
                                              keepalive_timeout=30, ttl_dns_cache=300)
             timeout = aiohttp.ClientTimeout(total=self.timeout, sock_connect=min(3.05, self.timeout))

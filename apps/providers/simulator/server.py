@@ -70,6 +70,10 @@ class _HttpProtocol(asyncio.Protocol):
 
     def connection_made(self, transport):
         self.transport = transport
+        self.server.connections.add(transport)
+
+    def connection_lost(self, exc):
+        self.server.connections.discard(self.transport)
 
     def data_received(self, data):
         self.buf.extend(data)
@@ -183,6 +187,7 @@ class FakeMetaServer:
         self._wake: asyncio.Event | None = None
         self._session = None
         self._inflight: set = set()
+        self.connections: set = set()
 
     # -- lifecycle ---------------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -200,6 +205,8 @@ class FakeMetaServer:
     async def stop(self) -> None:
         if self._server is not None:
             self._server.close()
+        for transport in list(self.connections):
+            transport.close()
         if self._pump_task is not None:
             self._pump_task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -208,6 +215,7 @@ class FakeMetaServer:
             task.cancel()
         if self._session is not None:
             await self._session.close()
+        await asyncio.sleep(0)  # let closed transports run their connection_lost
 
     async def serve_forever(self) -> None:
         await self.start()
