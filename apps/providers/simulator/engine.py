@@ -261,38 +261,44 @@ def messages_envelope(*, waba_id: str, phone_number_id: str, display_phone_numbe
 def merge_payloads(payloads: list[dict], max_items: int = 1000) -> list[dict]:
     """Batch `messages` webhooks of the same number into one POST (Meta batches up to 1000 updates)."""
     out: list[dict] = []
-    groups: dict[tuple, dict] = {}
+    groups: dict[tuple, list] = {}  # key -> [merged payload, its value, update count]
     for p in payloads:
         try:
-            entry = p["entry"][0]
-            change = entry["changes"][0]
+            entries = p["entry"]
+            changes = entries[0]["changes"]
+            change = changes[0]
         except (KeyError, IndexError, TypeError):
             out.append(p)
             continue
         value = change.get("value") or {}
-        if change.get("field") != "messages" or len(p["entry"]) != 1 or len(entry["changes"]) != 1:
+        if change.get("field") != "messages" or len(entries) != 1 or len(changes) != 1:
             out.append(p)
             continue
         meta = value.get("metadata") or {}
-        key = (entry.get("id"), meta.get("phone_number_id"), meta.get("display_phone_number"))
-        target = groups.get(key)
-        size = sum(len(target["entry"][0]["changes"][0]["value"].get(k, [])) for k in ("statuses", "messages")
-                   ) if target else 0
-        if target is None or size >= max_items:
+        key = (entries[0].get("id"), meta.get("phone_number_id"), meta.get("display_phone_number"))
+        n = len(value.get("statuses") or ()) + len(value.get("messages") or ())
+        group = groups.get(key)
+        if group is None or group[2] + n > max_items:
             # A fresh shell with copied lists: later merges must not mutate the caller's payloads.
             shell_value = dict(value)
             for k in ("statuses", "messages", "contacts"):
                 if k in shell_value:
                     shell_value[k] = list(shell_value[k])
             target = {"object": p.get("object", "whatsapp_business_account"),
-                      "entry": [{**entry, "changes": [{**change, "value": shell_value}]}]}
-            groups[key] = target
+                      "entry": [{**entries[0], "changes": [{**change, "value": shell_value}]}]}
+            groups[key] = [target, shell_value, n]
             out.append(target)
             continue
-        tv = target["entry"][0]["changes"][0]["value"]
+        tv = group[1]
+        group[2] += n
         for k in ("statuses", "messages", "contacts"):
-            if value.get(k):
-                tv.setdefault(k, []).extend(value[k])
+            items = value.get(k)
+            if items:
+                existing = tv.get(k)
+                if existing is None:
+                    tv[k] = list(items)
+                else:
+                    existing.extend(items)
     return out
 
 
