@@ -179,7 +179,8 @@
     resetComposer();
     renderList(); renderHead();
     const el = $("conv-" + id); if (el) el.scrollIntoView({ block: "nearest" });
-    await Promise.all([refreshConversation(id, true), refreshMessages(true), loadNotes()]);
+    const results = await Promise.allSettled([refreshConversation(id, true), refreshMessages(true), loadNotes()]);
+    if (results.some((r) => r.status === "rejected")) showError("Some of this conversation could not be loaded — it will refresh on the next update.");
     markRead(id);
   }
   async function refreshConversation(id, withContact) {
@@ -423,6 +424,7 @@
     const sel = $("tpl-select");
     sel.innerHTML = S.templates.length ? S.templates.map((t, i) => `<option value="${i}">${esc(t.name)} · ${esc(t.language)} · ${esc(t.category.toLowerCase())}</option>`).join("") : "";
     if (!S.templates.length) $("picker-error").textContent = "No approved templates for this number yet.";
+    sel.size = Math.max(3, Math.min(8, S.templates.length));
     sel.selectedIndex = S.templates.length ? 0 : -1;
     S.pickerKey = newKey();
     renderPickerFields();
@@ -431,7 +433,7 @@
   }
   function renderPickerFields() {
     const t = S.templates[$("tpl-select").selectedIndex];
-    $("tpl-fields").innerHTML = t ? varsOf(t).map((v, i) => `<label for="tplv-${i}">{{${esc(v)}}}</label><input id="tplv-${i}" data-var="${esc(v)}" autocomplete="off" placeholder="Value for {{${esc(v)}}}">`).join("") : "";
+    $("tpl-fields").innerHTML = t ? varsOf(t).map((v, i) => `<label for="tplv-${i}">Variable {{${esc(v)}}}</label><input id="tplv-${i}" data-var="${esc(v)}" autocomplete="off" placeholder="Value for {{${esc(v)}}}">`).join("") : "";
     renderPreview();
   }
   function fill(text, values) {
