@@ -174,6 +174,10 @@ def test_template_create_approve_list_and_send(graph, fakemeta, webhook_sink):
     with pytest.raises(ProviderError) as exc:
         send(graph, "template", {"name": "order_update", "language": "en", "variables": ["a", "b"]})
     assert (exc.value.upstream_code, exc.value.code) == (132000, "TEMPLATE_REJECTED_UPSTREAM")
+    assert graph.delete_template(waba_id="W1", access_token=TOKEN, name="extra_0") is True
+    assert "extra_0" not in {t["name"] for t in graph.list_templates(waba_id="W1", access_token=TOKEN)}
+    with pytest.raises(ProviderError):
+        graph.delete_template(waba_id="W1", access_token=TOKEN, name="extra_0")
     with pytest.raises(ProviderError) as dup:
         graph.create_template(waba_id="W1", access_token=TOKEN, name="order_update", language="en",
                               category="UTILITY", components=[{"type": "BODY", "text": "Hi {{1}}"}])

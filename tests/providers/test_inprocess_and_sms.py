@@ -160,6 +160,8 @@ def test_templates_media_and_mark_read(sink, prefix):
     with pytest.raises(ProviderError):
         sp.download_media(url="https://evil.example/media-download/1?exp=1&sig=x", max_bytes=5)
     assert sp.mark_read(phone_number_id=PN, wamid=sent.provider_message_id) is True
+    assert sp.delete_template(waba_id=WABA, name="order_update") is True
+    assert sp.list_templates(waba_id=WABA) == []
 
 
 def test_registry(settings):

@@ -196,6 +196,16 @@ class MemoryState:
     def list_templates(self, waba_id: str) -> list[dict]:
         return [t for k, t in sorted(self.templates.items()) if k.startswith(f"{waba_id}|")]
 
+    def delete_templates(self, waba_id: str, name: str) -> int:
+        with self._lock:
+            keys = [k for k, t in self.templates.items() if t["waba_id"] == waba_id and t["name"] == name]
+            for k in keys:
+                tpl = self.templates.pop(k)
+                gk = f"{tpl['name']}|{tpl['language']}"
+                if self.global_templates.get(gk) is tpl:
+                    del self.global_templates[gk]
+            return len(keys)
+
     def set_number(self, pnid: str, info: dict) -> None:
         self.numbers[str(pnid)] = info
 
@@ -571,6 +581,15 @@ class SimulatorEngine:
                                             reason="INVALID_FORMAT" if rejected else "NONE")
         return Result(200, {"id": tpl["id"], "status": "PENDING", "category": category},
                       [Followup(self.config.approve_delay, event)])
+
+    def delete_template(self, *, waba_id: str, name: str, access_token: str | None = IN_PROCESS_TOKEN) -> Result:
+        try:
+            self.check_token(access_token)
+        except SimError as exc:
+            return self._error(exc)
+        if not self.state.delete_templates(str(waba_id), name):
+            return self._error(SimError(100, details=f"Template {name} not found."))
+        return Result(200, {"success": True})
 
     def set_template_status(self, *, waba_id: str, name: str, language: str, status: str) -> Result:
         """Admin/test hook: pause, disable, approve... a template and emit its status webhook."""

@@ -75,6 +75,14 @@ class RedisState:
         items = self.r.hgetall(f"{self.p}t:{waba_id}")
         return [json.loads(v) for _, v in sorted(items.items())]
 
+    def delete_templates(self, waba_id: str, name: str) -> int:
+        key = f"{self.p}t:{waba_id}"
+        fields = [f for f in self.r.hkeys(key) if f.decode().split("|", 1)[0] == name]
+        if fields:
+            self.r.hdel(key, *fields)
+            self.r.hdel(f"{self.p}tg", *fields)
+        return len(fields)
+
     def set_number(self, pnid: str, info: dict) -> None:
         self.r.hset(f"{self.p}n", str(pnid), json.dumps(info))
 
@@ -184,6 +192,9 @@ class SandboxProvider:
 
     def list_templates(self, *, waba_id: str, access_token: str = "") -> list[dict]:
         return self._ok(self.engine.list_templates(waba_id=str(waba_id), limit=1000))["data"]
+
+    def delete_template(self, *, waba_id: str, access_token: str = "", name: str, hsm_id: str | None = None) -> bool:
+        return bool(self._ok(self.engine.delete_template(waba_id=str(waba_id), name=name)).get("success"))
 
     # -- sandbox-only controls -----------------------------------------------------------------------
     def register_number(self, *, phone_number_id: str, waba_id: str, display_phone_number: str) -> None:

@@ -346,6 +346,10 @@ class FakeMetaServer:
         if len(parts) == 3 and parts[2] == "message_templates":
             if req.method == "POST":
                 return self._json(eng.create_template(waba_id=parts[1], body=req.json(), access_token=req.bearer()))
+            if req.method == "DELETE":
+                q = {k: v[0] for k, v in parse_qs(req.query).items()}
+                return self._json(eng.delete_template(waba_id=parts[1], name=q.get("name", ""),
+                                                      access_token=req.bearer()))
             if req.method == "GET":
                 q = {k: v[0] for k, v in parse_qs(req.query).items()}
                 return self._json(eng.list_templates(waba_id=parts[1], limit=int(q.get("limit", 25) or 25),
