@@ -6,6 +6,10 @@ from django.utils.html import format_html
 from apps.core import services
 from apps.core.models import API_SCOPES, ApiKey, AuditLog, Event, Membership, User, Workspace
 
+admin.site.site_header = "Reach admin"
+admin.site.site_title = "Reach admin"
+admin.site.index_title = "Workspaces, keys, messaging"
+
 
 class ReadOnlyAdminMixin:
     def has_add_permission(self, request, obj=None):
@@ -64,7 +68,7 @@ class WorkspaceForm(forms.ModelForm):
 @admin.register(Workspace)
 class WorkspaceAdmin(AuditedAdminMixin, admin.ModelAdmin):
     form = WorkspaceForm
-    list_display = ("name", "slug", "is_sandbox", "plan", "event_sequence", "created_at")
+    list_display = ("__str__", "slug", "is_sandbox", "plan", "event_sequence", "created_at")
     list_filter = ("is_sandbox", "plan")
     search_fields = ("name", "slug")
     readonly_fields = ("id", "is_sandbox", "sandbox_of", "event_sequence", "created_at")
@@ -96,16 +100,24 @@ class ApiKeyCreateForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         self.fields["workspace"].queryset = Workspace.objects.filter(is_sandbox=False)
         self.fields["is_sandbox"].label = "Sandbox key (ak_test_)"
+        self.fields["is_sandbox"].help_text = "Acts on the workspace's sandbox twin: simulated numbers, no real sends."
+        self.fields["waba_id"].label = "Bind to WABA"
+        self.fields["waba_id"].help_text = "Optional waba_… id: the key then sees only that WABA's numbers and traffic."
+        self.fields["workspace"].help_text = "The secret is shown once, right after you save."
 
 
 @admin.register(ApiKey)
 class ApiKeyAdmin(admin.ModelAdmin):
-    list_display = ("name", "prefix", "workspace", "is_sandbox", "waba_id", "last_used_at", "revoked_at", "created_at")
+    list_display = ("name", "prefix", "status", "workspace", "is_sandbox", "waba_id", "last_used_at", "created_at")
     list_filter = ("is_sandbox", "revoked_at")
     search_fields = ("name", "prefix", "workspace__slug")
     actions = ["revoke_keys"]
     readonly_fields = ("id", "workspace", "name", "is_sandbox", "prefix", "scopes", "waba_id", "created_by",
                        "created_at", "last_used_at", "revoked_at")
+
+    @admin.display(description="Status", ordering="revoked_at")
+    def status(self, obj):
+        return f"revoked {obj.revoked_at:%Y-%m-%d %H:%M}" if obj.revoked_at else "active"
 
     def get_form(self, request, obj=None, **kwargs):
         if obj is None:

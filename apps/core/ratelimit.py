@@ -41,12 +41,16 @@ class RateLimitResult:
         now = time.time()
         reset_in = max(0, math.ceil(self.reset_at - now))
         burst_reset_in = max(0, math.ceil(self.burst_reset_at - now))
-        # X-RateLimit-Remaining is what the caller may really send now: the tighter of the two windows.
-        burst_binds = self.burst_remaining < self.remaining
+        # The X-RateLimit-* trio describes one window, the binding one (fewer requests left), so that
+        # Remaining is what the caller may really send before Reset; RateLimit/RateLimit-Policy carry both.
+        if self.burst_remaining < self.remaining:
+            limit, remaining, reset = self.burst_limit, self.burst_remaining, self.burst_reset_at
+        else:
+            limit, remaining, reset = self.limit, self.remaining, self.reset_at
         headers = {
-            "X-RateLimit-Limit": str(self.limit),
-            "X-RateLimit-Remaining": str(min(self.remaining, self.burst_remaining)),
-            "X-RateLimit-Reset": str(self.burst_reset_at if burst_binds else self.reset_at),
+            "X-RateLimit-Limit": str(limit),
+            "X-RateLimit-Remaining": str(remaining),
+            "X-RateLimit-Reset": str(reset),
             "RateLimit-Policy": f'"minute";q={self.limit};w=60, "burst";q={self.burst_limit};w=10',
             "RateLimit": f'"minute";r={self.remaining};t={reset_in}, "burst";r={self.burst_remaining};t={burst_reset_in}',
         }

@@ -37,12 +37,12 @@ def test_headers_decrease_then_429_with_retry_after(live_api):
     for _ in range(3):
         response = live_api.get("/api/v1/_test/echo")
         assert response.status_code == 200
-        assert response["X-RateLimit-Limit"] == "5"
-        assert int(response["X-RateLimit-Reset"]) > time.time()
+        assert response["X-RateLimit-Limit"] == "3"  # the burst window (3 per 10 s) binds before 5 per minute
+        assert time.time() < int(response["X-RateLimit-Reset"]) <= time.time() + 10
         assert response["RateLimit-Policy"] == '"minute";q=5;w=60, "burst";q=3;w=10'
         assert response["RateLimit"].startswith('"minute";r=')
         remaining.append(int(response["X-RateLimit-Remaining"]))
-    assert remaining == [2, 1, 0]  # burst window (3 per 10 s) is the tighter one
+    assert remaining == [2, 1, 0]
     limited = live_api.get("/api/v1/_test/echo")
     assert limited.status_code == 429
     error = limited.json()["error"]
@@ -87,9 +87,11 @@ def test_two_keys_are_independent(workspace, api_client_for):
 @override_settings(RATE_LIMIT_PLANS=SMALL)
 def test_limit_follows_the_workspace_plan(workspace, live_api):
     _wait_for_fresh_burst_window()
-    workspace.plan = "free"
+    workspace.plan = "enterprise"
     workspace.save(update_fields=["plan"])
-    assert live_api.get("/api/v1/_test/echo")["X-RateLimit-Limit"] == "2"
+    response = live_api.get("/api/v1/_test/echo")
+    assert response["RateLimit-Policy"] == '"minute";q=100;w=60, "burst";q=100;w=10'
+    assert response["X-RateLimit-Limit"] == "100"
 
 
 @override_settings(RATE_LIMIT_PLANS={"standard": {"per_minute": 1000, "burst_10s": 1000}})
@@ -127,3 +129,13 @@ def test_concurrent_hits_never_exceed_the_quota():
         t.join()
     assert len(allowed) == 160
     assert allowed.count(True) == 50
+
+
+@override_settings(RATE_LIMIT_PLANS={"standard": {"per_minute": 4, "burst_10s": 10}})
+def test_headers_describe_the_minute_window_when_it_binds():
+    now = 1_800_000_000.0
+    rate_limit_hit(key_id="k-hdr", plan="standard", now=now)
+    headers = rate_limit_hit(key_id="k-hdr", plan="standard", now=now + 1).headers()
+    assert (headers["X-RateLimit-Limit"], headers["X-RateLimit-Remaining"]) == ("4", "2")
+    assert headers["X-RateLimit-Reset"] == str(int(now) + 60)
+    assert "Retry-After" not in headers
