@@ -1,0 +1,333 @@
+"""Benchmark: a 100,000-recipient campaign.
+
+1. Materialisation: time for `campaign_materialize` (the launch's audience expansion into CampaignRecipient
+   rows) next to the ceiling, a raw PostgreSQL `INSERT … SELECT` of the same rows into a table built
+   `LIKE campaigns_campaignrecipient INCLUDING ALL` (same unique constraint and indexes). Median of --runs.
+2. Send rate (unless --skip-send): the campaign runs against `manage.py fakemeta` (a subprocess on a free
+   loopback port) with the number at --mps; one pump process (campaign_pump) hands recipients to the
+   dispatcher, --workers processes run SEND's dispatch_drain. Reports the sustained rate from the messages'
+   sent_at, the busiest second, and how many attempts failed with 130429 (throughput) or 131056 (pair rate).
+
+Needs PostgreSQL and Redis; use a database of its own (it is dropped and recreated with --fresh):
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/reach_camp_bench REDIS_URL=redis://127.0.0.1:6379/8 \\
+        .venv/bin/python bench/campaign.py --fresh --recipients 100000 --mps 1000 --workers 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from urllib.parse import urlparse
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "reach.settings")
+PN_META_ID, WABA_META_ID = "900100200300", "900100200399"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port: int, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit(f"fakemeta did not start on {port}")
+
+
+def recreate_database(url: str) -> None:
+    import psycopg
+
+    parsed = urlparse(url)
+    name = parsed.path.lstrip("/")
+    if not name.startswith("reach_") or "bench" not in name:
+        raise SystemExit(f"--fresh drops the database; refusing for {name!r} (name it reach_*bench*)")
+    admin = parsed._replace(path="/postgres").geturl()
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def setup_django():
+    import django
+
+    django.setup()
+
+
+# --- seeding -----------------------------------------------------------------------------------------
+
+
+def seed(recipients: int, mps: int):
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    from apps.contacts.models import Contact
+    from apps.core import services as core
+    from apps.core.models import Workspace
+    from apps.message_templates.models import MessageTemplate
+    from apps.wabas.models import PhoneNumber
+    from apps.wabas.services import waba_connect
+
+    ws = Workspace.objects.filter(slug="bench-campaign", is_sandbox=False).first()
+    if ws is None:
+        ws = core.workspace_create(name="Bench campaign", slug="bench-campaign")
+    number = waba_connect(workspace=ws, meta_waba_id=WABA_META_ID, phone_number_id=PN_META_ID,
+                          display_phone_number="+15550100001", access_token="bench-token")
+    PhoneNumber.objects.filter(pk=number.pk).update(throughput_mps=mps, messaging_tier="TIER_UNLIMITED")
+    MessageTemplate.objects.get_or_create(
+        workspace=ws, waba=number.waba, name="bench_promo", language="en",
+        defaults={"category": "MARKETING", "status": "APPROVED",
+                  "components": [{"type": "BODY", "text": "Hi {{1}}, news from {{2}}!"}]},
+    )
+    have = Contact.objects.filter(workspace=ws).count()
+    t = time.perf_counter()
+    batch = []
+    for i in range(have, recipients):
+        batch.append(Contact(workspace=ws, phone=f"+4477{i:08d}", wa_id=f"4477{i:08d}", name=f"Person {i}",
+                             custom_fields={"city": ("Delhi", "Pune", "Leeds")[i % 3]}))
+        if len(batch) == 10000:
+            Contact.objects.bulk_create(batch)
+            batch = []
+    if batch:
+        Contact.objects.bulk_create(batch)
+    print(f"seeded {recipients - have} contacts in {time.perf_counter() - t:.1f}s (workspace {ws.pk})", flush=True)
+    return ws, PhoneNumber.objects.get(pk=number.pk)
+
+
+def new_campaign(ws, number, name: str):
+    from apps.campaigns import services
+    from apps.campaigns.models import Audience
+    from apps.core.models import API_SCOPES
+    from apps.core.tenancy import Tenant
+
+    audience = Audience.objects.filter(workspace=ws, name="everyone").first() or services.audience_create(
+        workspace=ws, name="everyone", filter={})
+    tenant = Tenant(workspace=ws, scopes=frozenset(API_SCOPES))
+    return services.campaign_create(tenant=tenant, data={
+        "name": name, "template": {"name": "bench_promo", "language": "en"}, "audience_id": audience.pk,
+        "phone_number_id": number.pk,
+        "variables": {"1": "{{contact.first_name|there}}", "2": "{{contact.custom_fields.city|Reach}}"},
+    })
+
+
+# --- 1. materialisation -----------------------------------------------------------------------------------
+
+
+def bench_materialize(ws, number, runs: int) -> dict:
+    """Ceiling: the raw statement into the very same table (same FKs, unique constraint and indexes) for a
+    campaign row of its own; also shown, a copy of the table without foreign keys (LIKE … INCLUDING ALL)."""
+    from django.db import connection, transaction
+
+    from apps.campaigns import services
+    from apps.campaigns.models import Campaign, CampaignRecipient
+
+    table = CampaignRecipient._meta.db_table
+    with connection.cursor() as cur:
+        cur.execute("DROP TABLE IF EXISTS bench_recipient_nofk")
+        cur.execute(f"CREATE TABLE bench_recipient_nofk (LIKE {table} INCLUDING ALL)")
+        cur.execute("SELECT count(*) FROM contacts_contact WHERE workspace_id = %s", [ws.pk])  # warm the cache
+        expected = cur.fetchone()[0]
+
+    def raw_into(target: str, campaign_id: str) -> float:
+        t = time.perf_counter()
+        with transaction.atomic(), connection.cursor() as cur:
+            cur.execute(
+                f"INSERT INTO {target} (campaign_id, contact_id, status) "
+                "SELECT %s, id, 'pending' FROM contacts_contact WHERE workspace_id = %s",
+                [campaign_id, ws.pk],
+            )
+            assert cur.rowcount == expected
+        return time.perf_counter() - t
+
+    def reset() -> None:
+        # TRUNCATE (no dead tuples) so every run starts alike; this database holds bench data only.
+        with connection.cursor() as cur:
+            cur.execute(f"TRUNCATE {table}, bench_recipient_nofk")
+
+    raw_times, nofk_times, ours_times = [], [], []
+    for run in range(runs):
+        reset()
+        ceiling = new_campaign(ws, number, f"ceiling {run}")
+        raw_times.append(raw_into(table, ceiling.pk))
+        reset()
+        nofk_times.append(raw_into("bench_recipient_nofk", "cmp_ceiling"))
+        reset()
+        campaign = new_campaign(ws, number, f"materialize {run}")
+        Campaign.objects.filter(pk=campaign.pk).update(status="running")
+        t = time.perf_counter()
+        added = services.campaign_materialize(campaign=campaign)
+        ours_times.append(time.perf_counter() - t)
+        assert added == expected, (added, expected)
+        Campaign.objects.filter(pk__in=[campaign.pk, ceiling.pk]).update(status="canceled")
+        print(f"  run {run + 1}: raw INSERT…SELECT {raw_times[-1]:.3f}s (no-FK copy {nofk_times[-1]:.3f}s), "
+              f"campaign_materialize {ours_times[-1]:.3f}s", flush=True)
+    reset()
+    with connection.cursor() as cur:
+        cur.execute("DROP TABLE bench_recipient_nofk")
+        cur.execute(f"VACUUM ANALYZE {table}")
+    raw, ours = statistics.median(raw_times), statistics.median(ours_times)
+    return {"rows": expected, "raw_insert_select_s": round(raw, 3), "campaign_materialize_s": round(ours, 3),
+            "speed_vs_ceiling": round(raw / ours, 3),
+            "raw_no_fk_table_s": round(statistics.median(nofk_times), 3),
+            "speed_vs_no_fk_table": round(statistics.median(nofk_times) / ours, 3),
+            "raw_runs": [round(x, 3) for x in raw_times], "ours_runs": [round(x, 3) for x in ours_times]}
+
+
+# --- 2. send rate ---------------------------------------------------------------------------------------
+
+
+def role_pump(campaign_id: str, seconds: float) -> None:
+    from apps.campaigns import services
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        result = services.campaign_pump(campaign_id=campaign_id, max_seconds=30)
+        if result in ("completed", "stopped", "paused", "canceled"):
+            print(f"pump: {result}", flush=True)
+            return
+        if result == "claimed":
+            time.sleep(0.5)
+
+
+def role_dispatch(phone_number_id: str, campaign_id: str, seconds: float) -> None:
+    from apps.campaigns.models import Campaign
+    from apps.conversations.services.dispatch import dispatch_drain, leases_recover
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        dispatch_drain(phone_number_id=phone_number_id, budget_seconds=10)
+        if Campaign.objects.filter(pk=campaign_id).values_list("status", flat=True).first() != "running":
+            return
+        leases_recover()
+        time.sleep(0.05)
+
+
+def bench_send(ws, number, *, mps: int, workers: int, timeout: float) -> dict:
+    from django.db import connection
+    from django.db.models import Count, Max, Min
+
+    from apps.campaigns import selectors, services
+    from apps.campaigns.models import Campaign
+    from apps.conversations.models import Message, MessageAttempt
+
+    port = free_port()
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    fake = subprocess.Popen(
+        [sys.executable, "manage.py", "fakemeta", "--port", str(port), "--number-mps", f"{PN_META_ID}={mps}",
+         "--lenient-templates", "--no-window-check"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+    procs = []
+    try:
+        wait_port(port)
+        campaign = new_campaign(ws, number, "send rate")
+        env["META_GRAPH_URL"] = f"http://127.0.0.1:{port}"
+        services.campaign_start(campaign=campaign)
+        connection.close()
+        started = time.time()
+        me = os.path.abspath(__file__)
+        procs.append(subprocess.Popen([sys.executable, me, "--role", "pump", "--campaign", campaign.pk,
+                                       "--timeout", str(timeout)], cwd=ROOT, env=env))
+        for _ in range(workers):
+            procs.append(subprocess.Popen([sys.executable, me, "--role", "dispatch", "--campaign", campaign.pk,
+                                           "--phone-number", number.pk, "--timeout", str(timeout)], cwd=ROOT, env=env))
+        while time.time() - started < timeout:
+            status = Campaign.objects.filter(pk=campaign.pk).values_list("status", flat=True).first()
+            if status != "running":
+                break
+            time.sleep(1)
+        wall = time.time() - started
+        campaign.refresh_from_db()
+        stats = selectors.campaign_stats(campaign=campaign)
+        msgs = Message.objects.filter(campaign_id=campaign.pk)
+        span = msgs.filter(sent_at__isnull=False).aggregate(first=Min("sent_at"), last=Max("sent_at"),
+                                                            n=Count("id"))
+        with connection.cursor() as cur:
+            cur.execute(
+                "SELECT date_trunc('second', sent_at) s, count(*) FROM conversations_message "
+                "WHERE campaign_id = %s AND sent_at IS NOT NULL GROUP BY 1 ORDER BY 1", [campaign.pk])
+            per_second = [row[1] for row in cur.fetchall()]
+        upstream = dict(
+            MessageAttempt.objects.filter(message__campaign_id=campaign.pk, upstream_code__in=(130429, 131056))
+            .values_list("upstream_code").annotate(n=Count("id"))
+        )
+        n = span["n"] or 0
+        duration = (span["last"] - span["first"]).total_seconds() if n > 1 else 0
+        steady = per_second[1:-1]
+        return {
+            "campaign_status": campaign.status, "wall_seconds": round(wall, 1), "stats": stats,
+            "sent": n, "send_span_seconds": round(duration, 2),
+            "sustained_mps": round(n / duration, 1) if duration else None,
+            "steady_mean_mps": round(statistics.mean(steady), 1) if steady else None,
+            "busiest_second": max(per_second) if per_second else 0,
+            "seconds_over_limit": sum(1 for c in per_second if c > mps),
+            "errors_130429": upstream.get(130429, 0), "errors_131056": upstream.get(131056, 0),
+            "target_mps": mps,
+        }
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.terminate()
+        for p in procs:
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        fake.terminate()
+        fake.wait(timeout=10)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--recipients", type=int, default=100_000)
+    parser.add_argument("--mps", type=int, default=1000)
+    parser.add_argument("--workers", type=int, default=2, help="dispatcher processes")
+    parser.add_argument("--runs", type=int, default=3, help="materialisation runs (median)")
+    parser.add_argument("--timeout", type=float, default=600)
+    parser.add_argument("--fresh", action="store_true", help="drop and recreate the bench database first")
+    parser.add_argument("--skip-send", action="store_true")
+    parser.add_argument("--role", choices=["pump", "dispatch"], help=argparse.SUPPRESS)
+    parser.add_argument("--campaign", help=argparse.SUPPRESS)
+    parser.add_argument("--phone-number", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+
+    if args.role:
+        setup_django()
+        if args.role == "pump":
+            role_pump(args.campaign, args.timeout)
+        else:
+            role_dispatch(args.phone_number, args.campaign, args.timeout)
+        return
+
+    url = os.environ.get("DATABASE_URL", "")
+    if not url.startswith("postgres"):
+        raise SystemExit("DATABASE_URL must point at a PostgreSQL database of its own")
+    if args.fresh:
+        recreate_database(url)
+    setup_django()
+    ws, number = seed(args.recipients, args.mps)
+    print("materialisation:", flush=True)
+    report = {"materialize": bench_materialize(ws, number, args.runs)}
+    print(json.dumps(report["materialize"]), flush=True)
+    if not args.skip_send:
+        print(f"send rate at {args.mps} mps with {args.workers} dispatcher process(es):", flush=True)
+        report["send"] = bench_send(ws, number, mps=args.mps, workers=args.workers, timeout=args.timeout)
+    print(json.dumps(report, indent=2, default=str))
+
+
+if __name__ == "__main__":
+    main()
