@@ -1,0 +1,212 @@
+"""Benchmark: outbound webhook deliveries per second from ONE worker (apps.webhooks DeliveryRunner: claim
+with a lease, sign, send over aiohttp, record the attempt, all in PostgreSQL) to a local receiver, next
+to a bare async HTTP sender (aiohttp, same concurrency, same bodies, no database, no signing) to the
+same receiver as the ceiling. Then the delay from event commit to arrival at the receiver, p50/p99,
+with events committed one by one at a steady rate while the worker runs.
+
+The receiver runs in its own process (aiohttp, answers 200 at once, records arrival times).
+Targets (issue 5): >= 1,000 deliveries/s and >= 0.5 x the ceiling.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/reach_out REDIS_URL=redis://127.0.0.1:6379/6 \\
+        .venv/bin/python bench/webhook_delivery.py --events 5000 --concurrency 256
+
+Uses (and removes afterwards) a throwaway workspace in that database; run `manage.py migrate` first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing
+import os
+import socket
+import sys
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "reach.settings")
+os.environ.setdefault("REACH_ALLOW_HTTP_WEBHOOKS", "1")
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))] if ordered else float("nan")
+
+
+# --- receiver (separate process) -----------------------------------------------------------------
+
+def _receiver_main(port_queue) -> None:
+    from aiohttp import web
+
+    arrivals: dict[str, float] = {}
+
+    async def hook(request):
+        body = await request.read()
+        if request.headers.get("webhook-id"):
+            arrivals.setdefault(json.loads(body)["id"], time.time())
+        return web.Response(text="{}", content_type="application/json")
+
+    async def bare(request):
+        await request.read()
+        return web.Response(text="{}", content_type="application/json")
+
+    async def stats(request):
+        return web.json_response({"arrivals": arrivals, "count": len(arrivals)})
+
+    async def reset(request):
+        arrivals.clear()
+        return web.Response(text="ok")
+
+    app = web.Application()
+    app.router.add_post("/hook", hook)
+    app.router.add_post("/bare", bare)
+    app.router.add_get("/stats", stats)
+    app.router.add_post("/reset", reset)
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port_queue.put(sock.getsockname()[1])
+    web.run_app(app, sock=sock, print=None, access_log=None, handle_signals=True)
+
+
+def receiver_get(port: int, path: str) -> dict:
+    import urllib.request
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=30) as resp:
+        return json.loads(resp.read())
+
+
+def receiver_post(port: int, path: str) -> None:
+    import urllib.request
+
+    urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=b"", method="POST"),
+                           timeout=30).read()
+
+
+# --- ceiling: bare async sender ----------------------------------------------------------------
+
+async def bare_sender(url: str, bodies: list[bytes], concurrency: int) -> float:
+    import aiohttp
+
+    queue = iter(bodies)
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        async def worker():
+            for body in queue:
+                async with session.post(url, data=body, headers={"Content-Type": "application/json"}) as resp:
+                    await resp.read()
+
+        start = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        return len(bodies) / (time.perf_counter() - start)
+
+
+# --- main ------------------------------------------------------------------------------------------
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--events", type=int, default=5000)
+    parser.add_argument("--concurrency", type=int, default=256)
+    parser.add_argument("--delay-rate", type=float, default=200.0, help="events/s committed in the delay phase")
+    parser.add_argument("--delay-seconds", type=float, default=5.0)
+    args = parser.parse_args()
+
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.db import connections, transaction
+
+    from apps.core.models import Workspace
+    from apps.core.services import event_append, event_append_many, workspace_create
+    from apps.webhooks.models import WebhookDelivery
+    from apps.webhooks.services import outbound
+
+    settings.WEBHOOK_MAX_IN_FLIGHT_PER_SUBSCRIPTION = args.concurrency
+    ctx = multiprocessing.get_context("spawn")
+    port_queue = ctx.Queue()
+    receiver = ctx.Process(target=_receiver_main, args=(port_queue,), daemon=True)
+    receiver.start()
+    port = port_queue.get(timeout=30)
+    time.sleep(0.5)
+
+    slug = f"bench-whd-{int(time.time())}"
+    workspace = workspace_create(name="Bench webhooks", slug=slug)
+    try:
+        sub, _ = outbound.subscription_create(workspace=workspace, url=f"http://127.0.0.1:{port}/hook",
+                                              events=["*"])
+        data = {"message_id": "msg_01JBENCH", "status": "delivered", "to": "+15550001111",
+                "conversation": {"id": "cnv_01JBENCH", "category": "marketing"}}
+
+        # 1. ceiling
+        sample = {"id": "evt_x", "type": "message.delivered", "created_at": "2026-11-22T00:00:00.000000Z",
+                  "workspace_id": workspace.pk, "sandbox": False, "sequence": 1, "data": data}
+        bodies = [json.dumps({**sample, "id": f"evt_{i}"}).encode() for i in range(args.events)]
+        ceiling = asyncio.run(bare_sender(f"http://127.0.0.1:{port}/bare", bodies, args.concurrency))
+
+        # 2. throughput: a backlog of committed events, fanned out, then drained by one worker
+        for start in range(0, args.events, 1000):
+            with transaction.atomic():
+                event_append_many(workspace=workspace, events=[("message.delivered", data)] *
+                                  min(1000, args.events - start))
+        t0 = time.perf_counter()
+        fanned = outbound.events_fan_out(batch=2000)
+        fan_out_s = time.perf_counter() - t0
+        receiver_post(port, "/reset")
+        t0 = time.perf_counter()
+        with outbound.DeliveryRunner(concurrency=args.concurrency, per_subscription=args.concurrency) as runner:
+            runner.run(until_idle=True)
+        drain_s = time.perf_counter() - t0
+        delivered = WebhookDelivery.objects.filter(subscription=sub, status="succeeded").count()
+        arrived = receiver_get(port, "/stats")["count"]
+        rate = delivered / drain_s
+
+        # 3. commit -> arrival delay, with the worker running in its own thread and connection
+        receiver_post(port, "/reset")
+        stop = threading.Event()
+
+        def run_worker():
+            try:
+                with outbound.DeliveryRunner(concurrency=args.concurrency) as r:
+                    r.run(until_idle=False, stop=stop.is_set)
+            finally:
+                connections.close_all()
+
+        worker = threading.Thread(target=run_worker)
+        worker.start()
+        time.sleep(0.5)
+        committed: dict[str, float] = {}
+        n = int(args.delay_rate * args.delay_seconds)
+        begin = time.perf_counter()
+        for i in range(n):
+            target = begin + i / args.delay_rate
+            pause = target - time.perf_counter()
+            if pause > 0:
+                time.sleep(pause)
+            with transaction.atomic():
+                event = event_append(workspace=workspace, type="message.read", data={"i": i})
+            committed[event.id] = time.time()
+        deadline = time.time() + 15
+        while time.time() < deadline and receiver_get(port, "/stats")["count"] < n:
+            time.sleep(0.1)
+        stop.set()
+        worker.join()
+        arrivals = receiver_get(port, "/stats")["arrivals"]
+        delays = [(arrivals[e] - t) * 1000 for e, t in committed.items() if e in arrivals]
+
+        print(f"ceiling (bare aiohttp sender, concurrency {args.concurrency}): {ceiling:,.0f} req/s")
+        print(f"fan-out: {fanned} deliveries created in {fan_out_s:.2f} s ({fanned / fan_out_s:,.0f}/s)")
+        print(f"one worker: {delivered} delivered ({arrived} distinct at the receiver) in {drain_s:.2f} s = "
+              f"{rate:,.0f} deliveries/s = {rate / ceiling:.2f} x ceiling")
+        print(f"commit -> delivery at {args.delay_rate:.0f} events/s for {args.delay_seconds:.0f} s: "
+              f"{len(delays)}/{n} arrived, p50 {pct(delays, 0.5):.0f} ms, p99 {pct(delays, 0.99):.0f} ms, "
+              f"max {max(delays) if delays else float('nan'):.0f} ms")
+    finally:
+        Workspace.objects.filter(slug=slug).delete()
+        receiver.terminate()
+
+
+if __name__ == "__main__":
+    main()
