@@ -294,3 +294,10 @@ def test_merge_payloads_batches_same_number(clock):
     assert len(merged) == 1
     assert len(merged[0]["entry"][0]["changes"][0]["value"]["statuses"]) == 6
     assert len(merge_payloads([f.payload for f in followups], max_items=4)) == 2
+
+
+def test_duplicates_and_out_of_order_on_demand_by_config(clock):
+    eng = make(clock, duplicate_probability=1.0, out_of_order_probability=1.0)
+    open_window(eng)
+    got = sorted(statuses(eng.send(phone_number_id=PN, body=text())))
+    assert [s[1] for s in got] == ["sent", "sent", "read", "read", "delivered", "delivered"]

@@ -34,6 +34,8 @@ class Command(BaseCommand):
                             help="seconds after the send for each status, e.g. 0.05,0.3,1")
         parser.add_argument("--verify-token", default=None,
                             help="perform Meta's GET hub.challenge handshake against --webhook-url at startup")
+        parser.add_argument("--webhook-max-attempts", type=int, default=8,
+                            help="POST attempts per webhook batch before it is dropped (backoff 0.25 s doubling)")
         parser.add_argument("--batch-max", type=int, default=1000, help="max updates per webhook POST")
 
     def handle(self, *args, **opts):
@@ -56,7 +58,8 @@ class Command(BaseCommand):
         server = FakeMetaServer(engine=SimulatorEngine(config=config, state=MemoryState()),
                                 webhook_url=opts["webhook_url"],
                                 app_secret=opts["app_secret"] or settings.META_APP_SECRET,
-                                host=opts["host"], port=opts["port"], webhook_batch_max=opts["batch_max"])
+                                host=opts["host"], port=opts["port"], webhook_batch_max=opts["batch_max"],
+                                webhook_max_attempts=opts["webhook_max_attempts"])
 
         async def main():
             await server.start()
