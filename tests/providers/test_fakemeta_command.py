@@ -52,9 +52,13 @@ def test_fakemeta_command_serves_and_signs(webhook_sink):
                        for p in webhook_sink.payloads() for e in p["entry"] for c in e["changes"])
 
         deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and (len(webhook_sink.statuses()) < 6 or not template_decided()):
+        def count(status):
+            return sum(s["status"] == status for s in webhook_sink.statuses())
+
+        while time.monotonic() < deadline and (count("read") < 2 or not template_decided()):
             time.sleep(0.05)
-        assert sorted(s["status"] for s in webhook_sink.statuses()) == ["delivered"] * 2 + ["read"] * 2 + ["sent"] * 2
+        # `delivered` is skipped now and then (SIMULATOR_SKIP_DELIVERED_PROBABILITY), as Meta does.
+        assert (count("sent"), count("read"), count("delivered") <= 2) == (2, 2, True)
         assert template_decided()
         assert all(verify_signature(body=b, header=h, app_secret="cmd-secret") for b, h in webhook_sink.requests)
         assert {p["entry"][0]["id"] for p in webhook_sink.payloads()} == {"W9"}
