@@ -142,5 +142,12 @@ def test_plain_daphne_serves_the_asgi_application(tmp_path, workspace):
     try:
         _wait_http(base, proc, log)
         _check_api(base, workspace)
+        # a chunked body (no Content-Length) over the 1 MB JSON limit is cut off with the envelope
+        chunks = (b"x" * 65536 for _ in range(40))
+        response = requests.post(f"{base}/api/v1/workspace", data=chunks, timeout=10,
+                                 headers={"Content-Type": "application/json"})
+        assert "Content-Length" not in response.request.headers
+        assert response.status_code == 413
+        assert response.json()["error"]["code"] == "PAYLOAD_TOO_LARGE"
     finally:
         _stop(proc, log)
