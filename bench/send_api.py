@@ -1,0 +1,152 @@
+"""Benchmark (a): accepted POST /api/v1/messages per second and p50/p99 latency under concurrent load,
+next to a hello-world view of the same Django server (GET /healthz: same middleware, no database) as the
+ceiling measured in the same run. Target (issue 3): accepted sends >= 0.5 x the hello-world rate.
+
+Each accepted send runs the whole production path: API key auth, rate limit, scope check, payload
+validation, sender resolution, the 24 h window, consent, the wallet stub, then in one transaction the
+contact upsert, conversation, Message row and its event, and the on-commit dispatcher kick. Recipients
+rotate over --contacts contacts whose window is open; keys rotate so the per-key rate limit is not what
+is measured. Loopback only, bounded in time.
+
+    export DATABASE_URL=postgres://postgres@127.0.0.1:5432/reach_send REDIS_URL=redis://127.0.0.1:6379/3
+    .venv/bin/python manage.py serve --port 8056 --web-only &
+    .venv/bin/python bench/send_api.py --url http://127.0.0.1:8056 --seconds 10 --concurrency 32
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import ipaddress
+import json
+import os
+import secrets
+import sys
+import time
+from urllib.parse import urlsplit
+
+import aiohttp
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "reach.settings")
+
+
+def setup(*, contacts: int, keys: int) -> tuple[list[str], list[str]]:
+    """A fresh enterprise workspace with one live number, contacts inside their window, and API keys."""
+    import django
+
+    django.setup()
+    from django.utils import timezone
+
+    from apps.contacts.models import Contact
+    from apps.core.services import api_key_create, workspace_create
+    from apps.wabas.services import waba_connect
+
+    run = secrets.token_hex(4)
+    ws = workspace_create(name=f"bench send {run}", slug=f"bench-send-{run}", plan="enterprise")
+    waba_connect(workspace=ws, meta_waba_id=f"88{secrets.randbelow(10**12):012d}",
+                 phone_number_id=f"99{secrets.randbelow(10**12):012d}", display_phone_number="+15550100001",
+                 access_token="bench-token")
+    base = 10**9 + secrets.randbelow(8 * 10**9)
+    now = timezone.now()
+    phones = [f"+1{base + i:010d}"[:12] for i in range(contacts)]
+    Contact.objects.bulk_create([Contact(workspace=ws, phone=p, last_inbound_at=now) for p in phones])
+    secrets_ = [api_key_create(workspace=ws, name=f"bench {i}", sandbox=False, scopes=["messages:send"])[1]
+                for i in range(keys)]
+    return secrets_, phones
+
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+class Stats:
+    def __init__(self) -> None:
+        self.latencies: list[float] = []
+        self.codes: dict = {}
+
+    def add(self, code, latency: float) -> None:
+        self.codes[code] = self.codes.get(code, 0) + 1
+        self.latencies.append(latency * 1000)
+
+    def line(self, label: str, ok: int, seconds: float) -> str:
+        lat = self.latencies
+        return (f"{label:<26} {self.codes.get(ok, 0) / seconds:8.1f} ok/s  n={len(lat):6d}  p50={pct(lat, .5):7.1f} ms"
+                f"  p99={pct(lat, .99):7.1f} ms  codes={self.codes}")
+
+
+async def closed_loop(session, method, url, *, seconds, concurrency, make) -> tuple[Stats, float]:
+    stats = Stats()
+    deadline = time.perf_counter() + seconds
+    counter = iter(range(10**9))
+
+    async def client() -> None:
+        while time.perf_counter() < deadline:
+            body, headers = make(next(counter))
+            t = time.perf_counter()
+            try:
+                async with session.request(method, url, data=body, headers=headers) as resp:
+                    await resp.read()
+                    code = resp.status
+            except Exception as exc:  # counted, never fatal
+                code = type(exc).__name__
+            stats.add(code, time.perf_counter() - t)
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(client() for _ in range(concurrency)))
+    return stats, time.perf_counter() - t0
+
+
+async def run(args, keys: list[str], phones: list[str]) -> int:
+    base = args.url.rstrip("/")
+
+    def send(i: int):
+        body = json.dumps({"to": phones[i % len(phones)], "type": "text", "text": {"body": f"bench {i}"},
+                           "client_reference": f"b{i}"})
+        return body, {"Authorization": f"Bearer {keys[i % len(keys)]}", "Content-Type": "application/json"}
+
+    connector = aiohttp.TCPConnector(limit=args.concurrency * 2)
+    async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=30)) as session:
+        warm, _ = await closed_loop(session, "POST", f"{base}/api/v1/messages", seconds=1.0, concurrency=4, make=send)
+        if warm.codes.get(202, 0) == 0:
+            print(f"warm-up got no 202: {warm.codes}")
+            return 2
+        hello, t_hello = await closed_loop(session, "GET", f"{base}/healthz", seconds=args.seconds,
+                                           concurrency=args.concurrency, make=lambda i: (None, {}))
+        sends, t_sends = await closed_loop(session, "POST", f"{base}/api/v1/messages", seconds=args.seconds,
+                                           concurrency=args.concurrency, make=lambda i: send(10**6 + i))
+    hello_rate, send_rate = hello.codes.get(200, 0) / t_hello, sends.codes.get(202, 0) / t_sends
+    print(f"server {base}  closed loop, concurrency {args.concurrency}, {args.seconds:g}s per phase")
+    print(hello.line("ceiling GET /healthz", 200, t_hello))
+    print(sends.line("POST /api/v1/messages", 202, t_sends))
+    ratio = send_rate / hello_rate if hello_rate else float("nan")
+    print(f"accepted sends / hello-world = {ratio:.2f} (target >= 0.5)")
+    print("PASS" if ratio >= 0.5 else "MISS")
+    return 0 if ratio >= 0.5 else 1
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--url", default="http://127.0.0.1:8056")
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--contacts", type=int, default=2000)
+    parser.add_argument("--keys", type=int, default=8)
+    args = parser.parse_args()
+    host = urlsplit(args.url).hostname or ""
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        sys.exit(f"refusing to load-test {host!r}: loopback addresses only")
+    keys, phones = setup(contacts=args.contacts, keys=args.keys)
+    return asyncio.run(run(args, keys, phones))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
