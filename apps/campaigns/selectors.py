@@ -52,6 +52,7 @@ def audience_preview(*, workspace: Workspace, audience: Audience, limit: int = 1
 # --- campaigns -------------------------------------------------------------------------------------
 
 SENT_STATES = ("sent", "delivered", "read")
+EXPIRED_CODE = "MESSAGE_EXPIRED"  # the dispatcher's code for a queued message past its expires_at
 IN_FLIGHT_STATES = ("queued", "sending", "scheduled")
 
 
@@ -65,7 +66,8 @@ def _stats_aggregates() -> dict:
         sent=Count("id", filter=handed & Q(message__status__in=SENT_STATES)),
         delivered=Count("id", filter=handed & Q(message__status__in=("delivered", "read"))),
         read=Count("id", filter=handed & Q(message__status="read")),
-        failed=Count("id", filter=handed & Q(message__status="failed")),
+        failed=Count("id", filter=handed & Q(message__status="failed") & ~Q(message__error_code=EXPIRED_CODE)),
+        message_expired=Count("id", filter=handed & Q(message__status="failed", message__error_code=EXPIRED_CODE)),
         message_canceled=Count("id", filter=handed & Q(message__status="canceled")),
         skipped_opted_out=Count("id", filter=Q(status=R.SKIPPED_OPTED_OUT)),
         skipped_invalid=Count("id", filter=Q(status=R.SKIPPED_INVALID)),
@@ -79,6 +81,7 @@ def _finish(agg: dict) -> dict[str, int]:
     agg = dict(agg)
     agg.pop("campaign_id", None)
     agg["canceled"] += agg.pop("message_canceled")
+    agg["expired"] += agg.pop("message_expired")
     return agg
 
 

@@ -335,3 +335,38 @@ def test_stats_are_one_query(tenant, workspace, number, template, django_assert_
     assert stats == {"total": 5, "pending": 0, "deferred_tier_limit": 0, "queued": 2, "sent": 2, "delivered": 2,
                      "read": 2, "failed": 1, "skipped_opted_out": 0, "skipped_invalid": 0,
                      "skipped_missing_variable": 0, "expired": 0, "canceled": 0}
+
+
+def test_queued_messages_do_not_go_out_after_the_window(tenant, workspace, number, template, small_batches):
+    from apps.conversations.services.dispatch import messages_expire
+
+    with time_machine.travel(T0, tick=False) as clock:
+        make_contacts(workspace, 5)
+        campaign = _campaign(tenant, number, valid_until="2026-11-20T10:00:00Z")
+        services.campaign_start(campaign=campaign)
+        services.campaign_step(campaign_id=campaign.pk)
+        assert set(_messages(campaign).values_list("expires_at", flat=True)) == {T0 + timedelta(hours=1)}
+        clock.move_to(T0 + timedelta(hours=1, seconds=1))
+        assert messages_expire() == 3  # the dispatcher's sweep: still queued at the deadline -> never sent
+        assert services.campaign_step(campaign_id=campaign.pk) == "completed"
+        stats = selectors.campaign_stats(campaign=campaign)
+        assert (stats["sent"], stats["failed"], stats["expired"]) == (0, 0, 5)
+        assert not _messages(campaign).filter(sent_at__isnull=False).exists()
+
+
+def test_two_campaigns_on_one_number_share_the_dispatcher_fairly(tenant, workspace, number, template, settings):
+    from apps.conversations.services.dispatch import messages_claim
+
+    settings.CAMPAIGN_MIN_IN_FLIGHT = 100
+    make_contacts(workspace, 40)
+    big = _campaign(tenant, number)
+    small = _campaign(tenant, number)
+    for c in (big, small):
+        services.campaign_start(campaign=c)
+    services.campaign_step(campaign_id=big.pk)  # big hands its 40 first
+    services.campaign_step(campaign_id=small.pk)
+    batch = messages_claim(phone_number_id=number.pk, limit=10)
+    shares = Counter(m.campaign_id for m in batch.messages)
+    assert shares == {big.pk: 5, small.pk: 5}
+    # Interleaved, not one campaign's block after the other's.
+    assert [m.campaign_id for m in batch.messages[:2]] in ([big.pk, small.pk], [small.pk, big.pk])

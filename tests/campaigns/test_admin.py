@@ -1,0 +1,60 @@
+import pytest
+
+from apps.campaigns import services
+from apps.campaigns.models import Campaign
+from apps.core.models import User
+from tests.campaigns.factories import make_contacts
+
+
+@pytest.fixture
+def admin_client(client, db):
+    user = User.objects.create_superuser("root", "root@example.com", "pw-not-used-1")
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def campaign(tenant, workspace, number, template):
+    make_contacts(workspace, 4)
+    audience = services.audience_create(workspace=workspace, name="all", filter={})
+    return services.campaign_create(tenant=tenant, data={
+        "name": "Admin one", "template": {"name": "promo", "language": "en"}, "audience_id": audience.pk,
+        "phone_number_id": number.pk, "variables": {"1": "{{contact.name}}", "2": "x"}})
+
+
+def test_campaign_page_progress_and_actions(admin_client, campaign):
+    page = admin_client.get(f"/admin/campaigns/campaign/{campaign.pk}/change/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert 'id="campaign-panel"' in html and "campaigns/campaign.js" in html
+    assert "/action/start/" in html and "/action/pause/" not in html
+    progress = admin_client.get(f"/admin/campaigns/campaign/{campaign.pk}/progress.json").json()
+    assert progress["status"] == "draft" and progress["started_at"] is None
+    assert progress["stats"]["total"] == 0
+    assert admin_client.get(f"/admin/campaigns/campaign/{campaign.pk}/action/start/").status_code == 405
+    r = admin_client.post(f"/admin/campaigns/campaign/{campaign.pk}/action/start/")
+    assert r.status_code == 302
+    assert Campaign.objects.get(pk=campaign.pk).status == "running"
+    services.campaign_step(campaign_id=campaign.pk)
+    progress = admin_client.get(f"/admin/campaigns/campaign/{campaign.pk}/progress.json").json()
+    assert progress["stats"]["queued"] == 4
+    assert progress["series"]["started_at"] is not None
+    # An illegal transition is a message on the page, not an error page.
+    r = admin_client.post(f"/admin/campaigns/campaign/{campaign.pk}/action/resume/", follow=True)
+    assert r.status_code == 200
+    assert "Cannot resume a campaign that is running." in r.content.decode()
+
+
+def test_admin_preflight_button_endpoint(admin_client, campaign):
+    r = admin_client.post(f"/admin/campaigns/campaign/{campaign.pk}/preflight.json")
+    assert r.status_code == 200
+    assert r.json()["recipients"] == 4
+    assert not campaign.recipients.exists()
+
+
+def test_admin_pages_need_staff(client, campaign):
+    r = client.get(f"/admin/campaigns/campaign/{campaign.pk}/progress.json")
+    assert r.status_code == 302 and "/admin/login/" in r["Location"]
+    r = client.post(f"/admin/campaigns/campaign/{campaign.pk}/action/cancel/")
+    assert r.status_code == 302
+    assert Campaign.objects.get(pk=campaign.pk).status == "draft"
