@@ -22,29 +22,68 @@ class ReadOnlyAdminMixin:
         return False
 
 
-class AuditedAdminMixin:
-    """Every admin change leaves an audit row (the API does the same in its base view)."""
+def _admin_audit(request, action: str, obj=None, *, model=None, details: dict | None = None) -> None:
+    model = model or type(obj)
+    if isinstance(obj, Workspace):
+        workspace = obj
+    else:
+        workspace = getattr(obj, "workspace", None) if obj is not None else None
+        workspace = workspace if isinstance(workspace, Workspace) else None
+    services.audit_record(
+        action=f"{action} {model._meta.label}", workspace=workspace,
+        actor_user=request.user if getattr(request.user, "pk", None) else None,
+        target_type=model._meta.model_name, target_id=str(obj.pk) if obj is not None else "",
+        ip_address=request.META.get("REMOTE_ADDR"), request_id=getattr(request, "request_id", ""),
+        details=details,
+    )
 
-    def log_addition(self, request, obj, message):
-        super().log_addition(request, obj, message)
-        self._audit(request, "admin.add", obj)
 
-    def log_change(self, request, obj, message):
-        super().log_change(request, obj, message)
-        self._audit(request, "admin.change", obj)
+def _install_admin_audit() -> None:
+    """Every admin add, change, delete and action, on every app's ModelAdmin, leaves an audit row (the API
+    does the same in its base view). Installed once on ModelAdmin itself so apps cannot forget it."""
+    model_admin = admin.ModelAdmin
+    if getattr(model_admin, "_reach_audited", False):
+        return
+    log_addition, log_change, log_deletions = (
+        model_admin.log_addition, model_admin.log_change, model_admin.log_deletions)
+    response_action = model_admin.response_action
 
-    def log_deletions(self, request, queryset):
+    def audited_addition(self, request, obj, message):
+        result = log_addition(self, request, obj, message)
+        _admin_audit(request, "admin.add", obj)
+        return result
+
+    def audited_change(self, request, obj, message):
+        result = log_change(self, request, obj, message)
+        _admin_audit(request, "admin.change", obj)
+        return result
+
+    def audited_deletions(self, request, queryset):
         for obj in queryset:
-            self._audit(request, "admin.delete", obj)
-        return super().log_deletions(request, queryset)
+            _admin_audit(request, "admin.delete", obj)
+        return log_deletions(self, request, queryset)
 
-    def _audit(self, request, action, obj):
-        workspace = getattr(obj, "workspace", None) if not isinstance(obj, Workspace) else obj
-        services.audit_record(
-            action=f"{action} {obj._meta.label}", workspace=workspace, actor_user=request.user,
-            target_type=obj._meta.model_name, target_id=str(obj.pk), ip_address=request.META.get("REMOTE_ADDR"),
-            request_id=getattr(request, "request_id", ""),
-        )
+    def audited_action(self, request, queryset):
+        selected = request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME)
+        name = request.POST.get("action", "")
+        response = response_action(self, request, queryset)
+        if name and selected and name != "delete_selected":  # deletions: one row per object above
+            _admin_audit(request, f"admin.action:{name}", model=self.model,
+                         details={"selected": selected[:500], "count": len(selected)})
+        return response
+
+    model_admin.log_addition = audited_addition
+    model_admin.log_change = audited_change
+    model_admin.log_deletions = audited_deletions
+    model_admin.response_action = audited_action
+    model_admin._reach_audited = True
+
+
+_install_admin_audit()
+
+
+class AuditedAdminMixin:
+    """Kept for compatibility: auditing now happens for every ModelAdmin (see _install_admin_audit)."""
 
 
 @admin.register(User)

@@ -101,3 +101,23 @@ def test_audit_log_and_events_are_read_only_in_the_admin(admin_client, workspace
     assert AuditLog.objects.filter(pk=row.pk).exists()
     assert client.get("/admin/core/event/").status_code == 200
     assert client.get("/admin/core/event/add/").status_code == 403
+
+
+def test_every_apps_admin_changes_and_actions_are_audited(admin_client, workspace):
+    from django.contrib.auth.models import Group
+
+    client, user = admin_client
+    assert client.post("/admin/auth/group/add/", {"name": "ops"}).status_code == 302
+    group = Group.objects.get(name="ops")
+    row = AuditLog.objects.get(action="admin.add auth.Group")
+    assert (row.actor_user, row.target_id, row.workspace) == (user, str(group.pk), None)
+    assert client.post(f"/admin/auth/group/{group.pk}/change/", {"name": "ops2"}).status_code == 302
+    assert AuditLog.objects.filter(action="admin.change auth.Group", target_id=str(group.pk)).count() == 1
+    assert client.post(f"/admin/auth/group/{group.pk}/delete/", {"post": "yes"}).status_code == 302
+    assert AuditLog.objects.filter(action="admin.delete auth.Group", target_id=str(group.pk)).count() == 1
+
+    key, _ = services.api_key_create(workspace=workspace, name="k", sandbox=False)
+    client.post("/admin/core/apikey/", {"action": "revoke_keys", "_selected_action": [key.pk]})
+    action = AuditLog.objects.get(action="admin.action:revoke_keys core.ApiKey")
+    assert action.details == {"selected": [key.pk], "count": 1}
+    assert action.actor_user == user
