@@ -13,6 +13,7 @@ Protocol (JSON frames):
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from channels.db import database_sync_to_async
@@ -20,7 +21,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
 from apps.conversations.selectors.conversations import inbox_current_sequence, inbox_events_after
-from apps.conversations.services.inbox import inbox_group_name
+from apps.conversations.services.inbox import inbox_group_name, inbox_server_loop_note
 from apps.core.selectors import tenant_for_session
 
 logger = logging.getLogger("reach.inbox.ws")
@@ -38,6 +39,7 @@ def _tenant(user, session):
 class InboxConsumer(AsyncJsonWebsocketConsumer):
     async def connect(self):
         self.group = None
+        inbox_server_loop_note(asyncio.get_running_loop())
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
             await self.close(code=4401)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from datetime import UTC, datetime
 from typing import Any
 
@@ -197,39 +198,85 @@ def conversation_reply(*, conversation: Conversation, user: User | None, message
 
 def inbox_events_broadcast(events: list[hooks.CommittedEvent]) -> None:
     """After-commit fast path: one group_send per workspace with the full envelopes (sequence
-    included). A browser that misses one catches up by sequence on reconnect, from the Event table."""
+    included). A browser that misses one catches up by sequence from the Event table: the consumer
+    fills any gap it sees, and a reconnecting browser resumes after its last sequence."""
     if not events:
         return
-    from channels.layers import get_channel_layer
-
     from apps.conversations.selectors.conversations import events_envelopes_by_id
 
-    layer = get_channel_layer()
-    if layer is None:
-        return
     grouped = events_envelopes_by_id(event_ids=[e.id for e in events])
     sends = [(inbox_group_name(ws_id), {"type": "inbox.events", "events": envelopes})
              for ws_id, envelopes in grouped.items()]
-
-    async def _send_all():
-        for group, message in sends:
-            await layer.group_send(group, message)
-
-    try:
-        loop = asyncio.get_running_loop()
-    except RuntimeError:
-        loop = None
-    if loop is not None:  # called from async code: don't block the loop
-        task = loop.create_task(_send_all())
-        _pending.add(task)
-        task.add_done_callback(_pending.discard)
-        return
-    from asgiref.sync import async_to_sync
-
-    async_to_sync(_send_all)()
+    if sends:
+        _pusher.submit(sends)
 
 
-_pending: set = set()
+class _Pusher:
+    """Hands group_sends to one long-lived event loop and returns at once, so the writer (a request or
+    a worker thread) never waits on the channel layer, the channel layer's connection pool lives as
+    long as the process, and sends leave in commit order (one drain task per loop).
+
+    The loop is the ASGI server's when this process serves the inbox (needed by the in-memory layer of
+    the embedded default, which only works inside its own loop), else a private background loop."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._own: asyncio.AbstractEventLoop | None = None
+        self._queues: dict[int, asyncio.Queue] = {}
+        self.server_loop: asyncio.AbstractEventLoop | None = None
+
+    def note_server_loop(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.server_loop = loop
+
+    def _loop(self) -> asyncio.AbstractEventLoop:
+        loop = self.server_loop
+        if loop is not None and loop.is_running() and not loop.is_closed():
+            return loop
+        with self._lock:
+            if self._own is None or self._own.is_closed():
+                self._own = asyncio.new_event_loop()
+                threading.Thread(target=self._own.run_forever, name="inbox-push", daemon=True).start()
+            return self._own
+
+    def submit(self, sends: list[tuple[str, dict]]) -> None:
+        loop = self._loop()
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            self._enqueue(loop, sends)
+        else:
+            loop.call_soon_threadsafe(self._enqueue, loop, sends)
+
+    def _enqueue(self, loop: asyncio.AbstractEventLoop, sends) -> None:
+        queue = self._queues.get(id(loop))
+        if queue is None:
+            queue = self._queues[id(loop)] = asyncio.Queue()
+            task = loop.create_task(self._drain(queue))
+            _tasks.add(task)
+            task.add_done_callback(_tasks.discard)
+        queue.put_nowait(sends)
+
+    async def _drain(self, queue: asyncio.Queue) -> None:
+        from channels.layers import get_channel_layer
+
+        while True:
+            sends = await queue.get()
+            layer = get_channel_layer()
+            for group, message in sends:
+                try:
+                    await layer.group_send(group, message)
+                except Exception:  # the log is the truth; browsers catch up by sequence
+                    logger.exception("inbox push to %s failed", group)
+
+
+_tasks: set = set()
+_pusher = _Pusher()
+
+
+def inbox_server_loop_note(loop: asyncio.AbstractEventLoop) -> None:
+    _pusher.note_server_loop(loop)
 
 
 def inbox_listener_register() -> None:

@@ -1,0 +1,293 @@
+"""Benchmark: latency from `POST /webhooks/meta` to the event arriving on a connected inbox WebSocket,
+at a steady inbound rate, with sequence numbers proving nothing was lost or reordered; next to a bare
+Channels group_send round trip through the same channel layer (the floor).
+
+Topology (all loopback, PostgreSQL + Redis from DATABASE_URL / REDIS_URL):
+  Daphne A (`manage.py serve --web-only`)  <- the agent's WebSocket /ws/inbox/ (session cookie)
+  Daphne B (`manage.py serve --web-only`)  <- signed inbound webhooks, POST /webhooks/meta
+  Celery worker (threads)                   processes the stored webhooks; the after-commit event listener
+                                            group_sends each committed event through channels-redis to A.
+So every event crosses processes exactly as it does behind a load balancer.
+
+Latency runs from each request's *scheduled* send time (open loop, no coordinated omission) to the
+moment the WebSocket frame carrying its `message.inbound` event is read. Every frame's sequences must
+be contiguous and strictly increasing; the run fails if one is missing, repeated or out of order.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/reach_inbox REDIS_URL=redis://127.0.0.1:6379/0 \\
+      .venv/bin/python bench/inbox_latency.py --rate 50 --duration 20
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import hmac
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import aiohttp
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "reach.settings")
+
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def sign(body: bytes, secret: str) -> str:
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def inbound_body(*, waba: str, pnid: str, i: int, run: str, customers: int) -> bytes:
+    wa_id = f"1650555{(i % customers):04d}"
+    payload = {"object": "whatsapp_business_account", "entry": [{"id": waba, "changes": [{"field": "messages", "value": {
+        "messaging_product": "whatsapp",
+        "metadata": {"display_phone_number": "15550001111", "phone_number_id": pnid},
+        "contacts": [{"profile": {"name": f"Bench {i % customers}"}, "wa_id": wa_id}],
+        "messages": [{"from": wa_id, "id": f"wamid.inboxbench.{run}.{i}", "timestamp": str(int(time.time())),
+                      "type": "text", "text": {"body": f"bench {run} {i}"}}]}}]}]}
+    return json.dumps(payload, separators=(",", ":")).encode()
+
+
+def setup_world(run: str):
+    """A workspace with one live number and an agent, plus a session cookie for the agent."""
+    import django
+
+    django.setup()
+    from django.contrib.sessions.backends.db import SessionStore
+
+    from apps.core import services as core
+    from apps.core.models import Membership, User
+    from apps.core.selectors import SESSION_SANDBOX_KEY, SESSION_WORKSPACE_KEY
+    from apps.wabas.services import waba_connect
+
+    workspace = core.workspace_create(name=f"Inbox bench {run}", slug=f"inbox-bench-{run}")
+    waba, pnid = f"77{int(time.time())}", f"88{int(time.time() * 1000)}"
+    waba_connect(workspace=workspace, meta_waba_id=waba, phone_number_id=pnid, display_phone_number="+15550001111",
+                 access_token="EAAG-bench", name="bench")
+    user = User.objects.create_user(username=f"bench-{run}", password=uuid.uuid4().hex)
+    Membership.objects.create(workspace=workspace, user=user, role="agent")
+    session = SessionStore()
+    session["_auth_user_id"] = str(user.pk)
+    session["_auth_user_backend"] = "django.contrib.auth.backends.ModelBackend"
+    session["_auth_user_hash"] = user.get_session_auth_hash()
+    session[SESSION_WORKSPACE_KEY] = workspace.pk
+    session[SESSION_SANDBOX_KEY] = False
+    session.save()
+    return workspace, waba, pnid, session.session_key
+
+
+def start_processes(env: dict, log_dir: Path) -> tuple[list[subprocess.Popen], int, int]:
+    ws_port, post_port = free_port(), free_port()
+    procs = []
+    for port in (ws_port, post_port):
+        log = open(log_dir / f"inbox-bench-daphne-{port}.log", "w")  # noqa: SIM115
+        procs.append(subprocess.Popen([sys.executable, "manage.py", "serve", "--port", str(port), "--web-only"],
+                                      cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT))
+    log = open(log_dir / "inbox-bench-worker.log", "w")  # noqa: SIM115
+    procs.append(subprocess.Popen([sys.executable, "-m", "celery", "-A", "reach", "worker", "-P", "threads",
+                                   "-c", str(env.get("BENCH_WORKER_THREADS", "8")), "--without-mingle",
+                                   "--without-gossip", "-l", "WARNING"],
+                                  cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT))
+    return procs, ws_port, post_port
+
+
+async def wait_healthy(port: int, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    async with aiohttp.ClientSession() as http:
+        while time.monotonic() < deadline:
+            try:
+                async with http.get(f"http://127.0.0.1:{port}/healthz", timeout=aiohttp.ClientTimeout(total=1)) as r:
+                    if r.status == 200:
+                        return
+            except (aiohttp.ClientError, asyncio.TimeoutError):
+                pass
+            await asyncio.sleep(0.2)
+    raise RuntimeError(f"server on {port} did not come up")
+
+
+async def floor_round_trip(n: int, rate: float) -> list[float]:
+    """Bare channels-redis: group_send to a group with one member, timed until that member reads it."""
+    from channels.layers import get_channel_layer
+
+    layer = get_channel_layer()
+    channel = await layer.new_channel()
+    group = f"inbox-bench-floor-{uuid.uuid4().hex[:8]}"
+    await layer.group_add(group, channel)
+    latencies = []
+    interval = 1.0 / rate
+    start = time.perf_counter()
+    for i in range(n):
+        scheduled = start + i * interval
+        delay = scheduled - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        await layer.group_send(group, {"type": "bench.ping", "i": i})
+        message = await layer.receive(channel)
+        assert message["i"] == i
+        latencies.append(time.perf_counter() - scheduled)
+    await layer.group_discard(group, channel)
+    return latencies
+
+
+async def run_bench(args) -> int:
+    from django.conf import settings
+
+    run = uuid.uuid4().hex[:8]
+    # The floor first, on a quiet layer: the same Redis, the same channel layer settings.
+    floor = await floor_round_trip(min(int(args.rate * args.duration), 1000), args.rate)
+    workspace, waba, pnid, session_key = await asyncio.to_thread(setup_world, run)
+    env = {**os.environ, "LOG_LEVEL": "WARNING", "PYTHONUNBUFFERED": "1"}
+    log_dir = ROOT / "var"
+    log_dir.mkdir(exist_ok=True)
+    procs, ws_port, post_port = start_processes(env, log_dir)
+    try:
+        await wait_healthy(ws_port)
+        await wait_healthy(post_port)
+        await asyncio.sleep(2)  # let the worker connect to the broker
+        secret = settings.META_APP_SECRET
+        total = int(args.rate * args.duration)
+        sent_at: dict[int, float] = {}
+        received_at: dict[int, float] = {}
+        sequences: list[int] = []
+        statuses: list[int] = []
+        problems: list[str] = []
+
+        origin = f"http://127.0.0.1:{ws_port}"
+        async with aiohttp.ClientSession(cookies={"sessionid": session_key}) as http:
+            ws = await http.ws_connect(f"ws://127.0.0.1:{ws_port}/ws/inbox/", headers={"Origin": origin},
+                                       heartbeat=None)
+            hello = await ws.receive_json(timeout=5)
+            assert hello["type"] == "hello", hello
+            start_seq = hello["sequence"]
+            await ws.send_json({"resume_after": start_seq})
+            done = asyncio.Event()
+
+            async def reader():
+                async for frame in ws:
+                    now = time.perf_counter()
+                    data = json.loads(frame.data)
+                    if data.get("type") == "reset":
+                        problems.append(f"reset at {data}")
+                        continue
+                    if data.get("type") != "events":
+                        continue
+                    for event in data["events"]:
+                        sequences.append(event["sequence"])
+                        if event["type"] == "message.inbound":
+                            body = event["data"].get("body", "")
+                            parts = body.split()
+                            if len(parts) == 3 and parts[1] == run:
+                                i = int(parts[2])
+                                if i in received_at:
+                                    problems.append(f"message {i} delivered twice")
+                                received_at[i] = now
+                    if len(received_at) >= total:
+                        done.set()
+
+            reader_task = asyncio.create_task(reader())
+            post_url = f"http://127.0.0.1:{post_port}/webhooks/meta"
+            # Warm-up: one message through the whole road, so a slow worker start is not measured.
+            warm = inbound_body(waba=waba, pnid=pnid, i=total, run=run, customers=args.customers)
+            async with http.post(post_url, data=warm, headers={
+                    "Content-Type": "application/json", "X-Hub-Signature-256": sign(warm, secret)}) as r:
+                assert r.status == 200, r.status
+            deadline = time.monotonic() + 90
+            while total not in received_at and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+            if total not in received_at:
+                raise RuntimeError("the warm-up message never reached the WebSocket; see var/inbox-bench-*.log")
+            del received_at[total]
+            interval = 1.0 / args.rate
+            t0 = time.perf_counter() + 0.2
+
+            async def post(i: int):
+                body = inbound_body(waba=waba, pnid=pnid, i=i, run=run, customers=args.customers)
+                scheduled = t0 + i * interval
+                delay = scheduled - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                sent_at[i] = scheduled
+                async with http.post(post_url, data=body, headers={
+                    "Content-Type": "application/json", "X-Hub-Signature-256": sign(body, secret)}) as r:
+                    statuses.append(r.status)
+
+            posters = [asyncio.create_task(post(i)) for i in range(total)]
+            await asyncio.gather(*posters)
+            try:
+                await asyncio.wait_for(done.wait(), timeout=args.drain_timeout)
+            except asyncio.TimeoutError:
+                pass
+            await asyncio.sleep(0.3)  # anything late or duplicated shows up here
+            await ws.close()
+            reader_task.cancel()
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+    expected = list(range(sequences[0], sequences[0] + len(sequences))) if sequences else []
+    in_order_from_start = bool(sequences) and sequences[0] == start_seq + 1
+    in_order = sequences == expected and in_order_from_start
+    lost = total - len(received_at)
+    latencies = [received_at[i] - sent_at[i] for i in received_at]
+    ms = lambda v: f"{v * 1000:.1f} ms"  # noqa: E731
+    layer_cfg = settings.CHANNEL_LAYERS["default"]
+    print(f"inbox latency bench  run={run}  rate={args.rate}/s  duration={args.duration}s  messages={total}  "
+          f"customers={args.customers}")
+    print(f"  channel layer: {layer_cfg['BACKEND'].rsplit('.', 1)[-1]} capacity="
+          f"{layer_cfg.get('CONFIG', {}).get('capacity')}  (ws on :{ws_port}, webhooks on :{post_port}, worker apart)")
+    print(f"  webhook answers: {sum(1 for s in statuses if s == 200)}/{total} x 200")
+    print(f"  POST /webhooks/meta -> WebSocket: p50 {ms(pct(latencies, 0.5))}  p90 {ms(pct(latencies, 0.9))}  "
+          f"p99 {ms(pct(latencies, 0.99))}  max {ms(max(latencies) if latencies else float('nan'))}")
+    print(f"  floor (bare group_send round trip): p50 {ms(pct(floor, 0.5))}  p99 {ms(pct(floor, 0.99))}")
+    print(f"  events received: {len(sequences)} (sequences {sequences[0] if sequences else '-'}..."
+          f"{sequences[-1] if sequences else '-'}), contiguous and in order: {in_order}; lost inbound: {lost}")
+    for problem in problems[:10]:
+        print("  PROBLEM:", problem)
+    ok = in_order and lost == 0 and not problems
+    target = pct(latencies, 0.99) <= 0.050 if latencies else False
+    print(f"  verdict: {'OK' if ok else 'FAILED'} (zero lost, no reorder); p99 <= 50 ms: {'yes' if target else 'no'}")
+    return 0 if ok else 1
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rate", type=float, default=50.0, help="inbound webhooks per second")
+    parser.add_argument("--duration", type=float, default=20.0, help="seconds of steady load")
+    parser.add_argument("--customers", type=int, default=50, help="distinct senders the messages rotate over")
+    parser.add_argument("--drain-timeout", type=float, default=30.0)
+    args = parser.parse_args()
+    if not os.environ.get("DATABASE_URL") or not os.environ.get("REDIS_URL"):
+        print("needs DATABASE_URL (PostgreSQL) and REDIS_URL: the processes share the database and channel layer")
+        return 2
+    import django
+
+    django.setup()
+    return asyncio.run(run_bench(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
