@@ -64,3 +64,4 @@ def test_docs_page_is_served():
     response = Client().get("/api/docs")
     assert response.status_code == 200
     assert b"/api/v1/schema" in response.content
+    assert b"cdn." not in response.content  # Redoc is served from our own static files
