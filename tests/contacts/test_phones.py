@@ -32,3 +32,27 @@ def test_bad_numbers_are_refused_with_the_field_named(raw):
     with pytest.raises(ValidationFailed) as exc:
         normalize_phone(raw, field="phone")
     assert exc.value.details["field"] == "phone"
+
+
+def test_fast_path_agrees_with_phonenumbers_parse():
+    import random
+
+    import phonenumbers
+
+    from apps.contacts.phones import _fast_e164
+
+    rng = random.Random(7)
+    codes = sorted(phonenumbers.COUNTRY_CODE_TO_REGION_CODE)
+    checked = 0
+    for _ in range(20000):
+        code = str(rng.choice(codes))
+        national = "".join(rng.choice("0123456789") for _ in range(rng.randint(4, 13)))
+        digits = (code + national)[:15]
+        fast = _fast_e164(digits)
+        if fast is None:
+            continue
+        parsed = phonenumbers.parse("+" + digits, None)
+        assert phonenumbers.is_possible_number(parsed), digits
+        assert phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164) == fast, digits
+        checked += 1
+    assert checked > 5000  # the fast path really is the common path
