@@ -126,10 +126,30 @@ class SimConfig:
         return cls(**values)
 
 
-@dataclass(frozen=True)
 class Followup:
-    delay: float
-    payload: dict
+    """A webhook to deliver `delay` seconds from now. Status updates keep their route and status object and
+    build the Meta envelope only when asked: the HTTP server batches them per number without ever building
+    one envelope per status."""
+
+    __slots__ = ("delay", "_payload", "route", "status")
+
+    def __init__(self, delay: float, payload: dict | None = None, *, route: tuple | None = None,
+                 status: dict | None = None):
+        self.delay = delay
+        self._payload = payload
+        self.route = route  # (waba_id, phone_number_id, display_phone_number) for status updates
+        self.status = status
+
+    @property
+    def payload(self) -> dict:
+        if self._payload is None:
+            waba_id, pnid, display = self.route
+            self._payload = messages_envelope(waba_id=waba_id, phone_number_id=pnid, display_phone_number=display,
+                                              value={"statuses": [self.status]})
+        return self._payload
+
+    def __repr__(self) -> str:
+        return f"Followup(delay={self.delay!r}, route={self.route!r}, status={self.status!r})"
 
 
 @dataclass
@@ -654,10 +674,11 @@ class SimulatorEngine:
         last = self.state.get_window(pnid, wa_id)
         in_window = last is not None and now - last <= cfg.window_hours * 3600
 
-        def status_payload(status: str, at: float, **extra) -> dict:
-            st = dict(base, status=status, timestamp=str(int(at)), **extra)
-            return messages_envelope(waba_id=waba_id, phone_number_id=pnid, display_phone_number=display,
-                                     value={"statuses": [st]})
+        route = (waba_id, pnid, display)
+
+        def status_followup(delay: float, status: str, **extra) -> Followup:
+            st = dict(base, status=status, timestamp=str(int(now + delay)), **extra)
+            return Followup(delay, route=route, status=st)
 
         fail_code = None
         if wa_id == MAGIC_NOT_ON_WHATSAPP:
@@ -671,10 +692,9 @@ class SimulatorEngine:
         elif mtype in MEDIA_TYPES and body[mtype].get("id") and self.state.get_media(str(body[mtype]["id"])) is None:
             fail_code = 131053
         if fail_code is not None:
-            return [Followup(cfg.sent_delay, status_payload("failed", now + cfg.sent_delay,
-                                                            errors=[webhook_error(fail_code)]))]
+            return [status_followup(cfg.sent_delay, "failed", errors=[webhook_error(fail_code)])]
         pricing = self._pricing(mtype, category, in_window)
-        out = [Followup(cfg.sent_delay, status_payload("sent", now + cfg.sent_delay, pricing=pricing))]
+        out = [status_followup(cfg.sent_delay, "sent", pricing=pricing)]
         skip_delivered = self.rng.random() < cfg.skip_delivered_probability
         will_read = wa_id != MAGIC_NEVER_READ and self.rng.random() < cfg.read_probability
         if not will_read:
@@ -687,12 +707,12 @@ class SimulatorEngine:
         else:
             delivered_at, read_at = cfg.delivered_delay, read_delay
         if not skip_delivered:
-            out.append(Followup(delivered_at, status_payload("delivered", now + delivered_at, pricing=pricing)))
+            out.append(status_followup(delivered_at, "delivered", pricing=pricing))
         if will_read:
             extra = {"pricing": pricing} if skip_delivered else {}
-            out.append(Followup(read_at, status_payload("read", now + read_at, **extra)))
+            out.append(status_followup(read_at, "read", **extra))
         if wa_id == MAGIC_DUPLICATE_STATUSES or self.rng.random() < cfg.duplicate_probability:
-            out = out + [Followup(f.delay + 0.01, f.payload) for f in out]
+            out = out + [Followup(f.delay + 0.01, route=f.route, status=f.status) for f in out]
         return out
 
     # -- inbound ----------------------------------------------------------------------------------------

@@ -32,6 +32,7 @@ from apps.providers.simulator.engine import (
     SimulatorEngine,
     graph_error_body,
     merge_payloads,
+    messages_envelope,
     new_numeric_id,
 )
 
@@ -244,7 +245,7 @@ class FakeMetaServer:
     def schedule(self, followups, attempt: int = 0) -> None:
         now = time.monotonic()
         for f in followups:
-            heapq.heappush(self._heap, (now + max(0.0, f.delay), next(self._seq), f.payload, attempt))
+            heapq.heappush(self._heap, (now + max(0.0, f.delay), next(self._seq), f, attempt))
         self.stats["webhooks_scheduled"] += len(followups)
         if self._wake is not None and followups:
             self._wake.set()
@@ -275,9 +276,18 @@ class FakeMetaServer:
             await asyncio.sleep(self.tick)
             now = time.monotonic()
             due: dict[int, list] = collections.defaultdict(list)
+            statuses: dict[tuple, list] = collections.defaultdict(list)
             while self._heap and self._heap[0][0] <= now:
-                _, _, payload, attempt = heapq.heappop(self._heap)
-                due[attempt].append(payload)
+                _, _, item, attempt = heapq.heappop(self._heap)
+                if isinstance(item, Followup) and item.route is not None:
+                    statuses[item.route].append(item.status)
+                else:
+                    due[attempt].append(item.payload if isinstance(item, Followup) else item)
+            for (waba_id, pnid, display), items in statuses.items():
+                for i in range(0, len(items), self.batch_max):
+                    due[0].append(messages_envelope(waba_id=waba_id, phone_number_id=pnid,
+                                                    display_phone_number=display,
+                                                    value={"statuses": items[i:i + self.batch_max]}))
             for attempt, payloads in due.items():
                 for batch in merge_payloads(payloads, self.batch_max):
                     await sem.acquire()
