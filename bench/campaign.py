@@ -4,14 +4,14 @@
    rows) next to the ceiling, a raw PostgreSQL `INSERT … SELECT` of the same rows into a table built
    `LIKE campaigns_campaignrecipient INCLUDING ALL` (same unique constraint and indexes). Median of --runs.
 2. Send rate (unless --skip-send): the campaign runs against `manage.py fakemeta` (a subprocess on a free
-   loopback port) with the number at --mps; one pump process (campaign_pump) hands recipients to the
-   dispatcher, --workers processes run SEND's dispatch_drain. Reports the sustained rate from the messages'
+   loopback port) with the number at --mps; one pump process (campaign_pump) and --feeders processes
+   (campaign_feed) hand recipients to the dispatcher, --workers processes run SEND's dispatch_drain. Reports the sustained rate from the messages'
    sent_at, the busiest second, and how many attempts failed with 130429 (throughput) or 131056 (pair rate).
 
 Needs PostgreSQL and Redis; use a database of its own (it is dropped and recreated with --fresh):
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/reach_camp_bench REDIS_URL=redis://127.0.0.1:6379/8 \\
-        .venv/bin/python bench/campaign.py --fresh --recipients 100000 --mps 1000 --workers 2
+        .venv/bin/python bench/campaign.py --fresh --recipients 100000 --mps 1000 --workers 2 --feeders 1
 """
 
 from __future__ import annotations
@@ -203,6 +203,12 @@ def role_pump(campaign_id: str, seconds: float) -> None:
             time.sleep(0.5)
 
 
+def role_feed(campaign_id: str, seconds: float) -> None:
+    from apps.campaigns import services
+
+    services.campaign_feed(campaign_id=campaign_id, max_seconds=seconds)
+
+
 def role_dispatch(phone_number_id: str, campaign_id: str, seconds: float) -> None:
     from apps.campaigns.models import Campaign
     from apps.conversations.services.dispatch import dispatch_drain, leases_recover
@@ -216,7 +222,7 @@ def role_dispatch(phone_number_id: str, campaign_id: str, seconds: float) -> Non
         time.sleep(0.05)
 
 
-def bench_send(ws, number, *, mps: int, workers: int, timeout: float) -> dict:
+def bench_send(ws, number, *, mps: int, workers: int, feeders: int, timeout: float) -> dict:
     from django.db import connection
     from django.db.models import Count, Max, Min
 
@@ -225,7 +231,8 @@ def bench_send(ws, number, *, mps: int, workers: int, timeout: float) -> dict:
     from apps.conversations.models import Message, MessageAttempt
 
     port = free_port()
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    # The bench runs the feeders as processes itself (there is no Celery worker here to take the pump's tasks).
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "CAMPAIGN_PUMP_FEEDERS": "0"}
     fake = subprocess.Popen(
         [sys.executable, "manage.py", "fakemeta", "--port", str(port), "--number-mps", f"{PN_META_ID}={mps}",
          "--lenient-templates", "--no-window-check"],
@@ -242,6 +249,9 @@ def bench_send(ws, number, *, mps: int, workers: int, timeout: float) -> dict:
         me = os.path.abspath(__file__)
         procs.append(subprocess.Popen([sys.executable, me, "--role", "pump", "--campaign", campaign.pk,
                                        "--timeout", str(timeout)], cwd=ROOT, env=env))
+        for _ in range(feeders):
+            procs.append(subprocess.Popen([sys.executable, me, "--role", "feed", "--campaign", campaign.pk,
+                                           "--timeout", str(timeout)], cwd=ROOT, env=env))
         for _ in range(workers):
             procs.append(subprocess.Popen([sys.executable, me, "--role", "dispatch", "--campaign", campaign.pk,
                                            "--phone-number", number.pk, "--timeout", str(timeout)], cwd=ROOT, env=env))
@@ -296,11 +306,12 @@ def main() -> None:
     parser.add_argument("--recipients", type=int, default=100_000)
     parser.add_argument("--mps", type=int, default=1000)
     parser.add_argument("--workers", type=int, default=2, help="dispatcher processes")
+    parser.add_argument("--feeders", type=int, default=1, help="extra hand-out processes next to the pump")
     parser.add_argument("--runs", type=int, default=3, help="materialisation runs (median)")
     parser.add_argument("--timeout", type=float, default=600)
     parser.add_argument("--fresh", action="store_true", help="drop and recreate the bench database first")
     parser.add_argument("--skip-send", action="store_true")
-    parser.add_argument("--role", choices=["pump", "dispatch"], help=argparse.SUPPRESS)
+    parser.add_argument("--role", choices=["pump", "feed", "dispatch"], help=argparse.SUPPRESS)
     parser.add_argument("--campaign", help=argparse.SUPPRESS)
     parser.add_argument("--phone-number", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -309,6 +320,8 @@ def main() -> None:
         setup_django()
         if args.role == "pump":
             role_pump(args.campaign, args.timeout)
+        elif args.role == "feed":
+            role_feed(args.campaign, args.timeout)
         else:
             role_dispatch(args.phone_number, args.campaign, args.timeout)
         return
@@ -324,8 +337,10 @@ def main() -> None:
     report = {"materialize": bench_materialize(ws, number, args.runs)}
     print(json.dumps(report["materialize"]), flush=True)
     if not args.skip_send:
-        print(f"send rate at {args.mps} mps with {args.workers} dispatcher process(es):", flush=True)
-        report["send"] = bench_send(ws, number, mps=args.mps, workers=args.workers, timeout=args.timeout)
+        print(f"send rate at {args.mps} mps: 1 pump + {args.feeders} feeder(s), {args.workers} dispatcher(s):",
+              flush=True)
+        report["send"] = bench_send(ws, number, mps=args.mps, workers=args.workers, feeders=args.feeders,
+                                    timeout=args.timeout)
     print(json.dumps(report, indent=2, default=str))
 
 

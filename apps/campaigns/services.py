@@ -390,23 +390,36 @@ def _in_flight(campaign: Campaign) -> int:
     ).count()
 
 
+def _lock_campaign_shared(campaign_id: str) -> bool:
+    if connection.vendor != "postgresql":
+        return True  # SQLite: one writer at a time anyway
+    table = Campaign._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT status FROM {table} WHERE id = %s FOR SHARE", [campaign_id])  # noqa: S608
+        row = cursor.fetchone()
+    return bool(row) and row[0] == S.RUNNING
+
+
 def campaign_hand_out_batch(*, campaign_id: str, limit: int, now: datetime | None = None) -> int:
     """One batch, one transaction: returns how many recipients got a message (0 = nothing to do now)."""
     now = now or timezone.now()
     with transaction.atomic():
-        # The row lock serialises batches with pause/cancel: once a pause commits, no batch starts.
+        # A share lock on the campaign row: batches (several feeders at once) run side by side, while pause and
+        # cancel (an UPDATE of the row) wait for the batches in flight, and no batch starts after they commit.
+        if not _lock_campaign_shared(campaign_id):
+            return 0
         campaign = (
-            Campaign.objects.select_for_update(of=("self",)).select_related("phone_number", "template", "workspace")
+            Campaign.objects.select_related("phone_number", "template", "workspace")
             .filter(pk=campaign_id, status=S.RUNNING).first()
         )
         if campaign is None:
             return 0
         if campaign.valid_until and campaign.valid_until <= now:
             return 0
-        batch = list(
-            CampaignRecipient.objects.filter(campaign=campaign, status__in=(R.PENDING, R.DEFERRED))
-            .order_by("id")[:limit]
-        )
+        pick = CampaignRecipient.objects.filter(campaign=campaign, status__in=(R.PENDING, R.DEFERRED)).order_by("id")
+        if connection.vendor == "postgresql":
+            pick = pick.select_for_update(skip_locked=True)  # concurrent batches take disjoint recipients
+        batch = list(pick[:limit])
         if not batch:
             return 0
         contacts = {c.pk: c for c in Contact.objects.filter(pk__in=[r.contact_id for r in batch])}
@@ -561,6 +574,27 @@ def campaign_step(*, campaign_id: str, now: datetime | None = None, check: bool 
     return "handed" if handed else "busy"
 
 
+def campaign_feed(*, campaign_id: str, max_seconds: float, sleep=time.sleep) -> int:
+    """A helper that only hands out batches (no lease: batches are safe side by side), so a campaign on a fast
+    number is fed by several workers. Stops when the campaign stops running or the time is up."""
+    deadline = time.monotonic() + max_seconds
+    handed = 0
+    while time.monotonic() < deadline:
+        campaign = Campaign.objects.select_related("phone_number").filter(pk=campaign_id).first()
+        if campaign is None or campaign.status != S.RUNNING:
+            break
+        if campaign.materialized_at is None:
+            sleep(settings.CAMPAIGN_PUMP_IDLE_SECONDS)  # the pump expands the audience first
+            continue
+        room = _window(campaign) - _in_flight(campaign)
+        n = campaign_hand_out_batch(campaign_id=campaign_id, limit=min(room, settings.CAMPAIGN_BATCH_SIZE)) \
+            if room > 0 else 0
+        handed += n
+        if n == 0:
+            sleep(settings.CAMPAIGN_PUMP_IDLE_SECONDS)
+    return handed
+
+
 def campaign_claim_pump(*, campaign_id: str, now: datetime, lease_seconds: float) -> bool:
     """Compare-and-set lease: one pump per campaign across all workers; a dead worker's lease runs out."""
     return bool(
@@ -568,6 +602,20 @@ def campaign_claim_pump(*, campaign_id: str, now: datetime, lease_seconds: float
         .filter(Q(pump_claimed_until__isnull=True) | Q(pump_claimed_until__lt=now))
         .update(pump_claimed_until=now + timedelta(seconds=lease_seconds))
     )
+
+
+def _start_feeders(*, campaign_id: str, max_seconds: float) -> None:
+    feeders = settings.CAMPAIGN_PUMP_FEEDERS
+    if feeders <= 0 or max_seconds <= 0:
+        return
+    campaign = Campaign.objects.select_related("phone_number").filter(pk=campaign_id).first()
+    # Only worth it when one worker cannot keep the in-flight window full (fast numbers).
+    if campaign is None or _window(campaign) <= settings.CAMPAIGN_BATCH_SIZE:
+        return
+    from apps.campaigns import tasks
+
+    for _ in range(feeders):
+        tasks.campaign_feed.delay(campaign_id, max_seconds)
 
 
 def campaign_pump(*, campaign_id: str, max_seconds: float | None = None, sleep=time.sleep) -> str:
@@ -579,6 +627,7 @@ def campaign_pump(*, campaign_id: str, max_seconds: float | None = None, sleep=t
     started = time.monotonic()
     last_check = 0.0
     result = "busy"
+    _start_feeders(campaign_id=campaign_id, max_seconds=max_seconds)
     try:
         while True:
             elapsed = time.monotonic() - started

@@ -22,3 +22,8 @@ def campaigns_tick() -> dict:
 @shared_task(name="apps.campaigns.tasks.campaign_pump")
 def campaign_pump(campaign_id: str) -> str:
     return services.campaign_pump(campaign_id=campaign_id)
+
+
+@shared_task(name="apps.campaigns.tasks.campaign_feed")
+def campaign_feed(campaign_id: str, max_seconds: float) -> int:
+    return services.campaign_feed(campaign_id=campaign_id, max_seconds=max_seconds)
