@@ -113,6 +113,7 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "channels",
     "django_celery_beat",
     "apps.core",
@@ -253,6 +254,7 @@ SPECTACULAR_SETTINGS = {
     # The schema and docs are public, like the contract they describe.
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "SERVE_AUTHENTICATION": [],
+    "REDOC_DIST": "SIDECAR",  # bundled with the app, not fetched from a CDN
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     "COMPONENT_SPLIT_REQUEST": True,
     "APPEND_COMPONENTS": {
