@@ -1,0 +1,45 @@
+"""A test key sends from the sandbox's simulated number: same API, same dispatcher, the in-process
+simulator as the far end, and its statuses back through the receive road."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from apps.conversations.models import Message
+from apps.conversations.services import dispatch
+from apps.core.redis import get_redis
+from tests.conversations.send_support import template
+
+pytestmark = pytest.mark.django_db
+
+
+def test_sandbox_template_send_is_dispatched_by_the_simulator_and_statuses_come_back(sandbox_api, workspace):
+    for key in get_redis().scan_iter("reach:*"):
+        get_redis().delete(key)
+    sandbox = workspace.sandbox
+    number = sandbox.phone_numbers.get()
+    template(sandbox, number.waba)
+    r = sandbox_api.post("/api/v1/messages", {"to": "+15557654321", "template": {
+        "name": "order_update", "language": "en", "variables": ["Ann", "7"]}}, format="json")
+    assert r.status_code == 202, r.content
+    totals = dispatch.dispatch_drain(phone_number_id=number.pk, budget_seconds=5)
+    assert totals["sent"] == 1
+    m = Message.objects.get(pk=r.json()["id"])
+    assert m.status == "sent" and m.provider_message_id.startswith("wamid.")
+    from apps.webhooks.services.inbound import inbound_webhooks_sweep
+
+    deadline = time.monotonic() + 8
+    while time.monotonic() < deadline:
+        inbound_webhooks_sweep()
+        m.refresh_from_db()
+        if m.status == "read":
+            break
+        time.sleep(0.2)
+    assert m.status == "read" and m.delivered_at is not None
+    assert live_message_count(workspace) == 0  # nothing leaked into the live workspace
+
+
+def live_message_count(workspace) -> int:
+    return Message.objects.filter(workspace=workspace).count()
