@@ -160,6 +160,14 @@ async def main() -> int:
     connector = aiohttp.TCPConnector(limit=args.max_in_flight, force_close=False)
     timeout = aiohttp.ClientTimeout(total=30)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+        for _ in range(120):  # wait (bounded) for the server to come up
+            try:
+                async with session.get(f"{base}/healthz") as resp:
+                    if resp.status == 200:
+                        break
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.5)
         # Warm up connections, imports and the DB pool; a bad secret fails fast here.
         warm, _ = await closed_loop(session, "POST", f"{base}/webhooks/meta", seconds=1.0, concurrency=4,
                                     make=lambda i: webhook(10**9 + i))

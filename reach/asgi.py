@@ -10,12 +10,14 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from apps.core.asgi_limits import ApiBodyLimit  # noqa: E402
+from apps.webhooks.asgi_inbound import MetaWebhookFastPath  # noqa: E402
 from reach.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         # Streams are capped under /api/ before Django spools them (chunked bodies have no Content-Length).
-        "http": ApiBodyLimit(django_asgi_app),
+        # POST /webhooks/meta is answered before Django (apps/webhooks/asgi_inbound.py: same checks, no stack).
+        "http": MetaWebhookFastPath(ApiBodyLimit(django_asgi_app)),
         "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 )

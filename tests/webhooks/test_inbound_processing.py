@@ -106,12 +106,13 @@ def test_quality_for_unknown_number_is_ignored_not_failed(workspace, number):
 
 def test_sweeper_processes_a_row_whose_enqueue_was_lost(workspace, number, monkeypatch,
                                                         django_capture_on_commit_callbacks):
-    from apps.webhooks.tasks.inbound import inbound_webhook_process_task
+    from apps.webhooks.tasks.inbound import inbound_webhooks_drain_task
 
     def broker_down(*args, **kwargs):
         raise ConnectionError("redis is down")
 
-    monkeypatch.setattr(inbound_webhook_process_task, "delay", broker_down)
+    inbound._kick_release()
+    monkeypatch.setattr(inbound_webhooks_drain_task, "delay", broker_down)
     with django_capture_on_commit_callbacks(execute=True):
         webhook_id = inbound.inbound_webhook_store(body=body_of(text_payload(wamid="wamid.LOST")))
     assert InboundWebhook.objects.get(pk=webhook_id).processed_at is None
@@ -182,3 +183,23 @@ def test_unparseable_change_types_are_skipped(workspace, number):
     outcome = deliver(fixture("oas_group_create_message.json"))
     assert outcome.status == "processed"
     assert Message.objects.count() == 0
+
+
+def test_a_burst_rings_the_doorbell_once_and_the_drain_processes_all(workspace, number, monkeypatch,
+                                                                     django_capture_on_commit_callbacks):
+    from apps.webhooks.tasks.inbound import inbound_webhooks_drain_task
+
+    published: list[int] = []
+    monkeypatch.setattr(inbound_webhooks_drain_task, "delay", lambda: published.append(1))
+    inbound._kick_release()
+    with django_capture_on_commit_callbacks(execute=True):
+        for i in range(5):
+            inbound.inbound_webhook_store(body=body_of(text_payload(wamid=f"wamid.BURST{i}")))
+    assert published == [1]
+    assert inbound.inbound_webhooks_drain() == 5
+    assert Message.objects.count() == 5
+    # The doorbell is free again: the next webhook queues a new drain.
+    with django_capture_on_commit_callbacks(execute=True):
+        inbound.inbound_webhook_store(body=body_of(text_payload(wamid="wamid.AFTER")))
+    assert published == [1, 1]
+    inbound._kick_release()

@@ -63,17 +63,68 @@ def inbound_webhook_store(*, body: bytes, source: str = InboundWebhook.Source.ME
     return row_id
 
 
+KICK_KEY = "reach:inbound_webhooks:kick"
+
+
 def _enqueue(webhook_id: str, countdown: float) -> None:
-    from apps.webhooks.tasks.inbound import inbound_webhook_process_task
+    """Fast path. A due row rings a doorbell: one Redis SET NX, and a drain task is queued only when none
+    is pending, so a burst of webhooks costs one broker publish, not one each. A delayed (simulator) row
+    gets its own countdown task."""
+    from apps.webhooks.tasks.inbound import inbound_webhook_process_task, inbound_webhooks_drain_task
 
     try:
         if countdown > 0:
             inbound_webhook_process_task.apply_async(args=[webhook_id], countdown=countdown)
-        else:
-            inbound_webhook_process_task.delay(webhook_id)
+        elif _kick_acquire():
+            inbound_webhooks_drain_task.delay()
     except Exception:  # broker down: the sweeper picks the row up
+        _kick_release()
         logger.warning("could not enqueue inbound webhook %s; the sweeper will process it", webhook_id,
                        exc_info=True)
+
+
+def _kick_acquire() -> bool:
+    from apps.core.redis import get_redis
+
+    return bool(get_redis().set(KICK_KEY, "1", nx=True, ex=settings.INBOUND_WEBHOOK_LEASE_SECONDS))
+
+
+def _kick_release() -> None:
+    try:
+        from apps.core.redis import get_redis
+
+        get_redis().delete(KICK_KEY)
+    except Exception:  # the key expires on its own
+        logger.warning("could not release the inbound kick", exc_info=True)
+
+
+def inbound_webhooks_drain(*, budget_seconds: float = 30.0) -> int:
+    """The doorbell's task: process due rows until none is left (or the budget is spent), then release
+    the doorbell and look once more, so a row stored between the last claim and the release is not
+    left for the sweeper."""
+    import time
+
+    deadline = time.monotonic() + budget_seconds
+    done = 0
+    while True:
+        ids = inbound_webhooks_claim_due(limit=settings.INBOUND_WEBHOOK_SWEEP_BATCH)
+        for webhook_id in ids:
+            done += inbound_webhook_process(webhook_id=webhook_id, claimed=True).status == "processed"
+        if ids and time.monotonic() < deadline:
+            continue
+        _kick_release()
+        if not ids and _due_exists() and _kick_acquire():
+            continue
+        if ids:  # budget spent with work left: hand over to a fresh task
+            _enqueue("", 0.0)
+        return done
+
+
+def _due_exists() -> bool:
+    now = timezone.now()
+    return InboundWebhook.objects.filter(processed_at__isnull=True, available_at__lte=now,
+                                         attempts__lt=settings.INBOUND_WEBHOOK_MAX_ATTEMPTS).filter(
+        Q(claimed_until__isnull=True) | Q(claimed_until__lt=now)).exists()
 
 
 def inbound_sink(*, payload: dict, delay_seconds: float = 0.0, source: str = "simulator") -> None:

@@ -13,3 +13,8 @@ def inbound_webhook_process_task(webhook_id: str) -> str:
 @shared_task(name="apps.webhooks.tasks.inbound.inbound_webhooks_sweep_task", ignore_result=True)
 def inbound_webhooks_sweep_task() -> int:
     return inbound.inbound_webhooks_sweep()
+
+
+@shared_task(name="apps.webhooks.tasks.inbound.inbound_webhooks_drain_task", ignore_result=True)
+def inbound_webhooks_drain_task() -> int:
+    return inbound.inbound_webhooks_drain()
