@@ -88,6 +88,15 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=0))
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 IS_POSTGRES = DATABASES["default"]["ENGINE"].endswith("postgresql")
+# Under Daphne every request runs in its own thread, so persistent connections leak and a burst opens one
+# PostgreSQL backend per request in flight. DATABASE_POOL_MAX_SIZE > 0 uses Django's bounded psycopg pool
+# instead (requests wait for a pooled connection); CONN_MAX_AGE must stay 0 with it.
+DATABASE_POOL_MAX_SIZE = env.int("DATABASE_POOL_MAX_SIZE", default=0)
+if IS_POSTGRES and DATABASE_POOL_MAX_SIZE > 0:
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": 1, "max_size": DATABASE_POOL_MAX_SIZE, "timeout": env.float("DATABASE_POOL_TIMEOUT", default=10.0),
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 
@@ -358,6 +367,7 @@ MESSAGE_SCHEDULE_MAX_DAYS = env.int("MESSAGE_SCHEDULE_MAX_DAYS", default=30)
 INBOUND_WEBHOOK_SWEEP_SECONDS = env.float("INBOUND_WEBHOOK_SWEEP_SECONDS", default=5.0)
 INBOUND_WEBHOOK_SWEEP_BATCH = env.int("INBOUND_WEBHOOK_SWEEP_BATCH", default=200)
 INBOUND_WEBHOOK_MAX_COUNTDOWN_SECONDS = env.float("INBOUND_WEBHOOK_MAX_COUNTDOWN_SECONDS", default=300.0)
+INBOUND_WEBHOOK_INGEST_THREADS = env.int("INBOUND_WEBHOOK_INGEST_THREADS", default=8)  # ASGI fast path
 INBOUND_STATUS_ORPHAN_GRACE_SECONDS = env.float("INBOUND_STATUS_ORPHAN_GRACE_SECONDS", default=120.0)
 INBOUND_STATUS_ORPHAN_RETRY_SECONDS = env.float("INBOUND_STATUS_ORPHAN_RETRY_SECONDS", default=2.0)
 INBOUND_MEDIA_RETRY_BASE_SECONDS = env.float("INBOUND_MEDIA_RETRY_BASE_SECONDS", default=30.0)
