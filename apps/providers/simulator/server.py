@@ -68,6 +68,7 @@ class _HttpProtocol(asyncio.Protocol):
         self.server = server
         self.buf = bytearray()
         self.transport = None
+        self.continued = False
 
     def connection_made(self, transport):
         self.transport = transport
@@ -103,7 +104,11 @@ class _HttpProtocol(asyncio.Protocol):
                 self._reply(413, b"", "text/plain", close=True)
                 return
             if len(self.buf) < end + 4 + length:
+                if headers.get("expect", "").lower() == "100-continue" and not self.continued:
+                    self.continued = True  # curl waits for this before sending a large body
+                    self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
                 return
+            self.continued = False
             body = bytes(self.buf[end + 4:end + 4 + length])
             del self.buf[:end + 4 + length]
             path, _, query = target.partition("?")
