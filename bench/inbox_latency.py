@@ -30,6 +30,7 @@ import subprocess
 import sys
 import time
 import uuid
+from datetime import datetime
 from pathlib import Path
 
 import aiohttp
@@ -170,6 +171,7 @@ async def run_bench(args) -> int:
         sequences: list[int] = []
         statuses: list[int] = []
         problems: list[str] = []
+        push_lag: list[float] = []  # event row written (inside the worker's transaction) -> frame read
 
         origin = f"http://127.0.0.1:{ws_port}"
         async with aiohttp.ClientSession(cookies={"sessionid": session_key}) as http:
@@ -184,6 +186,7 @@ async def run_bench(args) -> int:
             async def reader():
                 async for frame in ws:
                     now = time.perf_counter()
+                    wall = time.time()
                     data = json.loads(frame.data)
                     if data.get("type") == "reset":
                         problems.append(f"reset at {data}")
@@ -200,6 +203,8 @@ async def run_bench(args) -> int:
                                 if i in received_at:
                                     problems.append(f"message {i} delivered twice")
                                 received_at[i] = now
+                                created = datetime.fromisoformat(event["created_at"].replace("Z", "+00:00"))
+                                push_lag.append(wall - created.timestamp())
                     if len(received_at) >= total:
                         done.set()
 
@@ -262,6 +267,8 @@ async def run_bench(args) -> int:
     print(f"  webhook answers: {sum(1 for s in statuses if s == 200)}/{total} x 200")
     print(f"  POST /webhooks/meta -> WebSocket: p50 {ms(pct(latencies, 0.5))}  p90 {ms(pct(latencies, 0.9))}  "
           f"p99 {ms(pct(latencies, 0.99))}  max {ms(max(latencies) if latencies else float('nan'))}")
+    print(f"  of which event written -> WebSocket (commit, listener, channels-redis, consumer): "
+          f"p50 {ms(pct(push_lag, 0.5))}  p99 {ms(pct(push_lag, 0.99))}")
     print(f"  floor (bare group_send round trip): p50 {ms(pct(floor, 0.5))}  p99 {ms(pct(floor, 0.99))}")
     print(f"  events received: {len(sequences)} (sequences {sequences[0] if sequences else '-'}..."
           f"{sequences[-1] if sequences else '-'}), contiguous and in order: {in_order}; lost inbound: {lost}")
