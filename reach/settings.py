@@ -304,6 +304,12 @@ else:
         }
     }
 
+# Operator inbox (INBOX helper): how far back a reconnecting browser may replay before it must reload
+# state; the default per-conversation auto-reply cooldown.
+INBOX_RESUME_MAX_EVENTS = env.int("INBOX_RESUME_MAX_EVENTS", default=2000)
+INBOX_HEARTBEAT_SECONDS = env.int("INBOX_HEARTBEAT_SECONDS", default=20)
+AUTO_REPLY_DEFAULT_COOLDOWN_SECONDS = env.int("AUTO_REPLY_DEFAULT_COOLDOWN_SECONDS", default=3600)
+
 # "memory://localhost/" (not "memory://") keeps kombu from warning about a missing hostname.
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "memory://localhost/")
 CELERY_RESULT_BACKEND = None
@@ -344,12 +350,6 @@ SIMULATOR_MEDIA_URL_TTL = env.float("SIMULATOR_MEDIA_URL_TTL", default=300.0)
 # In-process sandbox: templates the simulator never saw are accepted (Reach already checked them locally).
 SIMULATOR_INPROCESS_STRICT_TEMPLATES = env.bool("SIMULATOR_INPROCESS_STRICT_TEMPLATES", default=False)
 SMS_GATEWAY = env.str("SMS_GATEWAY", default="simulator")
-# Receive road (RECEIVE helper): POST /webhooks/meta limits, the stored-webhook queue's lease, retries and
-# sweeper, and how long a status may wait for the dispatcher to record its wamid.
-META_WEBHOOK_MAX_BYTES = env.int("META_WEBHOOK_MAX_BYTES", default=3 * 1024 * 1024)
-INBOUND_WEBHOOK_LEASE_SECONDS = env.int("INBOUND_WEBHOOK_LEASE_SECONDS", default=120)
-INBOUND_WEBHOOK_MAX_ATTEMPTS = env.int("INBOUND_WEBHOOK_MAX_ATTEMPTS", default=12)
-INBOUND_WEBHOOK_RETRY_BASE_SECONDS = env.float("INBOUND_WEBHOOK_RETRY_BASE_SECONDS", default=10.0)
 
 # --- Send pipeline (dispatcher) — SEND helper ------------------------------------------------------
 DISPATCH_MAX_AGE_SECONDS = env.int("DISPATCH_MAX_AGE_SECONDS", default=24 * 3600)  # then failed as expired
@@ -364,6 +364,12 @@ DISPATCH_PAIR_INTERVAL_SECONDS = env.float("DISPATCH_PAIR_INTERVAL_SECONDS", def
 DISPATCH_PAIR_BURST = env.int("DISPATCH_PAIR_BURST", default=20)
 MESSAGE_SCHEDULE_MAX_DAYS = env.int("MESSAGE_SCHEDULE_MAX_DAYS", default=30)
 
+# Receive road (RECEIVE helper): POST /webhooks/meta limits, the stored-webhook queue's lease, retries and
+# sweeper, and how long a status may wait for the dispatcher to record its wamid.
+META_WEBHOOK_MAX_BYTES = env.int("META_WEBHOOK_MAX_BYTES", default=3 * 1024 * 1024)
+INBOUND_WEBHOOK_LEASE_SECONDS = env.int("INBOUND_WEBHOOK_LEASE_SECONDS", default=120)
+INBOUND_WEBHOOK_MAX_ATTEMPTS = env.int("INBOUND_WEBHOOK_MAX_ATTEMPTS", default=12)
+INBOUND_WEBHOOK_RETRY_BASE_SECONDS = env.float("INBOUND_WEBHOOK_RETRY_BASE_SECONDS", default=10.0)
 INBOUND_WEBHOOK_SWEEP_SECONDS = env.float("INBOUND_WEBHOOK_SWEEP_SECONDS", default=5.0)
 INBOUND_WEBHOOK_SWEEP_BATCH = env.int("INBOUND_WEBHOOK_SWEEP_BATCH", default=200)
 INBOUND_WEBHOOK_MAX_COUNTDOWN_SECONDS = env.float("INBOUND_WEBHOOK_MAX_COUNTDOWN_SECONDS", default=300.0)
@@ -395,6 +401,12 @@ CAMPAIGN_AUTO_PAUSE_FAILURE_RATE = env.float("CAMPAIGN_AUTO_PAUSE_FAILURE_RATE",
 CAMPAIGN_AUTO_PAUSE_MIN_ATTEMPTS = env.int("CAMPAIGN_AUTO_PAUSE_MIN_ATTEMPTS", default=50)
 CAMPAIGN_AUDIENCE_CSV_MAX_ROWS = env.int("CAMPAIGN_AUDIENCE_CSV_MAX_ROWS", default=200_000)
 CAMPAIGN_AUDIENCE_CSV_MAX_REJECTED = env.int("CAMPAIGN_AUDIENCE_CSV_MAX_REJECTED", default=1000)
+
+# --- Contacts and templates — CONTACTS helper ---------------------------------------------------------
+# CSV uploads up to this size are imported inside the request; bigger ones (or ?async=true) run in a task.
+CONTACT_IMPORT_SYNC_MAX_BYTES = env.int("CONTACT_IMPORT_SYNC_MAX_BYTES", default=50 * 1024 * 1024)
+# How often the beat job pulls every WABA's templates from Meta (webhooks are the fast path).
+TEMPLATE_SYNC_INTERVAL_SECONDS = env.int("TEMPLATE_SYNC_INTERVAL_SECONDS", default=3600)
 
 # --- Outbound webhooks --------------------------------------------------------------------
 REACH_ALLOW_HTTP_WEBHOOKS = env.bool("REACH_ALLOW_HTTP_WEBHOOKS", default=False)

@@ -10,4 +10,4 @@ class MessageTemplatesConfig(AppConfig):
         from apps.core import periodic
 
         periodic.register("templates-sync", "apps.message_templates.tasks.templates_sync_all_task",
-                          seconds=getattr(settings, "TEMPLATE_SYNC_INTERVAL_SECONDS", 3600))
+                          seconds=settings.TEMPLATE_SYNC_INTERVAL_SECONDS)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from rest_framework import serializers
 from rest_framework.response import Response
 
@@ -12,8 +13,6 @@ from apps.core.errors import ValidationFailed
 
 READ_WRITE = {"GET": "contacts:read", "POST": "contacts:write", "PATCH": "contacts:write",
               "DELETE": "contacts:write"}
-# Uploads at or under this size are imported inside the request; bigger ones (or ?async=true) go to a task.
-SYNC_IMPORT_MAX_BYTES = 50 * 1024 * 1024
 
 
 def _ts(value) -> str | None:
@@ -126,7 +125,7 @@ class ContactImportView(ApiView):
             raise ValidationFailed("Upload the CSV as multipart field `file`.", field="file")
         run_async = str(request.query_params.get("async") or request.data.get("async") or "").lower() in (
             "1", "true", "yes")
-        if run_async or upload.size > SYNC_IMPORT_MAX_BYTES:
+        if run_async or upload.size > settings.CONTACT_IMPORT_SYNC_MAX_BYTES:
             record = imports.contact_import_start(workspace=self.tenant.workspace, upload=upload,
                                                   filename=upload.name, user=self.tenant.user)
             self.audit_target = ("contact_import", record.pk)
