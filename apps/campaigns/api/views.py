@@ -55,7 +55,12 @@ class AudienceIn(serializers.Serializer):
 
 
 class AudienceListView(ApiView):
+    """Audiences. POST JSON `{"name", "filter": {"tags_any", "tags_all", "custom_fields": {k: v}, "opted_in"}}`
+    for a live filter, or multipart with `file` (CSV: a `phone` column and optional `name`, or one phone per
+    line) and `name` for a fixed list; unknown phones become contacts, rejected rows are reported in `import`."""
+
     scopes = {"GET": READ, "POST": WRITE}
+    InputSerializer = AudienceIn
 
     def get(self, request):
         return self.paginated(self.scoped(Audience), audience_out)
@@ -112,7 +117,15 @@ def _campaigns(view: ApiView):
 
 
 class CampaignListView(ApiView):
+    """Campaigns. `variables` maps each template placeholder ("1".."n", or the names of a named template) to
+    text with contact fields: `{{contact.name}}`, `{{contact.first_name}}`, `{{contact.phone}}`,
+    `{{contact.email}}`, `{{contact.external_id}}`, `{{contact.custom_fields.KEY}}`; a default after a pipe,
+    `{{contact.name|there}}`, is used when the value is blank. A recipient whose variable renders empty with no
+    default is skipped (`skipped_missing_variable`). No `schedule_at`: draft; with it: scheduled.
+    `valid_until`: recipients not yet sent by then expire instead of going out late."""
+
     scopes = {"GET": READ, "POST": WRITE}
+    InputSerializer = CampaignIn
 
     def get(self, request):
         qs = _campaigns(self)
