@@ -187,3 +187,31 @@ def test_statuses_for_unknown_number_are_ignored(outbound):
     message.refresh_from_db()
     assert message.status == "sent"
     assert outcome.summary["ignored"][0]["reason"] == "unknown phone_number_id"
+
+
+def test_late_131026_failure_triggers_the_sms_fallback_once(outbound, workspace):
+    message = outbound("wamid.SMS1", fallback={"sms": {"text": "Your code is 1234", "sender": "Acme"}})
+    failed = status_payload([status("wamid.SMS1", "failed", T0, errors=[
+        {"code": 131026, "title": "Message undeliverable", "message": "Message undeliverable",
+         "error_data": {"details": "Receiver is incapable of receiving this message"}}])])
+    assert deliver(failed).status == "processed"
+    message.refresh_from_db()
+    assert message.status == "failed"
+    assert message.error_code == "RECIPIENT_NOT_ON_WHATSAPP"
+    sms = message.fallback_message
+    assert sms is not None
+    assert (sms.channel, sms.status, sms.body, sms.to_phone) == ("sms", "queued", "Your code is 1234", "+16505551234")
+    assert [e.data.get("fallback_for") for e in events("message.status_changed")][-1] == message.pk
+    again = status_payload([status("wamid.SMS1", "failed", T0, errors=[{"code": 131026, "title": "x"}])])
+    again["entry"][0]["time"] = 9
+    deliver(again)
+    assert Message.objects.filter(channel="sms").count() == 1
+
+
+def test_late_failure_without_fallback_or_other_code_sends_no_sms(outbound):
+    outbound("wamid.SMS2", fallback={"sms": {"text": "x"}})
+    outbound("wamid.SMS3")
+    deliver(status_payload([status("wamid.SMS2", "failed", T0, errors=[{"code": 131049, "title": "eco"}]),
+                            status("wamid.SMS3", "failed", T0, errors=[{"code": 131026, "title": "undeliverable"}])]))
+    assert Message.objects.filter(channel="sms").count() == 0
+    assert Message.objects.filter(status="failed").count() == 2

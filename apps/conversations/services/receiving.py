@@ -338,7 +338,8 @@ def message_statuses_apply(*, updates: list, received_at: datetime | None = None
                 events.append(("message.status_changed", data))
                 events.append((f"message.{message.status}", data))
                 if message.status == Message.Status.FAILED:
-                    result.after_commit.append(lambda mid=message.pk: _failed_after_commit(message_id=mid))
+                    events.extend(_fallback_for_late_failure(message=message, update=update, now=now,
+                                                             after_commit=result.after_commit))
         if changed:
             for message in changed.values():
                 message.updated_at = now
@@ -421,19 +422,25 @@ def _billing_apply(messages: list[Message]) -> None:
             refund(message=message)
 
 
-def _failed_after_commit(*, message_id: str) -> None:
-    """A late `failed` (e.g. not on WhatsApp, or outside the window) may trigger the SMS fallback."""
-    try:
-        from apps.conversations.services import sending
-    except ImportError:
-        return
-    hook = getattr(sending, "message_fallback_trigger", None)
-    if hook is None:
-        return
-    try:
-        hook(message_id=message_id)
-    except Exception:
-        logger.exception("fallback for %s failed", message_id)
+def _fallback_for_late_failure(*, message: Message, update, now: datetime, after_commit: list) -> list:
+    """Meta reports most undeliverable messages (131026 & co.) as a late `failed` status, not as a send
+    error: give them the same SMS fallback the dispatcher gives a synchronous terminal error."""
+    from apps.providers.base import error_from_meta
+
+    first = update.errors[0] if update.errors else None
+    if first is None or not error_from_meta(first.code, first.title).not_on_whatsapp:
+        return []
+    if not (message.fallback or {}).get("sms") or message.fallback_message_id is not None:
+        return []
+    from apps.conversations.services import dispatch  # SEND's, same app: one way to build the SMS
+
+    sms = dispatch._fallback_sms(message, now)
+    message.fallback_message_id = sms.pk
+    after_commit.append(lambda pn=sms.phone_number_id: dispatch.dispatch_kick(phone_number_id=pn))
+    return [("message.status_changed", {
+        "message_id": sms.pk, "status": "queued", "previous_status": None, "to": sms.to_phone,
+        "conversation_id": sms.conversation_id, "client_reference": sms.client_reference,
+        "campaign_id": sms.campaign_id, "fallback_for": message.pk})]
 
 
 # --- user preferences ------------------------------------------------------------------------------
