@@ -159,7 +159,6 @@ def main() -> int:
 
         results: list[dict] = []
         env = {**os.environ, "META_GRAPH_URL": base}
-        t0_wall = time.time()
         t0 = time.perf_counter()
         if args.workers == 1:
             results.append(dict(dispatch_drain(phone_number_id=number.pk, budget_seconds=args.seconds)))
@@ -172,23 +171,24 @@ def main() -> int:
                 results.append(json.loads(out.strip().splitlines()[-1]) if out.strip() else {})
         elapsed = time.perf_counter() - t0
 
-        from datetime import UTC, datetime, timedelta
+        from datetime import timedelta
 
-        start = datetime.fromtimestamp(t0_wall, UTC)
         attempts = MessageAttempt.objects.filter(message__phone_number=number)
         accepted = attempts.filter(outcome="accepted")
         span = accepted.aggregate(first=Min("started_at"), last=Max("started_at"))
         sent_total = accepted.count()
         window = (span["last"] - span["first"]).total_seconds() if sent_total > 1 else float("nan")
-        # Steady state: whole seconds strictly inside the run (no warm-up, no tail).
-        inner_from, inner_to = start + timedelta(seconds=2), start + timedelta(seconds=max(3.0, args.seconds - 1))
+        # Steady state: from 1 s after the first send to 1 s before the last (drainer start-up and the
+        # final in-flight batch excluded), and whole seconds in between (the never-above check).
+        first, last = span["first"], span["last"]
+        inner_from, inner_to = first + timedelta(seconds=1), last - timedelta(seconds=1)
         inner = accepted.filter(started_at__gte=inner_from, started_at__lt=inner_to).count()
-        inner_rate = inner / (inner_to - inner_from).total_seconds()
+        inner_rate = inner / max(0.001, (inner_to - inner_from).total_seconds())
         per_second = {}
         for ts in accepted.values_list("started_at", flat=True):
-            sec = int((ts - start).total_seconds())
+            sec = int((ts - first).total_seconds())
             per_second[sec] = per_second.get(sec, 0) + 1
-        full = [v for k, v in per_second.items() if 1 <= k < int(args.seconds) - 1]
+        full = [v for k, v in per_second.items() if 1 <= k < int((last - first).total_seconds()) - 1]
         throttled = dict(attempts.filter(upstream_code__in=[130429, 131056]).values_list("upstream_code")
                          .annotate(n=Count("id")).values_list("upstream_code", "n"))
         statuses = dict(Message.objects.filter(phone_number=number).values_list("status").annotate(n=Count("id"))
@@ -200,7 +200,7 @@ def main() -> int:
     print(f"ceiling: bare aiohttp sender -> same fakemeta: {ceiling_rate:8.1f} req/s "
           f"(concurrency {args.ceiling_concurrency}, {ceiling_t:.1f}s, codes {ceiling_codes})")
     print(f"dispatch: {sent_total} accepted in {elapsed:.1f}s with {args.workers} worker(s); "
-          f"first->last send {window:.2f}s = {rate:.1f} mps; steady (s 2..{args.seconds - 1:g}) {inner_rate:.1f} mps "
+          f"first->last send {window:.2f}s = {rate:.1f} mps; steady (first+1s..last-1s) {inner_rate:.1f} mps "
           f"= {100 * inner_rate / args.mps:.1f}% of {args.mps}")
     if full:
         print(f"per-second sends (whole seconds inside the run): min {min(full)}  max {max(full)}  "

@@ -223,6 +223,8 @@ def messages_claim(*, phone_number_id: str, limit: int, now: datetime | None = N
     if not groups:
         return Batch(token=token)
     share = max(1, math.ceil(limit / len(groups)))
+    if connection.vendor == "postgresql":
+        return _claim_pg(phone_number_id=phone_number_id, groups=groups, share=share, now=now, token=token)
     per_group: list[list[str]] = []
     with transaction.atomic():
         for campaign_id in groups:
@@ -243,6 +245,33 @@ def messages_claim(*, phone_number_id: str, limit: int, now: datetime | None = N
         for group in per_group:
             if i < len(group) and group[i] in rows:
                 ordered.append(rows[group[i]])
+    return Batch(token=token, messages=ordered)
+
+
+_CLAIM_SQL = (
+    "UPDATE {table} SET status = 'sending', claimed_until = %s, claim_token = %s, updated_at = %s "
+    "WHERE id IN (SELECT id FROM {table} WHERE phone_number_id = %s AND status = 'queued' AND campaign_id = %s "
+    "AND next_attempt_at <= %s ORDER BY next_attempt_at, id LIMIT %s FOR UPDATE SKIP LOCKED) "
+    "RETURNING {columns}"
+)
+
+
+def _claim_pg(*, phone_number_id: str, groups: list[str], share: int, now: datetime, token: str) -> Batch:
+    """One UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP LOCKED) RETURNING per campaign: the claim is a
+    single atomic statement, concurrent drainers skip each other's rows."""
+    by_attname = {f.attname: f for f in Message._meta.concrete_fields}
+    columns = ", ".join(by_attname[name].column for name in _CLAIM_FIELDS)
+    sql = _CLAIM_SQL.format(table=Message._meta.db_table, columns=columns)
+    per_group = []
+    for campaign_id in groups:
+        rows = list(Message.objects.raw(sql, [now + _lease(), token, now, phone_number_id, campaign_id, now, share]))
+        rows.sort(key=lambda m: (m.pk,))
+        per_group.append(rows)
+    ordered: list[Message] = []
+    for i in range(max((len(g) for g in per_group), default=0)):
+        for group in per_group:
+            if i < len(group):
+                ordered.append(group[i])
     return Batch(token=token, messages=ordered)
 
 
