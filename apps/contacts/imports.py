@@ -39,7 +39,8 @@ from apps.core.models import Workspace
 
 BATCH_SIZE = 2000
 MAX_REPORTED_REJECTIONS = 1000
-KNOWN_COLUMNS = ("phone", "name", "email", "tags", "external_id")
+KNOWN_COLUMNS = ("phone", "name", "email", "tags", "external_id", "opted_in")
+_TRUE, _FALSE = {"true", "yes", "y", "1", "opt_in", "opted_in"}, {"false", "no", "n", "0", "opt_out", "opted_out"}
 _TAG_SPLIT = re.compile(r"[;|,]")
 _SURROGATE = re.compile(r"[\udc80-\udcff]")
 _email = EmailValidator()
@@ -95,6 +96,7 @@ class _Row:
     external_id: str
     tags: list[str]
     custom: dict[str, str]
+    opted_in: bool | None = None  # an explicit consent column value; None leaves consent alone
 
 
 def _open_text(raw: BinaryIO) -> tuple[io.TextIOBase, _CountingReader]:
@@ -187,8 +189,13 @@ def _parse_row(values: list[str], *, names: list[str], number: int, report: Impo
                 report.reject(number, f"{key}: at most {MAX_CUSTOM_VALUE_CHARS} characters.", raw_phone)
                 return None
             custom[key] = value.strip()
+    raw_consent = (cells.get("opted_in") or "").strip().lower()
+    if raw_consent and raw_consent not in _TRUE | _FALSE:
+        report.reject(number, f"opted_in: {raw_consent[:20]!r} is not true/false.", raw_phone)
+        return None
     seen[phone] = number
-    return _Row(number, phone, name, email, external_id, tags, custom)
+    return _Row(number, phone, name, email, external_id, tags, custom,
+                opted_in=(raw_consent in _TRUE) if raw_consent else None)
 
 
 def _write_batch_postgres(*, workspace: Workspace, rows: list[_Row]) -> tuple[int, int]:
@@ -207,7 +214,7 @@ def _write_batch_postgres(*, workspace: Workspace, rows: list[_Row]) -> tuple[in
                                ELSE contacts_contact.external_id END,
             custom_fields = contacts_contact.custom_fields || EXCLUDED.custom_fields,
             updated_at = EXCLUDED.updated_at
-        RETURNING id, phone, (xmax = 0) AS inserted
+        RETURNING id, phone, (xmax = 0) AS inserted, opted_in, consent_updated_at
     """
     params = [
         workspace.pk, now, now,
@@ -218,8 +225,9 @@ def _write_batch_postgres(*, workspace: Workspace, rows: list[_Row]) -> tuple[in
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         returned = cursor.fetchall()
-        ids = {phone: pk for pk, phone, _ in returned}
-        created = sum(1 for *_, inserted in returned if inserted)
+        ids = {phone: pk for pk, phone, *_ in returned}
+        created = sum(1 for _, _, inserted, *_ in returned if inserted)
+        state = {phone: (pk, opted_in, consent_at) for pk, phone, _, opted_in, consent_at in returned}
         tag_ws, tag_contact, tag_name = [], [], []
         for r in rows:
             for t in r.tags:
@@ -233,6 +241,7 @@ def _write_batch_postgres(*, workspace: Workspace, rows: list[_Row]) -> tuple[in
                 "ON CONFLICT (contact_id, name) DO NOTHING",
                 [tag_ws, tag_contact, tag_name],
             )
+    _consent_from_import(workspace=workspace, rows=rows, state=state)
     return created, len(returned) - created
 
 
@@ -260,7 +269,45 @@ def _write_batch_portable(*, workspace: Workspace, rows: list[_Row]) -> tuple[in
                                     batch_size=500)
     tags = [ContactTag(workspace=workspace, contact=existing[r.phone], name=t) for r in rows for t in r.tags]
     ContactTag.objects.bulk_create(tags, ignore_conflicts=True, batch_size=1000)
+    state = {r.phone: (existing[r.phone].pk, existing[r.phone].opted_in, existing[r.phone].consent_updated_at)
+             for r in rows}
+    _consent_from_import(workspace=workspace, rows=rows, state=state)
     return len(new), len(changed)
+
+
+def _consent_from_import(*, workspace: Workspace, rows: list[_Row], state: dict) -> None:
+    """An `opted_in` column appends ledger rows (source `import`) where it changes the contact's state or
+    gives a contact its first consent evidence; the cache and the events go in the batch's transaction."""
+    from apps.contacts.models import ConsentRecord
+    from apps.contacts.services import consent_serialize
+    from apps.core.services import event_append_many
+
+    records = []
+    for r in rows:
+        if r.opted_in is None:
+            continue
+        pk, current, consent_at = state[r.phone]
+        if consent_at is not None and current == r.opted_in:
+            continue
+        records.append(ConsentRecord(
+            workspace=workspace, contact_id=pk, source=ConsentRecord.Source.IMPORT,
+            status=ConsentRecord.Status.OPT_IN if r.opted_in else ConsentRecord.Status.OPT_OUT,
+            note=f"CSV import, row {r.number}"))
+    if not records:
+        return
+    ConsentRecord.objects.bulk_create(records)
+    now = timezone.now()
+    for status in (ConsentRecord.Status.OPT_IN, ConsentRecord.Status.OPT_OUT):
+        ids = [rec.contact_id for rec in records if rec.status == status]
+        if ids:
+            Contact.objects.filter(pk__in=ids).update(opted_in=status == ConsentRecord.Status.OPT_IN,
+                                                      consent_updated_at=now)
+    phones = {pk: phone for phone, (pk, *_) in state.items()}
+    event_append_many(workspace=workspace, events=[
+        ("contact.opted_in" if rec.status == ConsentRecord.Status.OPT_IN else "contact.opted_out",
+         {"contact_id": rec.contact_id, "phone": phones.get(rec.contact_id),
+          "opted_in": rec.status == ConsentRecord.Status.OPT_IN, "consent": consent_serialize(rec)})
+        for rec in records])
 
 
 def _write_batch(*, workspace: Workspace, rows: list[_Row], report: ImportReport) -> None:

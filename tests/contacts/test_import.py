@@ -184,3 +184,26 @@ def test_async_import_runs_in_a_task_with_progress(live_api, workspace, settings
     # running it again is a no-op (claimed by compare-and-set)
     assert imports.contact_import_run(import_id=import_id).created_count == 5000
     assert Contact.objects.filter(workspace=workspace).count() == 5000
+
+
+def test_opted_in_column_appends_import_consent_rows_only_when_it_changes_something(workspace):
+    from apps.contacts.models import ConsentRecord
+    from apps.core.models import Event
+
+    data = (b"phone,opted_in\n+447700900001,no\n+447700900002,yes\n+447700900003,\n+447700900004,maybe\n")
+    report = run(workspace, data)
+    assert (report.created, report.rejected) == (3, 1)
+    assert report.rejected_rows[0]["reason"].startswith("opted_in:")
+    states = dict(Contact.objects.values_list("phone", "opted_in"))
+    assert states == {"+447700900001": False, "+447700900002": True, "+447700900003": True}
+    records = ConsentRecord.objects.order_by("contact__phone")
+    assert [(r.contact.phone, r.status, r.source) for r in records] == [
+        ("+447700900001", "opt_out", "import"), ("+447700900002", "opt_in", "import")]
+    assert records[0].note == "CSV import, row 2"
+    assert Event.objects.filter(workspace=workspace, type="contact.opted_out").count() == 1
+    assert Event.objects.filter(workspace=workspace, type="contact.opted_in").count() == 1
+    run(workspace, data)  # same file again: nothing changes state, nothing is appended
+    assert ConsentRecord.objects.count() == 2
+    run(workspace, b"phone,opted_in\n+447700900001,true\n")
+    assert Contact.objects.get(phone="+447700900001").opted_in is True
+    assert ConsentRecord.objects.count() == 3
