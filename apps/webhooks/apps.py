@@ -17,6 +17,8 @@ class WebhooksConfig(AppConfig):
         hooks.register_inbound_sink(inbound_sink)
         periodic.register("webhooks.inbound_sweep", "apps.webhooks.tasks.inbound.inbound_webhooks_sweep_task",
                           seconds=settings.INBOUND_WEBHOOK_SWEEP_SECONDS)
+        periodic.register("webhooks.inbound_purge", "apps.webhooks.tasks.inbound.inbound_webhooks_purge_task",
+                          seconds=3600)
         periodic.register("conversations.inbound_media_sweep",
                           "apps.conversations.tasks.receiving.inbound_media_sweep_task", seconds=60)
 

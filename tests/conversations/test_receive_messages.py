@@ -253,3 +253,43 @@ def test_live_and_sandbox_numbers_route_to_their_own_workspace(workspace, number
     message = Message.objects.get()
     assert message.workspace == workspace.sandbox
     assert Contact.objects.get().workspace == workspace.sandbox
+
+
+def test_after_commit_calls_the_auto_reply_hook(workspace, number, monkeypatch,
+                                                django_capture_on_commit_callbacks):
+    from apps.conversations.services import autoreplies
+
+    calls: list[dict] = []
+    monkeypatch.setattr(autoreplies, "auto_reply_for_inbound", lambda **kw: calls.append(kw))
+    with django_capture_on_commit_callbacks(execute=True):
+        deliver(text_payload(wamid="wamid.AR1", body="hello"))
+    with django_capture_on_commit_callbacks(execute=True):
+        deliver(text_payload(wamid="wamid.AR2", body="stop"))
+    first, second = (Message.objects.get(provider_message_id=w).pk for w in ("wamid.AR1", "wamid.AR2"))
+    assert calls == [
+        {"message_id": first, "contact_created": True, "consent_keyword": None},
+        {"message_id": second, "contact_created": False, "consent_keyword": "opt_out"},
+    ]
+
+
+def test_opt_out_confirmation_is_sent_when_the_workspace_asks(workspace, number, monkeypatch,
+                                                              django_capture_on_commit_callbacks):
+    from apps.conversations.services import dispatch
+
+    monkeypatch.setattr(dispatch, "dispatch_kick", lambda **kw: None)
+    workspace.settings = {"opt_out_confirmation_text": "You are unsubscribed. Reply START to undo."}
+    workspace.save(update_fields=["settings"])
+    now = int(timezone.now().timestamp())
+    with django_capture_on_commit_callbacks(execute=True):
+        deliver(text_payload(wamid="wamid.OPT1", body="STOP", timestamp=now))
+    reply = Message.objects.get(direction="outbound")
+    assert reply.body == "You are unsubscribed. Reply START to undo."
+    assert reply.sent_by == "auto_reply"
+    assert reply.to_phone == "+16505551234"
+
+
+def test_no_opt_out_confirmation_by_default(workspace, number, django_capture_on_commit_callbacks):
+    now = int(timezone.now().timestamp())
+    with django_capture_on_commit_callbacks(execute=True):
+        deliver(text_payload(wamid="wamid.OPT2", body="STOP", timestamp=now))
+    assert Message.objects.filter(direction="outbound").count() == 0

@@ -203,3 +203,14 @@ def test_a_burst_rings_the_doorbell_once_and_the_drain_processes_all(workspace, 
         inbound.inbound_webhook_store(body=body_of(text_payload(wamid="wamid.AFTER")))
     assert published == [1, 1]
     inbound._kick_release()
+
+
+def test_purge_deletes_only_old_processed_rows(workspace, number):
+    deliver(text_payload(wamid="wamid.OLD"))
+    pending = inbound.inbound_webhook_store(body=body_of(text_payload(wamid="wamid.PENDING")))
+    old = InboundWebhook.objects.get(processed_at__isnull=False)
+    InboundWebhook.objects.filter(pk=old.pk).update(processed_at=timezone.now() - timedelta(days=31))
+    InboundWebhook.objects.filter(pk=pending).update(received_at=timezone.now() - timedelta(days=40))
+    assert inbound.inbound_webhooks_purge(older_than_days=30) == 1
+    assert list(InboundWebhook.objects.values_list("pk", flat=True)) == [pending]
+    assert Message.objects.count() == 1  # the messages stay; only the raw bodies go

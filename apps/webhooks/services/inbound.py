@@ -357,3 +357,12 @@ def inbound_webhook_reprocess(*, webhook_id: str) -> ProcessOutcome:
         processed_at=None, claimed_until=None, attempts=0, available_at=timezone.now()
     )
     return inbound_webhook_process(webhook_id=webhook_id)
+
+
+def inbound_webhooks_purge(*, older_than_days: int | None = None, batch: int = 5000) -> int:
+    """Processed rows are only an audit trail once Meta's redelivery window (7 days) is over."""
+    days = older_than_days if older_than_days is not None else settings.INBOUND_WEBHOOK_RETENTION_DAYS
+    cutoff = timezone.now() - timedelta(days=days)
+    ids = list(InboundWebhook.objects.filter(processed_at__isnull=False, processed_at__lt=cutoff)
+               .values_list("pk", flat=True)[:batch])
+    return InboundWebhook.objects.filter(pk__in=ids).delete()[0] if ids else 0
