@@ -164,12 +164,14 @@ class GraphClient:
         for _ in range(max_pages):
             body = self._json("GET", url, access_token=access_token, params=params)
             out.extend(body.get("data") or [])
+            if not body.get("data"):
+                break
             paging = body.get("paging") or {}
             if paging.get("next"):
                 url, params = paging["next"], None
             else:
                 after = (paging.get("cursors") or {}).get("after")
-                if not after or not body.get("data"):
+                if not after:
                     break
                 url, params = self._url(f"{waba_id}/message_templates"), {"limit": limit, "after": after}
         return out
