@@ -9,6 +9,7 @@ connect. IP-literal hosts bypass aiohttp's resolver, so `check_url` validates th
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import socket
 from collections.abc import Callable
@@ -120,6 +121,22 @@ def check_url(url: str, *, resolve: bool = True) -> str:
             raise UnsafeUrl("The host does not resolve.")
         check_addresses(addresses, scheme=scheme)
     return url
+
+
+@functools.lru_cache(maxsize=4096)
+def _url_refusal(url: str, dev_flag: bool) -> str | None:
+    try:
+        check_url(url, resolve=False)
+    except UnsafeUrl as exc:
+        return str(exc)
+    return None
+
+
+def precheck_url(url: str) -> None:
+    """The per-request check (scheme, IP-literal hosts), memoised: it runs before every attempt."""
+    reason = _url_refusal(url, bool(settings.REACH_ALLOW_HTTP_WEBHOOKS))
+    if reason:
+        raise UnsafeUrl(reason)
 
 
 class GuardedResolver(AbstractResolver):

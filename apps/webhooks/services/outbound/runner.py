@@ -1,16 +1,16 @@
-"""The delivery worker: one thread, one event loop, one database connection.
-
-HTTP runs on an asyncio loop (aiohttp, pooled, SSRF-guarded resolver); the loop is driven in short
-slices (`run_until_complete(asyncio.wait(..., timeout=slice))`) and between slices, while the loop is
-not running, the same thread does the database work synchronously: fan events out, claim more due
-deliveries, record finished attempts in bulk. Requests stay in flight across slices, so a hanging
-endpoint holds only its own (per-subscription capped) share of the slots and never stalls the rest.
+"""The delivery worker: the caller's thread does all database work (fan events out, claim due
+deliveries with a lease, record finished attempts in bulk) on its one connection; an asyncio loop in
+a helper thread does only HTTP (aiohttp, pooled, SSRF-guarded resolver). Requests stay in flight
+while the database works, and a hanging endpoint holds only its own (per-subscription capped) share
+of the slots, never the rest.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import queue
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -67,7 +67,7 @@ async def send_one(session: aiohttp.ClientSession, claimed: ClaimedDelivery, *, 
                              finished_at=timezone.now())
     t0 = time.perf_counter()
     try:
-        ssrf.check_url(claimed.url, resolve=False)  # scheme + IP-literal hosts (the resolver checks names)
+        ssrf.precheck_url(claimed.url)  # scheme + IP-literal hosts (the resolver checks names)
         headers = sign_headers(webhook_id=claimed.id, timestamp=int(time.time()), body=claimed.body,
                                keys=claimed.keys)
         headers.update({"Content-Type": "application/json", "User-Agent": USER_AGENT,
@@ -107,7 +107,9 @@ async def send_one(session: aiohttp.ClientSession, claimed: ClaimedDelivery, *, 
 
 
 class DeliveryRunner:
-    """Drive deliveries from one thread. Use as a context manager or call close()."""
+    """One worker. HTTP runs on an event loop in a helper thread; every database call (fan-out, claims,
+    recording) stays on the calling thread, so HTTP keeps flowing while the database works and the
+    runner uses exactly one database connection: the caller's. Use as a context manager."""
 
     def __init__(self, *, concurrency: int | None = None, per_subscription: int | None = None,
                  slice_seconds: float = 0.01, poll_seconds: float | None = None):
@@ -116,8 +118,12 @@ class DeliveryRunner:
         self.slice_seconds = slice_seconds
         self.poll_seconds = poll_seconds if poll_seconds is not None else settings.WEBHOOK_WORKER_POLL_SECONDS
         self.loop = asyncio.new_event_loop()
-        self.session = self.loop.run_until_complete(self._session())
-        self.tasks: set[asyncio.Task] = set()
+        self._thread = threading.Thread(target=self.loop.run_forever, name="webhook-http", daemon=True)
+        self._thread.start()
+        self.session = asyncio.run_coroutine_threadsafe(self._session(), self.loop).result()
+        self._done: queue.SimpleQueue[AttemptOutcome] = queue.SimpleQueue()
+        self._tasks: set[asyncio.Task] = set()  # touched only on the loop thread
+        self.pending = 0
         self.in_flight: Counter = Counter()
         self.delivered = 0
 
@@ -133,35 +139,70 @@ class DeliveryRunner:
     def close(self) -> None:
         if self.loop.is_closed():
             return
-        for task in self.tasks:
-            task.cancel()
-        if self.tasks:
-            self.loop.run_until_complete(asyncio.wait(self.tasks))
-        self.loop.run_until_complete(self.session.close())
-        self.loop.run_until_complete(asyncio.sleep(0))
+
+        async def shutdown():
+            for task in list(self._tasks):
+                task.cancel()
+            if self._tasks:
+                await asyncio.wait(self._tasks)
+            await self.session.close()
+
+        asyncio.run_coroutine_threadsafe(shutdown(), self.loop).result(timeout=30)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(timeout=30)
         self.loop.close()
 
+    async def _send(self, item: ClaimedDelivery) -> None:
+        try:
+            outcome = await send_one(self.session, item)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a bug must not strand the claim until its lease runs out
+            logger.exception("webhook send crashed for %s", item.id)
+            now = timezone.now()
+            outcome = AttemptOutcome(claimed=item, request_id=new_id("req"), started_at=now, finished_at=now,
+                                     error=f"internal error: {type(exc).__name__}")
+        self._done.put(outcome)
+
+    async def _spawn(self, items: list[ClaimedDelivery]) -> None:
+        for item in items:
+            task = asyncio.create_task(self._send(item))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
     def claim(self) -> int:
-        free = self.concurrency - len(self.tasks)
+        free = self.concurrency - self.pending
         if free <= 0:
             return 0
         claimed = deliveries_claim_due(limit=free, in_flight=self.in_flight, per_subscription=self.per_subscription)
-        for item in claimed:
-            self.tasks.add(self.loop.create_task(send_one(self.session, item)))
-            self.in_flight[item.subscription_id] += 1
+        if claimed:
+            for item in claimed:
+                self.in_flight[item.subscription_id] += 1
+            self.pending += len(claimed)
+            asyncio.run_coroutine_threadsafe(self._spawn(claimed), self.loop)
         return len(claimed)
 
-    def pump(self, *, wait: float) -> int:
-        """Let requests progress for up to `wait` seconds, then record whatever finished."""
-        if not self.tasks:
+    def pump(self, *, wait: float, refill: bool = False) -> int:
+        """Wait up to `wait` seconds for finished requests, then record every finished one in one go."""
+        if not self.pending:
             return 0
-        done, _ = self.loop.run_until_complete(asyncio.wait(self.tasks, timeout=wait))
         outcomes = []
-        for task in done:
-            self.tasks.discard(task)
-            outcome = task.result()
+        try:
+            outcomes.append(self._done.get(timeout=wait))
+        except queue.Empty:
+            return 0
+        while True:
+            try:
+                outcomes.append(self._done.get_nowait())
+            except queue.Empty:
+                break
+        for outcome in outcomes:
             self.in_flight[outcome.claimed.subscription_id] -= 1
-            outcomes.append(outcome)
+        self.pending -= len(outcomes)
+        if refill and self.pending <= self.concurrency * 3 // 4 and all(o.succeeded for o in outcomes):
+            # Hand the HTTP thread new work before the bookkeeping; after a failure (a 410 disables the
+            # subscription) record first, so nothing more is claimed for an endpoint that just went away.
+            self.claim()
         attempts_record(outcomes=outcomes)
         self.delivered += sum(1 for o in outcomes if o.succeeded)
         return len(outcomes)
@@ -176,7 +217,7 @@ class DeliveryRunner:
         while True:
             expired = (max_seconds is not None and time.monotonic() - start >= max_seconds) or (stop and stop())
             if expired:
-                while self.tasks:  # finish what is in flight (bounded by the HTTP timeout)
+                while self.pending:  # finish what is in flight (bounded by the HTTP timeout)
                     recorded += self.pump(wait=1.0)
                 return recorded
             fanned = 0
@@ -184,10 +225,10 @@ class DeliveryRunner:
                 fanned = events_fan_out()
                 last_fan_out = time.monotonic()
             claimed = 0
-            if len(self.tasks) <= self.concurrency * 3 // 4:
+            if self.pending <= self.concurrency * 3 // 4:
                 claimed = self.claim()
-            if self.tasks:
-                recorded += self.pump(wait=self.slice_seconds)
+            if self.pending:
+                recorded += self.pump(wait=self.slice_seconds, refill=True)
                 continue
             if claimed == 0 and fanned == 0:
                 if until_idle:
