@@ -301,3 +301,8 @@ def test_duplicates_and_out_of_order_on_demand_by_config(clock):
     open_window(eng)
     got = sorted(statuses(eng.send(phone_number_id=PN, body=text())))
     assert [s[1] for s in got] == ["sent", "sent", "read", "read", "delivered", "delivered"]
+
+
+def test_throughput_burst_is_configurable(clock):
+    eng = make(clock, default_mps=4, throughput_burst_seconds=2.0, pair_limit_enabled=False, enforce_window=False)
+    assert [eng.send(phone_number_id=PN, body=text()).status for _ in range(9)] == [200] * 8 + [429]

@@ -87,6 +87,7 @@ NAMED = re.compile(r"\{\{\s*([a-z_][a-z0-9_]*)\s*\}\}")
 class SimConfig:
     default_mps: float = 80.0
     mps_overrides: dict = field(default_factory=dict)  # phone_number_id -> mps
+    throughput_burst_seconds: float = 1.0  # bucket size = mps x this (Meta does not publish its burst)
     pair_limit_enabled: bool = True
     pair_rate_per_second: float = 1 / 6
     pair_burst: int = 45
@@ -392,7 +393,7 @@ class SimulatorEngine:
         to_digits = digits(to)
         cfg = self.config
         mps = cfg.mps_for(pnid)
-        if self.state.take_token(f"mps:{pnid}", mps, max(1.0, mps), now) > 0:
+        if self.state.take_token(f"mps:{pnid}", mps, max(1.0, mps * cfg.throughput_burst_seconds), now) > 0:
             raise SimError(130429)
         if to_digits == MAGIC_ALWAYS_THROTTLED:
             raise SimError(130429)

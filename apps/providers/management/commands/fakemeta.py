@@ -26,6 +26,8 @@ class Command(BaseCommand):
         parser.add_argument("--mps", type=float, default=None, help="default per-number throughput (80)")
         parser.add_argument("--number-mps", action="append", default=[], metavar="PNID=MPS",
                             help="throughput for one phone number id (repeatable)")
+        parser.add_argument("--burst-seconds", type=float, default=None,
+                            help="throughput bucket holds mps x this many tokens (default 1.0)")
         parser.add_argument("--no-pair-limit", action="store_true", help="disable the 1/6 s (burst 45) pair limit")
         parser.add_argument("--no-window-check", action="store_true", help="do not fail free-form sends with 131047")
         parser.add_argument("--lenient-templates", action="store_true",
@@ -43,6 +45,7 @@ class Command(BaseCommand):
         overrides: dict = {
             "approve_delay": opts["approve_delay"],
             "default_mps": opts["mps"],
+            "throughput_burst_seconds": opts["burst_seconds"],
             "mps_overrides": {k: float(v) for k, v in (p.split("=", 1) for p in opts["number_mps"])} or None,
         }
         if opts["no_pair_limit"]:
