@@ -31,9 +31,9 @@ def test_fakemeta_command_serves_and_signs(webhook_sink):
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             try:
-                requests.get(f"{base}/_admin/stats", timeout=0.5)
+                requests.get(f"{base}/_admin/stats", timeout=2)
                 break
-            except requests.ConnectionError:
+            except requests.RequestException:
                 time.sleep(0.1)
         auth = {"Authorization": "Bearer t"}
         requests.post(f"{base}/_admin/inbound", json={"phone_number_id": "77", "waba_id": "W9",
