@@ -142,6 +142,8 @@ async def main() -> int:
     parser.add_argument("--ceiling-seconds", type=float, default=10.0)
     parser.add_argument("--concurrency", type=int, default=32, help="clients in the closed-loop phases")
     parser.add_argument("--max-in-flight", type=int, default=512)
+    parser.add_argument("--steady-ceiling", action="store_true",
+                        help="also run the steady open loop against GET /healthz (the box's own limit)")
     args = parser.parse_args()
     base = args.url.rstrip("/")
     _loopback_only(base)
@@ -182,6 +184,11 @@ async def main() -> int:
         steady, t_steady = await open_loop(session, "POST", f"{base}/webhooks/meta", rate=args.rate,
                                            seconds=args.duration, make=webhook_steady,
                                            max_in_flight=args.max_in_flight)
+        steady_hello = None
+        if args.steady_ceiling:  # the same open loop on the no-op view: is the box itself able to?
+            steady_hello, t_steady_hello = await open_loop(session, "GET", f"{base}/healthz", rate=args.rate,
+                                                           seconds=args.duration, make=hello,
+                                                           max_in_flight=args.max_in_flight)
     ceiling_rate = ceiling.ok() / t_ceiling
     max_rate = ingest_max.ok() / t_max
     steady_rate = steady.ok() / t_steady
@@ -191,6 +198,8 @@ async def main() -> int:
     print(ceiling.line("ceiling GET /healthz", t_ceiling))
     print(ingest_max.line("max POST /webhooks/meta", t_max))
     print(steady.line(f"steady {args.rate:g}/s POST", t_steady))
+    if steady_hello is not None:
+        print(steady_hello.line(f"steady {args.rate:g}/s GET /healthz", t_steady_hello))
     ratio = max_rate / ceiling_rate if ceiling_rate else float("nan")
     offered = int(args.rate * args.duration)
     print(f"max ingest / ceiling = {ratio:.2f} (target >= 0.5); steady accepted {steady.ok()}/{offered} "
