@@ -119,6 +119,10 @@ def test_list_filters_and_cursor(live_api):
     assert [r["id"] for r in rest["data"]] == [a]
     assert rest["next_cursor"] is None
     assert live_api.get("/api/v1/contacts?opted_in=maybe").status_code == 400
+    assert ids("?phone=0033612345678") == [c]
+    assert live_api.get("/api/v1/contacts?phone=xyz").status_code == 400
+    live_api.patch(f"/api/v1/contacts/{a}", {"external_id": "crm-1"}, format="json")
+    assert ids("?external_id=crm-1") == [a]
 
 
 def test_foreign_workspace_and_sandbox_ids_answer_404(live_api, sandbox_api, other_workspace, api_client_for):

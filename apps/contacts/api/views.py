@@ -8,6 +8,7 @@ from rest_framework.response import Response
 
 from apps.contacts import imports, selectors, services
 from apps.contacts.models import ConsentRecord, Contact, ContactImport
+from apps.contacts.phones import normalize_phone
 from apps.core.api.base import ApiView
 from apps.core.errors import ValidationFailed
 
@@ -77,9 +78,10 @@ class ContactListView(ApiView):
 
     def get(self, request):
         params = request.query_params
+        phone = normalize_phone(params["phone"], field="phone") if params.get("phone") else None
         qs = selectors.contact_list(
             workspace=self.tenant.workspace, search=params.get("search"), tag=params.get("tag"),
-            opted_in=params.get("opted_in"), external_id=params.get("external_id"), phone=None,
+            opted_in=params.get("opted_in"), external_id=params.get("external_id"), phone=phone,
         ).prefetch_related("tag_rows")
         return self.paginated(qs, contact_out)
 
