@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import json
@@ -119,7 +120,7 @@ async def wait_healthy(port: int, timeout: float = 30) -> None:
                 async with http.get(f"http://127.0.0.1:{port}/healthz", timeout=aiohttp.ClientTimeout(total=1)) as r:
                     if r.status == 200:
                         return
-            except (aiohttp.ClientError, asyncio.TimeoutError):
+            except (TimeoutError, aiohttp.ClientError):
                 pass
             await asyncio.sleep(0.2)
     raise RuntimeError(f"server on {port} did not come up")
@@ -237,10 +238,8 @@ async def run_bench(args) -> int:
 
             posters = [asyncio.create_task(post(i)) for i in range(total)]
             await asyncio.gather(*posters)
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(done.wait(), timeout=args.drain_timeout)
-            except asyncio.TimeoutError:
-                pass
             await asyncio.sleep(0.3)  # anything late or duplicated shows up here
             await ws.close()
             reader_task.cancel()
