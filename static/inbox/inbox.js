@@ -371,6 +371,7 @@
     $("composer").classList.toggle("note-mode", mode === "note");
     $("compose").placeholder = mode === "note" ? "Private note — only your team sees this" : "Type a reply — Enter sends, Shift+Enter for a new line, / for canned responses";
     $("send-btn").textContent = mode === "note" ? "Add note" : "Send";
+    $("open-picker-2").hidden = mode === "note";
     renderHead();
   }
   async function send() {
