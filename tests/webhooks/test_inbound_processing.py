@@ -190,18 +190,18 @@ def test_a_burst_rings_the_doorbell_once_and_the_drain_processes_all(workspace, 
     from apps.webhooks.tasks.inbound import inbound_webhooks_drain_task
 
     published: list[int] = []
-    monkeypatch.setattr(inbound_webhooks_drain_task, "delay", lambda: published.append(1))
+    monkeypatch.setattr(inbound_webhooks_drain_task, "delay", lambda *slot: published.append(slot))
     inbound._kick_release()
     with django_capture_on_commit_callbacks(execute=True):
         for i in range(5):
             inbound.inbound_webhook_store(body=body_of(text_payload(wamid=f"wamid.BURST{i}")))
-    assert published == [1]
+    assert published == [()]
     assert inbound.inbound_webhooks_drain() == 5
     assert Message.objects.count() == 5
     # The doorbell is free again: the next webhook queues a new drain.
     with django_capture_on_commit_callbacks(execute=True):
         inbound.inbound_webhook_store(body=body_of(text_payload(wamid="wamid.AFTER")))
-    assert published == [1, 1]
+    assert published == [(), ()]
     inbound._kick_release()
 
 
@@ -214,3 +214,23 @@ def test_purge_deletes_only_old_processed_rows(workspace, number):
     assert inbound.inbound_webhooks_purge(older_than_days=30) == 1
     assert list(InboundWebhook.objects.values_list("pk", flat=True)) == [pending]
     assert Message.objects.count() == 1  # the messages stay; only the raw bodies go
+
+
+def test_a_backlog_fans_out_to_helper_drainers(workspace, number, monkeypatch, settings):
+    from apps.webhooks.tasks.inbound import inbound_webhooks_drain_task
+
+    settings.INBOUND_WEBHOOK_DRAIN_BATCH = 2
+    settings.INBOUND_WEBHOOK_DRAINERS = 3
+    published: list[tuple] = []
+    monkeypatch.setattr(inbound_webhooks_drain_task, "delay", lambda *slot: published.append(slot))
+    for s in range(3):
+        inbound._kick_release(s)
+    for i in range(5):
+        inbound.inbound_webhook_store(body=body_of(text_payload(wamid=f"wamid.FAN{i}")))
+    assert inbound._kick_acquire(0)
+    assert inbound.inbound_webhooks_drain(slot=0) == 5
+    assert published == [(1,), (2,)]  # two full batches: both helper slots started, no more
+    assert Message.objects.count() == 5
+    assert inbound.inbound_webhooks_drain(slot=1) == 0
+    for s in range(3):
+        inbound._kick_release(s)

@@ -75,47 +75,66 @@ def _enqueue(webhook_id: str, countdown: float) -> None:
     try:
         if countdown > 0:
             inbound_webhook_process_task.apply_async(args=[webhook_id], countdown=countdown)
-        elif _kick_acquire():
+        elif _kick_acquire(0):
             inbound_webhooks_drain_task.delay()
     except Exception:  # broker down: the sweeper picks the row up
-        _kick_release()
+        _kick_release(0)
         logger.warning("could not enqueue inbound webhook %s; the sweeper will process it", webhook_id,
                        exc_info=True)
 
 
-def _kick_acquire() -> bool:
+def _kick_acquire(slot: int = 0) -> bool:
     from apps.core.redis import get_redis
 
-    return bool(get_redis().set(KICK_KEY, "1", nx=True, ex=settings.INBOUND_WEBHOOK_LEASE_SECONDS))
+    return bool(get_redis().set(f"{KICK_KEY}:{slot}", "1", nx=True, ex=settings.INBOUND_WEBHOOK_LEASE_SECONDS))
 
 
-def _kick_release() -> None:
+def _kick_release(slot: int = 0) -> None:
     try:
         from apps.core.redis import get_redis
 
-        get_redis().delete(KICK_KEY)
+        get_redis().delete(f"{KICK_KEY}:{slot}")
     except Exception:  # the key expires on its own
         logger.warning("could not release the inbound kick", exc_info=True)
 
 
-def inbound_webhooks_drain(*, budget_seconds: float = 30.0) -> int:
+def _fan_out() -> None:
+    """A backlog (a full batch claimed): start one more drainer, up to INBOUND_WEBHOOK_DRAINERS; they split
+    the rows through SKIP LOCKED claims."""
+    from apps.webhooks.tasks.inbound import inbound_webhooks_drain_task
+
+    for slot in range(1, settings.INBOUND_WEBHOOK_DRAINERS):
+        try:
+            if _kick_acquire(slot):
+                inbound_webhooks_drain_task.delay(slot)
+                return
+        except Exception:
+            _kick_release(slot)
+            logger.warning("could not start another inbound drainer", exc_info=True)
+            return
+
+
+def inbound_webhooks_drain(*, slot: int = 0, budget_seconds: float = 30.0) -> int:
     """The doorbell's task: process due rows until none is left (or the budget is spent), then release
     the doorbell and look once more, so a row stored between the last claim and the release is not
-    left for the sweeper."""
+    left for the sweeper. Helper drainers (slot > 0) just stop when the backlog is gone."""
     import time
 
     deadline = time.monotonic() + budget_seconds
+    batch = settings.INBOUND_WEBHOOK_DRAIN_BATCH
     done = 0
     while True:
-        ids = inbound_webhooks_claim_due(limit=settings.INBOUND_WEBHOOK_SWEEP_BATCH)
+        ids = inbound_webhooks_claim_due(limit=batch)
+        if len(ids) == batch:
+            _fan_out()
         for webhook_id in ids:
             done += inbound_webhook_process(webhook_id=webhook_id, claimed=True).status == "processed"
         if ids and time.monotonic() < deadline:
             continue
-        _kick_release()
-        if not ids and _due_exists() and _kick_acquire():
+        _kick_release(slot)
+        if slot == 0 and not ids and _due_exists() and _kick_acquire(0):
             continue
-        if ids:  # budget spent with work left: hand over to a fresh task
+        if ids and slot == 0:  # budget spent with work left: hand over to a fresh task
             _enqueue("", 0.0)
         return done
 

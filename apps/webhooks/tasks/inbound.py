@@ -16,8 +16,8 @@ def inbound_webhooks_sweep_task() -> int:
 
 
 @shared_task(name="apps.webhooks.tasks.inbound.inbound_webhooks_drain_task", ignore_result=True)
-def inbound_webhooks_drain_task() -> int:
-    return inbound.inbound_webhooks_drain()
+def inbound_webhooks_drain_task(slot: int = 0) -> int:
+    return inbound.inbound_webhooks_drain(slot=slot)
 
 
 @shared_task(name="apps.webhooks.tasks.inbound.inbound_webhooks_purge_task", ignore_result=True)
