@@ -43,3 +43,34 @@ def test_sandbox_template_send_is_dispatched_by_the_simulator_and_statuses_come_
 
 def live_message_count(workspace) -> int:
     return Message.objects.filter(workspace=workspace).count()
+
+
+def test_sandbox_not_on_whatsapp_late_failure_sends_the_linked_sms(sandbox_api, workspace):
+    """Meta reports 131026 as a late failed status: the receive road fails the message, and the SMS
+    fallback is queued, linked, and sent by the dispatcher through the SMS gateway simulator."""
+    for key in get_redis().scan_iter("reach:*"):
+        get_redis().delete(key)
+    sandbox = workspace.sandbox
+    number = sandbox.phone_numbers.get()
+    template(sandbox, number.waba)
+    r = sandbox_api.post("/api/v1/messages", {
+        "to": "+15550001001", "template": {"name": "order_update", "language": "en", "variables": ["A", "1"]},
+        "fallback": {"sms": {"text": "Your order 1 shipped", "sender": "Acme"}}}, format="json")
+    assert r.status_code == 202, r.content
+    dispatch.dispatch_drain(phone_number_id=number.pk, budget_seconds=5)
+    from apps.webhooks.services.inbound import inbound_webhooks_sweep
+
+    m = Message.objects.get(pk=r.json()["id"])
+    deadline = time.monotonic() + 8
+    while time.monotonic() < deadline and m.status != "failed":
+        inbound_webhooks_sweep()
+        m.refresh_from_db()
+        time.sleep(0.2)
+    assert (m.status, m.upstream_code) == ("failed", 131026)
+    assert m.fallback_message_id is not None
+    assert dispatch.dispatch_drain(phone_number_id=number.pk, budget_seconds=5)["sent"] == 1
+    sms = Message.objects.get(pk=m.fallback_message_id)
+    assert (sms.channel, sms.status, sms.body, sms.to_phone) == ("sms", "sent", "Your order 1 shipped", "+15550001001")
+    assert sms.provider_message_id.startswith("sms_")
+    got = sandbox_api.get(f"/api/v1/messages/{m.pk}").json()
+    assert got["fallback_message_id"] == sms.pk and got["error"]["upstream_code"] == 131026

@@ -616,6 +616,12 @@ def _attempt(o: Outcome, number: int, outcome: str) -> MessageAttempt:
     )
 
 
+def fallback_sms_create(*, message: Message, now: datetime) -> Message:
+    """The linked SMS for a WhatsApp message that cannot reach the recipient (call inside the failure's
+    transaction; the dispatcher sends it like any queued message)."""
+    return _fallback_sms(message, now)
+
+
 def _fallback_sms(m: Message, now: datetime) -> Message:
     sms_cfg = m.fallback["sms"]
     sms = Message.objects.create(
