@@ -17,6 +17,12 @@ from reach.asgi import application
 from tests.conversations.inbox_support import make_agent, make_conversation, session_client
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
+
+
+@pytest.fixture(autouse=True)
+def _fast_passwords(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # test speed only
+
 TIMEOUT = 3
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import weakref
 from datetime import UTC, datetime
 from typing import Any
 
@@ -222,7 +223,7 @@ class _Pusher:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._own: asyncio.AbstractEventLoop | None = None
-        self._queues: dict[int, asyncio.Queue] = {}
+        self._queues: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # loop -> its queue
         self.server_loop: asyncio.AbstractEventLoop | None = None
 
     def note_server_loop(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -250,9 +251,9 @@ class _Pusher:
             loop.call_soon_threadsafe(self._enqueue, loop, sends)
 
     def _enqueue(self, loop: asyncio.AbstractEventLoop, sends) -> None:
-        queue = self._queues.get(id(loop))
+        queue = self._queues.get(loop)
         if queue is None:
-            queue = self._queues[id(loop)] = asyncio.Queue()
+            queue = self._queues[loop] = asyncio.Queue()
             task = loop.create_task(self._drain(queue))
             _tasks.add(task)
             task.add_done_callback(_tasks.discard)
