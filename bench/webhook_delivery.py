@@ -132,6 +132,7 @@ def main() -> None:
     port = port_queue.get(timeout=30)
     time.sleep(0.5)
 
+    load_before = f"{os.getloadavg()[0]:.1f}"
     slug = f"bench-whd-{int(time.time())}"
     workspace = workspace_create(name="Bench webhooks", slug=slug)
     try:
@@ -144,7 +145,9 @@ def main() -> None:
         sample = {"id": "evt_x", "type": "message.delivered", "created_at": "2026-11-22T00:00:00.000000Z",
                   "workspace_id": workspace.pk, "sandbox": False, "sequence": 1, "data": data}
         bodies = [json.dumps({**sample, "id": f"evt_{i}"}).encode() for i in range(args.events)]
+        c0 = time.process_time()
         ceiling = asyncio.run(bare_sender(f"http://127.0.0.1:{port}/bare", bodies, args.concurrency))
+        ceiling_cpu = time.process_time() - c0
 
         # 2. throughput: a backlog of committed events, fanned out, then drained by one worker
         for start in range(0, args.events, 1000):
@@ -155,10 +158,11 @@ def main() -> None:
         fanned = outbound.events_fan_out(batch=2000)
         fan_out_s = time.perf_counter() - t0
         receiver_post(port, "/reset")
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         with outbound.DeliveryRunner(concurrency=args.concurrency, per_subscription=args.concurrency) as runner:
             runner.run(until_idle=True)
-        drain_s = time.perf_counter() - t0
+        drain_s, drain_cpu = time.perf_counter() - t0, time.process_time() - c0
+        ceiling_after = asyncio.run(bare_sender(f"http://127.0.0.1:{port}/bare", bodies, args.concurrency))
         delivered = WebhookDelivery.objects.filter(subscription=sub, status="succeeded").count()
         arrived = receiver_get(port, "/stats")["count"]
         rate = delivered / drain_s
@@ -196,10 +200,16 @@ def main() -> None:
         arrivals = receiver_get(port, "/stats")["arrivals"]
         delays = [(arrivals[e] - t) * 1000 for e, t in committed.items() if e in arrivals]
 
-        print(f"ceiling (bare aiohttp sender, concurrency {args.concurrency}): {ceiling:,.0f} req/s")
+        print(f"load average before/after: {load_before} / {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+        print(f"ceiling (bare aiohttp sender, concurrency {args.concurrency}): {ceiling:,.0f} req/s before, "
+              f"{ceiling_after:,.0f} req/s after the worker run; client CPU {ceiling_cpu / len(bodies) * 1e3:.3f} "
+              f"ms/request")
         print(f"fan-out: {fanned} deliveries created in {fan_out_s:.2f} s ({fanned / fan_out_s:,.0f}/s)")
+        best = max(ceiling, ceiling_after)
         print(f"one worker: {delivered} delivered ({arrived} distinct at the receiver) in {drain_s:.2f} s = "
-              f"{rate:,.0f} deliveries/s = {rate / ceiling:.2f} x ceiling")
+              f"{rate:,.0f} deliveries/s = {rate / best:.2f} x the better ceiling; worker CPU "
+              f"{drain_cpu / max(delivered, 1) * 1e3:.3f} ms/delivery (both threads; PostgreSQL's own CPU not "
+              f"counted) -> CPU-bound ratio {ceiling_cpu / len(bodies) / (drain_cpu / max(delivered, 1)):.2f}")
         print(f"commit -> delivery at {args.delay_rate:.0f} events/s for {args.delay_seconds:.0f} s: "
               f"{len(delays)}/{n} arrived, p50 {pct(delays, 0.5):.0f} ms, p99 {pct(delays, 0.99):.0f} ms, "
               f"max {max(delays) if delays else float('nan'):.0f} ms")
