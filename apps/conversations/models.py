@@ -160,6 +160,7 @@ class Message(models.Model):
             models.Index(fields=["next_attempt_at"], condition=Q(status="queued"), name="msg_queued_due"),
             models.Index(fields=["phone_number", "campaign_id", "next_attempt_at"], condition=Q(status="queued"),
                          name="msg_number_queued_due"),
+            models.Index(fields=["expires_at"], condition=Q(status="queued"), name="msg_queued_expiry"),
             models.Index(fields=["scheduled_at"], condition=Q(status="scheduled"), name="msg_scheduled_due"),
             models.Index(fields=["claimed_until"], condition=Q(status="sending"), name="msg_sending_lease"),
             models.Index(fields=["provider_message_id"], name="msg_provider_id"),
