@@ -105,8 +105,9 @@ def start_processes(env: dict, log_dir: Path) -> tuple[list[subprocess.Popen], i
         procs.append(subprocess.Popen([sys.executable, "manage.py", "serve", "--port", str(port), "--web-only"],
                                       cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT))
     log = open(log_dir / "inbox-bench-worker.log", "w")  # noqa: SIM115
-    procs.append(subprocess.Popen([sys.executable, "-m", "celery", "-A", "reach", "worker", "-P", "threads",
-                                   "-c", str(env.get("BENCH_WORKER_THREADS", "8")), "--without-mingle",
+    procs.append(subprocess.Popen([sys.executable, "-m", "celery", "-A", "reach", "worker",
+                                   "-P", env.get("BENCH_WORKER_POOL", "prefork"),
+                                   "-c", str(env.get("BENCH_WORKER_CONCURRENCY", "2")), "--without-mingle",
                                    "--without-gossip", "-l", "WARNING"],
                                   cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT))
     return procs, ws_port, post_port
