@@ -128,7 +128,7 @@ def test_a_hanging_endpoint_times_out_and_is_retried(workspace, receiver, allow_
         delivery = WebhookDelivery.objects.get()
         [first] = delivery.attempts.all()
         assert first.status_code is None and first.error == "timeout after 0.5s"
-        assert 450 <= first.latency_ms < 1400
+        assert 450 <= first.latency_ms < 3000
         assert delivery.status == "pending" and delivery.next_attempt_at == T0 + timedelta(seconds=5)
         clock.move_to(T0 + timedelta(seconds=5))
         outbound.deliver_due()
@@ -292,8 +292,8 @@ def test_deliveries_of_one_subscription_go_in_event_order(workspace, receiver, a
 
 
 def test_a_hanging_endpoint_does_not_block_another_subscription(workspace, receiver, allow_http, settings):
-    settings.WEBHOOK_TIMEOUT_SECONDS = 2.0
-    receiver.script("/slow", [("hang", 1.8)])
+    settings.WEBHOOK_TIMEOUT_SECONDS = 5.0
+    receiver.script("/slow", [("hang", 4.0)])
     _sub(workspace, receiver.url("/slow"))
     _sub(workspace, receiver.url("/fast"))
     for _ in range(40):
@@ -307,7 +307,7 @@ def test_a_hanging_endpoint_does_not_block_another_subscription(workspace, recei
         fast_done = datetime.now(UTC) - start
         slow_so_far = len(receiver.for_path("/slow"))
     assert len(receiver.for_path("/fast")) == 40
-    assert fast_done < timedelta(seconds=1.5)  # all 40 done while the slow endpoint still hangs
+    assert fast_done < timedelta(seconds=3.5)  # all 40 done while the slow endpoint still hangs
     assert slow_so_far <= 4  # the slow one held at most its per-subscription share
 
 
