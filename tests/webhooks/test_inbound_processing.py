@@ -234,3 +234,48 @@ def test_a_backlog_fans_out_to_helper_drainers(workspace, number, monkeypatch, s
     assert inbound.inbound_webhooks_drain(slot=1) == 0
     for s in range(3):
         inbound._kick_release(s)
+
+
+def _outbound(workspace, number, wamid: str) -> Message:
+    return Message.objects.create(workspace=workspace, phone_number=number, type="text", direction="outbound",
+                                  status="sent", provider_message_id=wamid, to_phone="+16505551234")
+
+
+def _status_body(wamid: str, st: str, ts: int) -> bytes:
+    from tests.webhooks.inbound_support import status, status_payload
+
+    return body_of(status_payload([status(wamid, st, ts)]))
+
+
+def test_claimed_rows_share_one_transaction_and_one_status_pass(workspace, number, django_assert_max_num_queries):
+    outs = [_outbound(workspace, number, f"wamid.BT{i}") for i in range(10)]
+    ids = [inbound.inbound_webhook_store(body=_status_body(f"wamid.BT{i}", "delivered", 1750263700 + i))
+           for i in range(10)]
+    ids.append(inbound.inbound_webhook_store(body=body_of(text_payload(wamid="wamid.BTIN"))))
+    claimed = inbound.inbound_webhooks_claim_due(limit=50)
+    assert sorted(claimed) == sorted(ids)
+    with django_assert_max_num_queries(40):
+        assert inbound.inbound_webhooks_process_claimed(webhook_ids=claimed) == 11
+    assert Message.objects.filter(pk__in=[m.pk for m in outs], status="delivered").count() == 10
+    assert Message.objects.filter(provider_message_id="wamid.BTIN", direction="inbound").count() == 1
+    assert InboundWebhook.objects.filter(processed_at__isnull=True).count() == 0
+    from apps.core.models import Event
+
+    assert Event.objects.filter(type="message.delivered").count() == 10
+
+
+def test_a_bad_row_in_a_batch_does_not_hold_up_the_others(workspace, number, monkeypatch, settings):
+    _outbound(workspace, number, "wamid.OK1")
+    settings.INBOUND_STATUS_ORPHAN_GRACE_SECONDS = 120
+    good = inbound.inbound_webhook_store(body=_status_body("wamid.OK1", "read", 1750263700))
+    orphan = inbound.inbound_webhook_store(body=_status_body("wamid.NOT-YET", "sent", 1750263700))
+    text = inbound.inbound_webhook_store(body=body_of(text_payload(wamid="wamid.OKTXT")))
+    claimed = inbound.inbound_webhooks_claim_due(limit=50)
+    assert inbound.inbound_webhooks_process_claimed(webhook_ids=claimed) == 2
+    assert Message.objects.get(provider_message_id="wamid.OK1").status == "read"
+    assert Message.objects.filter(provider_message_id="wamid.OKTXT").count() == 1
+    assert InboundWebhook.objects.get(pk=good).processed_at is not None
+    assert InboundWebhook.objects.get(pk=text).processed_at is not None
+    waiting = InboundWebhook.objects.get(pk=orphan)
+    assert waiting.processed_at is None
+    assert waiting.last_error.startswith("deferred")

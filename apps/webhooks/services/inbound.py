@@ -127,8 +127,7 @@ def inbound_webhooks_drain(*, slot: int = 0, budget_seconds: float = 30.0) -> in
         ids = inbound_webhooks_claim_due(limit=batch)
         if len(ids) == batch:
             _fan_out()
-        for webhook_id in ids:
-            done += inbound_webhook_process(webhook_id=webhook_id, claimed=True).status == "processed"
+        done += inbound_webhooks_process_claimed(webhook_ids=ids)
         if ids and time.monotonic() < deadline:
             continue
         _kick_release(slot)
@@ -253,8 +252,51 @@ class _AlreadyDone(Exception):
     pass
 
 
-def inbound_payload_apply(*, payload: dict, after_commit: list, received_at=None) -> dict:
-    """Route every parsed item to its domain service. Runs inside the caller's transaction."""
+def inbound_webhooks_process_claimed(*, webhook_ids: list[str]) -> int:
+    """Process rows this worker has claimed. Several rows share one transaction (one commit, and all their
+    statuses applied in one bulk pass); if anything in the batch fails or must wait, the batch is rolled
+    back and every row gets its own transaction, so one bad row never holds up the others."""
+    if len(webhook_ids) > 1:
+        try:
+            return _process_batch(webhook_ids)
+        except Exception as exc:  # includes ProcessLater: sort it out row by row
+            logger.info("inbound batch of %d fell back to one by one: %s", len(webhook_ids), exc)
+    return sum(inbound_webhook_process(webhook_id=i, claimed=True).status == "processed" for i in webhook_ids)
+
+
+def _process_batch(webhook_ids: list[str]) -> int:
+    from apps.conversations.services import receiving
+
+    with transaction.atomic():
+        rows = list(InboundWebhook.objects.select_for_update().filter(pk__in=webhook_ids, processed_at__isnull=True)
+                    .order_by("pk"))
+        after_commit: list = []
+        statuses: list = []
+        summaries = {}
+        for row in rows:
+            payload = json.loads(bytes(row.body))
+            summaries[row.pk] = inbound_payload_apply(payload=payload, after_commit=after_commit,
+                                                      received_at=row.received_at, statuses_out=statuses)
+        if statuses:
+            newest = max(r.received_at for r in rows)
+            result = receiving.message_statuses_apply(updates=statuses, received_at=newest)
+            after_commit.extend(result.after_commit)
+            if result.ignored:
+                for row in rows:  # which row held which ignored wamid is not tracked in a batch
+                    summaries[row.pk].setdefault("ignored_in_batch", len(result.ignored))
+        now = timezone.now()
+        for row in rows:
+            row.processed_at, row.claimed_until, row.last_error, row.summary = now, None, "", summaries[row.pk]
+        InboundWebhook.objects.bulk_update(rows, ["processed_at", "claimed_until", "last_error", "summary"])
+        for callback in after_commit:
+            transaction.on_commit(callback)
+    return len(rows)
+
+
+def inbound_payload_apply(*, payload: dict, after_commit: list, received_at=None,
+                          statuses_out: list | None = None) -> dict:
+    """Route every parsed item to its domain service. Runs inside the caller's transaction. With
+    `statuses_out`, statuses are collected there (the batch applies many rows' statuses at once)."""
     from apps.conversations.services import receiving
     from apps.providers.meta_cloud import webhooks as meta_webhooks
 
@@ -298,7 +340,10 @@ def inbound_payload_apply(*, payload: dict, after_commit: list, received_at=None
                 ignored.append({"kind": "user_preferences", "reason": "unknown phone_number_id"})
         else:
             bump(f"unhandled:{kind}")
-    if statuses:
+    if statuses and statuses_out is not None:
+        statuses_out.extend(statuses)
+        bump("statuses_batched", len(statuses))
+    elif statuses:
         result = receiving.message_statuses_apply(updates=statuses, received_at=received_at)
         bump("statuses", result.applied)
         if result.unchanged:
@@ -363,9 +408,9 @@ def inbound_webhooks_sweep(*, limit: int | None = None) -> int:
     """Process whatever is due and unclaimed (the durable path). Returns how many rows it processed."""
     limit = limit or settings.INBOUND_WEBHOOK_SWEEP_BATCH
     done = 0
-    for webhook_id in inbound_webhooks_claim_due(limit=limit):
-        if inbound_webhook_process(webhook_id=webhook_id, claimed=True).status == "processed":
-            done += 1
+    ids = inbound_webhooks_claim_due(limit=limit)
+    for start in range(0, len(ids), settings.INBOUND_WEBHOOK_DRAIN_BATCH):
+        done += inbound_webhooks_process_claimed(webhook_ids=ids[start:start + settings.INBOUND_WEBHOOK_DRAIN_BATCH])
     return done
 
 
