@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from apps.contacts.models import Contact
@@ -91,9 +91,13 @@ def _preview(message_type: str, body: str) -> str:
     return body if body else f"[{message_type}]"
 
 
-def message_inbound_receive(*, item) -> InboundResult:
-    """Store one inbound customer message (an apps.providers.meta_cloud.webhooks.InboundMessage)."""
-    number = waba_selectors.phone_number_by_meta_id(item.phone_number_id)
+def message_inbound_receive(*, item, numbers: dict | None = None) -> InboundResult:
+    """Store one inbound customer message (an apps.providers.meta_cloud.webhooks.InboundMessage).
+    `numbers` caches phone-number lookups across the items of one batch."""
+    numbers = numbers if numbers is not None else {}
+    if item.phone_number_id not in numbers:
+        numbers[item.phone_number_id] = waba_selectors.phone_number_by_meta_id(item.phone_number_id)
+    number = numbers[item.phone_number_id]
     if number is None:
         return InboundResult(ignored="unknown phone_number_id")
     workspace = number.workspace
@@ -141,17 +145,15 @@ def message_inbound_receive(*, item) -> InboundResult:
         reply_to_id = (Message.objects.filter(workspace=workspace, provider_message_id=item.context_wamid)
                        .values_list("pk", flat=True).first())
     wants_media = item.type in MEDIA_TYPES and bool(content.get("id"))
-    try:
-        with transaction.atomic():
-            message = Message.objects.create(
-                workspace=workspace, conversation=conversation, contact=contact, phone_number=number,
-                direction=Message.Direction.INBOUND, channel=Message.Channel.WHATSAPP, type=item.type,
-                to_phone=number.display_phone_number[:20], content=content, body=body,
-                status=Message.Status.RECEIVED, provider_message_id=item.wamid, sent_by="customer",
-                reply_to_id=reply_to_id, next_attempt_at=now if wants_media else None,
-            )
-    except IntegrityError:  # the unique (workspace, wamid) constraint: someone stored it first
-        return InboundResult(duplicate=True)
+    # No savepoint: the contact lock above serialises writers of one wamid, and should the unique
+    # (workspace, wamid) constraint still fire, the whole webhook rolls back and its retry finds the row.
+    message = Message.objects.create(
+        workspace=workspace, conversation=conversation, contact=contact, phone_number=number,
+        direction=Message.Direction.INBOUND, channel=Message.Channel.WHATSAPP, type=item.type,
+        to_phone=number.display_phone_number[:20], content=content, body=body,
+        status=Message.Status.RECEIVED, provider_message_id=item.wamid, sent_by="customer",
+        reply_to_id=reply_to_id, next_attempt_at=now if wants_media else None,
+    )
 
     contact_services.contact_inbound_recorded(contact=contact, at=at)
     last = conversation.last_inbound_at

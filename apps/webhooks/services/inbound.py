@@ -308,10 +308,11 @@ def inbound_payload_apply(*, payload: dict, after_commit: list, received_at=None
         summary[key] = summary.get(key, 0) + n
 
     statuses = []
+    numbers: dict = {}
     for item in items:
         kind = type(item).__name__
         if kind == "InboundMessage":
-            result = receiving.message_inbound_receive(item=item)
+            result = receiving.message_inbound_receive(item=item, numbers=numbers)
             if result.ignored:
                 ignored.append({"kind": "message", "wamid": item.wamid, "reason": result.ignored})
             elif result.duplicate:
