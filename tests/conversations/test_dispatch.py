@@ -295,3 +295,17 @@ def test_sweeper_kicks_numbers_with_due_work(workspace, number, monkeypatch):
     assert out["kicked"] == 1 and kicked == [number.pk]
     dispatch.dispatch_sweep()  # the kick key dedupes a second enqueue while one is pending
     assert kicked == [number.pk]
+
+
+def test_a_busy_drainer_absorbs_kicks_and_releases_them_when_idle(workspace, number, sender, monkeypatch):
+    kicked = []
+    monkeypatch.setattr(dispatch, "_enqueue", kicked.append)
+    _queue(workspace, number, n=3)
+    get_redis().delete(dispatch._kick_key(number.pk))
+    dispatch._hold_kick(number.pk)  # as a drainer does each batch
+    dispatch.dispatch_kick(phone_number_id=number.pk)
+    assert kicked == []
+    dispatch.dispatch_drain(phone_number_id=number.pk, budget_seconds=5)
+    assert not get_redis().exists(dispatch._kick_key(number.pk))  # idle: the next commit kicks again
+    dispatch.dispatch_kick(phone_number_id=number.pk)
+    assert kicked == [number.pk]

@@ -682,6 +682,7 @@ def dispatch_drain(*, phone_number_id: str, budget_seconds: float | None = None)
                 break
         launched = None
         if current.messages:
+            _hold_kick(phone_number_id)
             outcomes, future = _start_send(current, ctx, timezone.now())
             launched = (current, outcomes, future)
         if in_flight is not None:
@@ -707,6 +708,15 @@ def _finish(in_flight, totals) -> None:
 
 def _kick_key(phone_number_id: str) -> str:
     return f"reach:dispatch:kick:{phone_number_id}"
+
+
+def _hold_kick(phone_number_id: str) -> None:
+    """While a drainer is busy, on-commit kicks are absorbed (no pile of drain tasks for one number); if
+    the drainer dies the key lapses within DISPATCH_KICK_TTL_MS and the sweeper kicks a new one."""
+    try:
+        get_redis().set(_kick_key(phone_number_id), "1", px=int(_setting("DISPATCH_KICK_TTL_MS", 2000)))
+    except Exception:
+        logger.warning("redis unavailable holding the kick key", exc_info=True)
 
 
 def _release_kick(phone_number_id: str) -> None:
