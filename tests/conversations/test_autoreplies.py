@@ -166,3 +166,18 @@ def test_api_rules_and_settings(workspace):
     assert r2.json()["enabled"] is False
     assert client.delete(f"/api/v1/auto-replies/{r.json()['id']}").status_code == 204
     assert AutoReplyRule.objects.count() == 0
+
+
+def test_admin_forms_validate_like_the_api(workspace):
+    from apps.conversations.admin.inbox import AutoReplyRuleForm, AutoReplySettingsForm
+
+    bad = AutoReplyRuleForm(data={"workspace": workspace.pk, "kind": "keyword", "keywords": "[]", "match": "contains",
+                                  "reply_text": "x", "priority": 100, "enabled": True})
+    assert not bad.is_valid() and "keyword" in str(bad.errors)
+    good = AutoReplyRuleForm(data={"workspace": workspace.pk, "kind": "keyword", "keywords": '["  Price! "]',
+                                   "match": "contains", "reply_text": "x", "priority": 100, "enabled": True})
+    assert good.is_valid(), good.errors
+    assert good.save().keywords == ["price"]
+    hours = AutoReplySettingsForm(data={"workspace": workspace.pk, "cooldown_seconds": 60, "timezone": "Nowhere/Land",
+                                        "business_hours": "{}", "holidays": "[]"})
+    assert not hours.is_valid()

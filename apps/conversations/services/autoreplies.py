@@ -69,6 +69,13 @@ def auto_reply_rule_update(*, rule: AutoReplyRule, **fields) -> AutoReplyRule:
     return rule
 
 
+def auto_reply_rule_validate(*, rule: AutoReplyRule) -> AutoReplyRule:
+    """For the admin's forms: the same normalisation and checks as the API, without saving."""
+    rule.keywords = _clean_keywords(rule.keywords)
+    _check_rule(rule.kind, rule.keywords, rule.reply_text)
+    return rule
+
+
 def auto_reply_rule_delete(*, rule: AutoReplyRule) -> None:
     rule.delete()
 
@@ -80,7 +87,7 @@ def _parse_hhmm(value, field: str) -> time:
         raise ValidationFailed(f"{value!r} is not a HH:MM time.", field=field)
 
 
-def _check_business_hours(hours: dict) -> dict:
+def check_business_hours(hours: dict) -> dict:
     clean: dict = {}
     for day, intervals in (hours or {}).items():
         if day not in DAYS:
@@ -113,7 +120,7 @@ def auto_reply_settings_set(*, workspace: Workspace, cooldown_seconds: int | Non
             raise ValidationFailed(f"Unknown time zone {timezone!r}.", field="timezone")
         row.timezone = timezone
     if business_hours is not None:
-        row.business_hours = _check_business_hours(business_hours)
+        row.business_hours = check_business_hours(business_hours)
     if holidays is not None:
         row.holidays = sorted({(d if isinstance(d, date) else date.fromisoformat(str(d))).isoformat()
                                for d in holidays})
