@@ -487,16 +487,25 @@
     const d = e.data || {};
     const cid = d.conversation_id || (d.message && d.message.conversation_id);
     if (e.type.startsWith("message.") || e.type.startsWith("conversation.")) {
-      if (cid) { dirty.add(cid); if (cid === S.current) { currentDirty = true; if (e.type === "conversation.note_added") notesDirty = true; } }
+      if (cid) {
+        if (cid === S.current) { currentDirty = true; if (e.type === "conversation.note_added") notesDirty = true; }
+        // Customers' messages and agents' actions can move any conversation into the list; status
+        // updates (a campaign produces thousands) only matter to conversations already on screen.
+        const listRelevant = e.type === "message.inbound" || e.type.startsWith("conversation.") || S.convs.has(cid);
+        if (listRelevant || cid === S.current) dirty.add(cid);
+      }
     } else if (e.type.startsWith("contact.")) {
       const cur = S.convs.get(S.current);
       if (cur && cur.contact && (d.contact_id === cur.contact.id || d.id === cur.contact.id || (d.contact && d.contact.id === cur.contact.id))) sidebarDirty = true;
     }
     scheduleFlush();
   }
-  function scheduleFlush() { if (!flushTimer) flushTimer = setTimeout(flush, 0); }
+  // Coalesce bursts: at most one round of fetches per 100 ms, one fetch per conversation per round.
+  let lastFlush = 0;
+  function scheduleFlush() { if (!flushTimer) flushTimer = setTimeout(flush, Math.max(0, 100 - (Date.now() - lastFlush))); }
   async function flush() {
     flushTimer = null;
+    lastFlush = Date.now();
     if (flushing) { flushTimer = setTimeout(flush, 30); return; }
     flushing = true;
     const ids = Array.from(dirty); dirty.clear();
