@@ -174,6 +174,8 @@ async def run_bench(args) -> int:
         statuses: list[int] = []
         problems: list[str] = []
         push_lag: list[float] = []  # event row written (inside the worker's transaction) -> frame read
+        direct_sent: dict[int, float] = {}
+        direct_recv: dict[int, float] = {}
 
         origin = f"http://127.0.0.1:{ws_port}"
         async with aiohttp.ClientSession(cookies={"sessionid": session_key}) as http:
@@ -197,6 +199,8 @@ async def run_bench(args) -> int:
                         continue
                     for event in data["events"]:
                         sequences.append(event["sequence"])
+                        if event["type"] == "inbox.bench":
+                            direct_recv[event["data"]["i"]] = now
                         if event["type"] == "message.inbound":
                             body = event["data"].get("body", "")
                             parts = body.split()
@@ -242,6 +246,30 @@ async def run_bench(args) -> int:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(done.wait(), timeout=args.drain_timeout)
             await asyncio.sleep(0.3)  # anything late or duplicated shows up here
+
+            # Phase 2: the inbox road alone. Commit an event here (a transaction in this process, like any
+            # writer) and time it to the WebSocket: listener, channels-redis, consumer; no receive road.
+            def commit_one(i: int) -> None:
+                from django.db import transaction
+
+                from apps.core.services import event_append
+
+                with transaction.atomic():
+                    event_append(workspace=workspace, type="inbox.bench", data={"i": i})
+
+            direct_total = min(total, 500)
+            t1 = time.perf_counter() + 0.1
+            for i in range(direct_total):
+                scheduled = t1 + i * interval
+                delay = scheduled - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                direct_sent[i] = scheduled
+                await asyncio.to_thread(commit_one, i)
+            deadline = time.monotonic() + 10
+            while len(direct_recv) < direct_total and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+            await asyncio.sleep(0.3)
             await ws.close()
             reader_task.cancel()
     finally:
@@ -269,12 +297,15 @@ async def run_bench(args) -> int:
           f"p99 {ms(pct(latencies, 0.99))}  max {ms(max(latencies) if latencies else float('nan'))}")
     print(f"  of which event written -> WebSocket (commit, listener, channels-redis, consumer): "
           f"p50 {ms(pct(push_lag, 0.5))}  p99 {ms(pct(push_lag, 0.99))}")
+    direct = [direct_recv[i] - direct_sent[i] for i in direct_recv]
+    print(f"  inbox road alone (commit an event -> WebSocket, {len(direct_recv)}/{len(direct_sent)} arrived): "
+          f"p50 {ms(pct(direct, 0.5))}  p99 {ms(pct(direct, 0.99))}")
     print(f"  floor (bare group_send round trip): p50 {ms(pct(floor, 0.5))}  p99 {ms(pct(floor, 0.99))}")
     print(f"  events received: {len(sequences)} (sequences {sequences[0] if sequences else '-'}..."
           f"{sequences[-1] if sequences else '-'}), contiguous and in order: {in_order}; lost inbound: {lost}")
     for problem in problems[:10]:
         print("  PROBLEM:", problem)
-    ok = in_order and lost == 0 and not problems
+    ok = in_order and lost == 0 and not problems and len(direct_recv) == len(direct_sent)
     target = pct(latencies, 0.99) <= 0.050 if latencies else False
     print(f"  verdict: {'OK' if ok else 'FAILED'} (zero lost, no reorder); p99 <= 50 ms: {'yes' if target else 'no'}")
     return 0 if ok else 1
