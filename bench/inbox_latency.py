@@ -106,8 +106,8 @@ def start_processes(env: dict, log_dir: Path) -> tuple[list[subprocess.Popen], i
                                       cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT))
     log = open(log_dir / "inbox-bench-worker.log", "w")  # noqa: SIM115
     procs.append(subprocess.Popen([sys.executable, "-m", "celery", "-A", "reach", "worker",
-                                   "-P", env.get("BENCH_WORKER_POOL", "prefork"),
-                                   "-c", str(env.get("BENCH_WORKER_CONCURRENCY", "2")), "--without-mingle",
+                                   "-P", env.get("BENCH_WORKER_POOL", "threads"),
+                                   "-c", str(env.get("BENCH_WORKER_CONCURRENCY", "4")), "--without-mingle",
                                    "--without-gossip", "-l", "WARNING"],
                                   cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT))
     return procs, ws_port, post_port
