@@ -471,12 +471,8 @@ def campaign_hand_out_batch(*, campaign_id: str, limit: int, now: datetime | Non
             if len(ids) != len(handed):
                 raise RuntimeError(f"messages_enqueue_bulk returned {len(ids)} ids for {len(handed)} rows")
             _link_messages(recipient_ids=[r.pk for r in handed], message_ids=ids, now=now)
-            if campaign.valid_until:
-                # The dispatcher fails queued messages past expires_at (MESSAGE_EXPIRED, evented): so nothing
-                # of this campaign goes out after its validity window, even if it is still queued then.
-                # (messages_enqueue_bulk sets its own maximum age and ignores the rows' "expires_at".)
-                Message.objects.filter(pk__in=ids, status=Message.Status.QUEUED, expires_at__gt=campaign.valid_until) \
-                    .update(expires_at=campaign.valid_until)
+            # The rows' "expires_at" (valid_until) caps the messages' age: the dispatcher fails queued messages
+            # past it (MESSAGE_EXPIRED, evented), so nothing goes out after the campaign's validity window.
         if changed:
             CampaignRecipient.objects.bulk_update(changed, ["status", "updated_at"], batch_size=1000)
         # A batch that only deferred recipients made no progress: report 0 so the pump waits for quota.

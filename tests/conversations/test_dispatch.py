@@ -309,3 +309,40 @@ def test_a_busy_drainer_absorbs_kicks_and_releases_them_when_idle(workspace, num
     assert not get_redis().exists(dispatch._kick_key(number.pk))  # idle: the next commit kicks again
     dispatch.dispatch_kick(phone_number_id=number.pk)
     assert kicked == [number.pk]
+
+
+def test_sent_at_is_when_the_provider_answered(workspace, number, monkeypatch):
+    import asyncio
+
+    class SlowSender(FakeSender):
+        async def send_message(self, **kw):
+            self.asked_at = timezone.now()
+            await asyncio.sleep(0.3)
+            return await super().send_message(**kw)
+
+    slow = SlowSender()
+    monkeypatch.setattr("apps.providers.registry.async_whatsapp_sender", lambda: slow)
+    [m] = _queue(workspace, number)
+    dispatch.dispatch_drain(phone_number_id=number.pk, budget_seconds=5)
+    m.refresh_from_db()
+    a = MessageAttempt.objects.get(message=m)
+    assert m.sent_at == a.finished_at
+    assert m.sent_at - slow.asked_at >= timedelta(seconds=0.3)
+
+
+def test_enqueue_bulk_honours_a_rows_expires_at_within_the_maximum_age(workspace, number):
+    from apps.conversations.services.sending import messages_enqueue_bulk
+    from tests.conversations.send_support import template
+
+    tpl = template(workspace, number.waba)
+    now = timezone.now()
+    soon = now + timedelta(hours=1)
+    far = now + timedelta(days=30)
+    rows = [{"contact": contact(workspace, "+15557650001"), "variables": ["a", "b"], "expires_at": soon},
+            {"contact": contact(workspace, "+15557650002"), "variables": ["a", "b"], "expires_at": far},
+            {"contact": contact(workspace, "+15557650003"), "variables": ["a", "b"]}]
+    ids = messages_enqueue_bulk(workspace=workspace, phone_number=number, template=tpl, rows=rows,
+                                campaign_id="cmp_x", now=now)
+    got = dict(Message.objects.filter(pk__in=ids).values_list("pk", "expires_at"))
+    max_age = now + timedelta(seconds=dispatch._setting("DISPATCH_MAX_AGE_SECONDS", 86400))
+    assert [got[i] for i in ids] == [soon, max_age, max_age]

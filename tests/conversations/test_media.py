@@ -148,3 +148,17 @@ def test_inbound_media_is_downloaded_with_the_token_and_stored(workspace, fake):
     assert media.file.read() == PDF and media.sha256 == hashlib.sha256(PDF).hexdigest()
     again = media_download_inbound(workspace=workspace, phone_number=number, meta_media_id=meta_id)
     assert again.pk == media.pk and Media.objects.count() == 1
+
+
+def test_inbound_sha256_accepts_base64_and_hex():
+    import base64
+
+    from apps.conversations.services.media import sha256_matches
+
+    digest = hashlib.sha256(PDF)
+    hexd = digest.hexdigest()
+    assert sha256_matches(expected=base64.b64encode(digest.digest()).decode(), hexdigest=hexd) is True
+    assert sha256_matches(expected=hexd, hexdigest=hexd) is True
+    assert sha256_matches(expected=hexd.upper(), hexdigest=hexd) is True
+    assert sha256_matches(expected=base64.b64encode(b"x" * 32).decode(), hexdigest=hexd) is False
+    assert sha256_matches(expected="0" * 64, hexdigest=hexd) is False

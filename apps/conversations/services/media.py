@@ -157,9 +157,22 @@ def media_download_inbound(*, workspace: Workspace, phone_number: PhoneNumber, m
     expected = sha256 or info.get("sha256") or ""
     media = _store(workspace=workspace, data=data, mime=mime, kind=kind, filename="", source=Media.Source.INBOUND,
                    meta_media_id=meta_media_id)
-    if expected and expected != media.sha256:
+    if expected and not sha256_matches(expected=expected, hexdigest=media.sha256):
         # Meta's sha256 is of the file it holds; a mismatch means a truncated or swapped download.
         import logging
 
         logging.getLogger("reach.media").warning("sha256 mismatch for inbound media %s", meta_media_id)
     return media
+
+
+def sha256_matches(*, expected: str, hexdigest: str) -> bool:
+    """Meta (and the simulator) send the digest base64-encoded; accept hex too."""
+    import base64
+
+    expected = expected.strip()
+    if expected.lower() == hexdigest.lower():
+        return True
+    try:
+        return expected == base64.b64encode(bytes.fromhex(hexdigest)).decode()
+    except ValueError:
+        return False

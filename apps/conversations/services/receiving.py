@@ -436,7 +436,7 @@ def _fallback_for_late_failure(*, message: Message, update, now: datetime, after
         return []
     from apps.conversations.services import dispatch  # SEND's, same app: one way to build the SMS
 
-    sms = dispatch._fallback_sms(message, now)
+    sms = dispatch.fallback_sms_create(message=message, now=now)
     message.fallback_message_id = sms.pk
     after_commit.append(lambda pn=sms.phone_number_id: dispatch.dispatch_kick(phone_number_id=pn))
     return [("message.status_changed", {

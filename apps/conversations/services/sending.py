@@ -213,8 +213,9 @@ def message_send_internal(*, workspace: Workspace, phone_number: PhoneNumber, co
 def messages_enqueue_bulk(*, workspace: Workspace, phone_number: PhoneNumber, template, rows: list[dict],
                           campaign_id: str, now: datetime | None = None) -> list[str]:
     """Campaign fan-out: one transaction, bulk inserts, queued rows the dispatcher drains fairly.
-    rows: [{"contact": Contact, "variables": list|dict, "body": rendered text}]. No per-message creation
-    event (a campaign of 100k would write 100k events); status changes from the dispatcher on are evented."""
+    rows: [{"contact": Contact, "variables": list|dict, "body": rendered text, "expires_at": datetime|None}]
+    ("expires_at" only shortens the maximum age). No per-message creation event (a campaign of 100k would
+    write 100k events); status changes from the dispatcher on are evented."""
     now = now or timezone.now()
     if not rows:
         return []
@@ -238,8 +239,11 @@ def messages_enqueue_bulk(*, workspace: Workspace, phone_number: PhoneNumber, te
             ])
             conversations.update({c.contact_id: c for c in created})
         messages = []
+        default_expiry = now + _max_age()
         for row in rows:
             contact = row["contact"]
+            # A row may bring its own deadline (a campaign's validity window); never beyond the maximum age.
+            expires_at = min(default_expiry, row["expires_at"]) if row.get("expires_at") else default_expiry
             content = {"name": template.name, "language": template.language}
             if row.get("variables") is not None:
                 content["variables"] = row["variables"]
@@ -248,7 +252,7 @@ def messages_enqueue_bulk(*, workspace: Workspace, phone_number: PhoneNumber, te
                 phone_number=phone_number, direction=Message.Direction.OUTBOUND, channel=Message.Channel.WHATSAPP,
                 type="template", to_phone=contact.phone or "", content=content, body=row.get("body", ""),
                 template=template, template_category=template.category, status=Message.Status.QUEUED,
-                campaign_id=campaign_id, sent_by="campaign", next_attempt_at=now, expires_at=now + _max_age(),
+                campaign_id=campaign_id, sent_by="campaign", next_attempt_at=now, expires_at=expires_at,
                 cost_estimate=billing.cost_estimate(category=template.category, to_phone=contact.phone or ""),
                 currency=currency,
             ))
