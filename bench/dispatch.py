@@ -114,18 +114,21 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=1, help="concurrent drainers sharing the bucket")
     parser.add_argument("--ceiling-seconds", type=float, default=5.0)
     parser.add_argument("--ceiling-concurrency", type=int, default=64)
+    parser.add_argument("--profile", action="store_true", help="cProfile the drainer's main thread (1 worker)")
     parser.add_argument("--drain", default="", help=argparse.SUPPRESS)  # internal: run one drainer process
     args = parser.parse_args()
 
     import django
 
     django.setup()
+    from django.conf import settings
+
+    settings.DISPATCH_DRAINERS_MAX = 1  # the bench runs its drainers itself (--workers), no Celery fan-out
     if args.drain:
         from apps.conversations.services.dispatch import dispatch_drain
 
         print(json.dumps(dict(dispatch_drain(phone_number_id=args.drain, budget_seconds=args.seconds))))
         return 0
-    from django.conf import settings
     from django.db import connection
     from django.db.models import Count, Max, Min
 
@@ -160,7 +163,14 @@ def main() -> int:
         results: list[dict] = []
         env = {**os.environ, "META_GRAPH_URL": base}
         t0 = time.perf_counter()
-        if args.workers == 1:
+        if args.workers == 1 and args.profile:
+            import cProfile
+            import pstats
+
+            prof = cProfile.Profile()
+            results.append(dict(prof.runcall(dispatch_drain, phone_number_id=number.pk, budget_seconds=args.seconds)))
+            pstats.Stats(prof).sort_stats("cumulative").print_stats(45)
+        elif args.workers == 1:
             results.append(dict(dispatch_drain(phone_number_id=number.pk, budget_seconds=args.seconds)))
         else:  # separate processes, as Celery prefork workers would be; they share the Redis bucket
             procs = [subprocess.Popen([sys.executable, os.path.abspath(__file__), "--drain", number.pk,

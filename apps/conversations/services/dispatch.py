@@ -19,6 +19,7 @@ the current one is on the wire, so the number's bucket never waits for the datab
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import math
 import random
@@ -128,9 +129,13 @@ class TokenBucket:
 
     @classmethod
     def for_number(cls, number: PhoneNumber) -> TokenBucket:
-        rate = max(0.1, float(number.throughput_mps) * float(_setting("DISPATCH_RATE_FACTOR", 1.0)))
-        burst = float(_setting("DISPATCH_BUCKET_BURST_SECONDS", 0.05))
-        return cls(key=f"reach:bucket:pn:{number.pk}", rate=rate, capacity=max(1.0, math.floor(rate * burst)))
+        cap = max(0.1, float(number.throughput_mps) * float(_setting("DISPATCH_RATE_FACTOR", 1.0)))
+        burst = float(_setting("DISPATCH_BUCKET_BURST_SECONDS", 0.01))
+        capacity = max(1.0, math.floor(cap * burst))
+        # Any one-second window can see `rate` refill plus a full bucket: refill at cap - capacity so no
+        # wall-clock second exceeds the cap (1,000 mps: 10 tokens, 990/s); never below 90% for tiny caps.
+        rate = max(cap * 0.9, cap - capacity)
+        return cls(key=f"reach:bucket:pn:{number.pk}", rate=rate, capacity=capacity)
 
     def take(self, want: int) -> tuple[int, float]:
         """Returns (granted, seconds to wait before asking again)."""
@@ -476,11 +481,13 @@ def _error_fields(err) -> dict:
             "upstream_code": getattr(err, "upstream_code", None)}
 
 
+# The batch travels as one JSON parameter: quoting one string is far cheaper client-side than hundreds of
+# placeholders (psycopg's client-side binding walks every one).
 _SENT_SQL = (
     "UPDATE {table} AS m SET status = 'sent', provider_message_id = v.wamid, sent_at = v.at, "
     "attempts = m.attempts + 1, claim_token = '', claimed_until = NULL, error_code = '', "
     "error_message = '', upstream_code = NULL, updated_at = %s "
-    "FROM (VALUES {values}) AS v(id, wamid, at) "
+    "FROM json_to_recordset(%s::json) AS v(id text, wamid text, at timestamptz) "
     "WHERE m.id = v.id AND m.status = 'sending' AND m.claim_token = %s RETURNING m.id"
 )
 
@@ -490,15 +497,11 @@ def _mark_sent_bulk(accepted: list[Outcome], token: str, now: datetime) -> set[s
     if not accepted:
         return set()
     if connection.vendor == "postgresql":
-        values = ", ".join(["(%s, %s, %s::timestamptz)"] * len(accepted))
-        params: list = []
-        for o in accepted:
-            params += [o.message.pk, o.provider_message_id, o.finished_at or now]
-        table = Message._meta.db_table
-        # Table name from the model, values are placeholders only.
-        sql = _SENT_SQL.format(table=table, values=values)
+        rows = json.dumps([{"id": o.message.pk, "wamid": o.provider_message_id,
+                            "at": (o.finished_at or now).isoformat()} for o in accepted])
+        sql = _SENT_SQL.format(table=Message._meta.db_table)  # table name from the model, values bound
         with connection.cursor() as cursor:
-            cursor.execute(sql, [now, *params, token])
+            cursor.execute(sql, [now, rows, token])
             return {row[0] for row in cursor.fetchall()}
     done = set()
     for o in accepted:
@@ -669,10 +672,27 @@ def dispatch_drain(*, phone_number_id: str, budget_seconds: float | None = None)
     budget = budget_seconds if budget_seconds is not None else float(_setting("DISPATCH_DRAIN_SECONDS", 30))
     deadline = time.monotonic() + budget
     size = _batch_size(ctx)
+    fan = _FanOut(phone_number_id=phone_number_id, rate=ctx.bucket.rate)
+    try:
+        _drain_loop(phone_number_id=phone_number_id, ctx=ctx, size=size, deadline=deadline, fan=fan,
+                    totals=totals)
+    finally:
+        fan.leave()
+    if time.monotonic() >= deadline and Message.objects.filter(
+            phone_number_id=phone_number_id, status=Message.Status.QUEUED, next_attempt_at__lte=timezone.now()
+    ).exists():
+        _enqueue(phone_number_id)  # budget spent with work left: hand over to a fresh task
+    return totals
+
+
+def _drain_loop(*, phone_number_id: str, ctx: _NumberCtx, size: int, deadline: float, fan: _FanOut,
+                totals: dict[str, int]) -> None:
     in_flight = None  # (batch, outcomes, future): on the wire while the next batch is claimed
     while True:
         current = messages_claim(phone_number_id=phone_number_id, limit=size) \
             if time.monotonic() < deadline else Batch(token="")
+        if len(current.messages) >= size:
+            fan.busy()  # a full batch means a backlog: bring more drainers if the rate needs them
         if not current.messages and in_flight is None:
             # Idle: let the next on-commit kick through, then look once more so none slips between.
             _release_kick(phone_number_id)
@@ -688,11 +708,49 @@ def dispatch_drain(*, phone_number_id: str, budget_seconds: float | None = None)
         if in_flight is not None:
             _finish(in_flight, totals)
         in_flight = launched
-    if time.monotonic() >= deadline and Message.objects.filter(
-            phone_number_id=phone_number_id, status=Message.Status.QUEUED, next_attempt_at__lte=timezone.now()
-    ).exists():
-        _enqueue(phone_number_id)  # budget spent with work left: hand over to a fresh task
-    return totals
+
+
+class _FanOut:
+    """Several drainers per busy number: one process tops out below a high cap (claim + record are CPU),
+    so a drainer facing a backlog enqueues another drain task until ceil(rate / DISPATCH_DRAINER_MPS)
+    (at most DISPATCH_DRAINERS_MAX) are alive. Live drainers are a Redis sorted set scored by lease
+    expiry, so a killed one drops out by itself; the shared token bucket keeps the pace across them."""
+
+    def __init__(self, *, phone_number_id: str, rate: float):
+        self.pn = phone_number_id
+        self.key = f"reach:dispatch:drainers:{phone_number_id}"
+        self.me = secrets.token_hex(6)
+        per = max(1.0, float(_setting("DISPATCH_DRAINER_MPS", 400)))
+        self.target = max(1, min(int(_setting("DISPATCH_DRAINERS_MAX", 4)), math.ceil(rate / per)))
+        self.joined = False
+
+    def busy(self) -> None:
+        if self.target <= 1:
+            return
+        try:
+            r = get_redis()
+            now_ms = int(time.time() * 1000)
+            ttl = int(_setting("DISPATCH_KICK_TTL_MS", 2000)) * 5
+            pipe = r.pipeline()
+            pipe.zremrangebyscore(self.key, "-inf", now_ms)
+            pipe.zadd(self.key, {self.me: now_ms + ttl})
+            pipe.pexpire(self.key, ttl)
+            pipe.zcard(self.key)
+            alive = pipe.execute()[-1]
+            self.joined = True
+            # One spawn at a time (the new drainer registers on its first full batch).
+            if alive < self.target and r.set(f"reach:dispatch:spawn:{self.pn}", "1", nx=True, px=1000):
+                _enqueue(self.pn)
+        except Exception:
+            logger.warning("dispatch fan-out failed for %s", self.pn, exc_info=True)
+
+    def leave(self) -> None:
+        if not self.joined:
+            return
+        try:
+            get_redis().zrem(self.key, self.me)
+        except Exception:
+            logger.warning("redis unavailable leaving the drainer set", exc_info=True)
 
 
 def _finish(in_flight, totals) -> None:
