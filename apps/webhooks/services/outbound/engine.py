@@ -236,6 +236,41 @@ def _due(now: datetime):
     )
 
 
+def _subscriptions_with_due_work(*, now: datetime, subscription_id: str | None, delivery_id: str | None,
+                                 include_disabled: bool, limit: int = 200) -> list[WebhookSubscription]:
+    """Subscriptions (whole rows) with at least one claimable delivery: one probe per subscription into
+    its own pending rows, in event order (the whd_pending_sub_seq index), stopping at the first claimable
+    one, instead of reading every due row of every subscription."""
+    if connection.vendor != "postgresql":
+        due = _due(now).filter(subscription_id=OuterRef("pk"))
+        if delivery_id:
+            due = due.filter(pk=delivery_id)
+        qs = WebhookSubscription.objects.filter(Exists(due))
+        if not include_disabled:
+            qs = qs.filter(enabled=True)
+        if subscription_id:
+            qs = qs.filter(pk=subscription_id)
+        return list(qs.order_by()[:limit])
+    # LATERAL … LIMIT 1 keeps the planner from turning this into a semi-join over all due rows.
+    params: list = [now, now]
+    only_delivery = ""
+    if delivery_id:
+        only_delivery, params = "AND d.id = %s", [*params, delivery_id]
+    where = ["TRUE"]
+    if not include_disabled:
+        where.append("s.enabled")
+    if subscription_id:
+        where.append("s.id = %s")
+        params.append(subscription_id)
+    sql = (
+        f"SELECT s.* FROM {WebhookSubscription._meta.db_table} s CROSS JOIN LATERAL ("  # noqa: S608
+        f" SELECT 1 FROM {WebhookDelivery._meta.db_table} d WHERE d.subscription_id = s.id"
+        " AND d.status = 'pending' AND d.next_attempt_at <= %s AND (d.claimed_until IS NULL OR d.claimed_until <= %s)"
+        f" {only_delivery} ORDER BY d.event_sequence LIMIT 1) due WHERE {' AND '.join(where)} LIMIT %s"
+    )
+    return list(WebhookSubscription.objects.raw(sql, [*params, limit]))
+
+
 def deliveries_claim_due(*, limit: int, now: datetime | None = None, in_flight: Mapping[str, int] | None = None,
                          per_subscription: int | None = None, lease_seconds: float | None = None,
                          subscription_id: str | None = None, delivery_id: str | None = None,
@@ -250,17 +285,9 @@ def deliveries_claim_due(*, limit: int, now: datetime | None = None, in_flight: 
     lease = timedelta(seconds=lease_seconds or settings.WEBHOOK_LEASE_SECONDS)
     if limit <= 0:
         return []
-    # Which subscriptions have due work: one probe per subscription into its pending rows (the
-    # whd_pending_sub_seq index) instead of a DISTINCT over every due row, and the rows come back whole.
-    due = _due(now).filter(subscription_id=OuterRef("pk"))
-    if delivery_id:
-        due = due.filter(pk=delivery_id)
-    candidates = WebhookSubscription.objects.filter(Exists(due))
-    if not include_disabled:
-        candidates = candidates.filter(enabled=True)
-    if subscription_id:
-        candidates = candidates.filter(pk=subscription_id)
-    subs = {s.pk: s for s in candidates.order_by()[:200] if in_flight.get(s.pk, 0) < per_subscription}
+    candidates = _subscriptions_with_due_work(now=now, subscription_id=subscription_id, delivery_id=delivery_id,
+                                              include_disabled=include_disabled)
+    subs = {s.pk: s for s in candidates if in_flight.get(s.pk, 0) < per_subscription}
     if not subs:
         return []
     sub_ids = list(subs)
@@ -345,12 +372,7 @@ def attempts_record(*, outcomes: list[AttemptOutcome], now: datetime | None = No
                 updates.update(next_attempt_at=o.finished_at + timedelta(seconds=delay))
             WebhookDelivery.objects.filter(pk=o.claimed.id, claim_token=o.claimed.claim_token,
                                            status=Status.PENDING).update(**updates)
-        for (token, code), ids in groups.items():
-            WebhookDelivery.objects.filter(pk__in=ids, claim_token=token, status=Status.PENDING).update(
-                status=Status.SUCCEEDED, succeeded_at=now, next_attempt_at=None, claimed_until=None, claim_token="",
-                attempt_count=F("attempt_count") + 1, cycle_attempts=F("cycle_attempts") + 1,
-                last_status_code=code, last_error="",
-            )
+        _successes_update(groups, now=now)
         if succeeded_subs:
             WebhookSubscription.objects.filter(pk__in=succeeded_subs).update(last_success_at=now, failing_since=None)
         still_failing = failed_subs - succeeded_subs
@@ -362,6 +384,34 @@ def attempts_record(*, outcomes: list[AttemptOutcome], now: datetime | None = No
             _disable(WebhookSubscription.objects.filter(pk__in=gone_subs), reason="gone", now=now)
     if still_failing:
         subscriptions_disable_failing(now=now, subscription_ids=list(still_failing))
+
+
+def _successes_update(groups: dict[tuple[str, int], list[str]], *, now: datetime) -> None:
+    """Mark succeeded every delivery whose claim (token) is still ours."""
+    if not groups:
+        return
+    if connection.vendor != "postgresql":
+        for (token, code), ids in groups.items():
+            WebhookDelivery.objects.filter(pk__in=ids, claim_token=token, status=Status.PENDING).update(
+                status=Status.SUCCEEDED, succeeded_at=now, next_attempt_at=None, claimed_until=None, claim_token="",
+                attempt_count=F("attempt_count") + 1, cycle_attempts=F("cycle_attempts") + 1,
+                last_status_code=code, last_error="",
+            )
+        return
+    # One statement, three array parameters, whatever the batch size (an IN list costs a bound
+    # parameter per row to build and parse).
+    rows = [(pk, token, code) for (token, code), ids in groups.items() for pk in ids]
+    ids, tokens, codes = (list(col) for col in zip(*rows, strict=True))
+    table = WebhookDelivery._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} d SET status = %s, succeeded_at = %s, next_attempt_at = NULL,"  # noqa: S608
+            " claimed_until = NULL, claim_token = '', attempt_count = d.attempt_count + 1,"
+            " cycle_attempts = d.cycle_attempts + 1, last_status_code = v.code, last_error = ''"
+            " FROM unnest(%s::varchar[], %s::varchar[], %s::int[]) AS v(id, token, code)"
+            " WHERE d.id = v.id AND d.claim_token = v.token AND d.status = %s",
+            [Status.SUCCEEDED, now, ids, tokens, codes, Status.PENDING],
+        )
 
 
 _ATTEMPT_COLUMNS = ("id", "delivery_id", "number", "request_id", "started_at", "status_code", "latency_ms", "error",

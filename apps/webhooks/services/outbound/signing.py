@@ -4,7 +4,6 @@ the Standard Webhooks headers, both keyed with the secret's decoded bytes."""
 from __future__ import annotations
 
 import base64
-import hashlib
 import hmac
 import secrets
 
@@ -23,15 +22,14 @@ def sign_headers(*, webhook_id: str, timestamp: int, body: bytes, keys: list[byt
     """Headers for one attempt. `keys` is the current secret first, then the previous one while it
     overlaps a rotation; each yields one `v1,` entry (space-separated, as the spec allows)."""
     signed = f"{webhook_id}.{timestamp}.".encode() + body
-    signatures = " ".join(
-        "v1," + base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode() for key in keys
-    )
+    # hmac.digest is the one-shot C path: a fraction of an HMAC object's cost, per attempt that counts
+    signatures = " ".join("v1," + base64.b64encode(hmac.digest(key, signed, "sha256")).decode() for key in keys)
     headers = {
         "webhook-id": webhook_id,
         "webhook-timestamp": str(timestamp),
         "webhook-signature": signatures,
-        "X-Reach-Signature": "sha256=" + hmac.new(keys[0], body, hashlib.sha256).hexdigest(),
+        "X-Reach-Signature": "sha256=" + hmac.digest(keys[0], body, "sha256").hex(),
     }
     if len(keys) > 1:  # X-Reach-Signature holds one value; the old secret's goes alongside during rotation
-        headers["X-Reach-Signature-Previous"] = "sha256=" + hmac.new(keys[1], body, hashlib.sha256).hexdigest()
+        headers["X-Reach-Signature-Previous"] = "sha256=" + hmac.digest(keys[1], body, "sha256").hex()
     return headers
