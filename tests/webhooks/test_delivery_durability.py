@@ -208,13 +208,20 @@ def test_a_rate_capped_burst_arrives_at_the_receivers_pace(workspace, receiver, 
         return WebhookDelivery.objects.filter(subscription=sub, status="succeeded").count() == 250
 
     start = time.monotonic()
+    wall_start = time.time()  # the clock of the Redis bucket and of the receiver's `at`
     with outbound.DeliveryRunner(concurrency=64) as runner:
-        runner.run(until_idle=False, stop=lambda: all_succeeded() or time.monotonic() - start > 40)
+        # A deadline for finishing, not a pace: a loaded CI machine may need far longer than ~1.5 s.
+        runner.run(until_idle=False, stop=lambda: all_succeeded() or time.monotonic() - start > 120)
     elapsed = time.monotonic() - start
     assert all_succeeded()
     arrivals = sorted(first_arrivals().values())
     assert len(arrivals) == 250  # every one arrived (a slow answer may have made one arrive twice)
-    # 100 of burst, then 100/s: 250 need at least ~1.5 s, and no second ever carries much more than 100.
-    assert elapsed >= 1.4
-    worst = max(sum(1 for t in arrivals if a <= t < a + 1.0) for a in arrivals)
-    assert worst <= 230  # latency can shift a few sends across a window edge
+    # The cap as an upper bound that load cannot break: a request arrives after its token was taken, and
+    # the bucket (full, 100, at the first take, which is after wall_start) gains 100 tokens a second, so
+    # by any time t at most 100 + 100 x (t - wall_start) have arrived (+1 for float rounding). Latency
+    # only delays arrivals. A sliding one-second window over arrival times is deliberately not checked:
+    # it measures the machine's scheduling jitter as much as the cap (the burst ceiling is pinned by
+    # test_ratecap.py with a frozen clock).
+    for k, at in enumerate(arrivals, start=1):
+        assert k <= 100 + 100 * (at - wall_start) + 1, (k, at - wall_start)
+    assert elapsed >= 1.4  # 250 at 100 of burst then 100/s need at least 1.5 s
