@@ -279,3 +279,43 @@ def test_a_bad_row_in_a_batch_does_not_hold_up_the_others(workspace, number, mon
     waiting = InboundWebhook.objects.get(pk=orphan)
     assert waiting.processed_at is None
     assert waiting.last_error.startswith("deferred")
+
+
+# --- the cost of one inbound message (pinned: the receive road's throughput and latency depend on it) ---
+
+
+def _drain_one_text(wamid: str, django_capture_on_commit_callbacks):
+    inbound.inbound_webhook_store(body=body_of(text_payload(wamid=wamid)))
+    with django_capture_on_commit_callbacks(execute=True):  # listeners included (inbox, outbound, auto-reply)
+        return inbound.inbound_webhooks_drain(slot=1)
+
+
+def test_one_inbound_text_drains_within_a_pinned_query_budget(number, django_assert_max_num_queries,
+                                                              django_capture_on_commit_callbacks):
+    from django.db import connection
+
+    # Warm: the contact and its conversation exist (the common case: a customer writing again).
+    assert _drain_one_text("wamid.warm", django_capture_on_commit_callbacks) == 1
+    # PostgreSQL: one-statement claim (bodies returned), no row reload, no contact re-lock, auto-reply
+    # skipped with one EXISTS when the workspace has no rules. SQLite claims through the ORM.
+    budget = 21 if connection.vendor == "postgresql" else 27  # the store included
+    with django_assert_max_num_queries(budget):
+        assert _drain_one_text("wamid.pinned", django_capture_on_commit_callbacks) == 1
+    message = Message.objects.get(provider_message_id="wamid.pinned")
+    assert (message.direction, message.body) == ("inbound", "hello")
+    assert InboundWebhook.objects.filter(processed_at__isnull=True).count() == 0
+    assert Event.objects.filter(workspace=number.workspace, type="message.inbound").count() == 2
+
+
+def test_auto_reply_hook_is_skipped_without_rules_and_called_with_one(number, monkeypatch,
+                                                                      django_capture_on_commit_callbacks):
+    from apps.conversations.models import AutoReplyRule
+    from apps.conversations.services import autoreplies
+
+    calls: list[str] = []
+    monkeypatch.setattr(autoreplies, "auto_reply_for_inbound", lambda **kw: calls.append(kw["message_id"]))
+    _drain_one_text("wamid.norules", django_capture_on_commit_callbacks)
+    assert calls == []
+    AutoReplyRule.objects.create(workspace=number.workspace, kind="welcome", name="hi", reply_text="Hello!")
+    _drain_one_text("wamid.withrule", django_capture_on_commit_callbacks)
+    assert calls == [Message.objects.get(provider_message_id="wamid.withrule").pk]

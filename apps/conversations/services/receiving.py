@@ -112,9 +112,9 @@ def message_inbound_receive(*, item, numbers: dict | None = None) -> InboundResu
         workspace=workspace, phone=item.from_phone, wa_id=item.wa_id, bsuid=item.bsuid,
         profile_name=item.profile_name,
     )
-    conversation = threads.conversation_get_or_open(workspace=workspace, contact=contact, phone_number=number)
-    # conversation_get_or_open locked the contact row: a concurrent writer of the same wamid has
-    # committed by now, so this second look cannot miss it.
+    conversation = _conversation_get_or_open(workspace=workspace, contact=contact, number=number)
+    # The contact row is locked (by the upsert): a concurrent writer of the same wamid has committed
+    # by now, so this second look cannot miss it.
     if Message.objects.filter(workspace=workspace, provider_message_id=item.wamid).exists():
         return InboundResult(duplicate=True)
 
@@ -178,10 +178,23 @@ def message_inbound_receive(*, item, numbers: dict | None = None) -> InboundResu
     if wants_media:
         result.after_commit.append(lambda mid=message.pk: _enqueue_media_fetch(mid))
     result.after_commit.append(
-        lambda mid=message.pk, c=created, k=keyword: inbound_after_commit(message_id=mid, contact_created=c,
-                                                                          consent_keyword=k)
+        lambda mid=message.pk, c=created, k=keyword, ws=workspace.pk: inbound_after_commit(
+            message_id=mid, contact_created=c, consent_keyword=k, workspace_id=ws)
     )
     return result
+
+
+def _conversation_get_or_open(*, workspace: Workspace, contact: Contact, number: PhoneNumber) -> Conversation:
+    """threads.conversation_get_or_open without its contact re-lock (one round trip less per message):
+    contact_upsert_from_inbound has locked the row already (select_for_update), or just created it."""
+    current = (
+        Conversation.objects.filter(workspace=workspace, contact=contact, phone_number=number,
+                                    channel_kind=Conversation.ChannelKind.WHATSAPP)
+        .exclude(state=Conversation.State.RESOLVED).order_by("-created_at").first()
+    )
+    if current is not None:
+        return current
+    return threads.conversation_get_or_open(workspace=workspace, contact=contact, phone_number=number)
 
 
 def _enqueue_media_fetch(message_id: str) -> None:
@@ -193,7 +206,8 @@ def _enqueue_media_fetch(message_id: str) -> None:
         logger.warning("could not enqueue media fetch for %s", message_id, exc_info=True)
 
 
-def inbound_after_commit(*, message_id: str, contact_created: bool, consent_keyword: str | None) -> None:
+def inbound_after_commit(*, message_id: str, contact_created: bool, consent_keyword: str | None,
+                         workspace_id: str | None = None) -> None:
     """Reactions to a committed inbound: the opt-out confirmation and the inbox's auto-replies.
     Best effort: a failure here is logged and never undoes the stored message."""
     if consent_keyword == "opt_out":
@@ -201,6 +215,10 @@ def inbound_after_commit(*, message_id: str, contact_created: bool, consent_keyw
             _optout_confirmation_send(message_id=message_id)
         except Exception:
             logger.exception("opt-out confirmation for %s failed", message_id)
+    if consent_keyword:
+        return  # a STOP/START word is answered by consent handling, never by a bot
+    if workspace_id is not None and not _workspace_has_auto_replies(workspace_id):
+        return  # most workspaces have no rules: one indexed EXISTS instead of loading the message
     try:
         from apps.conversations.services import autoreplies
     except ImportError:
@@ -212,6 +230,12 @@ def inbound_after_commit(*, message_id: str, contact_created: bool, consent_keyw
         hook(message_id=message_id, contact_created=contact_created, consent_keyword=consent_keyword)
     except Exception:
         logger.exception("auto-reply for %s failed", message_id)
+
+
+def _workspace_has_auto_replies(workspace_id: str) -> bool:
+    from apps.conversations.models import AutoReplyRule
+
+    return AutoReplyRule.objects.filter(workspace_id=workspace_id, enabled=True).exists()
 
 
 def _optout_confirmation_send(*, message_id: str) -> None:
@@ -292,16 +316,21 @@ _STATUS_FIELDS = ["status", "sent_at", "delivered_at", "read_at", "failed_at", "
                   "upstream_code", "pricing", "updated_at"]
 
 
-def message_statuses_apply(*, updates: list, received_at: datetime | None = None) -> StatusResult:
+def message_statuses_apply(*, updates: list, received_at: datetime | None = None,
+                           numbers: dict | None = None) -> StatusResult:
     """Apply Meta status updates (StatusUpdate dataclasses), forward only. Costs a handful of queries per
-    sender number whatever the batch size: one locking read, one bulk update, one event append."""
+    sender number whatever the batch size: one locking read, one bulk update, one event append.
+    `numbers` caches phone-number lookups (shared with the inbound messages of the same batch)."""
     result = StatusResult()
+    numbers = numbers if numbers is not None else {}
     by_number: dict[str, list] = defaultdict(list)
     for update in updates:
         by_number[update.phone_number_id].append(update)
     now = timezone.now()
     for meta_pnid, group in by_number.items():
-        number = waba_selectors.phone_number_by_meta_id(meta_pnid)
+        if meta_pnid not in numbers:
+            numbers[meta_pnid] = waba_selectors.phone_number_by_meta_id(meta_pnid)
+        number = numbers[meta_pnid]
         if number is None:
             result.ignored.extend({"kind": "status", "wamid": u.wamid, "reason": "unknown phone_number_id"}
                                   for u in group[:20])

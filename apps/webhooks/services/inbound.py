@@ -124,10 +124,11 @@ def inbound_webhooks_drain(*, slot: int = 0, budget_seconds: float = 30.0) -> in
     batch = settings.INBOUND_WEBHOOK_DRAIN_BATCH
     done = 0
     while True:
-        ids = inbound_webhooks_claim_due(limit=batch)
+        rows = _claim_due_rows(limit=batch)
+        ids = [row.pk for row in rows]
         if len(ids) == batch:
             _fan_out()
-        done += inbound_webhooks_process_claimed(webhook_ids=ids)
+        done += inbound_webhooks_process_claimed(webhook_ids=ids, rows=rows)
         if ids and time.monotonic() < deadline:
             continue
         _kick_release(slot)
@@ -192,6 +193,29 @@ def inbound_webhooks_claim_due(*, limit: int) -> list[str]:
     return ids
 
 
+def _claim_due_rows(*, limit: int) -> list[InboundWebhook]:
+    """The drain's claim: on PostgreSQL one UPDATE … WHERE id IN (… FOR UPDATE SKIP LOCKED) RETURNING the
+    rows' bodies, so a claim costs one round trip and the rows need no reload. Same conditions as
+    inbound_webhooks_claim_due (which other databases use)."""
+    if not connection.features.has_select_for_update_skip_locked or connection.vendor != "postgresql":
+        ids = inbound_webhooks_claim_due(limit=limit)
+        return list(InboundWebhook.objects.filter(pk__in=ids, processed_at__isnull=True).order_by("pk")) if ids else []
+    now = timezone.now()
+    table = InboundWebhook._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET claimed_until = %s, attempts = attempts + 1 WHERE id IN ("  # noqa: S608
+            f"SELECT id FROM {table} WHERE processed_at IS NULL AND available_at <= %s AND attempts < %s "
+            "AND (claimed_until IS NULL OR claimed_until < %s) ORDER BY available_at LIMIT %s "
+            "FOR UPDATE SKIP LOCKED) RETURNING id, body, received_at, attempts",
+            [now + timedelta(seconds=settings.INBOUND_WEBHOOK_LEASE_SECONDS), now,
+             settings.INBOUND_WEBHOOK_MAX_ATTEMPTS, now, limit],
+        )
+        found = cursor.fetchall()
+    return sorted((InboundWebhook(id=i, body=b, received_at=r, attempts=a) for i, b, r, a in found),
+                  key=lambda row: row.pk)
+
+
 # --- processing -----------------------------------------------------------------------------
 
 
@@ -203,11 +227,15 @@ class ProcessOutcome:
     error: str = ""
 
 
-def inbound_webhook_process(*, webhook_id: str, force: bool = False, claimed: bool = False) -> ProcessOutcome:
+def inbound_webhook_process(*, webhook_id: str, force: bool = False, claimed: bool = False,
+                            row: InboundWebhook | None = None) -> ProcessOutcome:
     """Claim the row, parse it, apply every item in one transaction and mark it processed in the
-    same transaction; after commit, run the side effects (auto-replies, media downloads)."""
-    row = None if claimed else inbound_webhook_claim(webhook_id=webhook_id, force=force)
-    if claimed:
+    same transaction; after commit, run the side effects (auto-replies, media downloads).
+    `row`: the claimed row as the claim returned it (saves a reload; the final compare-and-set on
+    processed_at still guards against a concurrent finisher)."""
+    if row is None or not claimed:
+        row = None if claimed else inbound_webhook_claim(webhook_id=webhook_id, force=force)
+    if claimed and row is None:
         row = InboundWebhook.objects.filter(pk=webhook_id, processed_at__isnull=True).first()
     if row is None:
         return ProcessOutcome(webhook_id, "skipped")
@@ -252,7 +280,7 @@ class _AlreadyDone(Exception):
     pass
 
 
-def inbound_webhooks_process_claimed(*, webhook_ids: list[str]) -> int:
+def inbound_webhooks_process_claimed(*, webhook_ids: list[str], rows: list[InboundWebhook] | None = None) -> int:
     """Process rows this worker has claimed. Several rows share one transaction (one commit, and all their
     statuses applied in one bulk pass); if anything in the batch fails or must wait, the batch is rolled
     back and every row gets its own transaction, so one bad row never holds up the others."""
@@ -261,7 +289,9 @@ def inbound_webhooks_process_claimed(*, webhook_ids: list[str]) -> int:
             return _process_batch(webhook_ids)
         except Exception as exc:  # includes ProcessLater: sort it out row by row
             logger.info("inbound batch of %d fell back to one by one: %s", len(webhook_ids), exc)
-    return sum(inbound_webhook_process(webhook_id=i, claimed=True).status == "processed" for i in webhook_ids)
+    at_hand = {row.pk: row for row in rows or ()}
+    return sum(inbound_webhook_process(webhook_id=i, claimed=True, row=at_hand.get(i)).status == "processed"
+               for i in webhook_ids)
 
 
 def _process_batch(webhook_ids: list[str]) -> int:
@@ -273,13 +303,15 @@ def _process_batch(webhook_ids: list[str]) -> int:
         after_commit: list = []
         statuses: list = []
         summaries = {}
+        numbers: dict = {}  # phone_number_id -> PhoneNumber, looked up once per batch
         for row in rows:
             payload = json.loads(bytes(row.body))
             summaries[row.pk] = inbound_payload_apply(payload=payload, after_commit=after_commit,
-                                                      received_at=row.received_at, statuses_out=statuses)
+                                                      received_at=row.received_at, statuses_out=statuses,
+                                                      numbers=numbers)
         if statuses:
             newest = max(r.received_at for r in rows)
-            result = receiving.message_statuses_apply(updates=statuses, received_at=newest)
+            result = receiving.message_statuses_apply(updates=statuses, received_at=newest, numbers=numbers)
             after_commit.extend(result.after_commit)
             if result.ignored:
                 for row in rows:  # which row held which ignored wamid is not tracked in a batch
@@ -294,7 +326,7 @@ def _process_batch(webhook_ids: list[str]) -> int:
 
 
 def inbound_payload_apply(*, payload: dict, after_commit: list, received_at=None,
-                          statuses_out: list | None = None) -> dict:
+                          statuses_out: list | None = None, numbers: dict | None = None) -> dict:
     """Route every parsed item to its domain service. Runs inside the caller's transaction. With
     `statuses_out`, statuses are collected there (the batch applies many rows' statuses at once)."""
     from apps.conversations.services import receiving
@@ -308,7 +340,7 @@ def inbound_payload_apply(*, payload: dict, after_commit: list, received_at=None
         summary[key] = summary.get(key, 0) + n
 
     statuses = []
-    numbers: dict = {}
+    numbers = numbers if numbers is not None else {}
     for item in items:
         kind = type(item).__name__
         if kind == "InboundMessage":
@@ -345,7 +377,7 @@ def inbound_payload_apply(*, payload: dict, after_commit: list, received_at=None
         statuses_out.extend(statuses)
         bump("statuses_batched", len(statuses))
     elif statuses:
-        result = receiving.message_statuses_apply(updates=statuses, received_at=received_at)
+        result = receiving.message_statuses_apply(updates=statuses, received_at=received_at, numbers=numbers)
         bump("statuses", result.applied)
         if result.unchanged:
             bump("statuses_unchanged", result.unchanged)
