@@ -6,6 +6,7 @@ import threading
 import time
 
 import pytest
+import time_machine
 from django.test import override_settings
 
 from apps.core.ratelimit import rate_limit_hit
@@ -23,16 +24,19 @@ def _fresh_counters():
     yield
 
 
-def _wait_for_fresh_burst_window():
-    # Avoid straddling a 10-second boundary mid-test (counters are per aligned window).
-    if time.time() % 10 > 8.5:
-        time.sleep(10 - time.time() % 10 + 0.05)
+@pytest.fixture
+def fresh_burst_window():
+    """Counters are per aligned window: start the test 0.5 s into a fresh minute (so a fresh 10-s window
+    too) with the clock still running, so even a slow, loaded machine has 9.5 s before its requests
+    could straddle a window edge (sleeping until a boundary only left 1.5 s)."""
+    now = time.time()
+    with time_machine.travel((now // 60 + 1) * 60 + 0.5, tick=True):
+        yield
 
 
 @pytest.mark.django_db
 @override_settings(RATE_LIMIT_PLANS=SMALL)
-def test_headers_decrease_then_429_with_retry_after(live_api):
-    _wait_for_fresh_burst_window()
+def test_headers_decrease_then_429_with_retry_after(live_api, fresh_burst_window):
     remaining = []
     for _ in range(3):
         response = live_api.get("/api/v1/_test/echo")
@@ -55,11 +59,10 @@ def test_headers_decrease_then_429_with_retry_after(live_api):
 
 @pytest.mark.django_db
 @override_settings(RATE_LIMIT_PLANS=SMALL)
-def test_429_does_not_run_the_view_or_write(live_api):
+def test_429_does_not_run_the_view_or_write(live_api, fresh_burst_window):
     from apps.core.models import AuditLog
     from tests.core import urls
 
-    _wait_for_fresh_burst_window()
     urls.EXECUTIONS.clear()
     for _ in range(3):
         assert live_api.post("/api/v1/_test/echo", {"name": "a"}, format="json").status_code == 201
@@ -72,8 +75,7 @@ def test_429_does_not_run_the_view_or_write(live_api):
 
 @pytest.mark.django_db
 @override_settings(RATE_LIMIT_PLANS=SMALL)
-def test_two_keys_are_independent(workspace, api_client_for):
-    _wait_for_fresh_burst_window()
+def test_two_keys_are_independent(workspace, api_client_for, fresh_burst_window):
     first, second = api_client_for(workspace), api_client_for(workspace)
     for _ in range(3):
         assert first.get("/api/v1/_test/echo").status_code == 200
@@ -85,8 +87,7 @@ def test_two_keys_are_independent(workspace, api_client_for):
 
 @pytest.mark.django_db
 @override_settings(RATE_LIMIT_PLANS=SMALL)
-def test_limit_follows_the_workspace_plan(workspace, live_api):
-    _wait_for_fresh_burst_window()
+def test_limit_follows_the_workspace_plan(workspace, live_api, fresh_burst_window):
     workspace.plan = "enterprise"
     workspace.save(update_fields=["plan"])
     response = live_api.get("/api/v1/_test/echo")
