@@ -81,10 +81,10 @@ def served(browser_skip, django_db_setup, django_db_blocker):
     proc = subprocess.Popen([sys.executable, "manage.py", "serve", "--port", str(port), "--with-worker",
                              "--concurrency", "4"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 120  # a deadline, not a pace: slack for a loaded CI machine
         while True:
             try:
-                if requests.get(f"{base}/healthz", timeout=1).status_code == 200:
+                if requests.get(f"{base}/healthz", timeout=5).status_code == 200:
                     break
             except requests.RequestException:
                 pass

@@ -29,7 +29,7 @@ WABA_ID, PNID, DISPLAY = "880000000000777", "990000000000777", "+15550783777"
 CUSTOMER, CUSTOMER_NAME = "+16505550777", "Grace Hopper"
 
 
-def _wait_db(predicate, timeout=10.0):
+def _wait_db(predicate, timeout=30.0):  # a deadline, not a pace
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():

@@ -137,11 +137,12 @@ def test_statuses_come_back_through_signed_webhooks_to_read(live_server, setting
         number = live_number(workspace, mps=100)
         ids = _queue_many(workspace, number, 5)
         assert dispatch.dispatch_drain(phone_number_id=number.pk, budget_seconds=5)["sent"] == 5
-        ok = handle.wait_for(lambda: handle.stats()["pending_webhooks"] == 0, timeout=10)
+        # Deadlines, not pace (statuses are due within ~1 s): slack for a loaded CI machine.
+        ok = handle.wait_for(lambda: handle.stats()["pending_webhooks"] == 0, timeout=30)
         assert ok, handle.stats()
         from apps.webhooks.services.inbound import inbound_webhooks_sweep
 
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             inbound_webhooks_sweep()
             if Message.objects.filter(pk__in=ids, status="read").count() == 5:

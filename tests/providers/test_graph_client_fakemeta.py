@@ -51,7 +51,7 @@ def test_inbound_then_every_type_reaches_read_with_signed_webhooks(fakemeta, gra
         assert isinstance(res, SendResult) and res.provider_message_id.startswith("wamid.")
         assert res.wa_id == "15551234567" and res.message_status is None
         wamids.append(res.provider_message_id)
-    assert fakemeta.wait_for(lambda: sum(s["status"] == "read" for s in webhook_sink.statuses()) == len(cases))
+    assert fakemeta.wait_for(lambda: sum(s["status"] == "read" for s in webhook_sink.statuses()) == len(cases), timeout=30)
     for body, sig in webhook_sink.requests:
         assert verify_signature(body=body, header=sig, app_secret=APP_SECRET)
     items = [i for p in webhook_sink.payloads() for i in parse_webhook(p)]
@@ -74,7 +74,7 @@ def test_mark_read(graph):
 
 def test_outside_window_is_accepted_then_fails_131047(graph, fakemeta, webhook_sink):
     res = send(graph, "text", {"body": "cold"}, to="+15557654321")
-    assert fakemeta.wait_for(lambda: webhook_sink.statuses())
+    assert fakemeta.wait_for(lambda: webhook_sink.statuses(), timeout=30)
     (st,) = [i for p in webhook_sink.payloads() for i in parse_webhook(p)]
     assert (st.wamid, st.status, st.errors[0].code) == (res.provider_message_id, "failed", 131047)
 
@@ -160,7 +160,7 @@ def test_template_create_approve_list_and_send(graph, fakemeta, webhook_sink):
     for i in range(3):
         graph.create_template(waba_id="W1", access_token=TOKEN, name=f"extra_{i}", language="en",
                               category="MARKETING", components=[{"type": "BODY", "text": "x"}])
-    assert fakemeta.wait_for(lambda: len(webhook_sink.payloads()) >= 5)
+    assert fakemeta.wait_for(lambda: len(webhook_sink.payloads()) >= 5, timeout=30)
     events = {(u.name, u.event) for p in webhook_sink.payloads() for u in parse_webhook(p)
               if isinstance(u, TemplateStatusUpdate)}
     assert {("order_update", "APPROVED"), ("reject_this", "REJECTED")} <= events
@@ -187,7 +187,7 @@ def test_template_create_approve_list_and_send(graph, fakemeta, webhook_sink):
 def test_webhook_retry_on_non_200(fakemeta, webhook_sink):
     webhook_sink.fail_next = 2
     wamid = fakemeta.inject_inbound(phone_number_id=PN, from_phone=TO, text="retry me")
-    assert fakemeta.wait_for(lambda: webhook_sink.messages(), timeout=5)
+    assert fakemeta.wait_for(lambda: webhook_sink.messages(), timeout=30)  # deadline, not pace (~0.75 s of backoff)
     assert [m["id"] for m in webhook_sink.messages()] == [wamid]
     assert fakemeta.stats()["webhooks_retried"] == 2
 
@@ -198,7 +198,7 @@ def test_admin_http_endpoints(fakemeta, webhook_sink):
                                                        "message": {"type": "text", "text": {"body": "via http"}}},
                       timeout=5)
     assert r.status_code == 200 and r.json()["wamid"].startswith("wamid.")
-    assert fakemeta.wait_for(lambda: webhook_sink.messages())
+    assert fakemeta.wait_for(lambda: webhook_sink.messages(), timeout=30)
     assert webhook_sink.messages()[0]["text"] == {"body": "via http"}
     assert requests.post(f"{base}/_admin/templates", json={"waba_id": "W1", "name": "seeded", "language": "en",
                                                            "body_text": "x"}, timeout=5).status_code == 200
@@ -226,7 +226,7 @@ def test_async_sender_concurrent_batch(fakemeta, webhook_sink):
     assert all(isinstance(r, SendResult) for r in results[:200])
     assert len({r.provider_message_id for r in results[:200]}) == 200
     assert isinstance(results[200], ProviderError) and results[200].upstream_code == 130429
-    assert fakemeta.wait_for(lambda: sum(s["status"] == "read" for s in webhook_sink.statuses()) == 200)
+    assert fakemeta.wait_for(lambda: sum(s["status"] == "read" for s in webhook_sink.statuses()) == 200, timeout=30)
     posts = len(webhook_sink.requests)
     assert posts < 200, f"webhooks should be batched, got {posts} posts"
     body, _ = webhook_sink.requests[0]
@@ -240,7 +240,7 @@ def test_subscription_handshake(fakemeta):
 
 def test_inbound_media_gets_a_downloadable_placeholder(fakemeta, graph, webhook_sink):
     fakemeta.inject_inbound(phone_number_id=PN, from_phone=TO, message={"type": "image", "image": {"caption": "c"}})
-    assert fakemeta.wait_for(lambda: webhook_sink.messages())
+    assert fakemeta.wait_for(lambda: webhook_sink.messages(), timeout=30)
     (msg,) = [i for p in webhook_sink.payloads() for i in parse_webhook(p)]
     assert msg.type == "image" and msg.content["caption"] == "c" and msg.content["mime_type"] == "image/png"
     info = graph.get_media(media_id=msg.content["id"], access_token=TOKEN)
