@@ -7,16 +7,22 @@ with events committed one by one at a steady rate while the worker runs.
 The receiver runs in its own process (aiohttp, answers 200 at once, records arrival times).
 Targets (issue 5): >= 1,000 deliveries/s and >= 0.5 x the ceiling.
 
-    DATABASE_URL=postgres://postgres@127.0.0.1:5432/reach_out REDIS_URL=redis://127.0.0.1:6379/6 \\
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/reach_operf REDIS_URL=redis://127.0.0.1:6379/11 \\
         .venv/bin/python bench/webhook_delivery.py --events 5000 --concurrency 256
 
 Uses (and removes afterwards) a throwaway workspace in that database; run `manage.py migrate` first.
 
-Measured 2026-11-22 on the shared 2-CPU box (load 2-4 from other sessions), 5,000 events, PostgreSQL 15:
-concurrency 256: ceiling 1,791-2,899 req/s, one worker 987 deliveries/s (0.34x), commit->delivery p50 112 ms,
-p99 261 ms; concurrency 512: ceiling 1,492-2,314 req/s, worker 964/s (0.42x), p50 98 ms, p99 207 ms.
-The worker is bound by PostgreSQL round trips on its one connection (per ~200-delivery batch: claim
-~24 ms, record ~54 ms), not by CPU (0.39-0.49 ms CPU per delivery vs 0.17-0.30 ms per bare request).
+Measured 2026-11-22 on the shared 2-CPU box, 5,000 events, PostgreSQL 15, concurrency 256 (the figures
+swing with the other sessions' load; the ratio is the one to read):
+- before the pipelining (one connection: claim ~24 ms + record ~54 ms per ~200-delivery batch), load 2-4:
+  ceiling 1,791-2,899 req/s, one worker 987 deliveries/s (0.34x), p50 112 ms, p99 261 ms; load 1.8:
+  ceiling 4,398 req/s, worker 1,263/s (0.29x), worker CPU 0.374 ms/delivery.
+- after (recorder thread on a second connection, one-statement claim and one-statement record of an
+  all-2xx batch, LATERAL due-subscription probe, one-shot HMAC, cheap request ids), load 15-16 (!):
+  worker 1,883/s (0.48x of 3,883), 1,076/s (0.48x of 2,238), 1,412/s (0.76x of 1,856);
+  worker CPU 0.35-0.40 ms/delivery vs 0.18-0.20 ms per bare request; p50 55-88 ms, p99 151-210 ms.
+Under that load both sides are CPU-bound, so the ratio tracks the CPU ratio (~0.5): what is left is
+Python CPU per delivery (aiohttp itself is ~half of it), no longer database round trips.
 """
 
 from __future__ import annotations

@@ -144,6 +144,8 @@ class DeliveryRunner:
         self.pending = 0
         self.in_flight: Counter = Counter()
         self.delivered = 0
+        self.timeout = settings.WEBHOOK_TIMEOUT_SECONDS  # read once, not per attempt (lazy settings cost)
+        self.excerpt_bytes = settings.WEBHOOK_RESPONSE_EXCERPT_BYTES
         if pipeline is None:
             pipeline = connection.vendor == "postgresql" and not connection.in_atomic_block
         self._records: queue.Queue[list[AttemptOutcome] | None] = queue.Queue(maxsize=2)
@@ -218,7 +220,7 @@ class DeliveryRunner:
 
     async def _send(self, item: ClaimedDelivery) -> None:
         try:
-            outcome = await send_one(self.session, item)
+            outcome = await send_one(self.session, item, timeout=self.timeout, excerpt_bytes=self.excerpt_bytes)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a bug must not strand the claim until its lease runs out
