@@ -22,6 +22,8 @@ class CommittedEvent:
     workspace_id: str
     sequence: int
     type: str
+    # The public envelope, built from the write itself, so after-commit pushers need not re-read the row.
+    envelope: dict | None = None
 
 
 _workspace_provisioners: list[Callable] = []

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextvars
 import hashlib
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -111,24 +113,65 @@ def event_append(*, workspace: Workspace, type: str, data: dict[str, Any]) -> Ev
     return event_append_many(workspace=workspace, events=[(type, data)])[0]
 
 
+# Events appended inside events_batched(): workspace id -> (workspace, [Event rows awaiting a sequence]).
+_batched_events: contextvars.ContextVar[dict | None] = contextvars.ContextVar("reach_batched_events", default=None)
+
+
+@contextmanager
+def events_batched() -> Iterator[None]:
+    """Inside a writer's transaction that handles many items (a batch of inbound webhooks): collect the
+    events appended and reserve their sequences at the end, once per workspace, in workspace-id order.
+    The workspace counter's row lock is then the last lock the transaction takes, after every contact,
+    conversation and message row, the order every other writer follows, so two such batches cannot
+    deadlock on it. Nested uses join the outermost one."""
+    if _batched_events.get() is not None:
+        yield
+        return
+    pending: dict = {}
+    reset = _batched_events.set(pending)
+    try:
+        yield
+    finally:
+        _batched_events.reset(reset)
+    for workspace_id in sorted(pending):
+        workspace, rows = pending[workspace_id]
+        _events_insert(workspace=workspace, rows=rows)
+
+
 def event_append_many(*, workspace: Workspace, events: list[tuple[str, dict[str, Any]]]) -> list[Event]:
     """Append events inside the caller's transaction (required: an event must share the fate of the
-    change it describes). Listeners hear about them after commit."""
+    change it describes). Listeners hear about them after commit. Inside events_batched() the rows get
+    their sequence (and are inserted) when the batch ends."""
     if not events:
         return []
     if not connection.in_atomic_block:
         raise RuntimeError("event_append must run inside the writer's transaction")
-    last = _reserve_sequences(workspace.pk, len(events))
-    first = last - len(events) + 1
     now = timezone.now()
-    rows = [
-        Event(id=new_id("evt"), workspace_id=workspace.pk, sequence=first + i, type=etype, data=data, created_at=now)
-        for i, (etype, data) in enumerate(events)
-    ]
-    Event.objects.bulk_create(rows)
-    committed = [hooks.CommittedEvent(e.id, e.workspace_id, e.sequence, e.type) for e in rows]
-    transaction.on_commit(lambda: hooks.notify_events_committed(committed))
+    rows = [Event(id=new_id("evt"), workspace_id=workspace.pk, type=etype, data=data, created_at=now)
+            for etype, data in events]
+    pending = _batched_events.get()
+    if pending is not None:
+        known = pending.get(workspace.pk)
+        if known is None or (known[0]._state.adding and not workspace._state.adding):
+            pending[workspace.pk] = (workspace, known[1] if known else [])
+        pending[workspace.pk][1].extend(rows)
+        return rows
+    _events_insert(workspace=workspace, rows=rows)
     return rows
+
+
+def _events_insert(*, workspace: Workspace, rows: list[Event]) -> None:
+    last = _reserve_sequences(workspace.pk, len(rows))
+    for i, row in enumerate(rows):
+        row.sequence = last - len(rows) + 1 + i
+    Event.objects.bulk_create(rows)
+    # A loaded workspace lets the envelope travel with the announcement; a bare Workspace(pk=…) does not
+    # know whether it is a sandbox, so listeners read those rows back.
+    loaded = not workspace._state.adding
+    committed = [hooks.CommittedEvent(e.id, e.workspace_id, e.sequence, e.type,
+                                      event_envelope(event=e, workspace=workspace) if loaded else None)
+                 for e in rows]
+    transaction.on_commit(lambda: hooks.notify_events_committed(committed))
 
 
 def event_envelope(*, event: Event, workspace: Workspace | None = None) -> dict[str, Any]:
@@ -138,7 +181,7 @@ def event_envelope(*, event: Event, workspace: Workspace | None = None) -> dict[
         "id": event.id,
         "type": event.type,
         "created_at": event.created_at.strftime("%Y-%m-%dT%H:%M:%S.%fZ") if event.created_at else None,
-        "workspace_id": ws.live.pk if ws.is_sandbox else ws.pk,
+        "workspace_id": ws.sandbox_of_id if ws.is_sandbox else ws.pk,
         "sandbox": ws.is_sandbox,
         "sequence": event.sequence,
         "data": event.data,

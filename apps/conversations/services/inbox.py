@@ -205,7 +205,14 @@ def inbox_events_broadcast(events: list[hooks.CommittedEvent]) -> None:
         return
     from apps.conversations.selectors.conversations import events_envelopes_by_id
 
-    grouped = events_envelopes_by_id(event_ids=[e.id for e in events])
+    grouped: dict[str, list[dict]] = {}
+    announced = sorted((e for e in events if e.envelope is not None), key=lambda e: (e.workspace_id, e.sequence))
+    for event in announced:
+        grouped.setdefault(event.workspace_id, []).append(event.envelope)
+    missing = [e.id for e in events if e.envelope is None]
+    if missing:  # events announced without their envelope: read them back
+        for ws_id, envelopes in events_envelopes_by_id(event_ids=missing).items():
+            grouped[ws_id] = sorted(grouped.get(ws_id, []) + envelopes, key=lambda env: env["sequence"])
     sends = [(inbox_group_name(ws_id), {"type": "inbox.events", "events": envelopes})
              for ws_id, envelopes in grouped.items()]
     if sends:

@@ -14,17 +14,24 @@ def conversation_get_or_open(*, workspace: Workspace, contact: Contact, phone_nu
                              channel_kind: str = Conversation.ChannelKind.WHATSAPP) -> Conversation:
     """The contact's current conversation on this number, or a new open one. A resolved conversation
     stays closed; the next message opens a new one (the sidebar lists previous conversations).
-    Call inside a transaction; locks the contact row so two writers cannot both open one."""
+    Call inside a transaction; opening one locks the contact row so two writers cannot both open one."""
+    def current() -> Conversation | None:
+        return (
+            Conversation.objects.filter(workspace=workspace, contact=contact, phone_number=phone_number,
+                                        channel_kind=channel_kind)
+            .exclude(state=Conversation.State.RESOLVED)
+            .order_by("-created_at")
+            .first()
+        )
+
+    # The common case (an open thread exists) needs no lock; only opening one does.
+    found = current()
+    if found is not None:
+        return found
     Contact.objects.select_for_update().filter(pk=contact.pk).first()
-    current = (
-        Conversation.objects.filter(workspace=workspace, contact=contact, phone_number=phone_number,
-                                    channel_kind=channel_kind)
-        .exclude(state=Conversation.State.RESOLVED)
-        .order_by("-created_at")
-        .first()
-    )
-    if current is not None:
-        return current
+    found = current()
+    if found is not None:
+        return found
     return Conversation.objects.create(workspace=workspace, contact=contact, phone_number=phone_number,
                                        channel_kind=channel_kind, state=Conversation.State.OPEN)
 

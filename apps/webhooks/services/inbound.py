@@ -23,6 +23,7 @@ from django.utils import timezone
 from apps.conversations.services.receiving import ProcessLater
 from apps.core.errors import NotFound
 from apps.core.ids import new_id
+from apps.core.services import events_batched
 from apps.webhooks.models import InboundWebhook
 
 logger = logging.getLogger("reach.webhooks.inbound")
@@ -249,7 +250,9 @@ def inbound_webhook_process(*, webhook_id: str, force: bool = False, claimed: bo
     try:
         with transaction.atomic():
             after_commit: list = []
-            summary = inbound_payload_apply(payload=payload, after_commit=after_commit, received_at=row.received_at)
+            with events_batched():
+                summary = inbound_payload_apply(payload=payload, after_commit=after_commit,
+                                                received_at=row.received_at)
             done = InboundWebhook.objects.filter(pk=row.pk, processed_at__isnull=True).update(
                 processed_at=timezone.now(), claimed_until=None, last_error="", summary=summary
             )
@@ -268,6 +271,8 @@ def inbound_webhook_process(*, webhook_id: str, force: bool = False, claimed: bo
     except Exception as exc:
         logger.exception("inbound webhook %s failed", webhook_id)
         backoff = min(3600.0, settings.INBOUND_WEBHOOK_RETRY_BASE_SECONDS * (2 ** max(0, row.attempts - 1)))
+        if _is_transient_db_error(exc):  # lost a deadlock or serialization race: the next drain retries it
+            backoff = 0.0
         InboundWebhook.objects.filter(pk=row.pk).update(
             available_at=timezone.now() + timedelta(seconds=backoff), claimed_until=None,
             last_error=f"{type(exc).__name__}: {exc}"[:4000],
@@ -278,6 +283,11 @@ def inbound_webhook_process(*, webhook_id: str, force: bool = False, claimed: bo
 
 class _AlreadyDone(Exception):
     pass
+
+
+def _is_transient_db_error(exc: Exception) -> bool:
+    cause = getattr(exc, "__cause__", None)
+    return getattr(cause, "sqlstate", None) in ("40P01", "40001")  # deadlock_detected, serialization_failure
 
 
 def inbound_webhooks_process_claimed(*, webhook_ids: list[str], rows: list[InboundWebhook] | None = None) -> int:
@@ -304,18 +314,21 @@ def _process_batch(webhook_ids: list[str]) -> int:
         statuses: list = []
         summaries = {}
         numbers: dict = {}  # phone_number_id -> PhoneNumber, looked up once per batch
-        for row in rows:
-            payload = json.loads(bytes(row.body))
-            summaries[row.pk] = inbound_payload_apply(payload=payload, after_commit=after_commit,
-                                                      received_at=row.received_at, statuses_out=statuses,
-                                                      numbers=numbers)
-        if statuses:
-            newest = max(r.received_at for r in rows)
-            result = receiving.message_statuses_apply(updates=statuses, received_at=newest, numbers=numbers)
-            after_commit.extend(result.after_commit)
-            if result.ignored:
-                for row in rows:  # which row held which ignored wamid is not tracked in a batch
-                    summaries[row.pk].setdefault("ignored_in_batch", len(result.ignored))
+        payloads = {row.pk: json.loads(bytes(row.body)) for row in rows}
+        # Lock order, the same in every batch: contacts (rows sorted by sender), then messages (statuses,
+        # by id), then the workspaces' event counters (events_batched), so concurrent drainers never deadlock.
+        with events_batched():
+            for row in sorted(rows, key=lambda r: (_senders_key(payloads[r.pk]), r.pk)):
+                summaries[row.pk] = inbound_payload_apply(payload=payloads[row.pk], after_commit=after_commit,
+                                                          received_at=row.received_at, statuses_out=statuses,
+                                                          numbers=numbers)
+            if statuses:
+                newest = max(r.received_at for r in rows)
+                result = receiving.message_statuses_apply(updates=statuses, received_at=newest, numbers=numbers)
+                after_commit.extend(result.after_commit)
+                if result.ignored:
+                    for row in rows:  # which row held which ignored wamid is not tracked in a batch
+                        summaries[row.pk].setdefault("ignored_in_batch", len(result.ignored))
         now = timezone.now()
         for row in rows:
             row.processed_at, row.claimed_until, row.last_error, row.summary = now, None, "", summaries[row.pk]
@@ -323,6 +336,18 @@ def _process_batch(webhook_ids: list[str]) -> int:
         for callback in after_commit:
             transaction.on_commit(callback)
     return len(rows)
+
+
+def _senders_key(payload: dict) -> tuple:
+    """The customers a payload's messages come from, sorted: the batch's contact lock order."""
+    senders = set()
+    for entry in payload.get("entry") or ():
+        for change in (entry.get("changes") or ()) if isinstance(entry, dict) else ():
+            value = change.get("value") if isinstance(change, dict) else None
+            for message in (value.get("messages") or ()) if isinstance(value, dict) else ():
+                if isinstance(message, dict):
+                    senders.add(str(message.get("from") or message.get("from_user_id") or ""))
+    return tuple(sorted(senders))
 
 
 def inbound_payload_apply(*, payload: dict, after_commit: list, received_at=None,
