@@ -181,7 +181,7 @@ def _safe_phone(phone: str | None, wa_id: str | None) -> str | None:
         return digits if 9 <= len(digits) <= 16 else None
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)  # the receive road's own transaction; a failure rolls it all back
 def contact_upsert_from_inbound(*, workspace: Workspace, phone: str | None, wa_id: str | None,
                                 bsuid: str | None, profile_name: str | None) -> tuple[Contact, bool]:
     """Find the sender by phone, else by BSUID; create when unknown. Fills what Meta newly tells us

@@ -101,8 +101,6 @@ def message_inbound_receive(*, item, numbers: dict | None = None) -> InboundResu
     if number is None:
         return InboundResult(ignored="unknown phone_number_id")
     workspace = number.workspace
-    if Message.objects.filter(workspace=workspace, provider_message_id=item.wamid).exists():
-        return InboundResult(duplicate=True)
     if not (item.wa_id or item.from_phone or item.bsuid):
         return InboundResult(ignored="no sender identity")
 
@@ -112,11 +110,11 @@ def message_inbound_receive(*, item, numbers: dict | None = None) -> InboundResu
         workspace=workspace, phone=item.from_phone, wa_id=item.wa_id, bsuid=item.bsuid,
         profile_name=item.profile_name,
     )
-    conversation = _conversation_get_or_open(workspace=workspace, contact=contact, number=number)
-    # The contact row is locked (by the upsert): a concurrent writer of the same wamid has committed
-    # by now, so this second look cannot miss it.
+    # Duplicates are checked once the contact row is locked (by the upsert): a concurrent writer of the
+    # same wamid has committed by now, so this look cannot miss it.
     if Message.objects.filter(workspace=workspace, provider_message_id=item.wamid).exists():
         return InboundResult(duplicate=True)
+    conversation = _conversation_get_or_open(workspace=workspace, contact=contact, number=number)
 
     now = timezone.now()
     at = min(item.timestamp, now)  # a skewed clock must not open a window in the future
