@@ -46,8 +46,15 @@ def _env(tmp_path, *, redis_url: str = "") -> dict:
     return env
 
 
+def _interruptible() -> None:
+    # Like a terminal's Ctrl-C: a runner that started us in the background (`cmd &`) passes SIGINT down
+    # ignored, and Python and Twisted leave an ignored SIGINT alone.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _start(args: list[str], env: dict, log: Path) -> subprocess.Popen:
-    return subprocess.Popen(args, cwd=ROOT, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
+    return subprocess.Popen(args, cwd=ROOT, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
+                            preexec_fn=_interruptible)
 
 
 # Deadlines only (a healthy start takes a few seconds): generous for a loaded CI machine.
