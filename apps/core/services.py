@@ -133,9 +133,21 @@ def events_batched() -> Iterator[None]:
         yield
     finally:
         _batched_events.reset(reset)
+    # Rows appended inside a savepoint that was rolled back since must go too. Django drops the on-commit
+    # callbacks of a rolled-back savepoint, so each append's marker callback tells whether it survived.
+    alive = {id(func) for _, func, _ in connection.run_on_commit}
     for workspace_id in sorted(pending):
-        workspace, rows = pending[workspace_id]
-        _events_insert(workspace=workspace, rows=rows)
+        workspace, appended = pending[workspace_id]
+        rows = [row for marker, row in appended if id(marker) in alive]
+        if rows:
+            _events_insert(workspace=workspace, rows=rows)
+
+
+class _SavepointMarker:
+    """A no-op on-commit callback: it survives exactly as long as the savepoint it was registered in."""
+
+    def __call__(self) -> None:
+        pass
 
 
 def event_append_many(*, workspace: Workspace, events: list[tuple[str, dict[str, Any]]]) -> list[Event]:
@@ -154,7 +166,9 @@ def event_append_many(*, workspace: Workspace, events: list[tuple[str, dict[str,
         known = pending.get(workspace.pk)
         if known is None or (known[0]._state.adding and not workspace._state.adding):
             pending[workspace.pk] = (workspace, known[1] if known else [])
-        pending[workspace.pk][1].extend(rows)
+        marker = _SavepointMarker()
+        transaction.on_commit(marker)
+        pending[workspace.pk][1].extend((marker, row) for row in rows)
         return rows
     _events_insert(workspace=workspace, rows=rows)
     return rows

@@ -111,3 +111,22 @@ def test_a_sandbox_envelope_names_the_live_workspace():
     loaded, bare = [e for e in heard if e.workspace_id == sandbox.pk]
     assert loaded.envelope["workspace_id"] == live.pk and loaded.envelope["sandbox"] is True
     assert bare.envelope is None  # a bare Workspace(pk=…) cannot tell: listeners read the row back
+
+
+def test_events_of_a_rolled_back_savepoint_are_dropped_from_the_batch():
+    ws = workspace_create(name="Acme", slug="acme")
+    with transaction.atomic(), events_batched():
+        event_append(workspace=ws, type="contact.updated", data={"n": "kept"})
+        try:
+            with transaction.atomic():  # a savepoint, like an account handler that hits NotFound
+                event_append(workspace=ws, type="contact.updated", data={"n": "rolled back"})
+                raise LookupError("no such template")
+        except LookupError:
+            pass
+        with transaction.atomic():  # a released savepoint keeps its events
+            event_append(workspace=ws, type="contact.updated", data={"n": "released"})
+    datas = list(Event.objects.filter(workspace=ws, type="contact.updated").order_by("sequence")
+                 .values_list("data", flat=True))
+    assert datas == [{"n": "kept"}, {"n": "released"}]
+    sequences = list(Event.objects.filter(workspace=ws).order_by("sequence").values_list("sequence", flat=True))
+    assert sequences == list(range(1, len(sequences) + 1))
