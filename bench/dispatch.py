@@ -27,6 +27,7 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "reach.settings")
 HOST = "127.0.0.1"
 
@@ -77,6 +78,9 @@ def setup(*, mps: int, count: int, meta_pn: str):
             messages_enqueue_bulk(workspace=workspace, phone_number=number, template=template,
                                   rows=[{"contact": c, "variables": [str(i)], "body": f"Hello {i}"}
                                         for i, c in enumerate(contacts)], campaign_id=f"cmp_bench{run}")
+    from pg_vacuum import vacuum_analyze
+
+    vacuum_analyze("conversations_message", "conversations_conversation", "core_event")
     return workspace, number
 
 

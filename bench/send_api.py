@@ -29,6 +29,7 @@ import aiohttp
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.join(ROOT, "bench"))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "reach.settings")
 
 
@@ -145,6 +146,10 @@ def main() -> int:
     if not loopback:
         sys.exit(f"refusing to load-test {host!r}: loopback addresses only")
     keys, phones = setup(contacts=args.contacts, keys=args.keys)
+    from pg_vacuum import vacuum_analyze
+
+    vacuum_analyze("conversations_message", "conversations_conversation", "contacts_contact", "core_event",
+                   "core_auditlog")
     return asyncio.run(run(args, keys, phones))
 
 

@@ -39,6 +39,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "reach.settings")
 os.environ.setdefault("REACH_ALLOW_HTTP_WEBHOOKS", "1")
 
@@ -166,6 +167,9 @@ def main() -> None:
             with transaction.atomic():
                 event_append_many(workspace=workspace, events=[("message.delivered", data)] *
                                   min(1000, args.events - start))
+        from pg_vacuum import vacuum_analyze
+
+        vacuum_analyze("webhooks_webhookdelivery", "webhooks_webhookattempt", "core_event")
         t0 = time.perf_counter()
         fanned = outbound.events_fan_out(batch=2000)
         fan_out_s = time.perf_counter() - t0
