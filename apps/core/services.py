@@ -113,7 +113,7 @@ def event_append(*, workspace: Workspace, type: str, data: dict[str, Any]) -> Ev
     return event_append_many(workspace=workspace, events=[(type, data)])[0]
 
 
-# Events appended inside events_batched(): workspace id -> (workspace, [Event rows awaiting a sequence]).
+# Events appended inside events_batched(): workspace id -> [workspace, [(marker, Event awaiting a sequence)]].
 _batched_events: contextvars.ContextVar[dict | None] = contextvars.ContextVar("reach_batched_events", default=None)
 
 
@@ -163,12 +163,12 @@ def event_append_many(*, workspace: Workspace, events: list[tuple[str, dict[str,
             for etype, data in events]
     pending = _batched_events.get()
     if pending is not None:
-        known = pending.get(workspace.pk)
-        if known is None or (known[0]._state.adding and not workspace._state.adding):
-            pending[workspace.pk] = (workspace, known[1] if known else [])
+        entry = pending.setdefault(workspace.pk, [workspace, []])
+        if entry[0]._state.adding:  # prefer a loaded Workspace: its envelope can travel with the event
+            entry[0] = workspace
         marker = _SavepointMarker()
         transaction.on_commit(marker)
-        pending[workspace.pk][1].extend((marker, row) for row in rows)
+        entry[1].extend((marker, row) for row in rows)
         return rows
     _events_insert(workspace=workspace, rows=rows)
     return rows

@@ -206,13 +206,15 @@ def inbox_events_broadcast(events: list[hooks.CommittedEvent]) -> None:
     from apps.conversations.selectors.conversations import events_envelopes_by_id
 
     grouped: dict[str, list[dict]] = {}
-    announced = sorted((e for e in events if e.envelope is not None), key=lambda e: (e.workspace_id, e.sequence))
-    for event in announced:
-        grouped.setdefault(event.workspace_id, []).append(event.envelope)
+    for event in events:
+        if event.envelope is not None:
+            grouped.setdefault(event.workspace_id, []).append(event.envelope)
     missing = [e.id for e in events if e.envelope is None]
     if missing:  # events announced without their envelope: read them back
         for ws_id, envelopes in events_envelopes_by_id(event_ids=missing).items():
-            grouped[ws_id] = sorted(grouped.get(ws_id, []) + envelopes, key=lambda env: env["sequence"])
+            grouped.setdefault(ws_id, []).extend(envelopes)
+    for envelopes in grouped.values():
+        envelopes.sort(key=lambda env: env["sequence"])
     sends = [(inbox_group_name(ws_id), {"type": "inbox.events", "events": envelopes})
              for ws_id, envelopes in grouped.items()]
     if sends:
