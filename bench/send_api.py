@@ -5,7 +5,7 @@ ceiling measured in the same run. Target (issue 3): accepted sends >= 0.5 x the 
 Each accepted send runs the whole production path: API key auth, rate limit, scope check, payload
 validation, sender resolution, the 24 h window, consent, the wallet stub, then in one transaction the
 contact upsert, conversation, Message row and its event, and the on-commit dispatcher kick. Recipients
-rotate over --contacts contacts whose window is open; keys rotate so the per-key rate limit is not what
+rotate over --contacts contacts whose window is open (each with the open conversation their inbound message opened); keys rotate so the per-key rate limit is not what
 is measured. Loopback only, bounded in time.
 
     export DATABASE_URL=postgres://postgres@127.0.0.1:5432/reach_send REDIS_URL=redis://127.0.0.1:6379/3
@@ -41,18 +41,23 @@ def setup(*, contacts: int, keys: int) -> tuple[list[str], list[str]]:
     from django.utils import timezone
 
     from apps.contacts.models import Contact
+    from apps.conversations.models import Conversation
     from apps.core.services import api_key_create, workspace_create
     from apps.wabas.services import waba_connect
 
     run = secrets.token_hex(4)
     ws = workspace_create(name=f"bench send {run}", slug=f"bench-send-{run}", plan="enterprise")
-    waba_connect(workspace=ws, meta_waba_id=f"88{secrets.randbelow(10**12):012d}",
+    number = waba_connect(workspace=ws, meta_waba_id=f"88{secrets.randbelow(10**12):012d}",
                  phone_number_id=f"99{secrets.randbelow(10**12):012d}", display_phone_number="+15550100001",
                  access_token="bench-token")
     base = 10**9 + secrets.randbelow(8 * 10**9)
     now = timezone.now()
     phones = [f"+1{base + i:010d}"[:12] for i in range(contacts)]
-    Contact.objects.bulk_create([Contact(workspace=ws, phone=p, last_inbound_at=now) for p in phones])
+    contacts = Contact.objects.bulk_create([Contact(workspace=ws, phone=p, last_inbound_at=now) for p in phones])
+    # An open window means the customer wrote in, which opened their conversation with the number.
+    Conversation.objects.bulk_create([
+        Conversation(workspace=ws, contact=c, phone_number=number, state=Conversation.State.OPEN,
+                     last_message_at=now, last_inbound_at=now) for c in contacts])
     secrets_ = [api_key_create(workspace=ws, name=f"bench {i}", sandbox=False, scopes=["messages:send"])[1]
                 for i in range(keys)]
     return secrets_, phones

@@ -1,10 +1,14 @@
 import gc
 import os
 
-from django.core.asgi import get_asgi_application
+import django
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "reach.settings")
-django_asgi_app = get_asgi_application()
+django.setup(set_prefix=False)
+
+from apps.core.asgi_handler import ThreadedRoutesASGIHandler  # noqa: E402
+
+django_asgi_app = ThreadedRoutesASGIHandler()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402

@@ -378,6 +378,13 @@ INBOUND_WEBHOOK_DRAIN_BATCH = env.int("INBOUND_WEBHOOK_DRAIN_BATCH", default=50)
 INBOUND_WEBHOOK_DRAINERS = env.int("INBOUND_WEBHOOK_DRAINERS", default=4)  # parallel drain tasks under a backlog
 INBOUND_WEBHOOK_MAX_COUNTDOWN_SECONDS = env.float("INBOUND_WEBHOOK_MAX_COUNTDOWN_SECONDS", default=300.0)
 INBOUND_WEBHOOK_INGEST_THREADS = env.int("INBOUND_WEBHOOK_INGEST_THREADS", default=8)  # ASGI fast path
+# Routes whose synchronous handling runs on a thread pool under ASGI (apps/core/asgi_handler.py), PostgreSQL only.
+API_THREADED_PATHS = env.list("API_THREADED_PATHS", default=["/api/v1/messages"])
+API_THREADS = env.int("API_THREADS", default=8)
+# How long a process may reuse an authenticated API key without reading it again (revocations: see below).
+API_KEY_CACHE_SECONDS = env.float("API_KEY_CACHE_SECONDS", default=30.0)
+# How long a process trusts the key generation it last read from Redis (how late it sees another's revocation).
+API_KEY_GENERATION_CHECK_SECONDS = env.float("API_KEY_GENERATION_CHECK_SECONDS", default=0.5)
 INBOUND_WEBHOOK_RETENTION_DAYS = env.int("INBOUND_WEBHOOK_RETENTION_DAYS", default=30)  # processed rows
 INBOUND_STATUS_ORPHAN_GRACE_SECONDS = env.float("INBOUND_STATUS_ORPHAN_GRACE_SECONDS", default=120.0)
 INBOUND_STATUS_ORPHAN_RETRY_SECONDS = env.float("INBOUND_STATUS_ORPHAN_RETRY_SECONDS", default=2.0)
@@ -434,6 +441,8 @@ WEBHOOK_SECRET_OVERLAP_HOURS = env.float("WEBHOOK_SECRET_OVERLAP_HOURS", default
 WEBHOOK_REDELIVER_MAX_DAYS = env.int("WEBHOOK_REDELIVER_MAX_DAYS", default=14)
 WEBHOOK_MAX_RETRY_AFTER_SECONDS = env.int("WEBHOOK_MAX_RETRY_AFTER_SECONDS", default=86400)
 WEBHOOK_SWEEP_SECONDS = env.float("WEBHOOK_SWEEP_SECONDS", default=5.0)
+# How long the after-commit fast path remembers whether a workspace has subscriptions (the sweep covers the gap).
+WEBHOOK_SUBSCRIPTIONS_CACHE_SECONDS = env.float("WEBHOOK_SUBSCRIPTIONS_CACHE_SECONDS", default=2.0)
 
 LOGGING = {
     "version": 1,

@@ -21,7 +21,10 @@ class ApiKeyAuthentication(BaseAuthentication):
         api_key = selectors.api_key_get_active(secret=token.strip())
         if api_key is None:
             raise InvalidApiKey()
+        last_used_at = api_key.last_used_at
         services.api_key_touch(api_key=api_key, now=timezone.now())
+        if api_key.last_used_at != last_used_at:
+            selectors.api_key_cache_refresh(api_key)
         workspace = api_key.workspace.sandbox if api_key.is_sandbox else api_key.workspace
         tenant = Tenant(
             workspace=workspace, scopes=frozenset(api_key.scopes), api_key=api_key, waba_id=api_key.waba_id

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import secrets
+import time
+
+from django.conf import settings
 from django.db.models import Model, QuerySet
 
 from apps.core import hooks
@@ -12,18 +16,90 @@ SESSION_WORKSPACE_KEY = "reach_workspace_id"
 SESSION_SANDBOX_KEY = "reach_sandbox"
 
 
+# Authenticated keys, per process: secret hash -> (monotonic expiry, key generation, rows). A hit needs the
+# key generation in Redis to be the one the entry was cached under: api_key_revoke sets a new generation,
+# so a revoked key is refused by the revoking process at once and by every other one within
+# API_KEY_GENERATION_CHECK_SECONDS (the most a process goes without asking Redis), and an emptied Redis
+# gets a new generation, which drops every entry. Entries also expire after API_KEY_CACHE_SECONDS, the
+# most a workspace change made in the admin waits to be seen. Fresh model instances are built per
+# request, so no two requests share a mutable object.
+_key_cache: dict[str, tuple[float, bytes, tuple]] = {}
+_KEY_CACHE_MAX = 10_000
+API_KEYS_GENERATION = "reach:apikeys:generation"
+_generation_seen: list = [0.0, None]  # [monotonic time of the last read, generation]
+
+
+def api_keys_forget() -> None:
+    """This process's cached keys and generation go (a key was revoked)."""
+    _key_cache.clear()
+    _generation_seen[:] = [0.0, None]
+
+
+def api_keys_generation() -> bytes | None:
+    from apps.core.redis import get_redis
+
+    now = time.monotonic()
+    if _generation_seen[1] is not None and now - _generation_seen[0] < settings.API_KEY_GENERATION_CHECK_SECONDS:
+        return _generation_seen[1]
+    try:
+        client = get_redis()
+        generation = client.get(API_KEYS_GENERATION)
+        if generation is None:
+            client.set(API_KEYS_GENERATION, secrets.token_hex(8), nx=True)
+            generation = client.get(API_KEYS_GENERATION)
+    except Exception:  # no Redis, no cache: every request reads the key from the database
+        return None
+    _generation_seen[:] = [now, generation]
+    return generation
+
+
+def _key_rows(key: ApiKey) -> tuple:
+    def values(obj):
+        return tuple(getattr(obj, f.attname) for f in obj._meta.concrete_fields)
+
+    sandbox = getattr(key.workspace, "sandbox", None) if not key.workspace.is_sandbox else None
+    return values(key), values(key.workspace), values(sandbox) if sandbox is not None else None
+
+
+def _key_from_rows(rows: tuple) -> ApiKey:
+    key_values, workspace_values, sandbox_values = rows
+    key = ApiKey.from_db("default", [f.attname for f in ApiKey._meta.concrete_fields], key_values)
+    workspace = Workspace.from_db("default", [f.attname for f in Workspace._meta.concrete_fields], workspace_values)
+    if sandbox_values is not None:
+        workspace.sandbox = Workspace.from_db(
+            "default", [f.attname for f in Workspace._meta.concrete_fields], sandbox_values)
+    key.workspace = workspace
+    return key
+
+
+def api_key_cache_refresh(key: ApiKey) -> None:
+    """After the key's row changed (api_key_touch's last_used_at), so hits do not see the old values."""
+    hit = _key_cache.get(key.secret_hash)
+    if hit is not None:
+        _key_cache[key.secret_hash] = (hit[0], hit[1], _key_rows(key))
+
+
 def api_key_get_active(*, secret: str) -> ApiKey | None:
     if not secret.startswith(("ak_live_", "ak_test_")) or len(secret) > 128:
         return None
     from apps.core.services import hash_api_key
 
+    digest = hash_api_key(secret)
+    generation = api_keys_generation()
+    hit = _key_cache.get(digest)
+    if hit is not None and generation is not None and hit[1] == generation and hit[0] > time.monotonic():
+        return _key_from_rows(hit[2])
     key = (
         ApiKey.objects.select_related("workspace", "workspace__sandbox")
-        .filter(secret_hash=hash_api_key(secret), revoked_at__isnull=True)
+        .filter(secret_hash=digest, revoked_at__isnull=True)
         .first()
     )
     if key is None or key.is_sandbox != secret.startswith("ak_test_"):
         return None
+    if generation is not None:
+        if len(_key_cache) >= _KEY_CACHE_MAX:
+            _key_cache.clear()
+        _key_cache[digest] = (time.monotonic() + settings.API_KEY_CACHE_SECONDS, generation, _key_rows(key))
     return key
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextvars
 import hashlib
+import logging
 import secrets
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -19,6 +20,10 @@ from apps.core import hooks
 from apps.core.errors import NotFound, ValidationFailed
 from apps.core.ids import new_id
 from apps.core.models import API_SCOPES, ApiKey, AuditLog, Event, Membership, User, Workspace
+from apps.core.selectors import API_KEYS_GENERATION, api_keys_forget
+from apps.core.sql import insert_new
+
+logger = logging.getLogger("reach.core")
 
 # --- workspaces -----------------------------------------------------------------------------
 
@@ -79,8 +84,22 @@ def api_key_create(*, workspace: Workspace, name: str, sandbox: bool, scopes: It
 
 def api_key_revoke(*, api_key: ApiKey, now: datetime | None = None) -> ApiKey:
     ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(revoked_at=now or timezone.now())
+    # Caches of authenticated keys (apps.core.selectors): this process's goes now, every process's when
+    # the revocation commits and the key generation changes.
+    api_keys_forget()
+    transaction.on_commit(_api_keys_new_generation)
     api_key.refresh_from_db()
     return api_key
+
+
+def _api_keys_new_generation() -> None:
+    from apps.core.redis import get_redis
+
+    api_keys_forget()
+    try:
+        get_redis().set(API_KEYS_GENERATION, secrets.token_hex(8))
+    except Exception:  # other processes then see the revocation when their entry expires
+        logger.exception("could not announce an API key revocation to the key caches")
 
 
 def api_key_touch(*, api_key: ApiKey, now: datetime) -> None:
@@ -178,7 +197,7 @@ def _events_insert(*, workspace: Workspace, rows: list[Event]) -> None:
     last = _reserve_sequences(workspace.pk, len(rows))
     for i, row in enumerate(rows):
         row.sequence = last - len(rows) + 1 + i
-    Event.objects.bulk_create(rows)
+    insert_new(rows)
     # A loaded workspace lets the envelope travel with the announcement; a bare Workspace(pk=…) does not
     # know whether it is a sandbox, so listeners read those rows back.
     loaded = not workspace._state.adding
@@ -209,11 +228,13 @@ def audit_record(*, action: str, workspace: Workspace | None = None, actor_user:
                  api_key: ApiKey | None = None, target_type: str = "", target_id: str = "",
                  status_code: int | None = None, ip_address: str | None = None, request_id: str = "",
                  details: dict | None = None) -> AuditLog:
-    return AuditLog.objects.create(
+    record = AuditLog(
         workspace=workspace, actor_user=actor_user if (actor_user and actor_user.pk) else None, api_key=api_key,
         action=action[:200], target_type=target_type[:64], target_id=str(target_id)[:64], status_code=status_code,
         ip_address=ip_address or None, request_id=request_id[:64], details=details or {},
     )
+    insert_new([record])
+    return record
 
 
 # --- demo ----------------------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from django.utils import timezone
 from apps.billing import services as billing
 from apps.contacts.models import Contact
 from apps.conversations.models import Conversation, Media, Message
+from apps.conversations.selectors.sending import send_targets
 from apps.conversations.services.threads import conversation_get_or_open, conversation_record_message
 from apps.conversations.services.validation import (
     MEDIA_TYPES,
@@ -32,9 +33,9 @@ from apps.core.errors import (
 )
 from apps.core.models import User, Workspace
 from apps.core.services import event_append
+from apps.core.sql import insert_new
 from apps.core.tenancy import Tenant
 from apps.wabas.models import PhoneNumber
-from apps.wabas.selectors import phone_number_for_send
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -54,6 +55,7 @@ class _Resolved:
     body: str
     media: Media | None
     content: dict | list
+    conversation_id: str | None = None
 
 
 def _window_open(contact: Contact | None, now: datetime) -> bool:
@@ -100,9 +102,10 @@ def _resolve_refs(*, workspace: Workspace, message_type: str, content, waba_id: 
 
 
 def _policy(*, workspace: Workspace, waba_id: str, req: SendRequest, now: datetime) -> _Resolved:
-    number = phone_number_for_send(tenant_workspace=workspace, waba_id=waba_id, phone_number_id=req.phone_number_id)
+    targets = send_targets(workspace=workspace, waba_id=waba_id, phone_number_id=req.phone_number_id, to=req.to,
+                           channel_kind=req.channel)
+    number, contact = targets.number, targets.contact
     media = _resolve_refs(workspace=workspace, message_type=req.type, content=req.content, waba_id=waba_id)
-    contact = Contact.objects.filter(workspace=workspace, phone=req.to).first()
     template, category, body = None, "", ""
     if req.type == "template":
         template, body = _resolve_template(workspace=workspace, number=number, content=req.content)
@@ -117,7 +120,7 @@ def _policy(*, workspace: Workspace, waba_id: str, req: SendRequest, now: dateti
         if contact_is_opted_out(contact=contact):
             raise ContactOptedOut(details={"field": "to"})
     return _Resolved(number=number, contact=contact, template=template, category=category, body=body,
-                     media=media, content=req.content)
+                     media=media, content=req.content, conversation_id=targets.conversation_id)
 
 
 def _kick_on_commit(phone_number_id: str) -> None:
@@ -138,17 +141,19 @@ def _create(*, workspace: Workspace, number: PhoneNumber, contact: Contact | Non
             message_type: str, content, body: str, template, category: str, media: Media | None,
             cost: Decimal, sent_by: str, sent_by_user: User | None = None, api_key_id: str = "",
             scheduled_at: datetime | None = None, client_reference: str = "", fallback: dict | None = None,
-            now: datetime) -> Message:
+            conversation_id: str | None = None, now: datetime) -> Message:
+    """conversation_id: the contact's current conversation on this number when the caller already read it."""
     with transaction.atomic():
         if contact is None or contact.phone != to:
             from apps.contacts.services import contact_upsert_by_phone
 
-            contact = contact_upsert_by_phone(workspace=workspace, phone=to)
-        conversation = conversation_get_or_open(workspace=workspace, contact=contact, phone_number=number,
-                                                channel_kind=channel)
+            contact, conversation_id = contact_upsert_by_phone(workspace=workspace, phone=to), None
+        if conversation_id is None:
+            conversation_id = conversation_get_or_open(workspace=workspace, contact=contact, phone_number=number,
+                                                       channel_kind=channel).pk
         release = scheduled_at or now
-        message = Message.objects.create(
-            workspace=workspace, conversation=conversation, contact=contact, phone_number=number,
+        message = Message(
+            workspace=workspace, conversation_id=conversation_id, contact=contact, phone_number=number,
             direction=Message.Direction.OUTBOUND, channel=channel, type=message_type, to_phone=to,
             content=content, body=body, media=media, template=template, template_category=category,
             status=Message.Status.SCHEDULED if scheduled_at else Message.Status.QUEUED,
@@ -156,8 +161,9 @@ def _create(*, workspace: Workspace, number: PhoneNumber, contact: Contact | Non
             scheduled_at=scheduled_at, next_attempt_at=release, expires_at=release + _max_age(),
             cost_estimate=cost, currency=billing.wallet_currency(workspace=workspace), fallback=fallback or {},
         )
+        insert_new([message])
         billing.wallet_reserve(workspace=workspace, amount=cost, message_id=message.pk)
-        conversation_record_message(conversation=conversation, at=now, preview=body, inbound=False)
+        conversation_record_message(conversation_id=conversation_id, at=now, preview=body, inbound=False)
         _status_event(workspace=workspace, message=message, previous=None)
         if not scheduled_at:
             _kick_on_commit(number.pk)
@@ -176,7 +182,7 @@ def message_send(*, tenant: Tenant, data: dict, now: datetime | None = None) -> 
         message_type=req.type, content=r.content, body=r.body, template=r.template, category=r.category,
         media=r.media, cost=cost, sent_by="api", sent_by_user=tenant.user,
         api_key_id=tenant.api_key.pk if tenant.api_key else "", scheduled_at=req.scheduled_at,
-        client_reference=req.client_reference, fallback=req.fallback, now=now,
+        client_reference=req.client_reference, fallback=req.fallback, conversation_id=r.conversation_id, now=now,
     )
 
 

@@ -14,6 +14,7 @@ from apps.core.errors import Conflict, ValidationFailed
 from apps.core.models import Workspace
 from apps.webhooks import ssrf
 from apps.webhooks.models import PUBLIC_EVENT_TYPES, WebhookDelivery, WebhookSubscription
+from apps.webhooks.services.outbound.listener import subscriptions_changed
 from apps.webhooks.services.outbound.signing import secret_generate
 
 
@@ -51,6 +52,7 @@ def subscription_create(*, workspace: Workspace, url: str, events: list[str], de
         # Start at the present: a new endpoint gets what happens from now on, not the history.
         event_cursor=Workspace.objects.filter(pk=workspace.pk).values_list("event_sequence", flat=True)[0],
     )
+    subscriptions_changed(workspace.pk)
     return sub, secret
 
 
@@ -73,6 +75,7 @@ def subscription_update(*, subscription: WebhookSubscription, data: dict[str, An
         fields += ["enabled", "disabled_reason", "disabled_at", "flagged", "failing_since"]
     if fields:
         subscription.save(update_fields=[*dict.fromkeys(fields), "updated_at"])
+        subscriptions_changed(subscription.workspace_id)
     return subscription
 
 
@@ -92,6 +95,7 @@ def subscription_set_enabled(*, subscription: WebhookSubscription, enabled: bool
     if save:
         subscription.save(update_fields=["enabled", "disabled_reason", "disabled_at", "flagged", "failing_since",
                                          "updated_at"])
+    subscriptions_changed(subscription.workspace_id)
     return subscription
 
 
@@ -103,6 +107,7 @@ def subscription_delete(*, subscription: WebhookSubscription) -> None:
     WebhookDelivery.objects.filter(subscription=subscription, status=WebhookDelivery.Status.PENDING).update(
         status=WebhookDelivery.Status.CANCELLED, next_attempt_at=None
     )
+    subscriptions_changed(subscription.workspace_id)
 
 
 def subscription_rotate_secret(*, subscription: WebhookSubscription, now: datetime | None = None) -> str:
