@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.utils import timezone
 from rest_framework.authentication import BaseAuthentication, SessionAuthentication
+from rest_framework.exceptions import AuthenticationFailed
 
 from apps.core import selectors, services
 from apps.core.errors import InvalidApiKey
@@ -9,7 +10,10 @@ from apps.core.tenancy import Tenant
 
 
 class ApiKeyAuthentication(BaseAuthentication):
-    """`Authorization: Bearer ak_live_…|ak_test_…`. A present but bad key is a 401, never a fallback."""
+    """`Authorization: Bearer ak_live_…|ak_test_…`. A present but bad key is a 401, never a fallback.
+    It raises DRF's AuthenticationFailed (rendered as INVALID_API_KEY): DRF marks the request
+    unauthenticated only for its own exceptions, and any other would be raised again when the response
+    is finalised (a 500 for every write with a bad key)."""
 
     def authenticate(self, request):
         header = request.META.get("HTTP_AUTHORIZATION", "")
@@ -17,10 +21,10 @@ class ApiKeyAuthentication(BaseAuthentication):
             return None
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
-            raise InvalidApiKey()
+            raise AuthenticationFailed(InvalidApiKey.default_message)
         api_key = selectors.api_key_get_active(secret=token.strip())
         if api_key is None:
-            raise InvalidApiKey()
+            raise AuthenticationFailed(InvalidApiKey.default_message)
         last_used_at = api_key.last_used_at
         services.api_key_touch(api_key=api_key, now=timezone.now())
         if api_key.last_used_at != last_used_at:

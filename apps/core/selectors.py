@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import secrets
 import time
 
@@ -54,15 +55,18 @@ def api_keys_generation() -> bytes | None:
 
 
 def _key_rows(key: ApiKey) -> tuple:
-    def values(obj):
-        return tuple(getattr(obj, f.attname) for f in obj._meta.concrete_fields)
+    def values(obj):  # copies, so the caller's object and the cache share no mutable JSON value
+        return tuple(copy.deepcopy(getattr(obj, f.attname)) for f in obj._meta.concrete_fields)
 
     sandbox = getattr(key.workspace, "sandbox", None) if not key.workspace.is_sandbox else None
     return values(key), values(key.workspace), values(sandbox) if sandbox is not None else None
 
 
 def _key_from_rows(rows: tuple) -> ApiKey:
-    key_values, workspace_values, sandbox_values = rows
+    def fresh(values):  # JSON values (scopes, settings) are mutable: each request gets its own
+        return tuple(copy.deepcopy(v) if isinstance(v, (dict, list)) else v for v in values)
+
+    key_values, workspace_values, sandbox_values = (fresh(r) if r is not None else None for r in rows)
     key = ApiKey.from_db("default", [f.attname for f in ApiKey._meta.concrete_fields], key_values)
     workspace = Workspace.from_db("default", [f.attname for f in Workspace._meta.concrete_fields], workspace_values)
     if sandbox_values is not None:

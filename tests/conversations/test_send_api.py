@@ -371,6 +371,43 @@ def test_get_and_list_with_filters(live_api, workspace, number, in_window):
 
 def test_send_hot_path_query_budget(live_api, workspace, number, in_window, django_assert_max_num_queries):
     post(live_api, BASE)  # warm caches (content types, first-use lookups)
-    with django_assert_max_num_queries(22):
+    # Sender, contact and conversation in one read; the message, the conversation bump, the event's
+    # sequence and row, the audit row; the savepoint pair is the test's transaction. The API key and
+    # "does this workspace have webhook subscriptions" come from the process's memory.
+    with django_assert_max_num_queries(8):
         r = post(live_api, BASE)
     assert r.status_code == 202
+
+
+def test_a_send_joins_the_open_conversation_and_a_resolved_one_stays_closed(live_api, workspace, number, in_window):
+    first = Message.objects.get(pk=post(live_api, BASE).json()["id"])
+    second = Message.objects.get(pk=post(live_api, BASE).json()["id"])
+    assert first.conversation_id == second.conversation_id
+    Conversation.objects.filter(pk=first.conversation_id).update(state=Conversation.State.RESOLVED)
+    third = Message.objects.get(pk=post(live_api, BASE).json()["id"])
+    assert third.conversation_id != first.conversation_id
+    assert Conversation.objects.get(pk=third.conversation_id).state == Conversation.State.OPEN
+    conversation = Conversation.objects.get(pk=third.conversation_id)
+    assert conversation.last_message_preview == "hi" and conversation.last_message_at is not None
+
+
+def test_sms_sends_keep_a_conversation_of_their_own(live_api, workspace, number, in_window):
+    whatsapp = Message.objects.get(pk=post(live_api, BASE).json()["id"])
+    r = post(live_api, {"to": TO, "channel": "sms", "type": "text", "text": {"body": "by sms"}})
+    assert r.status_code == 202, r.content
+    sms = Message.objects.get(pk=r.json()["id"])
+    assert sms.conversation_id != whatsapp.conversation_id
+    assert Conversation.objects.get(pk=sms.conversation_id).channel_kind == "sms"
+    again = Message.objects.get(pk=post(live_api, {"to": TO, "channel": "sms", "type": "text",
+                                                   "text": {"body": "again"}}).json()["id"])
+    assert again.conversation_id == sms.conversation_id
+
+
+def test_a_new_recipient_gets_a_contact_and_a_conversation(live_api, workspace, number):
+    template(workspace, number.waba)
+    r = post(live_api, {"to": "+15550001111", "type": "template",
+                        "template": {"name": "order_update", "language": "en", "variables": ["A", "1"]}})
+    assert r.status_code == 202, r.content
+    message = Message.objects.get(pk=r.json()["id"])
+    assert message.contact.phone == "+15550001111"
+    assert message.conversation.contact_id == message.contact_id

@@ -183,3 +183,10 @@ def test_workspace_endpoint_reports_the_callers_tenant(workspace, make_key):
     assert body == {"id": workspace.pk, "name": "Acme", "slug": "acme", "sandbox": True, "plan": "standard",
                     "scopes": ["billing:read"], "waba_id": None, "api_key_id": key.pk, "user_id": None}
     _assert_invalid_key(_client().get("/api/v1/workspace"))
+
+
+@pytest.mark.parametrize("method", ["post", "put", "patch", "delete"])
+def test_a_bad_key_on_a_write_is_401_not_500(workspace, method):
+    # DRF re-reads request.auth when the write's response is finalised (audit, idempotency).
+    response = getattr(_client("ak_live_not-a-key"), method)("/api/v1/_test/wabas", {}, format="json")
+    _assert_invalid_key(response)

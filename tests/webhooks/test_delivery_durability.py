@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from django.conf import settings
@@ -23,6 +24,7 @@ from apps.core.redis import get_redis
 from apps.core.services import event_append
 from apps.webhooks.models import WebhookDelivery, WebhookSubscription
 from apps.webhooks.services import outbound
+from apps.webhooks.services.outbound import listener
 from apps.webhooks.tasks import outbound as outbound_tasks
 from tests.webhooks import outbound_support
 from tests.webhooks.outbound_support import emit
@@ -80,6 +82,47 @@ def test_the_fast_path_fans_out_on_commit(workspace, receiver, allow_http, monke
     with django_capture_on_commit_callbacks(execute=True):
         emit(workspace)
     assert len(receiver.for_path("/f")) == 1
+
+
+@pytest.mark.django_db
+def test_the_fast_path_remembers_a_workspace_without_subscriptions_until_one_is_created(
+        workspace, receiver, allow_http, monkeypatch, settings, django_capture_on_commit_callbacks,
+        django_assert_num_queries):
+    settings.WEBHOOK_SUBSCRIPTIONS_CACHE_SECONDS = 60
+    enqueued = []
+    monkeypatch.setattr(outbound_tasks.webhook_events_fan_out_task, "delay", lambda ws: enqueued.append(ws))
+    with django_capture_on_commit_callbacks(execute=True):
+        emit(workspace)
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        emit(workspace)
+    with django_assert_num_queries(0):  # the remembered "none" costs no query
+        for callback in callbacks:
+            callback()
+    assert enqueued == []
+    outbound.subscription_create(workspace=workspace, url=receiver.url("/n"), events=["*"])
+    with django_capture_on_commit_callbacks(execute=True):
+        emit(workspace)
+    assert enqueued == [workspace.pk]  # created in this process: forgotten at once
+
+
+@pytest.mark.django_db
+def test_another_process_subscription_is_seen_once_the_memory_expires(workspace, receiver, monkeypatch, settings,
+                                                                      django_capture_on_commit_callbacks):
+    enqueued = []
+    monkeypatch.setattr(outbound_tasks.webhook_events_fan_out_task, "delay", lambda ws: enqueued.append(ws))
+    settings.WEBHOOK_SUBSCRIPTIONS_CACHE_SECONDS = 60
+    with django_capture_on_commit_callbacks(execute=True):
+        emit(workspace)
+    # Written by another process: this one's memory does not know.
+    WebhookSubscription.objects.create(workspace=workspace, url="https://example.com/x", events=["*"], secret="s")
+    with django_capture_on_commit_callbacks(execute=True):
+        emit(workspace)
+    assert enqueued == []  # the periodic sweep covers this window
+    later = time.monotonic() + 61
+    monkeypatch.setattr(listener, "time", SimpleNamespace(monotonic=lambda: later))
+    with django_capture_on_commit_callbacks(execute=True):
+        emit(workspace)
+    assert enqueued == [workspace.pk]
 
 
 @needs_postgres
