@@ -193,11 +193,54 @@ def event_append_many(*, workspace: Workspace, events: list[tuple[str, dict[str,
     return rows
 
 
+_numbered_insert_sql: dict[int, tuple[str, list]] = {}
+
+
+def _events_insert_numbered(workspace_id: str, rows: list[Event]) -> int:
+    """PostgreSQL: bump the counter and insert the rows numbered from it in ONE statement. The counter's
+    row lock is held from here to the commit; doing both at once takes a round trip (and, under load, a
+    wait for the GIL) out of that window, which every writer of the workspace queues behind."""
+    cached = _numbered_insert_sql.get(len(rows))
+    if cached is None:
+        fields = [f for f in Event._meta.concrete_fields if f.attname != "sequence"]
+        columns = ", ".join(f.column for f in fields)
+        row = "(" + ", ".join(["%s"] * (len(fields) + 1)) + ")"
+        selected = ", ".join("v." + f.column for f in fields)
+        values = ", ".join([row] * len(rows))
+        # Identifiers come from the model's metadata; values are parameters.
+        bump = ("WITH seq AS (UPDATE core_workspace SET event_sequence = event_sequence + %s WHERE id = %s"
+                " RETURNING event_sequence)")
+        insert = (
+            f" INSERT INTO core_event ({columns}, sequence) SELECT {selected}, seq.event_sequence - %s + v.ord"  # noqa: S608
+            f" FROM seq, (VALUES {values}) AS v(ord, {columns}) RETURNING sequence")
+        cached = (bump + insert, fields)
+        if len(rows) <= 64:  # the usual sizes; a large batch builds its own
+            _numbered_insert_sql[len(rows)] = cached
+    sql, fields = cached
+    params: list = [len(rows), workspace_id, len(rows)]
+    for ordinal, event in enumerate(rows, start=1):
+        params.append(ordinal)
+        params.extend(f.get_db_prep_save(f.pre_save(event, True), connection=connection) for f in fields)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        numbers = [number for (number,) in cursor.fetchall()]
+    if not numbers:
+        raise NotFound("No such workspace.")
+    return max(numbers)
+
+
 def _events_insert(*, workspace: Workspace, rows: list[Event]) -> None:
-    last = _reserve_sequences(workspace.pk, len(rows))
-    for i, row in enumerate(rows):
-        row.sequence = last - len(rows) + 1 + i
-    insert_new(rows)
+    if connection.vendor == "postgresql":
+        last = _events_insert_numbered(workspace.pk, rows)
+        for row in rows:
+            row._state.adding, row._state.db = False, connection.alias
+        for i, row in enumerate(rows):
+            row.sequence = last - len(rows) + 1 + i
+    else:
+        last = _reserve_sequences(workspace.pk, len(rows))
+        for i, row in enumerate(rows):
+            row.sequence = last - len(rows) + 1 + i
+        insert_new(rows)
     # A loaded workspace lets the envelope travel with the announcement; a bare Workspace(pk=…) does not
     # know whether it is a sandbox, so listeners read those rows back.
     loaded = not workspace._state.adding

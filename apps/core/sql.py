@@ -9,20 +9,18 @@ from django.db.models.fields import AutoFieldMixin
 _insert_sql: dict[tuple[type[Model], int, str], tuple[str, list]] = {}
 
 
-def insert_new(objs: list[Model]) -> None:
-    """INSERT new instances of one model in one statement. Writes what bulk_create would (every concrete
-    field after pre_save, so auto_now and defaults apply), but builds the SQL once per model and row
-    count: compiling the INSERT is most of bulk_create's cost for a single row on a hot path. For models
-    whose primary key is set in Python (our prefixed ids), not auto-increment ones."""
-    if not objs:
-        return
+def insert_statement(objs: list[Model]) -> tuple[str, list]:
+    """The INSERT of these new instances of one model, as (sql, params): what bulk_create would write
+    (every concrete field after pre_save, so auto_now and defaults apply), with the SQL built once per
+    model and row count, as compiling it is most of bulk_create's cost for one row on a hot path. Build
+    it before opening a transaction to keep Python out of the time the transaction holds its locks.
+    For models whose primary key is set in Python (our prefixed ids), not auto-increment ones."""
     model = type(objs[0])
     meta = model._meta
     if isinstance(meta.pk, AutoFieldMixin):
         raise TypeError(f"insert_new needs a primary key set in Python; {model.__name__} auto-increments")
-    alias = router.db_for_write(model)
-    connection = connections[alias]
-    key = (model, len(objs), alias)
+    connection = connections[router.db_for_write(model)]
+    key = (model, len(objs), connection.alias)
     cached = _insert_sql.get(key)
     if cached is None:
         fields = list(meta.concrete_fields)
@@ -39,8 +37,20 @@ def insert_new(objs: list[Model]) -> None:
             raise TypeError("insert_new takes instances of one model")
         for field in fields:
             params.append(field.get_db_prep_save(field.pre_save(obj, True), connection=connection))
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+    return sql, params
+
+
+def insert_run(objs: list[Model], statement: tuple[str, list]) -> None:
+    """Execute a statement from insert_statement(objs) and mark the instances saved."""
+    alias = router.db_for_write(type(objs[0]))
+    with connections[alias].cursor() as cursor:
+        cursor.execute(*statement)
     for obj in objs:
         obj._state.adding = False
         obj._state.db = alias
+
+
+def insert_new(objs: list[Model]) -> None:
+    """INSERT new instances of one model in one statement (see insert_statement)."""
+    if objs:
+        insert_run(objs, insert_statement(objs))

@@ -411,3 +411,18 @@ def test_a_new_recipient_gets_a_contact_and_a_conversation(live_api, workspace, 
     message = Message.objects.get(pk=r.json()["id"])
     assert message.contact.phone == "+15550001111"
     assert message.conversation.contact_id == message.contact_id
+
+
+def test_a_send_is_audited_once_in_its_own_transaction_and_a_refusal_too(live_api, workspace, number, in_window):
+    from apps.core.models import AuditLog
+
+    accepted = post(live_api, BASE, HTTP_X_REQUEST_ID="req-audit-1")
+    assert accepted.status_code == 202
+    [record] = AuditLog.objects.filter(request_id="req-audit-1")
+    assert (record.action, record.status_code, record.target_type, record.target_id, record.workspace_id) == (
+        "POST /api/v1/messages", 202, "message", accepted.json()["id"], workspace.pk)
+    Contact.objects.filter(pk=in_window.pk).update(last_inbound_at=timezone.now() - timedelta(days=2))
+    refused = post(live_api, BASE, HTTP_X_REQUEST_ID="req-audit-2")
+    assert refused.status_code == 422
+    [record] = AuditLog.objects.filter(request_id="req-audit-2")
+    assert (record.status_code, record.target_id) == (422, "")

@@ -58,7 +58,8 @@ class MessagesView(ApiView):
     def post(self, request):
         if not isinstance(request.data, dict):
             raise ValidationFailed("The body must be a JSON object.", field="")
-        message = message_send(tenant=self.tenant, data=request.data)
+        message = message_send(tenant=self.tenant, data=request.data,
+                               audit=self.audit_in_write(status_code=202, target_type="message"))
         self.audit_target = ("message", message.pk)
         return Response(accepted_out(message), status=202)
 

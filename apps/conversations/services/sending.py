@@ -32,8 +32,8 @@ from apps.core.errors import (
     ValidationFailed,
 )
 from apps.core.models import User, Workspace
-from apps.core.services import event_append
-from apps.core.sql import insert_new
+from apps.core.services import audit_record, event_append
+from apps.core.sql import insert_run, insert_statement
 from apps.core.tenancy import Tenant
 from apps.wabas.models import PhoneNumber
 
@@ -141,18 +141,13 @@ def _create(*, workspace: Workspace, number: PhoneNumber, contact: Contact | Non
             message_type: str, content, body: str, template, category: str, media: Media | None,
             cost: Decimal, sent_by: str, sent_by_user: User | None = None, api_key_id: str = "",
             scheduled_at: datetime | None = None, client_reference: str = "", fallback: dict | None = None,
-            conversation_id: str | None = None, now: datetime) -> Message:
-    """conversation_id: the contact's current conversation on this number when the caller already read it."""
-    with transaction.atomic():
-        if contact is None or contact.phone != to:
-            from apps.contacts.services import contact_upsert_by_phone
-
-            contact, conversation_id = contact_upsert_by_phone(workspace=workspace, phone=to), None
-        if conversation_id is None:
-            conversation_id = conversation_get_or_open(workspace=workspace, contact=contact, phone_number=number,
-                                                       channel_kind=channel).pk
+            conversation_id: str | None = None, audit: dict | None = None, now: datetime) -> Message:
+    """conversation_id: the contact's current conversation on this number when the caller already read it.
+    audit: the request's audit record (apps.core.services.audit_record arguments), written in this
+    transaction with the message as its target."""
+    def new_message() -> Message:
         release = scheduled_at or now
-        message = Message(
+        return Message(
             workspace=workspace, conversation_id=conversation_id, contact=contact, phone_number=number,
             direction=Message.Direction.OUTBOUND, channel=channel, type=message_type, to_phone=to,
             content=content, body=body, media=media, template=template, template_category=category,
@@ -161,17 +156,38 @@ def _create(*, workspace: Workspace, number: PhoneNumber, contact: Contact | Non
             scheduled_at=scheduled_at, next_attempt_at=release, expires_at=release + _max_age(),
             cost_estimate=cost, currency=billing.wallet_currency(workspace=workspace), fallback=fallback or {},
         )
-        insert_new([message])
+
+    # The common case (a known contact's open conversation) builds its INSERT before the transaction
+    # opens: Python run inside it, waiting for the GIL under load, holds its locks for longer.
+    known = contact is not None and contact.phone == to and conversation_id is not None
+    message = new_message() if known else None
+    statement = insert_statement([message]) if known else None
+    with transaction.atomic():
+        if not known:
+            if contact is None or contact.phone != to:
+                from apps.contacts.services import contact_upsert_by_phone
+
+                contact, conversation_id = contact_upsert_by_phone(workspace=workspace, phone=to), None
+            if conversation_id is None:
+                conversation_id = conversation_get_or_open(workspace=workspace, contact=contact,
+                                                           phone_number=number, channel_kind=channel).pk
+            message = new_message()
+            statement = insert_statement([message])
+        insert_run([message], statement)
         billing.wallet_reserve(workspace=workspace, amount=cost, message_id=message.pk)
         conversation_record_message(conversation_id=conversation_id, at=now, preview=body, inbound=False)
+        if audit is not None:
+            audit_record(**{**audit, "target_id": message.pk})
+        # Last: the event takes the workspace's counter lock, which is held until the commit.
         _status_event(workspace=workspace, message=message, previous=None)
         if not scheduled_at:
             _kick_on_commit(number.pk)
     return message
 
 
-def message_send(*, tenant: Tenant, data: dict, now: datetime | None = None) -> Message:
-    """POST /api/v1/messages: the policy chain, then the queued (or scheduled) row, stored before the 202."""
+def message_send(*, tenant: Tenant, data: dict, audit: dict | None = None, now: datetime | None = None) -> Message:
+    """POST /api/v1/messages: the policy chain, then the queued (or scheduled) row, stored before the 202
+    (with the request's audit record, when given, in the same transaction)."""
     now = now or timezone.now()
     req = send_request_validate(data, now=now)
     workspace = tenant.workspace
@@ -182,7 +198,8 @@ def message_send(*, tenant: Tenant, data: dict, now: datetime | None = None) -> 
         message_type=req.type, content=r.content, body=r.body, template=r.template, category=r.category,
         media=r.media, cost=cost, sent_by="api", sent_by_user=tenant.user,
         api_key_id=tenant.api_key.pk if tenant.api_key else "", scheduled_at=req.scheduled_at,
-        client_reference=req.client_reference, fallback=req.fallback, conversation_id=r.conversation_id, now=now,
+        client_reference=req.client_reference, fallback=req.fallback, conversation_id=r.conversation_id,
+        audit=audit, now=now,
     )
 
 

@@ -130,19 +130,30 @@ class ApiView(APIView):
     def _rate_headers_allowed(self) -> bool:
         return getattr(self, "_rate", None) is not None
 
+    def audit_entry(self, *, status_code: int, target_type: str = "", target_id: str = "") -> dict:
+        """The audit record of this request, as audit_record's arguments."""
+        request, tenant = self.request, self.request.auth
+        route = getattr(request.resolver_match, "route", request.path)
+        return {"action": self.audit_action or f"{request.method} /{route}", "workspace": tenant.workspace,
+                "actor_user": tenant.user, "api_key": tenant.api_key, "target_type": target_type,
+                "target_id": target_id, "status_code": status_code, "ip_address": _client_ip(request),
+                "request_id": getattr(request._request, "request_id", "")}
+
+    def audit_in_write(self, *, status_code: int, target_type: str) -> dict:
+        """For a view whose service records the audit inside its own transaction (one commit, not two);
+        the service fills in the target id. The response is then not audited again."""
+        self.audit_recorded = True
+        return self.audit_entry(status_code=status_code, target_type=target_type)
+
     def _audit(self, request, response) -> None:
         if not isinstance(request.auth, Tenant) or response.status_code in (401, 403, 429):
             return
-        tenant: Tenant = request.auth
-        route = getattr(request.resolver_match, "route", request.path)
+        if getattr(self, "audit_recorded", False) and response.status_code < 400:
+            return
         target_type, target_id = self.audit_target or ("", self.kwargs.get("pk", ""))
         try:
-            services.audit_record(
-                action=self.audit_action or f"{request.method} /{route}", workspace=tenant.workspace,
-                actor_user=tenant.user, api_key=tenant.api_key, target_type=target_type, target_id=target_id,
-                status_code=response.status_code, ip_address=_client_ip(request),
-                request_id=getattr(request._request, "request_id", ""),
-            )
+            services.audit_record(**self.audit_entry(status_code=response.status_code, target_type=target_type,
+                                                     target_id=target_id))
         except Exception:  # the audit must never turn a done write into an error
             logger.exception("audit record failed")
 
