@@ -380,7 +380,7 @@ INBOUND_WEBHOOK_MAX_COUNTDOWN_SECONDS = env.float("INBOUND_WEBHOOK_MAX_COUNTDOWN
 INBOUND_WEBHOOK_INGEST_THREADS = env.int("INBOUND_WEBHOOK_INGEST_THREADS", default=8)  # ASGI fast path
 # Routes whose synchronous handling runs on a thread pool under ASGI (apps/core/asgi_handler.py), PostgreSQL only.
 API_THREADED_PATHS = env.list("API_THREADED_PATHS", default=["/api/v1/messages"])
-API_THREADS = env.int("API_THREADS", default=8)
+API_THREADS = env.int("API_THREADS", default=3)
 # How long a process may reuse an authenticated API key without reading it again (revocations: see below).
 API_KEY_CACHE_SECONDS = env.float("API_KEY_CACHE_SECONDS", default=30.0)
 # How long a process trusts the key generation it last read from Redis (how late it sees another's revocation).
