@@ -30,7 +30,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from apps.webhooks.services.outbound.engine import AttemptOutcome, ClaimedDelivery
-from apps.webhooks.services.outbound.sender import make_session, request_id, send_one
+from apps.webhooks.services.outbound.sender import attempt, make_session, request_id
 
 logger = logging.getLogger("reach.webhooks.outbound")
 _HEADER = struct.Struct("!I")
@@ -69,12 +69,9 @@ async def _serve(sock: socket.socket, *, concurrency: int, timeout: float, excer
 
     async def one(item: tuple) -> None:
         delivery_id, url, body, keys = item
-        claimed = ClaimedDelivery(id=delivery_id, subscription_id="", url=url, body=body, keys=keys,
-                                  attempt_number=0, cycle_attempts=0, claim_token="")
         try:
-            o = await send_one(session, claimed, timeout=timeout, excerpt_bytes=excerpt_bytes)
-            row = (delivery_id, o.request_id, o.started_at, o.finished_at, o.status_code, o.latency_ms, o.error,
-                   o.response_excerpt, o.retry_after)
+            row = (delivery_id, *await attempt(session, webhook_id=delivery_id, url=url, body=body, keys=keys,
+                                               timeout=timeout, cap=excerpt_bytes))
         except Exception as exc:  # a bug must not strand the claim until its lease runs out
             logger.exception("webhook send crashed for %s", delivery_id)
             now = datetime.now(UTC)

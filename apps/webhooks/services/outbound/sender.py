@@ -8,6 +8,7 @@ import base64
 import logging
 import random
 import time
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
 import aiohttp
@@ -56,48 +57,78 @@ def make_session(*, concurrency: int) -> aiohttp.ClientSession:
     return aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar(), auto_decompress=False)
 
 
+_STATIC_HEADERS = {"Content-Type": "application/json", "User-Agent": USER_AGENT}
+_timeouts: dict[float, aiohttp.ClientTimeout] = {}
+
+
+def _client_timeout(seconds: float) -> aiohttp.ClientTimeout:
+    """One (immutable) ClientTimeout per value, not one per request."""
+    found = _timeouts.get(seconds)
+    if found is None:
+        found = _timeouts[seconds] = aiohttp.ClientTimeout(total=seconds)
+    return found
+
+
+Attempt = tuple  # (request_id, started_at, finished_at, status_code, latency_ms, error, excerpt, retry_after)
+
+
+async def attempt(session: aiohttp.ClientSession, *, webhook_id: str, url: str, body: bytes, keys: list[bytes],
+                  timeout: float, cap: int) -> Attempt:
+    """One signed POST: the SSRF pre-check (scheme, IP literals; the resolver checks every connection),
+    no redirects, `timeout` seconds in all, at most `cap` bytes of the answer kept."""
+    req_id = request_id()
+    started = datetime.now(UTC)
+    t0 = time.perf_counter()
+    status = None
+    error = excerpt = ""
+    retry_after = None
+    try:
+        ssrf.precheck_url(url)  # scheme + IP-literal hosts (the resolver checks names)
+        headers = sign_headers(webhook_id=webhook_id, timestamp=int(time.time()), body=body, keys=keys)
+        headers.update(_STATIC_HEADERS)
+        headers["X-Request-Id"] = req_id
+        async with session.post(url, data=body, headers=headers, allow_redirects=False,
+                                timeout=_client_timeout(timeout)) as resp:
+            status = resp.status
+            if status in (429, 503):
+                retry_after = parse_retry_after(resp.headers.get("Retry-After"))
+            if 300 <= status < 400:
+                error = f"redirect not followed (Location: {resp.headers.get('Location', '')[:200]})"
+            elif not 200 <= status < 300:
+                error = f"HTTP {status}"
+            try:
+                content = resp.content
+                buf = await content.read(cap)
+                while buf and len(buf) < cap and not content.at_eof():  # more may still be on its way
+                    chunk = await content.read(cap - len(buf))
+                    if not chunk:
+                        break
+                    buf += chunk
+                excerpt = buf.decode("utf-8", "replace")
+            except (TimeoutError, aiohttp.ClientError) as exc:  # the status already counted
+                excerpt = f"[body unread: {type(exc).__name__}]"
+    except ssrf.UnsafeUrl as exc:
+        error = f"ssrf guard: {exc}"
+    except TimeoutError:
+        error = f"timeout after {timeout:g}s"
+    except aiohttp.ClientConnectorError as exc:
+        error = f"connection failed: {exc.os_error or exc}"
+    except aiohttp.ServerDisconnectedError:
+        error = "connection closed by the server before a response"
+    except (aiohttp.ClientError, OSError, ValueError) as exc:
+        error = f"{type(exc).__name__}: {exc}"
+    latency = int((time.perf_counter() - t0) * 1000)
+    return req_id, started, datetime.now(UTC), status, latency, error, excerpt, retry_after
+
+
 async def send_one(session: aiohttp.ClientSession, claimed: ClaimedDelivery, *, timeout: float | None = None,
                    excerpt_bytes: int | None = None) -> AttemptOutcome:
     timeout = timeout if timeout is not None else settings.WEBHOOK_TIMEOUT_SECONDS
     cap = excerpt_bytes if excerpt_bytes is not None else settings.WEBHOOK_RESPONSE_EXCERPT_BYTES
-    now = timezone.now()
-    outcome = AttemptOutcome(claimed=claimed, request_id=request_id(), started_at=now, finished_at=now)
-    t0 = time.perf_counter()
-    try:
-        ssrf.precheck_url(claimed.url)  # scheme + IP-literal hosts (the resolver checks names)
-        headers = sign_headers(webhook_id=claimed.id, timestamp=int(time.time()), body=claimed.body,
-                               keys=claimed.keys)
-        headers.update({"Content-Type": "application/json", "User-Agent": USER_AGENT,
-                        "X-Request-Id": outcome.request_id})
-        async with session.post(claimed.url, data=claimed.body, headers=headers, allow_redirects=False,
-                                timeout=aiohttp.ClientTimeout(total=timeout)) as resp:
-            outcome.status_code = resp.status
-            if resp.status in (429, 503):
-                outcome.retry_after = parse_retry_after(resp.headers.get("Retry-After"))
-            if 300 <= resp.status < 400:
-                outcome.error = f"redirect not followed (Location: {resp.headers.get('Location', '')[:200]})"
-            elif not 200 <= resp.status < 300:
-                outcome.error = f"HTTP {resp.status}"
-            try:
-                buf = b""
-                while len(buf) < cap:
-                    chunk = await resp.content.read(cap - len(buf))
-                    if not chunk:
-                        break
-                    buf += chunk
-                outcome.response_excerpt = buf.decode("utf-8", "replace")
-            except (TimeoutError, aiohttp.ClientError) as exc:  # the status already counted
-                outcome.response_excerpt = f"[body unread: {type(exc).__name__}]"
-    except ssrf.UnsafeUrl as exc:
-        outcome.error = f"ssrf guard: {exc}"
-    except TimeoutError:
-        outcome.error = f"timeout after {timeout:g}s"
-    except aiohttp.ClientConnectorError as exc:
-        outcome.error = f"connection failed: {exc.os_error or exc}"
-    except aiohttp.ServerDisconnectedError:
-        outcome.error = "connection closed by the server before a response"
-    except (aiohttp.ClientError, OSError, ValueError) as exc:
-        outcome.error = f"{type(exc).__name__}: {exc}"
-    outcome.latency_ms = int((time.perf_counter() - t0) * 1000)
-    outcome.finished_at = timezone.now()
-    return outcome
+    req_id, started, finished, status, latency, error, excerpt, retry_after = await attempt(
+        session, webhook_id=claimed.id, url=claimed.url, body=claimed.body, keys=claimed.keys, timeout=timeout,
+        cap=cap,
+    )
+    return AttemptOutcome(claimed=claimed, request_id=req_id, started_at=started, finished_at=finished,
+                          status_code=status, latency_ms=latency, error=error, response_excerpt=excerpt,
+                          retry_after=retry_after)
