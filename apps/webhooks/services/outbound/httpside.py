@@ -3,7 +3,7 @@ event loop, so the HTTP work has a GIL of its own) while the parent claims and r
 
 Wire: a socketpair, frames of a 4-byte big-endian length and a pickle. Parent -> child: a list of
 (delivery id, url, body, keys) to send now. Child -> parent: a list of finished attempts,
-(delivery id, request id, started_at, finished_at, status, latency ms, error, excerpt, retry_after).
+(delivery id, request id, started and finished in epoch seconds, status, latency ms, error, excerpt, retry_after).
 The parent keeps each ClaimedDelivery until its attempt comes back.
 
 Nothing is lost when either side dies. The database is the truth: every delivery the child holds is
@@ -23,6 +23,7 @@ import os
 import pickle
 import signal
 import socket
+import stat
 import struct
 import threading
 import time
@@ -34,7 +35,7 @@ from apps.webhooks.services.outbound.sender import attempt, make_session, reques
 
 logger = logging.getLogger("reach.webhooks.outbound")
 _HEADER = struct.Struct("!I")
-Outcome = tuple  # (id, request_id, started_at, finished_at, status_code, latency_ms, error, excerpt, retry_after)
+Outcome = tuple  # (id, request_id, started ts, finished ts, status_code, latency_ms, error, excerpt, retry_after)
 
 
 def available() -> bool:
@@ -42,6 +43,29 @@ def available() -> bool:
 
 
 # --- child ---------------------------------------------------------------------------------------
+
+def _drop_inherited_sockets(*, keep: int) -> None:
+    """Point every inherited socket (the parent's PostgreSQL and Redis connections, listeners) at
+    /dev/null: the child never uses them, and a parent that dies must take its database sessions with
+    it at once, not when this process exits. dup2, not close: the descriptor numbers stay taken, so a
+    stale Python object of the parent's can never close one of this process's own sockets."""
+    try:
+        fds = [int(fd) for fd in os.listdir("/proc/self/fd")]
+    except OSError:  # no /proc: nothing dropped (the sockets close when this process exits)
+        return
+    null = os.open(os.devnull, os.O_RDWR)
+    try:
+        for fd in fds:
+            if fd in (0, 1, 2, keep, null):  # stdout may be a socket (a journal): keep the logs
+                continue
+            try:
+                if stat.S_ISSOCK(os.fstat(fd).st_mode):
+                    os.dup2(null, fd)
+            except OSError:  # the listing's own descriptor, already gone
+                continue
+    finally:
+        os.close(null)
+
 
 def _child_main(sock: socket.socket, *, concurrency: int, timeout: float, excerpt_bytes: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -74,7 +98,7 @@ async def _serve(sock: socket.socket, *, concurrency: int, timeout: float, excer
                                                timeout=timeout, cap=excerpt_bytes))
         except Exception as exc:  # a bug must not strand the claim until its lease runs out
             logger.exception("webhook send crashed for %s", delivery_id)
-            now = datetime.now(UTC)
+            now = time.time()
             row = (delivery_id, request_id(), now, now, None, 0, f"internal error: {type(exc).__name__}", "", None)
         if not finished:
             loop.call_soon(flush)
@@ -118,6 +142,7 @@ class HttpProcess:
             try:
                 gc.freeze()  # inherited garbage is never finalized here (a psycopg connection would say goodbye)
                 parent_sock.close()
+                _drop_inherited_sockets(keep=child_sock.fileno())
                 _child_main(child_sock, concurrency=concurrency, timeout=timeout, excerpt_bytes=excerpt_bytes)
             except BaseException:
                 logger.exception("webhook HTTP process failed")
@@ -149,6 +174,7 @@ class HttpProcess:
 
     def _read_loop(self) -> None:
         stream = self._sock.makefile("rb", buffering=1 << 16)
+        fromtimestamp = datetime.fromtimestamp
         try:
             while True:
                 header = stream.read(_HEADER.size)
@@ -165,7 +191,8 @@ class HttpProcess:
                     if claimed is None:  # pragma: no cover - never sent by this parent
                         continue
                     outcomes.append(AttemptOutcome(
-                        claimed=claimed, request_id=req_id, started_at=started, finished_at=finished,
+                        claimed=claimed, request_id=req_id, started_at=fromtimestamp(started, UTC),
+                        finished_at=fromtimestamp(finished, UTC),
                         status_code=code, latency_ms=latency, error=error, response_excerpt=excerpt,
                         retry_after=retry_after,
                     ))
