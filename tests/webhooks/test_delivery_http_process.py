@@ -104,3 +104,19 @@ def test_the_http_process_of_a_sigkilled_worker_exits(workspace, receiver, allow
     # Its socket closed with the parent: the HTTP process drops its (leased) requests and exits, instead
     # of lingering as an orphan holding connections.
     assert _wait_for(lambda: _gone(child), 10)
+
+
+def test_each_forked_http_process_draws_its_own_request_ids():
+    from apps.webhooks.services.outbound.sender import _request_random
+
+    read, write = os.pipe()
+    for _ in range(2):
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the child
+            os.write(write, f"{_request_random.getrandbits(80)}\n".encode())
+            os._exit(0)
+        os.waitpid(pid, 0)
+    os.close(write)
+    with os.fdopen(read) as stream:
+        first, second = stream.read().split()
+    assert first != second  # reseeded after the fork, not the parent's copied sequence

@@ -5,6 +5,7 @@ loop thread, or in the runner's HTTP process (httpside.py)."""
 from __future__ import annotations
 
 import logging
+import os
 import random
 import time
 from datetime import UTC, datetime
@@ -23,6 +24,8 @@ USER_AGENT = "Reach-Webhooks/1.0 (+https://www.standardwebhooks.com/)"
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _PAIRS = [a + b for a in _CROCKFORD for b in _CROCKFORD]  # 10 bits -> 2 characters
 _request_random = random.Random()  # seeded from os.urandom once; request ids need uniqueness, not secrecy
+if hasattr(os, "register_at_fork"):  # each forked HTTP process draws its own sequence, not its parent's copy
+    os.register_at_fork(after_in_child=_request_random.seed)
 _stamp: list = [-1, ""]  # the last millisecond and its 10 characters
 
 
