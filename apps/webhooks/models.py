@@ -103,7 +103,10 @@ class WebhookDelivery(models.Model):
 
     id = PrefixedIdField(prefix="whd")
     workspace = models.ForeignKey("core.Workspace", on_delete=models.CASCADE, related_name="+")
-    subscription = models.ForeignKey(WebhookSubscription, on_delete=models.CASCADE, related_name="deliveries")
+    # db_index=False: uniq_delivery_per_event_subscription and whd_sub_created lead with it already, and each
+    # extra index is written on every claim and every recorded attempt (the delivery hot path)
+    subscription = models.ForeignKey(WebhookSubscription, on_delete=models.CASCADE, related_name="deliveries",
+                                     db_index=False)
     event_id = models.CharField(max_length=40)
     event_type = models.CharField(max_length=64)
     event_sequence = models.BigIntegerField(default=0)  # 0 for test events (not in the log)
@@ -143,7 +146,8 @@ class WebhookAttempt(models.Model):
     """One HTTP attempt of a delivery, success or not."""
 
     id = PrefixedIdField(prefix="wha")
-    delivery = models.ForeignKey(WebhookDelivery, on_delete=models.CASCADE, related_name="attempts")
+    delivery = models.ForeignKey(WebhookDelivery, on_delete=models.CASCADE, related_name="attempts",
+                                 db_index=False)  # wha_delivery_number leads with it
     number = models.PositiveIntegerField()
     request_id = models.CharField(max_length=40)
     started_at = models.DateTimeField()

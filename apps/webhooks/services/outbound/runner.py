@@ -9,15 +9,12 @@ slots, never the rest.
 from __future__ import annotations
 
 import asyncio
-import base64
 import logging
 import queue
-import random
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from email.utils import parsedate_to_datetime
 
 import aiohttp
 from django.conf import settings
@@ -25,8 +22,8 @@ from django.db import connection, connections
 from django.utils import timezone
 
 from apps.core.ids import new_id
-from apps.webhooks import ssrf
 from apps.webhooks.models import TEST_EVENT_TYPE, WebhookDelivery, WebhookSubscription
+from apps.webhooks.services.outbound import httpside
 from apps.webhooks.services.outbound.engine import (
     AttemptOutcome,
     ClaimedDelivery,
@@ -34,112 +31,41 @@ from apps.webhooks.services.outbound.engine import (
     deliveries_claim_due,
     events_fan_out,
 )
-from apps.webhooks.services.outbound.signing import sign_headers
+from apps.webhooks.services.outbound.sender import (  # noqa: F401  (re-exported)
+    USER_AGENT,
+    make_session,
+    parse_retry_after,
+    request_id,
+    send_one,
+)
 
 logger = logging.getLogger("reach.webhooks.outbound")
-USER_AGENT = "Reach-Webhooks/1.0 (+https://www.standardwebhooks.com/)"
-# RFC 4648 base32 -> Crockford's alphabet (ULID's), so the C encoder does the work
-_TO_CROCKFORD = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", "0123456789ABCDEFGHJKMNPQRSTVWXYZ")
-_request_random = random.Random()  # seeded from os.urandom once; request ids need uniqueness, not secrecy
 
 
-def request_id() -> str:
-    """`req_<ULID>` like apps.core.ids.new_id, without a getrandom() syscall per attempt (that, not the
-    HTTP, was the sender thread's biggest single cost)."""
-    value = (time.time_ns() // 1_000_000) << 80 | _request_random.getrandbits(80)
-    # 26 ULID characters = 130 bits (2 leading zero bits); base32 works in 40-bit groups, so pad to 160
-    return "req_" + base64.b32encode((value << 30).to_bytes(20, "big")).decode()[:26].translate(_TO_CROCKFORD)
-
-
-def parse_retry_after(value: str | None) -> float | None:
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        return max(0.0, (parsedate_to_datetime(value) - timezone.now()).total_seconds())
-    except (TypeError, ValueError, IndexError, OverflowError):
-        return None
-
-
-def make_session(*, concurrency: int) -> aiohttp.ClientSession:
-    """Call inside the loop. DNS is never cached: every new connection is resolved and checked again."""
-    connector = aiohttp.TCPConnector(
-        limit=concurrency, limit_per_host=0, resolver=ssrf.GuardedResolver(), use_dns_cache=False,
-        keepalive_timeout=30,
-    )
-    return aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar(), auto_decompress=False)
-
-
-async def send_one(session: aiohttp.ClientSession, claimed: ClaimedDelivery, *, timeout: float | None = None,
-                   excerpt_bytes: int | None = None) -> AttemptOutcome:
-    timeout = timeout if timeout is not None else settings.WEBHOOK_TIMEOUT_SECONDS
-    cap = excerpt_bytes if excerpt_bytes is not None else settings.WEBHOOK_RESPONSE_EXCERPT_BYTES
-    now = timezone.now()
-    outcome = AttemptOutcome(claimed=claimed, request_id=request_id(), started_at=now, finished_at=now)
-    t0 = time.perf_counter()
-    try:
-        ssrf.precheck_url(claimed.url)  # scheme + IP-literal hosts (the resolver checks names)
-        headers = sign_headers(webhook_id=claimed.id, timestamp=int(time.time()), body=claimed.body,
-                               keys=claimed.keys)
-        headers.update({"Content-Type": "application/json", "User-Agent": USER_AGENT,
-                        "X-Request-Id": outcome.request_id})
-        async with session.post(claimed.url, data=claimed.body, headers=headers, allow_redirects=False,
-                                timeout=aiohttp.ClientTimeout(total=timeout)) as resp:
-            outcome.status_code = resp.status
-            if resp.status in (429, 503):
-                outcome.retry_after = parse_retry_after(resp.headers.get("Retry-After"))
-            if 300 <= resp.status < 400:
-                outcome.error = f"redirect not followed (Location: {resp.headers.get('Location', '')[:200]})"
-            elif not 200 <= resp.status < 300:
-                outcome.error = f"HTTP {resp.status}"
-            try:
-                buf = b""
-                while len(buf) < cap:
-                    chunk = await resp.content.read(cap - len(buf))
-                    if not chunk:
-                        break
-                    buf += chunk
-                outcome.response_excerpt = buf.decode("utf-8", "replace")
-            except (TimeoutError, aiohttp.ClientError) as exc:  # the status already counted
-                outcome.response_excerpt = f"[body unread: {type(exc).__name__}]"
-    except ssrf.UnsafeUrl as exc:
-        outcome.error = f"ssrf guard: {exc}"
-    except TimeoutError:
-        outcome.error = f"timeout after {timeout:g}s"
-    except aiohttp.ClientConnectorError as exc:
-        outcome.error = f"connection failed: {exc.os_error or exc}"
-    except aiohttp.ServerDisconnectedError:
-        outcome.error = "connection closed by the server before a response"
-    except (aiohttp.ClientError, OSError, ValueError) as exc:
-        outcome.error = f"{type(exc).__name__}: {exc}"
-    outcome.latency_ms = int((time.perf_counter() - t0) * 1000)
-    outcome.finished_at = timezone.now()
-    return outcome
+_CHILD_GONE = object()  # on the _done queue: the HTTP process exited
 
 
 class DeliveryRunner:
-    """One worker. HTTP runs on an event loop in a helper thread; fan-out and claims stay on the
-    calling thread. On PostgreSQL, outside a transaction, finished attempts are recorded by a recorder
-    thread on its own connection (pipelined: at most two batches queued, and after any failed attempt
-    the caller waits for the recording before claiming again, so a 410 disables the endpoint before
-    anything more is claimed for it). Inside a transaction (tests) or on SQLite everything stays on
-    the caller's connection. Use as a context manager."""
+    """One worker. Fan-out and claims stay on the calling thread. On PostgreSQL, outside a transaction,
+    finished attempts are recorded by a recorder thread on its own connection (pipelined: at most two
+    batches queued, and after any failed attempt the caller waits for the recording before claiming
+    again, so a 410 disables the endpoint before anything more is claimed for it), and the HTTP work
+    runs in a forked HTTP process (httpside.py: its own GIL, so the sends never wait for the database
+    side's Python; a child that dies is forked anew, what it held waits for its lease). Inside a
+    transaction (tests), on SQLite, or with WEBHOOK_WORKER_HTTP_PROCESS off, HTTP runs on an event loop
+    in a helper thread and the database work on the caller's connection. Use as a context manager."""
+
+    max_http_restarts = 5  # within restart_window seconds; more and the worker gives up (its supervisor restarts it)
+    restart_window = 60.0
 
     def __init__(self, *, concurrency: int | None = None, per_subscription: int | None = None,
-                 slice_seconds: float = 0.01, poll_seconds: float | None = None, pipeline: bool | None = None):
+                 slice_seconds: float = 0.01, poll_seconds: float | None = None, pipeline: bool | None = None,
+                 http_process: bool | None = None):
         self.concurrency = concurrency or settings.WEBHOOK_WORKER_CONCURRENCY
         self.per_subscription = per_subscription or settings.WEBHOOK_MAX_IN_FLIGHT_PER_SUBSCRIPTION
         self.slice_seconds = slice_seconds
         self.poll_seconds = poll_seconds if poll_seconds is not None else settings.WEBHOOK_WORKER_POLL_SECONDS
-        self.loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self.loop.run_forever, name="webhook-http", daemon=True)
-        self._thread.start()
-        self.session = asyncio.run_coroutine_threadsafe(self._session(), self.loop).result()
-        self._done: queue.SimpleQueue[AttemptOutcome] = queue.SimpleQueue()
+        self._done: queue.SimpleQueue = queue.SimpleQueue()  # lists of AttemptOutcome, or _CHILD_GONE
         self._tasks: set[asyncio.Task] = set()  # touched only on the loop thread
         self.pending = 0
         self.in_flight: Counter = Counter()
@@ -148,12 +74,52 @@ class DeliveryRunner:
         self.excerpt_bytes = settings.WEBHOOK_RESPONSE_EXCERPT_BYTES
         if pipeline is None:
             pipeline = connection.vendor == "postgresql" and not connection.in_atomic_block
+        if http_process is None:
+            http_process = pipeline and settings.WEBHOOK_WORKER_HTTP_PROCESS
+        self.http: httpside.HttpProcess | None = None
+        self.http_restarts: list[float] = []
+        self._closing = False
+        self.loop: asyncio.AbstractEventLoop | None = None
+        if http_process and httpside.available():
+            self._fork_http()  # before this runner starts any thread of its own
+        else:
+            self.loop = asyncio.new_event_loop()
+            self._thread = threading.Thread(target=self.loop.run_forever, name="webhook-http", daemon=True)
+            self._thread.start()
+            self.session = asyncio.run_coroutine_threadsafe(self._session(), self.loop).result()
         self._records: queue.Queue[list[AttemptOutcome] | None] = queue.Queue(maxsize=2)
         self._record_error: BaseException | None = None
         self._recorder: threading.Thread | None = None
         if pipeline:
             self._recorder = threading.Thread(target=self._record_loop, name="webhook-record", daemon=True)
             self._recorder.start()
+
+    def _fork_http(self) -> None:
+        self.http = httpside.HttpProcess(concurrency=self.concurrency, timeout=self.timeout,
+                                         excerpt_bytes=self.excerpt_bytes, on_outcomes=self._done.put,
+                                         on_exit=lambda: self._done.put(_CHILD_GONE))
+
+    def _http_gone(self) -> None:
+        """The HTTP process died (a crash, SIGKILL, OOM): give up what it held (each is leased in the
+        database, so it is claimed again, same row and webhook-id, once the lease passes) and fork anew."""
+        http = self.http
+        if http is None or self._closing:
+            return
+        lost = list(http.claimed.values())
+        http.claimed.clear()
+        for item in lost:
+            self.in_flight[item.subscription_id] -= 1
+        self.pending -= len(lost)
+        http.close()
+        logger.error("webhook HTTP process %s exited (code %s) with %s deliveries in flight; they are redelivered "
+                     "after their lease", http.pid, http.returncode, len(lost))
+        now = time.monotonic()
+        self.http_restarts = [t for t in self.http_restarts if now - t < self.restart_window] + [now]
+        if len(self.http_restarts) > self.max_http_restarts:
+            self.http = None
+            raise RuntimeError(f"the webhook HTTP process died {len(self.http_restarts)} times in "
+                               f"{self.restart_window:g} s")
+        self._fork_http()
 
     def _record_loop(self) -> None:
         try:
@@ -199,11 +165,15 @@ class DeliveryRunner:
         self.close()
 
     def close(self) -> None:
+        self._closing = True
         if self._recorder is not None:
             self._records.put(None)
             self._recorder.join(timeout=60)
             self._recorder = None
-        if self.loop.is_closed():
+        if self.http is not None:
+            self.http.close()
+            self.http = None
+        if self.loop is None or self.loop.is_closed():
             return
 
         async def shutdown():
@@ -228,7 +198,7 @@ class DeliveryRunner:
             now = timezone.now()
             outcome = AttemptOutcome(claimed=item, request_id=request_id(), started_at=now, finished_at=now,
                                      error=f"internal error: {type(exc).__name__}")
-        self._done.put(outcome)
+        self._done.put([outcome])
 
     async def _spawn(self, items: list[ClaimedDelivery]) -> None:
         for item in items:
@@ -245,23 +215,32 @@ class DeliveryRunner:
             for item in claimed:
                 self.in_flight[item.subscription_id] += 1
             self.pending += len(claimed)
-            asyncio.run_coroutine_threadsafe(self._spawn(claimed), self.loop)
+            if self.http is not None:
+                self.http.send(claimed)
+            else:
+                asyncio.run_coroutine_threadsafe(self._spawn(claimed), self.loop)
         return len(claimed)
 
     def pump(self, *, wait: float, refill: bool = False) -> int:
         """Wait up to `wait` seconds for finished requests, then record every finished one in one go."""
         if not self.pending:
             return 0
-        outcomes = []
+        outcomes: list[AttemptOutcome] = []
+        gone = False
         try:
-            outcomes.append(self._done.get(timeout=wait))
+            batch = self._done.get(timeout=wait)
+            while True:
+                if batch is _CHILD_GONE:
+                    gone = True
+                else:
+                    outcomes += batch
+                batch = self._done.get_nowait()
         except queue.Empty:
+            pass
+        if gone:
+            self._http_gone()
+        if not outcomes:
             return 0
-        while True:
-            try:
-                outcomes.append(self._done.get_nowait())
-            except queue.Empty:
-                break
         for outcome in outcomes:
             self.in_flight[outcome.claimed.subscription_id] -= 1
         self.pending -= len(outcomes)
