@@ -16,6 +16,8 @@ from apps.conversations.models import Message
 from apps.core.models import Event
 from tests.campaigns.factories import make_contacts, make_number, make_template, set_status
 
+pytestmark = pytest.mark.usefixtures("hand_out")
+
 T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 VARS = {"1": "{{contact.name|there}}", "2": "{{contact.custom_fields.city|Reach}}"}
 
@@ -79,12 +81,12 @@ def test_window_paces_handing_out(tenant, workspace, number, template, small_bat
 
 
 def test_worker_killed_between_batches_resends_nobody_and_skips_nobody(tenant, workspace, number, template,
-                                                                       small_batches, monkeypatch, settings):
+                                                                       small_batches, monkeypatch, settings, hand_out):
     settings.CAMPAIGN_MIN_IN_FLIGHT = 100  # several batches per step
     make_contacts(workspace, 10)
     campaign = _campaign(tenant, number)
     services.campaign_start(campaign=campaign)
-    real = services._enqueue_bulk
+    real = getattr(services, hand_out)
     calls = {"n": 0}
 
     def dies_on_second_batch(**kwargs):
@@ -94,13 +96,13 @@ def test_worker_killed_between_batches_resends_nobody_and_skips_nobody(tenant, w
             raise SystemExit("worker killed")
         return ids
 
-    monkeypatch.setattr(services, "_enqueue_bulk", dies_on_second_batch)
+    monkeypatch.setattr(services, hand_out, dies_on_second_batch)
     with pytest.raises(SystemExit):
         services.campaign_step(campaign_id=campaign.pk)
     # First batch committed with its message ids; the second rolled back whole (no orphan messages).
     assert _messages(campaign).count() == 3
     assert CampaignRecipient.objects.filter(campaign=campaign, status="queued", message__isnull=False).count() == 3
-    monkeypatch.setattr(services, "_enqueue_bulk", real)
+    monkeypatch.setattr(services, hand_out, real)
     # Restart: the expansion is re-run too (as if the crash had hit it), which adds nothing.
     Campaign.objects.filter(pk=campaign.pk).update(materialized_at=None)
     services.campaign_step(campaign_id=campaign.pk)
