@@ -445,16 +445,22 @@ def campaign_hand_out_batch(*, campaign_id: str, limit: int, now: datetime | Non
 
 
 def _pick_batch(*, campaign: Campaign, limit: int, plan: dict | None) -> list[tuple]:
-    """Lock the next pending/deferred recipients (skip-locked: concurrent batches take disjoint rows), as
-    (id, contact_id, status, phone, unsupported): `unsupported` = the SQL renderer would not match Python's."""
+    """Lock the next pending/deferred recipients in id order (skip-locked: concurrent batches take disjoint rows),
+    as (id, contact_id, status, phone, unsupported): `unsupported` = the SQL renderer would not match Python's.
+    One ordered index walk per status ((campaign, status, id) gives each in id order, an IN list would not: that
+    sorted all of a campaign's pending rows for every batch); the surplus locked rows are released on commit."""
     unsupported_sql, unsupported_params = plan["render"].unsupported if plan else ("false", [])
     table = CampaignRecipient._meta.db_table
+    branch = (f"SELECT id, contact_id, status FROM {table} WHERE campaign_id = %s AND status = %s "  # noqa: S608
+              "ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED")
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT r.id, r.contact_id, r.status, c.phone, {unsupported_sql} "  # noqa: S608 - our tables
-            f"FROM {table} r LEFT JOIN {Contact._meta.db_table} c ON c.id = r.contact_id "
-            "WHERE r.campaign_id = %s AND r.status IN (%s, %s) ORDER BY r.id LIMIT %s FOR UPDATE OF r SKIP LOCKED",
-            [*unsupported_params, campaign.pk, R.PENDING.value, R.DEFERRED.value, limit],
+            f"WITH _p AS ({branch}), _d AS ({branch}), "  # noqa: S608 - our tables
+            "_k AS (SELECT * FROM _p UNION ALL SELECT * FROM _d ORDER BY id LIMIT %s) "
+            f"SELECT k.id, k.contact_id, k.status, c.phone, {unsupported_sql} FROM _k k LEFT JOIN LATERAL ("
+            f"SELECT c.phone, c.custom_fields FROM {Contact._meta.db_table} c WHERE c.id = k.contact_id) c ON true "
+            "ORDER BY k.id",
+            [campaign.pk, R.PENDING.value, limit, campaign.pk, R.DEFERRED.value, limit, limit, *unsupported_params],
         )
         return cursor.fetchall()
 

@@ -296,7 +296,7 @@ def messages_enqueue_query(*, workspace: Workspace, phone_number: PhoneNumber, t
     `ord` (the batch's order), `contact_id`, `to_phone`, `variables` (jsonb, or NULL for no "variables" key),
     `body` (the rendered text), `cost_estimate`, `expires_at` (NULL = the maximum age; never beyond it), plus
     any columns of the caller's own. This adds `enqueued` (the source's rows with their `message_id`), the
-    conversation get-or-open (the newest open one per contact on this number, else a new one, as
+    conversation get-or-open (the newest not resolved one per contact on this number, else a new one, as
     `messages_enqueue_bulk`) and the message insert; the caller's `after` CTEs may read `enqueued` (to link
     its rows to their messages in the same statement), and `select` is the statement's final SELECT, whose
     row is returned. Same rows, same defaults and the same on-commit kick as `messages_enqueue_bulk`."""
@@ -317,12 +317,13 @@ def messages_enqueue_query(*, workspace: Workspace, phone_number: PhoneNumber, t
     )
     params.append(new_id_batch_prefix("msg"))
     conv = Conversation._meta.db_table
+    # One index probe per contact (cnv_contact_number), whatever the planner believes about the table's size.
     parts.append(
-        f"_conv_old AS MATERIALIZED (SELECT DISTINCT ON (cv.contact_id) cv.contact_id, cv.id FROM {conv} cv "  # noqa: S608
-        "WHERE cv.workspace_id = %s AND cv.phone_number_id = %s AND cv.channel_kind = %s AND cv.state <> %s "
-        "AND cv.contact_id IN (SELECT contact_id FROM enqueued) ORDER BY cv.contact_id, cv.created_at DESC)"
+        "_conv_old AS MATERIALIZED (SELECT e.contact_id, o.id FROM enqueued e CROSS JOIN LATERAL ("  # noqa: S608
+        f"SELECT cv.id FROM {conv} cv WHERE cv.contact_id = e.contact_id AND cv.phone_number_id = %s "
+        "AND cv.channel_kind = %s AND cv.workspace_id = %s AND cv.state <> %s ORDER BY cv.created_at DESC LIMIT 1) o)"
     )
-    params += [workspace.pk, phone_number.pk, Conversation.ChannelKind.WHATSAPP.value,
+    params += [phone_number.pk, Conversation.ChannelKind.WHATSAPP.value, workspace.pk,
                Conversation.State.RESOLVED.value]
     cols, exprs, values = _insert_select_columns(Conversation, {
         "id": (sql_id_expression(prefix_sql="%s::text", seq_sql="e._seq"), [new_id_batch_prefix("cnv")]),
