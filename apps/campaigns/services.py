@@ -392,9 +392,17 @@ def _window(campaign: Campaign) -> int:
 
 
 def _in_flight(campaign: Campaign) -> int:
-    return Message.objects.filter(
-        workspace_id=campaign.workspace_id, campaign_id=campaign.pk, status__in=selectors.IN_FLIGHT_STATES
-    ).count()
+    """Messages of this campaign still waiting for the dispatcher. One equality per state, so each is an index
+    range over that state's rows: `status IN (...)` was a filter over every message the campaign ever had
+    (100k heap fetches near the end of a 100k campaign, several times a second)."""
+    table = Message._meta.db_table
+    count = (f"(SELECT count(*) FROM {table} WHERE workspace_id = %s AND campaign_id = %s "  # noqa: S608
+             "AND status = %s)")
+    states = selectors.IN_FLIGHT_STATES
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT " + " + ".join([count] * len(states)),
+                       [p for state in states for p in (campaign.workspace_id, campaign.pk, state)])
+        return int(cursor.fetchone()[0])
 
 
 def _lock_campaign_shared(campaign_id: str) -> bool:
@@ -700,7 +708,9 @@ def campaign_step(*, campaign_id: str, now: datetime | None = None, check: bool 
             break
         handed += n
         room -= n
-    if check or handed == 0:
+    # Nothing handed out with a full window: messages are in flight, so the campaign cannot be drained yet; the
+    # periodic check (auto-pause) still runs. Nothing handed out with room to spare may mean the end: check.
+    if check or (handed == 0 and room > 0):
         status = campaign_check(campaign=campaign, now=now)
         if status != S.RUNNING:
             return status
