@@ -655,6 +655,8 @@ def campaign_expire(*, campaign: Campaign, now: datetime | None = None) -> int:
 def campaign_check(*, campaign: Campaign, now: datetime | None = None) -> str:
     """Auto-pause on a high failure rate; complete once nothing is left. Returns the campaign's status."""
     now = now or timezone.now()
+    if not _check_may_act(campaign):
+        return Campaign.objects.filter(pk=campaign.pk).values_list("status", flat=True).first()
     stats = selectors.campaign_stats(campaign=campaign)
     base = campaign.failure_baseline or {}
     attempted = stats["sent"] + stats["failed"] - base.get("attempted", 0)
@@ -672,6 +674,26 @@ def campaign_check(*, campaign: Campaign, now: datetime | None = None) -> str:
     if campaign.materialized_at and selectors.campaign_is_drained(stats):
         return campaign_complete(campaign=campaign, stats=stats, now=now)
     return Campaign.objects.filter(pk=campaign.pk).values_list("status", flat=True).first()
+
+
+def _check_may_act(campaign: Campaign) -> bool:
+    """Cheap necessary conditions for `campaign_check` to pause or complete, so a running campaign's pump does
+    not aggregate every recipient with its message every few seconds (180 ms at 100k). Auto-pause needs
+    failed >= rate * attempted with attempted >= the minimum, so failed >= rate * minimum; completion needs no
+    recipient waiting and no message in flight. Either may hold: run the full check, which decides."""
+    threshold = settings.CAMPAIGN_AUTO_PAUSE_FAILURE_RATE
+    if threshold:
+        failed = (Message.objects.filter(workspace_id=campaign.workspace_id, campaign_id=campaign.pk,
+                                         status=Message.Status.FAILED)
+                  .exclude(error_code=selectors.EXPIRED_CODE).count()
+                  - (campaign.failure_baseline or {}).get("failed", 0))
+        if failed >= threshold * settings.CAMPAIGN_AUTO_PAUSE_MIN_ATTEMPTS - 1e-9:
+            return True
+    if campaign.materialized_at is None:
+        return False
+    waiting = CampaignRecipient.objects.filter(campaign_id=campaign.pk)
+    return not (waiting.filter(status=R.PENDING).exists() or waiting.filter(status=R.DEFERRED).exists()
+                or _in_flight(campaign))
 
 
 @transaction.atomic

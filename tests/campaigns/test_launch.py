@@ -372,3 +372,25 @@ def test_two_campaigns_on_one_number_share_the_dispatcher_fairly(tenant, workspa
     assert shares == {big.pk: 5, small.pk: 5}
     # Interleaved, not one campaign's block after the other's.
     assert [m.campaign_id for m in batch.messages[:2]] in ([big.pk, small.pk], [small.pk, big.pk])
+
+
+def test_check_skips_the_stats_aggregate_while_the_campaign_cannot_pause_or_complete(
+        tenant, workspace, number, template, settings, monkeypatch):
+    settings.CAMPAIGN_MIN_IN_FLIGHT = 1000
+    make_contacts(workspace, 20)
+    campaign = _campaign(tenant, number)
+    services.campaign_start(campaign=campaign)
+    services.campaign_step(campaign_id=campaign.pk)
+    real = selectors.campaign_stats
+    calls = []
+    monkeypatch.setattr(selectors, "campaign_stats", lambda **kw: calls.append(1) or real(**kw))
+    ids = list(_messages(campaign).order_by("pk").values_list("pk", flat=True))
+    set_status(ids[:9], "failed")  # under 20% of the 50-attempt minimum: cannot pause yet
+    set_status(ids[9:19], "sent")  # one still queued: cannot complete
+    campaign = Campaign.objects.get(pk=campaign.pk)
+    assert services.campaign_check(campaign=campaign) == "running"
+    assert calls == []
+    set_status(ids[19:], "sent")
+    assert services.campaign_check(campaign=campaign) == "completed"
+    assert calls == [1]
+    assert Event.objects.filter(type="campaign.completed").count() == 1
