@@ -2,8 +2,10 @@
 pump that hands recipients to the messaging dispatcher in batches, expiry, auto-pause and completion.
 
 The recipient row is the queue. A batch is one transaction: lock the campaign row, pick pending recipients,
-create their messages through SEND's `messages_enqueue_bulk`, and write each message id onto its recipient.
-A crash anywhere rolls the batch back whole, so a restart hands each recipient out exactly once.
+create their messages through SEND's `messages_enqueue_query` (PostgreSQL: one set-based statement that also
+renders the variables and writes each message id onto its recipient) or `messages_enqueue_bulk` (SQLite, and
+contacts whose values only Python renders exactly), and write each message id onto its recipient. A crash
+anywhere rolls the batch back whole, so a restart hands each recipient out exactly once.
 """
 
 from __future__ import annotations
