@@ -13,7 +13,10 @@
 Needs PostgreSQL and Redis; use a database of its own (it is dropped and recreated with --fresh):
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/reach_camp_bench REDIS_URL=redis://127.0.0.1:6379/8 \\
-        .venv/bin/python bench/campaign.py --fresh --recipients 100000 --mps 1000 --workers 2 --feeders 1
+        .venv/bin/python bench/campaign.py --fresh --recipients 100000 --mps 1000 --workers 3 --feeders 0
+
+On 2 cores the pump alone feeds 1,000 mps (the hand-out is one set-based statement per batch); every extra
+feeder process polls and takes CPU from the dispatchers.
 """
 
 from __future__ import annotations
@@ -317,7 +320,7 @@ def main() -> None:
     parser.add_argument("--recipients", type=int, default=100_000)
     parser.add_argument("--mps", type=int, default=1000)
     parser.add_argument("--workers", type=int, default=2, help="dispatcher processes")
-    parser.add_argument("--feeders", type=int, default=1, help="extra hand-out processes next to the pump")
+    parser.add_argument("--feeders", type=int, default=0, help="extra hand-out processes next to the pump")
     parser.add_argument("--runs", type=int, default=3, help="materialisation runs (median)")
     parser.add_argument("--timeout", type=float, default=600)
     parser.add_argument("--fresh", action="store_true", help="drop and recreate the bench database first")

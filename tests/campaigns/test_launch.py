@@ -394,3 +394,20 @@ def test_check_skips_the_stats_aggregate_while_the_campaign_cannot_pause_or_comp
     assert services.campaign_check(campaign=campaign) == "completed"
     assert calls == [1]
     assert Event.objects.filter(type="campaign.completed").count() == 1
+
+
+def test_feeder_hands_out_up_to_the_window_and_stops_with_the_campaign(tenant, workspace, number, template,
+                                                                        small_batches):
+    make_contacts(workspace, 7)
+    campaign = _campaign(tenant, number)
+    services.campaign_start(campaign=campaign)
+    naps = []
+    # Not expanded yet: the feeder waits for the pump.
+    assert services.campaign_feed(campaign_id=campaign.pk, max_seconds=0.05, sleep=naps.append) == 0
+    assert naps and _messages(campaign).count() == 0
+    services.campaign_materialize(campaign=campaign)
+    assert services.campaign_feed(campaign_id=campaign.pk, max_seconds=0.05, sleep=naps.append) == 3
+    _drain(campaign)
+    services.campaign_pause(campaign=Campaign.objects.get(pk=campaign.pk))
+    assert services.campaign_feed(campaign_id=campaign.pk, max_seconds=5, sleep=naps.append) == 0
+    assert _messages(campaign).count() == 3
