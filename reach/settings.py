@@ -408,7 +408,11 @@ CAMPAIGN_PUMP_SECONDS = env.float("CAMPAIGN_PUMP_SECONDS", default=50.0)
 CAMPAIGN_PUMP_IDLE_SECONDS = env.float("CAMPAIGN_PUMP_IDLE_SECONDS", default=0.25)
 CAMPAIGN_CHECK_SECONDS = env.float("CAMPAIGN_CHECK_SECONDS", default=2.0)
 CAMPAIGN_TICK_SECONDS = env.float("CAMPAIGN_TICK_SECONDS", default=5.0)
-CAMPAIGN_PUMP_FEEDERS = env.int("CAMPAIGN_PUMP_FEEDERS", default=1)  # extra hand-out workers per fast campaign
+# Extra hand-out workers per fast campaign. 0: a batch is one set-based statement (~0.15 s per 1,000 recipients),
+# so the pump alone keeps a 1,000 mps number fed, and a feeder would only take a core from the dispatchers.
+CAMPAIGN_PUMP_FEEDERS = env.int("CAMPAIGN_PUMP_FEEDERS", default=0)
+# PostgreSQL: hand batches out in one set-based statement (False: recipient by recipient in Python, as on SQLite).
+CAMPAIGN_HAND_OUT_SQL = env.bool("CAMPAIGN_HAND_OUT_SQL", default=True)
 CAMPAIGN_AUTO_PAUSE_FAILURE_RATE = env.float("CAMPAIGN_AUTO_PAUSE_FAILURE_RATE", default=0.2)
 CAMPAIGN_AUTO_PAUSE_MIN_ATTEMPTS = env.int("CAMPAIGN_AUTO_PAUSE_MIN_ATTEMPTS", default=50)
 CAMPAIGN_AUDIENCE_CSV_MAX_ROWS = env.int("CAMPAIGN_AUDIENCE_CSV_MAX_ROWS", default=200_000)

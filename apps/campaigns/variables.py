@@ -131,3 +131,74 @@ def required_fields(compiled: dict[str, list[_Part]]) -> set[str]:
 
 def contact_values(contact) -> dict:
     return {f: getattr(contact, f) for f in CONTACT_VALUE_FIELDS}
+
+
+# --- the same rendering as SQL (PostgreSQL), for the set-based hand-out ---------------------------------
+
+# Every character str.strip() removes: btrim() with this set trims exactly as Python does.
+PY_WHITESPACE = "".join(chr(i) for i in range(0x3001) if chr(i).isspace())  # none above U+3000
+_COLUMNS = {"name": "name", "phone": "phone", "email": "email", "external_id": "external_id"}
+
+
+def _sql_value(field: str, *, alias: str) -> tuple[str, list]:
+    """SQL for `_lookup(contact, field).strip()` over the contact row `alias`. Custom fields read as text: only
+    right for string (or null/missing) values, which `sql_unsupported` tells apart."""
+    if field.startswith("custom_fields."):
+        return (f"btrim(coalesce({alias}.custom_fields ->> %s, ''), %s)",
+                [field[len("custom_fields."):], PY_WHITESPACE])
+    if field == "first_name":
+        return (f"btrim(split_part(btrim(coalesce({alias}.name, ''), %s), ' ', 1), %s)",
+                [PY_WHITESPACE, PY_WHITESPACE])
+    return f"btrim(coalesce({alias}.{_COLUMNS[field]}::text, ''), %s)", [PY_WHITESPACE]
+
+
+@dataclass(frozen=True)
+class SqlRender:
+    keys: list[str]  # output order: positional keys by number, named keys as given
+    positional: bool
+    values: list[tuple[str, list]]  # one text expression per key
+    missing: tuple[str, list]  # true when a required value is blank (the recipient is skipped)
+    unsupported: tuple[str, list]  # true when the contact holds a value SQL would render differently
+
+
+def sql_render(compiled: dict[str, list[_Part]], *, alias: str = "c") -> SqlRender:
+    """The SQL twin of `render` over a contact row: the same values, defaults and skips. A custom field holding
+    a non-string JSON value (Python renders str(value): "True", "1.5", "['a']") is not rendered in SQL:
+    `unsupported` flags such rows so the caller renders them in Python."""
+    positional = is_positional(compiled)
+    keys = sorted(compiled, key=int) if positional else list(compiled)
+    values: list[tuple[str, list]] = []
+    missing_sql: list[str] = []
+    missing_params: list = []
+    custom_keys: list[str] = []
+    for key in keys:
+        chunks: list[str] = []
+        params: list = []
+        for part in compiled[key]:
+            if part.field is None:
+                chunks.append("%s::text")
+                params.append(part.text)
+                continue
+            sql, p = _sql_value(part.field, alias=alias)
+            if part.field.startswith("custom_fields."):
+                custom_keys.append(part.field[len("custom_fields."):])
+            if part.default is None:
+                missing_sql.append(f"{sql} = ''")
+                missing_params += p
+                chunks.append(sql)
+                params += p
+            else:
+                chunks.append(f"(CASE WHEN {sql} = '' THEN %s::text ELSE {sql} END)")
+                params += [*p, part.default, *p]
+        values.append((" || ".join(chunks) if chunks else "''::text", params))
+    missing = (" OR ".join(missing_sql) if missing_sql else "false", missing_params)
+    if custom_keys:
+        unsupported = (
+            f"(coalesce(jsonb_typeof({alias}.custom_fields) NOT IN ('object', 'null'), false) OR "
+            + " OR ".join(f"coalesce(jsonb_typeof({alias}.custom_fields -> %s) NOT IN ('string', 'null'), false)"
+                          for _ in custom_keys) + ")",
+            list(custom_keys),
+        )
+    else:
+        unsupported = ("false", [])
+    return SqlRender(keys=keys, positional=positional, values=values, missing=missing, unsupported=unsupported)

@@ -27,3 +27,15 @@ def small_batches(settings):
     settings.CAMPAIGN_MIN_IN_FLIGHT = 3
     settings.CAMPAIGN_IN_FLIGHT_SECONDS = 0
     return settings
+
+
+@pytest.fixture(params=["sql", "python"])
+def hand_out(request, settings):
+    """Run a test over both hand-out paths: the set-based statement (PostgreSQL) and recipient by recipient
+    (SQLite's, and PostgreSQL's for values only Python renders exactly). Returns the patchable seam's name."""
+    from django.db import connection
+
+    if request.param == "sql" and connection.vendor != "postgresql":
+        pytest.skip("the set-based hand-out is PostgreSQL's")
+    settings.CAMPAIGN_HAND_OUT_SQL = request.param == "sql"
+    return "_enqueue_query" if request.param == "sql" else "_enqueue_bulk"

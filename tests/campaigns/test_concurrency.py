@@ -14,6 +14,7 @@ from tests.campaigns.factories import make_contacts
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("hand_out"),
     pytest.mark.skipif(not os.environ.get("DATABASE_URL", "").startswith("postgres"), reason="needs PostgreSQL row locks (set DATABASE_URL)"),
 ]
 
@@ -52,7 +53,7 @@ def test_parallel_feeders_hand_out_disjoint_batches(tenant, workspace, number, t
 
 
 def test_pause_waits_for_the_batch_in_flight_and_stops_the_next(tenant, workspace, number, template, settings,
-                                                                 monkeypatch):
+                                                                 monkeypatch, hand_out):
     settings.CAMPAIGN_BATCH_SIZE = 5
     make_contacts(workspace, 20)
     audience = services.audience_create(workspace=workspace, name="all", filter={})
@@ -62,14 +63,14 @@ def test_pause_waits_for_the_batch_in_flight_and_stops_the_next(tenant, workspac
     services.campaign_start(campaign=campaign)
     services.campaign_materialize(campaign=campaign)
     inside, release = threading.Event(), threading.Event()
-    real = services._enqueue_bulk
+    real = getattr(services, hand_out)
 
     def slow(**kwargs):
         inside.set()
         release.wait(10)
         return real(**kwargs)
 
-    monkeypatch.setattr(services, "_enqueue_bulk", slow)
+    monkeypatch.setattr(services, hand_out, slow)
     result = {}
 
     def batch():

@@ -16,6 +16,8 @@ from apps.conversations.models import Message
 from apps.core.models import Event
 from tests.campaigns.factories import make_contacts, make_number, make_template, set_status
 
+pytestmark = pytest.mark.usefixtures("hand_out")
+
 T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 VARS = {"1": "{{contact.name|there}}", "2": "{{contact.custom_fields.city|Reach}}"}
 
@@ -79,12 +81,12 @@ def test_window_paces_handing_out(tenant, workspace, number, template, small_bat
 
 
 def test_worker_killed_between_batches_resends_nobody_and_skips_nobody(tenant, workspace, number, template,
-                                                                       small_batches, monkeypatch, settings):
+                                                                       small_batches, monkeypatch, settings, hand_out):
     settings.CAMPAIGN_MIN_IN_FLIGHT = 100  # several batches per step
     make_contacts(workspace, 10)
     campaign = _campaign(tenant, number)
     services.campaign_start(campaign=campaign)
-    real = services._enqueue_bulk
+    real = getattr(services, hand_out)
     calls = {"n": 0}
 
     def dies_on_second_batch(**kwargs):
@@ -94,13 +96,13 @@ def test_worker_killed_between_batches_resends_nobody_and_skips_nobody(tenant, w
             raise SystemExit("worker killed")
         return ids
 
-    monkeypatch.setattr(services, "_enqueue_bulk", dies_on_second_batch)
+    monkeypatch.setattr(services, hand_out, dies_on_second_batch)
     with pytest.raises(SystemExit):
         services.campaign_step(campaign_id=campaign.pk)
     # First batch committed with its message ids; the second rolled back whole (no orphan messages).
     assert _messages(campaign).count() == 3
     assert CampaignRecipient.objects.filter(campaign=campaign, status="queued", message__isnull=False).count() == 3
-    monkeypatch.setattr(services, "_enqueue_bulk", real)
+    monkeypatch.setattr(services, hand_out, real)
     # Restart: the expansion is re-run too (as if the crash had hit it), which adds nothing.
     Campaign.objects.filter(pk=campaign.pk).update(materialized_at=None)
     services.campaign_step(campaign_id=campaign.pk)
@@ -370,3 +372,42 @@ def test_two_campaigns_on_one_number_share_the_dispatcher_fairly(tenant, workspa
     assert shares == {big.pk: 5, small.pk: 5}
     # Interleaved, not one campaign's block after the other's.
     assert [m.campaign_id for m in batch.messages[:2]] in ([big.pk, small.pk], [small.pk, big.pk])
+
+
+def test_check_skips_the_stats_aggregate_while_the_campaign_cannot_pause_or_complete(
+        tenant, workspace, number, template, settings, monkeypatch):
+    settings.CAMPAIGN_MIN_IN_FLIGHT = 1000
+    make_contacts(workspace, 20)
+    campaign = _campaign(tenant, number)
+    services.campaign_start(campaign=campaign)
+    services.campaign_step(campaign_id=campaign.pk)
+    real = selectors.campaign_stats
+    calls = []
+    monkeypatch.setattr(selectors, "campaign_stats", lambda **kw: calls.append(1) or real(**kw))
+    ids = list(_messages(campaign).order_by("pk").values_list("pk", flat=True))
+    set_status(ids[:9], "failed")  # under 20% of the 50-attempt minimum: cannot pause yet
+    set_status(ids[9:19], "sent")  # one still queued: cannot complete
+    campaign = Campaign.objects.get(pk=campaign.pk)
+    assert services.campaign_check(campaign=campaign) == "running"
+    assert calls == []
+    set_status(ids[19:], "sent")
+    assert services.campaign_check(campaign=campaign) == "completed"
+    assert calls == [1]
+    assert Event.objects.filter(type="campaign.completed").count() == 1
+
+
+def test_feeder_hands_out_up_to_the_window_and_stops_with_the_campaign(tenant, workspace, number, template,
+                                                                        small_batches):
+    make_contacts(workspace, 7)
+    campaign = _campaign(tenant, number)
+    services.campaign_start(campaign=campaign)
+    naps = []
+    # Not expanded yet: the feeder waits for the pump.
+    assert services.campaign_feed(campaign_id=campaign.pk, max_seconds=0.05, sleep=naps.append) == 0
+    assert naps and _messages(campaign).count() == 0
+    services.campaign_materialize(campaign=campaign)
+    assert services.campaign_feed(campaign_id=campaign.pk, max_seconds=0.05, sleep=naps.append) == 3
+    _drain(campaign)
+    services.campaign_pause(campaign=Campaign.objects.get(pk=campaign.pk))
+    assert services.campaign_feed(campaign_id=campaign.pk, max_seconds=5, sleep=naps.append) == 0
+    assert _messages(campaign).count() == 3

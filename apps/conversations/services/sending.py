@@ -285,6 +285,128 @@ def messages_enqueue_bulk(*, workspace: Workspace, phone_number: PhoneNumber, te
     return [m.pk for m in messages]
 
 
+def _insert_select_columns(model, explicit: dict[str, str | tuple[str, list]], *, now: datetime):
+    """(columns, select expressions, params) for `INSERT INTO <model> (columns) SELECT expressions`: `explicit`
+    maps field names to SQL (a bare "%s" with one param is cast to the column's type); every other column takes
+    the field's Python default (auto_now fields: `now`), so a new field with a default needs no change here."""
+    from django.db import connection
+
+    columns, exprs, params = [], [], []
+    for field in model._meta.concrete_fields:
+        columns.append(connection.ops.quote_name(field.column))
+        cast = field.cast_db_type(connection)
+        if field.name in explicit:
+            spec = explicit[field.name]
+            sql, values = (spec, []) if isinstance(spec, str) else spec
+            exprs.append(f"{sql}::{cast}" if sql == "%s" else sql)
+            params.extend(values)
+        elif getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
+            exprs.append(f"%s::{cast}")
+            params.append(now)
+        else:
+            exprs.append(f"%s::{cast}")
+            params.append(field.get_db_prep_save(field.get_default(), connection))
+    return ", ".join(columns), ", ".join(exprs), params
+
+
+def messages_enqueue_query(*, workspace: Workspace, phone_number: PhoneNumber, template, campaign_id: str,
+                           ctes: list[tuple[str, list]], source: str, after: list[tuple[str, list]],
+                           select: tuple[str, list], now: datetime | None = None) -> tuple:
+    """`messages_enqueue_bulk` as one PostgreSQL statement, for callers whose rows are themselves a query
+    (a campaign's batch): Python does the same work for 10 rows as for 10,000.
+
+    `ctes` are the caller's CTEs (`name AS (...)`, params); the one named `source` yields one row per message:
+    `ord` (the batch's order), `contact_id`, `to_phone`, `variables` (jsonb, or NULL for no "variables" key),
+    `body` (the rendered text), `cost_estimate`, `expires_at` (NULL = the maximum age; never beyond it), plus
+    any columns of the caller's own. This adds `enqueued` (the source's rows with their `message_id`), the
+    conversation get-or-open (the newest not resolved one per contact on this number, else a new one, as
+    `messages_enqueue_bulk`) and the message insert; the caller's `after` CTEs may read `enqueued` (to link
+    its rows to their messages in the same statement), and `select` is the statement's final SELECT, whose
+    row is returned. Same rows, same defaults and the same on-commit kick as `messages_enqueue_bulk`."""
+    from django.db import connection
+
+    from apps.core.ids import new_id_batch_prefix, sql_id_expression
+
+    now = now or timezone.now()
+    seq = "row_number() OVER (ORDER BY s.ord) - 1"
+    parts: list[str] = []
+    params: list = []
+    for sql, values in ctes:
+        parts.append(sql)
+        params.extend(values)
+    parts.append(
+        f"enqueued AS MATERIALIZED (SELECT s.*, {seq} AS _seq, "  # noqa: S608 - our SQL
+        f"{sql_id_expression(prefix_sql='%s::text', seq_sql=seq)} AS message_id FROM {source} s)"
+    )
+    params.append(new_id_batch_prefix("msg"))
+    conv = Conversation._meta.db_table
+    # One index probe per contact (cnv_contact_number), whatever the planner believes about the table's size.
+    parts.append(
+        "_conv_old AS MATERIALIZED (SELECT e.contact_id, o.id FROM enqueued e CROSS JOIN LATERAL ("  # noqa: S608
+        f"SELECT cv.id FROM {conv} cv WHERE cv.contact_id = e.contact_id AND cv.phone_number_id = %s "
+        "AND cv.channel_kind = %s AND cv.workspace_id = %s AND cv.state <> %s ORDER BY cv.created_at DESC LIMIT 1) o)"
+    )
+    params += [phone_number.pk, Conversation.ChannelKind.WHATSAPP.value, workspace.pk,
+               Conversation.State.RESOLVED.value]
+    cols, exprs, values = _insert_select_columns(Conversation, {
+        "id": (sql_id_expression(prefix_sql="%s::text", seq_sql="e._seq"), [new_id_batch_prefix("cnv")]),
+        "workspace": ("%s", [workspace.pk]),
+        "contact": "e.contact_id",
+        "phone_number": ("%s", [phone_number.pk]),
+        "channel_kind": ("%s", [Conversation.ChannelKind.WHATSAPP.value]),
+        "state": ("%s", [Conversation.State.OPEN.value]),
+        "last_message_at": ("%s", [now]),
+    }, now=now)
+    parts.append(
+        f"_conv_new AS (INSERT INTO {conv} ({cols}) SELECT {exprs} FROM enqueued e "  # noqa: S608 - our tables
+        "WHERE NOT EXISTS (SELECT 1 FROM _conv_old o WHERE o.contact_id = e.contact_id) RETURNING contact_id, id)"
+    )
+    params += values
+    parts.append(f"_conv_touch AS (UPDATE {conv} SET last_message_at = %s "  # noqa: S608
+                 "WHERE id IN (SELECT id FROM _conv_old))")
+    params.append(now)
+    cols, exprs, values = _insert_select_columns(Message, {
+        "id": "e.message_id",
+        "workspace": ("%s", [workspace.pk]),
+        "conversation": "cv.id",
+        "contact": "e.contact_id",
+        "phone_number": ("%s", [phone_number.pk]),
+        "direction": ("%s", [Message.Direction.OUTBOUND.value]),
+        "channel": ("%s", [Message.Channel.WHATSAPP.value]),
+        "type": ("%s", ["template"]),
+        "to_phone": "coalesce(e.to_phone, '')",
+        "content": ("(jsonb_build_object('name', %s::text, 'language', %s::text) || CASE WHEN e.variables IS NULL "
+                    "THEN '{}'::jsonb ELSE jsonb_build_object('variables', e.variables) END)",
+                    [template.name, template.language]),
+        "body": "coalesce(e.body, '')",
+        "template": ("%s", [template.pk]),
+        "template_category": ("%s", [template.category]),
+        "status": ("%s", [Message.Status.QUEUED.value]),
+        "campaign_id": ("%s", [campaign_id]),
+        "sent_by": ("%s", ["campaign"]),
+        "next_attempt_at": ("%s", [now]),
+        # A row may bring its own deadline (a campaign's validity window); never beyond the maximum age.
+        "expires_at": ("LEAST(%s::timestamptz, e.expires_at)", [now + _max_age()]),
+        "cost_estimate": "e.cost_estimate",
+        "currency": ("%s", [billing.wallet_currency(workspace=workspace)]),
+    }, now=now)
+    parts.append(
+        f"_msgs AS (INSERT INTO {Message._meta.db_table} ({cols}) SELECT {exprs} FROM enqueued e "  # noqa: S608
+        "JOIN (SELECT contact_id, id FROM _conv_old UNION ALL SELECT contact_id, id FROM _conv_new) cv "
+        "ON cv.contact_id = e.contact_id)"
+    )
+    params += values
+    for sql, values in after:
+        parts.append(sql)
+        params.extend(values)
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("WITH " + ",\n".join(parts) + "\n" + select[0], [*params, *select[1]])
+            row = cursor.fetchone()
+        _kick_on_commit(phone_number.pk)
+    return row
+
+
 # --- scheduled messages ------------------------------------------------------------------------------
 
 
