@@ -655,5 +655,7 @@
     state: S,
     drop(hold) { S.wsHeld = !!hold; if (S.ws) S.ws.close(); },
     release() { S.wsHeld = false; S.retries = 0; connect(); },
+    // A refresh triggered by an event that came before the drop is still queued or in flight.
+    busy() { return Boolean(flushing || flushTimer); },
   };
 })();

@@ -126,6 +126,9 @@ def test_live_inbound_reply_ticks_and_reconnect(world, browser):
     # 4. Cut the socket and hold it down; three messages arrive meanwhile.
     page.evaluate("window.__inbox.drop(true)")
     page.wait_for_selector("#reconnecting:not([hidden])")
+    # Events that arrived before the cut may still have a refresh queued or in flight; under load it can
+    # land after the messages below are committed and show them, which would not be the live path.
+    page.wait_for_function("!window.__inbox.busy()", timeout=10000)
     before = Message.objects.filter(direction="inbound").count()
     for text in ("First while offline", "Second while offline", "Third while offline"):
         _inbound(fake, text)
