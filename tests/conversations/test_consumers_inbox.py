@@ -20,6 +20,18 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 
 
 @pytest.fixture(autouse=True)
+def _channel_layer_per_test():
+    # Each test runs on its own event loop. channels_redis keeps one receive lock per layer instance,
+    # bound to the loop that created it; a receive left pending by an earlier test (a timeout, a
+    # failure) would make the next test's receive fail on that lock. A fresh layer per test isolates them.
+    from channels.layers import channel_layers
+
+    channel_layers.backends.clear()
+    yield
+    channel_layers.backends.clear()
+
+
+@pytest.fixture(autouse=True)
 def _fast_passwords(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # test speed only
 
