@@ -230,16 +230,14 @@ def _events_insert_numbered(workspace_id: str, rows: list[Event]) -> int:
 
 
 def _events_insert(*, workspace: Workspace, rows: list[Event]) -> None:
-    if connection.vendor == "postgresql":
-        last = _events_insert_numbered(workspace.pk, rows)
+    numbered = connection.vendor == "postgresql"
+    last = _events_insert_numbered(workspace.pk, rows) if numbered else _reserve_sequences(workspace.pk, len(rows))
+    for i, row in enumerate(rows):
+        row.sequence = last - len(rows) + 1 + i
+    if numbered:
         for row in rows:
             row._state.adding, row._state.db = False, connection.alias
-        for i, row in enumerate(rows):
-            row.sequence = last - len(rows) + 1 + i
     else:
-        last = _reserve_sequences(workspace.pk, len(rows))
-        for i, row in enumerate(rows):
-            row.sequence = last - len(rows) + 1 + i
         insert_new(rows)
     # A loaded workspace lets the envelope travel with the announcement; a bare Workspace(pk=…) does not
     # know whether it is a sandbox, so listeners read those rows back.
