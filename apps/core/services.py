@@ -21,7 +21,7 @@ from apps.core.errors import NotFound, ValidationFailed
 from apps.core.ids import new_id
 from apps.core.models import API_SCOPES, ApiKey, AuditLog, Event, Membership, User, Workspace
 from apps.core.selectors import API_KEYS_GENERATION, api_keys_forget
-from apps.core.sql import insert_new
+from apps.core.sql import execute_server_bound, insert_new, insert_statement
 
 logger = logging.getLogger("reach.core")
 
@@ -193,30 +193,71 @@ def event_append_many(*, workspace: Workspace, events: list[tuple[str, dict[str,
     return rows
 
 
-_numbered_insert_sql: dict[int, tuple[str, list]] = {}
+def event_append_with_writes(*, workspace: Workspace, type: str, data: dict[str, Any],
+                             writes: list[tuple[str, list]]) -> Event:
+    """PostgreSQL: the caller's writes and this event in ONE statement, so ONE transaction even outside
+    an atomic block. `writes` are INSERT/UPDATE statements without RETURNING, as (sql, params).
+
+    A send appends its event after its own writes, and the event's counter row lock is then held until
+    the commit. As separate statements, every writer of the workspace queued behind that lock for the
+    round trips (and, under load, the waits for the GIL) between the counter bump and the COMMIT; here
+    the lock is taken at the end of the statement and, in autocommit, released by its implicit commit
+    with no Python in between. The counter UPDATE's WHERE reads every write's result, so the writes run
+    to completion first: the workspace row is still the last lock taken, the order every writer follows.
+    Inside an atomic block it is one statement of the caller's transaction, as event_append is."""
+    if connection.vendor != "postgresql":
+        raise RuntimeError("event_append_with_writes is for PostgreSQL; use the writes and event_append")
+    row = Event(id=new_id("evt"), workspace_id=workspace.pk, type=type, data=data, created_at=timezone.now())
+    sql, fields = _numbered_insert_template(1, writes=[write_sql for write_sql, _ in writes])
+    params = [p for _, write_params in writes for p in write_params]
+    params += [1, workspace.pk, 1, 1]
+    params.extend(f.get_db_prep_save(f.pre_save(row, True), connection=connection) for f in fields)
+    numbers = [number for (number,) in execute_server_bound(sql, params)]
+    if not numbers:
+        raise NotFound("No such workspace.")
+    _events_inserted(workspace=workspace, rows=[row], last=numbers[0])
+    return row
+
+
+_numbered_insert_sql: dict[tuple[int, tuple[str, ...]], tuple[str, list]] = {}
+
+
+def _numbered_insert_template(count: int, *, writes: list[str] = ()) -> tuple[str, list]:
+    """(sql, fields): bump the counter by `count` and insert that many rows numbered from it, after the
+    data-modifying statements `writes` (whose parameters come first): the counter's WHERE reads each
+    write's result, so they run to completion before it takes the workspace row's lock."""
+    key = (count, tuple(writes))
+    cached = _numbered_insert_sql.get(key)
+    if cached is None:
+        fields = [f for f in Event._meta.concrete_fields if f.attname != "sequence"]
+        columns = ", ".join(f.column for f in fields)
+        row = "(" + ", ".join(["%s"] * (len(fields) + 1)) + ")"
+        selected = ", ".join("v." + f.column for f in fields)
+        values = ", ".join([row] * count)
+        ctes = [f"w{i} AS ({write} RETURNING 1)" for i, write in enumerate(writes)]
+        after_writes = "".join(f" AND (SELECT count(*) FROM w{i}) >= 0" for i in range(len(writes)))  # noqa: S608
+        # Identifiers come from the model's metadata and the writes are the caller's SQL; values are parameters.
+        bump = ("WITH " + "".join(cte + ", " for cte in ctes)  # noqa: S608
+                + "seq AS (UPDATE core_workspace SET event_sequence = event_sequence + %s WHERE id = %s"
+                + after_writes + " RETURNING event_sequence)")
+        # With writes, a missing workspace must fail the statement rather than commit them without their
+        # event: the row then gets a NULL sequence, which the column refuses.
+        source = (f"(VALUES {values}) AS v(ord, {columns}) LEFT JOIN seq ON true" if writes
+                  else f"seq, (VALUES {values}) AS v(ord, {columns})")
+        insert = (
+            f" INSERT INTO core_event ({columns}, sequence) SELECT {selected}, seq.event_sequence - %s + v.ord"  # noqa: S608
+            f" FROM {source} RETURNING sequence")
+        cached = (bump + insert, fields)
+        if count <= 64 and len(_numbered_insert_sql) < 256:  # the usual shapes; others build their own
+            _numbered_insert_sql[key] = cached
+    return cached
 
 
 def _events_insert_numbered(workspace_id: str, rows: list[Event]) -> int:
     """PostgreSQL: bump the counter and insert the rows numbered from it in ONE statement. The counter's
     row lock is held from here to the commit; doing both at once takes a round trip (and, under load, a
     wait for the GIL) out of that window, which every writer of the workspace queues behind."""
-    cached = _numbered_insert_sql.get(len(rows))
-    if cached is None:
-        fields = [f for f in Event._meta.concrete_fields if f.attname != "sequence"]
-        columns = ", ".join(f.column for f in fields)
-        row = "(" + ", ".join(["%s"] * (len(fields) + 1)) + ")"
-        selected = ", ".join("v." + f.column for f in fields)
-        values = ", ".join([row] * len(rows))
-        # Identifiers come from the model's metadata; values are parameters.
-        bump = ("WITH seq AS (UPDATE core_workspace SET event_sequence = event_sequence + %s WHERE id = %s"
-                " RETURNING event_sequence)")
-        insert = (
-            f" INSERT INTO core_event ({columns}, sequence) SELECT {selected}, seq.event_sequence - %s + v.ord"  # noqa: S608
-            f" FROM seq, (VALUES {values}) AS v(ord, {columns}) RETURNING sequence")
-        cached = (bump + insert, fields)
-        if len(rows) <= 64:  # the usual sizes; a large batch builds its own
-            _numbered_insert_sql[len(rows)] = cached
-    sql, fields = cached
+    sql, fields = _numbered_insert_template(len(rows))
     params: list = [len(rows), workspace_id, len(rows)]
     for ordinal, event in enumerate(rows, start=1):
         params.append(ordinal)
@@ -232,13 +273,18 @@ def _events_insert_numbered(workspace_id: str, rows: list[Event]) -> int:
 def _events_insert(*, workspace: Workspace, rows: list[Event]) -> None:
     numbered = connection.vendor == "postgresql"
     last = _events_insert_numbered(workspace.pk, rows) if numbered else _reserve_sequences(workspace.pk, len(rows))
+    if not numbered:
+        for i, row in enumerate(rows):
+            row.sequence = last - len(rows) + 1 + i
+        insert_new(rows)
+    _events_inserted(workspace=workspace, rows=rows, last=last)
+
+
+def _events_inserted(*, workspace: Workspace, rows: list[Event], last: int) -> None:
+    """Number the stored rows from the counter's new value and announce them on commit."""
     for i, row in enumerate(rows):
         row.sequence = last - len(rows) + 1 + i
-    if numbered:
-        for row in rows:
-            row._state.adding, row._state.db = False, connection.alias
-    else:
-        insert_new(rows)
+        row._state.adding, row._state.db = False, connection.alias
     # A loaded workspace lets the envelope travel with the announcement; a bare Workspace(pk=…) does not
     # know whether it is a sandbox, so listeners read those rows back.
     loaded = not workspace._state.adding
@@ -269,13 +315,28 @@ def audit_record(*, action: str, workspace: Workspace | None = None, actor_user:
                  api_key: ApiKey | None = None, target_type: str = "", target_id: str = "",
                  status_code: int | None = None, ip_address: str | None = None, request_id: str = "",
                  details: dict | None = None) -> AuditLog:
-    record = AuditLog(
+    record = _audit_log(action=action, workspace=workspace, actor_user=actor_user, api_key=api_key,
+                        target_type=target_type, target_id=target_id, status_code=status_code,
+                        ip_address=ip_address, request_id=request_id, details=details)
+    insert_new([record])
+    return record
+
+
+def audit_record_statement(**entry: Any) -> tuple[str, list]:
+    """audit_record's INSERT, unexecuted (same arguments): for a writer that runs its writes as one
+    statement (event_append_with_writes)."""
+    return insert_statement([_audit_log(**entry)])
+
+
+def _audit_log(*, action: str, workspace: Workspace | None = None, actor_user: User | None = None,
+               api_key: ApiKey | None = None, target_type: str = "", target_id: str = "",
+               status_code: int | None = None, ip_address: str | None = None, request_id: str = "",
+               details: dict | None = None) -> AuditLog:
+    return AuditLog(
         workspace=workspace, actor_user=actor_user if (actor_user and actor_user.pk) else None, api_key=api_key,
         action=action[:200], target_type=target_type[:64], target_id=str(target_id)[:64], status_code=status_code,
         ip_address=ip_address or None, request_id=request_id[:64], details=details or {},
     )
-    insert_new([record])
-    return record
 
 
 # --- demo ----------------------------------------------------------------------------------------------

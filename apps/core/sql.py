@@ -54,3 +54,23 @@ def insert_new(objs: list[Model]) -> None:
     """INSERT new instances of one model in one statement (see insert_statement)."""
     if objs:
         insert_run(objs, insert_statement(objs))
+
+
+def execute_server_bound(sql: str, params: list, *, alias: str = "default") -> list[tuple]:
+    """Execute one statement with server-side binding and return its rows (PostgreSQL, psycopg 3).
+
+    Django's default cursor binds client-side: psycopg quotes every parameter into the SQL text in
+    Python. For a large hot statement (dozens of parameters) that quoting is a measurable share of the
+    request; bound server-side, the parameters travel beside the SQL as they are. Same connection,
+    same transaction, and the statement goes through Django's cursor wrapper (query logging, execute
+    wrappers) like any other."""
+    from django.db.backends.postgresql.base import ServerBindingCursor
+
+    connection = connections[alias]
+    connection.ensure_connection()
+    raw = ServerBindingCursor(connection.connection)
+    wrapped = connection.make_debug_cursor(raw) if connection.queries_logged else connection.make_cursor(raw)
+    with wrapped as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.db import connection
 
 from apps.core.models import AuditLog, Event, Membership
 from apps.core.sql import insert_new
@@ -31,3 +32,33 @@ def test_auto_increment_models_and_mixed_models_are_refused(workspace):
     with pytest.raises(TypeError):
         insert_new([Event(workspace=workspace, sequence=1, type="x", data={}), AuditLog(action="x")])
     insert_new([])  # nothing to do
+
+
+@pytest.mark.django_db
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="server-side binding is psycopg's")
+def test_execute_server_bound_is_logged_and_joins_the_transaction():
+    from django.db import transaction
+    from django.test.utils import CaptureQueriesContext
+
+    from apps.core.sql import execute_server_bound
+
+    with CaptureQueriesContext(connection) as queries:
+        assert execute_server_bound("SELECT %s::int + %s::int, %s::text", [1, 2, "it's"]) == [(3, "it's")]
+    assert len(queries.captured_queries) == 1
+    connection.cursor().execute("CREATE TEMP TABLE sb_probe (n int)")
+    try:
+        with transaction.atomic():
+            sid = transaction.savepoint()
+            execute_server_bound("INSERT INTO sb_probe VALUES (%s) RETURNING n", [7])
+            transaction.savepoint_rollback(sid)
+        assert execute_server_bound("SELECT count(*) FROM sb_probe", []) == [(0,)]
+    finally:
+        connection.cursor().execute("DROP TABLE sb_probe")
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="psycopg's statement cache")
+def test_psycopg_caches_the_parse_of_large_statements():
+    from psycopg import _queries
+
+    assert _queries.MAX_CACHED_STATEMENT_PARAMS >= 256
+    assert _queries.MAX_CACHED_STATEMENT_LENGTH >= 16384

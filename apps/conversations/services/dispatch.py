@@ -793,10 +793,66 @@ def _enqueue(phone_number_id: str) -> None:
 def dispatch_kick(*, phone_number_id: str) -> None:
     """On-commit fast path: at most one pending drain task per number; the sweeper covers any loss."""
     try:
+        if _setting("DISPATCH_KICK_BACKGROUND", False):
+            _background_kicks.submit(phone_number_id)
+            return
+        _kick_now(phone_number_id)
+    except Exception:  # broker or Redis down: the row is the queue, the sweeper will find it
+        logger.warning("dispatch kick failed for %s", phone_number_id, exc_info=True)
+
+
+def _kick_now(phone_number_id: str) -> None:
+    try:
         if get_redis().set(_kick_key(phone_number_id), "1", nx=True, px=int(_setting("DISPATCH_KICK_TTL_MS", 2000))):
             _enqueue(phone_number_id)
     except Exception:  # broker or Redis down: the row is the queue, the sweeper will find it
         logger.warning("dispatch kick failed for %s", phone_number_id, exc_info=True)
+
+
+class _BackgroundKicks:
+    """Kicks handed to one thread per process, which sends each distinct number's SET NX once per round.
+
+    A request that sends a message would otherwise wait on a Redis round trip after its commit, and under
+    load most of those SET NX find the key already held. The rule that makes a kick safe still holds: the
+    SET NX of a round runs after every commit whose kick it carries, so either it enqueues a drain or a
+    drainer holds the key and looks once more after releasing it. A process that dies with kicks pending
+    leaves them to the sweeper (DISPATCH_SWEEP_SECONDS), as a failed kick would."""
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._pending: set[str] = set()
+        self._submitted = 0  # kicks submitted so far
+        self._sent = 0  # kicks whose round has been sent
+        self._thread: threading.Thread | None = None
+
+    def submit(self, phone_number_id: str) -> None:
+        with self._changed:
+            self._pending.add(phone_number_id)
+            self._submitted += 1
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="dispatch-kicks", daemon=True)
+                self._thread.start()
+            self._changed.notify_all()
+
+    def _run(self) -> None:
+        while True:
+            with self._changed:
+                self._changed.wait_for(lambda: self._pending)
+                numbers, self._pending, upto = self._pending, set(), self._submitted
+            for phone_number_id in sorted(numbers):
+                _kick_now(phone_number_id)  # logs and leaves to the sweeper what fails
+            with self._changed:
+                self._sent = upto
+                self._changed.notify_all()
+
+    def wait_sent(self, timeout: float = 5.0) -> bool:
+        """Block until every kick submitted before this call has been sent (tests, shutdown)."""
+        with self._changed:
+            target = self._submitted
+            return self._changed.wait_for(lambda: self._sent >= target, timeout=timeout)
+
+
+_background_kicks = _BackgroundKicks()
 
 
 def leases_recover(*, now: datetime | None = None) -> int:

@@ -272,13 +272,39 @@ class _Pusher:
         from channels.layers import get_channel_layer
 
         while True:
-            sends = await queue.get()
+            batches = [await queue.get()]
+            while not queue.empty():  # what queued up meanwhile leaves together: one group_send per group
+                batches.append(queue.get_nowait())
             layer = get_channel_layer()
-            for group, message in sends:
+            for group, message in _coalesced(batches):
                 try:
                     await layer.group_send(group, message)
                 except Exception:  # the log is the truth; browsers catch up by sequence
                     logger.exception("inbox push to %s failed", group)
+
+
+_PUSH_MAX_EVENTS = 100  # per group_send: keeps a channel-layer message small
+
+
+def _coalesced(batches: list[list[tuple[str, dict]]]) -> list[tuple[str, dict]]:
+    """Several submitted batches as one list of sends: each group's events merged in sequence order (two
+    writers' commits may have been announced out of order) and split into messages of at most
+    _PUSH_MAX_EVENTS. Under load this turns one channel-layer round trip per send into a few per tick."""
+    if len(batches) == 1 and all(len(m.get("events", ())) <= _PUSH_MAX_EVENTS for _, m in batches[0]):
+        return batches[0]
+    merged: dict[str, list[dict]] = {}
+    out = []
+    for sends in batches:
+        for group, message in sends:
+            if message.get("type") == "inbox.events":
+                merged.setdefault(group, []).extend(message["events"])
+            else:
+                out.append((group, message))
+    for group, events in merged.items():
+        events.sort(key=lambda env: env["sequence"])
+        for start in range(0, len(events), _PUSH_MAX_EVENTS):
+            out.append((group, {"type": "inbox.events", "events": events[start:start + _PUSH_MAX_EVENTS]}))
+    return out
 
 
 _tasks: set = set()

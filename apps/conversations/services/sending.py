@@ -10,14 +10,18 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from apps.billing import services as billing
 from apps.contacts.models import Contact
 from apps.conversations.models import Conversation, Media, Message
 from apps.conversations.selectors.sending import send_targets
-from apps.conversations.services.threads import conversation_get_or_open, conversation_record_message
+from apps.conversations.services.threads import (
+    conversation_get_or_open,
+    conversation_record_message,
+    conversation_record_message_statement,
+)
 from apps.conversations.services.validation import (
     MEDIA_TYPES,
     SendRequest,
@@ -32,7 +36,7 @@ from apps.core.errors import (
     ValidationFailed,
 )
 from apps.core.models import User, Workspace
-from apps.core.services import audit_record, event_append
+from apps.core.services import audit_record, audit_record_statement, event_append, event_append_with_writes
 from apps.core.sql import insert_run, insert_statement
 from apps.core.tenancy import Tenant
 from apps.wabas.models import PhoneNumber
@@ -129,12 +133,16 @@ def _kick_on_commit(phone_number_id: str) -> None:
     transaction.on_commit(lambda: dispatch_kick(phone_number_id=phone_number_id))
 
 
-def _status_event(*, workspace: Workspace, message: Message, previous: str | None) -> None:
-    event_append(workspace=workspace, type="message.status_changed", data={
+def _status_event_data(message: Message, previous: str | None) -> dict:
+    return {
         "message_id": message.pk, "status": message.status, "previous_status": previous,
         "to": message.to_phone, "conversation_id": message.conversation_id,
         "client_reference": message.client_reference, "campaign_id": message.campaign_id,
-    })
+    }
+
+
+def _status_event(*, workspace: Workspace, message: Message, previous: str | None) -> None:
+    event_append(workspace=workspace, type="message.status_changed", data=_status_event_data(message, previous))
 
 
 def _create(*, workspace: Workspace, number: PhoneNumber, contact: Contact | None, to: str, channel: str,
@@ -157,9 +165,25 @@ def _create(*, workspace: Workspace, number: PhoneNumber, contact: Contact | Non
             cost_estimate=cost, currency=billing.wallet_currency(workspace=workspace), fallback=fallback or {},
         )
 
-    # The common case (a known contact's open conversation) builds its INSERT before the transaction
-    # opens: Python run inside it, waiting for the GIL under load, holds its locks for longer.
     known = contact is not None and contact.phone == to and conversation_id is not None
+    if known and connection.vendor == "postgresql":
+        # The common case (a known contact's open conversation): the message, the conversation's activity,
+        # the audit record and the event are ONE statement, hence one transaction and one round trip.
+        message = new_message()
+        billing.wallet_reserve(workspace=workspace, amount=cost, message_id=message.pk)  # a stub: no write yet
+        writes = [insert_statement([message]),
+                  conversation_record_message_statement(conversation_id=conversation_id, at=now, preview=body,
+                                                        inbound=False)]
+        if audit is not None:
+            writes.append(audit_record_statement(**{**audit, "target_id": message.pk}))
+        event_append_with_writes(workspace=workspace, type="message.status_changed",
+                                 data=_status_event_data(message, None), writes=writes)
+        message._state.adding, message._state.db = False, connection.alias
+        if not scheduled_at:
+            _kick_on_commit(number.pk)
+        return message
+    # Other cases build the INSERT before the transaction opens when they can: Python run inside it,
+    # waiting for the GIL under load, holds its locks for longer.
     message = new_message() if known else None
     statement = insert_statement([message]) if known else None
     with transaction.atomic():
@@ -289,7 +313,6 @@ def _insert_select_columns(model, explicit: dict[str, str | tuple[str, list]], *
     """(columns, select expressions, params) for `INSERT INTO <model> (columns) SELECT expressions`: `explicit`
     maps field names to SQL (a bare "%s" with one param is cast to the column's type); every other column takes
     the field's Python default (auto_now fields: `now`), so a new field with a default needs no change here."""
-    from django.db import connection
 
     columns, exprs, params = [], [], []
     for field in model._meta.concrete_fields:
@@ -323,8 +346,6 @@ def messages_enqueue_query(*, workspace: Workspace, phone_number: PhoneNumber, t
     `messages_enqueue_bulk`) and the message insert; the caller's `after` CTEs may read `enqueued` (to link
     its rows to their messages in the same statement), and `select` is the statement's final SELECT, whose
     row is returned. Same rows, same defaults and the same on-commit kick as `messages_enqueue_bulk`."""
-    from django.db import connection
-
     from apps.core.ids import new_id_batch_prefix, sql_id_expression
 
     now = now or timezone.now()

@@ -42,9 +42,16 @@ def conversation_record_message(*, at: datetime, preview: str, inbound: bool,
                                 conversation: Conversation | None = None, conversation_id: str | None = None) -> None:
     """Bump last activity (and the window, and unread count, for inbound) in one UPDATE. Every message
     sent or received runs it, so its SQL is written once rather than compiled on each call."""
+    with connection.cursor() as cursor:
+        cursor.execute(*conversation_record_message_statement(
+            at=at, preview=preview, inbound=inbound, conversation=conversation, conversation_id=conversation_id))
+
+
+def conversation_record_message_statement(*, at: datetime, preview: str, inbound: bool,
+                                          conversation: Conversation | None = None,
+                                          conversation_id: str | None = None) -> tuple[str, list]:
+    """conversation_record_message's UPDATE, unexecuted, as (sql, params)."""
     inbound_sets = ", last_inbound_at = %s, unread_count = unread_count + 1" if inbound else ""
     params = [at, preview[:200], *([at] if inbound else []), conversation_id or conversation.pk]
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {Conversation._meta.db_table} SET last_message_at = %s, last_message_preview = %s"  # noqa: S608
+    return (f"UPDATE {Conversation._meta.db_table} SET last_message_at = %s, last_message_preview = %s"  # noqa: S608
             f"{inbound_sets} WHERE id = %s", params)
