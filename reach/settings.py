@@ -310,6 +310,8 @@ else:
 # state; the default per-conversation auto-reply cooldown.
 INBOX_RESUME_MAX_EVENTS = env.int("INBOX_RESUME_MAX_EVENTS", default=2000)
 INBOX_HEARTBEAT_SECONDS = env.int("INBOX_HEARTBEAT_SECONDS", default=20)
+# Live pushes that arrive within this many ms leave in one channel-layer message per workspace.
+INBOX_PUSH_LINGER_MS = env.float("INBOX_PUSH_LINGER_MS", default=20.0)
 AUTO_REPLY_DEFAULT_COOLDOWN_SECONDS = env.int("AUTO_REPLY_DEFAULT_COOLDOWN_SECONDS", default=3600)
 
 # "memory://localhost/" (not "memory://") keeps kombu from warning about a missing hostname.
@@ -362,6 +364,7 @@ DISPATCH_SWEEP_SECONDS = env.int("DISPATCH_SWEEP_SECONDS", default=2)
 # committing request (apps/conversations/services/dispatch.py _BackgroundKicks). Off under tests, whose
 # eager tasks expect the kick inside the committing call.
 DISPATCH_KICK_BACKGROUND = env.bool("DISPATCH_KICK_BACKGROUND", default=not TESTING)
+DISPATCH_KICK_LINGER_MS = env.float("DISPATCH_KICK_LINGER_MS", default=10.0)  # a background round gathers for this
 DISPATCH_BACKOFF_BASE_SECONDS = env.float("DISPATCH_BACKOFF_BASE_SECONDS", default=2.0)
 DISPATCH_BACKOFF_MAX_SECONDS = env.float("DISPATCH_BACKOFF_MAX_SECONDS", default=900.0)
 DISPATCH_BUCKET_BURST_SECONDS = env.float("DISPATCH_BUCKET_BURST_SECONDS", default=0.01)

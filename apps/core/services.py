@@ -332,9 +332,11 @@ def _audit_log(*, action: str, workspace: Workspace | None = None, actor_user: U
                api_key: ApiKey | None = None, target_type: str = "", target_id: str = "",
                status_code: int | None = None, ip_address: str | None = None, request_id: str = "",
                details: dict | None = None) -> AuditLog:
+    # By id: assigning the related instances costs a type check per field, on every API write.
     return AuditLog(
-        workspace=workspace, actor_user=actor_user if (actor_user and actor_user.pk) else None, api_key=api_key,
-        action=action[:200], target_type=target_type[:64], target_id=str(target_id)[:64], status_code=status_code,
+        workspace_id=workspace.pk if workspace is not None else None,
+        actor_user_id=actor_user.pk if actor_user is not None and actor_user.pk else None,
+        api_key_id=api_key.pk if api_key is not None else None, action=action[:200], target_type=target_type[:64], target_id=str(target_id)[:64], status_code=status_code,
         ip_address=ip_address or None, request_id=request_id[:64], details=details or {},
     )
 

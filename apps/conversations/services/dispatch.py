@@ -838,6 +838,10 @@ class _BackgroundKicks:
         while True:
             with self._changed:
                 self._changed.wait_for(lambda: self._pending)
+            linger = float(_setting("DISPATCH_KICK_LINGER_MS", 0)) / 1000
+            if linger > 0:  # under load, the kicks of the next few ms share this round's SET NX
+                time.sleep(linger)
+            with self._changed:
                 numbers, self._pending, upto = self._pending, set(), self._submitted
             for phone_number_id in sorted(numbers):
                 _kick_now(phone_number_id)  # logs and leaves to the sweeper what fails

@@ -11,6 +11,7 @@ import weakref
 from datetime import UTC, datetime
 from typing import Any
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -271,8 +272,11 @@ class _Pusher:
     async def _drain(self, queue: asyncio.Queue) -> None:
         from channels.layers import get_channel_layer
 
+        linger = max(0.0, getattr(settings, "INBOX_PUSH_LINGER_MS", 0) / 1000)
         while True:
             batches = [await queue.get()]
+            if linger:  # under load, what arrives within a few ms leaves in the same round
+                await asyncio.sleep(linger)
             while not queue.empty():  # what queued up meanwhile leaves together: one group_send per group
                 batches.append(queue.get_nowait())
             layer = get_channel_layer()
