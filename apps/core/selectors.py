@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import copy
+import functools
+import json
 import secrets
 import time
 
@@ -54,24 +55,34 @@ def api_keys_generation() -> bytes | None:
     return generation
 
 
+class _JsonValue(str):
+    """A cached JSON field value, kept as its text: each request decodes its own copy (json.loads is
+    several times cheaper than copy.deepcopy)."""
+
+
 def _key_rows(key: ApiKey) -> tuple:
     def values(obj):  # copies, so the caller's object and the cache share no mutable JSON value
-        return tuple(copy.deepcopy(getattr(obj, f.attname)) for f in obj._meta.concrete_fields)
+        return tuple(_JsonValue(json.dumps(v)) if isinstance(v, (dict, list)) else v
+                     for v in (getattr(obj, f.attname) for f in obj._meta.concrete_fields))
 
     sandbox = getattr(key.workspace, "sandbox", None) if not key.workspace.is_sandbox else None
     return values(key), values(key.workspace), values(sandbox) if sandbox is not None else None
 
 
+@functools.cache
+def _attnames(model) -> list[str]:
+    return [f.attname for f in model._meta.concrete_fields]
+
+
 def _key_from_rows(rows: tuple) -> ApiKey:
     def fresh(values):  # JSON values (scopes, settings) are mutable: each request gets its own
-        return tuple(copy.deepcopy(v) if isinstance(v, (dict, list)) else v for v in values)
+        return tuple(json.loads(v) if type(v) is _JsonValue else v for v in values)
 
     key_values, workspace_values, sandbox_values = (fresh(r) if r is not None else None for r in rows)
-    key = ApiKey.from_db("default", [f.attname for f in ApiKey._meta.concrete_fields], key_values)
-    workspace = Workspace.from_db("default", [f.attname for f in Workspace._meta.concrete_fields], workspace_values)
+    key = ApiKey.from_db("default", _attnames(ApiKey), key_values)
+    workspace = Workspace.from_db("default", _attnames(Workspace), workspace_values)
     if sandbox_values is not None:
-        workspace.sandbox = Workspace.from_db(
-            "default", [f.attname for f in Workspace._meta.concrete_fields], sandbox_values)
+        workspace.sandbox = Workspace.from_db("default", _attnames(Workspace), sandbox_values)
     key.workspace = workspace
     return key
 
