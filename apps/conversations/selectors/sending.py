@@ -51,10 +51,32 @@ def _sql(pin: str) -> str:
     return _SQL[pin]
 
 
+_converters: dict = {}
+
+
+def _field_converters(model) -> list[tuple[int, list, object]]:
+    """(column index, converters, column) for each field whose raw value needs converting, as the ORM's
+    compiler would (JSON decoded from text, SQLite's datetimes made aware, its booleans and decimals)."""
+    key = (model, connection.vendor)
+    if key not in _converters:
+        out = []
+        for i, field in enumerate(model._meta.concrete_fields):
+            column = field.get_col(model._meta.db_table)
+            converters = connection.ops.get_db_converters(column) + field.get_db_converters(connection)
+            if converters:
+                out.append((i, converters, column))
+        _converters[key] = out
+    return _converters[key]
+
+
 def _hydrate(model, values):
     if values[0] is None:  # LEFT JOIN found nothing
         return None
-    return model.from_db(connection.alias, [f.attname for f in model._meta.concrete_fields], values)
+    converted = list(values)
+    for i, converters, column in _field_converters(model):
+        for convert in converters:
+            converted[i] = convert(converted[i], column, connection)
+    return model.from_db(connection.alias, [f.attname for f in model._meta.concrete_fields], converted)
 
 
 def send_targets(*, workspace: Workspace, waba_id: str, phone_number_id: str | None, to: str,
