@@ -15,8 +15,8 @@ is measured. Loopback only, bounded in time.
 
 Measured 2026-11-30 on the shared 2-CPU box (its speed drifts by a quarter within minutes: the phases
 alternate in slices so the drift weighs on both), API_THREADS=3. At the start of the second session that
-day: healthz 420-490/s, sends 141-158/s = 0.33-0.35x. After it: 0.44-0.45x in five runs in a row (e.g.
-healthz 475/s, sends 211/s). The send is now two round trips (one read, one write statement in autocommit)
+day: healthz 420-490/s, sends 141-158/s = 0.33-0.35x. After it, eight runs: 0.39-0.45x (e.g. healthz
+475/s, sends 211/s). The send is now two round trips (one read, one write statement in autocommit)
 and two Redis commands (rate limit; the dispatch kick, from a background thread). Where the server's GIL
 time per send goes (py-spy --gil): Daphne/Twisted and the ASGI response ~23% (the ceiling pays these
 too), the write statement ~13%, the read ~9%, the rate limit ~7%, API key auth ~5%, the audit row ~5%.
