@@ -43,3 +43,21 @@ def test_a_failing_redis_leaves_the_kick_to_the_sweeper(enqueued, monkeypatch):
     assert dispatch._background_kicks.wait_sent(5)  # the thread survives the error
     assert enqueued == []
     monkeypatch.undo()
+
+
+def test_a_forked_child_starts_with_a_fresh_kicker(enqueued):
+    import os
+
+    dispatch.dispatch_kick(phone_number_id="pn_kicktest")
+    assert dispatch._background_kicks.wait_sent(5)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child: no thread yet, nothing pending, the lock free
+        kicks = dispatch._background_kicks
+        ok = kicks._thread is None and not kicks._pending and kicks._changed.acquire(timeout=1)
+        os.write(write, b"1" if ok else b"0")
+        os._exit(0)
+    os.close(write)
+    assert os.read(read, 1) == b"1"
+    os.waitpid(pid, 0)
+    os.close(read)

@@ -22,6 +22,7 @@ import asyncio
 import json
 import logging
 import math
+import os
 import random
 import secrets
 import threading
@@ -857,6 +858,8 @@ class _BackgroundKicks:
 
 
 _background_kicks = _BackgroundKicks()
+# A forked child (a Celery prefork worker) starts with no kick thread and a lock no other thread holds.
+os.register_at_fork(after_in_child=_background_kicks.__init__)
 
 
 def leases_recover(*, now: datetime | None = None) -> int:
