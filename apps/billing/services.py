@@ -32,7 +32,9 @@ def cost_estimate(*, category: str, to_phone: str) -> Decimal:
 
 
 def wallet_reserve(*, workspace: Workspace, amount: Decimal, message_id: str = "") -> None:
-    """STUB: always allows (would raise InsufficientBalance when the wallet cannot cover `amount`)."""
+    """STUB: always allows (would raise InsufficientBalance when the wallet cannot cover `amount`).
+    A real reservation writes: the send's single statement (conversations.services.sending._create) must
+    then carry that write too, or fall back to its transaction."""
     return None
 
 
