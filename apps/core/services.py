@@ -215,7 +215,8 @@ def event_append_with_writes(*, workspace: Workspace, type: str, data: dict[str,
     numbers = [number for (number,) in execute_server_bound(sql, params)]
     if not numbers:
         raise NotFound("No such workspace.")
-    _events_inserted(workspace=workspace, rows=[row], last=numbers[0])
+    _number([row], numbers[0])
+    _events_inserted(workspace=workspace, rows=[row])
     return row
 
 
@@ -273,17 +274,21 @@ def _events_insert_numbered(workspace_id: str, rows: list[Event]) -> int:
 def _events_insert(*, workspace: Workspace, rows: list[Event]) -> None:
     numbered = connection.vendor == "postgresql"
     last = _events_insert_numbered(workspace.pk, rows) if numbered else _reserve_sequences(workspace.pk, len(rows))
+    _number(rows, last)
     if not numbered:
-        for i, row in enumerate(rows):
-            row.sequence = last - len(rows) + 1 + i
         insert_new(rows)
-    _events_inserted(workspace=workspace, rows=rows, last=last)
+    _events_inserted(workspace=workspace, rows=rows)
 
 
-def _events_inserted(*, workspace: Workspace, rows: list[Event], last: int) -> None:
-    """Number the stored rows from the counter's new value and announce them on commit."""
+def _number(rows: list[Event], last: int) -> None:
+    """The rows' sequences, ending at the counter's new value."""
     for i, row in enumerate(rows):
         row.sequence = last - len(rows) + 1 + i
+
+
+def _events_inserted(*, workspace: Workspace, rows: list[Event]) -> None:
+    """Mark the stored (numbered) rows saved and announce them on commit."""
+    for row in rows:
         row._state.adding, row._state.db = False, connection.alias
     # A loaded workspace lets the envelope travel with the announcement; a bare Workspace(pk=…) does not
     # know whether it is a sandbox, so listeners read those rows back.
