@@ -284,6 +284,10 @@ RATE_LIMIT_PLANS = {
     "standard": {"per_minute": env.int("RATE_LIMIT_STANDARD_PER_MINUTE", default=6000), "burst_10s": 1500},
     "enterprise": {"per_minute": env.int("RATE_LIMIT_ENTERPRISE_PER_MINUTE", default=60000), "burst_10s": 15000},
 }
+# A process takes rate-limit units from Redis in leases of up to this many while far from the limit
+# (apps/core/ratelimit.py); 1 = one Redis round trip per request.
+RATE_LIMIT_LEASE_UNITS = env.int("RATE_LIMIT_LEASE_UNITS", default=16)
+RATE_LIMIT_LEASE_SECONDS = env.float("RATE_LIMIT_LEASE_SECONDS", default=1.0)
 IDEMPOTENCY_TTL_SECONDS = env.int("IDEMPOTENCY_TTL_SECONDS", default=24 * 3600)
 # Beat schedules a tiny task this often; its stamp (age shown by /readyz) proves beat, broker and worker run.
 BACKGROUND_HEARTBEAT_SECONDS = env.float("BACKGROUND_HEARTBEAT_SECONDS", default=10.0)

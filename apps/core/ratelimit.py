@@ -1,9 +1,17 @@
 """Per-key API rate limits: a per-minute window and a 10-second burst window, checked and counted in
-one Lua script so N concurrent requests never get more than the quota (DRF throttles read-then-write)."""
+one Lua script so N concurrent requests never get more than the quota (DRF throttles read-then-write).
+
+Far from the limit, a process takes units in small leases instead of one Redis round trip per request
+(RATE_LIMIT_LEASE_UNITS, default 16): the script grants at most an eighth of what is left, so within
+eight requests of the limit every grant is a single unit and the count is exact again. Leased units
+are counted in Redis when granted, so the quota is never exceeded; a lease lives RATE_LIMIT_LEASE_SECONDS
+and its unused units go back with the process's next grant in the same windows. In one process the
+headers stay exact; with several, Remaining lags what the others used since this process's last grant."""
 
 from __future__ import annotations
 
 import math
+import threading
 import time
 from dataclasses import dataclass
 
@@ -11,19 +19,46 @@ from django.conf import settings
 
 from apps.core.redis import get_redis
 
+# KEYS: the minute and burst counters. ARGV: per_minute, burst, lease units wanted, units returned.
 _SCRIPT = """
+local per_minute, burst, want, returned = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local m = tonumber(redis.call('GET', KEYS[1]) or '0')
 local b = tonumber(redis.call('GET', KEYS[2]) or '0')
-if m >= tonumber(ARGV[1]) or b >= tonumber(ARGV[2]) then
+if returned > 0 then
+  if m >= returned then m = redis.call('DECRBY', KEYS[1], returned) end
+  if b >= returned then b = redis.call('DECRBY', KEYS[2], returned) end
+end
+local left = math.min(per_minute - m, burst - b)
+if left <= 0 then
   return {0, m, b}
 end
-m = redis.call('INCR', KEYS[1])
-if m == 1 then redis.call('PEXPIRE', KEYS[1], 61000) end
-b = redis.call('INCR', KEYS[2])
-if b == 1 then redis.call('PEXPIRE', KEYS[2], 11000) end
-return {1, m, b}
+local grant = math.max(1, math.min(want, math.floor(left / 8)))
+m = redis.call('INCRBY', KEYS[1], grant)
+if m == grant then redis.call('PEXPIRE', KEYS[1], 61000) end
+b = redis.call('INCRBY', KEYS[2], grant)
+if b == grant then redis.call('PEXPIRE', KEYS[2], 11000) end
+return {grant, m, b}
 """
 _script = None
+
+
+@dataclass
+class _Lease:
+    windows: tuple[int, int]  # (minute, burst) window numbers the units belong to
+    expires_at: float
+    units: int  # granted to this process and not used yet
+    counted_m: int  # the counters as Redis last reported them (they include `units`)
+    counted_b: int
+
+
+_leases: dict[str, _Lease] = {}
+_leases_lock = threading.Lock()
+
+
+def rate_limit_leases_clear() -> None:
+    """Forget this process's leases (tests that reset the counters in Redis)."""
+    with _leases_lock:
+        _leases.clear()
 
 
 @dataclass(frozen=True)
@@ -59,34 +94,67 @@ class RateLimitResult:
         return headers
 
 
+def _result(*, allowed: bool, per_minute: int, burst: int, used_m: int, used_b: int, now: float,
+            minute_window: int, burst_window: int) -> RateLimitResult:
+    reset_at, burst_reset_at = (minute_window + 1) * 60, (burst_window + 1) * 10
+    if allowed:
+        retry_after = 0
+    elif used_m >= per_minute:
+        retry_after = max(1, math.ceil(reset_at - now))
+    else:
+        retry_after = max(1, math.ceil(burst_reset_at - now))
+    return RateLimitResult(
+        allowed=allowed,
+        limit=per_minute,
+        remaining=max(0, per_minute - used_m),
+        reset_at=reset_at,
+        burst_limit=burst,
+        burst_remaining=max(0, burst - used_b),
+        burst_reset_at=burst_reset_at,
+        retry_after=retry_after,
+    )
+
+
 def rate_limit_hit(*, key_id: str, plan: str, now: float | None = None) -> RateLimitResult:
     global _script
     limits = settings.RATE_LIMIT_PLANS.get(plan) or settings.RATE_LIMIT_PLANS["standard"]
     per_minute, burst = int(limits["per_minute"]), int(limits["burst_10s"])
     now = time.time() if now is None else now
     minute_window, burst_window = int(now // 60), int(now // 10)
+    windows = (minute_window, burst_window)
+    shape = {"per_minute": per_minute, "burst": burst, "now": now, "minute_window": minute_window,
+             "burst_window": burst_window}
+    returned = 0
+    with _leases_lock:
+        lease = _leases.get(key_id)
+        if lease is not None:
+            if lease.windows == windows and now < lease.expires_at and lease.units > 0:
+                lease.units -= 1
+                return _result(allowed=True, used_m=lease.counted_m - lease.units,
+                               used_b=lease.counted_b - lease.units, **shape)
+            if lease.windows == windows:
+                returned = lease.units
+            del _leases[key_id]
     client = get_redis()
     if _script is None:
         _script = client.register_script(_SCRIPT)
-    allowed, used_m, used_b = _script(
+    granted, used_m, used_b = (int(v) for v in _script(
         keys=[f"rl:{{{key_id}}}:m:{minute_window}", f"rl:{{{key_id}}}:b:{burst_window}"],
-        args=[per_minute, burst],
+        args=[per_minute, burst, max(1, int(settings.RATE_LIMIT_LEASE_UNITS)), returned],
         client=client,
-    )
-    reset_at, burst_reset_at = (minute_window + 1) * 60, (burst_window + 1) * 10
-    if allowed:
-        retry_after = 0
-    elif int(used_m) >= per_minute:
-        retry_after = max(1, math.ceil(reset_at - now))
-    else:
-        retry_after = max(1, math.ceil(burst_reset_at - now))
-    return RateLimitResult(
-        allowed=bool(allowed),
-        limit=per_minute,
-        remaining=max(0, per_minute - int(used_m)),
-        reset_at=reset_at,
-        burst_limit=burst,
-        burst_remaining=max(0, burst - int(used_b)),
-        burst_reset_at=burst_reset_at,
-        retry_after=retry_after,
-    )
+    ))
+    if not granted:
+        return _result(allowed=False, used_m=used_m, used_b=used_b, **shape)
+    spare = granted - 1  # one unit is this request's
+    if spare:
+        with _leases_lock:
+            lease = _leases.get(key_id)
+            if lease is not None and lease.windows == windows and now < lease.expires_at:
+                # Another thread took a lease meanwhile: both are this process's.
+                lease.units += spare
+                lease.counted_m, lease.counted_b = max(lease.counted_m, used_m), max(lease.counted_b, used_b)
+            else:
+                lease = _leases[key_id] = _Lease(windows=windows, units=spare, counted_m=used_m, counted_b=used_b,
+                                                 expires_at=now + settings.RATE_LIMIT_LEASE_SECONDS)
+            used_m, used_b = lease.counted_m - lease.units, lease.counted_b - lease.units
+    return _result(allowed=True, used_m=used_m, used_b=used_b, **shape)

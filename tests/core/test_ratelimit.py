@@ -9,7 +9,8 @@ import pytest
 import time_machine
 from django.test import override_settings
 
-from apps.core.ratelimit import rate_limit_hit
+from apps.core import ratelimit
+from apps.core.ratelimit import rate_limit_hit, rate_limit_leases_clear
 from apps.core.redis import get_redis
 
 pytestmark = [pytest.mark.urls("tests.core.urls")]
@@ -21,7 +22,9 @@ SMALL = {"standard": {"per_minute": 5, "burst_10s": 3}, "free": {"per_minute": 2
 @pytest.fixture(autouse=True)
 def _fresh_counters():
     get_redis().flushdb()
+    rate_limit_leases_clear()
     yield
+    rate_limit_leases_clear()
 
 
 @pytest.fixture
@@ -140,3 +143,65 @@ def test_headers_describe_the_minute_window_when_it_binds():
     assert (headers["X-RateLimit-Limit"], headers["X-RateLimit-Remaining"]) == ("4", "2")
     assert headers["X-RateLimit-Reset"] == str(int(now) + 60)
     assert "Retry-After" not in headers
+
+
+MINUTE = 1_800_000_000.0  # a minute (and 10-second window) boundary
+
+
+def _counted(key_id: str, now: float = MINUTE) -> int:
+    return int(get_redis().get(f"rl:{{{key_id}}}:m:{int(now // 60)}") or 0)
+
+
+@override_settings(RATE_LIMIT_PLANS={"standard": {"per_minute": 1000, "burst_10s": 1000}}, RATE_LIMIT_LEASE_UNITS=16)
+def test_far_from_the_limit_units_are_leased_and_headers_stay_exact():
+    remaining = [rate_limit_hit(key_id="k-lease", plan="standard", now=MINUTE).remaining for _ in range(20)]
+    assert remaining == list(range(999, 979, -1))
+    assert _counted("k-lease") == 32  # two round trips of 16 units, not twenty of one
+
+
+@override_settings(RATE_LIMIT_PLANS={"standard": {"per_minute": 1000, "burst_10s": 1000}}, RATE_LIMIT_LEASE_UNITS=1)
+def test_lease_of_one_is_a_round_trip_per_request():
+    for _ in range(5):
+        rate_limit_hit(key_id="k-one", plan="standard", now=MINUTE)
+    assert _counted("k-one") == 5
+
+
+@override_settings(RATE_LIMIT_PLANS={"standard": {"per_minute": 40, "burst_10s": 1000}}, RATE_LIMIT_LEASE_UNITS=16)
+def test_near_the_limit_grants_shrink_to_one_and_the_quota_is_exact():
+    results = [rate_limit_hit(key_id="k-near", plan="standard", now=MINUTE + 1) for _ in range(45)]
+    assert [r.allowed for r in results] == [True] * 40 + [False] * 5
+    assert [r.remaining for r in results[:40]] == list(range(39, -1, -1))
+    assert _counted("k-near") == 40
+    assert results[-1].retry_after == 59
+
+
+@override_settings(RATE_LIMIT_PLANS={"standard": {"per_minute": 1000, "burst_10s": 1000}}, RATE_LIMIT_LEASE_UNITS=16,
+                   RATE_LIMIT_LEASE_SECONDS=1.0)
+def test_an_expired_lease_gives_its_unused_units_back():
+    assert rate_limit_hit(key_id="k-exp", plan="standard", now=MINUTE).remaining == 999
+    assert _counted("k-exp") == 16
+    later = rate_limit_hit(key_id="k-exp", plan="standard", now=MINUTE + 2)  # same windows, lease expired
+    assert later.remaining == 998
+    assert _counted("k-exp") == 2 + 15  # 15 unused units returned, a new lease of 16 taken
+
+
+@override_settings(RATE_LIMIT_PLANS={"standard": {"per_minute": 100, "burst_10s": 1000}}, RATE_LIMIT_LEASE_UNITS=16)
+def test_two_processes_never_admit_more_than_the_quota_together():
+    # Process A leases 12 units (an eighth of the 100 left, under the 16 asked for) and uses one.
+    assert rate_limit_hit(key_id="k-procs", plan="standard", now=MINUTE).allowed
+    process_a = dict(ratelimit._leases)
+    rate_limit_leases_clear()  # process B knows nothing of A's lease
+    admitted_b = sum(rate_limit_hit(key_id="k-procs", plan="standard", now=MINUTE).allowed for _ in range(200))
+    rate_limit_leases_clear()
+    ratelimit._leases.update(process_a)  # back in A: its leased units are still its own
+    admitted_a = sum(rate_limit_hit(key_id="k-procs", plan="standard", now=MINUTE).allowed for _ in range(200))
+    assert admitted_b == 88 and admitted_a == 11
+    assert 1 + admitted_a + admitted_b == 100
+
+
+@override_settings(RATE_LIMIT_PLANS={"standard": {"per_minute": 1000, "burst_10s": 1000}}, RATE_LIMIT_LEASE_UNITS=16)
+def test_a_new_window_starts_a_new_lease():
+    rate_limit_hit(key_id="k-win", plan="standard", now=MINUTE)
+    fresh = rate_limit_hit(key_id="k-win", plan="standard", now=MINUTE + 60)
+    assert fresh.remaining == 999 and fresh.reset_at == int(MINUTE) + 120
+    assert _counted("k-win", MINUTE + 60) == 16
