@@ -13,13 +13,13 @@ is measured. Loopback only, bounded in time.
     .venv/bin/python manage.py serve --port 8056 --web-only &
     .venv/bin/python bench/send_api.py --url http://127.0.0.1:8056 --seconds 10 --concurrency 32
 
-Measured 2026-11-30 on the shared 2-CPU box (its speed drifts by a quarter within minutes: the phases
-alternate in slices so the drift weighs on both), API_THREADS=3. At the start of the second session that
-day: healthz 420-490/s, sends 141-158/s = 0.33-0.35x. After it, eight runs: 0.39-0.45x (e.g. healthz
-475/s, sends 211/s). The send is now two round trips (one read, one write statement in autocommit)
-and two Redis commands (rate limit; the dispatch kick, from a background thread). Where the server's GIL
-time per send goes (py-spy --gil): Daphne/Twisted and the ASGI response ~23% (the ceiling pays these
-too), the write statement ~13%, the read ~9%, the rate limit ~7%, API key auth ~5%, the audit row ~5%.
+Measured 2026-12-01 on the shared 2-CPU box (its speed drifts by a quarter within minutes: the phases
+alternate in slices so the drift weighs on both), API_THREADS=3: 0.53-0.56x (e.g. healthz 278/s, sends
+154/s, p50 205 ms, p99 270 ms); the same run of the code of 2026-11-30 gave 0.40-0.42x. A send is now one
+statement (the policy's read is a guard CTE of the write: apps.conversations.services.sending.
+_send_in_one_statement) and, far from the rate limit, no Redis round trip (units are leased per process);
+Daphne no longer parses POST form bodies (apps/core/daphne_requests.py). Whole-server instructions
+(callgrind, serial keep-alive requests): healthz 4.29M, send 8.05M before the one-statement send.
 """
 
 from __future__ import annotations

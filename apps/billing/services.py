@@ -33,8 +33,9 @@ def cost_estimate(*, category: str, to_phone: str) -> Decimal:
 
 def wallet_reserve(*, workspace: Workspace, amount: Decimal, message_id: str = "") -> None:
     """STUB: always allows (would raise InsufficientBalance when the wallet cannot cover `amount`).
-    A real reservation writes: the send's single statement (conversations.services.sending._create) must
-    then carry that write too, or fall back to its transaction."""
+    A real reservation writes: the send's single statements (conversations.services.sending: _create's,
+    and _send_in_one_statement's, where it must be one of the guarded writes) must then carry that write
+    too, or fall back to a transaction."""
     return None
 
 

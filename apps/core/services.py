@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextvars
 import hashlib
+import json
 import logging
 import secrets
 from collections.abc import Iterable, Iterator
@@ -21,7 +22,7 @@ from apps.core.errors import NotFound, ValidationFailed
 from apps.core.ids import new_id
 from apps.core.models import API_SCOPES, ApiKey, AuditLog, Event, Membership, User, Workspace
 from apps.core.selectors import API_KEYS_GENERATION, api_keys_forget
-from apps.core.sql import execute_server_bound, insert_new, insert_statement
+from apps.core.sql import execute_server_bound, insert_new, insert_select_statement, insert_statement
 
 logger = logging.getLogger("reach.core")
 
@@ -205,49 +206,90 @@ def event_append_with_writes(*, workspace: Workspace, type: str, data: dict[str,
     with no Python in between. The counter UPDATE's WHERE reads every write's result, so the writes run
     to completion first: the workspace row is still the last lock taken, the order every writer follows.
     Inside an atomic block it is one statement of the caller's transaction, as event_append is."""
-    if connection.vendor != "postgresql":
-        raise RuntimeError("event_append_with_writes is for PostgreSQL; use the writes and event_append")
-    row = Event(id=new_id("evt"), workspace_id=workspace.pk, type=type, data=data, created_at=timezone.now())
-    sql, fields = _numbered_insert_template(1, writes=[write_sql for write_sql, _ in writes])
-    params = [p for _, write_params in writes for p in write_params]
-    params += [1, workspace.pk, 1, 1]
-    params.extend(f.get_db_prep_save(f.pre_save(row, True), connection=connection) for f in fields)
-    numbers = [number for (number,) in execute_server_bound(sql, params)]
-    if not numbers:
+    row, _ = _event_with_writes(workspace=workspace, type=type, data=data, writes=writes)
+    if row is None:
         raise NotFound("No such workspace.")
-    _number([row], numbers[0])
-    _events_inserted(workspace=workspace, rows=[row])
     return row
 
 
-_numbered_insert_sql: dict[tuple[int, tuple[str, ...]], tuple[str, list]] = {}
+def event_append_with_guarded_writes(*, workspace: Workspace, type: str, data: dict[str, Any],
+                                     guard: tuple[str, list], guard_name: str, writes: list[tuple[str, list]],
+                                     data_sql: str = "", returning: str = "") -> tuple[Event | None, tuple]:
+    """event_append_with_writes behind a guard: `guard` is (CTEs, params), placed before the writes, one of
+    which, `guard_name`, has at most one row. The writes must write nothing without that row (they select
+    from it, or their WHERE reads it); the counter and the event follow it too. Returns (the event,
+    the `returning` values), or (None, ()) when the guard had no row and nothing at all was written.
+    data_sql: a jsonb expression (over the guard) merged into the event's data."""
+    return _event_with_writes(workspace=workspace, type=type, data=data, writes=writes, guard=guard,
+                              guard_name=guard_name, data_sql=data_sql, returning=returning)
 
 
-def _numbered_insert_template(count: int, *, writes: list[str] = ()) -> tuple[str, list]:
+def _event_with_writes(*, workspace: Workspace, type: str, data: dict[str, Any], writes: list[tuple[str, list]],
+                       guard: tuple[str, list] | None = None, guard_name: str = "", data_sql: str = "",
+                       returning: str = "") -> tuple[Event | None, tuple]:
+    if connection.vendor != "postgresql":
+        raise RuntimeError("event_append_with_writes is for PostgreSQL; use the writes and event_append")
+    row = Event(id=new_id("evt"), workspace_id=workspace.pk, type=type, data=data, created_at=timezone.now())
+    sql, fields = _numbered_insert_template(1, writes=[write_sql for write_sql, _ in writes], guard=guard_name,
+                                            data_sql=data_sql, returning=returning)
+    params = [*guard[1]] if guard else []
+    if guard:
+        sql = sql.replace("WITH ", f"WITH {guard[0]}, ", 1)
+    params += [p for _, write_params in writes for p in write_params]
+    params += [1, workspace.pk, 1, 1]
+    params.extend(f.get_db_prep_save(f.pre_save(row, True), connection=connection) for f in fields)
+    rows = execute_server_bound(sql, params)
+    if not rows:
+        return None, ()
+    _number([row], rows[0][0])
+    if data_sql:  # the data as stored, merged in SQL (jsonb comes back as text: Django decodes JSON itself)
+        row.data = json.loads(rows[0][1]) if isinstance(rows[0][1], str) else rows[0][1]
+        extra = rows[0][2:]
+    else:
+        extra = rows[0][1:]
+    _events_inserted(workspace=workspace, rows=[row])
+    return row, tuple(extra)
+
+
+_numbered_insert_sql: dict[tuple, tuple[str, list]] = {}
+
+
+def _numbered_insert_template(count: int, *, writes: list[str] = (), guard: str = "",
+                              data_sql: str = "", returning: str = "") -> tuple[str, list]:
     """(sql, fields): bump the counter by `count` and insert that many rows numbered from it, after the
     data-modifying statements `writes` (whose parameters come first): the counter's WHERE reads each
-    write's result, so they run to completion before it takes the workspace row's lock."""
-    key = (count, tuple(writes))
+    write's result, so they run to completion before it takes the workspace row's lock.
+
+    guard: the name of a CTE (the caller's, placed before `writes`) without whose row nothing is numbered
+    or inserted: the statement then returns no row. data_sql: a jsonb expression merged into each row's
+    data. returning: extra RETURNING columns."""
+    key = (count, tuple(writes), guard, data_sql, returning)
     cached = _numbered_insert_sql.get(key)
     if cached is None:
         fields = [f for f in Event._meta.concrete_fields if f.attname != "sequence"]
         columns = ", ".join(f.column for f in fields)
         row = "(" + ", ".join(["%s"] * (len(fields) + 1)) + ")"
-        selected = ", ".join("v." + f.column for f in fields)
+        selected = ", ".join(f"v.{f.column} || {data_sql}" if data_sql and f.attname == "data" else "v." + f.column
+                             for f in fields)
         values = ", ".join([row] * count)
         ctes = [f"w{i} AS ({write} RETURNING 1)" for i, write in enumerate(writes)]
         after_writes = "".join(f" AND (SELECT count(*) FROM w{i}) >= 0" for i in range(len(writes)))  # noqa: S608
+        if guard:
+            after_writes += f" AND EXISTS (SELECT 1 FROM {guard})"  # noqa: S608 - the caller's CTE name
         # Identifiers come from the model's metadata and the writes are the caller's SQL; values are parameters.
         bump = ("WITH " + "".join(cte + ", " for cte in ctes)  # noqa: S608
                 + "seq AS (UPDATE core_workspace SET event_sequence = event_sequence + %s WHERE id = %s"
                 + after_writes + " RETURNING event_sequence)")
         # With writes, a missing workspace must fail the statement rather than commit them without their
-        # event: the row then gets a NULL sequence, which the column refuses.
-        source = (f"(VALUES {values}) AS v(ord, {columns}) LEFT JOIN seq ON true" if writes
-                  else f"seq, (VALUES {values}) AS v(ord, {columns})")
+        # event: the row then gets a NULL sequence, which the column refuses. A guarded statement wrote
+        # nothing when its guard had no row, so no row is inserted either.
+        if writes and not guard:
+            source = f"(VALUES {values}) AS v(ord, {columns}) LEFT JOIN seq ON true"
+        else:
+            source = f"seq, (VALUES {values}) AS v(ord, {columns})"
         insert = (
             f" INSERT INTO core_event ({columns}, sequence) SELECT {selected}, seq.event_sequence - %s + v.ord"  # noqa: S608
-            f" FROM {source} RETURNING sequence")
+            f" FROM {source} RETURNING sequence" + (", data" if data_sql else "") + (f", {returning}" if returning else ""))
         cached = (bump + insert, fields)
         if count <= 64 and len(_numbered_insert_sql) < 256:  # the usual shapes; others build their own
             _numbered_insert_sql[key] = cached
@@ -327,9 +369,12 @@ def audit_record(*, action: str, workspace: Workspace | None = None, actor_user:
     return record
 
 
-def audit_record_statement(**entry: Any) -> tuple[str, list]:
+def audit_record_statement(*, source: str = "", **entry: Any) -> tuple[str, list]:
     """audit_record's INSERT, unexecuted (same arguments): for a writer that runs its writes as one
-    statement (event_append_with_writes)."""
+    statement (event_append_with_writes). source: a CTE of that statement; the record is written only
+    if it has a row (event_append_with_guarded_writes)."""
+    if source:
+        return insert_select_statement(_audit_log(**entry), source=source)
     return insert_statement([_audit_log(**entry)])
 
 

@@ -40,6 +40,33 @@ def insert_statement(objs: list[Model]) -> tuple[str, list]:
     return sql, params
 
 
+_insert_select_sql: dict[tuple, tuple[str, list]] = {}
+
+
+def insert_select_statement(obj: Model, *, source: str, exprs: dict[str, str] | None = None) -> tuple[str, list]:
+    """The INSERT of one new instance as `INSERT INTO t (columns) SELECT … FROM <source>`, as (sql, params):
+    a row for each row of `source` (a CTE of the same statement), so the write happens only if `source`
+    has its row. `exprs` maps attnames to SQL over `source` (e.g. {"contact_id": "ok.contact_id"}); every
+    other column takes the instance's value, cast to the column's type (a bare parameter in a SELECT
+    list has no type to take from the column, as it has in VALUES). Same values as insert_statement."""
+    model = type(obj)
+    meta = model._meta
+    exprs = exprs or {}
+    connection = connections[router.db_for_write(model)]
+    key = (model, source, tuple(sorted(exprs.items())), connection.alias)
+    cached = _insert_select_sql.get(key)
+    if cached is None:
+        fields = list(meta.concrete_fields)
+        quote = connection.ops.quote_name
+        selected = ", ".join(exprs.get(f.attname) or f"%s::{f.cast_db_type(connection)}" for f in fields)
+        # Identifiers come from the model's metadata and `exprs`/`source` are the caller's SQL; values are parameters.
+        sql = (f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "  # noqa: S608
+               f"SELECT {selected} FROM {source}")
+        cached = _insert_select_sql[key] = (sql, [f for f in fields if f.attname not in exprs])
+    sql, fields = cached
+    return sql, [field.get_db_prep_save(field.pre_save(obj, True), connection=connection) for field in fields]
+
+
 def insert_run(objs: list[Model], statement: tuple[str, list]) -> None:
     """Execute a statement from insert_statement(objs) and mark the instances saved."""
     alias = router.db_for_write(type(objs[0]))

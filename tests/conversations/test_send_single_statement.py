@@ -1,17 +1,22 @@
-"""The send API's common case (a known contact's open conversation, on PostgreSQL) writes the message,
-the conversation's activity, the audit record and the event in ONE statement, outside any explicit
-transaction: one round trip, and the workspace counter's lock is never held while Python runs.
+"""The send API's common case (a free-form message to a known contact inside their window, in their open
+conversation, on PostgreSQL) reads its policy and writes the message, the conversation's activity, the
+audit record and the event in ONE statement, outside any explicit transaction: one round trip, and the
+workspace counter's lock is never held while Python runs. Any other case writes nothing in that
+statement and takes the full road.
 
 These tests use real commits (transactional_db), as the server does."""
 
 from __future__ import annotations
 
 import threading
+from datetime import timedelta
 
 import pytest
 from django.db import IntegrityError, connection, connections
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
+from apps.contacts.models import Contact
 from apps.conversations.models import Conversation, Message
 from apps.conversations.services import dispatch
 from apps.core import hooks
@@ -55,9 +60,9 @@ def test_one_statement_commits_message_conversation_audit_and_event(sender):
         hooks._event_listeners.remove(heard.extend)
     assert r.status_code == 202, r.content
     mid = r.json()["id"]
-    writes = [q["sql"] for q in queries.captured_queries if not q["sql"].lstrip().upper().startswith("SELECT")]
-    assert len(writes) == 1 and writes[0].startswith("WITH w0 AS (INSERT INTO")
-    assert not any(q["sql"].upper() in ("BEGIN", "COMMIT") for q in queries.captured_queries)
+    # The whole send, the policy's read included, is one statement.
+    assert len(queries.captured_queries) == 1
+    assert queries.captured_queries[0]["sql"].startswith("WITH ok AS MATERIALIZED (")
 
     # Committed, as another connection sees it.
     other = connections.create_connection("default")
@@ -73,10 +78,14 @@ def test_one_statement_commits_message_conversation_audit_and_event(sender):
     assert (audit.target_type, audit.target_id, audit.status_code) == ("message", mid, 202)
     event = Event.objects.get(workspace=ws, type="message.status_changed", data__message_id=mid)
     assert event.data["message_id"] == mid and event.data["status"] == "queued"
+    assert event.data["conversation_id"] == conversation.pk  # filled in by the statement
+    message = Message.objects.get(pk=mid)
+    assert (message.phone_number_id, message.contact_id) == (number.pk, conversation.contact_id)
     assert event.sequence == Workspace.objects.get(pk=ws.pk).event_sequence
     # Listeners hear it after the commit, with its envelope and sequence.
     assert [(e.id, e.sequence) for e in heard] == [(event.id, event.sequence)]
     assert heard[0].envelope["data"]["message_id"] == mid
+    assert heard[0].envelope["data"]["conversation_id"] == conversation.pk
 
 
 def test_sequences_stay_contiguous_under_concurrent_sends(sender):
@@ -158,3 +167,64 @@ def test_the_on_commit_kick_reaches_redis_from_the_background_thread(sender, set
     assert enqueued == [number.pk]
     assert get_redis().get(key) == b"1"
     get_redis().delete(key)
+
+
+def _totals(ws) -> tuple[int, int, int, int]:
+    return (Message.objects.filter(workspace=ws).count(), Event.objects.filter(workspace=ws).count(),
+            AuditLog.objects.filter(workspace=ws).count(), Workspace.objects.get(pk=ws.pk).event_sequence)
+
+
+def _one_statement(ws, number, **payload):
+    """The guarded statement alone, as the API would run it: (message or None, totals before, after)."""
+    from apps.conversations.services.sending import _send_in_one_statement
+    from apps.conversations.services.validation import send_request_validate
+    from apps.core.tenancy import Tenant
+
+    before = _totals(ws)
+    req = send_request_validate({"to": TO, "type": "text", "text": {"body": "hi"}, **payload},
+                                now=timezone.now())
+    message = _send_in_one_statement(tenant=Tenant(workspace=ws, scopes=frozenset()), req=req,
+                                     audit=None, now=timezone.now())
+    return message, before, _totals(ws)
+
+
+def test_pinned_by_our_id_or_metas_the_send_is_still_one_statement(sender):
+    ws, number, conversation, client = sender
+    for pin in (number.pk, number.meta_phone_number_id):
+        message, before, after = _one_statement(ws, number, phone_number_id=pin)
+        assert message is not None and message.conversation_id == conversation.pk
+        assert after[0] == before[0] + 1 and after[3] == before[3] + 1
+
+
+def test_every_other_case_writes_nothing_in_the_statement_and_the_full_road_answers(sender):
+    ws, number, conversation, client = sender
+    known = conversation.contact
+    cases = []
+    # Outside the window: nothing written, then the full road's 422.
+    Contact.objects.filter(pk=known.pk).update(last_inbound_at=timezone.now() - timedelta(hours=25))
+    cases.append(("outside the window", {}, 422))
+    # A resolved conversation: the full road opens a new one.
+    cases.append(("resolved", {}, 202))
+    # A recipient with no contact yet: the full road creates it (outside the window: a free-form send is refused).
+    cases.append(("unknown recipient", {"to": "+15550009999"}, 422))
+    # A pinned number that is not this workspace's.
+    cases.append(("foreign pin", {"phone_number_id": "pn_01NOTOURS0000000000000000"}, 404))
+    for name, payload, code in cases:
+        if name == "resolved":
+            Contact.objects.filter(pk=known.pk).update(last_inbound_at=timezone.now())
+            Conversation.objects.filter(pk=conversation.pk).update(state=Conversation.State.RESOLVED)
+        message, before, after = _one_statement(ws, number, **payload)
+        assert message is None and after == before, name
+        r = client.post(URL, {"to": TO, "type": "text", "text": {"body": "hi"}, **payload}, format="json")
+        assert r.status_code == code, (name, r.content)
+    reopened = Message.objects.get(workspace=ws, body="hi").conversation
+    assert reopened.pk != conversation.pk and reopened.state == Conversation.State.OPEN
+
+
+def test_two_numbers_without_a_pin_write_nothing_and_ask_for_one(sender):
+    ws, number, conversation, client = sender
+    live_number(ws, phone_number_id="106540352242923", display="+15550100002")
+    message, before, after = _one_statement(ws, number)
+    assert message is None and after == before
+    r = client.post(URL, {"to": TO, "type": "text", "text": {"body": "hi"}}, format="json")
+    assert r.status_code == 400 and r.json()["error"]["details"]["field"] == "phone_number_id"

@@ -115,3 +115,38 @@ def send_targets(*, workspace: Workspace, waba_id: str, phone_number_id: str | N
     number, waba, contact = objects
     number.waba = waba
     return SendTargets(number=number, contact=contact, conversation_id=row[start])
+
+
+_GUARD_SQL: dict[str, str] = {}
+
+
+def send_target_guard(*, workspace: Workspace, waba_id: str, phone_number_id: str | None, to: str,
+                      channel_kind: str, window_opened_after) -> tuple[str, list]:
+    """send_targets' read as a CTE named `ok` of the statement that writes the send, as (sql, params), for
+    the common case only: one row (phone_number_id, contact_id, conversation_id) when there is exactly one
+    sender number (the pinned one, or the workspace's only one), a contact with this phone whose last
+    inbound message came after `window_opened_after`, and that contact's current conversation on the
+    number. Otherwise no row, and the statement writes nothing (event_append_with_guarded_writes): the
+    caller then takes the full road, whose read finds out why."""
+    pin = ("pk" if str(phone_number_id).startswith("pn_") else "meta") if phone_number_id else ""
+    if pin not in _GUARD_SQL:
+        where = {"": "", "pk": " AND pn.id = %s", "meta": " AND pn.meta_phone_number_id = %s"}[pin]
+        _GUARD_SQL[pin] = f"""ok AS MATERIALIZED (
+            SELECT t.phone_number_id, t.contact_id, t.conversation_id FROM (
+                SELECT pn.id AS phone_number_id, c.id AS contact_id, c.last_inbound_at,
+                    (SELECT cv.id FROM {Conversation._meta.db_table} cv
+                     WHERE cv.contact_id = c.id AND cv.phone_number_id = pn.id AND cv.channel_kind = %s
+                       AND cv.workspace_id = pn.workspace_id AND cv.state <> %s
+                     ORDER BY cv.created_at DESC LIMIT 1) AS conversation_id,
+                    count(*) OVER () AS senders
+                FROM {PhoneNumber._meta.db_table} pn
+                LEFT JOIN {Contact._meta.db_table} c ON c.workspace_id = pn.workspace_id AND c.phone = %s
+                WHERE pn.workspace_id = %s AND (%s::text = '' OR pn.waba_id = %s){where}
+                ORDER BY pn.created_at LIMIT 2
+            ) t
+            WHERE t.senders = 1 AND t.conversation_id IS NOT NULL AND t.last_inbound_at > %s)"""  # noqa: S608
+    params = [channel_kind, Conversation.State.RESOLVED.value, to, workspace.pk, waba_id or "", waba_id or ""]
+    if pin:
+        params.append(str(phone_number_id))
+    params.append(window_opened_after)
+    return _GUARD_SQL[pin], params

@@ -16,7 +16,7 @@ from django.utils import timezone
 from apps.billing import services as billing
 from apps.contacts.models import Contact
 from apps.conversations.models import Conversation, Media, Message
-from apps.conversations.selectors.sending import send_targets
+from apps.conversations.selectors.sending import send_target_guard, send_targets
 from apps.conversations.services.threads import (
     conversation_get_or_open,
     conversation_record_message,
@@ -36,8 +36,14 @@ from apps.core.errors import (
     ValidationFailed,
 )
 from apps.core.models import User, Workspace
-from apps.core.services import audit_record, audit_record_statement, event_append, event_append_with_writes
-from apps.core.sql import insert_run, insert_statement
+from apps.core.services import (
+    audit_record,
+    audit_record_statement,
+    event_append,
+    event_append_with_guarded_writes,
+    event_append_with_writes,
+)
+from apps.core.sql import insert_run, insert_select_statement, insert_statement
 from apps.core.tenancy import Tenant
 from apps.wabas.models import PhoneNumber
 
@@ -145,6 +151,23 @@ def _status_event(*, workspace: Workspace, message: Message, previous: str | Non
     event_append(workspace=workspace, type="message.status_changed", data=_status_event_data(message, previous))
 
 
+def _outbound_message(*, workspace: Workspace, conversation_id: str | None, contact: Contact | None,
+                      number: PhoneNumber | None, channel: str, message_type: str, to: str, content, body: str,
+                      media: Media | None, template, category: str, cost: Decimal, sent_by: str,
+                      sent_by_user: User | None, api_key_id: str, scheduled_at: datetime | None,
+                      client_reference: str, fallback: dict | None, now: datetime) -> Message:
+    release = scheduled_at or now
+    return Message(
+        workspace=workspace, conversation_id=conversation_id, contact=contact, phone_number=number,
+        direction=Message.Direction.OUTBOUND, channel=channel, type=message_type, to_phone=to,
+        content=content, body=body, media=media, template=template, template_category=category,
+        status=Message.Status.SCHEDULED if scheduled_at else Message.Status.QUEUED,
+        client_reference=client_reference, sent_by=sent_by, sent_by_user=sent_by_user, api_key_id=api_key_id,
+        scheduled_at=scheduled_at, next_attempt_at=release, expires_at=release + _max_age(),
+        cost_estimate=cost, currency=billing.wallet_currency(workspace=workspace), fallback=fallback or {},
+    )
+
+
 def _create(*, workspace: Workspace, number: PhoneNumber, contact: Contact | None, to: str, channel: str,
             message_type: str, content, body: str, template, category: str, media: Media | None,
             cost: Decimal, sent_by: str, sent_by_user: User | None = None, api_key_id: str = "",
@@ -154,16 +177,11 @@ def _create(*, workspace: Workspace, number: PhoneNumber, contact: Contact | Non
     audit: the request's audit record (apps.core.services.audit_record arguments), written in this
     transaction with the message as its target."""
     def new_message() -> Message:
-        release = scheduled_at or now
-        return Message(
-            workspace=workspace, conversation_id=conversation_id, contact=contact, phone_number=number,
-            direction=Message.Direction.OUTBOUND, channel=channel, type=message_type, to_phone=to,
-            content=content, body=body, media=media, template=template, template_category=category,
-            status=Message.Status.SCHEDULED if scheduled_at else Message.Status.QUEUED,
-            client_reference=client_reference, sent_by=sent_by, sent_by_user=sent_by_user, api_key_id=api_key_id,
-            scheduled_at=scheduled_at, next_attempt_at=release, expires_at=release + _max_age(),
-            cost_estimate=cost, currency=billing.wallet_currency(workspace=workspace), fallback=fallback or {},
-        )
+        return _outbound_message(
+            workspace=workspace, conversation_id=conversation_id, contact=contact, number=number, channel=channel,
+            message_type=message_type, to=to, content=content, body=body, media=media, template=template,
+            category=category, cost=cost, sent_by=sent_by, sent_by_user=sent_by_user, api_key_id=api_key_id,
+            scheduled_at=scheduled_at, client_reference=client_reference, fallback=fallback, now=now)
 
     known = contact is not None and contact.phone == to and conversation_id is not None
     if known and connection.vendor == "postgresql":
@@ -209,11 +227,68 @@ def _create(*, workspace: Workspace, number: PhoneNumber, contact: Contact | Non
     return message
 
 
+def _one_statement_applies(req: SendRequest) -> bool:
+    """Sends whose whole policy is the sender, the contact and its window (no template, no consent, no
+    media or message to look up) can be checked inside the statement that writes them."""
+    return (connection.vendor == "postgresql" and req.channel == Message.Channel.WHATSAPP
+            and req.type not in ("template", "reaction")
+            and not (req.type in MEDIA_TYPES and req.content.get("media_id")))
+
+
+def _send_in_one_statement(*, tenant: Tenant, req: SendRequest, audit: dict | None, now: datetime) -> Message | None:
+    """The common send, a free-form message to a contact inside their window, in their current conversation
+    on the workspace's only (or the pinned) number, as ONE statement and one round trip: the policy's read
+    is a guard CTE of the write (send_target_guard), and the message, the conversation's activity, the
+    audit record and the event are written only if it found that case. None when it did not: nothing was
+    written, and the caller takes the full road, which refuses with the reason, or opens the contact or
+    the conversation."""
+    workspace = tenant.workspace
+    body = body_preview(req.type, req.content)
+    cost = billing.cost_estimate(category="", to_phone=req.to)
+    message = _outbound_message(
+        workspace=workspace, conversation_id=None, contact=None, number=None, channel=req.channel,
+        message_type=req.type, to=req.to, content=req.content, body=body, media=None, template=None, category="",
+        cost=cost, sent_by="api", sent_by_user=tenant.user, api_key_id=tenant.api_key.pk if tenant.api_key else "",
+        scheduled_at=req.scheduled_at, client_reference=req.client_reference, fallback=req.fallback, now=now)
+    billing.wallet_reserve(workspace=workspace, amount=cost, message_id=message.pk)  # a stub: no write yet
+    guard = send_target_guard(
+        workspace=workspace, waba_id=tenant.waba_id, phone_number_id=req.phone_number_id, to=req.to,
+        channel_kind=req.channel, window_opened_after=now - timedelta(hours=settings.CUSTOMER_SERVICE_WINDOW_HOURS))
+    writes = [
+        insert_select_statement(message, source="ok", exprs={"phone_number_id": "ok.phone_number_id",
+                                                             "contact_id": "ok.contact_id",
+                                                             "conversation_id": "ok.conversation_id"}),
+        conversation_record_message_statement(at=now, preview=body, inbound=False,
+                                              conversation_id_sql="(SELECT conversation_id FROM ok)"),
+    ]
+    if audit is not None:
+        writes.append(audit_record_statement(source="ok", **{**audit, "target_id": message.pk}))
+    event, ids = event_append_with_guarded_writes(
+        workspace=workspace, type="message.status_changed", data=_status_event_data(message, None), guard=guard,
+        guard_name="ok", writes=writes,
+        data_sql="(SELECT jsonb_build_object('conversation_id', conversation_id) FROM ok)",
+        returning="(SELECT phone_number_id FROM ok), (SELECT contact_id FROM ok)",
+    )
+    if event is None:
+        return None
+    phone_number_id, contact_id = ids
+    message.phone_number_id, message.contact_id = phone_number_id, contact_id
+    message.conversation_id = event.data["conversation_id"]
+    message._state.adding, message._state.db = False, connection.alias
+    if not req.scheduled_at:
+        _kick_on_commit(phone_number_id)
+    return message
+
+
 def message_send(*, tenant: Tenant, data: dict, audit: dict | None = None, now: datetime | None = None) -> Message:
     """POST /api/v1/messages: the policy chain, then the queued (or scheduled) row, stored before the 202
     (with the request's audit record, when given, in the same transaction)."""
     now = now or timezone.now()
     req = send_request_validate(data, now=now)
+    if _one_statement_applies(req):
+        message = _send_in_one_statement(tenant=tenant, req=req, audit=audit, now=now)
+        if message is not None:
+            return message
     workspace = tenant.workspace
     r = _policy(workspace=workspace, waba_id=tenant.waba_id, req=req, now=now)
     cost = billing.cost_estimate(category=r.category, to_phone=req.to)

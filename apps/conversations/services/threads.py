@@ -49,9 +49,13 @@ def conversation_record_message(*, at: datetime, preview: str, inbound: bool,
 
 def conversation_record_message_statement(*, at: datetime, preview: str, inbound: bool,
                                           conversation: Conversation | None = None,
-                                          conversation_id: str | None = None) -> tuple[str, list]:
-    """conversation_record_message's UPDATE, unexecuted, as (sql, params)."""
+                                          conversation_id: str | None = None,
+                                          conversation_id_sql: str = "") -> tuple[str, list]:
+    """conversation_record_message's UPDATE, unexecuted, as (sql, params). conversation_id_sql: the id as
+    SQL of the statement it will run in (a scalar subquery over one of its CTEs), instead of a value."""
     inbound_sets = ", last_inbound_at = %s, unread_count = unread_count + 1" if inbound else ""
-    params = [at, preview[:200], *([at] if inbound else []), conversation_id or conversation.pk]
+    params = [at, preview[:200], *([at] if inbound else [])]
+    if not conversation_id_sql:
+        params.append(conversation_id or conversation.pk)
     return (f"UPDATE {Conversation._meta.db_table} SET last_message_at = %s, last_message_preview = %s"  # noqa: S608
-            f"{inbound_sets} WHERE id = %s", params)
+            f"{inbound_sets} WHERE id = {conversation_id_sql or '%s'}", params)
