@@ -230,11 +230,10 @@ def _event_with_writes(*, workspace: Workspace, type: str, data: dict[str, Any],
     if connection.vendor != "postgresql":
         raise RuntimeError("event_append_with_writes is for PostgreSQL; use the writes and event_append")
     row = Event(id=new_id("evt"), workspace_id=workspace.pk, type=type, data=data, created_at=timezone.now())
-    sql, fields = _numbered_insert_template(1, writes=[write_sql for write_sql, _ in writes], guard=guard_name,
+    sql, fields = _numbered_insert_template(1, writes=[write_sql for write_sql, _ in writes],
+                                            leading=guard[0] if guard else "", guard=guard_name,
                                             data_sql=data_sql, returning=returning)
     params = [*guard[1]] if guard else []
-    if guard:
-        sql = sql.replace("WITH ", f"WITH {guard[0]}, ", 1)
     params += [p for _, write_params in writes for p in write_params]
     params += [1, workspace.pk, 1, 1]
     params.extend(f.get_db_prep_save(f.pre_save(row, True), connection=connection) for f in fields)
@@ -254,16 +253,17 @@ def _event_with_writes(*, workspace: Workspace, type: str, data: dict[str, Any],
 _numbered_insert_sql: dict[tuple, tuple[str, list]] = {}
 
 
-def _numbered_insert_template(count: int, *, writes: list[str] = (), guard: str = "",
+def _numbered_insert_template(count: int, *, writes: list[str] = (), leading: str = "", guard: str = "",
                               data_sql: str = "", returning: str = "") -> tuple[str, list]:
     """(sql, fields): bump the counter by `count` and insert that many rows numbered from it, after the
     data-modifying statements `writes` (whose parameters come first): the counter's WHERE reads each
     write's result, so they run to completion before it takes the workspace row's lock.
 
-    guard: the name of a CTE (the caller's, placed before `writes`) without whose row nothing is numbered
+    leading: the caller's CTEs (SQL), placed before `writes`, whose parameters come before theirs.
+    guard: the name of one of them (at most one row) without whose row nothing is numbered
     or inserted: the statement then returns no row. data_sql: a jsonb expression merged into each row's
     data. returning: extra RETURNING columns."""
-    key = (count, tuple(writes), guard, data_sql, returning)
+    key = (count, tuple(writes), leading, guard, data_sql, returning)
     cached = _numbered_insert_sql.get(key)
     if cached is None:
         fields = [f for f in Event._meta.concrete_fields if f.attname != "sequence"]
@@ -277,7 +277,7 @@ def _numbered_insert_template(count: int, *, writes: list[str] = (), guard: str 
         if guard:
             after_writes += f" AND EXISTS (SELECT 1 FROM {guard})"  # noqa: S608 - the caller's CTE name
         # Identifiers come from the model's metadata and the writes are the caller's SQL; values are parameters.
-        bump = ("WITH " + "".join(cte + ", " for cte in ctes)  # noqa: S608
+        bump = ("WITH " + "".join(cte + ", " for cte in ([leading] if leading else []) + ctes)  # noqa: S608
                 + "seq AS (UPDATE core_workspace SET event_sequence = event_sequence + %s WHERE id = %s"
                 + after_writes + " RETURNING event_sequence)")
         # With writes, a missing workspace must fail the statement rather than commit them without their

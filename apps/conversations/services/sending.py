@@ -271,12 +271,11 @@ def _send_in_one_statement(*, tenant: Tenant, req: SendRequest, audit: dict | No
     )
     if event is None:
         return None
-    phone_number_id, contact_id = ids
-    message.phone_number_id, message.contact_id = phone_number_id, contact_id
+    message.phone_number_id, message.contact_id = ids
     message.conversation_id = event.data["conversation_id"]
     message._state.adding, message._state.db = False, connection.alias
     if not req.scheduled_at:
-        _kick_on_commit(phone_number_id)
+        _kick_on_commit(message.phone_number_id)
     return message
 
 
