@@ -3,9 +3,13 @@ next to a ceiling measured in the same run: a bare aiohttp sender against the sa
 number the fake does not throttle), showing the fake is not the bottleneck.
 
 The dispatcher under test is the production code path: `dispatch_drain` (what the Celery task
-`dispatch_number` runs) claiming rows from PostgreSQL, pacing with the Redis token bucket, sending through
-AsyncGraphSender, recording results and events in bulk. `--workers N` runs N drainers at once (threads,
-each its own DB connection) sharing the one bucket, as N Celery workers would.
+`dispatch_number` runs) claiming rows from PostgreSQL, pacing with the number's NumberPacer in Redis (a
+one-second ledger at the cap less 1%, bursts of 10 ms), sending through AsyncGraphSender, recording results
+and events in bulk. `--workers N` runs N drainers at once (separate processes, each its own DB connection)
+sharing the one pacer, as N Celery workers would.
+
+The steady rate is counted over whole seconds from 1 s after the first send to 1 s before the last (start-up
+and the final in-flight batch left out); "never above" is the busiest of those seconds.
 
 Targets (issue 3): >= 97% of the --mps cap, never above it, zero 130429 and zero 131056.
 
@@ -115,7 +119,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--mps", type=int, default=1000)
-    parser.add_argument("--workers", type=int, default=1, help="concurrent drainers sharing the bucket")
+    parser.add_argument("--workers", type=int, default=1, help="concurrent drainers sharing the pacer")
     parser.add_argument("--ceiling-seconds", type=float, default=5.0)
     parser.add_argument("--ceiling-concurrency", type=int, default=64)
     parser.add_argument("--profile", action="store_true", help="cProfile the drainer's main thread (1 worker)")
@@ -176,7 +180,7 @@ def main() -> int:
             pstats.Stats(prof).sort_stats("cumulative").print_stats(45)
         elif args.workers == 1:
             results.append(dict(dispatch_drain(phone_number_id=number.pk, budget_seconds=args.seconds)))
-        else:  # separate processes, as Celery prefork workers would be; they share the Redis bucket
+        else:  # separate processes, as Celery prefork workers would be; they share the Redis pacer
             procs = [subprocess.Popen([sys.executable, os.path.abspath(__file__), "--drain", number.pk,
                                        "--seconds", str(args.seconds)], cwd=ROOT, env=env,
                                       stdout=subprocess.PIPE, text=True) for _ in range(args.workers)]
@@ -185,24 +189,20 @@ def main() -> int:
                 results.append(json.loads(out.strip().splitlines()[-1]) if out.strip() else {})
         elapsed = time.perf_counter() - t0
 
-        from datetime import timedelta
-
         attempts = MessageAttempt.objects.filter(message__phone_number=number)
         accepted = attempts.filter(outcome="accepted")
         span = accepted.aggregate(first=Min("started_at"), last=Max("started_at"))
         sent_total = accepted.count()
         window = (span["last"] - span["first"]).total_seconds() if sent_total > 1 else float("nan")
-        # Steady state: from 1 s after the first send to 1 s before the last (drainer start-up and the
-        # final in-flight batch excluded), and whole seconds in between (the never-above check).
         first, last = span["first"], span["last"]
-        inner_from, inner_to = first + timedelta(seconds=1), last - timedelta(seconds=1)
-        inner = accepted.filter(started_at__gte=inner_from, started_at__lt=inner_to).count()
-        inner_rate = inner / max(0.001, (inner_to - inner_from).total_seconds())
         per_second = {}
         for ts in accepted.values_list("started_at", flat=True):
             sec = int((ts - first).total_seconds())
             per_second[sec] = per_second.get(sec, 0) + 1
-        full = [v for k, v in per_second.items() if 1 <= k < int((last - first).total_seconds()) - 1]
+        # Steady state: the whole seconds from first+1 s to last-1 s (drainer start-up and the final
+        # in-flight batch left out). A span ending mid-second would weigh where in its second the pacer is.
+        full = [per_second.get(k, 0) for k in range(1, int((last - first).total_seconds()) - 1)]
+        inner_rate = sum(full) / len(full) if full else float("nan")
         throttled = dict(attempts.filter(upstream_code__in=[130429, 131056]).values_list("upstream_code")
                          .annotate(n=Count("id")).values_list("upstream_code", "n"))
         statuses = dict(Message.objects.filter(phone_number=number).values_list("status").annotate(n=Count("id"))
@@ -214,14 +214,14 @@ def main() -> int:
     print(f"ceiling: bare aiohttp sender -> same fakemeta: {ceiling_rate:8.1f} req/s "
           f"(concurrency {args.ceiling_concurrency}, {ceiling_t:.1f}s, codes {ceiling_codes})")
     print(f"dispatch: {sent_total} accepted in {elapsed:.1f}s with {args.workers} worker(s); "
-          f"first->last send {window:.2f}s = {rate:.1f} mps; steady (first+1s..last-1s) {inner_rate:.1f} mps "
+          f"first->last send {window:.2f}s = {rate:.1f} mps; steady ({len(full)} whole seconds) {inner_rate:.1f} mps "
           f"= {100 * inner_rate / args.mps:.1f}% of {args.mps}")
     if full:
         print(f"per-second sends (whole seconds inside the run): min {min(full)}  max {max(full)}  "
               f"mean {sum(full) / len(full):.1f}")
     print(f"130429: {throttled.get(130429, 0)}   131056: {throttled.get(131056, 0)}   statuses: {statuses}   "
           f"drain totals: {results}")
-    ok = inner_rate >= 0.97 * args.mps and (not full or max(full) <= args.mps * 1.0 + 1) and not throttled
+    ok = inner_rate >= 0.97 * args.mps and (not full or max(full) <= args.mps) and not throttled
     print("PASS" if ok else "MISS")
     return 0 if ok else 1
 

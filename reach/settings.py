@@ -371,7 +371,8 @@ DISPATCH_KICK_BACKGROUND = env.bool("DISPATCH_KICK_BACKGROUND", default=not TEST
 DISPATCH_KICK_LINGER_MS = env.float("DISPATCH_KICK_LINGER_MS", default=10.0)  # a background round gathers for this
 DISPATCH_BACKOFF_BASE_SECONDS = env.float("DISPATCH_BACKOFF_BASE_SECONDS", default=2.0)
 DISPATCH_BACKOFF_MAX_SECONDS = env.float("DISPATCH_BACKOFF_MAX_SECONDS", default=900.0)
-DISPATCH_BUCKET_BURST_SECONDS = env.float("DISPATCH_BUCKET_BURST_SECONDS", default=0.01)
+DISPATCH_BUCKET_BURST_SECONDS = env.float("DISPATCH_BUCKET_BURST_SECONDS", default=0.01)  # burst = cap x this
+DISPATCH_PACE_MARGIN = env.float("DISPATCH_PACE_MARGIN", default=0.01)  # share of the cap left unused per second
 DISPATCH_RATE_FACTOR = env.float("DISPATCH_RATE_FACTOR", default=1.0)  # fraction of throughput_mps used
 DISPATCH_PAIR_INTERVAL_SECONDS = env.float("DISPATCH_PAIR_INTERVAL_SECONDS", default=6.0)  # Meta: 1 msg / 6 s
 DISPATCH_PAIR_BURST = env.int("DISPATCH_PAIR_BURST", default=20)

@@ -3,8 +3,9 @@
 - Claim: compare-and-set queued -> sending with a lease (`claimed_until`) and a claim token; on PostgreSQL
   the candidates are picked with SELECT ... FOR UPDATE SKIP LOCKED in a short transaction, so concurrent
   drainers never claim the same row. A killed worker's claims come back after the lease (sweeper).
-- Pace: a Redis token bucket per sender number at PhoneNumber.throughput_mps, shared by every worker
-  (one Lua script, Redis' own clock), plus a per-recipient pair bucket (Meta's 1 msg / 6 s with bursts).
+- Pace: per sender number a Redis one-second ledger at PhoneNumber.throughput_mps with a small burst bucket
+  (NumberPacer), shared by every worker (one Lua script, Redis' own clock), plus a per-recipient pair
+  bucket (Meta's 1 msg / 6 s with bursts).
 - Fair: a batch takes an equal share from every campaign (and from the API traffic) due on the number.
 - Send: outside any transaction; live numbers through AsyncGraphSender (aiohttp, concurrent) on one
   event loop per process, simulated numbers through the in-process SandboxProvider, SMS via the gateway.
@@ -13,12 +14,14 @@
   jitter); past `expires_at` the message fails as MESSAGE_EXPIRED; terminal errors fail it with the mapped
   code and trigger `fallback.sms` when the recipient is not on WhatsApp.
 The claim/send/record steps are pipelined: the next batch is claimed and the last one recorded while
-the current one is on the wire, so the number's bucket never waits for the database.
+the current one is on the wire, so the number's pace never waits for the database.
 """
 
 from __future__ import annotations
 
 import asyncio
+import atexit
+import contextlib
 import json
 import logging
 import math
@@ -52,34 +55,78 @@ def _setting(name: str, default):
 
 # --- Redis pacing --------------------------------------------------------------------------------------
 
-# KEYS[1] bucket; ARGV rate (tokens/s), capacity, wanted. Returns {granted, wait_us until the next
-# `min(wanted - granted, capacity/4)` tokens}. Time comes from Redis so every worker shares one clock.
-_BUCKET_LUA = """
+# KEYS[1] the number's pace (burst tokens, their timestamp, the ledger's sum), KEYS[2] its ledger: a list of
+# "granted_at_us:count", oldest first. ARGV burst rate (tokens/s), burst capacity, window (us), window limit,
+# wanted, and optionally now (us; tests). Returns {granted, wait_us until the next
+# `min(wanted - granted, capacity/4)` could be granted}. Time comes from Redis so every worker shares one clock.
+_PACE_LUA = """
 local rate = tonumber(ARGV[1])
 local cap = tonumber(ARGV[2])
-local want = tonumber(ARGV[3])
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local v = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
+local window = tonumber(ARGV[3])
+local limit = tonumber(ARGV[4])
+local want = tonumber(ARGV[5])
+local now
+if ARGV[6] then
+  now = tonumber(ARGV[6])
+else
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+end
+local v = redis.call('HMGET', KEYS[1], 'tokens', 'ts', 'sum')
 local tokens = tonumber(v[1])
 local ts = tonumber(v[2])
-if tokens == nil or ts == nil then
+local sum = tonumber(v[3])
+if tokens == nil or ts == nil or sum == nil then
   tokens = cap
   ts = now
+  sum = 0
+  for _, e in ipairs(redis.call('LRANGE', KEYS[2], 0, -1)) do
+    sum = sum + tonumber(string.match(e, ':(%d+)$'))
+  end
 end
 if now > ts then
   tokens = math.min(cap, tokens + (now - ts) * rate / 1000000)
 end
-local granted = math.min(want, math.floor(tokens))
+while true do
+  local head = redis.call('LINDEX', KEYS[2], 0)
+  if not head then
+    sum = 0
+    break
+  end
+  local at, n = string.match(head, '^(%d+):(%d+)$')
+  if tonumber(at) + window > now then
+    break
+  end
+  sum = sum - tonumber(n)
+  redis.call('LPOP', KEYS[2])
+end
+local granted = math.min(want, math.floor(tokens), limit - sum)
 if granted < 0 then granted = 0 end
-tokens = tokens - granted
-redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', tostring(now))
-redis.call('PEXPIRE', KEYS[1], 60000)
+if granted > 0 then
+  tokens = tokens - granted
+  sum = sum + granted
+  redis.call('RPUSH', KEYS[2], string.format('%d:%d', now, granted))
+end
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', string.format('%d', now), 'sum', string.format('%d', sum))
+local ttl = math.ceil(window / 1000) + 60000
+redis.call('PEXPIRE', KEYS[1], ttl)
+redis.call('PEXPIRE', KEYS[2], ttl)
 local wait = 0
 if granted < want then
   local need = math.min(want - granted, math.max(1, math.floor(cap / 4)))
-  wait = math.ceil((need - tokens) * 1000000 / rate)
-  if wait < 0 then wait = 0 end
+  if tokens < need then
+    wait = math.ceil((need - tokens) * 1000000 / rate)
+  end
+  local over = sum + need - limit
+  if over > 0 then
+    local freed = 0
+    for _, e in ipairs(redis.call('LRANGE', KEYS[2], 0, 63)) do
+      local at, n = string.match(e, '^(%d+):(%d+)$')
+      freed = freed + tonumber(n)
+      wait = math.max(wait, tonumber(at) + window - now)
+      if freed >= over then break end
+    end
+  end
 end
 return {granted, wait}
 """
@@ -109,6 +156,10 @@ end
 return out
 """
 
+# The burst bucket refills this much faster than the cap: a late drainer catches up within a few of its
+# batches, and the ledger still holds every second to the cap.
+_CATCH_UP = 1.25
+
 _scripts: dict[str, object] = {}
 
 
@@ -121,26 +172,40 @@ def _script(name: str, source: str):
 
 
 @dataclass
-class TokenBucket:
-    """Per sender number, shared by every worker through Redis."""
+class NumberPacer:
+    """A sender number's pace, shared by every worker through Redis.
+
+    A one-second ledger lets at most `window_limit` sends into any `window_seconds` (the cap less a small
+    margin, so jitter between a grant and its request never puts a wall-clock second over the cap), and a
+    small burst bucket refilling faster than the cap keeps the sends spread out. A drainer that wakes late
+    takes the sends it missed while the ledger still has room; a plain token bucket small enough to keep
+    every second under the cap would have dropped them (and with them 2-6% of the number's throughput).
+    """
 
     key: str
-    rate: float
-    capacity: float
+    rate: float  # what the ledger admits on average, sends/s
+    window_limit: int
+    window_seconds: float
+    burst: int
+    burst_rate: float
 
     @classmethod
-    def for_number(cls, number: PhoneNumber) -> TokenBucket:
+    def for_number(cls, number: PhoneNumber) -> NumberPacer:
         cap = max(0.1, float(number.throughput_mps) * float(_setting("DISPATCH_RATE_FACTOR", 1.0)))
-        burst = float(_setting("DISPATCH_BUCKET_BURST_SECONDS", 0.01))
-        capacity = max(1.0, math.floor(cap * burst))
-        # Any one-second window can see `rate` refill plus a full bucket: refill at cap - capacity so no
-        # wall-clock second exceeds the cap (1,000 mps: 10 tokens, 990/s); never below 90% for tiny caps.
-        rate = max(cap * 0.9, cap - capacity)
-        return cls(key=f"reach:bucket:pn:{number.pk}", rate=rate, capacity=capacity)
+        usable = cap * (1.0 - float(_setting("DISPATCH_PACE_MARGIN", 0.01)))
+        # Below one send a second the window stretches so that it still admits a whole send.
+        window = max(1.0, 1.0 / usable)
+        limit = max(1, math.floor(usable * window))
+        burst = max(1, math.floor(cap * float(_setting("DISPATCH_BUCKET_BURST_SECONDS", 0.01))))
+        return cls(key=f"reach:pace:{{{number.pk}}}", rate=limit / window, window_limit=limit,
+                   window_seconds=window, burst=burst, burst_rate=cap * _CATCH_UP)
 
-    def take(self, want: int) -> tuple[int, float]:
-        """Returns (granted, seconds to wait before asking again)."""
-        granted, wait_us = _script("bucket", _BUCKET_LUA)(keys=[self.key], args=[self.rate, self.capacity, want])
+    def take(self, want: int, *, now_us: int | None = None) -> tuple[int, float]:
+        """Returns (granted, seconds to wait before asking again). `now_us` replaces Redis' clock (tests)."""
+        args = [self.burst_rate, self.burst, int(self.window_seconds * 1_000_000), self.window_limit, want]
+        if now_us is not None:
+            args.append(int(now_us))
+        granted, wait_us = _script("pace", _PACE_LUA)(keys=[self.key, f"{self.key}:ledger"], args=args)
         return int(granted), int(wait_us) / 1_000_000
 
     def take_blocking(self, want: int = 1) -> None:
@@ -184,7 +249,17 @@ class _LoopThread:
                 threading.Thread(target=run, name="reach-dispatch-loop", daemon=True).start()
                 ready.wait(5)
                 cls._loop = loop
+                atexit.register(cls._close_sender, loop)
         return asyncio.run_coroutine_threadsafe(coro, cls._loop)
+
+    @staticmethod
+    def _close_sender(loop: asyncio.AbstractEventLoop) -> None:
+        """At exit, close the sender's pooled connections on their loop (else aiohttp reports them unclosed)."""
+        from apps.providers.registry import async_whatsapp_sender
+
+        if loop.is_running():
+            with contextlib.suppress(Exception):
+                asyncio.run_coroutine_threadsafe(async_whatsapp_sender().aclose(), loop).result(timeout=2)
 
 
 # --- claim ---------------------------------------------------------------------------------------------
@@ -330,7 +405,7 @@ def _now() -> datetime:
     return timezone.now()
 
 
-async def _send_live_async(items: list[tuple[Outcome, dict]], *, bucket: TokenBucket, number_meta_id: str,
+async def _send_live_async(items: list[tuple[Outcome, dict]], *, pacer: NumberPacer, number_meta_id: str,
                            token: str) -> None:
     from apps.providers.base import ProviderError
     from apps.providers.registry import async_whatsapp_sender
@@ -354,10 +429,10 @@ async def _send_live_async(items: list[tuple[Outcome, dict]], *, bucket: TokenBu
 
     tasks = []
     i = 0
-    chunk = max(1, int(bucket.capacity))
+    chunk = pacer.burst
     while i < len(items):
         want = min(len(items) - i, chunk)
-        granted, wait = bucket.take(want)
+        granted, wait = pacer.take(want)
         for k in range(granted):
             tasks.append(asyncio.ensure_future(one(*items[i + k])))
         i += granted
@@ -389,7 +464,7 @@ def _send_sync(outcome: Outcome, call) -> None:
 class _NumberCtx:
     number: PhoneNumber
     token: str
-    bucket: TokenBucket
+    pacer: NumberPacer
     simulated: bool
 
 
@@ -397,7 +472,7 @@ def _number_ctx(phone_number_id: str) -> _NumberCtx | None:
     number = PhoneNumber.objects.select_related("waba").filter(pk=phone_number_id).first()
     if number is None:
         return None
-    return _NumberCtx(number=number, token=waba_access_token(number.waba), bucket=TokenBucket.for_number(number),
+    return _NumberCtx(number=number, token=waba_access_token(number.waba), pacer=NumberPacer.for_number(number),
                       simulated=number.waba.is_simulated)
 
 
@@ -453,7 +528,7 @@ def _send_simulated(items: list[tuple[Outcome, dict]], ctx: _NumberCtx) -> None:
 
     provider = whatsapp_provider(simulated=True)
     for outcome, payload in items:
-        ctx.bucket.take_blocking(1)
+        ctx.pacer.take_blocking(1)
         _send_sync(outcome, lambda p=payload: provider.send_message(
             phone_number_id=ctx.number.meta_phone_number_id, access_token=ctx.token, payload=p))
 
@@ -645,7 +720,7 @@ def _fallback_sms(m: Message, now: datetime) -> Message:
 
 def _batch_size(ctx: _NumberCtx) -> int:
     seconds = float(_setting("DISPATCH_BATCH_SECONDS", 0.25))
-    return int(min(_setting("DISPATCH_BATCH_MAX", 500), max(10, ctx.bucket.rate * seconds)))
+    return int(min(_setting("DISPATCH_BATCH_MAX", 500), max(10, ctx.pacer.rate * seconds)))
 
 
 def _start_send(batch: Batch, ctx: _NumberCtx, now: datetime):
@@ -658,14 +733,14 @@ def _start_send(batch: Batch, ctx: _NumberCtx, now: datetime):
             _send_simulated(wa, ctx)
         else:
             future = _LoopThread.submit(_send_live_async(
-                wa, bucket=ctx.bucket, number_meta_id=ctx.number.meta_phone_number_id, token=ctx.token))
+                wa, pacer=ctx.pacer, number_meta_id=ctx.number.meta_phone_number_id, token=ctx.token))
     _send_sms(sms)
     return outcomes, future
 
 
 def dispatch_drain(*, phone_number_id: str, budget_seconds: float | None = None) -> dict[str, int]:
     """Drain one number's due messages for up to `budget_seconds`, pipelined: claim N+1 and record N-1
-    while batch N is on the wire. Safe to run in several workers at once (claims + shared bucket)."""
+    while batch N is on the wire. Safe to run in several workers at once (claims + shared pacer)."""
     ctx = _number_ctx(phone_number_id)
     totals: dict[str, int] = defaultdict(int)
     if ctx is None:
@@ -673,7 +748,7 @@ def dispatch_drain(*, phone_number_id: str, budget_seconds: float | None = None)
     budget = budget_seconds if budget_seconds is not None else float(_setting("DISPATCH_DRAIN_SECONDS", 30))
     deadline = time.monotonic() + budget
     size = _batch_size(ctx)
-    fan = _FanOut(phone_number_id=phone_number_id, rate=ctx.bucket.rate)
+    fan = _FanOut(phone_number_id=phone_number_id, rate=ctx.pacer.rate)
     try:
         _drain_loop(phone_number_id=phone_number_id, ctx=ctx, size=size, deadline=deadline, fan=fan,
                     totals=totals)
@@ -715,7 +790,7 @@ class _FanOut:
     """Several drainers per busy number: one process tops out below a high cap (claim + record are CPU),
     so a drainer facing a backlog enqueues another drain task until ceil(rate / DISPATCH_DRAINER_MPS)
     (at most DISPATCH_DRAINERS_MAX) are alive. Live drainers are a Redis sorted set scored by lease
-    expiry, so a killed one drops out by itself; the shared token bucket keeps the pace across them."""
+    expiry, so a killed one drops out by itself; the shared NumberPacer keeps the pace across them."""
 
     def __init__(self, *, phone_number_id: str, rate: float):
         self.pn = phone_number_id
