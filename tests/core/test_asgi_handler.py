@@ -8,8 +8,10 @@ import json
 import threading
 
 import pytest
+from asgiref.sync import sync_to_async
 from asgiref.testing import ApplicationCommunicator
 from django.core import signals
+from django.db import connections
 from django.test import override_settings
 
 from apps.conversations.models import Message
@@ -39,6 +41,14 @@ async def _call(app, scope: dict, body: bytes = b"") -> tuple[int, dict, bytes]:
             break
     await communicator.wait(timeout=5)
     return start["status"], {k.decode().lower(): v.decode() for k, v in start["headers"]}, b"".join(chunks)
+
+
+@pytest.fixture(autouse=True)
+async def _close_the_async_orm_connection():
+    """The ORM calls of an async test run on asgiref's executor thread, whose connection would outlive the
+    test (and keep the test database from being dropped)."""
+    yield
+    await sync_to_async(connections.close_all)()
 
 
 @pytest.fixture
