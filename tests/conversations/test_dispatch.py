@@ -362,7 +362,7 @@ def test_drain_paces_to_the_numbers_throughput(workspace, sender, settings):
     assert elapsed >= 1.0  # 49 in the first second (50 less the 1% margin); the 50th waits for the window
     started = sorted(MessageAttempt.objects.filter(message__phone_number=number).values_list("started_at",
                                                                                                flat=True))
-    assert (started[49] - started[0]).total_seconds() >= 0.99
+    assert (started[49] - started[0]).total_seconds() >= 0.9  # a burst bucket alone: 49 / 62.5 = 0.78 s
 
 
 def test_sweeper_kicks_numbers_with_due_work(workspace, number, monkeypatch):

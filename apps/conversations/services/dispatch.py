@@ -175,9 +175,9 @@ def _script(name: str, source: str):
 class NumberPacer:
     """A sender number's pace, shared by every worker through Redis.
 
-    A one-second ledger lets at most `window_limit` sends into any `window_seconds` (the cap less a small
-    margin, so jitter between a grant and its request never puts a wall-clock second over the cap), and a
-    small burst bucket refilling faster than the cap keeps the sends spread out. A drainer that wakes late
+    A one-second ledger lets at most `window_limit` sends into any `window_seconds` (the cap less a margin
+    for the jitter between a grant and its request: 1% covers ~10 ms at 1,000 mps), and a small burst
+    bucket refilling faster than the cap keeps the sends spread out. A drainer that wakes late
     takes the sends it missed while the ledger still has room; a plain token bucket small enough to keep
     every second under the cap would have dropped them (and with them 2-6% of the number's throughput).
     """
