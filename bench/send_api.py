@@ -15,7 +15,9 @@ is measured. Loopback only, bounded in time.
 
 Measured 2026-12-01 on the shared 2-CPU box (its speed drifts by a quarter within minutes: the phases
 alternate in slices so the drift weighs on both), API_THREADS=3: 0.53-0.56x (e.g. healthz 278/s, sends
-154/s, p50 205 ms, p99 270 ms); the same run of the code of 2026-11-30 gave 0.40-0.42x. A send is now one
+154/s, p50 205 ms, p99 270 ms); the same run of the code of 2026-11-30 gave 0.40-0.42x. Later that day,
+on a faster box, eleven runs gave 0.50-0.60x (e.g. healthz 683/s, sends 402/s, p50 77 ms, p99 119 ms),
+one of them just under 0.50. A send is now one
 statement (the policy's read is a guard CTE of the write: apps.conversations.services.sending.
 _send_in_one_statement) and, far from the rate limit, no Redis round trip (units are leased per process);
 Daphne no longer parses POST form bodies (apps/core/daphne_requests.py). Whole-server instructions
