@@ -183,11 +183,15 @@ class NumberPacer:
     """
 
     key: str
-    rate: float  # what the ledger admits on average, sends/s
     window_limit: int
     window_seconds: float
     burst: int
     burst_rate: float
+
+    @property
+    def rate(self) -> float:
+        """What the ledger admits on average, sends/s."""
+        return self.window_limit / self.window_seconds
 
     @classmethod
     def for_number(cls, number: PhoneNumber) -> NumberPacer:
@@ -197,8 +201,8 @@ class NumberPacer:
         window = max(1.0, 1.0 / usable)
         limit = max(1, math.floor(usable * window))
         burst = max(1, math.floor(cap * float(_setting("DISPATCH_BUCKET_BURST_SECONDS", 0.01))))
-        return cls(key=f"reach:pace:{{{number.pk}}}", rate=limit / window, window_limit=limit,
-                   window_seconds=window, burst=burst, burst_rate=cap * _CATCH_UP)
+        return cls(key=f"reach:pace:{{{number.pk}}}", window_limit=limit, window_seconds=window, burst=burst,
+                   burst_rate=cap * _CATCH_UP)
 
     def take(self, want: int, *, now_us: int | None = None) -> tuple[int, float]:
         """Returns (granted, seconds to wait before asking again). `now_us` replaces Redis' clock (tests)."""
