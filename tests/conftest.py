@@ -7,7 +7,13 @@ import pytest
 from rest_framework.test import APIClient
 
 from apps.core import services
+from apps.core.events import event_type_register
 from apps.core.redis import get_redis
+
+# The event log's own tests append data of their choosing: an internal type only the tests know.
+TEST_EVENT_TYPE = "test.probe"
+event_type_register(TEST_EVENT_TYPE, public=False, description="Any data: the event log's own tests.",
+                    schema={"type": "object"}, example={})
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -15,6 +21,32 @@ def _clean_redis():
     # REDIS_URL is forced to a dedicated logical database under test (settings._redis_url_for_tests).
     get_redis().flushdb()
     yield
+
+
+@pytest.fixture(autouse=True)
+def _events_match_their_schemas(request):
+    """After every test that used the database, every event it wrote validates against its type's
+    registered JSON Schema: the whole suite checks the payloads of the paths production runs."""
+    if not ("_django_db_helper" in request.fixturenames or request.node.get_closest_marker("django_db")):
+        yield
+        return
+    request.getfixturevalue("_django_db_helper")  # set up first, so this check runs before its teardown
+    yield
+    from django.db import connection
+
+    from apps.core.events import event_data_errors
+    from apps.core.models import Event
+
+    if connection.needs_rollback:  # the test broke its own transaction: nothing it wrote is readable
+        return
+    bad = []
+    for event_id, event_type, data in Event.objects.order_by("workspace_id", "sequence").values_list(
+            "id", "type", "data").iterator():
+        errors = event_data_errors(event_type, data)
+        if errors:
+            bad.append(f"{event_type} {event_id}: {'; '.join(errors[:3])}\n    data: {data!r}"[:2000])
+    if bad:
+        pytest.fail(f"{len(bad)} event(s) do not match their schema:\n" + "\n".join(bad[:10]), pytrace=False)
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ class CampaignsConfig(AppConfig):
     def ready(self) -> None:
         from django.conf import settings
 
+        from apps.campaigns import events  # noqa: F401  (registers the event types and their schemas)
         from apps.core import periodic
 
         # Fires due schedules (the Campaign row is the truth; no per-campaign beat entries to keep in sync) and

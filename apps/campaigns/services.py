@@ -25,6 +25,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from apps.campaigns import selectors, variables
+from apps.campaigns.events import campaign_completed
 from apps.campaigns.models import Audience, AudienceMember, Campaign, CampaignRecipient
 from apps.contacts.models import Contact
 from apps.contacts.phones import normalize_phone
@@ -705,10 +706,8 @@ def campaign_complete(*, campaign: Campaign, stats: dict, now: datetime) -> str:
         status=S.COMPLETED, completed_at=now, updated_at=now
     )
     if updated:
-        event_append(workspace=campaign.workspace, type="campaign.completed", data={
-            "campaign_id": campaign.pk, "name": campaign.name, "completed_at": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "stats": stats,
-        })
+        event_append(workspace=campaign.workspace, type="campaign.completed",
+                     data=campaign_completed(campaign=campaign, stats=stats, completed_at=now))
         return S.COMPLETED
     return Campaign.objects.filter(pk=campaign.pk).values_list("status", flat=True).first()
 

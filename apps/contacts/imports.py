@@ -278,8 +278,8 @@ def _write_batch_portable(*, workspace: Workspace, rows: list[_Row]) -> tuple[in
 def _consent_from_import(*, workspace: Workspace, rows: list[_Row], state: dict) -> None:
     """An `opted_in` column appends ledger rows (source `import`) where it changes the contact's state or
     gives a contact its first consent evidence; the cache and the events go in the batch's transaction."""
+    from apps.contacts.events import contact_consent_event
     from apps.contacts.models import ConsentRecord
-    from apps.contacts.services import consent_serialize
     from apps.core.services import event_append_many
 
     records = []
@@ -304,10 +304,7 @@ def _consent_from_import(*, workspace: Workspace, rows: list[_Row], state: dict)
                                                       consent_updated_at=now)
     phones = {pk: phone for phone, (pk, *_) in state.items()}
     event_append_many(workspace=workspace, events=[
-        ("contact.opted_in" if rec.status == ConsentRecord.Status.OPT_IN else "contact.opted_out",
-         {"contact_id": rec.contact_id, "phone": phones.get(rec.contact_id),
-          "opted_in": rec.status == ConsentRecord.Status.OPT_IN, "consent": consent_serialize(rec)})
-        for rec in records])
+        contact_consent_event(record=rec, phone=phones.get(rec.contact_id)) for rec in records])
 
 
 def _write_batch(*, workspace: Workspace, rows: list[_Row], report: ImportReport) -> None:

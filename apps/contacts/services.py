@@ -10,6 +10,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from apps.contacts import stopwords
+from apps.contacts.events import contact_consent_event
 from apps.contacts.models import ConsentRecord, Contact, ContactTag
 from apps.contacts.phones import normalize_phone, wa_id_to_e164
 from apps.core.errors import ValidationFailed
@@ -271,14 +272,8 @@ def consent_record(*, contact: Contact, status: str, source: str, note: str = ""
     Contact.objects.filter(pk=locked.pk).update(opted_in=opted_in, consent_updated_at=record.created_at,
                                                 updated_at=timezone.now())
     contact.opted_in, contact.consent_updated_at = opted_in, record.created_at
-    event_append(
-        workspace=locked.workspace,
-        type="contact.opted_in" if opted_in else "contact.opted_out",
-        data={
-            "contact_id": locked.pk, "phone": locked.phone, "opted_in": opted_in,
-            "consent": consent_serialize(record),
-        },
-    )
+    event_type, data = contact_consent_event(record=record, phone=locked.phone)
+    event_append(workspace=locked.workspace, type=event_type, data=data)
     return record
 
 

@@ -6,6 +6,8 @@ class ConversationsConfig(AppConfig):
     label = "conversations"
 
     def ready(self) -> None:
+        from apps.conversations import events  # noqa: F401  (registers the event types and their schemas)
+
         # Inbox: push committed events to browsers; wake snoozed conversations whose time has come.
         from apps.conversations.services.inbox import inbox_listener_register
         from apps.core import periodic

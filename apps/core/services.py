@@ -19,6 +19,7 @@ from django.utils.text import slugify
 
 from apps.core import hooks
 from apps.core.errors import NotFound, ValidationFailed
+from apps.core.events import event_types_known
 from apps.core.ids import new_id
 from apps.core.models import API_SCOPES, ApiKey, AuditLog, Event, Membership, User, Workspace
 from apps.core.selectors import API_KEYS_GENERATION, api_keys_forget
@@ -178,6 +179,7 @@ def event_append_many(*, workspace: Workspace, events: list[tuple[str, dict[str,
         return []
     if not connection.in_atomic_block:
         raise RuntimeError("event_append must run inside the writer's transaction")
+    event_types_known(etype for etype, _ in events)
     now = timezone.now()
     rows = [Event(id=new_id("evt"), workspace_id=workspace.pk, type=etype, data=data, created_at=now)
             for etype, data in events]
@@ -229,6 +231,7 @@ def _event_with_writes(*, workspace: Workspace, type: str, data: dict[str, Any],
                        returning: str = "") -> tuple[Event | None, tuple]:
     if connection.vendor != "postgresql":
         raise RuntimeError("event_append_with_writes is for PostgreSQL; use the writes and event_append")
+    event_types_known((type,))
     row = Event(id=new_id("evt"), workspace_id=workspace.pk, type=type, data=data, created_at=timezone.now())
     sql, fields = _numbered_insert_template(1, writes=[write_sql for write_sql, _ in writes],
                                             leading=guard[0] if guard else "", guard=guard_name,

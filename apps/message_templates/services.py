@@ -11,6 +11,7 @@ from django.db import IntegrityError, transaction
 from apps.core.errors import UpstreamError, ValidationFailed
 from apps.core.models import Workspace
 from apps.core.services import event_append
+from apps.message_templates.events import template_status_changed
 from apps.message_templates.models import MessageTemplate, TemplateStatusChange
 from apps.message_templates.rendering import component
 from apps.message_templates.selectors import normalize_language
@@ -66,20 +67,11 @@ def _iso(value) -> str | None:
     return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value else None
 
 
-def _event_data(template: MessageTemplate, *, previous_status: str, change: str, **extra) -> dict:
-    return {
-        "template_id": template.pk, "waba_id": template.waba_id, "name": template.name,
-        "language": template.language, "category": template.category, "status": template.status,
-        "previous_status": previous_status, "reason": template.rejection_reason or None, "change": change,
-        **extra,
-    }
-
-
 def _record_change(*, template: MessageTemplate, previous: str, reason: str, change: str, **extra) -> None:
     TemplateStatusChange.objects.create(template=template, from_status=previous, to_status=template.status,
                                         reason=reason)
     event_append(workspace=template.workspace, type="template.status_changed",
-                 data=_event_data(template, previous_status=previous, change=change, **extra))
+                 data=template_status_changed(template=template, previous_status=previous, change=change, **extra))
 
 
 def _duplicate_content(*, waba: Waba, language: str, name: str, components: list) -> bool:

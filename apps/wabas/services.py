@@ -12,6 +12,7 @@ from apps.core.crypto import decrypt_secret, encrypt_secret
 from apps.core.errors import Conflict, NotFound, ValidationFailed
 from apps.core.models import Workspace
 from apps.core.services import event_append
+from apps.wabas.events import phone_number_quality_changed
 from apps.wabas.models import PhoneNumber, Waba
 
 _QUALITY_EVENTS = {"FLAGGED": "YELLOW", "UNFLAGGED": "GREEN", "DOWNGRADE": None, "UPGRADE": None}
@@ -120,9 +121,7 @@ def phone_number_quality_apply(*, waba_meta_id: str, display_phone_number: str, 
     new_tier = _TIER_FROM_LIMIT.get((current_limit or "").upper(), number.messaging_tier)
     number.quality_rating, number.messaging_tier = new_quality, new_tier
     number.save(update_fields=["quality_rating", "messaging_tier", "updated_at"])
-    event_append(workspace=number.workspace, type="phone_number.quality_changed", data={
-        "phone_number_id": number.pk, "display_phone_number": number.display_phone_number,
-        "event": event, "quality_rating": new_quality, "messaging_tier": new_tier,
-        "previous_quality_rating": before["quality_rating"], "previous_messaging_tier": before["messaging_tier"],
-    })
+    event_append(workspace=number.workspace, type="phone_number.quality_changed", data=phone_number_quality_changed(
+        number=number, event=event, previous_quality_rating=before["quality_rating"],
+        previous_messaging_tier=before["messaging_tier"]))
     return number

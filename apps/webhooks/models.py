@@ -33,22 +33,7 @@ class InboundWebhook(models.Model):
 
 # --- us -> subscribers (OUTBOUND) ------------------------------------------------------------------
 
-# The public event types of API.md; "*" in a subscription means all of these.
-PUBLIC_EVENT_TYPES = (
-    "message.inbound",
-    "message.status_changed",
-    "message.sent",
-    "message.delivered",
-    "message.read",
-    "message.failed",
-    "conversation.assigned",
-    "conversation.status_changed",
-    "contact.opted_out",
-    "contact.opted_in",
-    "template.status_changed",
-    "phone_number.quality_changed",
-    "campaign.completed",
-)
+# The public event types come from the registry (apps.core.events.public_event_types).
 TEST_EVENT_TYPE = "webhook.test"
 
 

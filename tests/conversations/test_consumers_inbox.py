@@ -11,6 +11,7 @@ from channels.testing import WebsocketCommunicator
 from django.db import transaction
 
 from apps.conversations.services.inbox import conversation_update, inbox_group_name
+from apps.core.events import event_type_get
 from apps.core.models import Event
 from apps.core.services import event_append, event_envelope
 from reach.asgi import application
@@ -57,7 +58,8 @@ async def _connect(cookie: bytes | None):
 def _emit(workspace, type_="conversation.status_changed", n=1):
     with transaction.atomic():
         for i in range(n):
-            event_append(workspace=workspace, type=type_, data={"conversation_id": "cnv_x", "i": i})
+            event_append(workspace=workspace, type=type_,
+                         data={**event_type_get(type_).example, "conversation_id": "cnv_x"})
 
 
 emit = sync_to_async(_emit)

@@ -22,6 +22,7 @@ from apps.conversations.services import dispatch
 from apps.core import hooks
 from apps.core.models import AuditLog, Event, Workspace
 from apps.core.services import api_key_create, workspace_create
+from tests.conftest import TEST_EVENT_TYPE
 from tests.conversations.send_support import TO, contact, live_number
 
 pytestmark = [
@@ -125,14 +126,14 @@ def test_a_failing_write_leaves_nothing_behind(sender):
     before = Workspace.objects.get(pk=ws.pk).event_sequence
     # The second write breaks a (deferred) foreign key: the whole statement, event included, is refused.
     with pytest.raises(IntegrityError):
-        event_append_with_writes(workspace=ws, type="contact.updated", data={}, writes=[
+        event_append_with_writes(workspace=ws, type=TEST_EVENT_TYPE, data={}, writes=[
             ("UPDATE conversations_conversation SET last_message_preview = %s WHERE id = %s", ["x", conversation.pk]),
             audit_record_statement(action="test", workspace=Workspace(pk="ws_missing")),
         ])
     conversation.refresh_from_db()
     assert conversation.last_message_preview != "x"
     assert Workspace.objects.get(pk=ws.pk).event_sequence == before
-    assert not Event.objects.filter(workspace=ws, type="contact.updated").exists()
+    assert not Event.objects.filter(workspace=ws, type=TEST_EVENT_TYPE).exists()
 
 
 def test_a_missing_workspace_refuses_the_writes_too(sender):
@@ -140,7 +141,7 @@ def test_a_missing_workspace_refuses_the_writes_too(sender):
 
     ws, number, conversation, client = sender
     with pytest.raises(IntegrityError):
-        event_append_with_writes(workspace=Workspace(pk="ws_missing"), type="contact.updated", data={}, writes=[
+        event_append_with_writes(workspace=Workspace(pk="ws_missing"), type=TEST_EVENT_TYPE, data={}, writes=[
             ("UPDATE conversations_conversation SET last_message_preview = %s WHERE id = %s", ["y", conversation.pk]),
         ])
     conversation.refresh_from_db()

@@ -11,6 +11,7 @@ from django.db import connection, connections, transaction
 from apps.core import hooks
 from apps.core.models import Event, Workspace
 from apps.core.services import event_append, event_append_many, events_batched, workspace_create
+from tests.conftest import TEST_EVENT_TYPE
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -44,7 +45,7 @@ def test_the_counter_is_locked_only_when_the_batch_ends():
     ws = workspace_create(name="Acme", slug="acme")
     with transaction.atomic():
         with events_batched():
-            event_append(workspace=ws, type="contact.updated", data={"n": 1})
+            event_append(workspace=ws, type=TEST_EVENT_TYPE, data={"n": 1})
             assert not _counter_locked_elsewhere(ws.pk)
         assert _counter_locked_elsewhere(ws.pk)
     assert not _counter_locked_elsewhere(ws.pk)
@@ -54,7 +55,7 @@ def test_the_counter_is_locked_only_when_the_batch_ends():
 def test_without_a_batch_the_counter_is_locked_at_the_append():
     ws = workspace_create(name="Acme", slug="acme")
     with transaction.atomic():
-        event_append(workspace=ws, type="contact.updated", data={"n": 1})
+        event_append(workspace=ws, type=TEST_EVENT_TYPE, data={"n": 1})
         assert _counter_locked_elsewhere(ws.pk)
 
 
@@ -67,10 +68,10 @@ def test_a_batch_numbers_each_workspace_contiguously_and_announces_envelopes_aft
         before_a = Workspace.objects.get(pk=a.pk).event_sequence
         with transaction.atomic():
             with events_batched():
-                first = event_append(workspace=a, type="contact.updated", data={"n": 1})
-                event_append_many(workspace=b, events=[("contact.updated", {"n": 2})])
+                first = event_append(workspace=a, type=TEST_EVENT_TYPE, data={"n": 1})
+                event_append_many(workspace=b, events=[(TEST_EVENT_TYPE, {"n": 2})])
                 with events_batched():  # nested: joins the outer batch
-                    event_append(workspace=a, type="contact.updated", data={"n": 3})
+                    event_append(workspace=a, type=TEST_EVENT_TYPE, data={"n": 3})
                 assert first.sequence is None and not Event.objects.filter(pk=first.pk).exists()
             assert first.sequence == before_a + 1
             assert heard == []  # nothing is announced before the commit
@@ -89,11 +90,11 @@ def test_a_failed_batch_writes_no_event():
     ws = workspace_create(name="Acme", slug="acme")
     count = Event.objects.filter(workspace=ws).count()
     with pytest.raises(RuntimeError), transaction.atomic(), events_batched():
-        event_append(workspace=ws, type="contact.updated", data={"n": 1})
+        event_append(workspace=ws, type=TEST_EVENT_TYPE, data={"n": 1})
         raise RuntimeError("boom")
     assert Event.objects.filter(workspace=ws).count() == count
     with transaction.atomic():  # the context is clean again: appends outside a batch write at once
-        row = event_append(workspace=ws, type="contact.updated", data={"n": 2})
+        row = event_append(workspace=ws, type=TEST_EVENT_TYPE, data={"n": 2})
         assert row.sequence is not None
 
 
@@ -104,8 +105,8 @@ def test_a_sandbox_envelope_names_the_live_workspace():
     hooks.register_event_listener(heard.extend)
     try:
         with transaction.atomic():
-            event_append(workspace=sandbox, type="contact.updated", data={})
-            event_append(workspace=Workspace(pk=sandbox.pk), type="contact.updated", data={})
+            event_append(workspace=sandbox, type=TEST_EVENT_TYPE, data={})
+            event_append(workspace=Workspace(pk=sandbox.pk), type=TEST_EVENT_TYPE, data={})
     finally:
         hooks._event_listeners.remove(heard.extend)
     loaded, bare = [e for e in heard if e.workspace_id == sandbox.pk]
@@ -116,16 +117,16 @@ def test_a_sandbox_envelope_names_the_live_workspace():
 def test_events_of_a_rolled_back_savepoint_are_dropped_from_the_batch():
     ws = workspace_create(name="Acme", slug="acme")
     with transaction.atomic(), events_batched():
-        event_append(workspace=ws, type="contact.updated", data={"n": "kept"})
+        event_append(workspace=ws, type=TEST_EVENT_TYPE, data={"n": "kept"})
         try:
             with transaction.atomic():  # a savepoint, like an account handler that hits NotFound
-                event_append(workspace=ws, type="contact.updated", data={"n": "rolled back"})
+                event_append(workspace=ws, type=TEST_EVENT_TYPE, data={"n": "rolled back"})
                 raise LookupError("no such template")
         except LookupError:
             pass
         with transaction.atomic():  # a released savepoint keeps its events
-            event_append(workspace=ws, type="contact.updated", data={"n": "released"})
-    datas = list(Event.objects.filter(workspace=ws, type="contact.updated").order_by("sequence")
+            event_append(workspace=ws, type=TEST_EVENT_TYPE, data={"n": "released"})
+    datas = list(Event.objects.filter(workspace=ws, type=TEST_EVENT_TYPE).order_by("sequence")
                  .values_list("data", flat=True))
     assert datas == [{"n": "kept"}, {"n": "released"}]
     sequences = list(Event.objects.filter(workspace=ws).order_by("sequence").values_list("sequence", flat=True))

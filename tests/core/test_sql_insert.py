@@ -7,12 +7,13 @@ from django.db import connection
 
 from apps.core.models import AuditLog, Event, Membership
 from apps.core.sql import insert_new
+from tests.conftest import TEST_EVENT_TYPE
 
 pytestmark = pytest.mark.django_db
 
 
 def test_rows_match_what_the_orm_writes(workspace):
-    rows = [Event(workspace=workspace, sequence=900 + i, type="contact.created", data={"i": i, "nested": [1, {}]})
+    rows = [Event(workspace=workspace, sequence=900 + i, type=TEST_EVENT_TYPE, data={"i": i, "nested": [1, {}]})
             for i in range(3)]
     insert_new(rows)
     stored = {e.pk: e for e in Event.objects.filter(pk__in=[r.pk for r in rows])}

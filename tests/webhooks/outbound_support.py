@@ -11,6 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from django.db import transaction
 
+from apps.core.events import event_type_get
 from apps.core.services import event_append
 
 
@@ -108,5 +109,7 @@ def allow_http(settings):
 
 
 def emit(workspace, type_: str = "message.inbound", data: dict | None = None):
+    """Append one event; its data is the type's registered example unless given."""
     with transaction.atomic():
-        return event_append(workspace=workspace, type=type_, data=data or {"n": 1})
+        return event_append(workspace=workspace, type=type_,
+                            data=data if data is not None else event_type_get(type_).example)

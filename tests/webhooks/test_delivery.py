@@ -13,6 +13,7 @@ import pytest
 import time_machine
 from standardwebhooks.webhooks import Webhook
 
+from apps.core.events import event_type_get
 from apps.core.models import Event
 from apps.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookSubscription
 from apps.webhooks.services import outbound
@@ -32,7 +33,7 @@ def _sub(workspace, url, events=("*",), **kw):
 
 def test_a_200_delivers_once_signed_both_ways(workspace, receiver, allow_http):
     sub, secret = _sub(workspace, receiver.url("/ok"))
-    event = emit(workspace, "message.inbound", {"message_id": "msg_1"})
+    event = emit(workspace, "message.inbound")
 
     assert outbound.events_fan_out() == 1
     outbound.deliver_due()
@@ -43,7 +44,7 @@ def test_a_200_delivers_once_signed_both_ways(workspace, receiver, allow_http):
     body = json.loads(req.body)
     assert body == {"id": event.id, "type": "message.inbound", "created_at": body["created_at"],
                     "workspace_id": workspace.pk, "sandbox": False, "sequence": event.sequence,
-                    "data": {"message_id": "msg_1"}}
+                    "data": event_type_get("message.inbound").example}
     assert body["created_at"].endswith("Z")
     # The Standard Webhooks library verifies the headers unchanged.
     assert Webhook(secret).verify(req.body, req.headers) == body
@@ -246,7 +247,7 @@ def test_event_filters_and_sandbox_separation(workspace, receiver, allow_http):
     _sub(sandbox, receiver.url("/sandbox"))
     emit(workspace, "message.inbound")
     emit(workspace, "contact.opted_out")
-    emit(workspace, "message.queued")  # internal, not an API.md type: never delivered
+    emit(workspace, "conversation.note_added")  # internal, not an API.md type: never delivered
     emit(sandbox, "message.sent")
     outbound.events_fan_out()
     outbound.deliver_due()
@@ -285,7 +286,7 @@ def test_one_delivery_per_event_and_subscription_however_often_fanned_out(worksp
 
 def test_deliveries_of_one_subscription_go_in_event_order(workspace, receiver, allow_http):
     _sub(workspace, receiver.url("/order"))
-    events = [emit(workspace, data={"i": i}) for i in range(20)]
+    events = [emit(workspace) for i in range(20)]
     outbound.events_fan_out()
     outbound.deliver_due(concurrency=1)
     assert [json.loads(r.body)["id"] for r in receiver.for_path("/order")] == [e.id for e in events]

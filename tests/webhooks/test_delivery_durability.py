@@ -192,10 +192,10 @@ def test_sigkill_mid_delivery_dispatcher_restart_and_empty_redis_lose_nothing(wo
                                           rate_limit_per_second=400)
     # The first requests hang (longer than the test), so the worker is killed with deliveries in flight.
     receiver.script("/burst", [("hang", 8)] * 15 + [200])
-    events = [emit(workspace, data={"i": i}) for i in range(100)]
+    events = [emit(workspace) for i in range(100)]
     worker = _spawn_worker("--concurrency", "15", timeout=60)
     try:
-        events += [emit(workspace, data={"i": 100 + i}) for i in range(100)]  # mid-burst
+        events += [emit(workspace) for i in range(100)]  # mid-burst
         assert _wait_for(lambda: len(receiver.for_path("/burst")) >= 10, 30), worker.stderr.read1(4000)
         worker.send_signal(signal.SIGKILL)
         worker.wait(10)
@@ -206,7 +206,7 @@ def test_sigkill_mid_delivery_dispatcher_restart_and_empty_redis_lose_nothing(wo
     assert in_flight >= 10  # the killed worker left leased deliveries behind
     lease_end = WebhookDelivery.objects.aggregate(m=Max("claimed_until"))["m"]
     get_redis().flushdb()  # Redis restarts empty: only rate-cap tokens lived there
-    events += [emit(workspace, data={"i": 200 + i}) for i in range(50)]
+    events += [emit(workspace) for i in range(50)]
     worker = _spawn_worker("--max-seconds", "3", "--concurrency", "64")  # the dispatcher restarts
     try:
         worker.wait(40)

@@ -51,7 +51,7 @@ def test_a_sigkilled_http_process_is_replaced_and_every_delivery_is_recorded_onc
     allow_http.WEBHOOK_LEASE_SECONDS = 2.0
     sub, _ = outbound.subscription_create(workspace=workspace, url=receiver.url("/k"), events=["*"])
     receiver.script("/k", [("hang", 1.5)] * 10 + [200])  # the first ten are in flight when it dies
-    events = [emit(workspace, data={"i": i}) for i in range(60)]
+    events = [emit(workspace) for i in range(60)]
     outbound.events_fan_out()
 
     def all_succeeded() -> bool:

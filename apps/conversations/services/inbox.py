@@ -8,13 +8,14 @@ import asyncio
 import logging
 import threading
 import weakref
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from apps.conversations import events as conversation_events
 from apps.conversations.models import CannedResponse, Conversation, ConversationNote, Message
 from apps.core import hooks
 from apps.core.errors import Conflict, NotFound, ValidationFailed
@@ -62,22 +63,17 @@ def conversation_update(*, conversation: Conversation, actor: User | None, state
         changed: list[str] = []
         by = actor.pk if actor is not None else None
         if assigned_user_id is not UNSET and assigned_user_id != current.assigned_user_id:
-            events.append(("conversation.assigned", {
-                "conversation_id": current.pk, "assigned_user_id": assigned_user_id,
-                "previous_assigned_user_id": current.assigned_user_id, "by_user_id": by,
-            }))
-            current.assigned_user_id = assigned_user_id
+            previous_assignee, current.assigned_user_id = current.assigned_user_id, assigned_user_id
+            events.append(("conversation.assigned", conversation_events.conversation_assigned(
+                conversation=current, previous_assigned_user_id=previous_assignee, by_user_id=by)))
             changed.append("assigned_user")
         if state is not UNSET:
             new_snooze = snooze_until if state == Conversation.State.SNOOZED else None
             if state != current.state or new_snooze != current.snooze_until:
-                events.append(("conversation.status_changed", {
-                    "conversation_id": current.pk, "state": state, "previous_state": current.state,
-                    "snooze_until": new_snooze.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-                    if new_snooze else None,
-                    "by_user_id": by,
-                }))
+                previous_state = current.state
                 current.state, current.snooze_until = state, new_snooze
+                events.append(("conversation.status_changed", conversation_events.conversation_status_changed(
+                    conversation=current, previous_state=previous_state, by_user_id=by)))
                 changed += ["state", "snooze_until"]
         if changed:
             current.save(update_fields=[*changed, "updated_at"])
@@ -100,10 +96,9 @@ def conversations_wake_snoozed(*, now: datetime | None = None, batch: int = 500)
                 continue
             conversation.state, conversation.snooze_until = Conversation.State.OPEN, None
             conversation.save(update_fields=["state", "snooze_until", "updated_at"])
-            event_append_many(workspace=conversation.workspace, events=[("conversation.status_changed", {
-                "conversation_id": conversation.pk, "state": "open", "previous_state": "snoozed",
-                "snooze_until": None, "by_user_id": None, "reason": "snooze_elapsed",
-            })])
+            event_append_many(workspace=conversation.workspace, events=[(
+                "conversation.status_changed", conversation_events.conversation_status_changed(
+                    conversation=conversation, previous_state=Conversation.State.SNOOZED, reason="snooze_elapsed"))])
             woken += 1
     return woken
 
@@ -127,9 +122,8 @@ def note_create(*, conversation: Conversation, author: User | None, body: str) -
         note = ConversationNote.objects.create(workspace_id=conversation.workspace_id, conversation=conversation,
                                                author=author, body=body)
         # The body stays out of the event: notes are private, and events also feed outbound webhooks.
-        event_append_many(workspace=conversation.workspace, events=[("conversation.note_added", {
-            "conversation_id": conversation.pk, "note_id": note.pk, "author_user_id": author.pk if author else None,
-        })])
+        event_append_many(workspace=conversation.workspace, events=[
+            ("conversation.note_added", conversation_events.conversation_note_added(note=note))])
     return note
 
 

@@ -20,6 +20,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.contacts.models import Contact
+from apps.conversations import events as conversation_events
 from apps.conversations.models import Conversation, Message
 from apps.conversations.services import threads
 from apps.core.models import Workspace
@@ -124,10 +125,8 @@ def message_inbound_receive(*, item, numbers: dict | None = None) -> InboundResu
         Conversation.objects.filter(pk=conversation.pk).update(state=Conversation.State.OPEN, snooze_until=None,
                                                                updated_at=now)
         conversation.state, conversation.snooze_until = Conversation.State.OPEN, None
-        events.append(("conversation.status_changed", {
-            "conversation_id": conversation.pk, "state": "open", "previous_state": previous,
-            "snooze_until": None, "by_user_id": None, "reason": "inbound",
-        }))
+        events.append(("conversation.status_changed", conversation_events.conversation_status_changed(
+            conversation=conversation, previous_state=previous, reason="inbound")))
 
     content = dict(item.content or {})
     if item.context:
@@ -161,15 +160,9 @@ def message_inbound_receive(*, item, numbers: dict | None = None) -> InboundResu
     if item.type in ("text", "button") and body:
         keyword = contact_services.consent_from_inbound_text(contact=contact, text=body,
                                                             inbound_message_id=message.pk)
-    events.append(("message.inbound", {
-        "message_id": message.pk, "conversation_id": conversation.pk, "direction": "inbound",
-        "contact": {"id": contact.pk, "phone": contact.phone, "wa_id": contact.wa_id or item.wa_id,
-                    "bsuid": contact.bsuid, "name": contact.name or item.profile_name},
-        "from": item.from_phone or item.bsuid, "type": item.type, "body": body, "content": content,
-        "provider_message_id": item.wamid, "phone_number_id": number.pk,
-        "reply_to_message_id": reply_to_id, "timestamp": _iso(item.timestamp), "received_at": _iso(now),
-        "created_at": _iso(message.created_at),
-    }))
+    events.append(("message.inbound", conversation_events.message_inbound(
+        message=message, contact=contact, sender=item.from_phone or item.bsuid, wa_id=item.wa_id,
+        profile_name=item.profile_name, timestamp=item.timestamp, received_at=now)))
     event_append_many(workspace=workspace, events=events)
 
     result = InboundResult(message_id=message.pk)

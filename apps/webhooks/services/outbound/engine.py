@@ -24,11 +24,11 @@ from django.db import connection, transaction
 from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
+from apps.core.events import event_type_is_public
 from apps.core.ids import new_id
 from apps.core.models import Event, Workspace
 from apps.core.services import event_envelope
 from apps.webhooks.models import (
-    PUBLIC_EVENT_TYPES,
     WebhookAttempt,
     WebhookDelivery,
     WebhookSubscription,
@@ -93,7 +93,7 @@ def _claim_rows(*, subscription_id: str, limit: int, now: datetime, until: datet
 
 def subscription_matches(events: list[str], event_type: str) -> bool:
     if events == ["*"]:
-        return event_type in PUBLIC_EVENT_TYPES
+        return event_type_is_public(event_type)
     return event_type in events
 
 

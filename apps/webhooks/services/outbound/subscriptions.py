@@ -11,9 +11,10 @@ from django.utils import timezone
 
 from apps.core.crypto import decrypt_secret, encrypt_secret
 from apps.core.errors import Conflict, ValidationFailed
+from apps.core.events import event_type_is_public
 from apps.core.models import Workspace
 from apps.webhooks import ssrf
-from apps.webhooks.models import PUBLIC_EVENT_TYPES, WebhookDelivery, WebhookSubscription
+from apps.webhooks.models import WebhookDelivery, WebhookSubscription
 from apps.webhooks.services.outbound.listener import subscriptions_changed
 from apps.webhooks.services.outbound.signing import secret_generate
 
@@ -23,7 +24,7 @@ def _clean_events(events: Any) -> list[str]:
         raise ValidationFailed("events must be a non-empty list of event types, or [\"*\"].", field="events")
     if events == ["*"]:
         return ["*"]
-    unknown = [e for e in events if e not in PUBLIC_EVENT_TYPES]
+    unknown = [e for e in events if not (isinstance(e, str) and event_type_is_public(e))]
     if unknown or "*" in events:
         raise ValidationFailed(f"Unknown event types: {', '.join(map(str, unknown or ['*']))}.", field="events")
     return sorted(set(events))
