@@ -267,6 +267,7 @@ SPECTACULAR_SETTINGS = {
     "SERVE_AUTHENTICATION": [],
     "REDOC_DIST": "SIDECAR",  # bundled with the app, not fetched from a CDN
     "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "OAS_VERSION": "3.1.0",
     "COMPONENT_SPLIT_REQUEST": True,
     "APPEND_COMPONENTS": {
         "securitySchemes": {"ApiKey": {"type": "http", "scheme": "bearer", "bearerFormat": "ak_live_… / ak_test_…"}}
@@ -275,6 +276,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "apps.core.schema.add_error_responses",
+        "apps.core.schema.add_event_types",
     ],
 }
 

@@ -135,3 +135,63 @@ class SessionAuthenticationScheme(OpenApiAuthenticationExtension):
 
     def get_security_definition(self, auto_schema):
         return {"type": "apiKey", "in": "cookie", "name": "sessionid"}
+
+
+# --- event types --------------------------------------------------------------------------------------------
+
+EVENT_ENVELOPE_SCHEMA = {
+    "type": "object",
+    "description": "The body of every webhook delivery and inbox stream message (API.md).",
+    "required": ["id", "type", "created_at", "workspace_id", "sandbox", "sequence", "data"],
+    "properties": {
+        "id": {"type": "string", "example": "evt_01HNQX2P8Y9R3T4V5W6Z7A8B9C"},
+        "type": {"type": "string", "description": "The event type; `data` has that type's schema."},
+        "created_at": {"type": "string", "format": "date-time"},
+        "workspace_id": {"type": "string", "description": "The live workspace, also for sandbox events."},
+        "sandbox": {"type": "boolean"},
+        "sequence": {"type": "integer", "description": "Per workspace, increasing in commit order."},
+        "data": {"type": "object"},
+    },
+}
+WEBHOOK_HEADERS = [
+    {"in": "header", "name": "X-Reach-Signature", "required": True, "schema": {"type": "string"},
+     "description": "`sha256=<hex HMAC-SHA256 of the raw body>`, keyed with the secret's decoded bytes."},
+    {"in": "header", "name": "webhook-id", "required": True, "schema": {"type": "string"},
+     "description": "The same on every attempt and redelivery of one event to one subscription: dedupe on it."},
+    {"in": "header", "name": "webhook-timestamp", "required": True, "schema": {"type": "integer"}},
+    {"in": "header", "name": "webhook-signature", "required": True, "schema": {"type": "string"},
+     "description": "Standard Webhooks: `v1,<base64 HMAC-SHA256 of id.timestamp.body>`."},
+]
+
+
+def event_component_name(event_type: str) -> str:
+    return "".join(part.capitalize() for part in re.split(r"[._]", event_type)) + "Event"
+
+
+def add_event_types(result, generator, request, public):
+    """The public event types from the registry: a component per type (the envelope with its data's JSON
+    Schema) and an OpenAPI 3.1 `webhooks` entry per type, the request a subscription receives."""
+    from apps.core.events import event_types
+
+    schemas = result.setdefault("components", {}).setdefault("schemas", {})
+    schemas["EventEnvelope"] = EVENT_ENVELOPE_SCHEMA
+    webhooks = result.setdefault("webhooks", {})
+    for entry in event_types(public=True):
+        name = event_component_name(entry.name)
+        data = {k: v for k, v in entry.schema.items() if k != "$schema"}
+        schemas[name] = {
+            "description": entry.description,
+            "allOf": [{"$ref": "#/components/schemas/EventEnvelope"},
+                      {"type": "object", "properties": {"type": {"const": entry.name}, "data": data}}],
+        }
+        example = {"id": "evt_01HNQX2P8Y9R3T4V5W6Z7A8B9C", "type": entry.name, "created_at": "2026-05-23T14:22:19.000000Z",
+                   "workspace_id": "ws_01HNQX2P8Y9R", "sandbox": False, "sequence": 42, "data": entry.example}
+        webhooks[entry.name] = {"post": {
+            "operationId": "event_" + entry.name.replace(".", "_"), "summary": entry.name,
+            "description": entry.description, "tags": ["events"], "parameters": WEBHOOK_HEADERS,
+            "requestBody": {"required": True, "content": {"application/json": {
+                "schema": {"$ref": f"#/components/schemas/{name}"}, "example": example}}},
+            "responses": {"2XX": {"description": "Received. Anything else (or no answer within the timeout) is "
+                                                 "retried on the schedule API.md gives."}},
+        }}
+    return result

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
 from apps.core.api.base import ApiView
 from apps.core.errors import ValidationFailed
+from apps.core.events import public_event_types
 from apps.webhooks import selectors
 from apps.webhooks.models import WebhookDelivery, WebhookSubscription
 from apps.webhooks.services import outbound
@@ -49,9 +51,26 @@ def delivery_out(d: WebhookDelivery) -> dict:
     }
 
 
+class EventTypeField(serializers.CharField):
+    """A public event type or "*" (all of them); the service checks it against the registry."""
+
+    def __init__(self, **kwargs):
+        super().__init__(max_length=64, **kwargs)
+
+
+class EventTypeFieldSchema(OpenApiSerializerFieldExtension):
+    """Documents EventTypeField as an enum of the registry's public types, read when the schema is built."""
+
+    target_class = EventTypeField
+
+    def map_serializer_field(self, auto_schema, direction):
+        return {"type": "string", "enum": [*public_event_types(), "*"],
+                "description": "An event type (see `webhooks`), or `*` alone for all of them."}
+
+
 class SubscriptionInput(serializers.Serializer):
     url = serializers.CharField(max_length=2048)
-    events = serializers.ListField(child=serializers.CharField(max_length=64), allow_empty=False, max_length=50)
+    events = serializers.ListField(child=EventTypeField(), allow_empty=False, max_length=50)
     description = serializers.CharField(max_length=500, allow_blank=True, required=False, default="")
     enabled = serializers.BooleanField(required=False, default=True)
     rate_limit_per_second = serializers.IntegerField(min_value=1, max_value=10000, required=False, allow_null=True,
@@ -60,8 +79,7 @@ class SubscriptionInput(serializers.Serializer):
 
 class SubscriptionPatchInput(serializers.Serializer):
     url = serializers.CharField(max_length=2048, required=False)
-    events = serializers.ListField(child=serializers.CharField(max_length=64), allow_empty=False, max_length=50,
-                                   required=False)
+    events = serializers.ListField(child=EventTypeField(), allow_empty=False, max_length=50, required=False)
     description = serializers.CharField(max_length=500, allow_blank=True, required=False)
     enabled = serializers.BooleanField(required=False)
     rate_limit_per_second = serializers.IntegerField(min_value=1, max_value=10000, required=False, allow_null=True)
@@ -81,6 +99,8 @@ class _SubscriptionView(ApiView):
 
 
 class SubscriptionListView(_SubscriptionView):
+    InputSerializer = SubscriptionInput  # documents POST's body
+
     def get(self, request):
         return self.paginated(selectors.subscription_list(workspace=self.tenant.workspace), subscription_out)
 
@@ -93,6 +113,8 @@ class SubscriptionListView(_SubscriptionView):
 
 
 class SubscriptionDetailView(_SubscriptionView):
+    InputSerializer = SubscriptionPatchInput  # documents PATCH's body
+
     def get(self, request, pk):
         return Response(subscription_out(self.subscription(pk)))
 
