@@ -61,3 +61,19 @@ def test_deliveries_filter_inline_attempts_and_redeliver(admin_client, workspace
     outbound.deliver_due()
     delivery.refresh_from_db()
     assert delivery.status == "succeeded" and delivery.attempt_count == 2
+
+
+def test_the_events_field_offers_the_public_types_and_refuses_star_with_others(admin_client, workspace, receiver,
+                                                                              allow_http):
+    from apps.core.events import public_event_types
+
+    sub, _ = outbound.subscription_create(workspace=workspace, url=receiver.url("/x"), events=["message.inbound"])
+    url = f"/admin/webhooks/webhooksubscription/{sub.pk}/change/"
+    page = admin_client.get(url).content.decode()
+    for event_type in public_event_types():
+        assert f'value="{event_type}"' in page
+    assert 'value="conversation.note_added"' not in page  # internal types are not subscribable
+    form = {"url": sub.url, "description": "", "events": ["*", "message.read"]}
+    response = admin_client.post(url, form)
+    assert response.status_code == 200 and "tick it alone" in response.content.decode()
+    assert WebhookSubscription.objects.get(pk=sub.pk).events == ["message.inbound"]

@@ -1,16 +1,40 @@
 """Admin for us -> subscribers: subscriptions (flagged ones first), deliveries with their attempts.
 Actions call services; nothing here decides anything."""
 
+from django import forms
 from django.contrib import admin, messages
 from django.utils.html import format_html
 
 from apps.core.errors import ApplicationError
+from apps.core.events import event_types
 from apps.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookSubscription
 from apps.webhooks.services import outbound
 
 
+class WebhookSubscriptionForm(forms.ModelForm):
+    """`events` as the registry's public types to tick, or "*" alone."""
+
+    events = forms.MultipleChoiceField(widget=forms.CheckboxSelectMultiple)
+
+    class Meta:
+        model = WebhookSubscription
+        fields = ("url", "events", "description", "rate_limit_per_second", "enabled")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["events"].choices = [("*", "* (every public event type)")] + [
+            (t.name, f"{t.name}: {t.description}") for t in event_types(public=True)]
+
+    def clean_events(self) -> list[str]:
+        events = self.cleaned_data["events"]
+        if "*" in events and len(events) > 1:
+            raise forms.ValidationError('"*" already means every type: tick it alone.')
+        return events if events == ["*"] else sorted(events)
+
+
 @admin.register(WebhookSubscription)
 class WebhookSubscriptionAdmin(admin.ModelAdmin):
+    form = WebhookSubscriptionForm
     list_display = ("id", "url", "workspace", "enabled", "flag", "disabled_reason", "last_success_at",
                     "failing_since", "rate_limit_per_second", "created_at")
     list_filter = ("flagged", "enabled", "disabled_reason", "workspace__is_sandbox")
