@@ -7,6 +7,13 @@ Subprocesses a test starts inherit DJANGO_SETTINGS_MODULE and the rewritten REDI
 from __future__ import annotations
 
 import os
+from pathlib import Path
+
+import environ
+
+_ENV_FILE = Path(__file__).resolve().parent.parent / ".env"
+if _ENV_FILE.exists():  # read as reach/settings.py reads it, so a REDIS_URL from .env is rewritten too
+    environ.Env.read_env(str(_ENV_FILE), overwrite=False)
 
 
 def _redis_url_for_tests(url: str) -> str:
