@@ -8,7 +8,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: run test install install-dev lint migrate demo serve fakemeta bench clean
+.PHONY: run test test-embedded test-all install install-dev lint migrate demo serve fakemeta bench clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Reach needs Python 3.11 (found %s); set PYTHON=/path/to/python3.11" % sys.version.split()[0]'
@@ -44,8 +44,23 @@ lint: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 
+# The suite against what the environment (or .env) says: PostgreSQL and Redis, else the embedded default.
 test: lint
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# The suite on the embedded default (SQLite + fakeredis) whatever the environment says: empty URLs win
+# over .env.
+test-embedded: lint
+	DATABASE_URL= REDIS_URL= $(BIN)/pytest $(PYTEST_ARGS)
+
+# Both sides of every database-vendor fork: PostgreSQL + Redis (needs DATABASE_URL and REDIS_URL), then
+# the embedded default. What CI runs (.ci/run).
+test-all: lint
+	@$(BIN)/python -c 'import os; os.environ.setdefault("DJANGO_SETTINGS_MODULE", "reach.settings"); \
+		from django.conf import settings as s; \
+		s.IS_POSTGRES and not s.EMBEDDED or exit("test-all needs DATABASE_URL (PostgreSQL) and REDIS_URL set")'
+	$(BIN)/pytest $(PYTEST_ARGS)
+	DATABASE_URL= REDIS_URL= $(BIN)/pytest $(PYTEST_ARGS)
 
 fakemeta: install
 	$(BIN)/python manage.py fakemeta --port 9100 --webhook-url http://$(HOST):$(PORT)/webhooks/meta

@@ -5,7 +5,7 @@
    `LIKE campaigns_campaignrecipient INCLUDING ALL` (same unique constraint and indexes). Median of --runs.
 2. Send rate (unless --skip-send): the campaign runs against `manage.py fakemeta` (a subprocess on a free
    loopback port) with the number at --mps; one pump process (campaign_pump) and --feeders processes
-   (campaign_feed) hand recipients to the dispatcher, --workers processes run SEND's dispatch_drain. Reports the sustained rate from the messages'
+   (campaign_feed) hand recipients to the dispatcher, --workers processes run dispatch_drain. Reports the sustained rate from the messages'
    sent_at, the busiest second (by sent_at, the answer's time, and by the attempts' started_at, the request's
    time, which is the pace Meta sees), and how many attempts failed with 130429 (throughput) or 131056 (pair
    rate).

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-websocket_urlpatterns: list = []
+from apps.conversations.routing import websocket_urlpatterns as inbox_patterns
 
-try:
-    from apps.conversations.routing import websocket_urlpatterns as inbox_patterns
-except ImportError:  # the inbox stream is not built yet
-    inbox_patterns = []
-websocket_urlpatterns += inbox_patterns
+websocket_urlpatterns: list = [*inbox_patterns]

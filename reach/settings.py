@@ -101,17 +101,6 @@ if IS_POSTGRES and DATABASE_POOL_MAX_SIZE > 0:
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-
-def _redis_url_for_tests(url: str) -> str:
-    # Tests never touch the operator's data: they use their own logical database.
-    if not url or not TESTING:
-        return url
-    base = url.rsplit("/", 1)[0] if url.count("/") > 2 else url
-    return f"{base}/{env.int('REDIS_TEST_DB', default=15)}"
-
-
-REDIS_URL = _redis_url_for_tests(REDIS_URL)
-
 # --- Apps ------------------------------------------------------------------------------
 INSTALLED_APPS = [
     "daphne",
@@ -176,9 +165,6 @@ TEMPLATES = [
         },
     }
 ]
-
-if TESTING:  # the default hasher costs ~0.5 s per user; tests create many
-    PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -312,7 +298,7 @@ else:
         }
     }
 
-# Operator inbox (INBOX helper): how far back a reconnecting browser may replay before it must reload
+# Operator inbox: how far back a reconnecting browser may replay before it must reload
 # state; the default per-conversation auto-reply cooldown.
 INBOX_RESUME_MAX_EVENTS = env.int("INBOX_RESUME_MAX_EVENTS", default=2000)
 INBOX_HEARTBEAT_SECONDS = env.int("INBOX_HEARTBEAT_SECONDS", default=20)
@@ -361,7 +347,7 @@ SIMULATOR_MEDIA_URL_TTL = env.float("SIMULATOR_MEDIA_URL_TTL", default=300.0)
 SIMULATOR_INPROCESS_STRICT_TEMPLATES = env.bool("SIMULATOR_INPROCESS_STRICT_TEMPLATES", default=False)
 SMS_GATEWAY = env.str("SMS_GATEWAY", default="simulator")
 
-# --- Send pipeline (dispatcher) — SEND helper ------------------------------------------------------
+# --- Send pipeline (dispatcher) ---------------------------------------------------------------------
 DISPATCH_MAX_AGE_SECONDS = env.int("DISPATCH_MAX_AGE_SECONDS", default=24 * 3600)  # then failed as expired
 DISPATCH_LEASE_SECONDS = env.int("DISPATCH_LEASE_SECONDS", default=60)  # a claim's lease
 DISPATCH_DRAIN_SECONDS = env.float("DISPATCH_DRAIN_SECONDS", default=30.0)  # one task's budget
@@ -380,7 +366,7 @@ DISPATCH_PAIR_INTERVAL_SECONDS = env.float("DISPATCH_PAIR_INTERVAL_SECONDS", def
 DISPATCH_PAIR_BURST = env.int("DISPATCH_PAIR_BURST", default=20)
 MESSAGE_SCHEDULE_MAX_DAYS = env.int("MESSAGE_SCHEDULE_MAX_DAYS", default=30)
 
-# Receive road (RECEIVE helper): POST /webhooks/meta limits, the stored-webhook queue's lease, retries and
+# Receive road: POST /webhooks/meta limits, the stored-webhook queue's lease, retries and
 # sweeper, and how long a status may wait for the dispatcher to record its wamid.
 META_WEBHOOK_MAX_BYTES = env.int("META_WEBHOOK_MAX_BYTES", default=3 * 1024 * 1024)
 INBOUND_WEBHOOK_LEASE_SECONDS = env.int("INBOUND_WEBHOOK_LEASE_SECONDS", default=120)
@@ -405,7 +391,7 @@ INBOUND_STATUS_ORPHAN_RETRY_SECONDS = env.float("INBOUND_STATUS_ORPHAN_RETRY_SEC
 INBOUND_MEDIA_RETRY_BASE_SECONDS = env.float("INBOUND_MEDIA_RETRY_BASE_SECONDS", default=30.0)
 INBOUND_MEDIA_RETRY_FOR_SECONDS = env.int("INBOUND_MEDIA_RETRY_FOR_SECONDS", default=7 * 24 * 3600)  # Meta's media id TTL
 
-# Campaigns (CAMPAIGNS helper): messaging-tier limits (unique recipients outside a window per moving 24 h;
+# Campaigns: messaging-tier limits (unique recipients outside a window per moving 24 h;
 # Meta changes these), pacing of the campaign pump, auto-pause, CSV audience limits.
 CAMPAIGN_TIER_LIMITS = {
     "TIER_250": env.int("CAMPAIGN_TIER_250", default=250),
@@ -432,7 +418,7 @@ CAMPAIGN_AUTO_PAUSE_MIN_ATTEMPTS = env.int("CAMPAIGN_AUTO_PAUSE_MIN_ATTEMPTS", d
 CAMPAIGN_AUDIENCE_CSV_MAX_ROWS = env.int("CAMPAIGN_AUDIENCE_CSV_MAX_ROWS", default=200_000)
 CAMPAIGN_AUDIENCE_CSV_MAX_REJECTED = env.int("CAMPAIGN_AUDIENCE_CSV_MAX_REJECTED", default=1000)
 
-# --- Contacts and templates — CONTACTS helper ---------------------------------------------------------
+# --- Contacts and templates ------------------------------------------------------------------------
 # CSV uploads up to this size are imported inside the request; bigger ones (or ?async=true) run in a task.
 CONTACT_IMPORT_SYNC_MAX_BYTES = env.int("CONTACT_IMPORT_SYNC_MAX_BYTES", default=50 * 1024 * 1024)
 # How often the beat job pulls every WABA's templates from Meta (webhooks are the fast path).
@@ -446,7 +432,7 @@ WEBHOOK_RETRY_SCHEDULE_SECONDS = env.list(
     cast=int,
     default=[5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 86400],
 )
-# Outbound delivery engine (OUTBOUND helper): jitter, leases, worker sizing, retention.
+# Outbound delivery engine: jitter, leases, worker sizing, retention.
 WEBHOOK_RETRY_JITTER = env.float("WEBHOOK_RETRY_JITTER", default=0.2)
 WEBHOOK_RESPONSE_EXCERPT_BYTES = env.int("WEBHOOK_RESPONSE_EXCERPT_BYTES", default=4096)
 WEBHOOK_LEASE_SECONDS = env.float("WEBHOOK_LEASE_SECONDS", default=60.0)

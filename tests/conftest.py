@@ -18,7 +18,7 @@ event_type_register(TEST_EVENT_TYPE, public=False, description="Any data: the ev
 
 @pytest.fixture(autouse=True, scope="session")
 def _clean_redis():
-    # REDIS_URL is forced to a dedicated logical database under test (settings._redis_url_for_tests).
+    # REDIS_URL points at the run's own logical database (tests/settings.py).
     get_redis().flushdb()
     yield
 

@@ -1,7 +1,7 @@
 """Default rate table (USD per delivered template message) by category and recipient country.
 
-A stub until the billing app lands: a handful of markets plus a default row. Override the whole table
-with the BILLING_RATE_CARD setting (a dict of the same shape)."""
+A handful of markets plus a default row. Override the whole table with the BILLING_RATE_CARD setting
+(a dict of the same shape)."""
 
 from decimal import Decimal
 

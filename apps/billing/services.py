@@ -1,12 +1,13 @@
-"""Billing stub: a cost estimate from a default rate table, and a wallet that always allows.
+"""Billing: a cost estimate from a default rate table, and the wallet's hooks.
 
-STUB — the wallet ledger (reserve on send, charge when Meta reports billable, refund on failure) is not
-built yet; `wallet_reserve` accepts every send and writes nothing. Replace it with the real ledger and
-keep these signatures."""
+The wallet ledger (reserve on send, charge when Meta reports billable, refund on failure) is not built
+yet: its three hooks below are called where the ledger will need them and write nothing today. The
+ledger replaces their bodies and keeps their signatures."""
 
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 import phonenumbers
 from django.conf import settings
@@ -32,7 +33,7 @@ def cost_estimate(*, category: str, to_phone: str) -> Decimal:
 
 
 def wallet_reserve(*, workspace: Workspace, amount: Decimal, message_id: str = "") -> None:
-    """STUB: always allows (would raise InsufficientBalance when the wallet cannot cover `amount`).
+    """Always allows until the ledger exists (it will raise InsufficientBalance when the wallet cannot cover `amount`).
     A real reservation writes: the send's single statements (conversations.services.sending: _create's,
     and _send_in_one_statement's, where it must be one of the guarded writes) must then carry that write
     too, or fall back to a transaction."""
@@ -41,3 +42,16 @@ def wallet_reserve(*, workspace: Workspace, amount: Decimal, message_id: str = "
 
 def wallet_currency(*, workspace: Workspace) -> str:
     return "USD"
+
+
+def message_charge_from_pricing(*, message: Any) -> None:
+    """Meta reported an outbound message (conversations' Message) billable: turn its reservation into a
+    charge at the price in `message.pricing`. Called by the receive road inside the status transaction.
+    Writes nothing until the ledger exists."""
+    return None
+
+
+def message_reservation_release(*, message: Any) -> None:
+    """An outbound message (conversations' Message) failed: give its reservation back to the wallet.
+    Called by the receive road inside the status transaction. Writes nothing until the ledger exists."""
+    return None

@@ -2,7 +2,7 @@
 pump that hands recipients to the messaging dispatcher in batches, expiry, auto-pause and completion.
 
 The recipient row is the queue. A batch is one transaction: lock the campaign row, pick pending recipients,
-create their messages through SEND's `messages_enqueue_query` (PostgreSQL: one set-based statement that also
+create their messages through the send road's `messages_enqueue_query` (PostgreSQL: one set-based statement that also
 renders the variables and writes each message id onto its recipient) or `messages_enqueue_bulk` (SQLite, and
 contacts whose values only Python renders exactly), and write each message id onto its recipient. A crash
 anywhere rolls the batch back whole, so a restart hands each recipient out exactly once.
@@ -28,7 +28,7 @@ from apps.campaigns import selectors, variables
 from apps.campaigns.events import campaign_completed
 from apps.campaigns.models import Audience, AudienceMember, Campaign, CampaignRecipient
 from apps.contacts.models import Contact
-from apps.contacts.phones import normalize_phone
+from apps.contacts.services import normalize_phone
 from apps.conversations.models import Message
 from apps.core.errors import Conflict, NotFound, ValidationFailed
 from apps.core.models import Workspace
@@ -173,7 +173,7 @@ def _template_for_send(*, workspace: Workspace, waba, name: str, language: str) 
 
 
 def _template_render(*, template: MessageTemplate, variables: list | dict | None) -> str:
-    from apps.message_templates.rendering import template_render
+    from apps.message_templates.services import template_render
 
     return template_render(template=template, variables=variables)
 
@@ -741,7 +741,7 @@ def campaign_step(*, campaign_id: str, now: datetime | None = None, check: bool 
 
 
 def campaign_feed(*, campaign_id: str, max_seconds: float, sleep=time.sleep) -> int:
-    """A helper that only hands out batches (no lease: batches are safe side by side), so a campaign on a fast
+    """A feeder that only hands out batches (no lease: batches are safe side by side), so a campaign on a fast
     number is fed by several workers. Stops when the campaign stops running or the time is up."""
     deadline = time.monotonic() + max_seconds
     handed = 0

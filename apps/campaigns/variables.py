@@ -125,10 +125,6 @@ def sample_values(compiled: dict[str, list[_Part]]) -> list[str] | dict[str, str
     return {k: f"<{k}>" for k in compiled}
 
 
-def required_fields(compiled: dict[str, list[_Part]]) -> set[str]:
-    return {p.field for parts in compiled.values() for p in parts if p.field and p.default is None}
-
-
 def contact_values(contact) -> dict:
     return {f: getattr(contact, f) for f in CONTACT_VALUE_FIELDS}
 

@@ -9,10 +9,12 @@ from typing import Any
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from apps.contacts import stopwords
 from apps.contacts.events import contact_consent_event
 from apps.contacts.models import ConsentRecord, Contact, ContactTag
+
+# Part of this module's surface: other apps normalise numbers and match stop words through services.
 from apps.contacts.phones import normalize_phone, wa_id_to_e164
+from apps.contacts.stopwords import match_consent_keyword
 from apps.core.errors import ValidationFailed
 from apps.core.models import Workspace
 from apps.core.services import event_append
@@ -279,7 +281,7 @@ def consent_record(*, contact: Contact, status: str, source: str, note: str = ""
 
 def consent_from_inbound_text(*, contact: Contact, text: str, inbound_message_id: str) -> str | None:
     """A stop/start word as the whole message → a ledger row with source `keyword`; returns the status."""
-    status = stopwords.match_consent_keyword(text)
+    status = match_consent_keyword(text)
     if status is None:
         return None
     consent_record(contact=contact, status=status, source=ConsentRecord.Source.KEYWORD,

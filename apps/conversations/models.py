@@ -195,7 +195,7 @@ class MessageAttempt(models.Model):
         constraints = [models.UniqueConstraint(fields=["message", "number"], name="uniq_msg_attempt")]
 
 
-# --- Inbox (INBOX helper) ---------------------------------------------------------------------
+# --- Inbox -----------------------------------------------------------------------------------
 
 
 class ConversationNote(models.Model):

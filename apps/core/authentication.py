@@ -51,8 +51,3 @@ class WorkspaceSessionAuthentication(SessionAuthentication):
         if tenant is None:
             return None
         return (user, tenant)
-
-
-def tenant_of(request) -> Tenant | None:
-    auth = getattr(request, "auth", None)
-    return auth if isinstance(auth, Tenant) else None

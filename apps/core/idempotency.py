@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from dataclasses import dataclass
 from datetime import timedelta
@@ -91,16 +90,8 @@ def idempotency_complete(*, record: IdempotencyRecord, status: int, body: bytes,
     )
 
 
-def idempotency_release(*, record: IdempotencyRecord) -> None:
-    IdempotencyRecord.objects.filter(pk=record.pk).delete()
-
-
 def idempotency_records_purge(*, now=None) -> int:
     now = now or timezone.now()
     cutoff = now - timedelta(seconds=settings.IDEMPOTENCY_TTL_SECONDS)
     deleted, _ = IdempotencyRecord.objects.filter(created_at__lt=cutoff).delete()
     return deleted
-
-
-def canonical_json_bytes(data) -> bytes:
-    return json.dumps(data, sort_keys=True, separators=(",", ":"), default=str).encode()

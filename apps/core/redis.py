@@ -29,9 +29,3 @@ def get_redis() -> redis_lib.Redis:
                 _fake_server = fakeredis.FakeServer()
                 _client = fakeredis.FakeRedis(server=_fake_server)
     return _client
-
-
-def reset_client_for_tests() -> None:
-    global _client
-    with _lock:
-        _client = None

@@ -27,9 +27,9 @@ def _check_database() -> str:
 
 
 def _check_broker() -> str:
-    from reach.celery import app
+    from celery import current_app
 
-    with app.connection_for_write() as conn:
+    with current_app.connection_for_write() as conn:
         conn.ensure_connection(max_retries=1, timeout=2)
     return "ok"
 

@@ -118,8 +118,3 @@ def template_render(*, template, variables: list | dict | None, components: list
     if footer and footer.get("text"):
         parts.append(footer["text"])
     return "\n".join(parts)
-
-
-def template_variable_count(*, template) -> int:
-    body = component(template.components, "BODY")
-    return len(placeholders(body.get("text") if body else ""))

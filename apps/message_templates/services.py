@@ -14,6 +14,9 @@ from apps.core.services import event_append
 from apps.message_templates.events import template_status_changed
 from apps.message_templates.models import MessageTemplate, TemplateStatusChange
 from apps.message_templates.rendering import component
+
+# Part of this module's surface: other apps render a template's text through services.
+from apps.message_templates.rendering import template_render as template_render
 from apps.message_templates.selectors import normalize_language
 from apps.message_templates.validation import template_validate
 from apps.wabas.models import Waba
@@ -31,12 +34,8 @@ def _provider(waba: Waba):
 
 
 def _access_token(waba: Waba) -> str:
-    try:
-        from apps.wabas.services import waba_access_token
-    except ImportError:  # pragma: no cover - the SEND helper owns it
-        from apps.core.crypto import decrypt_secret
+    from apps.wabas.services import waba_access_token
 
-        return decrypt_secret(waba.access_token_encrypted) if waba.access_token_encrypted else ""
     return waba_access_token(waba) if waba.access_token_encrypted else ""
 
 

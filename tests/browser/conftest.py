@@ -70,7 +70,6 @@ def served(browser_skip, django_db_setup, django_db_blocker):
     env = {
         **os.environ,
         "DATABASE_URL": f"postgres://{db['USER']}:{db.get('PASSWORD') or ''}@{db['HOST']}:{db['PORT'] or 5432}/{db['NAME']}",
-        "REACH_TESTING": "1",  # keeps REDIS_URL on REDIS_TEST_DB, like this process
         "META_GRAPH_URL": fake.base_url,
         "META_APP_SECRET": TEST_APP_SECRET,
         "SIMULATOR_SKIP_DELIVERED_PROBABILITY": "0",

@@ -1,4 +1,4 @@
-"""The consent check as the send path sees it (POST /api/v1/messages, SEND helper's policy chain): a
+"""The consent check as the send path sees it (POST /api/v1/messages, the send policy chain): a
 MARKETING template to an opted-out contact is refused with 422 CONTACT_OPTED_OUT; UTILITY still goes.
 Runs in the sandbox, whose simulated WABA and number the wabas app provisions."""
 

@@ -17,12 +17,6 @@ from tests.webhooks.inbound_support import connect_number, deliver, text_payload
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def _fast_passwords(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # test speed only
-
-
-
 @pytest.fixture
 def number(workspace):
     return connect_number(workspace)

@@ -32,10 +32,6 @@ def _channel_layer_per_test():
     channel_layers.backends.clear()
 
 
-@pytest.fixture(autouse=True)
-def _fast_passwords(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # test speed only
-
 # A deadline for what must arrive, not a pace: generous, because a loaded CI machine can take
 # seconds to run the session lookup, the commit and the channel-layer hop.
 TIMEOUT = 20

@@ -22,12 +22,6 @@ from tests.conversations.inbox_support import (
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def _fast_passwords(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # test speed only
-
-
-
 @pytest.fixture
 def agent(workspace):
     return make_agent(workspace)

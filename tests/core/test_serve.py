@@ -38,7 +38,7 @@ def _database_url() -> str:
 
 
 def _env(tmp_path, *, redis_url: str = "") -> dict:
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "REACH_TESTING")}
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
     env.update(DATABASE_URL=_database_url(), REACH_VAR_DIR=str(tmp_path), BACKGROUND_HEARTBEAT_SECONDS="1",
                DJANGO_SETTINGS_MODULE="reach.settings", PYTHONUNBUFFERED="1")
     if redis_url:

@@ -352,3 +352,38 @@ def test_purge_drops_old_payloads_only(workspace, receiver, allow_http):
     assert done.payload == "" and done.payload_purged_at is not None
     assert done.attempts.count() == 1  # the log stays
     assert WebhookDelivery.objects.get(status="pending").payload != ""
+
+
+def test_one_record_of_a_success_and_a_failure_moves_each_delivery_its_way(workspace, receiver, allow_http):
+    # A batch with a failure in it takes the general path on every backend (an all-success batch has its own
+    # statement on PostgreSQL): the successes' bulk update runs there, on both sides of its vendor fork.
+    with time_machine.travel(T0, tick=False):
+        ok_sub, _ = _sub(workspace, receiver.url("/ok"))
+        bad_sub, _ = _sub(workspace, receiver.url("/bad"))
+        emit(workspace)
+        assert outbound.events_fan_out() == 2
+        claimed = {c.subscription_id: c for c in outbound.deliveries_claim_due(limit=10)}
+        assert set(claimed) == {ok_sub.pk, bad_sub.pk}
+        outbound.attempts_record(outcomes=[
+            outbound.AttemptOutcome(claimed=claimed[ok_sub.pk], request_id="req_ok", started_at=T0,
+                                    finished_at=T0, status_code=200),
+            outbound.AttemptOutcome(claimed=claimed[bad_sub.pk], request_id="req_bad", started_at=T0,
+                                    finished_at=T0, status_code=500, error="HTTP 500"),
+        ])
+
+    ok = WebhookDelivery.objects.get(subscription=ok_sub)
+    bad = WebhookDelivery.objects.get(subscription=bad_sub)
+    assert (ok.status, ok.attempt_count, ok.cycle_attempts, ok.last_status_code, ok.last_error) == \
+        ("succeeded", 1, 1, 200, "")
+    assert (ok.succeeded_at, ok.next_attempt_at, ok.claimed_until, ok.claim_token) == (T0, None, None, "")
+    assert (bad.status, bad.attempt_count, bad.cycle_attempts, bad.last_status_code, bad.last_error) == \
+        ("pending", 1, 1, 500, "HTTP 500")
+    assert (bad.succeeded_at, bad.claimed_until, bad.claim_token) == (None, None, "")
+    assert T0 + timedelta(seconds=4) <= bad.next_attempt_at <= T0 + timedelta(seconds=6)  # 5 s ± 20%
+    assert sorted(WebhookAttempt.objects.values_list("delivery_id", "number", "status_code", "succeeded")) == \
+        sorted([(ok.pk, 1, 200, True), (bad.pk, 1, 500, False)])
+    ok_sub.refresh_from_db()
+    bad_sub.refresh_from_db()
+    assert (ok_sub.last_success_at, ok_sub.failing_since, ok_sub.enabled) == (T0, None, True)
+    assert (bad_sub.last_success_at, bad_sub.failing_since, bad_sub.enabled) == (None, T0, True)
+    assert receiver.for_path("/ok") == [] and receiver.for_path("/bad") == []  # recorded, nothing sent

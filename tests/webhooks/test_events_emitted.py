@@ -1,10 +1,7 @@
 """Every API.md event type is emitted by the code that causes it: one test per type, each driving the
 real cause (API call, Meta webhook through the receive road, dispatcher, inbox, campaign services) and
 proving it appends exactly one event of that type, which the outbound dispatcher turns into exactly
-one delivery for a subscription to "*".
-
-A cause that is not built yet is marked xfail(strict=True): the test starts failing loudly the day
-the cause lands, so the mark is removed and the test kept."""
+one delivery for a subscription to "*"."""
 
 from __future__ import annotations
 

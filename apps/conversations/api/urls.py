@@ -1,11 +1,10 @@
 """Each side of the app keeps its own url module; this one only joins them."""
 
-from importlib import import_module
+from apps.conversations.api import urls_inbox, urls_media, urls_messages, urls_sandbox
 
-urlpatterns: list = []
-for _name in ("urls_messages", "urls_media", "urls_inbox", "urls_sandbox"):
-    try:
-        urlpatterns += import_module(f"apps.conversations.api.{_name}").urlpatterns
-    except ModuleNotFoundError as exc:
-        if exc.name != f"apps.conversations.api.{_name}":
-            raise
+urlpatterns: list = [
+    *urls_messages.urlpatterns,
+    *urls_media.urlpatterns,
+    *urls_inbox.urlpatterns,
+    *urls_sandbox.urlpatterns,
+]

@@ -12,7 +12,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 
 from apps.contacts.models import Contact
-from apps.contacts.phones import normalize_phone
+from apps.contacts.services import normalize_phone
 from apps.conversations.services import receiving
 from apps.core.api.base import ApiView
 from apps.core.errors import PermissionDeniedError, ValidationFailed

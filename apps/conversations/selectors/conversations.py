@@ -176,7 +176,7 @@ def media_to_dict(message: Message) -> dict | None:
         "content_type": media.content_type,
         "size": media.size,
         "filename": media.filename,
-        # SEND's authenticated download (workspace-checked, session or key).
+        # The authenticated download (workspace-checked, session or key).
         "url": f"/api/v1/media/{media.pk}/content",
     }
 

@@ -21,7 +21,7 @@ def messages_list(*, queryset: QuerySet[Message], params) -> QuerySet[Message]:
         qs = qs.filter(status__in=[Message.Status.QUEUED, Message.Status.SENDING]) \
             if status == Message.Status.QUEUED else qs.filter(status=status)
     if params.get("to"):
-        from apps.contacts.phones import normalize_phone
+        from apps.contacts.services import normalize_phone
 
         qs = qs.filter(to_phone=normalize_phone(params["to"], field="to"))
     for name in ("campaign_id", "client_reference", "direction"):

@@ -229,13 +229,10 @@ def auto_reply_for_inbound(*, message_id: str, contact_created: bool, consent_ke
             or message.channel != Message.Channel.WHATSAPP):
         return None
     text = inbound_text(message)
-    try:
-        from apps.contacts.stopwords import match_consent_keyword
+    from apps.contacts.services import match_consent_keyword
 
-        if text and match_consent_keyword(text):
-            return None
-    except ImportError:  # contacts' stop words not built yet; the caller's consent_keyword still guards
-        pass
+    if text and match_consent_keyword(text):
+        return None
     workspace, contact = message.workspace, message.contact
     language = str((contact.custom_fields or {}).get("language", "") or "")
     rule = auto_reply_choose(workspace=workspace, text=text, contact_created=contact_created,
@@ -243,7 +240,7 @@ def auto_reply_for_inbound(*, message_id: str, contact_created: bool, consent_ke
     if rule is None:
         return None
     from apps.conversations.selectors.conversations import window_expires_at
-    from apps.conversations.services import sending  # SEND's road
+    from apps.conversations.services import sending
 
     cooldown = timedelta(seconds=_cooldown_seconds(workspace))
     try:

@@ -179,7 +179,7 @@ def canned_response_delete(*, item: CannedResponse) -> None:
 def conversation_reply(*, conversation: Conversation, user: User | None, message_type: str,
                        content: dict) -> Message:
     """An agent's reply, through the send road's policy chain (window, templates, consent, wallet)."""
-    from apps.conversations.services import sending  # SEND's road
+    from apps.conversations.services import sending
 
     if conversation.phone_number_id is None:
         raise Conflict("This conversation has no sender number to reply from.")

@@ -210,15 +210,11 @@ def inbound_after_commit(*, message_id: str, contact_created: bool, consent_keyw
         return  # a STOP/START word is answered by consent handling, never by a bot
     if workspace_id is not None and not _workspace_has_auto_replies(workspace_id):
         return  # most workspaces have no rules: one indexed EXISTS instead of loading the message
+    from apps.conversations.services.autoreplies import auto_reply_for_inbound
+
     try:
-        from apps.conversations.services import autoreplies
-    except ImportError:
-        return
-    hook = getattr(autoreplies, "auto_reply_for_inbound", None)
-    if hook is None:
-        return
-    try:
-        hook(message_id=message_id, contact_created=contact_created, consent_keyword=consent_keyword)
+        auto_reply_for_inbound(message_id=message_id, contact_created=contact_created,
+                               consent_keyword=consent_keyword)
     except Exception:
         logger.exception("auto-reply for %s failed", message_id)
 
@@ -252,7 +248,7 @@ def _optout_confirmation_send(*, message_id: str) -> None:
 
 
 def inbound_media_fetch(*, message_id: str) -> bool:
-    """Download an inbound message's media from Meta (through SEND's media service) and attach it.
+    """Download an inbound message's media from Meta (through the media service) and attach it.
     On failure keep the message (it holds Meta's media id) and try again later, until Meta's
     media id has expired."""
     message = (Message.objects.select_related("workspace", "phone_number__waba")
@@ -432,16 +428,14 @@ def _status_event_data(*, message: Message, previous: str, update) -> dict:
 
 
 def _billing_apply(messages: list[Message]) -> None:
-    """Charge billable messages and release failed ones through billing, when billing offers it."""
+    """Charge billable messages and release the reservation of failed ones."""
     from apps.billing import services as billing
 
-    charge = getattr(billing, "message_charge_from_pricing", None)
-    refund = getattr(billing, "message_reservation_release", None)
     for message in messages:
-        if charge and message.pricing and message.status != Message.Status.FAILED:
-            charge(message=message)
-        elif refund and message.status == Message.Status.FAILED:
-            refund(message=message)
+        if message.pricing and message.status != Message.Status.FAILED:
+            billing.message_charge_from_pricing(message=message)
+        elif message.status == Message.Status.FAILED:
+            billing.message_reservation_release(message=message)
 
 
 def _fallback_for_late_failure(*, message: Message, update, now: datetime, after_commit: list) -> list:
@@ -454,7 +448,7 @@ def _fallback_for_late_failure(*, message: Message, update, now: datetime, after
         return []
     if not (message.fallback or {}).get("sms") or message.fallback_message_id is not None:
         return []
-    from apps.conversations.services import dispatch  # SEND's, same app: one way to build the SMS
+    from apps.conversations.services import dispatch  # one way to build the SMS
 
     sms = dispatch.fallback_sms_create(message=message, now=now)
     message.fallback_message_id = sms.pk

@@ -80,8 +80,8 @@ def _check_window(contact: Contact | None, now: datetime) -> None:
 
 
 def _resolve_template(*, workspace: Workspace, number: PhoneNumber, content: dict):
-    from apps.message_templates.rendering import template_render
     from apps.message_templates.selectors import template_for_send
+    from apps.message_templates.services import template_render
 
     template = template_for_send(workspace=workspace, waba=number.waba, name=content["name"],
                                  language=content["language"])

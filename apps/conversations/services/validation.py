@@ -300,7 +300,7 @@ def _infer_type(data: dict) -> str:
 
 
 def send_request_validate(data, *, now: datetime | None = None) -> SendRequest:
-    from apps.contacts.phones import normalize_phone
+    from apps.contacts.services import normalize_phone
 
     if not isinstance(data, dict):
         raise ValidationFailed("The body must be a JSON object.", field="")

@@ -211,9 +211,6 @@ class MemoryState:
                 return tpl
         return self.global_templates.get(f"{name}|{language}")
 
-    def template_languages(self, waba_id: str | None, name: str) -> list[str]:
-        return [t["language"] for t in self.global_templates.values() if t["name"] == name]
-
     def list_templates(self, waba_id: str) -> list[dict]:
         return [t for k, t in sorted(self.templates.items()) if k.startswith(f"{waba_id}|")]
 

@@ -25,9 +25,8 @@ class BackgroundWork:
     through the broker exactly as they do between separate processes."""
 
     def __init__(self, *, concurrency: int):
+        from celery import current_app as app
         from celery.beat import EmbeddedService
-
-        from reach.celery import app
 
         self.app = app
         self.worker = app.WorkController(
@@ -78,10 +77,11 @@ class Command(BaseCommand):
         parser.add_argument("--concurrency", type=int, default=4, help="worker threads")
 
     def handle(self, *args, host, port, with_worker, web_only, concurrency, **options):
+        from channels.routing import get_default_application
         from daphne.endpoints import build_endpoint_description_strings
         from daphne.server import Server
 
-        from reach.asgi import application
+        application = get_default_application()
 
         if with_worker and web_only:
             raise CommandError("--with-worker and --web-only contradict each other")
