@@ -23,13 +23,22 @@ def _iso(value: datetime | None) -> str | None:
 # Statuses with their own event type besides message.status_changed (API.md).
 STATUS_EVENT_TYPES = {s: f"message.{s}" for s in ("sent", "delivered", "read", "failed")}
 
+# The statuses a status event may name: `sending` (a dispatcher's claim) is reported as queued, and
+# `received` belongs to inbound messages, which have message.inbound.
+PUBLIC_STATUSES = ("scheduled", "queued", "sent", "delivered", "read", "failed", "canceled")
+
+
+def public_status(status: str | None) -> str | None:
+    return Message.Status.QUEUED.value if status == Message.Status.SENDING else status
+
+
 _ERROR = obj({"code": STRING, "message": STRING, "upstream_code": nullable(INTEGER)},
              description="Why the message failed (as GET /api/v1/messages/{id} reports it).")
 _STATUS_SCHEMA = obj(
     {
         "message_id": ident("message"),
-        "status": enum(*Message.Status.values),
-        "previous_status": nullable(enum(*Message.Status.values)),
+        "status": enum(*PUBLIC_STATUSES),
+        "previous_status": nullable(enum(*PUBLIC_STATUSES)),
         "to": STRING,
         "conversation_id": nullable(STRING),
         "client_reference": STRING,
@@ -64,7 +73,8 @@ def message_status_changed(*, message: Message, previous_status: str | None, tim
     fallback's first event, the WhatsApp message it stands in for."""
     failed = message.status == Message.Status.FAILED
     data = {
-        "message_id": message.pk, "status": message.status, "previous_status": previous_status,
+        "message_id": message.pk, "status": public_status(message.status),
+        "previous_status": public_status(previous_status),
         "to": message.to_phone, "conversation_id": message.conversation_id,
         "client_reference": message.client_reference, "campaign_id": message.campaign_id,
         "provider_message_id": message.provider_message_id, "contact_id": message.contact_id,
@@ -99,7 +109,10 @@ message_failed = _per_status("failed")
 def message_status_events(*, message: Message, previous_status: str | None, timestamp: datetime | None = None,
                           fallback_for: str | None = None) -> list[tuple[str, dict[str, Any]]]:
     """The events of one status move: message.status_changed, then message.<status> when that status has
-    its own type. One dict serves both (it is stored twice, never mutated)."""
+    its own type; none when the public status did not move (a claim: queued -> sending). One dict serves
+    both (it is stored twice, never mutated)."""
+    if public_status(previous_status) == public_status(message.status):
+        return []
     data = message_status_changed(message=message, previous_status=previous_status, timestamp=timestamp,
                                   fallback_for=fallback_for)
     events = [("message.status_changed", data)]

@@ -165,6 +165,15 @@ def test_message_status_builders(message, previous, kwargs, types):
         assert builder(message=message, previous_status=previous, timestamp=kwargs.get("timestamp")) == data
 
 
+def test_a_claim_is_not_a_public_status_move():
+    claimed = _outbound(status="sending", provider_message_id=None, sent_at=None)
+    assert conversation_events.message_status_events(message=claimed, previous_status="queued") == []
+    sent = conversation_events.message_status_events(message=_outbound(), previous_status="sending")
+    assert sent[0][1]["previous_status"] == "queued"
+    assert event_data_errors("message.status_changed", {**sent[0][1], "status": "sending"}) == [
+        "status: 'sending' is not one of ['scheduled', 'queued', 'sent', 'delivered', 'read', 'failed', 'canceled']"]
+
+
 def test_a_per_status_builder_refuses_another_status():
     with pytest.raises(ValueError):
         conversation_events.message_delivered(message=_outbound(), previous_status="queued")
