@@ -364,10 +364,8 @@ DISPATCH_MAX_AGE_SECONDS = env.int("DISPATCH_MAX_AGE_SECONDS", default=24 * 3600
 DISPATCH_LEASE_SECONDS = env.int("DISPATCH_LEASE_SECONDS", default=60)  # a claim's lease
 DISPATCH_DRAIN_SECONDS = env.float("DISPATCH_DRAIN_SECONDS", default=30.0)  # one task's budget
 DISPATCH_SWEEP_SECONDS = env.int("DISPATCH_SWEEP_SECONDS", default=2)
-# On-commit dispatch kicks are sent by one background thread per process, batched, instead of by the
-# committing request (apps/conversations/services/dispatch.py _BackgroundKicks). Off under tests, whose
-# eager tasks expect the kick inside the committing call.
-DISPATCH_KICK_BACKGROUND = env.bool("DISPATCH_KICK_BACKGROUND", default=not TESTING)
+# On-commit dispatch kicks are rung by one background thread per process, batched, instead of by the
+# committing request (apps/conversations/services/dispatch/kicks.py).
 DISPATCH_KICK_LINGER_MS = env.float("DISPATCH_KICK_LINGER_MS", default=10.0)  # a background round gathers for this
 DISPATCH_BACKOFF_BASE_SECONDS = env.float("DISPATCH_BACKOFF_BASE_SECONDS", default=2.0)
 DISPATCH_BACKOFF_MAX_SECONDS = env.float("DISPATCH_BACKOFF_MAX_SECONDS", default=900.0)
