@@ -23,7 +23,7 @@ logger = logging.getLogger("reach.runtime")
 
 
 class Doorbell:
-    def __init__(self, prefix: str, *, ttl_ms: Callable[[], int], enqueue: Callable[[str], None]):
+    def __init__(self, prefix: str, *, ttl_ms: Callable[[], int], enqueue: Callable[[str], None] | None = None):
         self.prefix = prefix
         self._ttl_ms = ttl_ms
         self._enqueue = enqueue
@@ -38,7 +38,7 @@ class Doorbell:
     def ring(self, name: str) -> None:
         """Enqueue a drain unless one is pending or running."""
         try:
-            if self.acquire(name):
+            if self.acquire(name) and self._enqueue is not None:
                 self._enqueue(name)
         except Exception:  # broker or Redis down: the row is the queue, the sweeper will find it
             logger.warning("doorbell %s failed for %s", self.prefix, name, exc_info=True)

@@ -23,6 +23,7 @@ from django.utils import timezone
 from apps.conversations.services.receiving import ProcessLater
 from apps.core.errors import NotFound
 from apps.core.ids import new_id
+from apps.core.runtime.doorbell import Doorbell
 from apps.core.services import events_batched
 from apps.webhooks.models import InboundWebhook
 
@@ -84,19 +85,16 @@ def _enqueue(webhook_id: str, countdown: float) -> None:
                        exc_info=True)
 
 
-def _kick_acquire(slot: int = 0) -> bool:
-    from apps.core.redis import get_redis
+# The core runtime doorbell, one key per drain slot; it lapses after the lease if a drainer dies.
+_doorbell = Doorbell(KICK_KEY, ttl_ms=lambda: settings.INBOUND_WEBHOOK_LEASE_SECONDS * 1000)
 
-    return bool(get_redis().set(f"{KICK_KEY}:{slot}", "1", nx=True, ex=settings.INBOUND_WEBHOOK_LEASE_SECONDS))
+
+def _kick_acquire(slot: int = 0) -> bool:
+    return _doorbell.acquire(str(slot))
 
 
 def _kick_release(slot: int = 0) -> None:
-    try:
-        from apps.core.redis import get_redis
-
-        get_redis().delete(f"{KICK_KEY}:{slot}")
-    except Exception:  # the key expires on its own
-        logger.warning("could not release the inbound kick", exc_info=True)
+    _doorbell.release(str(slot))
 
 
 def _fan_out() -> None:
