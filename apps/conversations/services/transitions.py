@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from apps.conversations.models import Message
 from apps.core.models import Workspace
+from apps.core.runtime.lease import claim_ids, skip_locked_claim_sql
 from apps.core.services import event_append_many
 
 S = Message.Status
@@ -169,12 +170,8 @@ def message_transition(*, message: Message, to: str, at: datetime | None = None,
 # --- the dispatcher's batch forms ------------------------------------------------------------------
 
 
-_CLAIM_SQL = (
-    "UPDATE {table} SET status = 'sending', claimed_until = %s, claim_token = %s, updated_at = %s "
-    "WHERE id IN (SELECT id FROM {table} WHERE phone_number_id = %s AND status = 'queued' AND campaign_id = %s "
-    "AND next_attempt_at <= %s ORDER BY next_attempt_at, id LIMIT %s FOR UPDATE SKIP LOCKED) "
-    "RETURNING {columns}, (SELECT t.status FROM {templates} t WHERE t.id = {table}.template_id) AS template_status"
-)
+_CLAIM_SET = "status = 'sending', claimed_until = %s, claim_token = %s, updated_at = %s"
+_CLAIM_WHERE = "phone_number_id = %s AND status = 'queued' AND campaign_id = %s AND next_attempt_at <= %s"
 
 
 def messages_claim_group(*, phone_number_id: str, campaign_id: str, share: int, now: datetime, until: datetime,
@@ -184,20 +181,22 @@ def messages_claim_group(*, phone_number_id: str, campaign_id: str, share: int, 
     without one) so the dispatcher re-checks templates without a query per message."""
     if connection.vendor == "postgresql":
         by_attname = {f.attname: f for f in Message._meta.concrete_fields}
-        template_model = Message._meta.get_field("template").related_model
-        sql = _CLAIM_SQL.format(table=Message._meta.db_table, templates=template_model._meta.db_table,
-                                columns=", ".join(by_attname[name].column for name in fields))
+        table = Message._meta.db_table
+        templates = Message._meta.get_field("template").related_model._meta.db_table
+        columns = ", ".join(by_attname[name].column for name in fields)
+        sql = skip_locked_claim_sql(
+            table=table, set_sql=_CLAIM_SET, where_sql=_CLAIM_WHERE, order_sql="next_attempt_at, id",
+            returning=f"{columns}, (SELECT t.status FROM {templates} t "  # noqa: S608 - names from the models
+                      f"WHERE t.id = {table}.template_id) AS template_status")
         rows = list(Message.objects.raw(sql, [until, token, now, phone_number_id, campaign_id, now, share]))
         rows.sort(key=lambda m: m.pk)
         return rows
-    with transaction.atomic():
-        ids = list(Message.objects.filter(phone_number_id=phone_number_id, status=S.QUEUED, campaign_id=campaign_id,
-                                          next_attempt_at__lte=now)
-                   .order_by("next_attempt_at", "id").values_list("id", flat=True)[:share])
-        if not ids:
-            return []
-        Message.objects.filter(id__in=ids, status=S.QUEUED).update(
-            status=S.SENDING, claimed_until=until, claim_token=token, updated_at=now)
+    ids = claim_ids(Message.objects.filter(phone_number_id=phone_number_id, status=S.QUEUED, campaign_id=campaign_id,
+                                           next_attempt_at__lte=now).order_by("next_attempt_at", "id"),
+                    limit=share, recheck=Message.objects.filter(status=S.QUEUED),
+                    update={"status": S.SENDING, "claimed_until": until, "claim_token": token, "updated_at": now})
+    if not ids:
+        return []
     return list(Message.objects.filter(id__in=ids, claim_token=token, status=S.SENDING)
                 .annotate(template_status=F("template__status")).only(*fields).order_by("pk"))
 
