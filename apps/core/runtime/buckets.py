@@ -1,5 +1,5 @@
-"""The Redis Lua scripts, each written once: one token bucket (for any key, any rate) and the dispatcher's
-pace ledger. Both run on Redis' clock, so every worker of every machine shares one clock; a test may pass
+"""The Redis Lua scripts, each written once: one token bucket (for any key, any rate), the dispatcher's
+pace ledger and the API rate limit's windows. Both run on Redis' clock, so every worker of every machine shares one clock; a test may pass
 its own `now` instead."""
 
 from __future__ import annotations
@@ -119,6 +119,28 @@ if granted < want then
   end
 end
 return {granted, wait}
+"""
+
+# The API rate limit (apps.core.ratelimit): fixed minute and 10-second windows counted together.
+# KEYS: the minute and burst counters. ARGV: per_minute, burst, lease units wanted, units returned.
+RATE_WINDOWS_LUA = """
+local per_minute, burst, want, returned = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local m = tonumber(redis.call('GET', KEYS[1]) or '0')
+local b = tonumber(redis.call('GET', KEYS[2]) or '0')
+if returned > 0 then
+  if m >= returned then m = redis.call('DECRBY', KEYS[1], returned) end
+  if b >= returned then b = redis.call('DECRBY', KEYS[2], returned) end
+end
+local left = math.min(per_minute - m, burst - b)
+if left <= 0 then
+  return {0, m, b}
+end
+local grant = math.max(1, math.min(want, math.floor(left / 8)))
+m = redis.call('INCRBY', KEYS[1], grant)
+if m == grant then redis.call('PEXPIRE', KEYS[1], 61000) end
+b = redis.call('INCRBY', KEYS[2], grant)
+if b == grant then redis.call('PEXPIRE', KEYS[2], 11000) end
+return {grant, m, b}
 """
 
 _scripts: dict[str, tuple] = {}
