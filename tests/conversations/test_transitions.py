@@ -289,3 +289,25 @@ def test_the_scan_sees_a_status_write(tmp_path):
                    "    sql = \"UPDATE x SET status = 'sent'\"\n")
     assert [w.split(" ", 1)[1] for w in _status_writes(bad)] == [
         "message.status =", "Message update(status=)", "SQL SET status"]
+
+
+def _recording_queries(workspace, number, n: int, phone: str) -> int:
+    from django.db import connection as conn
+    from django.test.utils import CaptureQueriesContext
+
+    for _ in range(n):
+        _message(workspace, number, phone=phone)
+    batch = dispatch.messages_claim(phone_number_id=number.pk, limit=100)
+    now = timezone.now()
+    outcomes = [dispatch.Outcome(message=m, kind="accepted", provider_message_id=f"wamid.{phone}.{i}",
+                                 started_at=now, finished_at=now, latency_ms=1)
+                for i, m in enumerate(batch.messages)]
+    with CaptureQueriesContext(conn) as queries:
+        assert dispatch.outcomes_record(outcomes=outcomes, token=batch.token)["sent"] == n
+    return len(queries)
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the one-statement forms are PostgreSQL's")
+def test_recording_a_sent_batch_costs_the_same_queries_whatever_its_size(workspace, number):
+    assert _recording_queries(workspace, number, 2, "+15550000011") == \
+        _recording_queries(workspace, number, 20, "+15550000012") == 4  # UPDATE, COPY, the event append
