@@ -16,11 +16,15 @@ def lease_until(seconds: float, now: datetime) -> datetime:
     return now + timedelta(seconds=seconds)
 
 
-def skip_locked_claim_sql(*, table: str, set_sql: str, where_sql: str, order_sql: str, returning: str) -> str:
-    """The one-statement claim. Parameters in order: those of `set_sql`, of `where_sql`, then the limit.
-    Table and column names come from the models, values are bound."""
-    return (f"UPDATE {table} SET {set_sql} WHERE id IN (SELECT id FROM {table} WHERE {where_sql} "  # noqa: S608
-            f"ORDER BY {order_sql} LIMIT %s FOR UPDATE SKIP LOCKED) RETURNING {returning}")
+def skip_locked_claim_sql(*, table: str, set_sql: str, where_sql: str, order_sql: str, returning: str,
+                          with_sql: str = "", from_sql: str = "") -> str:
+    """The one-statement claim. Parameters in order: those of `with_sql`, `set_sql`, `where_sql`, then the
+    limit. Table and column names come from the models, values are bound. `with_sql`/`from_sql` join a CTE
+    to the UPDATE (e.g. one that relaxes synchronous_commit for this statement only)."""
+    head = f"WITH {with_sql} " if with_sql else ""
+    joined = f" FROM {from_sql}" if from_sql else ""
+    return (f"{head}UPDATE {table} SET {set_sql}{joined} WHERE id IN (SELECT id FROM {table} "  # noqa: S608
+            f"WHERE {where_sql} ORDER BY {order_sql} LIMIT %s FOR UPDATE SKIP LOCKED) RETURNING {returning}")
 
 
 def claim_ids(due: QuerySet, *, limit: int, recheck: QuerySet, update: dict) -> list:
