@@ -7,6 +7,9 @@
   (NumberPacer), shared by every worker (one Lua script, Redis' own clock), plus a per-recipient pair
   bucket (Meta's 1 msg / 6 s with bursts).
 - Fair: a batch takes an equal share from every campaign (and from the API traffic) due on the number.
+- Prepare: the template rule is asked again (message_templates.selectors.template_send_refusal, on the
+  status the claim read with the row): a template paused or disabled since queueing fails its messages
+  with TEMPLATE_NOT_APPROVED and no provider call.
 - Send: outside any transaction, one paced loop on one event loop per process; live numbers through
   AsyncGraphSender (aiohttp, concurrent), simulated numbers through the in-process SandboxProvider (same
   loop), SMS via the gateway.
