@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 import weakref
 from datetime import UTC, datetime
 from typing import Any
@@ -19,6 +18,7 @@ from apps.conversations.models import CannedResponse, Conversation, Conversation
 from apps.core import hooks
 from apps.core.errors import Conflict, NotFound, ValidationFailed
 from apps.core.models import User, Workspace
+from apps.core.runtime.loop import LoopThread
 from apps.core.services import event_append_many
 
 logger = logging.getLogger("reach.inbox")
@@ -231,8 +231,7 @@ class _Pusher:
     the embedded default, which only works inside its own loop), else a private background loop."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._own: asyncio.AbstractEventLoop | None = None
+        self._own = LoopThread("inbox-push")
         self._queues: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # loop -> its queue
         self.server_loop: asyncio.AbstractEventLoop | None = None
 
@@ -243,11 +242,7 @@ class _Pusher:
         loop = self.server_loop
         if loop is not None and loop.is_running() and not loop.is_closed():
             return loop
-        with self._lock:
-            if self._own is None or self._own.is_closed():
-                self._own = asyncio.new_event_loop()
-                threading.Thread(target=self._own.run_forever, name="inbox-push", daemon=True).start()
-            return self._own
+        return self._own.loop()
 
     def submit(self, sends: list[tuple[str, dict]]) -> None:
         loop = self._loop()

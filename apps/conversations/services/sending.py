@@ -17,6 +17,7 @@ from apps.billing import services as billing
 from apps.contacts.models import Contact
 from apps.conversations.models import Conversation, Media, Message
 from apps.conversations.selectors.sending import send_target_guard, send_targets
+from apps.conversations.services import transitions
 from apps.conversations.services.threads import (
     conversation_get_or_open,
     conversation_record_message,
@@ -519,30 +520,20 @@ def message_cancel(*, workspace: Workspace, message_id: str, waba_id: str = "") 
         if message.status != Message.Status.SCHEDULED:
             raise Conflict("Only a scheduled message can be canceled.",
                            details={"field": "status", "status": message.status})
-        message.status, message.canceled_at = Message.Status.CANCELED, timezone.now()
-        message.save(update_fields=["status", "canceled_at", "updated_at"])
-        _status_event(workspace=workspace, message=message, previous=Message.Status.SCHEDULED)
+        transitions.message_transition(message=message, to=Message.Status.CANCELED)
     return message
 
 
 def messages_release_scheduled(*, now: datetime | None = None, limit: int = 1000) -> int:
     """Beat: scheduled messages whose time has come become queued (skip-locked, so two beats never race)."""
     now = now or timezone.now()
-    released = 0
     with transaction.atomic():
         qs = Message.objects.filter(status=Message.Status.SCHEDULED, scheduled_at__lte=now).order_by("scheduled_at")
         if settings.IS_POSTGRES:
             qs = qs.select_for_update(skip_locked=True)
-        due = list(qs.select_related("workspace")[:limit])
-        numbers = set()
-        for message in due:
-            updated = Message.objects.filter(pk=message.pk, status=Message.Status.SCHEDULED).update(
-                status=Message.Status.QUEUED, next_attempt_at=now, updated_at=now)
-            if updated:
-                message.status = Message.Status.QUEUED
-                _status_event(workspace=message.workspace, message=message, previous=Message.Status.SCHEDULED)
-                numbers.add(message.phone_number_id)
-                released += 1
-        for pn in numbers:
+        events: dict[str, list] = {}
+        released = transitions.messages_release_due(messages=list(qs[:limit]), now=now, events=events)
+        transitions.events_flush(events)
+        for pn in {m.phone_number_id for m in released}:
             _kick_on_commit(pn)
-    return released
+    return len(released)
