@@ -11,6 +11,7 @@ import time_machine
 from apps.billing.services import cost_estimate
 from apps.campaigns import selectors, services, tasks
 from apps.campaigns.models import Campaign, CampaignRecipient
+from apps.campaigns.services import hand_out as hand_out_module
 from apps.contacts.models import Contact
 from apps.conversations.models import Message
 from apps.core.models import Event
@@ -86,7 +87,7 @@ def test_worker_killed_between_batches_resends_nobody_and_skips_nobody(tenant, w
     make_contacts(workspace, 10)
     campaign = _campaign(tenant, number)
     services.campaign_start(campaign=campaign)
-    real = getattr(services, hand_out)
+    real = getattr(hand_out_module, hand_out)
     calls = {"n": 0}
 
     def dies_on_second_batch(**kwargs):
@@ -96,13 +97,13 @@ def test_worker_killed_between_batches_resends_nobody_and_skips_nobody(tenant, w
             raise SystemExit("worker killed")
         return ids
 
-    monkeypatch.setattr(services, hand_out, dies_on_second_batch)
+    monkeypatch.setattr(hand_out_module, hand_out, dies_on_second_batch)
     with pytest.raises(SystemExit):
         services.campaign_step(campaign_id=campaign.pk)
     # First batch committed with its message ids; the second rolled back whole (no orphan messages).
     assert _messages(campaign).count() == 3
     assert CampaignRecipient.objects.filter(campaign=campaign, status="queued", message__isnull=False).count() == 3
-    monkeypatch.setattr(services, hand_out, real)
+    monkeypatch.setattr(hand_out_module, hand_out, real)
     # Restart: the expansion is re-run too (as if the crash had hit it), which adds nothing.
     Campaign.objects.filter(pk=campaign.pk).update(materialized_at=None)
     services.campaign_step(campaign_id=campaign.pk)

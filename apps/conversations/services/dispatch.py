@@ -655,12 +655,9 @@ def outcomes_record(*, outcomes: list[Outcome], token: str, now: datetime | None
                 if called:
                     attempts.append(_attempt(o, number, MessageAttempt.Outcome.TERMINAL))
                 if getattr(err, "not_on_whatsapp", False) and (m.fallback or {}).get("sms"):
-                    sms = _fallback_sms(m, now)
-                    events[m.workspace_id] += [("message.status_changed", {
-                        "message_id": sms.pk, "status": "queued", "previous_status": None, "to": sms.to_phone,
-                        "conversation_id": sms.conversation_id, "client_reference": sms.client_reference,
-                        "campaign_id": sms.campaign_id, "fallback_for": m.pk})]
-                    kicks.add(sms.phone_number_id)
+                    from apps.conversations.services.fallback import fallback_sms_create
+
+                    fallback_sms_create(message=m, now=now, events=events[m.workspace_id])
         if attempts:
             _attempts_insert(attempts)
         for workspace_id, evts in events.items():
@@ -697,26 +694,6 @@ def _attempt(o: Outcome, number: int, outcome: str) -> MessageAttempt:
         error_message=(getattr(err, "message", "") or "")[:2000] if err else "", latency_ms=o.latency_ms,
         started_at=o.started_at or timezone.now(), finished_at=o.finished_at or timezone.now(),
     )
-
-
-def fallback_sms_create(*, message: Message, now: datetime) -> Message:
-    """The linked SMS for a WhatsApp message that cannot reach the recipient (call inside the failure's
-    transaction; the dispatcher sends it like any queued message)."""
-    return _fallback_sms(message, now)
-
-
-def _fallback_sms(m: Message, now: datetime) -> Message:
-    sms_cfg = m.fallback["sms"]
-    sms = Message.objects.create(
-        workspace_id=m.workspace_id, conversation_id=m.conversation_id, contact_id=m.contact_id,
-        phone_number_id=m.phone_number_id, direction=Message.Direction.OUTBOUND, channel=Message.Channel.SMS,
-        type="text", to_phone=m.to_phone, content={"body": sms_cfg["text"], "sender": sms_cfg.get("sender", "")},
-        body=sms_cfg["text"], status=Message.Status.QUEUED, client_reference=m.client_reference,
-        campaign_id=m.campaign_id, sent_by=m.sent_by, api_key_id=m.api_key_id, next_attempt_at=now,
-        expires_at=now + timedelta(seconds=_setting("DISPATCH_MAX_AGE_SECONDS", 86400)), currency=m.currency,
-    )
-    Message.objects.filter(pk=m.pk).update(fallback_message=sms)
-    return sms
 
 
 # --- the drain loop ------------------------------------------------------------------------------------

@@ -187,11 +187,9 @@ def conversation_reply(*, conversation: Conversation, user: User | None, message
     """An agent's reply, through the send road's policy chain (window, templates, consent, wallet)."""
     from apps.conversations.services import sending  # SEND's road
 
-    if conversation.phone_number_id is None:
-        raise Conflict("This conversation has no sender number to reply from.")
     return sending.message_send_internal(
         workspace=conversation.workspace, phone_number=conversation.phone_number, contact=conversation.contact,
-        message_type=message_type, content=content, sent_by="user", sent_by_user=user, enforce_window=True,
+        message_type=message_type, content=content, sent_by="user", sent_by_user=user,
     )
 
 

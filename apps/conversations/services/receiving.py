@@ -183,16 +183,8 @@ def message_inbound_receive(*, item, numbers: dict | None = None) -> InboundResu
 
 
 def _conversation_get_or_open(*, workspace: Workspace, contact: Contact, number: PhoneNumber) -> Conversation:
-    """threads.conversation_get_or_open without its contact re-lock (one round trip less per message):
-    contact_upsert_from_inbound has locked the row already (select_for_update), or just created it."""
-    current = (
-        Conversation.objects.filter(workspace=workspace, contact=contact, phone_number=number,
-                                    channel_kind=Conversation.ChannelKind.WHATSAPP)
-        .exclude(state=Conversation.State.RESOLVED).order_by("-created_at").first()
-    )
-    if current is not None:
-        return current
-    return threads.conversation_get_or_open(workspace=workspace, contact=contact, phone_number=number)
+    return threads.conversation_get_or_open(workspace=workspace, contact=contact, phone_number=number,
+                                            channel_kind=Conversation.ChannelKind.WHATSAPP)
 
 
 def _enqueue_media_fetch(message_id: str) -> None:
@@ -461,15 +453,11 @@ def _fallback_for_late_failure(*, message: Message, update, now: datetime, after
         return []
     if not (message.fallback or {}).get("sms") or message.fallback_message_id is not None:
         return []
-    from apps.conversations.services import dispatch  # SEND's, same app: one way to build the SMS
+    from apps.conversations.services.fallback import fallback_sms_create
 
-    sms = dispatch.fallback_sms_create(message=message, now=now)
-    message.fallback_message_id = sms.pk
-    after_commit.append(lambda pn=sms.phone_number_id: dispatch.dispatch_kick(phone_number_id=pn))
-    return [("message.status_changed", {
-        "message_id": sms.pk, "status": "queued", "previous_status": None, "to": sms.to_phone,
-        "conversation_id": sms.conversation_id, "client_reference": sms.client_reference,
-        "campaign_id": sms.campaign_id, "fallback_for": message.pk})]
+    events: list = []
+    fallback_sms_create(message=message, now=now, events=events)  # kicks the dispatcher on commit
+    return events
 
 
 # --- user preferences ------------------------------------------------------------------------------
