@@ -4,7 +4,7 @@ messages and notes, the contact sidebar, the event stream for resume, templates 
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from django.conf import settings
 from django.db.models import Exists, OuterRef, Q, QuerySet
@@ -47,12 +47,12 @@ def window_hours() -> int:
 
 def window_expires_at(conversation: Conversation, *, now: datetime | None = None) -> datetime | None:
     """End of the customer service window for this thread, or None when it is closed."""
+    from apps.conversations import policy
+
     candidates = [conversation.last_inbound_at, getattr(conversation.contact, "last_inbound_at", None)]
     last = max((c for c in candidates if c is not None), default=None)
-    if last is None:
-        return None
-    ends = last + timedelta(hours=window_hours())
-    return ends if ends > (now or timezone.now()) else None
+    return policy.window_expires_at(channel=conversation.channel_kind, last_inbound_at=last,
+                                    now=now or timezone.now())
 
 
 # --- conversations ------------------------------------------------------------------------------

@@ -262,5 +262,5 @@ def auto_reply_for_inbound(*, message_id: str, contact_created: bool, consent_ke
             )
             return reply
     except ApplicationError as exc:
-        logger.info("auto-reply to %s refused: %s", message_id, exc.message)
+        logger.info("auto-reply to %s refused: %s %s", message_id, exc.code, exc.message)
         return None

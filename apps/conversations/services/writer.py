@@ -31,6 +31,7 @@ from apps.conversations.services.threads import (
     conversation_record_message_statement,
     conversations_get_or_open,
 )
+from apps.core.errors import ApplicationError
 from apps.core.models import User, Workspace
 from apps.core.services import (
     audit_record,
@@ -157,7 +158,12 @@ def message_write_guarded(ctx: SendContext, *, guard: tuple[str, list], sent_by:
     message = _outbound_message(ctx, number_id=None, conversation_id=None, sent_by=sent_by,
                                 sent_by_user=sent_by_user, api_key_id=api_key_id, scheduled_at=scheduled_at,
                                 client_reference=client_reference, fallback=fallback, campaign_id="")
-    policy.wallet_reserve(workspace=ctx.workspace, amount=ctx.cost, message_id=message.pk)  # no write yet
+    try:
+        policy.wallet_reserve(workspace=ctx.workspace, amount=ctx.cost, message_id=message.pk)  # no write yet
+    except ApplicationError:
+        # The wallet is the last rule, and the guard has not run the others yet: the full road answers
+        # with the first refusal in API.md's order.
+        return None
     writes = [
         insert_select_statement(message, source="ok", exprs={"phone_number_id": "ok.phone_number_id",
                                                              "contact_id": "ok.contact_id",
