@@ -171,3 +171,36 @@ def test_two_concurrent_first_sends_open_one_conversation():
     (conversation,) = Conversation.objects.filter(contact=person)
     assert sorted(Message.objects.filter(conversation=conversation).values_list("pk", flat=True)) == sorted(ids)
     assert len(ids) == 2
+
+
+@pg_only
+@pytest.mark.django_db
+def test_the_migration_resolves_existing_duplicates_keeping_the_newest_open(workspace):
+    """Before the constraint existed a contact could have several open conversations on one number; the
+    migration keeps the newest open and resolves the older ones (DDL is transactional on PostgreSQL, so
+    dropping the constraint here is undone with the test's transaction)."""
+    import importlib
+
+    from django.apps import apps as django_apps
+
+    migration = importlib.import_module("apps.conversations.migrations.0006_conversation_one_open")
+    (constraint,) = [c for c in Conversation._meta.constraints if c.name == "cnv_one_open"]
+    number = live_number(workspace)
+    person, other = contact(workspace), contact(workspace, phone="+15550009999")
+    with connection.schema_editor() as editor:
+        editor.remove_constraint(Conversation, constraint)
+    now = timezone.now()
+    made = []
+    for i, (who, phone_number, kind) in enumerate([(person, number, "whatsapp")] * 3
+                                                  + [(person, None, "sms")] * 2 + [(other, number, "whatsapp")]):
+        conv = Conversation.objects.create(workspace=workspace, contact=who, phone_number=phone_number,
+                                           channel_kind=kind, state="pending" if i == 1 else "open")
+        Conversation.objects.filter(pk=conv.pk).update(created_at=now - timedelta(minutes=10 - i))
+        made.append(conv.pk)
+    migration.resolve_duplicates(django_apps, None)
+    with connection.cursor() as cursor:
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # the inserts' deferred FK checks, before the DDL
+    with connection.schema_editor() as editor:
+        editor.add_constraint(Conversation, constraint)
+    states = dict(Conversation.objects.values_list("pk", "state"))
+    assert [states[pk] for pk in made] == ["resolved", "resolved", "open", "resolved", "open", "open"]
