@@ -27,6 +27,9 @@ from django.conf import settings
 
 from apps.billing import services as billing
 from apps.contacts.models import Contact
+from apps.contacts.selectors import contact_is_opted_out
+from apps.conversations.models import Media, Message
+from apps.conversations.services.validation import MEDIA_TYPES, body_preview
 from apps.core.errors import (
     ApplicationError,
     ContactOptedOut,
@@ -37,6 +40,7 @@ from apps.core.errors import (
     ValidationFailed,
 )
 from apps.core.models import Workspace
+from apps.wabas.models import PhoneNumber
 
 WHATSAPP, SMS = "whatsapp", "sms"
 MARKETING = "MARKETING"
@@ -54,13 +58,13 @@ class SendContext:
     to: str
     content: dict | list
     now: datetime
-    number: object | None = None  # wabas.PhoneNumber
+    number: PhoneNumber | None = None
     contact: Contact | None = None
     conversation_id: str | None = None  # the contact's current conversation on the number, when known
     template: object | None = None  # message_templates.MessageTemplate
     category: str = ""
     body: str = ""
-    media: object | None = None  # conversations.Media
+    media: Media | None = None
     cost: Decimal = field(default=Decimal("0"))
 
 
@@ -157,8 +161,6 @@ def consent_refuses(*, category: str, opted_out: bool) -> bool:
 
 
 def contact_opted_out(contact: Contact | None) -> bool:
-    from apps.contacts.selectors import contact_is_opted_out
-
     return contact is not None and contact_is_opted_out(contact=contact)
 
 
@@ -185,9 +187,6 @@ def wallet_reserve(*, workspace: Workspace, amount: Decimal, message_id: str = "
 
 def media_resolve(*, workspace: Workspace, message_type: str, content, waba_id: str = ""):
     """Foreign or unknown ids in the payload answer 404 like any other id (part of payload validation)."""
-    from apps.conversations.models import Media, Message
-    from apps.conversations.services.validation import MEDIA_TYPES
-
     media = None
     if message_type in MEDIA_TYPES and content.get("media_id"):
         media = Media.objects.filter(workspace=workspace, pk=content["media_id"]).first()
@@ -213,8 +212,6 @@ def send_context(*, workspace: Workspace, channel: str, message_type: str, to: s
     """Every rule in API.md's order for one message; returns the context the writer stores, or raises the
     first refusal. resolve_sender: the API's resolution (pinned or only number, contact by phone); else
     the caller brings `number` and `contact`."""
-    from apps.conversations.services.validation import body_preview
-
     if resolve_sender:
         targets = sender_resolve(workspace=workspace, waba_id=waba_id, phone_number_id=phone_number_id, to=to,
                                  channel=channel)
