@@ -11,9 +11,13 @@ Who asks what:
 - API send, inbox reply, auto-replies and the opt-out confirmation: `send_context` (all rules).
 - campaign hand-out: `campaign_check` (sender, template, per batch) and `recipient_classify` (number,
   consent, variables, per recipient); the writer reserves the batch's cost (`wallet_reserve`).
+- campaign creation: `sender_resolve` and `template_resolve`, as the API send states them.
 - campaign preflight: the same `campaign_refusal` and `recipient_classify`; it reserves nothing.
-- scheduled release: no rule is re-checked; everything was decided when the message was accepted (the
-  window was open then, and a template's later pause is the dispatcher's re-check at send time).
+- scheduled release (sending.messages_release_scheduled): re-checks nothing today; every rule was
+  checked when the message was accepted and its cost reserved then. What can change meanwhile: the
+  template's status (re-checked at dispatch by message_templates' template_send_refusal), the window
+  (a free-form message released after it closed is refused by Meta, 131047, and recorded failed) and
+  consent (not re-checked).
 - SMS fallback: `fallback_context` (the channel's rules: SMS has no window; the WhatsApp message's
   consent and template were checked when it was accepted) and the wallet."""
 

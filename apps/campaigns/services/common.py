@@ -8,24 +8,16 @@ from django.db import connection
 from apps.campaigns import selectors
 from apps.campaigns.models import Campaign, CampaignRecipient
 from apps.conversations.models import Message
-from apps.core.models import Workspace
 from apps.message_templates.models import MessageTemplate
 
 S = Campaign.Status
 R = CampaignRecipient.Status
 
 
-def _template_for_send(*, workspace: Workspace, waba, name: str, language: str) -> MessageTemplate:
-    from apps.message_templates.selectors import template_for_send
-
-    return template_for_send(workspace=workspace, waba=waba, name=name, language=language)
-
-
 def _template_render(*, template: MessageTemplate, variables: list | dict | None) -> str:
     from apps.message_templates.rendering import template_render
 
     return template_render(template=template, variables=variables)
-
 
 
 def _window(campaign: Campaign) -> int:

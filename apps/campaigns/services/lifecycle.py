@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from apps.campaigns import selectors, variables
 from apps.campaigns.models import Audience, Campaign, CampaignRecipient
-from apps.campaigns.services.common import R, S, _in_flight, _template_for_send, _template_render
+from apps.campaigns.services.common import R, S, _in_flight
 from apps.conversations import policy
 from apps.conversations.models import Message
 from apps.core.errors import Conflict, NotFound, ValidationFailed
@@ -43,8 +43,6 @@ def _parse_time(value: Any, *, field: str) -> datetime | None:
 def campaign_create(*, tenant: Tenant, data: dict, now: datetime | None = None) -> Campaign:
     """Validate everything a launch will need (audience, sender, approved template, variables) up front, so a
     campaign that was accepted does not fail at send time for a reason known now."""
-    from apps.wabas.selectors import phone_number_for_send
-
     now = now or timezone.now()
     workspace = tenant.workspace
     name = (data.get("name") or "").strip()
@@ -56,15 +54,17 @@ def campaign_create(*, tenant: Tenant, data: dict, now: datetime | None = None) 
     audience = Audience.objects.filter(workspace=workspace, pk=data.get("audience_id") or "").first()
     if audience is None:
         raise NotFound("No such audience.", details={"field": "audience_id"})
-    phone_number = phone_number_for_send(tenant_workspace=workspace, waba_id=tenant.waba_id,
-                                         phone_number_id=data.get("phone_number_id") or None)
-    template = _template_for_send(workspace=workspace, waba=phone_number.waba, name=str(template_spec["name"]),
-                                  language=str(template_spec["language"]))
+    # The policy's sender and template rules, as the API send states them (same errors, same order).
+    phone_number = policy.sender_resolve(workspace=workspace, waba_id=tenant.waba_id,
+                                         phone_number_id=data.get("phone_number_id") or None, to="",
+                                         channel=policy.WHATSAPP).number
     compiled = variables.compile_spec(data.get("variables"))
     if compiled and not variables.is_positional(compiled) and any(k.isdigit() for k in compiled):
         raise ValidationFailed("variables keys are either all numbers or all names.", field="variables")
-    # Raises TEMPLATE_VARIABLE_COUNT_MISMATCH when the spec does not fit the template's placeholders.
-    _template_render(template=template, variables=variables.sample_values(compiled) if compiled else None)
+    # TEMPLATE_VARIABLE_COUNT_MISMATCH when the spec does not fit the template's placeholders.
+    template, _ = policy.template_resolve(workspace=workspace, number=phone_number, content={
+        "name": str(template_spec["name"]), "language": str(template_spec["language"]),
+        "variables": variables.sample_values(compiled) if compiled else None})
     schedule_at = _parse_time(data.get("schedule_at"), field="schedule_at")
     valid_until = _parse_time(data.get("valid_until"), field="valid_until")
     if schedule_at is not None and schedule_at <= now:
