@@ -90,7 +90,8 @@ def conversation_update(*, conversation: Conversation, actor: User | None, state
 def _refuse_a_second_open(conversation: Conversation) -> None:
     """Reopening a resolved conversation while the contact has another open one on the number: one open
     conversation per contact, number and channel is a constraint (cnv_one_open), so say which one."""
-    other = (Conversation.objects.filter(contact_id=conversation.contact_id, phone_number_id=conversation.phone_number_id,
+    other = (Conversation.objects.filter(contact_id=conversation.contact_id,
+                                         phone_number_id=conversation.phone_number_id,
                                          channel_kind=conversation.channel_kind)
              .exclude(state=Conversation.State.RESOLVED).exclude(pk=conversation.pk).values_list("pk", flat=True)
              .first())

@@ -197,8 +197,9 @@ def messages_enqueue_bulk(*, workspace: Workspace, phone_number: PhoneNumber, te
     """Campaign fan-out: one transaction, bulk inserts, queued rows the dispatcher drains fairly.
     rows: [{"contact": Contact, "variables": list|dict, "body": rendered text, "expires_at": datetime|None}]
     ("expires_at" only shortens the maximum age). Whether each may go was decided by the caller
-    (policy.campaign_check and policy.recipient_classify); the batch reserves its total cost. No per-message creation event (a campaign of 100k would
-    write 100k events); status changes from the dispatcher on are evented."""
+    (policy.campaign_check and policy.recipient_classify); the batch reserves its total cost. No
+    per-message creation event (a campaign of 100k would write 100k events); status changes from the
+    dispatcher on are evented."""
     now = now or timezone.now()
     if not rows:
         return []
@@ -265,10 +266,11 @@ def messages_enqueue_query(*, workspace: Workspace, phone_number: PhoneNumber, t
     `ord` (the batch's order), `contact_id`, `to_phone`, `variables` (jsonb, or NULL for no "variables" key),
     `body` (the rendered text), `cost_estimate`, `expires_at` (NULL = the maximum age; never beyond it), plus
     any columns of the caller's own. This adds `enqueued` (the source's rows with their `message_id`), the
-    conversation get-or-open (the newest not resolved one per contact on this number, else a new one, as
-    `messages_enqueue_bulk`) and the message insert; the caller's `after` CTEs may read `enqueued` (to link
+    conversation get-or-open (the contact's open one on this number, else the upsert on the one-open
+    constraint, threads.conversation_open_sql) and the message insert; the caller's `after` CTEs may read `enqueued` (to link
     its rows to their messages in the same statement), and `select` is the statement's final SELECT, whose
-    row is returned. reserve: the most the batch can cost (the wallet reservation). Same rows, same defaults and the same on-commit kick as `messages_enqueue_bulk`."""
+    row is returned. reserve: the most the batch can cost (the wallet reservation). Same rows, same
+    defaults and the same on-commit kick as `messages_enqueue_bulk` (tests/conversations/test_writer.py)."""
     from apps.core.ids import new_id_batch_prefix, sql_id_expression
 
     now = now or timezone.now()
