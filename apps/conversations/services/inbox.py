@@ -80,9 +80,24 @@ def conversation_update(*, conversation: Conversation, actor: User | None, state
                 current.state, current.snooze_until = state, new_snooze
                 changed += ["state", "snooze_until"]
         if changed:
+            if current.state != Conversation.State.RESOLVED and "state" in changed:
+                _refuse_a_second_open(current)
             current.save(update_fields=[*changed, "updated_at"])
             event_append_many(workspace=current.workspace, events=events)
     return Conversation.objects.select_related("contact", "assigned_user").get(pk=current.pk)
+
+
+def _refuse_a_second_open(conversation: Conversation) -> None:
+    """Reopening a resolved conversation while the contact has another open one on the number: one open
+    conversation per contact, number and channel is a constraint (cnv_one_open), so say which one."""
+    other = (Conversation.objects.filter(contact_id=conversation.contact_id,
+                                         phone_number_id=conversation.phone_number_id,
+                                         channel_kind=conversation.channel_kind)
+             .exclude(state=Conversation.State.RESOLVED).exclude(pk=conversation.pk).values_list("pk", flat=True)
+             .first())
+    if other is not None:
+        raise Conflict("This contact has another open conversation on this number; continue there.",
+                       details={"field": "state", "conversation_id": other})
 
 
 def conversations_wake_snoozed(*, now: datetime | None = None, batch: int = 500) -> int:
@@ -187,11 +202,9 @@ def conversation_reply(*, conversation: Conversation, user: User | None, message
     """An agent's reply, through the send road's policy chain (window, templates, consent, wallet)."""
     from apps.conversations.services import sending
 
-    if conversation.phone_number_id is None:
-        raise Conflict("This conversation has no sender number to reply from.")
     return sending.message_send_internal(
         workspace=conversation.workspace, phone_number=conversation.phone_number, contact=conversation.contact,
-        message_type=message_type, content=content, sent_by="user", sent_by_user=user, enforce_window=True,
+        message_type=message_type, content=content, sent_by="user", sent_by_user=user,
     )
 
 

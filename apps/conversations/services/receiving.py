@@ -181,16 +181,8 @@ def message_inbound_receive(*, item, numbers: dict | None = None) -> InboundResu
 
 
 def _conversation_get_or_open(*, workspace: Workspace, contact: Contact, number: PhoneNumber) -> Conversation:
-    """threads.conversation_get_or_open without its contact re-lock (one round trip less per message):
-    contact_upsert_from_inbound has locked the row already (select_for_update), or just created it."""
-    current = (
-        Conversation.objects.filter(workspace=workspace, contact=contact, phone_number=number,
-                                    channel_kind=Conversation.ChannelKind.WHATSAPP)
-        .exclude(state=Conversation.State.RESOLVED).order_by("-created_at").first()
-    )
-    if current is not None:
-        return current
-    return threads.conversation_get_or_open(workspace=workspace, contact=contact, phone_number=number)
+    return threads.conversation_get_or_open(workspace=workspace, contact=contact, phone_number=number,
+                                            channel_kind=Conversation.ChannelKind.WHATSAPP)
 
 
 def _enqueue_media_fetch(message_id: str) -> None:
@@ -406,14 +398,12 @@ def _fallback_for_late_failure(*, message: Message, update, now: datetime, after
     first = update.errors[0] if update.errors else None
     if first is None or not error_from_meta(first.code, first.title).not_on_whatsapp:
         return []
-    from apps.conversations.services import dispatch
     from apps.conversations.services.dispatch import fallback
 
-    linked = fallback.fallback_for(message=message, now=now)
+    linked = fallback.fallback_for(message=message, now=now)  # the writer kicks the dispatcher on commit
     if linked is None:
         return []
-    sms, events = linked
-    after_commit.append(lambda pn=sms.phone_number_id: dispatch.dispatch_kick(phone_number_id=pn))
+    _, events = linked
     return events
 
 
