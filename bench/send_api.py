@@ -20,7 +20,7 @@ on a faster box, eleven runs gave 0.50-0.60x (e.g. healthz 683/s, sends 402/s, p
 one of them just under 0.50. A send is now one
 statement (the policy's read is a guard CTE of the write: apps.conversations.services.sending.
 _send_in_one_statement) and, far from the rate limit, no Redis round trip (units are leased per process);
-Daphne no longer parses POST form bodies (apps/core/daphne_requests.py). Whole-server instructions
+Daphne no longer parses POST form bodies (apps/core/runtime/daphne_requests.py). Whole-server instructions
 (callgrind, serial keep-alive requests): healthz 4.29M, send 8.05M before the one-statement send.
 """
 

@@ -7,7 +7,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "reach.settings")
 django.setup(set_prefix=False)
 
 from apps.core.asgi_handler import ThreadedRoutesASGIHandler  # noqa: E402
-from apps.core.daphne_requests import leave_request_bodies_to_django  # noqa: E402
+from apps.core.runtime.daphne_requests import leave_request_bodies_to_django  # noqa: E402
 
 leave_request_bodies_to_django()
 

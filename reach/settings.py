@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
-import sys
 from pathlib import Path
 
 import environ
@@ -23,7 +22,6 @@ env = environ.Env()
 if (BASE_DIR / ".env").exists():
     environ.Env.read_env(str(BASE_DIR / ".env"), overwrite=False)
 
-TESTING = "pytest" in sys.modules or env.bool("REACH_TESTING", default=False)
 REACH_ENV = env.str("REACH_ENV", default="development")
 PRODUCTION = REACH_ENV == "production"
 DEBUG = env.bool("DEBUG", default=False)
@@ -352,10 +350,8 @@ DISPATCH_MAX_AGE_SECONDS = env.int("DISPATCH_MAX_AGE_SECONDS", default=24 * 3600
 DISPATCH_LEASE_SECONDS = env.int("DISPATCH_LEASE_SECONDS", default=60)  # a claim's lease
 DISPATCH_DRAIN_SECONDS = env.float("DISPATCH_DRAIN_SECONDS", default=30.0)  # one task's budget
 DISPATCH_SWEEP_SECONDS = env.int("DISPATCH_SWEEP_SECONDS", default=2)
-# On-commit dispatch kicks are sent by one background thread per process, batched, instead of by the
-# committing request (apps/conversations/services/dispatch.py _BackgroundKicks). Off under tests, whose
-# eager tasks expect the kick inside the committing call.
-DISPATCH_KICK_BACKGROUND = env.bool("DISPATCH_KICK_BACKGROUND", default=not TESTING)
+# On-commit dispatch kicks are rung by one background thread per process, batched, instead of by the
+# committing request (apps/conversations/services/dispatch/kicks.py).
 DISPATCH_KICK_LINGER_MS = env.float("DISPATCH_KICK_LINGER_MS", default=10.0)  # a background round gathers for this
 DISPATCH_BACKOFF_BASE_SECONDS = env.float("DISPATCH_BACKOFF_BASE_SECONDS", default=2.0)
 DISPATCH_BACKOFF_MAX_SECONDS = env.float("DISPATCH_BACKOFF_MAX_SECONDS", default=900.0)

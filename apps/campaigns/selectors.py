@@ -193,8 +193,11 @@ def tier_free_contact_ids(*, phone_number, now: datetime, contact_ids: list[str]
         tier_messaged_contacts(phone_number=phone_number, now=now)
         .filter(contact_id__in=contact_ids).values_list("contact_id", flat=True)
     )
-    window_start = now - timedelta(hours=settings.CUSTOMER_SERVICE_WINDOW_HOURS)
+    from apps.conversations import policy
+
+    # policy.window_is_open as a filter (pinned to it by tests/conversations/test_policy.py).
     open_window = set(
-        Contact.objects.filter(pk__in=contact_ids, last_inbound_at__gte=window_start).values_list("pk", flat=True)
+        Contact.objects.filter(pk__in=contact_ids, last_inbound_at__gt=policy.window_opened_after(now))
+        .values_list("pk", flat=True)
     )
     return already | open_window

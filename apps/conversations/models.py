@@ -1,5 +1,6 @@
 from django.db import models
-from django.db.models import Q
+from django.db.models import Q, Value
+from django.db.models.functions import Coalesce
 
 from apps.core.ids import PrefixedIdField
 
@@ -40,6 +41,14 @@ class Conversation(models.Model):
             models.Index(fields=["workspace", "state", "-last_message_at"], name="cnv_ws_state_last_msg"),
             models.Index(fields=["workspace", "assigned_user", "-last_message_at"], name="cnv_ws_assignee_last_msg"),
             models.Index(fields=["contact", "phone_number", "channel_kind"], name="cnv_contact_number"),
+        ]
+        constraints = [
+            # At most one not-resolved conversation per contact, number and channel (threads.py upserts on
+            # it). SMS threads have no number: COALESCE makes NULL one value, on PostgreSQL and SQLite alike.
+            models.UniqueConstraint(
+                "contact", Coalesce("phone_number", Value("")), "channel_kind",
+                condition=~Q(state="resolved"), name="cnv_one_open",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -18,28 +18,7 @@ from dataclasses import dataclass
 from django.conf import settings
 
 from apps.core.redis import get_redis
-
-# KEYS: the minute and burst counters. ARGV: per_minute, burst, lease units wanted, units returned.
-_SCRIPT = """
-local per_minute, burst, want, returned = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
-local m = tonumber(redis.call('GET', KEYS[1]) or '0')
-local b = tonumber(redis.call('GET', KEYS[2]) or '0')
-if returned > 0 then
-  if m >= returned then m = redis.call('DECRBY', KEYS[1], returned) end
-  if b >= returned then b = redis.call('DECRBY', KEYS[2], returned) end
-end
-local left = math.min(per_minute - m, burst - b)
-if left <= 0 then
-  return {0, m, b}
-end
-local grant = math.max(1, math.min(want, math.floor(left / 8)))
-m = redis.call('INCRBY', KEYS[1], grant)
-if m == grant then redis.call('PEXPIRE', KEYS[1], 61000) end
-b = redis.call('INCRBY', KEYS[2], grant)
-if b == grant then redis.call('PEXPIRE', KEYS[2], 11000) end
-return {grant, m, b}
-"""
-_script = None
+from apps.core.runtime.buckets import RATE_WINDOWS_LUA, script
 
 
 @dataclass
@@ -116,7 +95,6 @@ def _result(*, allowed: bool, per_minute: int, burst: int, used_m: int, used_b: 
 
 
 def rate_limit_hit(*, key_id: str, plan: str, now: float | None = None) -> RateLimitResult:
-    global _script
     limits = settings.RATE_LIMIT_PLANS.get(plan) or settings.RATE_LIMIT_PLANS["standard"]
     per_minute, burst = int(limits["per_minute"]), int(limits["burst_10s"])
     now = time.time() if now is None else now
@@ -135,13 +113,9 @@ def rate_limit_hit(*, key_id: str, plan: str, now: float | None = None) -> RateL
             if lease.windows == windows:
                 returned = lease.units
             del _leases[key_id]
-    client = get_redis()
-    if _script is None:
-        _script = client.register_script(_SCRIPT)
-    granted, used_m, used_b = (int(v) for v in _script(
+    granted, used_m, used_b = (int(v) for v in script("rate_windows", RATE_WINDOWS_LUA, get_redis())(
         keys=[f"rl:{{{key_id}}}:m:{minute_window}", f"rl:{{{key_id}}}:b:{burst_window}"],
         args=[per_minute, burst, max(1, int(settings.RATE_LIMIT_LEASE_UNITS)), returned],
-        client=client,
     ))
     if not granted:
         return _result(allowed=False, used_m=used_m, used_b=used_b, **shape)

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 
-from apps.core.errors import TemplateLanguageMismatch, TemplateNotApproved, TemplateNotFound, ValidationFailed
+from apps.core.errors import (
+    ApplicationError,
+    TemplateLanguageMismatch,
+    TemplateNotApproved,
+    TemplateNotFound,
+    ValidationFailed,
+)
 from apps.core.models import Workspace
 from apps.message_templates.models import MessageTemplate
 
@@ -56,12 +62,20 @@ def template_for_send(*, workspace: Workspace, waba, name: str, language: str) -
             f"Template {name!r} has no approved translation in {language!r}.",
             details={"field": "template.language", "approved_languages": approved},
         )
-    if exact.status != MessageTemplate.Status.APPROVED:
-        raise TemplateNotApproved(
-            f"Template {name!r} ({language}) is {exact.status}.",
-            details={"field": "template.name", "status": exact.status},
-        )
+    refusal = template_send_refusal(exact)
+    if refusal is not None:
+        raise refusal
     return exact
+
+
+def template_send_refusal(template) -> ApplicationError | None:
+    """Why this template may not be sent now, or None. The one statement of the rule: queueing asks it
+    through template_for_send and the dispatcher asks it again before each send (a template PAUSED or
+    DISABLED after queueing stops its pending sends). `template`: anything with status, name, language."""
+    if template.status == MessageTemplate.Status.APPROVED:
+        return None
+    return TemplateNotApproved(f"Template {template.name!r} ({template.language}) is {template.status}.",
+                               details={"field": "template.name", "status": template.status})
 
 
 def template_history(*, template: MessageTemplate):

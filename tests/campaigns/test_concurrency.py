@@ -9,6 +9,7 @@ from django.db import connection
 
 from apps.campaigns import services
 from apps.campaigns.models import CampaignRecipient
+from apps.campaigns.services import hand_out as hand_out_module
 from apps.conversations.models import Message
 from tests.campaigns.factories import make_contacts
 
@@ -63,14 +64,14 @@ def test_pause_waits_for_the_batch_in_flight_and_stops_the_next(tenant, workspac
     services.campaign_start(campaign=campaign)
     services.campaign_materialize(campaign=campaign)
     inside, release = threading.Event(), threading.Event()
-    real = getattr(services, hand_out)
+    real = getattr(hand_out_module, hand_out)
 
     def slow(**kwargs):
         inside.set()
         release.wait(10)
         return real(**kwargs)
 
-    monkeypatch.setattr(services, hand_out, slow)
+    monkeypatch.setattr(hand_out_module, hand_out, slow)
     result = {}
 
     def batch():
@@ -97,6 +98,6 @@ def test_pause_waits_for_the_batch_in_flight_and_stops_the_next(tenant, workspac
     t1.join(10)
     t2.join(10)
     assert result == {"n": 5, "paused_after_batch": 5}
-    monkeypatch.setattr(services, "_enqueue_bulk", real)
+    monkeypatch.setattr(hand_out_module, "_enqueue_bulk", real)
     assert services.campaign_hand_out_batch(campaign_id=campaign.pk, limit=5) == 0
     assert Message.objects.filter(campaign_id=campaign.pk).count() == 5

@@ -189,3 +189,18 @@ def test_a_batch_holding_a_non_string_value_is_rendered_by_python(tenant, worksp
     variables_by_contact = dict(Message.objects.filter(campaign_id=campaign.pk).values_list("contact_id", "content"))
     assert variables_by_contact[odd.pk]["variables"][1] == "42"
     assert variables_by_contact[fine.pk]["variables"][1] == "Leeds"
+
+
+def test_sql_hand_out_classifies_like_the_policy_for_a_utility_template(tenant, workspace, number, settings):
+    """recipient_classify's consent rule is MARKETING only: both forms queue an opted-out contact for UTILITY."""
+    make_template(number, name="t4", category="UTILITY", body="{{1}} in {{2}}")
+    _make(workspace)
+    opted_out = Contact.objects.create(workspace=workspace, phone="+447700900099", name="Out", opted_in=False)
+    valid_until = timezone.now() + timedelta(hours=2)  # pins expires_at (else each run's own now + max age)
+    _, py_recipients, py_messages = _run(tenant, number, settings, sql=False, spec=REQUIRED_CITY,
+                                         valid_until=valid_until)
+    _, sql_recipients, sql_messages = _run(tenant, number, settings, sql=True, spec=REQUIRED_CITY,
+                                           valid_until=valid_until)
+    assert sql_recipients == py_recipients and sql_messages == py_messages
+    assert py_recipients[opted_out.pk] == "skipped_missing_variable"  # no city: variables come after consent
+    assert "skipped_opted_out" not in set(py_recipients.values())

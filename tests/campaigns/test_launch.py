@@ -11,6 +11,7 @@ import time_machine
 from apps.billing.services import cost_estimate
 from apps.campaigns import selectors, services, tasks
 from apps.campaigns.models import Campaign, CampaignRecipient
+from apps.campaigns.services import hand_out as hand_out_module
 from apps.contacts.models import Contact
 from apps.conversations.models import Message
 from apps.core.models import Event
@@ -86,7 +87,7 @@ def test_worker_killed_between_batches_resends_nobody_and_skips_nobody(tenant, w
     make_contacts(workspace, 10)
     campaign = _campaign(tenant, number)
     services.campaign_start(campaign=campaign)
-    real = getattr(services, hand_out)
+    real = getattr(hand_out_module, hand_out)
     calls = {"n": 0}
 
     def dies_on_second_batch(**kwargs):
@@ -96,13 +97,13 @@ def test_worker_killed_between_batches_resends_nobody_and_skips_nobody(tenant, w
             raise SystemExit("worker killed")
         return ids
 
-    monkeypatch.setattr(services, hand_out, dies_on_second_batch)
+    monkeypatch.setattr(hand_out_module, hand_out, dies_on_second_batch)
     with pytest.raises(SystemExit):
         services.campaign_step(campaign_id=campaign.pk)
     # First batch committed with its message ids; the second rolled back whole (no orphan messages).
     assert _messages(campaign).count() == 3
     assert CampaignRecipient.objects.filter(campaign=campaign, status="queued", message__isnull=False).count() == 3
-    monkeypatch.setattr(services, hand_out, real)
+    monkeypatch.setattr(hand_out_module, hand_out, real)
     # Restart: the expansion is re-run too (as if the crash had hit it), which adds nothing.
     Campaign.objects.filter(pk=campaign.pk).update(materialized_at=None)
     services.campaign_step(campaign_id=campaign.pk)
@@ -411,3 +412,47 @@ def test_feeder_hands_out_up_to_the_window_and_stops_with_the_campaign(tenant, w
     services.campaign_pause(campaign=Campaign.objects.get(pk=campaign.pk))
     assert services.campaign_feed(campaign_id=campaign.pk, max_seconds=5, sleep=naps.append) == 0
     assert _messages(campaign).count() == 3
+
+
+def test_a_template_paused_mid_campaign_pauses_it_with_the_policys_code(tenant, workspace, number, template,
+                                                                        small_batches):
+    """The hand-out asks the policy per batch: a template no longer approved writes nothing and pauses the
+    campaign with TEMPLATE_NOT_APPROVED as its reason; re-approved and resumed, it goes on."""
+    make_contacts(workspace, 5)
+    campaign = _campaign(tenant, number)
+    services.campaign_start(campaign=campaign)
+    assert services.campaign_step(campaign_id=campaign.pk) == "handed"
+    assert _messages(campaign).count() == 3
+    _drain(campaign)
+    template.status = "PAUSED"
+    template.save(update_fields=["status"])
+    assert services.campaign_step(campaign_id=campaign.pk) == "paused"
+    campaign.refresh_from_db()
+    assert (campaign.status, campaign.auto_paused) == ("paused", True)
+    assert campaign.pause_reason.startswith("TEMPLATE_NOT_APPROVED: ")
+    assert _messages(campaign).count() == 3
+    assert CampaignRecipient.objects.filter(campaign=campaign, status="pending").count() == 2
+    template.status = "APPROVED"
+    template.save(update_fields=["status"])
+    services.campaign_resume(campaign=campaign)
+    assert services.campaign_step(campaign_id=campaign.pk) == "handed"
+    assert _messages(campaign).count() == 5
+
+
+def test_a_wallet_refusal_pauses_the_campaign_and_writes_nothing(tenant, workspace, number, template, small_batches,
+                                                                 monkeypatch):
+    from apps.core.errors import InsufficientBalance
+
+    make_contacts(workspace, 3)
+    campaign = _campaign(tenant, number)
+    services.campaign_start(campaign=campaign)
+
+    def refuse(**kwargs):
+        raise InsufficientBalance()
+
+    monkeypatch.setattr("apps.billing.services.wallet_reserve", refuse)
+    assert services.campaign_step(campaign_id=campaign.pk) == "paused"
+    campaign.refresh_from_db()
+    assert campaign.pause_reason.startswith("INSUFFICIENT_BALANCE: ")
+    assert _messages(campaign).count() == 0
+    assert CampaignRecipient.objects.filter(campaign=campaign).exclude(status="pending").count() == 0

@@ -367,26 +367,30 @@ def test_drain_paces_to_the_numbers_throughput(workspace, sender, settings):
 
 def test_sweeper_kicks_numbers_with_due_work(workspace, number, monkeypatch):
     kicked = []
-    monkeypatch.setattr(dispatch, "_enqueue", kicked.append)
+    monkeypatch.setattr(dispatch.kicks, "_enqueue", kicked.append)
     _queue(workspace, number, n=2)
     get_redis().delete(dispatch._kick_key(number.pk))
     out = dispatch.dispatch_sweep()
+    assert dispatch.dispatch_kicks_wait()
     assert out["kicked"] == 1 and kicked == [number.pk]
     dispatch.dispatch_sweep()  # the kick key dedupes a second enqueue while one is pending
+    assert dispatch.dispatch_kicks_wait()
     assert kicked == [number.pk]
 
 
 def test_a_busy_drainer_absorbs_kicks_and_releases_them_when_idle(workspace, number, sender, monkeypatch):
     kicked = []
-    monkeypatch.setattr(dispatch, "_enqueue", kicked.append)
+    monkeypatch.setattr(dispatch.kicks, "_enqueue", kicked.append)
     _queue(workspace, number, n=3)
     get_redis().delete(dispatch._kick_key(number.pk))
     dispatch._hold_kick(number.pk)  # as a drainer does each batch
     dispatch.dispatch_kick(phone_number_id=number.pk)
+    assert dispatch.dispatch_kicks_wait()
     assert kicked == []
     dispatch.dispatch_drain(phone_number_id=number.pk, budget_seconds=5)
     assert not get_redis().exists(dispatch._kick_key(number.pk))  # idle: the next commit kicks again
     dispatch.dispatch_kick(phone_number_id=number.pk)
+    assert dispatch.dispatch_kicks_wait()
     assert kicked == [number.pk]
 
 
@@ -432,7 +436,7 @@ def test_a_backlog_fans_out_to_more_drainers_up_to_the_target(workspace, number,
     settings.DISPATCH_BATCH_MAX = 10  # full batches = a backlog
     settings.DISPATCH_DRAINER_MPS = 400  # 990 mps -> 3 drainers
     spawned = []
-    monkeypatch.setattr(dispatch, "_enqueue", spawned.append)
+    monkeypatch.setattr(dispatch.kicks, "_enqueue", spawned.append)
     key = f"reach:dispatch:drainers:{number.pk}"
     r = get_redis()
     r.zadd(key, {"other": int(time.time() * 1000) + 60_000})  # one drainer already alive elsewhere
@@ -458,7 +462,7 @@ def test_a_single_drainer_number_does_not_fan_out(workspace, sender, settings, m
     settings.DISPATCH_BATCH_MAX = 10
     number = live_number(workspace, mps=80)
     spawned = []
-    monkeypatch.setattr(dispatch, "_enqueue", spawned.append)
+    monkeypatch.setattr(dispatch.kicks, "_enqueue", spawned.append)
     _queue(workspace, number, n=30)
     assert dispatch.dispatch_drain(phone_number_id=number.pk, budget_seconds=5)["sent"] == 30
     assert spawned == [] and not get_redis().exists(f"reach:dispatch:drainers:{number.pk}")

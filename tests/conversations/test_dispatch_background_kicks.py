@@ -12,10 +12,9 @@ from apps.core.redis import get_redis
 
 @pytest.fixture
 def enqueued(settings, monkeypatch):
-    settings.DISPATCH_KICK_BACKGROUND = True
     settings.DISPATCH_KICK_LINGER_MS = 5
     calls: list[str] = []
-    monkeypatch.setattr(dispatch, "_enqueue", calls.append)
+    monkeypatch.setattr(dispatch.kicks, "_enqueue", calls.append)
     yield calls
     get_redis().delete(dispatch._kick_key("pn_kicktest"))
 
@@ -38,7 +37,7 @@ def test_a_failing_redis_leaves_the_kick_to_the_sweeper(enqueued, monkeypatch):
         def set(self, *args, **kwargs):
             raise ConnectionError("redis is down")
 
-    monkeypatch.setattr(dispatch, "get_redis", lambda: Down())
+    monkeypatch.setattr("apps.core.runtime.doorbell.get_redis", lambda: Down())
     dispatch.dispatch_kick(phone_number_id="pn_kicktest")
     assert dispatch._background_kicks.wait_sent(5)  # the thread survives the error
     assert enqueued == []

@@ -126,6 +126,22 @@ def test_patch_assign_and_state_append_events_in_the_same_write(client, workspac
     assert Event.objects.filter(workspace=workspace, type="conversation.status_changed").count() == 1
 
 
+def test_reopening_a_resolved_conversation_while_another_is_open_is_a_conflict(client, workspace):
+    old = make_conversation(workspace, state="resolved")
+    current = Conversation.objects.create(workspace=workspace, contact=old.contact, phone_number=old.phone_number)
+    before = Event.objects.filter(workspace=workspace).count()
+    response = client.patch(f"/api/v1/conversations/{old.pk}", {"state": "open"}, content_type="application/json")
+    assert response.status_code == 409, response.content
+    assert response.json()["error"]["code"] == "CONFLICT"
+    assert response.json()["error"]["details"] == {"field": "state", "conversation_id": current.pk}
+    assert Conversation.objects.get(pk=old.pk).state == "resolved"
+    assert Event.objects.filter(workspace=workspace).count() == before
+    # Once the other is resolved, the old one reopens.
+    Conversation.objects.filter(pk=current.pk).update(state="resolved")
+    response = client.patch(f"/api/v1/conversations/{old.pk}", {"state": "open"}, content_type="application/json")
+    assert response.status_code == 200 and response.json()["state"] == "open"
+
+
 def test_patch_snooze_needs_a_future_time_and_unknown_agent_is_refused(client, workspace, other_workspace):
     conv = make_conversation(workspace)
     stranger = make_agent(other_workspace, username="mallory")

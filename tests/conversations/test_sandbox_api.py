@@ -105,6 +105,7 @@ def test_age_window_moves_last_inbound_into_the_past(workspace, sandbox_api):
     conversation = Conversation.objects.get(contact=contact)
     assert conversation.last_inbound_at == contact.last_inbound_at
     assert response.json()["last_inbound_at"] is not None
+    assert response.json()["window_expires_at"] is None  # closed: policy.window_expires_at's answer
     # The window is closed now: a free-form reply is refused before anything is stored.
     refused = sandbox_api.post("/api/v1/messages", {"to": "+16505551234", "text": {"body": "late"}}, format="json")
     assert refused.status_code == 422

@@ -74,3 +74,27 @@ def test_sandbox_not_on_whatsapp_late_failure_sends_the_linked_sms(sandbox_api, 
     assert sms.provider_message_id.startswith("sms_")
     got = sandbox_api.get(f"/api/v1/messages/{m.pk}").json()
     assert got["fallback_message_id"] == sms.pk and got["error"]["upstream_code"] == 131026
+
+
+def test_the_sandbox_sends_through_the_live_send_loop(sandbox_api, workspace, monkeypatch):
+    """One paced loop on the dispatcher's event loop for both; only the sender differs."""
+    from apps.conversations.services.dispatch import send
+
+    for key in get_redis().scan_iter("reach:*"):
+        get_redis().delete(key)
+    senders = []
+    real = send._send_paced
+
+    async def spy(items, *, sender, **kwargs):
+        senders.append((type(sender).__name__, len(items)))
+        await real(items, sender=sender, **kwargs)
+
+    monkeypatch.setattr(send, "_send_paced", spy)
+    sandbox = workspace.sandbox
+    number = sandbox.phone_numbers.get()
+    template(sandbox, number.waba)
+    r = sandbox_api.post("/api/v1/messages", {"to": "+15557654321", "template": {
+        "name": "order_update", "language": "en", "variables": ["Ann", "7"]}}, format="json")
+    assert r.status_code == 202, r.content
+    assert dispatch.dispatch_drain(phone_number_id=number.pk, budget_seconds=5)["sent"] == 1
+    assert senders == [("_SandboxSender", 1)]

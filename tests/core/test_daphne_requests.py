@@ -5,7 +5,7 @@ from __future__ import annotations
 from daphne import http_protocol
 from twisted.internet.testing import StringTransport
 
-from apps.core.daphne_requests import BodyToDjangoWebRequest, leave_request_bodies_to_django
+from apps.core.runtime.daphne_requests import BodyToDjangoWebRequest, leave_request_bodies_to_django
 
 FORM = b"a=1&b=2"
 MULTIPART = (b"--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"x.txt\"\r\n"

@@ -97,11 +97,11 @@ class SandboxAgeWindowView(_SandboxView):
         contact = receiving.sandbox_window_age(workspace=self.tenant.workspace, contact=contact,
                                                hours=serializer.validated_data["hours"])
         self.audit_target = ("contact", contact.pk)
-        from datetime import timedelta
+        from django.utils import timezone
 
-        from django.conf import settings
+        from apps.conversations import policy
 
-        expires = (contact.last_inbound_at + timedelta(hours=settings.CUSTOMER_SERVICE_WINDOW_HOURS)
-                   if contact.last_inbound_at else None)
+        expires = policy.window_expires_at(channel="whatsapp", last_inbound_at=contact.last_inbound_at,
+                                           now=timezone.now())
         return Response({"contact_id": contact.pk, "last_inbound_at": _iso(contact.last_inbound_at),
                          "window_expires_at": _iso(expires)})

@@ -4,7 +4,7 @@ messages and notes, the contact sidebar, the event stream for resume, templates 
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from django.conf import settings
 from django.db.models import Exists, OuterRef, Q, QuerySet
@@ -12,6 +12,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from apps.contacts.models import ConsentRecord, Contact, ContactTag
+from apps.conversations import policy
 from apps.conversations.models import (
     AutoReplyRule,
     AutoReplySettings,
@@ -41,18 +42,12 @@ def _iso_ms(value: datetime | None) -> str | None:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")[:-4] + "Z"
 
 
-def window_hours() -> int:
-    return settings.CUSTOMER_SERVICE_WINDOW_HOURS
-
-
 def window_expires_at(conversation: Conversation, *, now: datetime | None = None) -> datetime | None:
     """End of the customer service window for this thread, or None when it is closed."""
     candidates = [conversation.last_inbound_at, getattr(conversation.contact, "last_inbound_at", None)]
     last = max((c for c in candidates if c is not None), default=None)
-    if last is None:
-        return None
-    ends = last + timedelta(hours=window_hours())
-    return ends if ends > (now or timezone.now()) else None
+    return policy.window_expires_at(channel=conversation.channel_kind, last_inbound_at=last,
+                                    now=now or timezone.now())
 
 
 # --- conversations ------------------------------------------------------------------------------

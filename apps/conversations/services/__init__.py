@@ -1,6 +1,9 @@
 """Conversations write layer, split by road:
 - threads.py     opening/updating conversations (shared by send and receive)
-- sending.py     POST /messages: validation, policy chain, storing, scheduling, cancel, bulk enqueue
+- sending.py     POST /messages and the internal sends: validation, asking the policy
+                 (apps.conversations.policy), scheduling, cancel
+- writer.py      the one message writer: the only code that inserts outbound messages (one and many)
+- fallback.py    the SMS fallback (policy + writer)
 - dispatch.py    the dispatcher: claims, token buckets, provider calls, retries, attempts
 - media.py       uploads, sniffing, Meta media ids, inbound media download
 - receiving.py   inbound messages and statuses from the webhook road

@@ -255,9 +255,9 @@ def auto_reply_for_inbound(*, message_id: str, contact_created: bool, consent_ke
                 return None
             reply = sending.message_send_internal(
                 workspace=workspace, phone_number=message.phone_number, contact=contact, message_type="text",
-                content={"body": rule.reply_text}, sent_by="auto_reply", enforce_window=True,
+                content={"body": rule.reply_text}, sent_by="auto_reply",
             )
             return reply
     except ApplicationError as exc:
-        logger.info("auto-reply to %s refused: %s", message_id, exc.message)
+        logger.info("auto-reply to %s refused: %s %s", message_id, exc.code, exc.message)
         return None

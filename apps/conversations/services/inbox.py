@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 import weakref
 from datetime import datetime
 from typing import Any
@@ -20,6 +19,7 @@ from apps.conversations.models import CannedResponse, Conversation, Conversation
 from apps.core import hooks
 from apps.core.errors import Conflict, NotFound, ValidationFailed
 from apps.core.models import User, Workspace
+from apps.core.runtime.loop import LoopThread
 from apps.core.services import event_append_many
 
 logger = logging.getLogger("reach.inbox")
@@ -76,9 +76,24 @@ def conversation_update(*, conversation: Conversation, actor: User | None, state
                     conversation=current, previous_state=previous_state, by_user_id=by)))
                 changed += ["state", "snooze_until"]
         if changed:
+            if current.state != Conversation.State.RESOLVED and "state" in changed:
+                _refuse_a_second_open(current)
             current.save(update_fields=[*changed, "updated_at"])
             event_append_many(workspace=current.workspace, events=events)
     return Conversation.objects.select_related("contact", "assigned_user").get(pk=current.pk)
+
+
+def _refuse_a_second_open(conversation: Conversation) -> None:
+    """Reopening a resolved conversation while the contact has another open one on the number: one open
+    conversation per contact, number and channel is a constraint (cnv_one_open), so say which one."""
+    other = (Conversation.objects.filter(contact_id=conversation.contact_id,
+                                         phone_number_id=conversation.phone_number_id,
+                                         channel_kind=conversation.channel_kind)
+             .exclude(state=Conversation.State.RESOLVED).exclude(pk=conversation.pk).values_list("pk", flat=True)
+             .first())
+    if other is not None:
+        raise Conflict("This contact has another open conversation on this number; continue there.",
+                       details={"field": "state", "conversation_id": other})
 
 
 def conversations_wake_snoozed(*, now: datetime | None = None, batch: int = 500) -> int:
@@ -181,11 +196,9 @@ def conversation_reply(*, conversation: Conversation, user: User | None, message
     """An agent's reply, through the send road's policy chain (window, templates, consent, wallet)."""
     from apps.conversations.services import sending
 
-    if conversation.phone_number_id is None:
-        raise Conflict("This conversation has no sender number to reply from.")
     return sending.message_send_internal(
         workspace=conversation.workspace, phone_number=conversation.phone_number, contact=conversation.contact,
-        message_type=message_type, content=content, sent_by="user", sent_by_user=user, enforce_window=True,
+        message_type=message_type, content=content, sent_by="user", sent_by_user=user,
     )
 
 
@@ -225,8 +238,7 @@ class _Pusher:
     the embedded default, which only works inside its own loop), else a private background loop."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._own: asyncio.AbstractEventLoop | None = None
+        self._own = LoopThread("inbox-push")
         self._queues: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # loop -> its queue
         self.server_loop: asyncio.AbstractEventLoop | None = None
 
@@ -237,11 +249,7 @@ class _Pusher:
         loop = self.server_loop
         if loop is not None and loop.is_running() and not loop.is_closed():
             return loop
-        with self._lock:
-            if self._own is None or self._own.is_closed():
-                self._own = asyncio.new_event_loop()
-                threading.Thread(target=self._own.run_forever, name="inbox-push", daemon=True).start()
-            return self._own
+        return self._own.loop()
 
     def submit(self, sends: list[tuple[str, dict]]) -> None:
         loop = self._loop()

@@ -22,7 +22,7 @@ from django.utils import timezone
 from apps.contacts.models import Contact
 from apps.conversations import events as conversation_events
 from apps.conversations.models import Conversation, Message
-from apps.conversations.services import threads
+from apps.conversations.services import threads, transitions
 from apps.core.models import Workspace
 from apps.core.services import event_append_many
 from apps.wabas import selectors as waba_selectors
@@ -31,11 +31,9 @@ from apps.wabas.models import PhoneNumber, Waba
 logger = logging.getLogger("reach.receiving")
 
 MEDIA_TYPES = frozenset({"image", "video", "audio", "document", "sticker"})
-# Forward-only ladder of outbound statuses; `played` (first play of a voice note) counts as read.
-_RANK = {Message.Status.SCHEDULED: 0, Message.Status.QUEUED: 0, Message.Status.SENDING: 0,
-         Message.Status.SENT: 1, Message.Status.DELIVERED: 2, Message.Status.READ: 3}
-_UPSTREAM_STATUS = {"sent": "sent", "delivered": "delivered", "read": "read", "played": "read"}
-_FINAL = frozenset({Message.Status.FAILED, Message.Status.CANCELED, Message.Status.RECEIVED})
+# Meta's statuses as ours; `played` (first play of a voice note) counts as read.
+_UPSTREAM_STATUS = {"sent": "sent", "delivered": "delivered", "read": "read", "played": "read",
+                    "failed": "failed"}
 
 
 class ProcessLater(Exception):  # noqa: N818 - a control-flow signal for the webhook processor
@@ -176,16 +174,8 @@ def message_inbound_receive(*, item, numbers: dict | None = None) -> InboundResu
 
 
 def _conversation_get_or_open(*, workspace: Workspace, contact: Contact, number: PhoneNumber) -> Conversation:
-    """threads.conversation_get_or_open without its contact re-lock (one round trip less per message):
-    contact_upsert_from_inbound has locked the row already (select_for_update), or just created it."""
-    current = (
-        Conversation.objects.filter(workspace=workspace, contact=contact, phone_number=number,
-                                    channel_kind=Conversation.ChannelKind.WHATSAPP)
-        .exclude(state=Conversation.State.RESOLVED).order_by("-created_at").first()
-    )
-    if current is not None:
-        return current
-    return threads.conversation_get_or_open(workspace=workspace, contact=contact, phone_number=number)
+    return threads.conversation_get_or_open(workspace=workspace, contact=contact, phone_number=number,
+                                            channel_kind=Conversation.ChannelKind.WHATSAPP)
 
 
 def _enqueue_media_fetch(message_id: str) -> None:
@@ -210,11 +200,15 @@ def inbound_after_commit(*, message_id: str, contact_created: bool, consent_keyw
         return  # a STOP/START word is answered by consent handling, never by a bot
     if workspace_id is not None and not _workspace_has_auto_replies(workspace_id):
         return  # most workspaces have no rules: one indexed EXISTS instead of loading the message
-    from apps.conversations.services.autoreplies import auto_reply_for_inbound
-
     try:
-        auto_reply_for_inbound(message_id=message_id, contact_created=contact_created,
-                               consent_keyword=consent_keyword)
+        from apps.conversations.services import autoreplies
+    except ImportError:
+        return
+    hook = getattr(autoreplies, "auto_reply_for_inbound", None)
+    if hook is None:
+        return
+    try:
+        hook(message_id=message_id, contact_created=contact_created, consent_keyword=consent_keyword)
     except Exception:
         logger.exception("auto-reply for %s failed", message_id)
 
@@ -248,7 +242,7 @@ def _optout_confirmation_send(*, message_id: str) -> None:
 
 
 def inbound_media_fetch(*, message_id: str) -> bool:
-    """Download an inbound message's media from Meta (through the media service) and attach it.
+    """Download an inbound message's media from Meta (through SEND's media service) and attach it.
     On failure keep the message (it holds Meta's media id) and try again later, until Meta's
     media id has expired."""
     message = (Message.objects.select_related("workspace", "phone_number__waba")
@@ -299,10 +293,6 @@ class StatusResult:
     after_commit: list[Callable[[], None]] = field(default_factory=list)
 
 
-_STATUS_FIELDS = ["status", "sent_at", "delivered_at", "read_at", "failed_at", "error_code", "error_message",
-                  "upstream_code", "pricing", "updated_at"]
-
-
 def message_statuses_apply(*, updates: list, received_at: datetime | None = None,
                            numbers: dict | None = None) -> StatusResult:
     """Apply Meta status updates (StatusUpdate dataclasses), forward only. Costs a handful of queries per
@@ -340,7 +330,7 @@ def message_statuses_apply(*, updates: list, received_at: datetime | None = None
         changed: dict[str, Message] = {}
         events: list[tuple[str, dict]] = []
         # Apply in time order, so a batch holding sent+delivered+read tells the story once, forward.
-        for update in sorted(group, key=lambda u: (u.timestamp, _RANK.get(_UPSTREAM_STATUS.get(u.status, ""), 9))):
+        for update in sorted(group, key=lambda u: (u.timestamp, transitions.RANK.get(_UPSTREAM_STATUS.get(u.status), 9))):
             message = messages.get(update.wamid)
             if message is None:
                 continue
@@ -352,16 +342,12 @@ def message_statuses_apply(*, updates: list, received_at: datetime | None = None
             result.applied += 1
             changed[message.pk] = message
             if message.status != previous:
-                data = _status_event_data(message=message, previous=previous, update=update)
-                events.append(("message.status_changed", data))
-                events.append((f"message.{message.status}", data))
+                events.extend(transitions.status_events(message, previous, at=update.timestamp))
                 if message.status == Message.Status.FAILED:
                     events.extend(_fallback_for_late_failure(message=message, update=update, now=now,
                                                              after_commit=result.after_commit))
         if changed:
-            for message in changed.values():
-                message.updated_at = now
-            Message.objects.bulk_update(list(changed.values()), _STATUS_FIELDS)
+            transitions.messages_receipts_save(messages=list(changed.values()), now=now)
             _billing_apply(list(changed.values()))
         if events:
             event_append_many(workspace=number.workspace, events=events)
@@ -369,73 +355,32 @@ def message_statuses_apply(*, updates: list, received_at: datetime | None = None
 
 
 def _status_apply_one(*, message: Message, update) -> bool:
-    """Mutate `message` in memory; True when any field changed."""
-    before = (message.status, message.sent_at, message.delivered_at, message.read_at, message.failed_at,
-              message.error_code, message.pricing)
-    ts = update.timestamp
-    if update.pricing and {**(message.pricing or {}), **update.pricing} != (message.pricing or {}):
-        message.pricing = {**(message.pricing or {}), **update.pricing}
-    if update.status == "failed":
-        if message.status not in _FINAL and message.status not in (Message.Status.DELIVERED, Message.Status.READ):
-            from apps.providers.base import error_from_meta
+    """Apply one upstream report to `message` in memory; True when any field changed."""
+    target = _UPSTREAM_STATUS.get(update.status, "")  # an unknown status may still bring pricing
+    error = None
+    if target == Message.Status.FAILED:
+        from apps.providers.base import error_from_meta
 
-            first = update.errors[0] if update.errors else None
-            err = error_from_meta(first.code if first else -1, (first.title or first.message) if first else "",
-                                  details=first.details if first else "")
-            message.status = Message.Status.FAILED
-            message.failed_at = ts
-            message.error_code = err.code
-            message.error_message = " — ".join(x for x in (err.message, first.details if first else "") if x)[:2000]
-            message.upstream_code = first.code if first else None
-    else:
-        target = _UPSTREAM_STATUS.get(update.status)
-        if target is None or message.status in (Message.Status.CANCELED, Message.Status.RECEIVED):
-            return _changed(message, before)
-        # Timestamps are facts even when the status cannot move (read before delivered, or a late
-        # `sent` after a failure): record the earliest time each step was reported.
-        if message.sent_at is None:
-            message.sent_at = ts
-        if target in (Message.Status.DELIVERED, Message.Status.READ) and (
-                message.delivered_at is None or (target == Message.Status.DELIVERED and ts < message.delivered_at)):
-            message.delivered_at = ts
-        if target == Message.Status.READ and message.read_at is None:
-            message.read_at = ts
-        if message.status not in _FINAL and _RANK[target] > _RANK.get(message.status, 0):
-            message.status = target
-    return _changed(message, before)
-
-
-def _changed(message: Message, before: tuple) -> bool:
-    return before != (message.status, message.sent_at, message.delivered_at, message.read_at, message.failed_at,
-                      message.error_code, message.pricing)
-
-
-def _status_event_data(*, message: Message, previous: str, update) -> dict:
-    data = {
-        "message_id": message.pk, "status": message.status, "previous_status": previous,
-        "provider_message_id": message.provider_message_id, "conversation_id": message.conversation_id,
-        "contact_id": message.contact_id, "to": message.to_phone, "campaign_id": message.campaign_id,
-        "client_reference": message.client_reference, "timestamp": _iso(update.timestamp),
-        "sent_at": _iso(message.sent_at), "delivered_at": _iso(message.delivered_at),
-        "read_at": _iso(message.read_at), "failed_at": _iso(message.failed_at),
-    }
-    if message.pricing:
-        data["pricing"] = message.pricing
-    if message.status == Message.Status.FAILED:
-        data["error"] = {"code": message.error_code, "message": message.error_message,
-                         "upstream_code": message.upstream_code}
-    return data
+        first = update.errors[0] if update.errors else None
+        err = error_from_meta(first.code if first else -1, (first.title or first.message) if first else "",
+                              details=first.details if first else "")
+        error = {"code": err.code, "upstream_code": first.code if first else None,
+                 "message": " — ".join(x for x in (err.message, first.details if first else "") if x)}
+    return transitions.message_receipt_apply(message=message, to=target, at=update.timestamp, error=error,
+                                             pricing=update.pricing)
 
 
 def _billing_apply(messages: list[Message]) -> None:
-    """Charge billable messages and release the reservation of failed ones."""
+    """Charge billable messages and release failed ones through billing, when billing offers it."""
     from apps.billing import services as billing
 
+    charge = getattr(billing, "message_charge_from_pricing", None)
+    refund = getattr(billing, "message_reservation_release", None)
     for message in messages:
-        if message.pricing and message.status != Message.Status.FAILED:
-            billing.message_charge_from_pricing(message=message)
-        elif message.status == Message.Status.FAILED:
-            billing.message_reservation_release(message=message)
+        if charge and message.pricing and message.status != Message.Status.FAILED:
+            charge(message=message)
+        elif refund and message.status == Message.Status.FAILED:
+            refund(message=message)
 
 
 def _fallback_for_late_failure(*, message: Message, update, now: datetime, after_commit: list) -> list:
@@ -446,17 +391,13 @@ def _fallback_for_late_failure(*, message: Message, update, now: datetime, after
     first = update.errors[0] if update.errors else None
     if first is None or not error_from_meta(first.code, first.title).not_on_whatsapp:
         return []
-    if not (message.fallback or {}).get("sms") or message.fallback_message_id is not None:
-        return []
-    from apps.conversations.services import dispatch  # one way to build the SMS
+    from apps.conversations.services.dispatch import fallback
 
-    sms = dispatch.fallback_sms_create(message=message, now=now)
-    message.fallback_message_id = sms.pk
-    after_commit.append(lambda pn=sms.phone_number_id: dispatch.dispatch_kick(phone_number_id=pn))
-    return [("message.status_changed", {
-        "message_id": sms.pk, "status": "queued", "previous_status": None, "to": sms.to_phone,
-        "conversation_id": sms.conversation_id, "client_reference": sms.client_reference,
-        "campaign_id": sms.campaign_id, "fallback_for": message.pk})]
+    linked = fallback.fallback_for(message=message, now=now)  # the writer kicks the dispatcher on commit
+    if linked is None:
+        return []
+    _, events = linked
+    return events
 
 
 # --- user preferences ------------------------------------------------------------------------------

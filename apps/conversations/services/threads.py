@@ -12,30 +12,50 @@ from apps.core.models import Workspace
 from apps.wabas.models import PhoneNumber
 
 
+def _current(*, workspace: Workspace, contact_ids: list[str], phone_number: PhoneNumber | None,
+             channel_kind: str) -> dict[str, Conversation]:
+    return {c.contact_id: c for c in Conversation.objects.filter(
+        workspace=workspace, contact_id__in=contact_ids, phone_number=phone_number, channel_kind=channel_kind,
+    ).exclude(state=Conversation.State.RESOLVED).order_by("created_at")}
+
+
+def conversations_get_or_open(*, workspace: Workspace, contact_ids: list[str], phone_number: PhoneNumber | None,
+                              channel_kind: str = Conversation.ChannelKind.WHATSAPP,
+                              now: datetime | None = None) -> dict[str, Conversation]:
+    """Each contact's current (not resolved) conversation on this number, opening the missing ones: an
+    upsert on the one-open-conversation constraint (cnv_one_open), so concurrent openers end up with the
+    same row. A resolved conversation stays closed; the next message opens a new one. Call inside a
+    transaction. now: the new conversations' last_message_at (None leaves it empty)."""
+    found = _current(workspace=workspace, contact_ids=contact_ids, phone_number=phone_number,
+                     channel_kind=channel_kind)
+    missing = [cid for cid in dict.fromkeys(contact_ids) if cid not in found]
+    if missing:
+        Conversation.objects.bulk_create([
+            Conversation(workspace=workspace, contact_id=cid, phone_number=phone_number, channel_kind=channel_kind,
+                         state=Conversation.State.OPEN, last_message_at=now)
+            for cid in missing], ignore_conflicts=True)
+        # Ours, or the one a concurrent opener committed first (the insert waited for it).
+        found.update(_current(workspace=workspace, contact_ids=missing, phone_number=phone_number,
+                              channel_kind=channel_kind))
+    return found
+
+
 def conversation_get_or_open(*, workspace: Workspace, contact: Contact, phone_number: PhoneNumber | None,
                              channel_kind: str = Conversation.ChannelKind.WHATSAPP) -> Conversation:
-    """The contact's current conversation on this number, or a new open one. A resolved conversation
-    stays closed; the next message opens a new one (the sidebar lists previous conversations).
-    Call inside a transaction; opening one locks the contact row so two writers cannot both open one."""
-    def current() -> Conversation | None:
-        return (
-            Conversation.objects.filter(workspace=workspace, contact=contact, phone_number=phone_number,
-                                        channel_kind=channel_kind)
-            .exclude(state=Conversation.State.RESOLVED)
-            .order_by("-created_at")
-            .first()
-        )
+    """conversations_get_or_open for one contact (send, receive)."""
+    return conversations_get_or_open(workspace=workspace, contact_ids=[contact.pk], phone_number=phone_number,
+                                     channel_kind=channel_kind)[contact.pk]
 
-    # The common case (an open thread exists) needs no lock; only opening one does.
-    found = current()
-    if found is not None:
-        return found
-    Contact.objects.select_for_update().filter(pk=contact.pk).first()
-    found = current()
-    if found is not None:
-        return found
-    return Conversation.objects.create(workspace=workspace, contact=contact, phone_number=phone_number,
-                                       channel_kind=channel_kind, state=Conversation.State.OPEN)
+
+def conversation_open_sql(*, source: str, columns: str, exprs: str) -> str:
+    """The same upsert as SQL, for a statement that opens conversations for a set of rows (the campaign
+    hand-out): INSERT … ON CONFLICT on the constraint's expression DO UPDATE, which RETURNs the existing
+    row's id too when a concurrent opener committed one first."""
+    table = Conversation._meta.db_table
+    return (f"INSERT INTO {table} ({columns}) SELECT {exprs} FROM {source} "  # noqa: S608 - our SQL
+            f"ON CONFLICT (contact_id, COALESCE(phone_number_id, ''), channel_kind) "
+            f"WHERE NOT (state = '{Conversation.State.RESOLVED.value}') "
+            f"DO UPDATE SET last_message_at = EXCLUDED.last_message_at RETURNING contact_id, id")
 
 
 def conversation_record_message(*, at: datetime, preview: str, inbound: bool,

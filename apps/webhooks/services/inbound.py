@@ -23,6 +23,8 @@ from django.utils import timezone
 from apps.conversations.services.receiving import ProcessLater
 from apps.core.errors import NotFound
 from apps.core.ids import new_id
+from apps.core.runtime.doorbell import Doorbell
+from apps.core.runtime.lease import claim_ids, lease_until, skip_locked_claim_sql
 from apps.core.services import events_batched
 from apps.webhooks.models import InboundWebhook
 
@@ -84,19 +86,16 @@ def _enqueue(webhook_id: str, countdown: float) -> None:
                        exc_info=True)
 
 
-def _kick_acquire(slot: int = 0) -> bool:
-    from apps.core.redis import get_redis
+# The core runtime doorbell, one key per drain slot; it lapses after the lease if a drainer dies.
+_doorbell = Doorbell(KICK_KEY, ttl_ms=lambda: settings.INBOUND_WEBHOOK_LEASE_SECONDS * 1000)
 
-    return bool(get_redis().set(f"{KICK_KEY}:{slot}", "1", nx=True, ex=settings.INBOUND_WEBHOOK_LEASE_SECONDS))
+
+def _kick_acquire(slot: int = 0) -> bool:
+    return _doorbell.acquire(str(slot))
 
 
 def _kick_release(slot: int = 0) -> None:
-    try:
-        from apps.core.redis import get_redis
-
-        get_redis().delete(f"{KICK_KEY}:{slot}")
-    except Exception:  # the key expires on its own
-        logger.warning("could not release the inbound kick", exc_info=True)
+    _doorbell.release(str(slot))
 
 
 def _fan_out() -> None:
@@ -181,17 +180,11 @@ def inbound_webhooks_claim_due(*, limit: int) -> list[str]:
         .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
         .order_by("available_at")
     )
-    with transaction.atomic():
-        if connection.features.has_select_for_update_skip_locked:
-            qs = qs.select_for_update(skip_locked=True)
-        ids = list(qs.values_list("pk", flat=True)[:limit])
-        if ids:
-            # The filter repeats the conditions: the compare-and-set is what makes the claim safe.
-            InboundWebhook.objects.filter(pk__in=ids, processed_at__isnull=True).filter(
-                Q(claimed_until__isnull=True) | Q(claimed_until__lt=now)
-            ).update(claimed_until=now + timedelta(seconds=settings.INBOUND_WEBHOOK_LEASE_SECONDS),
-                     attempts=F("attempts") + 1)
-    return ids
+    # The recheck repeats the conditions: the compare-and-set is what makes the claim safe.
+    return claim_ids(qs, limit=limit, recheck=InboundWebhook.objects.filter(processed_at__isnull=True).filter(
+        Q(claimed_until__isnull=True) | Q(claimed_until__lt=now)),
+        update={"claimed_until": lease_until(settings.INBOUND_WEBHOOK_LEASE_SECONDS, now),
+                "attempts": F("attempts") + 1})
 
 
 def _claim_due_rows(*, limit: int) -> list[InboundWebhook]:
@@ -205,11 +198,12 @@ def _claim_due_rows(*, limit: int) -> list[InboundWebhook]:
     table = InboundWebhook._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(
-            f"UPDATE {table} SET claimed_until = %s, attempts = attempts + 1 WHERE id IN ("  # noqa: S608
-            f"SELECT id FROM {table} WHERE processed_at IS NULL AND available_at <= %s AND attempts < %s "
-            "AND (claimed_until IS NULL OR claimed_until < %s) ORDER BY available_at LIMIT %s "
-            "FOR UPDATE SKIP LOCKED) RETURNING id, body, received_at, attempts",
-            [now + timedelta(seconds=settings.INBOUND_WEBHOOK_LEASE_SECONDS), now,
+            skip_locked_claim_sql(
+                table=table, set_sql="claimed_until = %s, attempts = attempts + 1",
+                where_sql="processed_at IS NULL AND available_at <= %s AND attempts < %s "
+                          "AND (claimed_until IS NULL OR claimed_until < %s)",
+                order_sql="available_at", returning="id, body, received_at, attempts"),
+            [lease_until(settings.INBOUND_WEBHOOK_LEASE_SECONDS, now), now,
              settings.INBOUND_WEBHOOK_MAX_ATTEMPTS, now, limit],
         )
         found = cursor.fetchall()

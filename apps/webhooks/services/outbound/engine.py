@@ -27,6 +27,7 @@ from django.utils import timezone
 from apps.core.events import event_type_is_public
 from apps.core.ids import new_id
 from apps.core.models import Event, Workspace
+from apps.core.runtime.lease import claim_ids, skip_locked_claim_sql
 from apps.core.services import event_envelope
 from apps.webhooks.models import (
     WebhookAttempt,
@@ -67,28 +68,28 @@ def _claim_rows(*, subscription_id: str, limit: int, now: datetime, until: datet
     if connection.vendor == "postgresql":
         # One autocommit statement (atomic by itself): no BEGIN/SET/COMMIT round trips. The CTE relaxes
         # synchronous_commit for just this statement's transaction (see _relaxed_commit).
-        only_one = "AND id = %s" if delivery_id else ""
+        only_one = " AND id = %s" if delivery_id else ""
         params = [until, token, subscription_id, now, now, *([delivery_id] if delivery_id else []), limit]
         with connection.cursor() as cursor:
             cursor.execute(
-                "WITH relaxed AS MATERIALIZED (SELECT set_config('synchronous_commit', 'off', true))"  # noqa: S608
-                f" UPDATE {table} SET claimed_until = %s, claim_token = %s FROM relaxed WHERE id IN ("
-                f" SELECT id FROM {table} WHERE subscription_id = %s AND status = 'pending'"
-                f" AND next_attempt_at <= %s AND (claimed_until IS NULL OR claimed_until <= %s) {only_one}"
-                f" ORDER BY event_sequence, id LIMIT %s FOR UPDATE SKIP LOCKED)"
-                f" RETURNING {', '.join(_CLAIM_RETURNING)}",
+                skip_locked_claim_sql(
+                    table=table, with_sql="relaxed AS MATERIALIZED (SELECT set_config('synchronous_commit', 'off', "
+                                          "true))", from_sql="relaxed",
+                    set_sql="claimed_until = %s, claim_token = %s",
+                    where_sql="subscription_id = %s AND status = 'pending' AND next_attempt_at <= %s "
+                              f"AND (claimed_until IS NULL OR claimed_until <= %s){only_one}",
+                    order_sql="event_sequence, id", returning=", ".join(_CLAIM_RETURNING)),
                 params,
             )
             return cursor.fetchall()
-    with transaction.atomic():  # SQLite: the IMMEDIATE transaction serialises writers
-        rows = _due(now).filter(subscription_id=subscription_id)
-        if delivery_id:
-            rows = rows.filter(pk=delivery_id)
-        ids = list(rows.order_by("event_sequence", "id").values_list("id", flat=True)[:limit])
-        if not ids:
-            return []
-        WebhookDelivery.objects.filter(pk__in=ids).update(claimed_until=until, claim_token=token)
-        return list(WebhookDelivery.objects.filter(pk__in=ids).values_list(*_CLAIM_RETURNING))
+    rows = _due(now).filter(subscription_id=subscription_id)
+    if delivery_id:
+        rows = rows.filter(pk=delivery_id)
+    ids = claim_ids(rows.order_by("event_sequence", "id"), limit=limit, recheck=_due(now),
+                    update={"claimed_until": until, "claim_token": token})
+    if not ids:
+        return []
+    return list(WebhookDelivery.objects.filter(pk__in=ids, claim_token=token).values_list(*_CLAIM_RETURNING))
 
 
 def subscription_matches(events: list[str], event_type: str) -> bool:

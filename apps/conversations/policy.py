@@ -1,0 +1,281 @@
+"""The send rules, each stated once: whether a message may go (API.md "Policy").
+
+Order, every time: sender resolution -> template status/language/variables -> 24 h window (non-template,
+per channel) -> consent (MARKETING only) -> wallet. Each rule is a function over one resolved context
+(`SendContext`) or over the few values it reads, so a caller that holds only those values (the campaign
+hand-out's rows, the inbox's display) asks the same function. Fast SQL forms of a rule (the send guard's
+`last_inbound_at > %s`, the hand-out's `NOT c.opted_in`) take their bounds from here and are pinned to
+these functions by tests (tests/conversations/test_policy.py).
+
+Who asks what:
+- API send, inbox reply, auto-replies and the opt-out confirmation: `send_context` (all rules).
+- campaign hand-out: `campaign_check` (sender, template, per batch) and `recipient_classify` (number,
+  consent, variables, per recipient); the writer reserves the batch's cost (`wallet_reserve`).
+- campaign creation: `sender_resolve` and `template_resolve`, as the API send states them.
+- campaign preflight: the same `campaign_refusal` and `recipient_classify`; it reserves nothing.
+- scheduled release (sending.messages_release_scheduled): re-checks nothing today; every rule was
+  checked when the message was accepted and its cost reserved then. What can change meanwhile: the
+  template's status (re-checked at dispatch by message_templates' template_send_refusal), the window
+  (a free-form message released after it closed is refused by Meta, 131047, and recorded failed) and
+  consent (not re-checked).
+- SMS fallback: `fallback_context` (the channel's rules: SMS has no window; the WhatsApp message's
+  consent and template were checked when it was accepted) and the wallet."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from django.conf import settings
+
+from apps.billing import services as billing
+from apps.contacts.models import Contact
+from apps.contacts.selectors import contact_is_opted_out
+from apps.conversations.models import Media, Message
+from apps.conversations.services.validation import MEDIA_TYPES, body_preview
+from apps.core.errors import (
+    ApplicationError,
+    ContactOptedOut,
+    NotFound,
+    OutsideWindow,
+    PhoneNotFound,
+    ValidationFailed,
+)
+from apps.core.models import Workspace
+from apps.wabas.models import PhoneNumber
+
+WHATSAPP, SMS = "whatsapp", "sms"
+MARKETING = "MARKETING"
+# recipient_classify's answers, in the order they are checked.
+INVALID_NUMBER, OPTED_OUT, MISSING_VARIABLE = "invalid_number", "opted_out", "missing_variable"
+
+
+@dataclass
+class SendContext:
+    """One send, resolved: what every rule reads."""
+
+    workspace: Workspace
+    channel: str
+    message_type: str
+    to: str
+    content: dict | list
+    now: datetime
+    number: PhoneNumber | None = None
+    contact: Contact | None = None
+    conversation_id: str | None = None  # the contact's current conversation on the number, when known
+    template: object | None = None  # message_templates.MessageTemplate
+    category: str = ""
+    body: str = ""
+    media: Media | None = None
+    cost: Decimal = field(default=Decimal("0"))
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if value else None
+
+
+# --- sender --------------------------------------------------------------------------------------------
+
+
+def sender_resolve(*, workspace: Workspace, waba_id: str, phone_number_id: str | None, to: str, channel: str):
+    """The API's sender resolution: the pinned number or the workspace's (key's WABA's) only one, with the
+    recipient contact and its current conversation, in one read. PHONE_NOT_FOUND / VALIDATION_FAILED."""
+    from apps.conversations.selectors.sending import send_targets
+
+    return send_targets(workspace=workspace, waba_id=waba_id, phone_number_id=phone_number_id, to=to,
+                        channel_kind=channel)
+
+
+def sender_check(*, number, workspace: Workspace) -> None:
+    """Senders that bring their number (inbox, auto-replies, campaigns, fallback): it must exist and be
+    this workspace's."""
+    if number is None or number.workspace_id != workspace.pk:
+        raise PhoneNotFound("There is no sender number to send from.", details={"field": "phone_number_id"})
+
+
+def recipient_check(*, to: str) -> None:
+    if not to:
+        raise ValidationFailed("This contact has no phone number to send to.", field="to")
+
+
+# --- template --------------------------------------------------------------------------------------------
+
+
+def template_resolve(*, workspace: Workspace, number, content: dict):
+    """(template, rendered body): TEMPLATE_NOT_FOUND / _LANGUAGE_MISMATCH / _NOT_APPROVED, then
+    TEMPLATE_VARIABLE_COUNT_MISMATCH."""
+    from apps.message_templates.selectors import template_for_send
+    from apps.message_templates.services import template_render
+
+    template = template_for_send(workspace=workspace, waba=number.waba, name=content["name"],
+                                 language=content["language"])
+    body = template_render(template=template, variables=content.get("variables"),
+                           components=content.get("components"))
+    return template, body
+
+
+def template_check(*, template) -> None:
+    """A template already chosen (a campaign's): still approved? The rule is message_templates' own, the
+    one the dispatcher asks again before each send."""
+    from apps.message_templates.selectors import template_send_refusal
+
+    refusal = template_send_refusal(template)
+    if refusal is not None:
+        raise refusal
+
+
+# --- the 24 h window -------------------------------------------------------------------------------------
+
+
+def window_opened_after(now: datetime) -> datetime:
+    """The window is open when the last inbound message came strictly after this (SQL forms use it)."""
+    return now - timedelta(hours=settings.CUSTOMER_SERVICE_WINDOW_HOURS)
+
+
+def window_expires_at(*, channel: str, last_inbound_at: datetime | None, now: datetime) -> datetime | None:
+    """When the window closes, or None when it is closed (or the channel has none)."""
+    if channel == SMS or last_inbound_at is None:
+        return None
+    ends = last_inbound_at + timedelta(hours=settings.CUSTOMER_SERVICE_WINDOW_HOURS)
+    return ends if ends > now else None
+
+
+def window_is_open(*, channel: str, last_inbound_at: datetime | None, now: datetime) -> bool:
+    """May a free-form message go? SMS has no window; WhatsApp's is 24 h after the last inbound message."""
+    if channel == SMS:
+        return True
+    return last_inbound_at is not None and last_inbound_at > window_opened_after(now)
+
+
+def window_check(ctx: SendContext) -> None:
+    if ctx.message_type == "template":
+        return
+    last = ctx.contact.last_inbound_at if ctx.contact else None
+    if not window_is_open(channel=ctx.channel, last_inbound_at=last, now=ctx.now):
+        raise OutsideWindow(details={"field": "type", "last_inbound_at": _iso(last)})
+
+
+# --- consent ------------------------------------------------------------------------------------------------
+
+
+def consent_refuses(*, category: str, opted_out: bool) -> bool:
+    """MARKETING does not go to an opted-out contact; UTILITY and AUTHENTICATION do."""
+    return category == MARKETING and opted_out
+
+
+def contact_opted_out(contact: Contact | None) -> bool:
+    return contact is not None and contact_is_opted_out(contact=contact)
+
+
+def consent_check(ctx: SendContext) -> None:
+    if ctx.category == MARKETING and consent_refuses(category=ctx.category, opted_out=contact_opted_out(ctx.contact)):
+        raise ContactOptedOut(details={"field": "to"})
+
+
+# --- wallet -------------------------------------------------------------------------------------------------
+
+
+def cost_estimate(*, category: str, to: str) -> Decimal:
+    return billing.cost_estimate(category=category, to_phone=to)
+
+
+def wallet_reserve(*, workspace: Workspace, amount: Decimal, message_id: str = "") -> None:
+    """The last rule (INSUFFICIENT_BALANCE). The writer calls it inside the transaction that writes the
+    message(s), so a refusal writes nothing; a batch reserves its total once."""
+    billing.wallet_reserve(workspace=workspace, amount=amount, message_id=message_id)
+
+
+# --- whole sends -----------------------------------------------------------------------------------------------
+
+
+def media_resolve(*, workspace: Workspace, message_type: str, content, waba_id: str = ""):
+    """Foreign or unknown ids in the payload answer 404 like any other id (part of payload validation)."""
+    media = None
+    if message_type in MEDIA_TYPES and content.get("media_id"):
+        media = Media.objects.filter(workspace=workspace, pk=content["media_id"]).first()
+        if media is None:
+            raise NotFound("No such media.", details={"field": f"{message_type}.media_id"})
+        if media.kind != message_type:
+            raise ValidationFailed(f"{message_type}.media_id: that file is {media.kind}, not {message_type}.",
+                                   field=f"{message_type}.media_id")
+    if message_type == "reaction":
+        target = content["message_id"]
+        if target.startswith("msg_"):
+            qs = Message.objects.filter(workspace=workspace, pk=target)
+            if waba_id:
+                qs = qs.filter(phone_number__waba_id=waba_id)
+            if not qs.exists():
+                raise NotFound("No such message.", details={"field": "reaction.message_id"})
+    return media
+
+
+def send_context(*, workspace: Workspace, channel: str, message_type: str, to: str, content, now: datetime,
+                 number=None, contact: Contact | None = None, conversation_id: str | None = None,
+                 waba_id: str = "", phone_number_id: str | None = None, resolve_sender: bool = False) -> SendContext:
+    """Every rule in API.md's order for one message; returns the context the writer stores, or raises the
+    first refusal. resolve_sender: the API's resolution (pinned or only number, contact by phone); else
+    the caller brings `number` and `contact`."""
+    if resolve_sender:
+        targets = sender_resolve(workspace=workspace, waba_id=waba_id, phone_number_id=phone_number_id, to=to,
+                                 channel=channel)
+        number, contact, conversation_id = targets.number, targets.contact, targets.conversation_id
+    else:
+        sender_check(number=number, workspace=workspace)
+        recipient_check(to=to)
+    ctx = SendContext(workspace=workspace, channel=channel, message_type=message_type, to=to, content=content,
+                      now=now, number=number, contact=contact, conversation_id=conversation_id)
+    ctx.media = media_resolve(workspace=workspace, message_type=message_type, content=content, waba_id=waba_id)
+    if message_type == "template":
+        ctx.template, ctx.body = template_resolve(workspace=workspace, number=number, content=content)
+        ctx.category = ctx.template.category
+    else:
+        ctx.body = body_preview(message_type, content)
+    window_check(ctx)
+    consent_check(ctx)
+    ctx.cost = cost_estimate(category=ctx.category, to=to)
+    return ctx
+
+
+def fallback_context(*, message, now: datetime) -> SendContext:
+    """The linked SMS of a WhatsApp message that cannot reach the recipient: its own channel's rules."""
+    sms = message.fallback["sms"]
+    ctx = SendContext(workspace=message.workspace, channel=SMS, message_type="text", to=message.to_phone,
+                      content={"body": sms["text"], "sender": sms.get("sender", "")}, now=now,
+                      number=message.phone_number, contact=message.contact,
+                      conversation_id=message.conversation_id, body=sms["text"])
+    sender_check(number=ctx.number, workspace=ctx.workspace)
+    recipient_check(to=ctx.to)
+    window_check(ctx)
+    consent_check(ctx)
+    return ctx
+
+
+# --- campaigns -------------------------------------------------------------------------------------------------
+
+
+def campaign_check(*, campaign) -> None:
+    """What a whole campaign batch needs: its number and its template, still approved."""
+    sender_check(number=campaign.phone_number, workspace=campaign.workspace)
+    template_check(template=campaign.template)
+
+
+def campaign_refusal(*, campaign) -> ApplicationError | None:
+    """campaign_check's refusal as a value (the preflight reports it instead of raising)."""
+    try:
+        campaign_check(campaign=campaign)
+    except ApplicationError as exc:
+        return exc
+    return None
+
+
+def recipient_classify(*, phone: str | None, opted_out: bool, category: str, missing_variable: bool) -> str | None:
+    """One campaign recipient: None when a message may go, else why not (INVALID_NUMBER, OPTED_OUT,
+    MISSING_VARIABLE, checked in that order). The set-based hand-out's CASE is pinned to this."""
+    if not phone:
+        return INVALID_NUMBER
+    if consent_refuses(category=category, opted_out=opted_out):
+        return OPTED_OUT
+    if missing_variable:
+        return MISSING_VARIABLE
+    return None

@@ -1,0 +1,56 @@
+"""The sweeper (beat): release scheduled messages, recover expired leases, expire stale messages, and kick a
+drain for every number with due work (what the on-commit fast path missed)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from apps.conversations.models import Message
+from apps.conversations.services import transitions
+from apps.conversations.services.dispatch import kicks
+
+
+def leases_recover(*, now: datetime | None = None) -> int:
+    """Claims whose lease ran out (the worker died) go back to the queue, in one CAS update."""
+    return transitions.leases_expired_requeue(now=now or timezone.now())
+
+
+_EXPIRED = {"code": "MESSAGE_EXPIRED", "message": "The message could not be sent before it expired.",
+            "upstream_code": None}
+
+
+def messages_expire(*, now: datetime | None = None, limit: int = 1000) -> int:
+    """Queued messages past their maximum age fail as MESSAGE_EXPIRED."""
+    now = now or timezone.now()
+    expired = 0
+    with transaction.atomic():
+        qs = Message.objects.filter(status=Message.Status.QUEUED, expires_at__lte=now).order_by("expires_at")
+        if connection.vendor == "postgresql":
+            qs = qs.select_for_update(skip_locked=True)
+        events: dict[str, list] = {}
+        for m in qs[:limit]:
+            if transitions.message_transition(message=m, to=Message.Status.FAILED, at=now, error=_EXPIRED,
+                                              events=events):
+                expired += 1
+        transitions.events_flush(events)
+    return expired
+
+
+def dispatch_sweep(*, now: datetime | None = None) -> dict[str, int]:
+    """Beat job: release scheduled messages, recover expired leases, expire stale ones, and kick a drain for
+    every number with due work."""
+    from apps.conversations.services.sending import messages_release_scheduled
+
+    now = now or timezone.now()
+    out = {"released": messages_release_scheduled(now=now), "recovered": leases_recover(now=now),
+           "expired": messages_expire(now=now)}
+    numbers = list(Message.objects.filter(status=Message.Status.QUEUED, next_attempt_at__lte=now)
+                   .order_by().values_list("phone_number_id", flat=True).distinct()[:1000])
+    for pn in numbers:
+        if pn:
+            kicks.dispatch_kick(phone_number_id=pn)
+    out["kicked"] = len(numbers)
+    return out
