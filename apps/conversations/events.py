@@ -38,9 +38,7 @@ _STATUS_SCHEMA = obj(
     {
         "message_id": ident("message"),
         "status": enum(*PUBLIC_STATUSES),
-        # `sending` only until the status mover lands: today's receiver reports a status that raced the
-        # dispatcher's commit as moving from it (the builder says queued).
-        "previous_status": nullable(enum(*PUBLIC_STATUSES, "sending")),
+        "previous_status": nullable(enum(*PUBLIC_STATUSES)),
         "to": STRING,
         "conversation_id": nullable(STRING),
         "client_reference": STRING,
@@ -64,14 +62,14 @@ _STATUS_EXAMPLE = {
     "to": "+15551234567", "conversation_id": "cnv_01HNQX2P8Y9R3T4V5W6Z7A8B9D", "client_reference": "order-1042",
     "campaign_id": "", "provider_message_id": "wamid.HBgLMTU1NTEyMzQ1NjcVAgARGBI", "contact_id": "ct_01HNQX2P8Y9R",
     "timestamp": "2026-05-23T14:22:19Z", "sent_at": "2026-05-23T14:22:18Z", "delivered_at": "2026-05-23T14:22:19Z",
-    "read_at": None, "failed_at": None, "pricing": None, "error": None,
+    "read_at": None, "failed_at": None,
 }
 
 
 def message_status_changed(*, message: Message, previous_status: str | None, timestamp: datetime | None = None,
                            fallback_for: str | None = None) -> dict[str, Any]:
     """The payload of message.status_changed and of message.<status>: `message` as it is after the move.
-    timestamp: when the provider says it happened (a delivery receipt's time). fallback_for: for an SMS
+    `pricing` only once Meta has reported it, `error` only for a failed message. timestamp: when the provider says it happened (a delivery receipt's time). fallback_for: for an SMS
     fallback's first event, the WhatsApp message it stands in for."""
     failed = message.status == Message.Status.FAILED
     data = {
@@ -82,10 +80,12 @@ def message_status_changed(*, message: Message, previous_status: str | None, tim
         "provider_message_id": message.provider_message_id, "contact_id": message.contact_id,
         "timestamp": _iso(timestamp), "sent_at": _iso(message.sent_at), "delivered_at": _iso(message.delivered_at),
         "read_at": _iso(message.read_at), "failed_at": _iso(message.failed_at),
-        "pricing": message.pricing or None,
-        "error": {"code": message.error_code, "message": message.error_message,
-                  "upstream_code": message.upstream_code} if failed else None,
     }
+    if message.pricing:
+        data["pricing"] = message.pricing
+    if failed:
+        data["error"] = {"code": message.error_code, "message": message.error_message,
+                         "upstream_code": message.upstream_code}
     if fallback_for:
         data["fallback_for"] = fallback_for
     return data

@@ -159,7 +159,7 @@ def test_message_status_builders(message, previous, kwargs, types):
         assert event_data_errors(event_type, data) == []
     data = events[0][1]
     assert (data["message_id"], data["status"], data["previous_status"]) == ("msg_1", message.status, previous)
-    assert (data["error"] is None) == (message.status != "failed")
+    assert ("error" in data) == (message.status == "failed") and ("pricing" in data) == bool(message.pricing)
     if message.status in conversation_events.STATUS_EVENT_TYPES:
         builder = getattr(conversation_events, f"message_{message.status}")
         assert builder(message=message, previous_status=previous, timestamp=kwargs.get("timestamp")) == data

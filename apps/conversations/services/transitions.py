@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from apps.conversations.events import message_status_events
 from apps.conversations.models import Message
 from apps.core.models import Workspace
 from apps.core.runtime.lease import claim_ids, skip_locked_claim_sql
@@ -31,8 +32,6 @@ RANK = {S.SCHEDULED: 0, S.QUEUED: 0, S.SENDING: 0, S.SENT: 1, S.DELIVERED: 2, S.
 FINAL = frozenset({S.FAILED, S.CANCELED, S.RECEIVED})
 _TIMESTAMP = {S.SENT: "sent_at", S.DELIVERED: "delivered_at", S.READ: "read_at", S.FAILED: "failed_at",
               S.CANCELED: "canceled_at"}
-# The statuses with an event type of their own besides message.status_changed (API.md, event types).
-_OWN_EVENT = frozenset({S.SENT, S.DELIVERED, S.READ, S.FAILED})
 # Every column a status move may write (bulk saves of receipts).
 STATUS_FIELDS = ["status", "sent_at", "delivered_at", "read_at", "failed_at", "canceled_at", "error_code",
                  "error_message", "upstream_code", "pricing", "updated_at"]
@@ -56,46 +55,9 @@ def may_move(previous: str, to: str) -> bool:
     return False
 
 
-def public_status(status: str | None) -> str | None:
-    return S.QUEUED.value if status == S.SENDING else status
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if value else None
-
-
-def status_event_data(message: Message, previous: str | None, *, at: datetime | None = None,
-                      extra: dict | None = None) -> dict:
-    """The data of message.status_changed and message.<status>: built here only."""
-    status = public_status(message.status)
-    data = {
-        "message_id": message.pk, "status": status, "previous_status": public_status(previous),
-        "provider_message_id": message.provider_message_id, "conversation_id": message.conversation_id,
-        "contact_id": message.contact_id, "to": message.to_phone, "campaign_id": message.campaign_id,
-        "client_reference": message.client_reference, "timestamp": _iso(at),
-        "sent_at": _iso(message.sent_at), "delivered_at": _iso(message.delivered_at),
-        "read_at": _iso(message.read_at), "failed_at": _iso(message.failed_at),
-    }
-    if message.pricing:
-        data["pricing"] = message.pricing
-    if status == S.FAILED:
-        data["error"] = {"code": message.error_code, "message": message.error_message,
-                         "upstream_code": message.upstream_code}
-    if extra:
-        data.update(extra)
-    return data
-
-
-def status_events(message: Message, previous: str | None, *, at: datetime | None = None,
-                  extra: dict | None = None) -> list[tuple[str, dict]]:
-    """The events of one move (none when the public status did not change)."""
-    if public_status(previous) == public_status(message.status):
-        return []
-    data = status_event_data(message, previous, at=at, extra=extra)
-    out = [("message.status_changed", data)]
-    if message.status in _OWN_EVENT:
-        out.append((f"message.{message.status}", data))
-    return out
+def status_events(message: Message, previous: str | None, *, at: datetime | None = None) -> list[tuple[str, dict]]:
+    """The events of one move, from their builder (none when the public status did not change)."""
+    return message_status_events(message=message, previous_status=previous, timestamp=at)
 
 
 def _error_values(error) -> dict:
@@ -138,7 +100,7 @@ def events_flush(events_by_workspace: dict[str, list]) -> None:
 
 
 def message_transition(*, message: Message, to: str, at: datetime | None = None, error=None,
-                       guard: dict | None = None, also: dict | None = None, event_extra: dict | None = None,
+                       guard: dict | None = None, also: dict | None = None,
                        events: dict[str, list] | None = None) -> bool:
     """Move one message to `to` by compare-and-set on its current status (plus `guard`, e.g. the claim
     token), writing `also` (other columns, F() allowed) in the same UPDATE. The message in memory must
@@ -159,7 +121,7 @@ def message_transition(*, message: Message, to: str, at: datetime | None = None,
         message.status = to
         for column, value in values.items():
             setattr(message, column, value)
-        evts = status_events(message, previous, at=at, extra=event_extra)
+        evts = status_events(message, previous, at=at)
         if events is None:
             events_flush({message.workspace_id: evts})
         else:

@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from apps.billing import services as billing
 from apps.conversations import policy
+from apps.conversations.events import message_status_changed
 from apps.conversations.models import Conversation, Message
 from apps.conversations.policy import SendContext
 from apps.conversations.services.threads import (
@@ -51,9 +52,7 @@ def _max_age() -> timedelta:
 def creation_event_data(message: Message, *, fallback_for: str | None = None) -> dict:
     """The `message.status_changed` a new message is created with: the status mover's payload, from no
     previous status."""
-    from apps.conversations.services.transitions import status_event_data
-
-    return status_event_data(message, None, extra={"fallback_for": fallback_for} if fallback_for else None)
+    return message_status_changed(message=message, previous_status=None, fallback_for=fallback_for)
 
 
 def kick_on_commit(phone_number_id: str) -> None:
@@ -172,7 +171,7 @@ def message_write_guarded(ctx: SendContext, *, guard: tuple[str, list], sent_by:
     event, ids = event_append_with_guarded_writes(
         workspace=ctx.workspace, type="message.status_changed", data=creation_event_data(message), guard=guard,
         guard_name="ok", writes=writes,
-        data_sql="(SELECT jsonb_build_object('conversation_id', conversation_id) FROM ok)",
+        data_sql="(SELECT jsonb_build_object('conversation_id', conversation_id, 'contact_id', contact_id) FROM ok)",
         returning="(SELECT phone_number_id FROM ok), (SELECT contact_id FROM ok)",
     )
     if event is None:
