@@ -43,17 +43,17 @@ _STATUS_SCHEMA = obj(
         "conversation_id": nullable(STRING),
         "client_reference": STRING,
         "campaign_id": nullable(STRING),
-    },
-    {
         "provider_message_id": nullable(STRING),
         "contact_id": nullable(STRING),
-        "timestamp": nullable(TIMESTAMP),
+        "timestamp": nullable({**TIMESTAMP, "description": "When the provider says the move happened."}),
         "sent_at": nullable(TIMESTAMP),
         "delivered_at": nullable(TIMESTAMP),
         "read_at": nullable(TIMESTAMP),
         "failed_at": nullable(TIMESTAMP),
-        "pricing": nullable({"type": "object", "description": "Meta's pricing object, as reported."}),
-        "error": nullable(_ERROR),
+    },
+    {
+        "pricing": {"type": "object", "description": "Meta's pricing object, once reported."},
+        "error": _ERROR,
         "fallback_for": {"type": "string", "description": "The WhatsApp message this SMS falls back for."},
     },
 )
