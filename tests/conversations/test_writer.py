@@ -74,9 +74,10 @@ def test_the_one_statement_send_writes_what_the_orm_form_writes(workspace, paylo
     for pk, person, conversation in zip(written, people, conversations, strict=True):
         assert Message.objects.filter(pk=pk, contact=person, conversation=conversation, to_phone=person.phone).exists()
     sql_event, orm_event = (_event_data(pk) for pk in written)
-    for event, conversation, person in ((sql_event, conversations[0], people[0]), (orm_event, conversations[1], people[1])):
-        assert (event.pop("conversation_id"), event.pop("contact_id"), event.pop("to")) == (
-            conversation.pk, person.pk, person.phone)
+    assert (sql_event.pop("conversation_id"), sql_event.pop("contact_id"), sql_event.pop("to")) == (
+        conversations[0].pk, people[0].pk, people[0].phone)
+    assert (orm_event.pop("conversation_id"), orm_event.pop("contact_id"), orm_event.pop("to")) == (
+        conversations[1].pk, people[1].pk, people[1].phone)
     assert sql_event == orm_event
     sql_conv, orm_conv = (_row(Conversation, c.pk, skip=("contact_id",)) for c in conversations)
     assert sql_conv == orm_conv

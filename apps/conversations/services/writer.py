@@ -171,6 +171,7 @@ def message_write_guarded(ctx: SendContext, *, guard: tuple[str, list], sent_by:
     event, ids = event_append_with_guarded_writes(
         workspace=ctx.workspace, type="message.status_changed", data=creation_event_data(message), guard=guard,
         guard_name="ok", writes=writes,
+        # What only the guard knows goes into the event in SQL: the same payload the ORM form builds.
         data_sql="(SELECT jsonb_build_object('conversation_id', conversation_id, 'contact_id', contact_id) FROM ok)",
         returning="(SELECT phone_number_id FROM ok), (SELECT contact_id FROM ok)",
     )
