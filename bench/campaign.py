@@ -25,6 +25,26 @@ Needs PostgreSQL and Redis; use a database of its own (it is dropped and recreat
 
 On 2 cores the pump alone feeds 1,000 mps (the hand-out is one set-based statement per batch); every extra
 feeder process polls and takes CPU from the dispatchers.
+
+Hand-out figures, 2026-12-03, on the shared 2-core machine with other work running (so the absolute rates
+wander; compare the ratios within one pass), CAMPAIGN_BATCH_SIZE 500, medians of 3 runs:
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/reach_ho_bench REDIS_URL=redis://127.0.0.1:6379/9 \\
+        .venv/bin/python bench/campaign.py --fresh --recipients 30000 --hand-out --skip-send --runs 3
+
+                      INSERT…SELECT ceiling   SQL form              Python form           Python / SQL
+    30,000, pass 1    12,340 rows/s           2,042 rows/s  0.165×  856 rows/s    0.069×  0.42
+    30,000, pass 2    26,617 rows/s           4,042 rows/s  0.152×  1,139 rows/s  0.043×  0.28
+    100,000 (once)    20,938 rows/s           2,184 rows/s  0.104×  959 rows/s    0.046×  0.44
+
+(the 100,000 pass: the same command with --recipients 100000; its first run shared the CPU with a test run.)
+Issue 15's rule, "the campaign's SQL renderer stays only if the Python form is under 0.5× INSERT…SELECT":
+the Python form is 0.04–0.07× the ceiling, so the SQL renderer (`_hand_out_sql`, variables.sql_render,
+writer.messages_enqueue_query) stays; it hands out 2.3–3.6× as fast as the Python form. It is pinned to the
+Python form by tests/campaigns/test_hand_out_sql.py (every message column but ids and insert timestamps, the
+recipients' statuses and times, the conversations it opens) and tests/conversations/test_writer.py (the
+batch statement against messages_enqueue_bulk). Neither form is near the ceiling: the ceiling is one
+statement with no conversations to find or open, no recipients to lock and link, no batches.
 """
 
 from __future__ import annotations
