@@ -3,7 +3,15 @@
 1. Materialisation: time for `campaign_materialize` (the launch's audience expansion into CampaignRecipient
    rows) next to the ceiling, a raw PostgreSQL `INSERT … SELECT` of the same rows into a table built
    `LIKE campaigns_campaignrecipient INCLUDING ALL` (same unique constraint and indexes). Median of --runs.
-2. Send rate (unless --skip-send): the campaign runs against `manage.py fakemeta` (a subprocess on a free
+2. Hand-out (with --hand-out): a fresh campaign's --recipients recipients (the MARKETING template "Hi {{1}}, news
+   from {{2}}!" with {{contact.first_name|there}} and {{contact.custom_fields.city|Reach}}) materialised, then
+   all handed out by `campaign_hand_out_batch` in a loop (batches of CAMPAIGN_BATCH_SIZE, no dispatcher
+   running), once with the SQL form and once with the Python form (CAMPAIGN_HAND_OUT_SQL; a fresh campaign
+   each, same audience, each from no messages and no conversations), next to the ceiling: one raw
+   `INSERT … SELECT` of as many message rows (every column, bodies from plain SQL concatenation) into a table
+   built `LIKE conversations_message INCLUDING ALL`. Reports rows/s of each and the ratios to the ceiling.
+   Median of --runs.
+3. Send rate (unless --skip-send): the campaign runs against `manage.py fakemeta` (a subprocess on a free
    loopback port) with the number at --mps; one pump process (campaign_pump) and --feeders processes
    (campaign_feed) hand recipients to the dispatcher, --workers processes run dispatch_drain. Reports the sustained rate from the messages'
    sent_at, the busiest second (by sent_at, the answer's time, and by the attempts' started_at, the request's
@@ -17,6 +25,26 @@ Needs PostgreSQL and Redis; use a database of its own (it is dropped and recreat
 
 On 2 cores the pump alone feeds 1,000 mps (the hand-out is one set-based statement per batch); every extra
 feeder process polls and takes CPU from the dispatchers.
+
+Hand-out figures, 2026-12-03, on the shared 2-core machine with other work running (so the absolute rates
+wander; compare the ratios within one pass), CAMPAIGN_BATCH_SIZE 500, medians of 3 runs:
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/reach_ho_bench REDIS_URL=redis://127.0.0.1:6379/9 \\
+        .venv/bin/python bench/campaign.py --fresh --recipients 30000 --hand-out --skip-send --runs 3
+
+                      INSERT…SELECT ceiling   SQL form              Python form           Python / SQL
+    30,000, pass 1    12,340 rows/s           2,042 rows/s  0.165×  856 rows/s    0.069×  0.42
+    30,000, pass 2    26,617 rows/s           4,042 rows/s  0.152×  1,139 rows/s  0.043×  0.28
+    100,000 (once)    20,938 rows/s           2,184 rows/s  0.104×  959 rows/s    0.046×  0.44
+
+(the 100,000 pass: the same command with --recipients 100000; its first run shared the CPU with a test run.)
+Issue 15's rule, "the campaign's SQL renderer stays only if the Python form is under 0.5× INSERT…SELECT":
+the Python form is 0.04–0.07× the ceiling, so the SQL renderer (`_hand_out_sql`, variables.sql_render,
+writer.messages_enqueue_query) stays; it hands out 2.3–3.6× as fast as the Python form. It is pinned to the
+Python form by tests/campaigns/test_hand_out_sql.py (every message column but ids and insert timestamps, the
+recipients' statuses and times, the conversations it opens) and tests/conversations/test_writer.py (the
+batch statement against messages_enqueue_bulk). Neither form is near the ceiling: the ceiling is one
+statement with no conversations to find or open, no recipients to lock and link, no batches.
 """
 
 from __future__ import annotations
@@ -192,6 +220,144 @@ def bench_materialize(ws, number, runs: int) -> dict:
             "raw_runs": [round(x, 3) for x in raw_times], "ours_runs": [round(x, 3) for x in ours_times]}
 
 
+# --- 1b. hand-out: the Python form, the SQL form and the INSERT … SELECT ceiling ----------------------------
+
+
+def _ceiling_insert(*, target: str, campaign, template, now) -> int:
+    """The message rows a hand-out writes, as ONE raw statement: every column of the messages table, the body
+    and variables rendered by plain SQL concatenation (the bench template's two variables, no per-row checks),
+    the conversation id made up (the `LIKE` copy has no foreign keys). Returns the rows written."""
+    from django.db import connection
+
+    from apps.campaigns.models import CampaignRecipient
+    from apps.conversations.models import Message
+
+    v1 = "coalesce(nullif(split_part(btrim(coalesce(c.name, '')), ' ', 1), ''), 'there')"
+    v2 = "coalesce(nullif(btrim(coalesce(c.custom_fields ->> 'city', '')), ''), 'Reach')"
+    explicit = {
+        "id": ("'msg_bench_' || r.id", []),
+        "workspace": ("%s", [campaign.workspace_id]),
+        "conversation": ("'cnv_bench_' || c.id", []),
+        "contact": ("c.id", []),
+        "phone_number": ("%s", [campaign.phone_number_id]),
+        "direction": ("%s", [Message.Direction.OUTBOUND.value]),
+        "channel": ("%s", [Message.Channel.WHATSAPP.value]),
+        "type": ("%s", ["template"]),
+        "to_phone": ("c.phone", []),
+        "content": (f"jsonb_build_object('name', %s::text, 'language', %s::text, 'variables', "
+                    f"jsonb_build_array({v1}, {v2}))", [template.name, template.language]),
+        "body": (f"'Hi ' || {v1} || ', news from ' || {v2} || '!'", []),
+        "template": ("%s", [template.pk]),
+        "template_category": ("%s", [template.category]),
+        "status": ("%s", [Message.Status.QUEUED.value]),
+        "campaign_id": ("%s", [campaign.pk]),
+        "sent_by": ("%s", ["campaign"]),
+        "next_attempt_at": ("%s", [now]),
+        "expires_at": ("%s", [now]),
+        "cost_estimate": ("%s", [0]),
+    }
+    columns, exprs, params = [], [], []
+    for field in Message._meta.concrete_fields:
+        columns.append(connection.ops.quote_name(field.column))
+        cast = field.cast_db_type(connection)
+        if field.name in explicit:
+            sql, values = explicit[field.name]
+        elif getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
+            sql, values = "%s", [now]
+        else:
+            sql, values = "%s", [field.get_db_prep_save(field.get_default(), connection)]
+        exprs.append(f"{sql}::{cast}" if sql == "%s" else sql)
+        params.extend(values)
+    with connection.cursor() as cur:
+        cur.execute(
+            f"INSERT INTO {target} ({', '.join(columns)}) SELECT {', '.join(exprs)} "
+            f"FROM {CampaignRecipient._meta.db_table} r JOIN contacts_contact c ON c.id = r.contact_id "
+            "WHERE r.campaign_id = %s AND r.status = 'pending'",
+            [*params, campaign.pk],
+        )
+        return cur.rowcount
+
+
+def bench_hand_out(ws, number, runs: int) -> dict:
+    """All of a fresh campaign's recipients handed out by `campaign_hand_out_batch` in a loop (batches of
+    CAMPAIGN_BATCH_SIZE, no dispatcher running), once with the SQL form and once with the Python form
+    (CAMPAIGN_HAND_OUT_SQL), each from no messages and no conversations (both open one per contact); and the
+    ceiling, one raw INSERT … SELECT of as many message rows into a table `LIKE conversations_message
+    INCLUDING ALL`. Median of --runs."""
+    from django.conf import settings
+    from django.db import connection, transaction
+    from django.test.utils import override_settings
+    from django.utils import timezone
+
+    from apps.campaigns import services
+    from apps.campaigns.models import Campaign, CampaignRecipient
+    from apps.conversations.models import Conversation, Message
+
+    msg_table, recipient_table = Message._meta.db_table, CampaignRecipient._meta.db_table
+    with connection.cursor() as cur:
+        cur.execute("DROP TABLE IF EXISTS bench_message_nofk")
+        cur.execute(f"CREATE TABLE bench_message_nofk (LIKE {msg_table} INCLUDING ALL)")
+
+    def reset() -> None:
+        # TRUNCATE (no dead tuples) so every form starts alike; this database holds bench data only.
+        with connection.cursor() as cur:
+            cur.execute(f"TRUNCATE {msg_table}, {Conversation._meta.db_table}, {recipient_table}, "
+                        "bench_message_nofk CASCADE")
+
+    def materialized(name: str):
+        campaign = new_campaign(ws, number, name)
+        Campaign.objects.filter(pk=campaign.pk).update(status="running")
+        services.campaign_materialize(campaign=campaign)
+        with connection.cursor() as cur:
+            cur.execute(f"ANALYZE {recipient_table}")
+        campaign.refresh_from_db()
+        return campaign
+
+    def hand_out(form: str, run: int) -> tuple[float, int]:
+        reset()
+        campaign = materialized(f"hand-out {form} {run}")
+        with override_settings(CAMPAIGN_HAND_OUT_SQL=form == "sql"):
+            t = time.perf_counter()
+            while services.campaign_hand_out_batch(campaign_id=campaign.pk, limit=settings.CAMPAIGN_BATCH_SIZE):
+                pass
+            elapsed = time.perf_counter() - t
+        written = Message.objects.filter(campaign_id=campaign.pk).count()
+        Campaign.objects.filter(pk=campaign.pk).update(status="canceled")
+        return elapsed, written
+
+    times: dict[str, list[float]] = {"ceiling": [], "sql": [], "python": []}
+    rows = None
+    for run in range(runs):
+        reset()
+        campaign = materialized(f"hand-out ceiling {run}")
+        t = time.perf_counter()
+        with transaction.atomic():
+            rows = _ceiling_insert(target="bench_message_nofk", campaign=campaign, template=campaign.template,
+                                   now=timezone.now())
+        times["ceiling"].append(time.perf_counter() - t)
+        Campaign.objects.filter(pk=campaign.pk).update(status="canceled")
+        for form in ("sql", "python"):
+            elapsed, written = hand_out(form, run)
+            assert written == rows, (form, written, rows)
+            times[form].append(elapsed)
+        print(f"  run {run + 1}: raw INSERT…SELECT {times['ceiling'][-1]:.3f}s, SQL form {times['sql'][-1]:.3f}s, "
+              f"Python form {times['python'][-1]:.3f}s ({rows} messages)", flush=True)
+    reset()
+    with connection.cursor() as cur:
+        cur.execute("DROP TABLE bench_message_nofk")
+    median = {k: statistics.median(v) for k, v in times.items()}
+    rate = {k: rows / v for k, v in median.items()}
+    return {
+        "messages": rows, "batch_size": settings.CAMPAIGN_BATCH_SIZE,
+        "ceiling_rows_per_s": round(rate["ceiling"]), "sql_rows_per_s": round(rate["sql"]),
+        "python_rows_per_s": round(rate["python"]),
+        "python_vs_ceiling": round(rate["python"] / rate["ceiling"], 3),
+        "sql_vs_ceiling": round(rate["sql"] / rate["ceiling"], 3),
+        "python_vs_sql": round(rate["python"] / rate["sql"], 3),
+        "runs_s": {k: [round(x, 3) for x in v] for k, v in times.items()},
+    }
+
+
 # --- 2. send rate ---------------------------------------------------------------------------------------
 
 
@@ -321,10 +487,12 @@ def main() -> None:
     parser.add_argument("--mps", type=int, default=1000)
     parser.add_argument("--workers", type=int, default=2, help="dispatcher processes")
     parser.add_argument("--feeders", type=int, default=0, help="extra hand-out processes next to the pump")
-    parser.add_argument("--runs", type=int, default=3, help="materialisation runs (median)")
+    parser.add_argument("--runs", type=int, default=3, help="materialisation (and hand-out) runs (median)")
     parser.add_argument("--timeout", type=float, default=600)
     parser.add_argument("--fresh", action="store_true", help="drop and recreate the bench database first")
     parser.add_argument("--skip-send", action="store_true")
+    parser.add_argument("--hand-out", action="store_true",
+                        help="also time the hand-out: SQL form, Python form and the INSERT … SELECT ceiling")
     parser.add_argument("--role", choices=["pump", "feed", "dispatch"], help=argparse.SUPPRESS)
     parser.add_argument("--campaign", help=argparse.SUPPRESS)
     parser.add_argument("--phone-number", help=argparse.SUPPRESS)
@@ -350,6 +518,10 @@ def main() -> None:
     print("materialisation:", flush=True)
     report = {"materialize": bench_materialize(ws, number, args.runs)}
     print(json.dumps(report["materialize"]), flush=True)
+    if args.hand_out:
+        print("hand-out:", flush=True)
+        report["hand_out"] = bench_hand_out(ws, number, args.runs)
+        print(json.dumps(report["hand_out"]), flush=True)
     if not args.skip_send:
         print(f"send rate at {args.mps} mps: 1 pump + {args.feeders} feeder(s), {args.workers} dispatcher(s):",
               flush=True)

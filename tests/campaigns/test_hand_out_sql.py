@@ -87,16 +87,25 @@ def _campaign(tenant, number, spec=SPEC, **extra):
         "phone_number_id": number.pk, "variables": spec, **extra})
 
 
+# Every column but the ids, the campaign's own id and the insert's clock (bulk_create's auto_now).
 _COMPARED = [f.name for f in Message._meta.concrete_fields
-             if f.name not in ("id", "campaign_id", "created_at", "updated_at", "next_attempt_at")]
+             if f.name not in ("id", "campaign_id", "created_at", "updated_at")]
+_CONVERSATION_COMPARED = [f.name for f in Conversation._meta.concrete_fields
+                          if f.name not in ("id", "created_at", "updated_at")]
 
 
-def _run(tenant, number, settings, *, sql: bool, spec=SPEC, valid_until=None):
+def _run(tenant, number, settings, *, sql: bool, spec=SPEC, valid_until=None, now=None):
+    """One form's hand-out of a fresh campaign at one `now` (both forms stamp it alike), as
+    ({contact: recipient status}, {contact: message columns})."""
     settings.CAMPAIGN_HAND_OUT_SQL = sql
+    now = now or timezone.now()
     campaign = _campaign(tenant, number, spec, valid_until=valid_until)
-    services.campaign_start(campaign=campaign)
-    services.campaign_step(campaign_id=campaign.pk)
+    services.campaign_start(campaign=campaign, now=now)
+    services.campaign_step(campaign_id=campaign.pk, now=now)
     recipients = dict(CampaignRecipient.objects.filter(campaign=campaign).values_list("contact_id", "status"))
+    # Every recipient the hand-out moved carries the batch's time; the expansion's skips carry none.
+    assert set(CampaignRecipient.objects.filter(campaign=campaign).exclude(updated_at=None)
+               .values_list("updated_at", flat=True)) <= {now}
     messages = {m["contact"]: m for m in Message.objects.filter(campaign_id=campaign.pk).values(*_COMPARED)}
     return campaign, recipients, messages
 
@@ -108,10 +117,12 @@ def test_sql_hand_out_writes_what_the_python_hand_out_writes(tenant, workspace, 
     opted_out = Contact.objects.create(workspace=workspace, phone="+447700900099", name="Out", opted_in=False)
     no_phone = Contact.objects.create(workspace=workspace, phone=None, name="Nobody")
     valid_until = timezone.now() + timedelta(hours=2)
-    _, py_recipients, py_messages = _run(tenant, number, settings, sql=False, spec=spec, valid_until=valid_until)
+    now = timezone.now()
+    _, py_recipients, py_messages = _run(tenant, number, settings, sql=False, spec=spec, valid_until=valid_until,
+                                         now=now)
     conversations = Conversation.objects.count()
     campaign, sql_recipients, sql_messages = _run(tenant, number, settings, sql=True, spec=spec,
-                                                  valid_until=valid_until)
+                                                  valid_until=valid_until, now=now)
     assert sql_recipients == py_recipients
     assert py_recipients[opted_out.pk] == "skipped_opted_out" and py_recipients[no_phone.pk] == "skipped_invalid"
     assert sql_messages == py_messages  # same bodies, variables, costs, expiry, conversations (reused)
@@ -126,6 +137,29 @@ def test_sql_hand_out_writes_what_the_python_hand_out_writes(tenant, workspace, 
     linked = dict(CampaignRecipient.objects.filter(campaign=campaign, status="queued")
                   .values_list("contact_id", "message_id"))
     assert linked == dict(Message.objects.filter(campaign_id=campaign.pk).values_list("contact_id", "pk"))
+
+
+def test_sql_hand_out_opens_the_conversations_the_python_hand_out_opens(tenant, workspace, number, settings):
+    """Without a validity window (expiry = now + the maximum age) and with no open conversation to reuse: the
+    same message columns, and conversations opened alike (the Python run's are resolved before the SQL run)."""
+    make_template(number, name="t4", body="{{1}}|{{2}}|{{3}}|{{4}}|{{1}}")
+    _make(workspace)
+    now = timezone.now()
+    _, py_recipients, py_messages = _run(tenant, number, settings, sql=False, now=now)
+    py_conversations = {c["contact"]: c for c in Conversation.objects.values(*_CONVERSATION_COMPARED)}
+    resolved = Conversation.objects.update(state="resolved")
+    _, sql_recipients, sql_messages = _run(tenant, number, settings, sql=True, now=now)
+    sql_conversations = {c["contact"]: c for c in Conversation.objects.exclude(state="resolved")
+                         .values(*_CONVERSATION_COMPARED)}
+    assert resolved == len(py_messages) == len(sql_messages) >= 3
+    assert sql_recipients == py_recipients
+    assert {k: {**m, "conversation": None} for k, m in sql_messages.items()} == \
+        {k: {**m, "conversation": None} for k, m in py_messages.items()}
+    assert sql_conversations == py_conversations
+    assert {c["state"] for c in sql_conversations.values()} == {"open"}
+    for contact_id, message in sql_messages.items():
+        assert sql_conversations[contact_id] == Conversation.objects.filter(pk=message["conversation"]).values(
+            *_CONVERSATION_COMPARED).get()
 
 
 def test_sql_hand_out_opens_conversations_and_named_variables(tenant, workspace, number, settings):
@@ -196,11 +230,12 @@ def test_sql_hand_out_classifies_like_the_policy_for_a_utility_template(tenant, 
     make_template(number, name="t4", category="UTILITY", body="{{1}} in {{2}}")
     _make(workspace)
     opted_out = Contact.objects.create(workspace=workspace, phone="+447700900099", name="Out", opted_in=False)
-    valid_until = timezone.now() + timedelta(hours=2)  # pins expires_at (else each run's own now + max age)
+    valid_until = timezone.now() + timedelta(hours=2)
+    now = timezone.now()
     _, py_recipients, py_messages = _run(tenant, number, settings, sql=False, spec=REQUIRED_CITY,
-                                         valid_until=valid_until)
+                                         valid_until=valid_until, now=now)
     _, sql_recipients, sql_messages = _run(tenant, number, settings, sql=True, spec=REQUIRED_CITY,
-                                           valid_until=valid_until)
+                                           valid_until=valid_until, now=now)
     assert sql_recipients == py_recipients and sql_messages == py_messages
     assert py_recipients[opted_out.pk] == "skipped_missing_variable"  # no city: variables come after consent
     assert "skipped_opted_out" not in set(py_recipients.values())

@@ -121,6 +121,8 @@ def test_the_batch_statement_writes_what_the_batch_orm_form_writes(workspace):
         sql_conv = Conversation.objects.get(contact=sql_person)
         assert by_contact[orm_person.pk].conversation_id == orm_conv.pk
         assert by_contact[sql_person.pk].conversation_id == sql_conv.pk
+        assert (by_contact[orm_person.pk].to_phone, by_contact[sql_person.pk].to_phone) == (
+            orm_person.phone, sql_person.phone)
         assert _row(Conversation, sql_conv.pk, skip=("contact_id",)) == \
             _row(Conversation, orm_conv.pk, skip=("contact_id",))
 

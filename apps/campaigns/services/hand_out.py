@@ -26,11 +26,12 @@ _SKIP_STATUS = {policy.INVALID_NUMBER: R.SKIPPED_INVALID, policy.OPTED_OUT: R.SK
                 policy.MISSING_VARIABLE: R.SKIPPED_MISSING_VARIABLE}
 
 
-def _enqueue_bulk(*, workspace, phone_number, template, rows: list[dict], campaign_id: str) -> list[str]:
+def _enqueue_bulk(*, workspace, phone_number, template, rows: list[dict], campaign_id: str,
+                  now: datetime) -> list[str]:
     from apps.conversations.services import writer
 
     return writer.messages_enqueue_bulk(workspace=workspace, phone_number=phone_number, template=template,
-                                        rows=rows, campaign_id=campaign_id)
+                                        rows=rows, campaign_id=campaign_id, now=now)
 
 
 def _enqueue_query(**kwargs) -> tuple:
@@ -260,8 +261,10 @@ def _hand_out_python(*, campaign: Campaign, compiled: dict, batch: list[Campaign
             recipient.updated_at = now
             changed.append(recipient)
     if rows:
+        # The batch's `now`, as the SQL form passes it: both forms stamp next_attempt_at, the default expiry
+        # and the conversations' activity alike.
         ids = _enqueue_bulk(workspace=campaign.workspace, phone_number=phone_number, template=campaign.template,
-                            rows=rows, campaign_id=campaign.pk)
+                            rows=rows, campaign_id=campaign.pk, now=now)
         if len(ids) != len(handed):
             raise RuntimeError(f"messages_enqueue_bulk returned {len(ids)} ids for {len(handed)} rows")
         _link_messages(recipient_ids=[r.pk for r in handed], message_ids=ids, now=now)
