@@ -11,6 +11,11 @@ from apps.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookSubscri
 from apps.webhooks.services import outbound
 
 
+def _event_label(name: str, description: str):
+    return format_html('<span><span class="event-name">{}</span><span class="event-description">{}</span></span>',
+                       name, description)
+
+
 class WebhookSubscriptionForm(forms.ModelForm):
     """`events` as the registry's public types to tick, or "*" alone."""
 
@@ -22,8 +27,8 @@ class WebhookSubscriptionForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["events"].choices = [("*", "* (every public event type)")] + [
-            (t.name, f"{t.name}: {t.description}") for t in event_types(public=True)]
+        self.fields["events"].choices = [("*", _event_label("*", "every public event type, now and later"))] + [
+            (t.name, _event_label(t.name, t.description)) for t in event_types(public=True)]
 
     def clean_events(self) -> list[str]:
         events = self.cleaned_data["events"]
@@ -35,6 +40,10 @@ class WebhookSubscriptionForm(forms.ModelForm):
 @admin.register(WebhookSubscription)
 class WebhookSubscriptionAdmin(admin.ModelAdmin):
     form = WebhookSubscriptionForm
+
+    class Media:
+        css = {"all": ("webhooks/admin.css",)}
+
     list_display = ("id", "url", "workspace", "enabled", "flag", "disabled_reason", "last_success_at",
                     "failing_since", "rate_limit_per_second", "created_at")
     list_filter = ("flagged", "enabled", "disabled_reason", "workspace__is_sandbox")
