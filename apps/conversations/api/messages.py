@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rest_framework.response import Response
 
+from apps.conversations.events import public_status
 from apps.conversations.models import Message
 from apps.conversations.selectors.messages import messages_list
 from apps.conversations.services.sending import message_cancel, message_send
@@ -15,13 +16,9 @@ def _ts(value) -> str | None:
     return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value else None
 
 
-def public_status(message: Message) -> str:
-    return Message.Status.QUEUED if message.status == Message.Status.SENDING else message.status
-
-
 def accepted_out(message: Message) -> dict:
     """The 202 body (API.md)."""
-    out = {"id": message.pk, "status": public_status(message), "channel": message.channel, "to": message.to_phone,
+    out = {"id": message.pk, "status": public_status(message.status), "channel": message.channel, "to": message.to_phone,
            "type": message.type, "cost_estimate": f"{message.cost_estimate:.4f}", "currency": message.currency,
            "created_at": _ts(message.created_at)}
     if message.scheduled_at:
@@ -36,7 +33,7 @@ def message_out(message: Message) -> dict:
     if message.status == Message.Status.FAILED:
         error = {"code": message.error_code, "message": message.error_message, "upstream_code": message.upstream_code}
     return {
-        "id": message.pk, "status": public_status(message), "direction": message.direction,
+        "id": message.pk, "status": public_status(message.status), "direction": message.direction,
         "channel": message.channel, "type": message.type, "to": message.to_phone,
         "phone_number_id": message.phone_number_id, "contact_id": message.contact_id,
         "content": message.content, "body": message.body, "media_id": message.media_id,
