@@ -19,6 +19,7 @@ def _event_label(name: str, description: str):
 class WebhookSubscriptionForm(forms.ModelForm):
     """`events` as the registry's public types to tick, or "*" alone."""
 
+    url = forms.URLField(max_length=2048, assume_scheme="https")  # webhook URLs are https (API.md)
     events = forms.MultipleChoiceField(widget=forms.CheckboxSelectMultiple)
 
     class Meta:
