@@ -258,6 +258,16 @@ async def run_bench(args) -> int:
 
             # Phase 2: the inbox road alone. Commit an event here (a transaction in this process, like any
             # writer) and time it to the WebSocket: listener, channels-redis, consumer; no receive road.
+            from apps.core.events import UnknownEventType, event_type_register, event_types_known
+
+            try:
+                event_types_known(["inbox.bench"])
+            except UnknownEventType:  # the bench's own internal type (not public: no webhook sees it)
+                event_type_register("inbox.bench", public=False, description="The inbox bench's probe event.",
+                                    schema={"type": "object", "properties": {"i": {"type": "integer"}},
+                                            "required": ["i"], "additionalProperties": False},
+                                    example={"i": 0})
+
             def commit_one(i: int) -> None:
                 from django.db import transaction
 
