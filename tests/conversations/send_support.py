@@ -35,3 +35,23 @@ def template(workspace, waba, *, name="order_update", language="en", category="U
         workspace=workspace, waba=waba, name=name, language=language, category=category, status=status,
         parameter_format=parameter_format, components=[{"type": "BODY", "text": body}],
     )
+
+
+def redis_keys_clear() -> None:
+    """Forget every pacer, bucket and kick key (reach:*), so a test starts with full buckets."""
+    from apps.core.redis import get_redis
+
+    r = get_redis()
+    for key in r.scan_iter("reach:*"):
+        r.delete(key)
+
+
+def sandbox_template_send(api, workspace):
+    """The sandbox's one number and a 202 answer to an order_update template send to +15557654321."""
+    sandbox = workspace.sandbox
+    number = sandbox.phone_numbers.get()
+    template(sandbox, number.waba)
+    r = api.post("/api/v1/messages", {"to": "+15557654321", "template": {
+        "name": "order_update", "language": "en", "variables": ["Ann", "7"]}}, format="json")
+    assert r.status_code == 202, r.content
+    return number, r

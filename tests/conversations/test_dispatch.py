@@ -19,7 +19,7 @@ from apps.core.models import Event
 from apps.core.redis import get_redis
 from apps.providers.base import ProviderError, SendResult
 from apps.wabas.models import PhoneNumber
-from tests.conversations.send_support import contact, live_number
+from tests.conversations.send_support import contact, live_number, redis_keys_clear
 
 pytestmark = pytest.mark.django_db
 
@@ -45,9 +45,7 @@ class FakeSender:
 
 @pytest.fixture(autouse=True)
 def _clean_buckets():
-    r = get_redis()
-    for key in r.scan_iter("reach:*"):
-        r.delete(key)
+    redis_keys_clear()
 
 
 @pytest.fixture

@@ -12,10 +12,9 @@ from apps.conversations.models import Media, MediaUpload, Message
 from apps.conversations.services import dispatch
 from apps.conversations.services.media import media_download_inbound, media_meta_id_for_number, sniff_mime
 from apps.conversations.services.sending import message_send_internal
-from apps.core.redis import get_redis
 from apps.providers import registry
 from apps.providers.simulator.testing import start_fakemeta_in_thread
-from tests.conversations.send_support import contact, live_number
+from tests.conversations.send_support import contact, live_number, redis_keys_clear
 
 pytestmark = pytest.mark.django_db
 
@@ -109,8 +108,7 @@ def fake(settings):
                            display_phone_number="+15550783881")
     settings.META_GRAPH_URL = handle.base_url
     registry.reset_for_tests()
-    for key in get_redis().scan_iter("reach:*"):
-        get_redis().delete(key)
+    redis_keys_clear()
     yield handle
     handle.stop()
     registry.reset_for_tests()

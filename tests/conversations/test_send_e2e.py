@@ -15,19 +15,16 @@ from django.utils import timezone
 from apps.conversations.models import Message, MessageAttempt
 from apps.conversations.services import dispatch
 from apps.conversations.services.sending import message_send_internal
-from apps.core.redis import get_redis
 from apps.providers import registry
 from apps.providers.simulator.testing import start_fakemeta_in_thread
-from tests.conversations.send_support import contact, live_number
+from tests.conversations.send_support import contact, live_number, redis_keys_clear
 
 META_PN, META_WABA, DISPLAY = "106540352242922", "102290129340398", "+15550783881"
 
 
 @pytest.fixture(autouse=True)
 def _clean_buckets():
-    r = get_redis()
-    for key in r.scan_iter("reach:*"):
-        r.delete(key)
+    redis_keys_clear()
 
 
 def _fake(settings, **config):

@@ -9,21 +9,14 @@ import pytest
 
 from apps.conversations.models import Message
 from apps.conversations.services import dispatch
-from apps.core.redis import get_redis
-from tests.conversations.send_support import template
+from tests.conversations.send_support import redis_keys_clear, sandbox_template_send, template
 
 pytestmark = pytest.mark.django_db
 
 
 def test_sandbox_template_send_is_dispatched_by_the_simulator_and_statuses_come_back(sandbox_api, workspace):
-    for key in get_redis().scan_iter("reach:*"):
-        get_redis().delete(key)
-    sandbox = workspace.sandbox
-    number = sandbox.phone_numbers.get()
-    template(sandbox, number.waba)
-    r = sandbox_api.post("/api/v1/messages", {"to": "+15557654321", "template": {
-        "name": "order_update", "language": "en", "variables": ["Ann", "7"]}}, format="json")
-    assert r.status_code == 202, r.content
+    redis_keys_clear()
+    number, r = sandbox_template_send(sandbox_api, workspace)
     totals = dispatch.dispatch_drain(phone_number_id=number.pk, budget_seconds=5)
     assert totals["sent"] == 1
     m = Message.objects.get(pk=r.json()["id"])
@@ -48,8 +41,7 @@ def live_message_count(workspace) -> int:
 def test_sandbox_not_on_whatsapp_late_failure_sends_the_linked_sms(sandbox_api, workspace):
     """Meta reports 131026 as a late failed status: the receive road fails the message, and the SMS
     fallback is queued, linked, and sent by the dispatcher through the SMS gateway simulator."""
-    for key in get_redis().scan_iter("reach:*"):
-        get_redis().delete(key)
+    redis_keys_clear()
     sandbox = workspace.sandbox
     number = sandbox.phone_numbers.get()
     template(sandbox, number.waba)
@@ -80,8 +72,7 @@ def test_the_sandbox_sends_through_the_live_send_loop(sandbox_api, workspace, mo
     """One paced loop on the dispatcher's event loop for both; only the sender differs."""
     from apps.conversations.services.dispatch import send
 
-    for key in get_redis().scan_iter("reach:*"):
-        get_redis().delete(key)
+    redis_keys_clear()
     senders = []
     real = send._send_paced
 
@@ -90,11 +81,6 @@ def test_the_sandbox_sends_through_the_live_send_loop(sandbox_api, workspace, mo
         await real(items, sender=sender, **kwargs)
 
     monkeypatch.setattr(send, "_send_paced", spy)
-    sandbox = workspace.sandbox
-    number = sandbox.phone_numbers.get()
-    template(sandbox, number.waba)
-    r = sandbox_api.post("/api/v1/messages", {"to": "+15557654321", "template": {
-        "name": "order_update", "language": "en", "variables": ["Ann", "7"]}}, format="json")
-    assert r.status_code == 202, r.content
+    number, r = sandbox_template_send(sandbox_api, workspace)
     assert dispatch.dispatch_drain(phone_number_id=number.pk, budget_seconds=5)["sent"] == 1
     assert senders == [("_SandboxSender", 1)]

@@ -18,9 +18,8 @@ from apps.conversations.models import Message
 from apps.conversations.services import dispatch, transitions
 from apps.conversations.services.sending import message_send_internal
 from apps.core.models import Event
-from apps.core.redis import get_redis
 from apps.message_templates.services import template_status_apply
-from tests.conversations.send_support import contact, live_number, template
+from tests.conversations.send_support import contact, live_number, redis_keys_clear, template
 
 pytestmark = pytest.mark.django_db
 S = Message.Status
@@ -28,9 +27,7 @@ S = Message.Status
 
 @pytest.fixture(autouse=True)
 def _clean_buckets():
-    r = get_redis()
-    for key in r.scan_iter("reach:*"):
-        r.delete(key)
+    redis_keys_clear()
 
 
 @pytest.fixture

@@ -6,6 +6,14 @@ from __future__ import annotations
 
 from apps.core.redis import get_redis
 
+
+def _now_from(arg: int) -> str:
+    """Lua: `now` in microseconds from ARGV[arg] when the caller passed one (tests, the simulator's clock),
+    else Redis' own clock, shared by every worker."""
+    return (f"local now\nif ARGV[{arg}] then\n  now = tonumber(ARGV[{arg}])\nelse\n"
+            "  local t = redis.call('TIME')\n  now = tonumber(t[1]) * 1000000 + tonumber(t[2])\nend\n")
+
+
 # KEYS: one bucket each. ARGV: rate (tokens/s), capacity, tokens wanted from each bucket, TTL (s), and
 # optionally now (us). Returns, per key, the tokens granted (whole ones, at most wanted) and the wait (us)
 # until one more token would be there (0 when all wanted were granted). A missing bucket is full.
@@ -14,14 +22,7 @@ local rate = tonumber(ARGV[1])
 local cap = tonumber(ARGV[2])
 local want = tonumber(ARGV[3])
 local ttl = tonumber(ARGV[4])
-local now
-if ARGV[5] then
-  now = tonumber(ARGV[5])
-else
-  local t = redis.call('TIME')
-  now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-end
-local out = {}
+""" + _now_from(5) + """local out = {}
 for i, key in ipairs(KEYS) do
   local v = redis.call('HMGET', key, 'tokens', 'ts')
   local tokens = tonumber(v[1])
@@ -55,14 +56,7 @@ local cap = tonumber(ARGV[2])
 local window = tonumber(ARGV[3])
 local limit = tonumber(ARGV[4])
 local want = tonumber(ARGV[5])
-local now
-if ARGV[6] then
-  now = tonumber(ARGV[6])
-else
-  local t = redis.call('TIME')
-  now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-end
-local v = redis.call('HMGET', KEYS[1], 'tokens', 'ts', 'sum')
+""" + _now_from(6) + """local v = redis.call('HMGET', KEYS[1], 'tokens', 'ts', 'sum')
 local tokens = tonumber(v[1])
 local ts = tonumber(v[2])
 local sum = tonumber(v[3])
