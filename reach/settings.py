@@ -409,6 +409,17 @@ CAMPAIGN_TICK_SECONDS = env.float("CAMPAIGN_TICK_SECONDS", default=5.0)
 CAMPAIGN_PUMP_FEEDERS = env.int("CAMPAIGN_PUMP_FEEDERS", default=0)
 # PostgreSQL: hand batches out in one set-based statement (False: recipient by recipient in Python, as on SQLite).
 CAMPAIGN_HAND_OUT_SQL = env.bool("CAMPAIGN_HAND_OUT_SQL", default=True)
+
+# Billing (API.md "Money"): the wallet's currency, the opening balance of a new live wallet (a ledger
+# `topup`), the sandbox twin's play money, the default low-balance threshold, and the markup per plan
+# (a fraction on top of Meta's rate card price).
+BILLING_CURRENCY = env.str("BILLING_CURRENCY", default="USD")
+BILLING_OPENING_BALANCE = env.str("BILLING_OPENING_BALANCE", default="0")
+BILLING_SANDBOX_BALANCE = env.str("BILLING_SANDBOX_BALANCE", default="100.0000")
+BILLING_LOW_BALANCE_THRESHOLD = env.str("BILLING_LOW_BALANCE_THRESHOLD", default="1.0000")
+BILLING_PLAN_MARKUP = {"free": "0.20", "standard": "0.10", "enterprise": "0.05"}
+# Reports: how often the rollups catch up with the event log.
+REPORTS_ROLLUP_SECONDS = env.int("REPORTS_ROLLUP_SECONDS", default=5)
 CAMPAIGN_AUTO_PAUSE_FAILURE_RATE = env.float("CAMPAIGN_AUTO_PAUSE_FAILURE_RATE", default=0.2)
 CAMPAIGN_AUTO_PAUSE_MIN_ATTEMPTS = env.int("CAMPAIGN_AUTO_PAUSE_MIN_ATTEMPTS", default=50)
 CAMPAIGN_AUDIENCE_CSV_MAX_ROWS = env.int("CAMPAIGN_AUDIENCE_CSV_MAX_ROWS", default=200_000)

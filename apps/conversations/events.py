@@ -55,6 +55,9 @@ _STATUS_SCHEMA = obj(
         "pricing": {"type": "object", "description": "Meta's pricing object, once reported."},
         "error": _ERROR,
         "fallback_for": {"type": "string", "description": "The WhatsApp message this SMS falls back for."},
+        "attempts": {**INTEGER, "description": "Failed messages: how many times the dispatcher tried it."},
+        "refund": {"type": "string", "pattern": r"^\d+\.\d{4}$",
+                   "description": "Failed messages already charged: the refund posted to the wallet."},
     },
 )
 _STATUS_EXAMPLE = {
@@ -86,6 +89,10 @@ def message_status_changed(*, message: Message, previous_status: str | None, tim
     if failed:
         data["error"] = {"code": message.error_code, "message": message.error_message,
                          "upstream_code": message.upstream_code}
+        data["attempts"] = message.attempts
+        refund = getattr(message, "refund", None)
+        if refund:
+            data["refund"] = f"{refund:.4f}"
     if fallback_for:
         data["fallback_for"] = fallback_for
     return data

@@ -176,14 +176,14 @@ def consent_check(ctx: SendContext) -> None:
 # --- wallet -------------------------------------------------------------------------------------------------
 
 
-def cost_estimate(*, category: str, to: str) -> Decimal:
-    return billing.cost_estimate(category=category, to_phone=to)
+def cost_estimate(*, category: str, to: str, workspace: Workspace | None = None) -> Decimal:
+    return billing.cost_estimate(category=category, to_phone=to, workspace=workspace)
 
 
-def wallet_reserve(*, workspace: Workspace, amount: Decimal, message_id: str = "") -> None:
-    """The last rule (INSUFFICIENT_BALANCE). The writer calls it inside the transaction that writes the
-    message(s), so a refusal writes nothing; a batch reserves its total once."""
-    billing.wallet_reserve(workspace=workspace, amount=amount, message_id=message_id)
+def wallet_reserve(*, workspace: Workspace, amount: Decimal, message_id: str = "", campaign_id: str = "") -> None:
+    """The last rule (INSUFFICIENT_BALANCE, details: required, available). The writer calls it inside the
+    transaction that writes the message(s), so a refusal writes nothing; a batch reserves its total once."""
+    billing.wallet_reserve(workspace=workspace, amount=amount, message_id=message_id, campaign_id=campaign_id)
 
 
 # --- whole sends -----------------------------------------------------------------------------------------------
@@ -233,7 +233,7 @@ def send_context(*, workspace: Workspace, channel: str, message_type: str, to: s
         ctx.body = body_preview(message_type, content)
     window_check(ctx)
     consent_check(ctx)
-    ctx.cost = cost_estimate(category=ctx.category, to=to)
+    ctx.cost = cost_estimate(category=ctx.category, to=to, workspace=workspace)
     return ctx
 
 

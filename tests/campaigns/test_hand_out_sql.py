@@ -9,6 +9,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from ulid import ULID
 
+from apps.billing.services import cost_estimate, wallet_get_or_create
 from apps.campaigns import services, variables
 from apps.campaigns.models import CampaignRecipient
 from apps.contacts.models import Contact
@@ -205,11 +206,14 @@ def test_sql_hand_out_queries_do_not_grow_with_the_batch(tenant, workspace, numb
     campaign = _campaign(tenant, number)
     services.campaign_start(campaign=campaign)
     services.campaign_materialize(campaign=campaign)
+    wallet_get_or_create(workspace=workspace)
+    cost_estimate(category="MARKETING", to_phone="+447700900001", workspace=workspace)  # the rate card, cached
     with CaptureQueriesContext(connection) as captured:
         assert services.campaign_hand_out_batch(campaign_id=campaign.pk, limit=1000) == size
     statements = [q["sql"].split()[0] for q in captured.captured_queries if "SAVEPOINT" not in q["sql"]]
-    # the share lock, the campaign, the pick, the one statement: as many for 60 recipients as for 5
-    assert statements == ["SELECT", "SELECT", "WITH", "WITH"]
+    # the share lock, the campaign, the pick, the one statement, the wallet's lock, move and ledger row:
+    # as many for 60 recipients as for 5
+    assert statements == ["SELECT", "SELECT", "WITH", "WITH", "SELECT", "UPDATE", "INSERT"]
 
 
 def test_a_batch_holding_a_non_string_value_is_rendered_by_python(tenant, workspace, number, settings):

@@ -453,6 +453,6 @@ def test_a_wallet_refusal_pauses_the_campaign_and_writes_nothing(tenant, workspa
     monkeypatch.setattr("apps.billing.services.wallet_reserve", refuse)
     assert services.campaign_step(campaign_id=campaign.pk) == "paused"
     campaign.refresh_from_db()
-    assert campaign.pause_reason.startswith("INSUFFICIENT_BALANCE: ")
+    assert campaign.pause_reason == "insufficient_balance"
     assert _messages(campaign).count() == 0
     assert CampaignRecipient.objects.filter(campaign=campaign).exclude(status="pending").count() == 0

@@ -59,7 +59,7 @@ def test_template_send_renders_body_and_estimates_cost(live_api, workspace, numb
     r = post(live_api, {"to": "+12125550123", "type": "template",
                         "template": {"name": "order_update", "language": "en", "variables": ["Ann", "A-7"]}})
     assert r.status_code == 202, r.content
-    assert r.json()["cost_estimate"] == "0.0250"  # US marketing row of the default rate card
+    assert r.json()["cost_estimate"] == "0.0275"  # North America marketing 0.0250 + the standard plan's 10 %
     m = Message.objects.get(pk=r.json()["id"])
     assert m.body == "Hi Ann, order A-7 shipped." and m.template_category == "MARKETING"
     assert Contact.objects.filter(workspace=workspace, phone="+12125550123").count() == 1  # upserted with it

@@ -109,7 +109,7 @@ def test_the_batch_statement_writes_what_the_batch_orm_form_writes(workspace):
     writer.messages_enqueue_query(
         workspace=workspace, phone_number=number, template=tpl, campaign_id="cmp_x", now=now,
         ctes=[(f"_s(ord, contact_id, to_phone, variables, body, cost_estimate, expires_at) AS (VALUES {values})",
-               params)], source="_s", after=[], select=("SELECT 1", []), reserve=cost * 3)
+               params)], source="_s", after=[], select=("SELECT 1", []))
     sql_ids = list(Message.objects.exclude(pk__in=orm_ids).order_by("pk").values_list("pk", flat=True))
     assert len(sql_ids) == 3
     skip = ("contact_id", "conversation_id", "to_phone")

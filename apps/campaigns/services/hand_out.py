@@ -61,7 +61,8 @@ def campaign_hand_out_batch(*, campaign_id: str, limit: int, now: datetime | Non
     try:
         return _hand_out_batch(campaign_id=campaign_id, limit=limit, now=now)
     except ApplicationError as exc:
-        reason = f"{exc.code}: {exc.message}"[:300]
+        # An empty wallet pauses with a reason a program can test; resume after a top-up.
+        reason = "insufficient_balance" if exc.code == "INSUFFICIENT_BALANCE" else f"{exc.code}: {exc.message}"[:300]
         if Campaign.objects.filter(pk=campaign_id, status=S.RUNNING).update(
                 status=S.PAUSED, paused_at=now, pause_reason=reason, auto_paused=True, updated_at=now):
             logger.warning("campaign %s: paused, %s", campaign_id, reason)
@@ -168,7 +169,8 @@ def _hand_out_sql(*, campaign: Campaign, plan: dict, rows: list[tuple], now: dat
     template = campaign.template
     marketing = policy.consent_refuses(category=template.category, opted_out=True)
     headroom, free = _tier_budget(campaign=campaign, contact_ids=[r[1] for r in rows], now=now)
-    costs = [cost_estimate(category=template.category, to_phone=r[3]) if r[3] else Decimal("0") for r in rows]
+    costs = [cost_estimate(category=template.category, to_phone=r[3], workspace=campaign.workspace) if r[3]
+             else Decimal("0") for r in rows]
     render: variables.SqlRender | None = plan["render"]
     value_cols, value_params = [], []
     for i, (sql, params) in enumerate(render.values if render else []):
@@ -219,7 +221,7 @@ def _hand_out_sql(*, campaign: Campaign, plan: dict, rows: list[tuple], now: dat
               "AND new_status <> old_status)", [R.QUEUED.value, R.DEFERRED.value])
     (progress,) = _enqueue_query(
         workspace=campaign.workspace, phone_number=campaign.phone_number, template=template, campaign_id=campaign.pk,
-        ctes=ctes, source="_src", after=after, select=select, reserve=sum(costs, Decimal("0")), now=now,
+        ctes=ctes, source="_src", after=after, select=select, now=now,
     )
     # The messages' expires_at (valid_until) caps their age: the dispatcher fails queued messages past it
     # (MESSAGE_EXPIRED, evented), so nothing goes out after the campaign's validity window.

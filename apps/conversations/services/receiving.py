@@ -341,6 +341,10 @@ def message_statuses_apply(*, updates: list, received_at: datetime | None = None
                 continue
             result.applied += 1
             changed[message.pk] = message
+            if message.status == Message.Status.FAILED and previous != Message.Status.FAILED:
+                transitions.billing_settle_final(message)  # releases, or refunds a charge, once
+            else:
+                transitions.billing_charge(message)  # redelivered / out-of-order statuses find it charged
             if message.status != previous:
                 events.extend(transitions.status_events(message, previous, at=update.timestamp))
                 if message.status == Message.Status.FAILED:
@@ -348,7 +352,6 @@ def message_statuses_apply(*, updates: list, received_at: datetime | None = None
                                                              after_commit=result.after_commit))
         if changed:
             transitions.messages_receipts_save(messages=list(changed.values()), now=now)
-            _billing_apply(list(changed.values()))
         if events:
             event_append_many(workspace=number.workspace, events=events)
     return result
@@ -368,19 +371,6 @@ def _status_apply_one(*, message: Message, update) -> bool:
                  "message": " — ".join(x for x in (err.message, first.details if first else "") if x)}
     return transitions.message_receipt_apply(message=message, to=target, at=update.timestamp, error=error,
                                              pricing=update.pricing)
-
-
-def _billing_apply(messages: list[Message]) -> None:
-    """Charge billable messages and release failed ones through billing, when billing offers it."""
-    from apps.billing import services as billing
-
-    charge = getattr(billing, "message_charge_from_pricing", None)
-    refund = getattr(billing, "message_reservation_release", None)
-    for message in messages:
-        if charge and message.pricing and message.status != Message.Status.FAILED:
-            charge(message=message)
-        elif refund and message.status == Message.Status.FAILED:
-            refund(message=message)
 
 
 def _fallback_for_late_failure(*, message: Message, update, now: datetime, after_commit: list) -> list:

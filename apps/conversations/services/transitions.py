@@ -20,6 +20,7 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from apps.billing import services as billing
 from apps.conversations.events import message_status_events
 from apps.conversations.models import Message
 from apps.core.models import Workspace
@@ -34,7 +35,7 @@ _TIMESTAMP = {S.SENT: "sent_at", S.DELIVERED: "delivered_at", S.READ: "read_at",
               S.CANCELED: "canceled_at"}
 # Every column a status move may write (bulk saves of receipts).
 STATUS_FIELDS = ["status", "sent_at", "delivered_at", "read_at", "failed_at", "canceled_at", "error_code",
-                 "error_message", "upstream_code", "pricing", "updated_at"]
+                 "error_message", "upstream_code", "pricing", "cost", "updated_at"]
 
 
 def may_move(previous: str, to: str) -> bool:
@@ -121,12 +122,29 @@ def message_transition(*, message: Message, to: str, at: datetime | None = None,
         message.status = to
         for column, value in values.items():
             setattr(message, column, value)
+        if to in (S.FAILED, S.CANCELED):
+            billing_settle_final(message)
         evts = status_events(message, previous, at=at)
         if events is None:
             events_flush({message.workspace_id: evts})
         else:
             _append(events, message.workspace_id, evts)
     return True
+
+
+def billing_settle_final(message: Message) -> None:
+    """A message reached failed or canceled (once: a final status never moves): its reservation goes back
+    to the wallet, or its charge is refunded (kept on the message for message.failed's `refund`)."""
+    before = message.cost
+    message.refund = billing.message_reservation_release(message=message)
+    if message.cost != before:
+        Message.objects.filter(pk=message.pk).update(cost=message.cost)
+
+
+def billing_charge(message: Message) -> None:
+    """Meta's pricing on a live message: charged once (message.cost marks it; saved with the receipts)."""
+    if message.pricing and message.cost is None and message.status not in (S.FAILED, S.CANCELED):
+        billing.message_charge_from_pricing(message=message)
 
 
 # --- the dispatcher's batch forms ------------------------------------------------------------------

@@ -32,7 +32,6 @@ from apps.conversations.services.threads import (
     conversation_record_message_statement,
     conversations_get_or_open,
 )
-from apps.core.errors import ApplicationError
 from apps.core.models import User, Workspace
 from apps.core.services import (
     audit_record,
@@ -99,18 +98,13 @@ def message_write(ctx: SendContext, *, sent_by: str, sent_by_user: User | None =
         # The common case (a known contact's open conversation): the message, the conversation's activity,
         # the audit record and the event are ONE statement, hence one transaction and one round trip.
         message = new_message()
-        policy.wallet_reserve(workspace=ctx.workspace, amount=ctx.cost, message_id=message.pk)  # no write yet
-        writes = [insert_statement([message]),
-                  conversation_record_message_statement(conversation_id=conversation_id, at=ctx.now,
-                                                        preview=ctx.body, inbound=False)]
-        if audit is not None:
-            writes.append(audit_record_statement(**{**audit, "target_id": message.pk}))
-        event_append_with_writes(workspace=ctx.workspace, type="message.status_changed",
-                                 data=creation_event_data(message, fallback_for=fallback_for), writes=writes)
-        message._state.adding, message._state.db = False, connection.alias
-        if not scheduled_at:
-            kick_on_commit(number.pk)
-        return message
+        if _write_in_one_statement(ctx, message, conversation_id=conversation_id, audit=audit,
+                                   fallback_for=fallback_for):
+            if not scheduled_at:
+                kick_on_commit(number.pk)
+            return message
+        # The wallet's guard refused (or the reservation crosses the low-balance threshold): the plain road
+        # below refuses with the amounts, or reserves and emits wallet.low_balance.
     # Other cases build the INSERT before the transaction opens when they can: Python run inside it,
     # waiting for the GIL under load, holds its locks for longer.
     message = new_message() if known else None
@@ -143,6 +137,35 @@ def message_write(ctx: SendContext, *, sent_by: str, sent_by_user: User | None =
     return message
 
 
+def _write_in_one_statement(ctx: SendContext, message: Message, *, conversation_id: str, audit: dict | None,
+                            fallback_for: str | None) -> bool:
+    """message_write's known-contact case as ONE PostgreSQL statement. With a cost, the wallet's reservation
+    (billing.reserve_sql: a guarded UPDATE and its ledger row) is the statement's guard: every write selects
+    from it, so without it nothing is written and False is returned. Same rows as the plain road
+    (tests/conversations/test_writer.py, tests/billing)."""
+    record = conversation_record_message_statement(conversation_id=conversation_id, at=ctx.now, preview=ctx.body,
+                                                   inbound=False)
+    data = creation_event_data(message, fallback_for=fallback_for)
+    if not ctx.cost:
+        writes = [insert_statement([message]), record]
+        if audit is not None:
+            writes.append(audit_record_statement(**{**audit, "target_id": message.pk}))
+        event_append_with_writes(workspace=ctx.workspace, type="message.status_changed", data=data, writes=writes)
+    else:
+        reserve = billing.reserve_sql(workspace=ctx.workspace, amount=ctx.cost, message_id=message.pk, name="wr")
+        guard = (", ".join(sql for sql, _ in reserve), [p for _, params in reserve for p in params])
+        writes = [insert_select_statement(message, source="wr"),
+                  (record[0] + " AND EXISTS (SELECT 1 FROM wr)", record[1])]
+        if audit is not None:
+            writes.append(audit_record_statement(source="wr", **{**audit, "target_id": message.pk}))
+        event, _ = event_append_with_guarded_writes(workspace=ctx.workspace, type="message.status_changed", data=data,
+                                                    guard=guard, guard_name="wr", writes=writes)
+        if event is None:
+            return False
+    message._state.adding, message._state.db = False, connection.alias
+    return True
+
+
 def message_write_guarded(ctx: SendContext, *, guard: tuple[str, list], sent_by: str,
                           sent_by_user: User | None = None, api_key_id: str = "",
                           scheduled_at: datetime | None = None, client_reference: str = "",
@@ -153,11 +176,9 @@ def message_write_guarded(ctx: SendContext, *, guard: tuple[str, list], sent_by:
     message = _outbound_message(ctx, number_id=None, conversation_id=None, sent_by=sent_by,
                                 sent_by_user=sent_by_user, api_key_id=api_key_id, scheduled_at=scheduled_at,
                                 client_reference=client_reference, fallback=fallback, campaign_id="")
-    try:
-        policy.wallet_reserve(workspace=ctx.workspace, amount=ctx.cost, message_id=message.pk)  # no write yet
-    except ApplicationError:
+    if ctx.cost:
         # The wallet is the last rule, and the guard has not run the others yet: the full road answers
-        # with the first refusal in API.md's order.
+        # with the first refusal in API.md's order (and reserves). Free-form sends cost nothing.
         return None
     writes = [
         insert_select_statement(message, source="ok", exprs={"phone_number_id": "ok.phone_number_id",
@@ -219,11 +240,13 @@ def messages_enqueue_bulk(*, workspace: Workspace, phone_number: PhoneNumber, te
                 type="template", to_phone=contact.phone or "", content=content, body=row.get("body", ""),
                 template=template, template_category=template.category, status=Message.Status.QUEUED,
                 campaign_id=campaign_id, sent_by="campaign", next_attempt_at=now, expires_at=expires_at,
-                cost_estimate=policy.cost_estimate(category=template.category, to=contact.phone or ""),
+                cost_estimate=policy.cost_estimate(category=template.category, to=contact.phone or "",
+                                                   workspace=workspace),
                 currency=currency,
             ))
         Message.objects.bulk_create(messages, batch_size=1000)
-        policy.wallet_reserve(workspace=workspace, amount=sum((m.cost_estimate for m in messages), Decimal("0")))
+        policy.wallet_reserve(workspace=workspace, amount=sum((m.cost_estimate for m in messages), Decimal("0")),
+                              campaign_id=campaign_id)
         Conversation.objects.filter(pk__in=[c.pk for c in conversations.values()]).update(last_message_at=now)
         kick_on_commit(phone_number.pk)
     return [m.pk for m in messages]
@@ -254,7 +277,7 @@ def _insert_select_columns(model, explicit: dict[str, str | tuple[str, list]], *
 
 def messages_enqueue_query(*, workspace: Workspace, phone_number: PhoneNumber, template, campaign_id: str,
                            ctes: list[tuple[str, list]], source: str, after: list[tuple[str, list]],
-                           select: tuple[str, list], reserve: Decimal, now: datetime | None = None) -> tuple:
+                           select: tuple[str, list], now: datetime | None = None) -> tuple:
     """`messages_enqueue_bulk` as one PostgreSQL statement, for callers whose rows are themselves a query
     (a campaign's batch): Python does the same work for 10 rows as for 10,000.
 
@@ -265,7 +288,7 @@ def messages_enqueue_query(*, workspace: Workspace, phone_number: PhoneNumber, t
     conversation get-or-open (the contact's open one on this number, else the upsert on the one-open
     constraint, threads.conversation_open_sql) and the message insert; the caller's `after` CTEs may read `enqueued` (to link
     its rows to their messages in the same statement), and `select` is the statement's final SELECT, whose
-    row is returned. reserve: the most the batch can cost (the wallet reservation). Same rows, same
+    row is returned. The messages' total cost_estimate is reserved in the same transaction. Same rows, same
     defaults and the same on-commit kick as `messages_enqueue_bulk` (tests/conversations/test_writer.py)."""
     from apps.core.ids import new_id_batch_prefix, sql_id_expression
 
@@ -341,13 +364,15 @@ def messages_enqueue_query(*, workspace: Workspace, phone_number: PhoneNumber, t
     for sql, values in after:
         parts.append(sql)
         params.extend(values)
+    # The statement also answers the batch's total cost: the estimates of the messages it created.
+    final = f"SELECT _q.*, (SELECT coalesce(sum(cost_estimate), 0) FROM enqueued) FROM ({select[0]}) _q"  # noqa: S608
     with transaction.atomic():
-        # The batch's total cost (its rows are the caller's query): reserved in this transaction.
-        policy.wallet_reserve(workspace=workspace, amount=reserve)
         with connection.cursor() as cursor:
-            cursor.execute("WITH " + ",\n".join(parts) + "\n" + select[0], [*params, *select[1]])
-            row = cursor.fetchone()
+            cursor.execute("WITH " + ",\n".join(parts) + "\n" + final, [*params, *select[1]])
+            *row, total = cursor.fetchone()
+        # Reserved in this transaction: a refusal (402) rolls the whole batch back, nothing written.
+        policy.wallet_reserve(workspace=workspace, amount=Decimal(total), campaign_id=campaign_id)
         kick_on_commit(phone_number.pk)
-    return row
+    return tuple(row)
 
 

@@ -1,0 +1,59 @@
+"""Meta's status `pricing` turned into money, once per message.
+
+Called by the conversations app (which knows Message) inside the transaction that holds the message row
+locked; the message is duck-typed here (billing sits below conversations). `message.cost` is the marker:
+None until the message is priced, then what was charged (0.0000 when free). The callers save it."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from apps.billing.services import ratecard
+from apps.billing.services.wallet import ZERO, charge_refund, reservation_settle
+from apps.core.models import Workspace
+
+FREE_TYPES = ("free_customer_service", "free_entry_point")
+
+
+def pricing_is_free(pricing: dict) -> bool:
+    kind = str(pricing.get("type") or "").lower()
+    if kind:
+        return kind != "regular"
+    return pricing.get("billable") is False
+
+
+def message_charge_from_pricing(*, message: Any) -> Decimal | None:
+    """The message's pricing arrived (PMP: pricing_model, category, type): charge the rate card's price for
+    its category and market and release the rest of the reservation; a free type releases all. Redelivered
+    or out-of-order statuses find `cost` set and do nothing; a failed message is never charged.
+    Returns the amount charged, or None when nothing was done."""
+    pricing = message.pricing or {}
+    if not pricing or message.cost is not None or message.status in ("failed", "canceled"):
+        return None
+    if pricing_is_free(pricing):
+        price = ZERO
+    else:
+        price = ratecard.price_for(category=pricing.get("category") or message.template_category,
+                                   to_phone=message.to_phone, workspace=message.workspace,
+                                   on=message.created_at.date() if message.created_at else None)
+    reservation_settle(workspace=message.workspace, reserved=message.cost_estimate or ZERO, charge=price,
+                       message_id=message.pk, campaign_id=message.campaign_id)
+    message.cost = price
+    return price
+
+
+def message_reservation_release(*, message: Any) -> Decimal | None:
+    """The message failed (or a scheduled one was canceled): its reservation goes back; when it was already
+    charged the charge is refunded instead. Returns the refund posted (None when none was). Called once,
+    by the move to failed/canceled (a final status never moves again)."""
+    workspace = Workspace(pk=message.workspace_id)
+    if message.cost is None:
+        reservation_settle(workspace=workspace, reserved=message.cost_estimate or ZERO, charge=ZERO,
+                           message_id=message.pk, campaign_id=message.campaign_id)
+        message.cost = ZERO
+        return None
+    if message.cost > 0:
+        return charge_refund(workspace=workspace, amount=message.cost, message_id=message.pk,
+                             campaign_id=message.campaign_id)
+    return None
