@@ -155,7 +155,7 @@ def _write_in_one_statement(ctx: SendContext, message: Message, *, conversation_
         reserve = billing.reserve_sql(workspace=ctx.workspace, amount=ctx.cost, message_id=message.pk, name="wr")
         guard = (", ".join(sql for sql, _ in reserve), [p for _, params in reserve for p in params])
         writes = [insert_select_statement(message, source="wr"),
-                  (record[0] + " AND EXISTS (SELECT 1 FROM wr)", record[1])]
+                  (record[0] + " AND EXISTS (SELECT 1 FROM wr)", record[1])]  # noqa: S608 - our SQL
         if audit is not None:
             writes.append(audit_record_statement(source="wr", **{**audit, "target_id": message.pk}))
         event, _ = event_append_with_guarded_writes(workspace=ctx.workspace, type="message.status_changed", data=data,
