@@ -456,3 +456,40 @@ def test_a_wallet_refusal_pauses_the_campaign_and_writes_nothing(tenant, workspa
     assert campaign.pause_reason == "insufficient_balance"
     assert _messages(campaign).count() == 0
     assert CampaignRecipient.objects.filter(campaign=campaign).exclude(status="pending").count() == 0
+
+
+@pytest.mark.parametrize("sql", [True, False])
+def test_an_empty_wallet_pauses_the_campaign_and_a_top_up_resumes_it_each_recipient_once(
+        tenant, workspace, number, template, small_batches, sql):
+    """A real wallet (no stub): the batches reserve as they hand out; the batch the wallet cannot cover writes
+    nothing and pauses with reason insufficient_balance; after a top-up, resume finishes, nobody twice."""
+    from django.db import connection
+
+    from apps.billing import services as billing
+    from apps.billing.models import LedgerEntry, Wallet
+
+    if sql and connection.vendor != "postgresql":
+        pytest.skip("the set-based hand-out is PostgreSQL's")
+    small_batches.CAMPAIGN_HAND_OUT_SQL = sql
+    make_contacts(workspace, 7)
+    price = billing.cost_estimate(category=template.category, to_phone="+447700900001", workspace=workspace)
+    wallet = billing.wallet_get_or_create(workspace=workspace)
+    billing.wallet_adjust(workspace=workspace, amount=3 * price - wallet.available, note="room for one batch")
+    campaign = _campaign(tenant, number)
+    services.campaign_start(campaign=campaign)
+    assert services.campaign_step(campaign_id=campaign.pk) == "handed"  # 3 of 7, the wallet now empty
+    _drain(campaign)
+    assert services.campaign_step(campaign_id=campaign.pk) == "paused"
+    campaign.refresh_from_db()
+    assert (campaign.status, campaign.pause_reason) == ("paused", "insufficient_balance")
+    assert _messages(campaign).count() == 3
+    assert Wallet.objects.get(pk=workspace.pk).available == 0
+    billing.wallet_topup(workspace=workspace, amount="1.0000", note="more")
+    services.campaign_resume(campaign=campaign)
+    for _ in range(5):
+        services.campaign_step(campaign_id=campaign.pk)
+        _drain(campaign)
+    assert _messages(campaign).count() == 7
+    assert _messages(campaign).values("contact_id").distinct().count() == 7
+    reserves = LedgerEntry.objects.filter(workspace_id=workspace.pk, kind="reserve", campaign_id=campaign.pk)
+    assert sum(e.amount for e in reserves) == 7 * price
