@@ -4,7 +4,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
 
 from apps.core import views as core_views
 
-API_APPS = ["core", "wabas", "contacts", "message_templates", "billing", "conversations", "campaigns", "webhooks"]
+API_APPS = ["core", "wabas", "contacts", "message_templates", "billing", "conversations", "campaigns", "webhooks", "reports"]
 
 urlpatterns = [
     path("healthz", core_views.healthz, name="healthz"),
@@ -15,6 +15,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("apps.webhooks.urls")),
     path("", include("apps.conversations.web.urls")),
+    path("", include("apps.reports.web.urls")),
     path("", include("apps.core.web_urls")),
 ]
 

@@ -177,6 +177,7 @@ class Message(models.Model):
             models.Index(fields=["workspace", "client_reference"], name="msg_ws_client_ref"),
             models.Index(fields=["workspace", "campaign_id", "status"], name="msg_ws_campaign_status"),
             models.Index(fields=["workspace", "status", "-created_at"], name="msg_ws_status_created"),
+            models.Index(fields=["workspace", "created_at"], name="msg_ws_created"),  # reports' hour recompute
         ]
 
     def __str__(self) -> str:

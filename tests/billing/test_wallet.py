@@ -186,9 +186,8 @@ def test_the_ledger_refuses_update_and_delete_in_the_database(workspace, number)
     entry = LedgerEntry.objects.first()
     for statement in ("UPDATE billing_ledgerentry SET amount = 0 WHERE id = %s",
                       "DELETE FROM billing_ledgerentry WHERE id = %s"):
-        with pytest.raises(IntegrityError, match="append-only"), transaction.atomic():
-            with connection.cursor() as cursor:
-                cursor.execute(statement, [entry.pk])
+        with pytest.raises(IntegrityError, match="append-only"), transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(statement, [entry.pk])
 
 
 def test_balance_transactions_pricing_and_sandbox_wallet_endpoints(workspace, number, live_api, sandbox_api):

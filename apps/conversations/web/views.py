@@ -38,5 +38,6 @@ def inbox_page(request):
     }
     return render(request, "inbox/inbox.html", {
         "tenant": tenant, "workspace": workspace.live, "sandbox": workspace.is_sandbox, "is_admin": is_admin,
+        "can_report": tenant.role in (Membership.Role.ADMIN, Membership.Role.OWNER),
         "memberships": memberships_for_user(user=request.user), "bootstrap": bootstrap,
     })

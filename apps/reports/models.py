@@ -1,0 +1,56 @@
+"""Reports' rollups: hourly message counts and money per workspace × number × template × campaign ×
+category × country × direction × status, and the contacts reached per day (for unique counts). Kept up to
+date from the event log (services.rollups_advance) and rebuildable from messages (rollups_rebuild)."""
+
+from django.db import models
+
+MONEY = {"max_digits": 16, "decimal_places": 4}
+
+
+class MessageRollup(models.Model):
+    workspace = models.ForeignKey("core.Workspace", on_delete=models.CASCADE, related_name="+")
+    hour = models.DateTimeField()
+    direction = models.CharField(max_length=8)
+    status = models.CharField(max_length=10)
+    phone_number_id = models.CharField(max_length=40, blank=True, default="")
+    template_id = models.CharField(max_length=40, blank=True, default="")
+    campaign_id = models.CharField(max_length=40, blank=True, default="")
+    category = models.CharField(max_length=40, blank=True, default="")
+    country = models.CharField(max_length=2, blank=True, default="")
+    messages = models.BigIntegerField(default=0)
+    charged = models.DecimalField(default=0, **MONEY)  # what was charged (refunded ones included)
+    charged_messages = models.BigIntegerField(default=0)
+    refunded = models.DecimalField(default=0, **MONEY)
+    free_messages = models.BigIntegerField(default=0)
+
+    class Meta:
+        indexes = [models.Index(fields=["workspace", "hour"], name="rollup_ws_hour")]
+
+
+class ContactDay(models.Model):
+    """A contact reached (or heard from) on a day, per dimension: count(distinct contact_id) over these rows
+    answers `unique_contacts` for any grouping. Rows are only ever added (a message's day and dimensions
+    never change)."""
+
+    workspace = models.ForeignKey("core.Workspace", on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+    contact_id = models.CharField(max_length=40)
+    direction = models.CharField(max_length=8)
+    phone_number_id = models.CharField(max_length=40, blank=True, default="")
+    template_id = models.CharField(max_length=40, blank=True, default="")
+    campaign_id = models.CharField(max_length=40, blank=True, default="")
+    category = models.CharField(max_length=40, blank=True, default="")
+    country = models.CharField(max_length=2, blank=True, default="")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(
+            fields=["workspace", "day", "contact_id", "direction", "phone_number_id", "template_id", "campaign_id",
+                    "category", "country"], name="contact_day_unique")]
+        indexes = [models.Index(fields=["workspace", "day"], name="contact_day_ws_day")]
+
+
+class RollupCursor(models.Model):
+    """The last event sequence of the workspace the rollups have taken in."""
+
+    workspace = models.OneToOneField("core.Workspace", primary_key=True, on_delete=models.CASCADE, related_name="+")
+    sequence = models.BigIntegerField(default=0)
