@@ -1,9 +1,8 @@
-// Campaign page: polls the progress JSON every few seconds and draws the bar, the numbers and an SVG chart.
+// Campaign page: polls the progress JSON every few seconds and draws the bar, the numbers and a Chart.js chart.
 (function () {
   "use strict";
   var panel = document.getElementById("campaign-panel");
   if (!panel) return;
-  var SVGNS = "http://www.w3.org/2000/svg";
   var POLL_MS = 3000;
   var FINAL = { completed: 1, canceled: 1 };
   var LABELS = [
@@ -69,38 +68,34 @@
       : (stats.total ? "Nobody left to message." : "Not launched yet: recipients are expanded when it starts.");
   }
 
+  var chart = null;
   function renderChart(series) {
-    var svg = document.getElementById("cmp-chart");
-    svg.textContent = "";
-    // Draw in real pixels (viewBox = rendered size) so labels are not stretched.
-    var W = Math.max(Math.round(svg.getBoundingClientRect().width), 200), H = 200, padL = 44, padB = 10, padT = 10;
-    svg.setAttribute("viewBox", "0 0 " + W + " " + H);
+    // Chart.js (static/vendor/chartjs): delivered solid, sent dashed on top, so both stay visible when every
+    // send is delivered at once. Updated in place on each poll (no animation, no flicker).
     var n = Math.max(series.sent.length, 1);
-    var max = 1;
-    series.sent.concat(series.delivered).forEach(function (v) { if (v > max) max = v; });
-    function x(i) { return padL + (n === 1 ? 0 : (W - padL - 4) * i / (n - 1)); }
-    function y(v) { return H - padB - (H - padB - padT) * v / max; }
-    (max >= 4 ? [0, 0.5, 1] : [0, 1]).forEach(function (f) {
-      var yy = y(max * f);
-      var line = document.createElementNS(SVGNS, "line");
-      svg.appendChild(line);
-      line.setAttribute("x1", padL); line.setAttribute("x2", W); line.setAttribute("y1", yy); line.setAttribute("y2", yy);
-      line.setAttribute("stroke", "#e3e3e3");
-      var t = document.createElementNS(SVGNS, "text");
-      t.setAttribute("x", 4); t.setAttribute("y", yy + 4); t.setAttribute("font-size", "11"); t.setAttribute("fill", "#777");
-      t.textContent = fmt(Math.round(max * f));
-      svg.appendChild(t);
-    });
-    // Delivered first, sent dashed on top: when every send is delivered at once both lines stay visible.
-    [["delivered", "#1a73e8"], ["sent", "#5f8fd9"]].forEach(function (pair) {
-      var pts = series[pair[0]].map(function (v, i) { return x(i).toFixed(1) + "," + y(v).toFixed(1); });
-      if (pts.length === 1) pts.push((W - 4) + "," + y(series[pair[0]][0]).toFixed(1));
-      var line = document.createElementNS(SVGNS, "polyline");
-      line.setAttribute("points", pts.join(" "));
-      line.setAttribute("fill", "none"); line.setAttribute("stroke", pair[1]); line.setAttribute("stroke-width", "2");
-      if (pair[0] === "sent") line.setAttribute("stroke-dasharray", "5 4");
-      svg.appendChild(line);
-    });
+    var labels = [];
+    var start = series.started_at ? new Date(series.started_at).getTime() : null;
+    for (var i = 0; i < n; i++) {
+      labels.push(start === null ? String(i) : new Date(start + i * series.bucket_seconds * 1000).toLocaleTimeString());
+    }
+    var datasets = [
+      { label: "Delivered", data: series.delivered, borderColor: "#1a73e8", backgroundColor: "#1a73e8", borderWidth: 2, pointRadius: 0, tension: 0.2 },
+      { label: "Sent", data: series.sent, borderColor: "#5f8fd9", backgroundColor: "#5f8fd9", borderWidth: 2, borderDash: [5, 4], pointRadius: 0, tension: 0.2 }
+    ];
+    if (chart) {
+      chart.data.labels = labels;
+      chart.data.datasets[0].data = series.delivered;
+      chart.data.datasets[1].data = series.sent;
+      chart.update("none");
+    } else if (window.Chart) {
+      chart = new window.Chart(document.getElementById("cmp-chart"), {
+        type: "line", data: { labels: labels, datasets: datasets },
+        options: { responsive: true, maintainAspectRatio: false, animation: false,
+                   interaction: { mode: "index", intersect: false },
+                   plugins: { legend: { display: false } },
+                   scales: { y: { beginAtZero: true, ticks: { precision: 0 } }, x: { ticks: { maxTicksLimit: 8 } } } }
+      });
+    }
     var note = document.getElementById("cmp-chart-note");
     note.textContent = series.started_at
       ? "From " + new Date(series.started_at).toLocaleString() + ", one point per " + series.bucket_seconds + " s."
@@ -167,6 +162,7 @@
           ["Duplicates in the uploaded list", fmt(d.skipped.duplicate)],
           ["Already handled by this campaign", fmt(d.skipped.already_handled)],
           ["Estimated cost", d.estimated_cost + " " + d.currency],
+          ["Available in the wallet", d.available === undefined ? "—" : d.available + " " + d.currency],
           ["Estimated time at " + fmt(d.throughput_mps) + " msg/s", d.estimated_seconds === null ? "—" : humanSeconds(d.estimated_seconds)]
         ];
         rows.forEach(function (r) {

@@ -19,6 +19,7 @@ from apps.conversations import policy
 def campaign_preflight(*, campaign: Campaign, now: datetime | None = None) -> dict:
     """A dry run over the audience as it is now: who would get a message, who would be skipped and why, the
     estimated cost and time. Writes nothing."""
+    from apps.billing.selectors import wallet_for
     from apps.billing.services import cost_estimate
 
     now = now or timezone.now()
@@ -66,12 +67,13 @@ def campaign_preflight(*, campaign: Campaign, now: datetime | None = None) -> di
     for _, phone in eligible:
         key = phone[:6]  # country and, for +1, the area code: enough to tell the region's rate
         if key not in cache:
-            cache[key] = cost_estimate(category=template.category, to_phone=phone)
+            cache[key] = cost_estimate(category=template.category, to_phone=phone, workspace=workspace)
         cost += cache[key]
     if over_tier and eligible:
         cost = (cost * sendable / len(eligible)).quantize(Decimal("0.0001"))
     if refusal is not None:
         cost = Decimal("0")
+    wallet = wallet_for(workspace=workspace)
     mps = phone_number.throughput_mps or settings.DEFAULT_THROUGHPUT_MPS
     seconds = round(sendable / mps, 1) if mps else None
     skipped = {**counts, "over_tier_limit": over_tier}
@@ -89,7 +91,8 @@ def campaign_preflight(*, campaign: Campaign, now: datetime | None = None) -> di
         "tier_limit": limit,
         "tier_headroom": headroom,
         "estimated_cost": str(cost.quantize(Decimal("0.0001"))),
-        "currency": "USD",
+        "available": f"{wallet.available:.4f}",
+        "currency": wallet.currency,
         "throughput_mps": mps,
         "estimated_seconds": seconds,
         "estimated_finish_at": (now + timedelta(seconds=seconds)) if seconds is not None else None,
