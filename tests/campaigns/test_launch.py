@@ -318,8 +318,9 @@ def test_preflight_numbers(tenant, workspace, number, template, live_api):
     assert body["skipped"]["missing_variable"] == 1
     assert body["skipped"]["over_tier_limit"] == 0
     assert body["skipped_total"] == 4
-    expected = cost_estimate(category="MARKETING", to_phone="+447700900000") * 5
+    expected = cost_estimate(category="MARKETING", to_phone="+447700900000", workspace=workspace) * 5
     assert Decimal(body["estimated_cost"]) == expected
+    assert body["available"] == "100000.0000"  # beside it, the wallet's available amount
     assert body["throughput_mps"] == 80
     assert body["estimated_seconds"] == round(5 / 80, 1)
     assert not CampaignRecipient.objects.exists() and not Message.objects.exists()
