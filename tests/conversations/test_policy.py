@@ -83,7 +83,15 @@ def _opted_out_marketing(w):
 
 
 def _wallet(w):
+    """A real empty wallet: nothing available for a template's price."""
+    from apps.billing import services as billing
+
     w["wallet_refuses"] = True
+    # A send with a price (free-form text inside the window reserves nothing).
+    w["payload"] = {"type": "template", "template": {"name": "promo", "language": "en", "variables": ["Ann", "x"]}}
+    w["campaign_template"] = "promo"
+    wallet = billing.wallet_get_or_create(workspace=w["ws"])
+    billing.wallet_adjust(workspace=w["ws"], amount=-wallet.available, note="empty")
 
 
 RULES = {
@@ -181,7 +189,8 @@ def _hand_out(w):
     campaign_services.campaign_hand_out_batch(campaign_id=campaign.pk, limit=10)
     campaign.refresh_from_db()
     if campaign.status == "paused":
-        return campaign.pause_reason.split(":")[0]
+        return {"insufficient_balance": "INSUFFICIENT_BALANCE"}.get(campaign.pause_reason,
+                                                                    campaign.pause_reason.split(":")[0])
     skipped = CampaignRecipient.objects.get(campaign=campaign).status
     return {"skipped_opted_out": "CONTACT_OPTED_OUT"}.get(skipped)
 
@@ -222,6 +231,7 @@ NOT_APPLICABLE = {
     ("outside_window", "hand_out"), ("no_sender", "preflight"), ("template_language", "preflight"),
     ("template_variables", "preflight"), ("outside_window", "preflight"), ("wallet", "preflight"),
     ("opted_out_marketing", "campaign_create"),
+    ("wallet", "fallback"),  # the SMS is text, which reserves nothing
 }
 # SMS has no window: the fallback goes.
 ALLOWED = {("outside_window", "fallback")}
@@ -238,11 +248,6 @@ def test_each_sender_is_refused_by_the_same_rule_with_the_same_code(world, rule,
         pytest.skip("the rule does not apply to this sender (see NOT_APPLICABLE)")
     arrange, code = RULES[rule]
     arrange(world)
-    if world.get("wallet_refuses"):
-        def refuse(**kwargs):
-            raise InsufficientBalance()
-
-        monkeypatch.setattr("apps.billing.services.wallet_reserve", refuse)
     before = (_outbound(world["ws"]), Conversation.objects.count())
     run = {"api": _api, "inbox": _inbox, "auto_reply": _auto_reply, "campaign_create": _campaign_create,
            "hand_out": _hand_out, "preflight": _preflight, "fallback": lambda w: _fallback(w, caplog)}[sender]

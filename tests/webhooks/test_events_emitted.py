@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
+from django.db import transaction
 
 from apps.core.events import public_event_types
 from apps.core.models import Event, Membership, User
@@ -232,6 +233,28 @@ def test_campaign_completed(workspace, settings):
 
     event = exactly_one("campaign.completed", workspace, run_to_completion)
     assert event.data["campaign_id"] == campaign.pk
+
+
+def test_wallet_topped_up(workspace):
+    from apps.billing import services as billing
+
+    event = exactly_one("wallet.topped_up", workspace,
+                        lambda: billing.wallet_topup(workspace=workspace, amount="12.5", note="invoice 12"))
+    assert (event.data["kind"], event.data["amount"], event.data["note"]) == ("topup", "12.5000", "invoice 12")
+
+
+def test_wallet_low_balance(workspace):
+    from apps.billing import services as billing
+
+    wallet = billing.wallet_get_or_create(workspace=workspace)
+    billing.wallet_settings_update(workspace=workspace, low_balance_threshold=wallet.balance - 1)
+
+    def spend():
+        with transaction.atomic():
+            billing.wallet_reserve(workspace=workspace, amount="2")
+
+    event = exactly_one("wallet.low_balance", workspace, spend)
+    assert event.data["reserved"] == "2.0000"
 
 
 def test_every_api_event_type_has_a_test_here():
