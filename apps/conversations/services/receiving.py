@@ -320,6 +320,8 @@ def message_statuses_apply(*, updates: list, received_at: datetime | None = None
                 direction=Message.Direction.OUTBOUND,
             ).order_by("pk")
         }
+        for message in messages.values():  # the number's workspace, loaded once (billing prices by its plan)
+            message.workspace = number.workspace
         missing = [w for w in wamids if w not in messages]
         grace = timedelta(seconds=settings.INBOUND_STATUS_ORPHAN_GRACE_SECONDS)
         if missing and received_at is not None and now - received_at < grace:
