@@ -348,6 +348,10 @@ SMS_GATEWAY = env.str("SMS_GATEWAY", default="simulator")
 # --- Send pipeline (dispatcher) ---------------------------------------------------------------------
 DISPATCH_MAX_AGE_SECONDS = env.int("DISPATCH_MAX_AGE_SECONDS", default=24 * 3600)  # then failed as expired
 DISPATCH_LEASE_SECONDS = env.int("DISPATCH_LEASE_SECONDS", default=60)  # a claim's lease
+# A claim whose lease ran out may have reached Meta (the worker died between the call and recording it): it
+# waits this long past the lease for a status webhook carrying its id (biz_opaque_callback_data) before
+# it may be sent again (apps/conversations/services/dispatch/sweep.py).
+DISPATCH_RECONCILE_SECONDS = env.int("DISPATCH_RECONCILE_SECONDS", default=120)
 DISPATCH_DRAIN_SECONDS = env.float("DISPATCH_DRAIN_SECONDS", default=30.0)  # one task's budget
 DISPATCH_SWEEP_SECONDS = env.int("DISPATCH_SWEEP_SECONDS", default=2)
 # On-commit dispatch kicks are rung by one background thread per process, batched, instead of by the
@@ -377,6 +381,9 @@ INBOUND_WEBHOOK_INGEST_THREADS = env.int("INBOUND_WEBHOOK_INGEST_THREADS", defau
 # Routes whose synchronous handling runs on a thread pool under ASGI (apps/core/asgi_handler.py), PostgreSQL only.
 API_THREADED_PATHS = env.list("API_THREADED_PATHS", default=["/api/v1/messages"])
 API_THREADS = env.int("API_THREADS", default=3)
+# SIGTERM/SIGINT: stop accepting, let requests in flight finish for up to this long, then stop
+# (apps/core/runtime/shutdown.py); the in-process worker gets the same bound to finish its tasks.
+SHUTDOWN_GRACE_SECONDS = env.float("SHUTDOWN_GRACE_SECONDS", default=10.0)
 # How long a process may reuse an authenticated API key without reading it again (revocations: see below).
 API_KEY_CACHE_SECONDS = env.float("API_KEY_CACHE_SECONDS", default=30.0)
 # How long a process trusts the key generation it last read from Redis (how late it sees another's revocation).
