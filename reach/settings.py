@@ -275,6 +275,9 @@ RATE_LIMIT_PLANS = {
 RATE_LIMIT_LEASE_UNITS = env.int("RATE_LIMIT_LEASE_UNITS", default=16)
 RATE_LIMIT_LEASE_SECONDS = env.float("RATE_LIMIT_LEASE_SECONDS", default=1.0)
 IDEMPOTENCY_TTL_SECONDS = env.int("IDEMPOTENCY_TTL_SECONDS", default=24 * 3600)
+# A key claimed by a request that never answered (its process died) is free again after this long; until
+# then a retry with it is 409. Nothing of that request was written (the answer commits with its writes).
+IDEMPOTENCY_IN_FLIGHT_SECONDS = env.int("IDEMPOTENCY_IN_FLIGHT_SECONDS", default=300)
 # Beat schedules a tiny task this often; its stamp (age shown by /readyz) proves beat, broker and worker run.
 BACKGROUND_HEARTBEAT_SECONDS = env.float("BACKGROUND_HEARTBEAT_SECONDS", default=10.0)
 API_KEY_LAST_USED_RESOLUTION_SECONDS = 60

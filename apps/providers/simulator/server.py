@@ -7,7 +7,8 @@ Graph routes: POST /{v}/{phone_number_id}/messages, POST /{v}/{phone_number_id}/
 GET /{v}/{media_id}, GET /media-download/{media_id}?exp=&sig= (bearer required),
 GET|POST|DELETE /{v}/{waba_id}/message_templates.
 Admin routes (tests, e2e, benchmarks): POST /_admin/inbound, /_admin/numbers, /_admin/templates,
-/_admin/templates/status, /_admin/window, /_admin/config; GET /_admin/stats, /_admin/webhooks.
+/_admin/templates/status, /_admin/window, /_admin/config; GET /_admin/stats, /_admin/webhooks, /_admin/sends
+(sends per biz_opaque_callback_data: the ids sent more than once).
 """
 
 from __future__ import annotations
@@ -186,6 +187,8 @@ class FakeMetaServer:
         self.webhook_timeout = webhook_timeout
         self.delivered: collections.deque = collections.deque(maxlen=keep_delivered)
         self.stats = collections.Counter()
+        # Sends per biz_opaque_callback_data (the sender's own message id): a count over 1 is a double send.
+        self.sends_by_callback: collections.Counter = collections.Counter()
         self._heap: list = []
         self._seq = itertools.count()
         self._server = None
@@ -351,6 +354,8 @@ class FakeMetaServer:
         if len(parts) == 3 and parts[2] == "messages" and req.method == "POST":
             self.stats["sends"] += 1
             body = req.json()
+            if isinstance(body, dict) and body.get("biz_opaque_callback_data"):
+                self.sends_by_callback[str(body["biz_opaque_callback_data"])] += 1
             return self._json(eng.send(phone_number_id=parts[1], body=body, access_token=req.bearer()))
         if len(parts) == 3 and parts[2] == "media" and req.method == "POST":
             fields = parse_multipart(req.body, req.headers.get("content-type", ""))
@@ -408,6 +413,9 @@ class FakeMetaServer:
             return ok({"success": True})
         if route == "stats":
             return ok({**self.stats, "pending_webhooks": self.pending_webhooks()})
+        if route == "sends":  # per callback id: how many distinct ids were sent, and the ones sent twice or more
+            return ok({"distinct": len(self.sends_by_callback),
+                       "repeated": {k: n for k, n in self.sends_by_callback.items() if n > 1}})
         if route == "webhooks":
             return ok({"delivered": list(self.delivered)})
         return 404, b'{"error":"unknown admin route"}', "application/json"
