@@ -8,7 +8,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: run test test-embedded test-all install install-dev lint migrate demo serve fakemeta bench clean
+.PHONY: run test test-embedded test-all test-slow install install-dev lint migrate demo serve fakemeta bench clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Reach needs Python 3.11 (found %s); set PYTHON=/path/to/python3.11" % sys.version.split()[0]'
@@ -60,7 +60,12 @@ test-all: lint
 		from django.conf import settings as s; \
 		s.IS_POSTGRES and not s.EMBEDDED or exit("test-all needs DATABASE_URL (PostgreSQL) and REDIS_URL set")'
 	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -m slow $(PYTEST_ARGS)
 	DATABASE_URL= REDIS_URL= $(BIN)/pytest $(PYTEST_ARGS)
+
+# The slow tests alone (fault suite, SIGTERM of real processes): PostgreSQL + Redis.
+test-slow: lint
+	$(BIN)/pytest -m slow $(PYTEST_ARGS)
 
 fakemeta: install
 	$(BIN)/python manage.py fakemeta --port 9100 --webhook-url http://$(HOST):$(PORT)/webhooks/meta

@@ -59,6 +59,15 @@ def log(msg: str) -> None:
 # --- private stores ----------------------------------------------------------------------------------
 
 
+def pg_bin(name: str) -> str | None:
+    """A PostgreSQL server binary: on PATH, else Debian's /usr/lib/postgresql/<version>/bin."""
+    found = shutil.which(name)
+    if found:
+        return found
+    candidates = sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"))
+    return str(candidates[-1]) if candidates else None
+
+
 class PrivatePostgres:
     def __init__(self, workdir: Path, port: int):
         self.dir, self.port = workdir / "pg", port
@@ -76,11 +85,11 @@ class PrivatePostgres:
         if os.geteuid() == 0:
             shutil.chown(self.dir.parent, "postgres")
             shutil.chown(self.sock, "postgres")
-        self._as_postgres(["initdb", "-D", str(self.dir), "-U", "postgres", "--auth=trust", "-E", "UTF8"])
+        self._as_postgres([pg_bin("initdb"), "-D", str(self.dir), "-U", "postgres", "--auth=trust", "-E", "UTF8"])
         self.start()
 
     def _ctl(self, *args: str) -> None:
-        self._as_postgres(["pg_ctl", "-D", str(self.dir), "-l", str(self.logfile), "-w", "-t", "60",
+        self._as_postgres([pg_bin("pg_ctl"), "-D", str(self.dir), "-l", str(self.logfile), "-w", "-t", "60",
                            "-o", f"-p {self.port} -k {self.sock} -c listen_addresses=127.0.0.1 "
                                  f"-c max_connections=200 -c fsync=off", *args])
 

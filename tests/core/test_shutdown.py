@@ -85,6 +85,7 @@ def test_serve_sigterm_under_load_drains_and_exits_0(tmp_path, workspace):
     _check(*_sigterm_under_load(proc, base, secret, log), log)
 
 
+@pytest.mark.slow
 def test_daphne_sigterm_under_load_drains_and_exits_0(tmp_path, workspace):
     _, secret = services.api_key_create(workspace=workspace, name="load", sandbox=True)
     port = _free_port()
@@ -95,6 +96,7 @@ def test_daphne_sigterm_under_load_drains_and_exits_0(tmp_path, workspace):
     _check(*_sigterm_under_load(proc, base, secret, log), log)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not settings.REDIS_URL, reason="a celery worker process needs a real broker (REDIS_URL)")
 def test_celery_worker_sigterm_mid_drain_exits_0_and_leaves_the_rest_queued(tmp_path, workspace):
     from apps.conversations.models import Message
