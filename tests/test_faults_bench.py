@@ -10,6 +10,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -37,8 +38,16 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def test_fault_suite_loses_nothing_and_sends_nothing_twice(tmp_path):
-    workdir = tmp_path / "faults"
+@pytest.fixture
+def workdir():
+    # Not under pytest's tmp_path: the private PostgreSQL runs as the `postgres` user, which must reach it.
+    path = Path(tempfile.mkdtemp(prefix="reach-faults-test-"))
+    path.chmod(0o755)
+    yield path / "run"
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def test_fault_suite_loses_nothing_and_sends_nothing_twice(workdir):
     args = [sys.executable, "bench/faults.py", "--quick", "--json", "--seconds", "15", "--recipients", "60",
             "--settle", "120", "--workdir", str(workdir), "--pg-port", str(_free_port()),
             "--redis-port", str(_free_port()), "--web-port", str(_free_port()), "--meta-port", str(_free_port())]
