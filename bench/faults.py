@@ -209,16 +209,19 @@ class Procs:
                 proc.kill()
                 proc.wait()
 
-    def wait_web(self, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
+    def wait_web(self, timeout: float = 240) -> None:
+        deadline = time.monotonic() + timeout  # a deadline only: a loaded 2-core machine boots Django slowly
         while time.monotonic() < deadline:
+            if self.procs["web"].poll() is not None:
+                break
             try:
                 if requests.get(f"http://127.0.0.1:{self.web_port}/healthz", timeout=2).status_code == 200:
                     return
             except requests.RequestException:
                 pass
             time.sleep(0.1)
-        raise RuntimeError("the web process did not come up")
+        tail = (self.workdir / "web.log").read_text(errors="replace")[-3000:]
+        raise RuntimeError(f"the web process did not come up:\n{tail}")
 
 
 # --- seeding (in this process, against the private database) --------------------------------------------
