@@ -334,6 +334,8 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=40.0, help="API load duration (the faults fit in it)")
     parser.add_argument("--recipients", type=int, default=400)
     parser.add_argument("--settle", type=float, default=120.0, help="max seconds to wait for everything to finish")
+    parser.add_argument("--min-accepted", type=int, default=10,
+                        help="keep the API load going (at most 180 s more) until this many sends were accepted")
     parser.add_argument("--quick", action="store_true", help="short lease and reconciliation window")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
@@ -417,6 +419,11 @@ def _run(args, workdir: Path, pg: PrivatePostgres, redis: PrivateRedis) -> int:
             action()
             faults.append(name)
         time.sleep(max(0.0, s - (time.monotonic() - t0)))
+        # A restarted web process boots slowly on a loaded machine: keep the client going until some sends
+        # went through the faulted system (bounded).
+        until = time.monotonic() + 180
+        while len(load.accepted) < args.min_accepted and time.monotonic() < until:
+            time.sleep(0.5)
         load.stop.set()
         for t in threads:
             t.join(timeout=90)

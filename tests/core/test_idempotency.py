@@ -184,7 +184,10 @@ def test_concurrent_requests_with_one_key_execute_once(workspace, make_key):
         else:
             assert r.status_code == 201 and r["Idempotent-Replayed"] == "true"
             assert r.json() == winners[0].json()
-    assert 409 in statuses  # with a 0.5 s handler the others arrive while it is in flight
+    if connection.vendor == "postgresql":
+        # With a 0.5 s handler the others arrive while it is in flight. (SQLite has one writer: the others wait
+        # for the winner's transaction, which holds its stored answer, and get the replay.)
+        assert 409 in statuses
     after = _post_with(secret, {"name": "once"}, "race-key")
     assert after["Idempotent-Replayed"] == "true" and after.json() == {"name": "once", "run": 1}
     assert AuditLog.objects.filter(target_type="echo", target_id="once", status_code=201).count() == 1
