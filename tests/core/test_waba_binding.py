@@ -14,7 +14,6 @@ from django.apps import apps as django_apps
 from apps.campaigns.models import Audience
 from apps.contacts.models import Contact
 from apps.core.models import AuditLog, Event
-from apps.core.scoping import waba_scope_declared
 from apps.core.selectors import tenant_queryset
 from apps.core.tenancy import Tenant
 from apps.webhooks.models import WebhookDelivery
@@ -148,6 +147,8 @@ NOT_EXPOSED = {"core.Membership", "core.ApiKey", "core.AuditLog"}
 
 
 def test_every_tenant_model_declares_its_waba_binding():
+    from apps.core.scoping import waba_scope_declared
+
     undeclared = sorted(
         m._meta.label for m in django_apps.get_models()
         if any(f.name == "workspace" for f in m._meta.get_fields()) and not waba_scope_declared(m)
