@@ -293,6 +293,7 @@ AXES_COOLOFF_TIME = timedelta(minutes=env.float("AXES_COOLOFF_MINUTES", default=
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_CLIENT_IP_CALLABLE = "apps.core.ratelimit.client_address"
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"  # the sign-in card saying why and for how long
 
 # A process takes rate-limit units from Redis in leases of up to this many while far from the limit
 # (apps/core/ratelimit.py); 1 = one Redis round trip per request.

@@ -37,6 +37,8 @@ def test_login_locks_out_after_the_failure_limit_even_for_the_right_password(set
     assert codes == [200] * (settings.AXES_FAILURE_LIMIT - 1) + [429]  # the form again, then locked
     locked = _login(client, "ann", "right-horse-battery")
     assert locked.status_code == 429
+    assert "Too many sign-in attempts" in locked.content.decode()
+    assert "paused for 15 minutes" in " ".join(locked.content.decode().split())
     assert "_auth_user_id" not in client.session
     # Only that (username, address) pair: another user from the same address still signs in.
     assert _login(client, "bob", "bob-horse-battery").status_code == 302
