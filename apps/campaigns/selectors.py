@@ -40,7 +40,7 @@ def audience_contacts(*, workspace: Workspace, audience: Audience) -> QuerySet[C
         qs = qs.filter(**{f"_cf{i}": str(value)})
     if spec.get("opted_in") is not None:
         # The latest consent row's state: a contact with no row has not opted in.
-        qs = qs.filter(opted_in=True) if spec["opted_in"] else qs.exclude(opted_in=True)
+        qs = qs.filter(opted_in=True) if spec["opted_in"] else qs.filter(Q(opted_in=False) | Q(opted_in__isnull=True))
     return qs
 
 

@@ -43,7 +43,7 @@ def contact_list(*, tenant: Tenant, search: str | None = None, tag: str | None =
                 raise ValidationFailed("opted_in must be true or false.", field="opted_in")
             opted_in = lowered in _TRUE
         # opted_in is the latest ledger row's state: no row is not an opt-in.
-        qs = qs.filter(opted_in=True) if opted_in else qs.exclude(opted_in=True)
+        qs = qs.filter(opted_in=True) if opted_in else qs.filter(Q(opted_in=False) | Q(opted_in__isnull=True))
     if external_id:
         qs = qs.filter(external_id=external_id)
     if phone:

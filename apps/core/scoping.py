@@ -23,8 +23,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet, TextField
 from django.db.models.fields.json import KeyTextTransform
+from django.db.models.functions import Cast
 
 WABA_SHARED = "__workspace__"
 
@@ -77,10 +78,11 @@ def event_waba_anchor_register(path: tuple[str, ...], *, priority: int,
 
 
 def _key_text(path: tuple[str, ...]):
+    """The value at `path` as plain text (Cast: compared as text, not as JSON, on every backend)."""
     expr = "data"
     for key in path:
         expr = KeyTextTransform(key, expr)
-    return expr
+    return Cast(expr, TextField())
 
 
 def events_waba_scoped(qs: QuerySet, waba_id: str) -> QuerySet:
@@ -95,7 +97,8 @@ def events_waba_scoped(qs: QuerySet, waba_id: str) -> QuerySet:
         name = f"_waba_anchor_{i}"
         owned = Q(**{name: waba_id}) if anchor.rows is None else Q(
             Exists(anchor.rows(waba_id).filter(pk=OuterRef(name))))
-        absent = Q(**{f"{name}__isnull": True}) | Q(**{name: ""})
+        # Absent: no key, an empty id, or JSON null (SQL NULL on PostgreSQL, the text 'null' on SQLite).
+        absent = Q(**{f"{name}__isnull": True}) | Q(**{f"{name}__in": ("", "null")})
         visible |= earlier_absent & ~absent & owned
         earlier_absent &= absent
     return qs.filter(visible)
