@@ -5,15 +5,15 @@ caller (an empty queryset), never everything.
 
 A model declares its binding in one of three ways:
 - `TENANT_WABA_PATH = "phone_number__waba_id"`: the lookup path to the WABA's id;
-- `TENANT_WABA_PATH = WABA_SHARED`: workspace configuration every key of the workspace sees (tags,
-  canned responses, idempotency records);
+- `TENANT_WABA_PATH = WABA_SHARED`: workspace configuration every key of the workspace sees (canned
+  responses, auto-reply rules, idempotency records, media fetched by its unguessable id);
 - waba_scope_register(Model, fn) from its app's ready(): fn(queryset, waba_id) -> queryset, for rows
   whose WABA is found through other apps (a contact belongs to the WABAs it has traffic on, so the
   conversations app, which knows messages, registers the contact's scope).
 
 Events belong to a WABA through what they are about. Each app registers the data keys it owns
-(event_waba_anchor_register): `waba_id`, `phone_number_id`, `message_id`, `conversation_id`,
-`campaign_id`, `template_id`, the contact's id. An event belongs to the WABA of its most specific anchor
+(event_waba_anchor_register): `waba_id` (template events carry it), `phone_number_id`, `message_id`,
+`conversation_id`, `campaign_id`, the contact's id. An event belongs to the WABA of its most specific anchor
 (the first present one in priority order); an event with no anchor at all (a wallet event) is
 workspace-level and not shown to bound callers.
 """
