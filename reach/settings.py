@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -114,6 +115,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "channels",
     "django_celery_beat",
+    "axes",
     "apps.core",
     "apps.providers",
     "apps.wabas",
@@ -139,6 +141,11 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "apps.core.middleware.ApiErrorMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: turns a locked-out sign-in into 429
+]
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # first: refuses a locked-out (username, address) before the password
+    "django.contrib.auth.backends.ModelBackend",
 ]
 
 ROOT_URLCONF = "reach.urls"
@@ -264,12 +271,30 @@ SPECTACULAR_SETTINGS = {
     ],
 }
 
-# Requests per minute and per 10-second burst, per API key, by workspace plan.
+# Requests per minute and per 10-second burst, per API key, by workspace plan. The burst follows the minute
+# limit (a quarter of it) unless RATE_LIMIT_<PLAN>_BURST_10S says otherwise.
+def _rate_plan(name: str, per_minute: int) -> dict[str, int]:
+    per_minute = env.int(f"RATE_LIMIT_{name}_PER_MINUTE", default=per_minute)
+    return {"per_minute": per_minute, "burst_10s": env.int(f"RATE_LIMIT_{name}_BURST_10S", default=max(1, per_minute // 4))}
+
+
 RATE_LIMIT_PLANS = {
-    "free": {"per_minute": env.int("RATE_LIMIT_FREE_PER_MINUTE", default=600), "burst_10s": 200},
-    "standard": {"per_minute": env.int("RATE_LIMIT_STANDARD_PER_MINUTE", default=6000), "burst_10s": 1500},
-    "enterprise": {"per_minute": env.int("RATE_LIMIT_ENTERPRISE_PER_MINUTE", default=60000), "burst_10s": 15000},
+    "free": _rate_plan("FREE", 600),
+    "standard": _rate_plan("STANDARD", 6000),
+    "enterprise": _rate_plan("ENTERPRISE", 60000),
 }
+# Failed API-key authentications (401) per client address: a bucket of this many, refilled over a minute;
+# past it the address gets 429 RATE_LIMITED with Retry-After instead of 401 (valid keys are never counted).
+API_AUTH_FAILURES_PER_MINUTE = env.int("API_AUTH_FAILURES_PER_MINUTE", default=30)
+# Browser sign-in (/login/ and the admin's): django-axes locks a (username, address) pair out after this many
+# failed passwords in a row, for AXES_COOLOFF_MINUTES; a success resets the count.
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.float("AXES_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "apps.core.ratelimit.client_address"
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"  # the sign-in card saying why and for how long
+
 # A process takes rate-limit units from Redis in leases of up to this many while far from the limit
 # (apps/core/ratelimit.py); 1 = one Redis round trip per request.
 RATE_LIMIT_LEASE_UNITS = env.int("RATE_LIMIT_LEASE_UNITS", default=16)
@@ -425,8 +450,9 @@ CAMPAIGN_AUDIENCE_CSV_MAX_ROWS = env.int("CAMPAIGN_AUDIENCE_CSV_MAX_ROWS", defau
 CAMPAIGN_AUDIENCE_CSV_MAX_REJECTED = env.int("CAMPAIGN_AUDIENCE_CSV_MAX_REJECTED", default=1000)
 
 # --- Contacts and templates ------------------------------------------------------------------------
-# CSV uploads up to this size are imported inside the request; bigger ones (or ?async=true) run in a task.
-CONTACT_IMPORT_SYNC_MAX_BYTES = env.int("CONTACT_IMPORT_SYNC_MAX_BYTES", default=50 * 1024 * 1024)
+# CSV uploads up to this size are imported inside the request; bigger ones (or ?async=true) run in a task and
+# answer 202 with the import's id and progress (a 50 MB import took minutes: no request should wait that long).
+CONTACT_IMPORT_SYNC_MAX_BYTES = env.int("CONTACT_IMPORT_SYNC_MAX_BYTES", default=4 * 1024 * 1024)
 # How often the beat job pulls every WABA's templates from Meta (webhooks are the fast path).
 TEMPLATE_SYNC_INTERVAL_SECONDS = env.int("TEMPLATE_SYNC_INTERVAL_SECONDS", default=3600)
 

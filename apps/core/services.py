@@ -39,7 +39,9 @@ def workspace_create(*, name: str, slug: str | None = None, plan: str = Workspac
         raise ValidationFailed("A workspace needs a name that makes a slug.", field="slug")
     if Workspace.objects.filter(slug=slug, is_sandbox=False).exists():
         raise ValidationFailed(f"The slug {slug!r} is taken.", field="slug")
-    live = Workspace.objects.create(name=name, slug=slug, plan=plan)
+    # New workspaces send MARKETING only to contacts with an opt-in on record (contacts.selectors
+    # .marketing_requires_opt_in); the sandbox twin follows its live workspace's settings.
+    live = Workspace.objects.create(name=name, slug=slug, plan=plan, settings={"marketing_requires_opt_in": True})
     sandbox = Workspace.objects.create(name=name, slug=slug, plan=plan, is_sandbox=True, sandbox_of=live)
     if owner is not None:
         Membership.objects.create(workspace=live, user=owner, role=Membership.Role.OWNER)

@@ -29,7 +29,7 @@ def audience_out(audience: Audience, *, size: int | None = None, preview: list |
         out["size"] = size
     if preview is not None:
         out["preview"] = [
-            {"id": c.pk, "phone": c.phone, "name": c.name, "opted_in": c.opted_in} for c in preview
+            {"id": c.pk, "phone": c.phone, "name": c.name, "opted_in": c.opted_in is True} for c in preview
         ]
     return out
 
@@ -72,7 +72,7 @@ class AudienceListView(ApiView):
                 raise PayloadTooLarge()
             audience = services.audience_create_from_csv(
                 workspace=self.tenant.workspace, name=request.data.get("name") or upload.name or "",
-                data=upload.read(),
+                data=upload.read(), waba_id=self.tenant.waba_id,
             )
         else:
             if (request.content_type or "").startswith("multipart/"):
@@ -80,7 +80,7 @@ class AudienceListView(ApiView):
             data = AudienceIn(data=request.data)
             data.is_valid(raise_exception=True)
             audience = services.audience_create(workspace=self.tenant.workspace, name=data.validated_data["name"],
-                                                filter=data.validated_data.get("filter"))
+                                                filter=data.validated_data.get("filter"), waba_id=self.tenant.waba_id)
         self.audit_target = ("audience", audience.pk)
         ws = self.tenant.workspace
         return Response(audience_out(audience, size=selectors.audience_size(workspace=ws, audience=audience),

@@ -30,7 +30,7 @@ def contact_out(contact: Contact) -> dict:
         "email": contact.email,
         "tags": selectors.contact_tags(contact=contact),
         "custom_fields": contact.custom_fields or {},
-        "opted_in": contact.opted_in,
+        "opted_in": selectors.contact_opted_in(contact=contact),
         "external_id": contact.external_id or None,
         "last_inbound_at": _ts(contact.last_inbound_at),
         "created_at": _ts(contact.created_at),
@@ -55,6 +55,8 @@ class ContactIn(serializers.Serializer):
     external_id = serializers.CharField(max_length=255, required=False, allow_blank=True)
     tags = serializers.JSONField(required=False)
     custom_fields = serializers.JSONField(required=False)
+    # Appends a consent ledger row (source `api`, this key as evidence) when it changes the contact's state.
+    opted_in = serializers.BooleanField(required=False, allow_null=True, default=None)
 
 
 class ContactPatchIn(ContactIn):
@@ -73,14 +75,20 @@ def _body(request) -> dict:
     return request.data
 
 
-class ContactListView(ApiView):
+class _ContactView(ApiView):
+    def _consent_by(self) -> dict:
+        """The evidence a consent row written through this request records: the key, or the signed-in user."""
+        return {"api_key_id": self.tenant.api_key.pk if self.tenant.api_key else "", "user": self.tenant.user}
+
+
+class ContactListView(_ContactView):
     scopes = READ_WRITE
 
     def get(self, request):
         params = request.query_params
         phone = normalize_phone(params["phone"], field="phone") if params.get("phone") else None
         qs = selectors.contact_list(
-            workspace=self.tenant.workspace, search=params.get("search"), tag=params.get("tag"),
+            tenant=self.tenant, search=params.get("search"), tag=params.get("tag"),
             opted_in=params.get("opted_in"), external_id=params.get("external_id"), phone=phone,
         ).prefetch_related("tag_rows")
         return self.paginated(qs, contact_out)
@@ -92,14 +100,15 @@ class ContactListView(ApiView):
         contact, created = services.contact_upsert(
             workspace=self.tenant.workspace, phone=values["phone"], name=values.get("name"),
             email=values.get("email"), external_id=values.get("external_id"), tags=values.get("tags"),
-            custom_fields=values.get("custom_fields"),
+            custom_fields=values.get("custom_fields"), waba_id=self.tenant.waba_id,
+            opted_in=values.get("opted_in"), consent_by=self._consent_by(),
         )
         self.audit_target = ("contact", contact.pk)
         contact = Contact.objects.prefetch_related("tag_rows").get(pk=contact.pk)
         return Response(contact_out(contact), status=201 if created else 200)
 
 
-class ContactDetailView(ApiView):
+class ContactDetailView(_ContactView):
     scopes = READ_WRITE
 
     def get(self, request, pk: str):
@@ -110,7 +119,7 @@ class ContactDetailView(ApiView):
         data = ContactPatchIn(data=_body(request), partial=True)
         data.is_valid(raise_exception=True)
         fields = {k: v for k, v in data.validated_data.items() if k in request.data}
-        services.contact_update(contact=contact, data=fields)
+        services.contact_update(contact=contact, data=fields, consent_by=self._consent_by())
         return Response(contact_out(Contact.objects.prefetch_related("tag_rows").get(pk=contact.pk)))
 
     def delete(self, request, pk: str):
@@ -127,13 +136,18 @@ class ContactImportView(ApiView):
             raise ValidationFailed("Upload the CSV as multipart field `file`.", field="file")
         run_async = str(request.query_params.get("async") or request.data.get("async") or "").lower() in (
             "1", "true", "yes")
+        by = imports.ImportBy(waba_id=self.tenant.waba_id, user=self.tenant.user,
+                              api_key_id=self.tenant.api_key.pk if self.tenant.api_key else "")
         if run_async or upload.size > settings.CONTACT_IMPORT_SYNC_MAX_BYTES:
+            # Above CONTACT_IMPORT_SYNC_MAX_BYTES no request waits for the rows: 202 with the import's id and
+            # progress (GET /api/v1/contacts/imports/{id}); a file that is not CSV at all is still a 400 now.
+            imports.contact_import_precheck(fileobj=upload.file)
             record = imports.contact_import_start(workspace=self.tenant.workspace, upload=upload,
-                                                  filename=upload.name, user=self.tenant.user)
+                                                  filename=upload.name, by=by)
             self.audit_target = ("contact_import", record.pk)
             return Response(import_out(record), status=202)
         upload.seek(0)
-        report = imports.contacts_import_csv(workspace=self.tenant.workspace, fileobj=upload.file)
+        report = imports.contacts_import_csv(workspace=self.tenant.workspace, fileobj=upload.file, by=by)
         return Response(report.as_dict(), status=200)
 
 

@@ -151,7 +151,7 @@ class InboxEventsView(ApiView):
             after = int(raw)
         except (TypeError, ValueError):
             raise ValidationFailed("after must be a sequence number.", field="after")
-        events, reset, current = sel.inbox_events_after(workspace=self.tenant.workspace, after_sequence=after)
+        events, reset, current = sel.inbox_events_after(tenant=self.tenant, after_sequence=after)
         return Response({"data": events, "reset": reset, "sequence": current})
 
 

@@ -24,6 +24,7 @@ def _ts(value):
 def subscription_out(sub: WebhookSubscription, *, secret: str | None = None) -> dict:
     body = {
         "id": sub.id, "url": sub.url, "events": sub.events, "description": sub.description,
+        "waba_id": sub.waba_id or None,
         "enabled": sub.enabled, "disabled_reason": sub.disabled_reason or None,
         "rate_limit_per_second": sub.rate_limit_per_second, "sandbox": sub.workspace.is_sandbox,
         "last_success_at": _ts(sub.last_success_at), "failing_since": _ts(sub.failing_since),
@@ -75,6 +76,8 @@ class SubscriptionInput(serializers.Serializer):
     enabled = serializers.BooleanField(required=False, default=True)
     rate_limit_per_second = serializers.IntegerField(min_value=1, max_value=10000, required=False, allow_null=True,
                                                      default=None)
+    # Only that WABA's events. A WABA-bound key's subscriptions are always bound to its WABA (given or not).
+    waba_id = serializers.CharField(max_length=40, required=False, allow_blank=True, allow_null=True, default="")
 
 
 class SubscriptionPatchInput(serializers.Serializer):
@@ -93,7 +96,7 @@ class _SubscriptionView(ApiView):
     scopes = ALL
 
     def subscription(self, pk: str) -> WebhookSubscription:
-        sub = self.get_scoped(selectors.subscription_list(workspace=self.tenant.workspace), pk)
+        sub = self.get_scoped(selectors.subscription_list(tenant=self.tenant), pk)
         self.audit_target = ("webhook_subscription", sub.pk)
         return sub
 
@@ -102,12 +105,14 @@ class SubscriptionListView(_SubscriptionView):
     InputSerializer = SubscriptionInput  # documents POST's body
 
     def get(self, request):
-        return self.paginated(selectors.subscription_list(workspace=self.tenant.workspace), subscription_out)
+        return self.paginated(selectors.subscription_list(tenant=self.tenant), subscription_out)
 
     def post(self, request):
         data = SubscriptionInput(data=request.data)
         data.is_valid(raise_exception=True)
-        sub, secret = outbound.subscription_create(workspace=self.tenant.workspace, **data.validated_data)
+        values = dict(data.validated_data)
+        waba_id = outbound.subscription_waba_for(tenant=self.tenant, requested=values.pop("waba_id", "") or "")
+        sub, secret = outbound.subscription_create(workspace=self.tenant.workspace, waba_id=waba_id, **values)
         self.audit_target = ("webhook_subscription", sub.pk)
         return Response(subscription_out(sub, secret=secret), status=status.HTTP_201_CREATED)
 
@@ -143,7 +148,7 @@ class SubscriptionDeliveriesView(_SubscriptionView):
         status_filter = request.query_params.get("status")
         if status_filter and status_filter not in WebhookDelivery.Status.values:
             raise ValidationFailed("Unknown status.", field="status")
-        qs = selectors.delivery_list(workspace=self.tenant.workspace, subscription=sub, status=status_filter,
+        qs = selectors.delivery_list(tenant=self.tenant, subscription=sub, status=status_filter,
                                      event_type=request.query_params.get("event_type"))
         return self.paginated(qs, delivery_out)
 
@@ -151,7 +156,7 @@ class SubscriptionDeliveriesView(_SubscriptionView):
 class SubscriptionTestView(_SubscriptionView):
     def post(self, request, pk):
         delivery = outbound.subscription_send_test(subscription=self.subscription(pk))
-        delivery = selectors.delivery_list(workspace=self.tenant.workspace).get(pk=delivery.pk)
+        delivery = selectors.delivery_list(tenant=self.tenant).get(pk=delivery.pk)
         return Response(delivery_out(delivery), status=status.HTTP_200_OK)
 
 
@@ -168,15 +173,15 @@ class DeliveryDetailView(ApiView):
     scopes = ALL
 
     def get(self, request, pk):
-        return Response(delivery_out(self.get_scoped(selectors.delivery_list(workspace=self.tenant.workspace), pk)))
+        return Response(delivery_out(self.get_scoped(selectors.delivery_list(tenant=self.tenant), pk)))
 
 
 class DeliveryRedeliverView(ApiView):
     scopes = ALL
 
     def post(self, request, pk):
-        delivery = self.get_scoped(selectors.delivery_list(workspace=self.tenant.workspace), pk)
+        delivery = self.get_scoped(selectors.delivery_list(tenant=self.tenant), pk)
         self.audit_target = ("webhook_delivery", delivery.pk)
         outbound.delivery_redeliver(delivery=delivery)
-        delivery = selectors.delivery_list(workspace=self.tenant.workspace).get(pk=delivery.pk)
+        delivery = selectors.delivery_list(tenant=self.tenant).get(pk=delivery.pk)
         return Response(delivery_out(delivery), status=status.HTTP_202_ACCEPTED)
