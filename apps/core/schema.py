@@ -234,11 +234,10 @@ def add_event_types(result, generator, request, public):
     for entry in event_types(public=True):
         name = event_component_name(entry.name)
         data = {k: v for k, v in entry.schema.items() if k != "$schema"}
-        schemas[name] = {
-            "description": entry.description,
-            "allOf": [{"$ref": "#/components/schemas/EventEnvelope"},
-                      {"type": "object", "properties": {"type": {"const": entry.name}, "data": data}}],
-        }
+        # The envelope with this type's `type` and `data` (spelled out, not allOf: generators merge allOf
+        # property by property and a `string` cannot merge with a `const`).
+        schemas[name] = {**EVENT_ENVELOPE_SCHEMA, "description": entry.description, "properties": {
+            **EVENT_ENVELOPE_SCHEMA["properties"], "type": {"type": "string", "const": entry.name}, "data": data}}
         example = {"id": "evt_01HNQX2P8Y9R3T4V5W6Z7A8B9C", "type": entry.name, "created_at": "2026-05-23T14:22:19.000000Z",
                    "workspace_id": "ws_01HNQX2P8Y9R", "sandbox": False, "sequence": 42, "data": entry.example}
         webhooks[entry.name] = {"post": {
