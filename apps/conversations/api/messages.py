@@ -5,8 +5,8 @@ from __future__ import annotations
 from rest_framework.response import Response
 
 from apps.conversations.api.schemas_messages import (
+    MESSAGE_STATUSES,
     SEND_EXAMPLES,
-    STATUSES,
     MessageAcceptedSerializer,
     MessageSendSerializer,
     MessageSerializer,
@@ -82,7 +82,7 @@ class MessagesView(ApiView):
     @api_doc(
         operation_id="messages_list", summary="List messages",
         description="Messages of the caller's workspace (or sandbox), newest first, cursor-paginated.",
-        parameters=[*PAGE_PARAMETERS, query("status", enum=STATUSES), query("to", description="E.164"),
+        parameters=[*PAGE_PARAMETERS, query("status", enum=MESSAGE_STATUSES), query("to", description="E.164"),
                     query("campaign_id"), query("client_reference")],
         responses={200: paginated(MessageSerializer)},
     )

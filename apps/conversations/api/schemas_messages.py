@@ -11,6 +11,8 @@ from rest_framework import serializers
 from apps.conversations.services.validation import MESSAGE_TYPES
 
 STATUSES = ["scheduled", "queued", "sent", "delivered", "read", "failed", "canceled"]
+# An inbound message's status (GET answers list both directions).
+MESSAGE_STATUSES = [*STATUSES, "received"]
 
 
 # --- the send body -------------------------------------------------------------------------------------
@@ -222,7 +224,7 @@ class MessageSerializer(serializers.Serializer):
     """A message, inbound or outbound, with its delivery state."""
 
     id = serializers.CharField()
-    status = serializers.ChoiceField(choices=STATUSES)
+    status = serializers.ChoiceField(choices=MESSAGE_STATUSES)
     direction = serializers.ChoiceField(choices=["inbound", "outbound"])
     channel = serializers.CharField()
     type = serializers.CharField()
