@@ -263,6 +263,7 @@ below). Every POST, PATCH and DELETE accepts `Idempotency-Key`. Lists are cursor
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "SERVE_AUTHENTICATION": [],
     "REDOC_DIST": "SIDECAR",  # bundled with the app, not fetched from a CDN
+    "REDOC_UI_SETTINGS": {"expandResponses": "200,201,202", "pathInMiddlePanel": True, "jsonSampleExpandLevel": 3},
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "SWAGGER_UI_SETTINGS": {"persistAuthorization": True, "tryItOutEnabled": True, "displayOperationId": True},

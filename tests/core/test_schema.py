@@ -70,5 +70,6 @@ def test_docs_pages_are_served_offline(path):
     assert not re.findall(r'(?:src|href)="(?:https?:)?//', html), re.findall(r'(?:src|href)="[^"]+"', html)
     assert "googleapis" not in html and "cdn." not in html
     assert "sandbox key" in html
+    assert "default-src 'self'" in response["Content-Security-Policy"]  # nothing else is fetched, even by JS
     for asset in re.findall(r'(?:src|href)="(/static/[^"]+)"', html):
         assert Client().get(asset).status_code == 200, asset
