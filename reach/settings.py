@@ -134,6 +134,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "apps.core.middleware.ApiBodyLimitMiddleware",
+    "apps.core.middleware.ApiInputGuardMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -237,9 +238,9 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["apps.core.permissions.HasTenant"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": [
-        "rest_framework.parsers.JSONParser",
-        "rest_framework.parsers.MultiPartParser",
-        "rest_framework.parsers.FormParser",
+        "apps.core.api.parsers.StrictJSONParser",
+        "apps.core.api.parsers.StrictMultiPartParser",
+        "apps.core.api.parsers.StrictFormParser",
     ],
     "DEFAULT_SCHEMA_CLASS": "apps.core.schema.ReachAutoSchema",
     "EXCEPTION_HANDLER": "apps.core.errors.api_exception_handler",
@@ -249,14 +250,30 @@ REST_FRAMEWORK = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Reach API",
-    "DESCRIPTION": "Self-hostable WhatsApp Business messaging platform. Every error uses the envelope "
-    '`{"error": {"code", "message", "details", "request_id"}}`.',
+    "DESCRIPTION": """Self-hostable WhatsApp Business messaging platform.
+
+## Try it with your sandbox key
+Every workspace has a **sandbox** twin served by a built-in Meta simulator. Take your `ak_test_…` key (`make run`
+prints one; more in the admin under *API keys*), open [the console](/api/docs/try), press *Authorize* and paste it.
+1. `POST /api/v1/sandbox/inbound` — a customer writes first (opens the 24-hour window).
+2. `POST /api/v1/messages` — reply; 202 with status `queued`, then the simulator reports sent → delivered → read.
+3. `GET /api/v1/messages/{id}` — follow it, or subscribe a webhook to `message.*` events.
+
+## Conventions
+`Authorization: Bearer <key>` on every call. JSON, snake_case, ISO-8601 UTC with `Z`, prefixed ULID ids. Every
+error uses one envelope, `{"error": {"code", "message", "details", "request_id"}}` (the response components
+below). Every POST, PATCH and DELETE accepts `Idempotency-Key`. Lists are cursor-paginated (`limit`, `cursor`,
+`next_cursor`). Clients: see the README (openapi-python-client, openapi-typescript).""",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     # The schema and docs are public, like the contract they describe.
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "SERVE_AUTHENTICATION": [],
     "REDOC_DIST": "SIDECAR",  # bundled with the app, not fetched from a CDN
+    "REDOC_UI_SETTINGS": {"expandResponses": "200,201,202", "pathInMiddlePanel": True, "jsonSampleExpandLevel": 3},
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "SWAGGER_UI_SETTINGS": {"persistAuthorization": True, "tryItOutEnabled": True, "displayOperationId": True},
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     "OAS_VERSION": "3.1.0",
     "COMPONENT_SPLIT_REQUEST": True,
@@ -265,7 +282,6 @@ SPECTACULAR_SETTINGS = {
     },
     "SECURITY": [{"ApiKey": []}],
     "POSTPROCESSING_HOOKS": [
-        "drf_spectacular.hooks.postprocess_schema_enums",
         "apps.core.schema.add_error_responses",
         "apps.core.schema.add_event_types",
     ],

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from typing import Any
 
 from django.conf import settings
@@ -13,6 +11,7 @@ from apps.campaigns.models import Audience, AudienceMember
 from apps.contacts.models import Contact
 from apps.contacts.services import normalize_phone
 from apps.core.errors import ValidationFailed
+from apps.core.input_guard import csv_rows
 from apps.core.models import Workspace
 
 # --- audiences -------------------------------------------------------------------------------------
@@ -83,7 +82,7 @@ def audience_create_from_csv(*, workspace: Workspace, name: str, data: bytes, wa
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise ValidationFailed("The CSV must be UTF-8.", field="file")
-    rows = list(csv.reader(io.StringIO(text)))
+    rows = csv_rows(text)
     if not rows:
         raise ValidationFailed("The CSV is empty.", field="file")
     if len(rows) > settings.CAMPAIGN_AUDIENCE_CSV_MAX_ROWS + 1:
