@@ -123,6 +123,7 @@ INSTALLED_APPS = [
     "apps.conversations",
     "apps.campaigns",
     "apps.webhooks",
+    "apps.console",
 ]
 if IS_POSTGRES:
     INSTALLED_APPS.append("django.contrib.postgres")

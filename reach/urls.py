@@ -16,6 +16,7 @@ urlpatterns = [
     path("", include("apps.webhooks.urls")),
     path("", include("apps.conversations.web.urls")),
     path("", include("apps.core.web_urls")),
+    path("", include("apps.console.urls")),
 ]
 
 handler404 = "apps.core.views.handler404"

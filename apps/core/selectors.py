@@ -156,3 +156,12 @@ def events_after(*, workspace: Workspace, after_sequence: int, limit: int = 500)
 def waba_exists(*, workspace: Workspace, waba_id: str) -> bool:
     resolver = hooks.waba_resolver()
     return bool(resolver and resolver(workspace, waba_id))
+
+
+def api_keys_for(*, workspace: Workspace) -> QuerySet[ApiKey]:
+    """A workspace's keys, live and sandbox (both belong to the live row), newest first."""
+    return ApiKey.objects.filter(workspace=workspace.live).select_related("created_by").order_by("-created_at")
+
+
+def workspace_members(*, workspace: Workspace) -> QuerySet[Membership]:
+    return Membership.objects.filter(workspace=workspace.live).select_related("user").order_by("created_at")
