@@ -329,6 +329,10 @@ META_GRAPH_URL = env.str("META_GRAPH_URL", default="https://graph.facebook.com")
 META_GRAPH_VERSION = env.str("META_GRAPH_VERSION", default="v23.0")
 META_HTTP_TIMEOUT = env.float("META_HTTP_TIMEOUT", default=10.0)
 META_APP_SECRET = _required_in_production("META_APP_SECRET", _DEV_APP_SECRET)
+# Embedded Signup (the console's "Connect with Facebook"): the Meta app id and the Embedded Signup
+# configuration id. Without both, the console offers the code exchange and the manual form only.
+META_APP_ID = env.str("META_APP_ID", default="")
+META_EMBEDDED_SIGNUP_CONFIG_ID = env.str("META_EMBEDDED_SIGNUP_CONFIG_ID", default="")
 META_VERIFY_TOKEN = _required_in_production("META_VERIFY_TOKEN", "reach-dev-verify-token")
 DEFAULT_THROUGHPUT_MPS = env.int("DEFAULT_THROUGHPUT_MPS", default=80)
 CUSTOMER_SERVICE_WINDOW_HOURS = env.int("CUSTOMER_SERVICE_WINDOW_HOURS", default=24)

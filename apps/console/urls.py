@@ -1,6 +1,7 @@
 from django.urls import path
 
 from apps.console.views import campaigns as cm
+from apps.console.views import channels as ch
 from apps.console.views import contacts as c
 from apps.console.views import settings_pages as s
 from apps.console.views import templates_pages as t
@@ -31,6 +32,13 @@ urlpatterns = [
     path("settings/webhooks/<str:pk>/", s.webhook_detail, name="console-webhook"),
     path("settings/webhooks/<str:pk>/<str:action>", s.webhook_action, name="console-webhook-action"),
     path("settings/deliveries/<str:pk>/redeliver", s.delivery_redeliver, name="console-redeliver"),
+    path("settings/channels/", ch.channels, name="console-channels"),
+    path("settings/channels/signup", ch.channels_signup, name="console-channels-signup"),
+    path("settings/channels/manual", ch.channels_manual, name="console-channels-manual"),
+    path("settings/numbers/<str:pk>/throughput", ch.number_throughput, name="console-number-throughput"),
+    path("settings/automation/", ch.automation, name="console-automation"),
+    path("settings/automation/<str:action>", ch.automation_action, name="console-automation-action"),
+    path("settings/automation/<str:kind>/<str:pk>", ch.automation_item, name="console-automation-item"),
     path("settings/team/", s.team, name="console-team"),
     path("settings/team/<int:pk>", s.team_member, name="console-team-member"),
 ]

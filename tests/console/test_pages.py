@@ -224,3 +224,66 @@ def test_staff_of_workspace_b_sees_none_of_a_in_the_admin(workspace, other_works
     root = User.objects.create_superuser("root", "root@example.com", "pw-x-123456")
     admin_client = session_client(root)
     assert "Alpha secret" in admin_client.get("/admin/contacts/contact/").content.decode()
+
+
+def test_campaign_wizard_to_preflight_schedule_and_start(workspace, owner, django_capture_on_commit_callbacks):
+    from apps.campaigns.models import Audience, Campaign
+    from tests.campaigns.factories import make_contacts, make_number, make_template
+
+    number = make_number(workspace)
+    template = make_template(number)
+    make_contacts(workspace, 3, tags=["vip"], custom_fields={"city": "Lisbon"})
+    make_contacts(workspace, 2, start=10)
+    client = session_client(owner, workspace)
+    assert client.get("/campaigns/audiences/size", {"f_tags": "vip"}).json() == {"size": 3}
+    wizard = client.get("/campaigns/new/")
+    assert "custom_fields.city" in wizard.content.decode()
+    form = {"name": "Spring", "template_id": template.pk, "audience_mode": "filter", "audience_name": "VIPs",
+            "f_tags": "vip", "var_1_field": "first_name", "var_1_default": "friend",
+            "var_2_field": "__text__", "var_2_default": "Acme", "phone_number_id": number.pk}
+    refused = client.post("/campaigns/new/", {**form, "var_2_field": ""})
+    assert refused.status_code == 400
+    assert not Audience.objects.exists() and not Campaign.objects.exists()  # one transaction: nothing half-made
+    response = client.post("/campaigns/new/", form)
+    campaign = Campaign.objects.get()
+    assert response["Location"] == f"/campaigns/{campaign.pk}/"
+    assert (campaign.status, campaign.variables, campaign.audience.filter) == (
+        "draft", {"1": "{{contact.first_name|friend}}", "2": "Acme"}, {"tags_any": ["vip"]})
+    page = client.get(response["Location"])
+    assert page.context["preflight"]["recipients"] == 3
+    assert client.post(f"/campaigns/{campaign.pk}/schedule", {"schedule_at": "2001-01-01T10:00"}).status_code == 302
+    campaign.refresh_from_db()
+    assert campaign.status == "draft"
+    client.post(f"/campaigns/{campaign.pk}/schedule", {"schedule_at": "2099-01-01T10:00"})
+    campaign.refresh_from_db()
+    assert (campaign.status, campaign.schedule_at.isoformat()) == ("scheduled", "2099-01-01T10:00:00+00:00")
+    with django_capture_on_commit_callbacks(execute=False):
+        client.post(f"/campaigns/{campaign.pk}/start")
+    campaign.refresh_from_db()
+    assert campaign.status == "running"
+    stats = client.get(f"/campaigns/{campaign.pk}/stats.json").json()
+    assert stats["status"] == "running" and set(stats["series"]) == {"started_at", "bucket_seconds", "sent",
+                                                                      "delivered"}
+    agent = make_agent(workspace, username="ali", role="agent")
+    assert session_client(agent, workspace).post(f"/campaigns/{campaign.pk}/pause").status_code == 403
+    campaign.refresh_from_db()
+    assert campaign.status == "running"
+
+
+def test_template_submitted_from_the_builder_reaches_the_simulator(workspace, owner):
+    from apps.message_templates.models import MessageTemplate
+
+    client = session_client(owner, workspace, sandbox=True)
+    waba = workspace.sandbox.wabas.get()
+    payload = {"name": "order_update", "language": "en", "category": "UTILITY", "parameter_format": "positional",
+               "components": [{"type": "BODY", "text": "Order {{1}} ships today.",
+                               "example": {"body_text": [["A1"]]}},
+                              {"type": "BUTTONS", "buttons": [{"type": "QUICK_REPLY", "text": "Thanks"}]}]}
+    bad = client.post("/templates/new/", {"waba_id": waba.pk, "payload": json.dumps({**payload, "name": "Bad"})})
+    assert bad.status_code == 400 and not MessageTemplate.objects.exists()
+    response = client.post("/templates/new/", {"waba_id": waba.pk, "payload": json.dumps(payload)})
+    template = MessageTemplate.objects.get()
+    assert response["Location"] == f"/templates/{template.pk}/"
+    assert (template.workspace, template.status, bool(template.meta_template_id)) == (workspace.sandbox, "PENDING",
+                                                                                       True)
+    assert "order_update" in client.get("/templates/").content.decode()
