@@ -13,6 +13,7 @@ urlpatterns = [
     path("api/docs", SpectacularRedocView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/v1/", include([path("", include(f"apps.{app}.api.urls")) for app in API_APPS])),
     path("admin/", admin.site.urls),
+    path("i18n/", include("django.conf.urls.i18n")),
     path("", include("apps.webhooks.urls")),
     path("", include("apps.conversations.web.urls")),
     path("", include("apps.core.web_urls")),

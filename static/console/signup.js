@@ -24,13 +24,13 @@
   document.head.append(sdk);
   button.addEventListener("click", () => {
     if (!form.reportValidity()) return;
-    if (!window.FB) { status.textContent = "Facebook is still loading…"; return; }
+    if (!window.FB) { status.textContent = button.dataset.loading; return; }
     window.FB.login((response) => {
       if (response.authResponse && response.authResponse.code) {
         document.getElementById("su-code").value = response.authResponse.code;
         form.submit();
       } else {
-        status.textContent = "Signup was not finished.";
+        status.textContent = button.dataset.unfinished;
       }
     }, { config_id: button.dataset.configId, response_type: "code", override_default_response_type: true,
          extras: { setup: {}, sessionInfoVersion: "3" } });
