@@ -66,8 +66,8 @@ def page_context(request, **extra) -> dict:
     return ctx
 
 
-def page(request, template: str, status: int = 200, **extra):
-    return render(request, template, page_context(request, **extra), status=status)
+def page(request, template_path: str, /, status: int = 200, **extra):
+    return render(request, template_path, page_context(request, **extra), status=status)
 
 
 def attempt(request, fn: Callable, *args, **kwargs):

@@ -32,6 +32,7 @@
     const tpl = templates.find((x) => x.id === $("wz-template").value);
     const box = $("wz-vars");
     $("wz-preview").textContent = tpl ? tpl.body : "";
+    $("wz-phone").hidden = !tpl;
     if (!tpl) { box.replaceChildren(); return; }
     if (!tpl.variables.length) { const p = document.createElement("p"); p.className = "muted"; p.textContent = t.none; box.replaceChildren(p); return; }
     box.replaceChildren(...tpl.variables.map((key, i) => {

@@ -98,6 +98,7 @@
       const d = document.createElement("div"); d.textContent = b.text || b.type.replace("_", " ").toLowerCase(); return d;
     }));
     $("tpl-body-count").textContent = $("tpl-body").value.length;
+    $("pv-bubble").classList.toggle("empty", !hf && !$("tpl-body").value && !$("tpl-footer").value);
   }
   let timer = null; let seq = 0;
   async function check() {

@@ -287,3 +287,5 @@ def test_template_submitted_from_the_builder_reaches_the_simulator(workspace, ow
     assert (template.workspace, template.status, bool(template.meta_template_id)) == (workspace.sandbox, "PENDING",
                                                                                        True)
     assert "order_update" in client.get("/templates/").content.decode()
+    detail = client.get(response["Location"]).content.decode()
+    assert 'id="tpl-status">PENDING<' in detail and "submitted" in detail
