@@ -35,9 +35,9 @@
     $("k-deferred").textContent = data.stats.deferred_tier_limit;
     $("cmp-holds").replaceChildren(...data.holds.map((h) => { const p = document.createElement("p"); p.className = "secret-once"; p.textContent = h; return p; }));
     draw(data.series);
-    if (data.status !== root.dataset.status) {
-      root.dataset.status = data.status;
-      $("cmp-status").textContent = data.status; $("cmp-status").className = "badge " + data.status;
+    if (data.status !== root.dataset.status) {  // the actions that fit the new state come from the server
+      window.location.reload();
+      return;
     }
     if (data.status === "running" || data.status === "scheduled" || data.status === "paused") setTimeout(poll, 1500);
   }

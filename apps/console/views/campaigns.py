@@ -197,7 +197,10 @@ def campaign_action(request, pk: str, action: str):
     else:
         raise Http404
     if ok:
-        messages.success(request, _("Done."))
+        messages.success(request, {
+            "schedule": _("Scheduled."), "start": _("Started: messages are going out."), "pause": _("Paused."),
+            "resume": _("Resumed."), "cancel": _("Canceled: nobody else gets a message."),
+        }[action])
     return HttpResponseRedirect(f"/campaigns/{campaign.pk}/")
 
 
