@@ -122,6 +122,15 @@ def test_team_invite_change_role_remove(workspace, owner, django_capture_on_comm
     membership = Membership.objects.get(user=bea)
     assert membership.role == "admin"
     assert len(mail.outbox) == 1 and "/reset/" in mail.outbox[0].body
+    link = mail.outbox[0].body.split("testserver", 1)[1].split()[0]
+    invited = client.__class__()
+    form_page = invited.get(link, follow=True)
+    assert form_page.status_code == 200 and form_page.context["validlink"] is True
+    done = invited.post(form_page.redirect_chain[-1][0], {"new_password1": "a-fresh-long-pw-77",
+                                                           "new_password2": "a-fresh-long-pw-77"})
+    assert done["Location"] == "/reset/done/"
+    bea.refresh_from_db()
+    assert bea.check_password("a-fresh-long-pw-77")
     client.post(f"/settings/team/{membership.pk}", {"role": "agent"})
     membership.refresh_from_db()
     assert membership.role == "agent"
