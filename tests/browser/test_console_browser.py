@@ -7,9 +7,9 @@ Screenshots of every console page at 1440×900 and 390×844 go to $CONSOLE_SHOTS
 from __future__ import annotations
 
 import itertools
-import re
 import json
 import os
+import re
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer

@@ -284,7 +284,7 @@ def test_template_submitted_from_the_builder_reaches_the_simulator(workspace, ow
 
     client = session_client(owner, workspace, sandbox=True)
     waba = workspace.sandbox.wabas.get()
-    payload = {"name": "order_update", "language": "en", "category": "UTILITY", "parameter_format": "positional",
+    payload = {"name": "console_shipping_note", "language": "en", "category": "UTILITY", "parameter_format": "positional",
                "components": [{"type": "BODY", "text": "Order {{1}} ships today.",
                                "example": {"body_text": [["A1"]]}},
                               {"type": "BUTTONS", "buttons": [{"type": "QUICK_REPLY", "text": "Thanks"}]}]}
@@ -295,6 +295,6 @@ def test_template_submitted_from_the_builder_reaches_the_simulator(workspace, ow
     assert response["Location"] == f"/templates/{template.pk}/"
     assert (template.workspace, template.status, bool(template.meta_template_id)) == (workspace.sandbox, "PENDING",
                                                                                        True)
-    assert "order_update" in client.get("/templates/").content.decode()
+    assert "console_shipping_note" in client.get("/templates/").content.decode()
     detail = client.get(response["Location"]).content.decode()
     assert 'id="tpl-status">PENDING<' in detail and "submitted" in detail
