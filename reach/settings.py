@@ -125,6 +125,7 @@ INSTALLED_APPS = [
     "apps.conversations",
     "apps.campaigns",
     "apps.webhooks",
+    "apps.console",
 ]
 if IS_POSTGRES:
     INSTALLED_APPS.append("django.contrib.postgres")
@@ -136,6 +137,7 @@ MIDDLEWARE = [
     "apps.core.middleware.ApiBodyLimitMiddleware",
     "apps.core.middleware.ApiInputGuardMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -178,7 +180,11 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
 
-LANGUAGE_CODE = "en-us"
+LANGUAGE_CODE = "en"
+# The console speaks these; a browser's Accept-Language or the top bar's choice picks one. Catalogues:
+# locale/<lang>/LC_MESSAGES/django.po, compiled by `make messages` (manage.py compilemessages).
+LANGUAGES = [("en", "English"), ("pt-br", "Português (Brasil)")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
@@ -372,6 +378,10 @@ META_GRAPH_URL = env.str("META_GRAPH_URL", default="https://graph.facebook.com")
 META_GRAPH_VERSION = env.str("META_GRAPH_VERSION", default="v23.0")
 META_HTTP_TIMEOUT = env.float("META_HTTP_TIMEOUT", default=10.0)
 META_APP_SECRET = _required_in_production("META_APP_SECRET", _DEV_APP_SECRET)
+# Embedded Signup (the console's "Connect with Facebook"): the Meta app id and the Embedded Signup
+# configuration id. Without both, the console offers the code exchange and the manual form only.
+META_APP_ID = env.str("META_APP_ID", default="")
+META_EMBEDDED_SIGNUP_CONFIG_ID = env.str("META_EMBEDDED_SIGNUP_CONFIG_ID", default="")
 META_VERIFY_TOKEN = _required_in_production("META_VERIFY_TOKEN", "reach-dev-verify-token")
 DEFAULT_THROUGHPUT_MPS = env.int("DEFAULT_THROUGHPUT_MPS", default=80)
 CUSTOMER_SERVICE_WINDOW_HOURS = env.int("CUSTOMER_SERVICE_WINDOW_HOURS", default=24)

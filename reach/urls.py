@@ -20,9 +20,11 @@ urlpatterns = [
          name="api-docs-try"),
     path("api/v1/", include([path("", include(f"apps.{app}.api.urls")) for app in API_APPS])),
     path("admin/", admin.site.urls),
+    path("i18n/", include("django.conf.urls.i18n")),
     path("", include("apps.webhooks.urls")),
     path("", include("apps.conversations.web.urls")),
     path("", include("apps.core.web_urls")),
+    path("", include("apps.console.urls")),
 ]
 
 handler404 = "apps.core.views.handler404"

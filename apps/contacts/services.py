@@ -149,6 +149,14 @@ def contact_consent_set(*, contact: Contact, opted_in: bool, api_key_id: str = "
 
 def _apply_fields(*, contact: Contact, name=None, email=None, external_id=None, custom_fields=None) -> None:
     changed: list[str] = []
+    if email:
+        from django.core.exceptions import ValidationError as DjangoValidationError
+        from django.core.validators import validate_email
+
+        try:
+            validate_email(email)
+        except DjangoValidationError:
+            raise ValidationFailed("Enter a valid email address.", field="email") from None
     for attr, value in (("name", name), ("email", email), ("external_id", external_id)):
         if value is not None and getattr(contact, attr) != value:
             setattr(contact, attr, value)

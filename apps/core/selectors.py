@@ -158,3 +158,12 @@ def events_after(*, tenant: Tenant, after_sequence: int, limit: int = 500) -> tu
 def waba_exists(*, workspace: Workspace, waba_id: str) -> bool:
     resolver = hooks.waba_resolver()
     return bool(resolver and resolver(workspace, waba_id))
+
+
+def api_keys_for(*, workspace: Workspace) -> QuerySet[ApiKey]:
+    """A workspace's keys, live and sandbox (both belong to the live row), newest first."""
+    return ApiKey.objects.filter(workspace=workspace.live).select_related("created_by").order_by("-created_at")
+
+
+def workspace_members(*, workspace: Workspace) -> QuerySet[Membership]:
+    return Membership.objects.filter(workspace=workspace.live).select_related("user").order_by("created_at")

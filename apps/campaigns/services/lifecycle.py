@@ -89,6 +89,7 @@ def campaign_create(*, tenant: Tenant, data: dict, now: datetime | None = None) 
 
 _TRANSITIONS = {
     "start": ({S.DRAFT, S.SCHEDULED}, S.RUNNING),
+    "schedule": ({S.DRAFT, S.SCHEDULED}, S.SCHEDULED),
     "pause": ({S.RUNNING}, S.PAUSED),
     "resume": ({S.PAUSED}, S.RUNNING),
     "cancel": ({S.DRAFT, S.SCHEDULED, S.RUNNING, S.PAUSED}, S.CANCELED),
@@ -125,6 +126,18 @@ def campaign_start(*, campaign: Campaign, now: datetime | None = None) -> Campai
     campaign = _transition(campaign=campaign, action="start", now=now, extra={"started_at": now})
     _kick(campaign.pk)
     return campaign
+
+
+@transaction.atomic
+def campaign_schedule(*, campaign: Campaign, schedule_at: Any, now: datetime | None = None) -> Campaign:
+    """A draft (or a scheduled campaign) starts at `schedule_at`; the beat job fires it (campaigns_start_due)."""
+    now = now or timezone.now()
+    when = _parse_time(schedule_at, field="schedule_at")
+    if when is None or when <= now:
+        raise ValidationFailed("schedule_at must be in the future.", field="schedule_at")
+    if campaign.valid_until is not None and campaign.valid_until <= when:
+        raise ValidationFailed("valid_until must be after the start.", field="schedule_at")
+    return _transition(campaign=campaign, action="schedule", now=now, extra={"schedule_at": when})
 
 
 @transaction.atomic
