@@ -184,3 +184,19 @@ def test_the_report_endpoints_answer_json_and_csv(workspace, contacts, live_api,
     assert narrow.get("/api/v1/reports/messaging").status_code == 403
     other = api_client_for(workspace, sandbox=True)
     assert other.get("/api/v1/reports/messaging", {"from": today, "to": today}).json()["data"] == []
+
+
+def test_the_reports_page_is_for_admins_and_owners(workspace, client):
+    from apps.core.models import User
+    from apps.core.services import membership_set
+
+    owner = User.objects.create_user(username="own", password="pw-reports-1")
+    agent = User.objects.create_user(username="agt", password="pw-reports-2")
+    membership_set(workspace=workspace, user=owner, role="owner")
+    membership_set(workspace=workspace, user=agent, role="agent")
+    client.force_login(owner)
+    r = client.get("/reports/")
+    assert r.status_code == 200
+    assert b"vendor/chartjs/chart.umd.min.js" in r.content and b'id="c-volume"' in r.content
+    client.force_login(agent)
+    assert client.get("/reports/").status_code == 403
