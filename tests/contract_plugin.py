@@ -76,6 +76,9 @@ def response_problems(method: str, path: str, response) -> list[str]:
     body = getattr(response, "content", b"") if not getattr(response, "streaming", False) else None
     if not content:
         return [f"{method} {match} {status}: documented without a body, answered one"] if body else []
+    media = (response.get("Content-Type") or "").split(";")[0].strip() if hasattr(response, "get") else ""
+    if media and media != "application/json" and media in content:
+        return []  # a documented non-JSON representation (e.g. a report as text/csv)
     if "application/json" not in content or body is None:
         return []
     try:

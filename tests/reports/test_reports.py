@@ -133,7 +133,7 @@ def _snapshot(workspace):
 def test_the_event_log_keeps_the_rollups_as_a_rebuild_would_and_rebuild_is_idempotent(workspace, api_client_for):
     number = connect_number(workspace)
     template(workspace, number.waba, name="promo", category="MARKETING")
-    Contact.objects.create(workspace=workspace, phone="+16505551234", last_inbound_at=datetime.now(UTC))
+    Contact.objects.create(workspace=workspace, phone="+16505551234", last_inbound_at=datetime.now(UTC), opted_in=True)
     tenant = Tenant(workspace=workspace, scopes=frozenset({"messages:send"}))
     send = {"to": "+16505551234", "type": "template", "template": {"name": "promo", "language": "en",
                                                                     "variables": ["A", "1"]}}

@@ -6,7 +6,8 @@ import csv
 import io
 from datetime import UTC, date, datetime, timedelta
 
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
@@ -95,7 +96,6 @@ MessagingOut._declared_fields["from"] = serializers.DateField()
 
 _RANGE = [OpenApiParameter("from", str, description="First day, YYYY-MM-DD (default: 30 days before `to`)"),
           OpenApiParameter("to", str, description="Last day, YYYY-MM-DD, included (default: today, UTC)")]
-_CSV = {"text/csv": OpenApiResponse(description="The same rows as CSV (Accept: text/csv).")}
 
 
 class MessagingReportView(_ReportView):
@@ -107,7 +107,7 @@ class MessagingReportView(_ReportView):
                    description="Sent, delivered, read, failed, rates, inbound and unique contacts per group, from "
                    "the hourly rollups. `Accept: text/csv` answers CSV.",
                    parameters=[*_RANGE, OpenApiParameter("group_by", str, enum=list(selectors.MESSAGING_GROUPS))],
-                   responses={200: MessagingOut})
+                   responses={(200, "application/json"): MessagingOut, (200, "text/csv"): OpenApiTypes.STR})
     def get(self, request):
         since, until, group_by = self.range()
         rows = selectors.messaging_report(workspace=self.tenant.workspace, since=since, until=until, group_by=group_by)
@@ -140,7 +140,7 @@ class BillingReportView(_ReportView):
                    description="Charged and refunded amounts (decimal strings), charged and free messages per "
                    "group, from the hourly rollups. `Accept: text/csv` answers CSV.",
                    parameters=[*_RANGE, OpenApiParameter("group_by", str, enum=list(selectors.BILLING_GROUPS))],
-                   responses={200: BillingOut})
+                   responses={(200, "application/json"): BillingOut, (200, "text/csv"): OpenApiTypes.STR})
     def get(self, request):
         since, until, group_by = self.range()
         rows = selectors.billing_report(workspace=self.tenant.workspace, since=since, until=until, group_by=group_by)
@@ -166,7 +166,7 @@ class UsageAnalyticsView(_ReportView):
     @extend_schema(operation_id="analytics_usage", summary="Usage analytics",
                    description="Totals, rates, unique contacts, spend and a daily breakdown over the period. "
                    "`Accept: text/csv` answers the daily rows as CSV.",
-                   parameters=[OpenApiParameter("period", str, enum=list(PERIODS))], responses={200: UsageOut})
+                   parameters=[OpenApiParameter("period", str, enum=list(PERIODS))], responses={(200, "application/json"): UsageOut, (200, "text/csv"): OpenApiTypes.STR})
     def get(self, request):
         period = request.query_params.get("period") or "30d"
         if period not in PERIODS:
