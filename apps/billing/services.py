@@ -55,3 +55,11 @@ def message_reservation_release(*, message: Any) -> None:
     """An outbound message (conversations' Message) failed: give its reservation back to the wallet.
     Called by the receive road inside the status transaction. Writes nothing until the ledger exists."""
     return None
+
+
+def message_charge_sms(*, message: Any) -> None:
+    """An SMS (conversations' Message, channel sms) was priced by its gateway: charge
+    message.sms_segments x message.sms_price_per_segment (currency message.sms_price_currency) against its
+    reservation, once (the receive road calls it each time the price is recorded; it must be idempotent).
+    Called inside the transaction that records the price. Writes nothing until the ledger exists."""
+    return None

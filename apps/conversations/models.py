@@ -157,6 +157,11 @@ class Message(models.Model):
     pricing = models.JSONField(default=dict, blank=True)
     fallback = models.JSONField(default=dict, blank=True)
     fallback_message = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # SMS only: the segments sent (GSM-7 / UCS-2 count, or the gateway's), and the gateway's own price per
+    # segment once it reports one (billing charges sms_segments x sms_price_per_segment: message_charge_sms).
+    sms_segments = models.PositiveSmallIntegerField(null=True, blank=True)
+    sms_price_per_segment = models.DecimalField(max_digits=12, decimal_places=6, null=True, blank=True)
+    sms_price_currency = models.CharField(max_length=3, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -168,7 +168,16 @@ def contact_opted_out(contact: Contact | None) -> bool:
     return contact is not None and contact_is_opted_out(contact=contact)
 
 
+def sms_consent_refuses(*, opted_out: bool) -> bool:
+    """SMS follows the carriers' STOP rule: after STOP nothing goes by SMS, whatever its kind."""
+    return opted_out
+
+
 def consent_check(ctx: SendContext) -> None:
+    if ctx.channel == SMS:
+        if sms_consent_refuses(opted_out=contact_opted_out(ctx.contact)):
+            raise ContactOptedOut("The recipient texted STOP; no SMS may go to them.", details={"field": "to"})
+        return
     if ctx.category == MARKETING and consent_refuses(category=ctx.category, opted_out=contact_opted_out(ctx.contact)):
         raise ContactOptedOut(details={"field": "to"})
 

@@ -180,7 +180,7 @@ def test_not_on_whatsapp_sends_the_sms_fallback_and_links_it(workspace, number, 
             sent_sms.append((to, text, sender))
             return type("R", (), {"provider_message_id": "sms-1"})()
 
-    monkeypatch.setattr("apps.providers.sms.get_sms_gateway", lambda: Gateway(), raising=False)
+    monkeypatch.setattr("apps.providers.sms.get_sms_gateway", lambda **kw: Gateway(), raising=False)
     [m] = _queue(workspace, number, fallback={"sms": {"text": "Your code is 1234", "sender": "Acme"}})
     sender.script["+15557654321"] = [_err("RECIPIENT_NOT_ON_WHATSAPP", 131026, False, not_on_whatsapp=True)]
     dispatch.dispatch_drain(phone_number_id=number.pk, budget_seconds=5)

@@ -14,7 +14,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from apps.conversations.models import Message, MessageAttempt
-from apps.conversations.services import transitions
+from apps.conversations.services import sms, transitions
 from apps.conversations.services.dispatch import fallback, kicks
 from apps.conversations.services.dispatch.base import Outcome, _setting, _Terminal
 
@@ -53,6 +53,10 @@ def outcomes_record(*, outcomes: list[Outcome], token: str, now: datetime | None
         for o in accepted:
             if o.message.pk in sent_ids:
                 attempts.append(_attempt(o, o.message.attempts + 1, MessageAttempt.Outcome.ACCEPTED))
+                if o.message.channel == Message.Channel.SMS:
+                    sms.sms_accepted_record(message=o.message, segments=getattr(o.sms, "segments", None),
+                                            price=getattr(o.sms, "price", None),
+                                            price_unit=getattr(o.sms, "price_unit", ""))
         for o in outcomes:
             if o.kind == "deferred":
                 if transitions.messages_release_claims(messages=[o.message], token=token, now=now,
