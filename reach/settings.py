@@ -364,6 +364,9 @@ SMS_HTTP_RESPONSE = env.json("SMS_HTTP_RESPONSE", default={})  # {"id": "id", "s
 SMS_HTTP_RECEIPT = env.json("SMS_HTTP_RECEIPT", default={})
 SMS_HTTP_STATUS_MAP = env.json("SMS_HTTP_STATUS_MAP", default={})
 SMS_HTTP_INBOUND = env.json("SMS_HTTP_INBOUND", default={})
+# fallback {"after": "undelivered", "wait_seconds": N}: the bounds of N
+FALLBACK_WAIT_MIN_SECONDS = env.int("FALLBACK_WAIT_MIN_SECONDS", default=10)
+FALLBACK_WAIT_MAX_SECONDS = env.int("FALLBACK_WAIT_MAX_SECONDS", default=72 * 3600)
 
 # --- Send pipeline (dispatcher) ---------------------------------------------------------------------
 DISPATCH_MAX_AGE_SECONDS = env.int("DISPATCH_MAX_AGE_SECONDS", default=24 * 3600)  # then failed as expired

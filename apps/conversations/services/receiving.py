@@ -377,6 +377,8 @@ def _billing_apply(messages: list[Message]) -> None:
     charge = getattr(billing, "message_charge_from_pricing", None)
     refund = getattr(billing, "message_reservation_release", None)
     for message in messages:
+        if message.fallback_message_id is not None:
+            continue  # its SMS went instead: the WhatsApp message's reservation was released, never charged
         if charge and message.pricing and message.status != Message.Status.FAILED:
             charge(message=message)
         elif refund and message.status == Message.Status.FAILED:
@@ -385,12 +387,8 @@ def _billing_apply(messages: list[Message]) -> None:
 
 def _fallback_for_late_failure(*, message: Message, update, now: datetime, after_commit: list) -> list:
     """Meta reports most undeliverable messages (131026 & co.) as a late `failed` status, not as a send
-    error: give them the same SMS fallback the dispatcher gives a synchronous terminal error."""
-    from apps.providers.base import error_from_meta
-
-    first = update.errors[0] if update.errors else None
-    if first is None or not error_from_meta(first.code, first.title).not_on_whatsapp:
-        return []
+    error: give them the same SMS fallback the dispatcher gives a synchronous terminal error (the rows
+    are locked by the status batch's SELECT … FOR UPDATE)."""
     from apps.conversations.services.dispatch import fallback
 
     linked = fallback.fallback_for(message=message, now=now)  # the writer kicks the dispatcher on commit

@@ -61,9 +61,18 @@ def kick_on_commit(phone_number_id: str) -> None:
     transaction.on_commit(lambda: dispatch_kick(phone_number_id=phone_number_id))
 
 
+def fallback_due_at(fallback: dict | None, *, release: datetime) -> datetime | None:
+    """fallback.after = undelivered: the SMS is due when WhatsApp has not delivered `wait_seconds` after
+    the message was released for sending."""
+    if not fallback or fallback.get("after") != "undelivered":
+        return None
+    return release + timedelta(seconds=int(fallback["wait_seconds"]))
+
+
 def _outbound_message(ctx: SendContext, *, number_id: str | None, conversation_id: str | None, sent_by: str,
                       sent_by_user: User | None, api_key_id: str, scheduled_at: datetime | None,
-                      client_reference: str, fallback: dict | None, campaign_id: str) -> Message:
+                      client_reference: str, fallback: dict | None, campaign_id: str,
+                      fallback_for: str | None = None) -> Message:
     release = scheduled_at or ctx.now
     return Message(
         workspace=ctx.workspace, conversation_id=conversation_id, contact=ctx.contact, phone_number_id=number_id,
@@ -74,7 +83,7 @@ def _outbound_message(ctx: SendContext, *, number_id: str | None, conversation_i
         client_reference=client_reference, sent_by=sent_by, sent_by_user=sent_by_user, api_key_id=api_key_id,
         scheduled_at=scheduled_at, next_attempt_at=release, expires_at=release + _max_age(),
         cost_estimate=ctx.cost, currency=billing.wallet_currency(workspace=ctx.workspace), fallback=fallback or {},
-        campaign_id=campaign_id,
+        campaign_id=campaign_id, fallback_for_id=fallback_for, fallback_due_at=fallback_due_at(fallback, release=release),
     )
 
 
@@ -92,7 +101,8 @@ def message_write(ctx: SendContext, *, sent_by: str, sent_by_user: User | None =
     def new_message() -> Message:
         return _outbound_message(ctx, number_id=number.pk, conversation_id=conversation_id, sent_by=sent_by,
                                  sent_by_user=sent_by_user, api_key_id=api_key_id, scheduled_at=scheduled_at,
-                                 client_reference=client_reference, fallback=fallback, campaign_id=campaign_id)
+                                 client_reference=client_reference, fallback=fallback, campaign_id=campaign_id,
+                                 fallback_for=fallback_for)
 
     known = contact is not None and contact.phone == ctx.to and conversation_id is not None
     if known and events is None and connection.vendor == "postgresql":

@@ -1,7 +1,7 @@
 """Record: one short transaction per batch; an attempt row per call; every status move through
 transitions. Retryable errors go back to queued with `next_attempt_at` (Retry-After, else exponential with
 ±20% jitter); past `expires_at` the message fails as MESSAGE_EXPIRED; terminal errors fail it with the
-mapped code and bring the SMS fallback when the recipient is not on WhatsApp."""
+mapped code and bring the SMS fallback when the message asked for one."""
 
 from __future__ import annotations
 
@@ -104,7 +104,7 @@ def _record_failure(o: Outcome, *, token: str, now: datetime, counts: dict, even
     counts["failed"] += 1
     if called:
         attempts.append(_attempt(o, number, MessageAttempt.Outcome.TERMINAL))
-    if getattr(err, "not_on_whatsapp", False):
+    if fallback.fallback_wanted(m):  # any terminal WhatsApp failure
         linked = fallback.fallback_for(message=m, now=now)
         if linked is not None:
             sms, evts = linked
