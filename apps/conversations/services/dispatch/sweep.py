@@ -9,8 +9,8 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from apps.conversations.models import Message
-from apps.conversations.services import transitions
 from apps.conversations.services import fallback as fallback_chain
+from apps.conversations.services import transitions
 from apps.conversations.services.dispatch import fallback, kicks
 
 
