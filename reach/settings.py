@@ -121,6 +121,7 @@ INSTALLED_APPS = [
     "apps.contacts",
     "apps.message_templates",
     "apps.billing",
+    "apps.links",
     "apps.conversations",
     "apps.campaigns",
     "apps.webhooks",

@@ -4,7 +4,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
 
 from apps.core import views as core_views
 
-API_APPS = ["core", "wabas", "contacts", "message_templates", "billing", "conversations", "campaigns", "webhooks"]
+API_APPS = ["core", "wabas", "contacts", "message_templates", "billing", "conversations", "campaigns", "webhooks", "links"]
 
 urlpatterns = [
     path("healthz", core_views.healthz, name="healthz"),
@@ -14,6 +14,7 @@ urlpatterns = [
     path("api/v1/", include([path("", include(f"apps.{app}.api.urls")) for app in API_APPS])),
     path("admin/", admin.site.urls),
     path("", include("apps.webhooks.urls")),
+    path("", include("apps.links.urls")),
     path("", include("apps.conversations.web.urls")),
     path("", include("apps.core.web_urls")),
 ]
