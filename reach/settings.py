@@ -365,6 +365,11 @@ SMS_HTTP_RESPONSE = env.json("SMS_HTTP_RESPONSE", default={})  # {"id": "id", "s
 SMS_HTTP_RECEIPT = env.json("SMS_HTTP_RECEIPT", default={})
 SMS_HTTP_STATUS_MAP = env.json("SMS_HTTP_STATUS_MAP", default={})
 SMS_HTTP_INBOUND = env.json("SMS_HTTP_INBOUND", default={})
+# --- Mobile API: user tokens and FCM push ---------------------------------------------------------------
+AUTH_TOKEN_ATTEMPTS_PER_MINUTE = env.int("AUTH_TOKEN_ATTEMPTS_PER_MINUTE", default=10)  # per address, per username
+FCM_SERVICE_ACCOUNT_JSON = env.str("FCM_SERVICE_ACCOUNT_JSON", default="")  # the JSON itself, or a file path
+FCM_API_URL = env.str("FCM_API_URL", default="https://fcm.googleapis.com").rstrip("/")
+FCM_HTTP_TIMEOUT = env.float("FCM_HTTP_TIMEOUT", default=10.0)
 # fallback {"after": "undelivered", "wait_seconds": N}: the bounds of N
 FALLBACK_WAIT_MIN_SECONDS = env.int("FALLBACK_WAIT_MIN_SECONDS", default=10)
 FALLBACK_WAIT_MAX_SECONDS = env.int("FALLBACK_WAIT_MAX_SECONDS", default=72 * 3600)

@@ -10,7 +10,7 @@ from apps.core.tenancy import Tenant
 
 
 class ApiKeyAuthentication(BaseAuthentication):
-    """`Authorization: Bearer ak_live_…|ak_test_…`. A present but bad key is a 401, never a fallback.
+    """`Authorization: Bearer ak_live_…|ak_test_…` (an API key) or `Bearer ut_…` (a user token). A present but bad key is a 401, never a fallback.
     It raises DRF's AuthenticationFailed (rendered as INVALID_API_KEY): DRF marks the request
     unauthenticated only for its own exceptions, and any other would be raised again when the response
     is finalised (a 500 for every write with a bad key)."""
@@ -22,6 +22,8 @@ class ApiKeyAuthentication(BaseAuthentication):
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise AuthenticationFailed(InvalidApiKey.default_message)
+        if token.strip().startswith("ut_"):
+            return self._user_token(token.strip())
         api_key = selectors.api_key_get_active(secret=token.strip())
         if api_key is None:
             raise AuthenticationFailed(InvalidApiKey.default_message)
@@ -34,6 +36,16 @@ class ApiKeyAuthentication(BaseAuthentication):
             workspace=workspace, scopes=frozenset(api_key.scopes), api_key=api_key, waba_id=api_key.waba_id
         )
         return (None, tenant)
+
+    @staticmethod
+    def _user_token(secret: str):
+        """`Bearer ut_…`: a user's own token, with that user's role in the token's workspace."""
+        found = selectors.user_token_tenant(secret=secret)
+        if found is None:
+            raise AuthenticationFailed(InvalidApiKey.default_message)
+        token, tenant = found
+        services.user_token_touch(token=token, now=timezone.now())
+        return (token.user, tenant)
 
     def authenticate_header(self, request) -> str:
         return 'Bearer realm="reach"'

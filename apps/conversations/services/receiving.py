@@ -189,8 +189,11 @@ def _enqueue_media_fetch(message_id: str) -> None:
 
 def inbound_after_commit(*, message_id: str, contact_created: bool, consent_keyword: str | None,
                          workspace_id: str | None = None) -> None:
-    """Reactions to a committed inbound: the opt-out confirmation and the inbox's auto-replies.
-    Best effort: a failure here is logged and never undoes the stored message."""
+    """Reactions to a committed inbound: the mobile push, the opt-out confirmation and the inbox's
+    auto-replies. Best effort: a failure here is logged and never undoes the stored message."""
+    from apps.conversations.services.push import push_inbound_enqueue
+
+    push_inbound_enqueue(message_id)
     if consent_keyword == "opt_out":
         try:
             _optout_confirmation_send(message_id=message_id)

@@ -189,4 +189,7 @@ def sms_inbound_receive(*, provider_message_id: str, from_phone: str, to_phone: 
         event_append_many(workspace=workspace, events=[("message.inbound", conversation_events.message_inbound(
             message=message, contact=contact, sender=phone, wa_id=None, profile_name=None, timestamp=at,
             received_at=now))])
+        from apps.conversations.services.push import push_inbound_enqueue
+
+        transaction.on_commit(lambda mid=message.pk: push_inbound_enqueue(mid))
     return SmsInboundResult(message_id=message.pk, consent=keyword)
