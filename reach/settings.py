@@ -351,7 +351,6 @@ SMS_GATEWAY = env.str("SMS_GATEWAY", default="simulator")  # simulator | twilio 
 SMS_DEFAULT_SENDER = env.str("SMS_DEFAULT_SENDER", default="")  # From when a message names no sender
 SMS_HTTP_TIMEOUT = env.float("SMS_HTTP_TIMEOUT", default=10.0)
 SMS_SIMULATOR_PRICE_PER_SEGMENT = Decimal(env.str("SMS_SIMULATOR_PRICE_PER_SEGMENT", default="0.0079"))
-SMS_PRICE_FETCH_DELAY_SECONDS = env.float("SMS_PRICE_FETCH_DELAY_SECONDS", default=0.0)
 TWILIO_ACCOUNT_SID = env.str("TWILIO_ACCOUNT_SID", default="")
 TWILIO_AUTH_TOKEN = env.str("TWILIO_AUTH_TOKEN", default="")  # also validates X-Twilio-Signature
 TWILIO_API_URL = env.str("TWILIO_API_URL", default="https://api.twilio.com").rstrip("/")
