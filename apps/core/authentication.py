@@ -2,10 +2,11 @@ from __future__ import annotations
 
 from django.utils import timezone
 from rest_framework.authentication import BaseAuthentication, SessionAuthentication
-from rest_framework.exceptions import AuthenticationFailed
+from rest_framework.exceptions import AuthenticationFailed, Throttled
 
 from apps.core import selectors, services
 from apps.core.errors import InvalidApiKey
+from apps.core.ratelimit import auth_failure_hit, client_address
 from apps.core.tenancy import Tenant
 
 
@@ -21,12 +22,12 @@ class ApiKeyAuthentication(BaseAuthentication):
             return None
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
-            raise AuthenticationFailed(InvalidApiKey.default_message)
+            self._failed(request)
         if token.strip().startswith("ut_"):
-            return self._user_token(token.strip())
+            return self._user_token(request, token.strip())
         api_key = selectors.api_key_get_active(secret=token.strip())
         if api_key is None:
-            raise AuthenticationFailed(InvalidApiKey.default_message)
+            self._failed(request)
         last_used_at = api_key.last_used_at
         services.api_key_touch(api_key=api_key, now=timezone.now())
         if api_key.last_used_at != last_used_at:
@@ -38,11 +39,20 @@ class ApiKeyAuthentication(BaseAuthentication):
         return (None, tenant)
 
     @staticmethod
-    def _user_token(secret: str):
+    def _failed(request):
+        """401, or 429 once the client address used up its failures (ratelimit.auth_failure_hit). Only
+        failures are counted, so a valid key costs nothing here."""
+        wait = auth_failure_hit(address=client_address(request) or "unknown")
+        if wait is not None:
+            raise Throttled(wait=wait)
+        raise AuthenticationFailed(InvalidApiKey.default_message)
+
+    @classmethod
+    def _user_token(cls, request, secret: str):
         """`Bearer ut_…`: a user's own token, with that user's role in the token's workspace."""
         found = selectors.user_token_tenant(secret=secret)
         if found is None:
-            raise AuthenticationFailed(InvalidApiKey.default_message)
+            cls._failed(request)
         token, tenant = found
         services.user_token_touch(token=token, now=timezone.now())
         return (token.user, tenant)
