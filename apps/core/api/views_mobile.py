@@ -60,6 +60,11 @@ class TokenOut(serializers.Serializer):
     last_used_at = serializers.DateTimeField(allow_null=True)
 
 
+class TokenListOut(serializers.Serializer):
+    data = TokenOut(many=True)
+    next_cursor = serializers.CharField(allow_null=True, help_text="Always null: a user has few tokens.")
+
+
 class TokenCreatedOut(TokenOut):
     token = serializers.CharField(help_text="`ut_…`, shown once: send it as `Authorization: Bearer ut_…`.")
 
@@ -126,7 +131,7 @@ class AuthTokenListView(ApiView):
 
     @extend_schema(operation_id="auth_tokens_list", summary="List my tokens",
                    description="The caller's active user tokens (never their secrets).",
-                   responses={200: TokenOut(many=True), 403: OpenApiResponse(description="PERMISSION_DENIED")},
+                   responses={200: TokenListOut, 403: OpenApiResponse(description="PERMISSION_DENIED")},
                    tags=["auth"])
     def get(self, request):
         return Response({"data": [token_out(t) for t in selectors.user_tokens_list(user=_user(self))],
