@@ -201,7 +201,7 @@ class PushPreferenceSerializer(serializers.Serializer):
 class PushPreferenceView(ApiView):
     scopes = {"GET": ANY_SCOPE, "PATCH": ANY_SCOPE}
 
-    @extend_schema(operation_id="push_preferences_retrieve", summary="My push preference",
+    @extend_schema(operation_id="push_preferences_get", summary="My push preference",
                    description="Inbound messages on conversations assigned to you are pushed while `enabled`; "
                                "`unassigned` adds those nobody holds.",
                    responses={200: PushPreferenceSerializer}, tags=["devices"])

@@ -39,7 +39,7 @@ def link_out(link: TrackedLink) -> dict:
 class LinkDetailView(ApiView):
     scopes = {"GET": "messages:read"}
 
-    @extend_schema(operation_id="links_retrieve", summary="Get a tracked link",
+    @extend_schema(operation_id="links_get", summary="Get a tracked link",
                    description="A per-recipient short link made from `{{track:URL}}` in a message body, a "
                                "template's URL-button parameter or a campaign variable, with its click counts.",
                    responses={200: LinkOut, 404: OpenApiResponse(description="NOT_FOUND")}, tags=["links"])
