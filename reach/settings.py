@@ -11,6 +11,7 @@ import base64
 import hashlib
 import os
 from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import environ
@@ -122,6 +123,7 @@ INSTALLED_APPS = [
     "apps.contacts",
     "apps.message_templates",
     "apps.billing",
+    "apps.links",
     "apps.conversations",
     "apps.campaigns",
     "apps.webhooks",
@@ -398,7 +400,33 @@ SIMULATOR_PAIR_LIMIT_ENABLED = env.bool("SIMULATOR_PAIR_LIMIT_ENABLED", default=
 SIMULATOR_MEDIA_URL_TTL = env.float("SIMULATOR_MEDIA_URL_TTL", default=300.0)
 # In-process sandbox: templates the simulator never saw are accepted (Reach already checked them locally).
 SIMULATOR_INPROCESS_STRICT_TEMPLATES = env.bool("SIMULATOR_INPROCESS_STRICT_TEMPLATES", default=False)
-SMS_GATEWAY = env.str("SMS_GATEWAY", default="simulator")
+
+# --- SMS (apps/providers/sms): live workspaces use SMS_GATEWAY; sandbox workspaces always the simulator ----
+SMS_GATEWAY = env.str("SMS_GATEWAY", default="simulator")  # simulator | twilio | http | dotted.path.Class
+SMS_DEFAULT_SENDER = env.str("SMS_DEFAULT_SENDER", default="")  # From when a message names no sender
+SMS_HTTP_TIMEOUT = env.float("SMS_HTTP_TIMEOUT", default=10.0)
+SMS_SIMULATOR_PRICE_PER_SEGMENT = Decimal(env.str("SMS_SIMULATOR_PRICE_PER_SEGMENT", default="0.0079"))
+TWILIO_ACCOUNT_SID = env.str("TWILIO_ACCOUNT_SID", default="")
+TWILIO_AUTH_TOKEN = env.str("TWILIO_AUTH_TOKEN", default="")  # also validates X-Twilio-Signature
+TWILIO_API_URL = env.str("TWILIO_API_URL", default="https://api.twilio.com").rstrip("/")
+TWILIO_MESSAGING_SERVICE_SID = env.str("TWILIO_MESSAGING_SERVICE_SID", default="")
+SMS_HTTP_URL = env.str("SMS_HTTP_URL", default="")
+SMS_HTTP_AUTH_HEADER = env.str("SMS_HTTP_AUTH_HEADER", default="")  # e.g. "Bearer <token>"
+SMS_HTTP_WEBHOOK_SECRET = env.str("SMS_HTTP_WEBHOOK_SECRET", default="")
+SMS_HTTP_FIELDS = env.json("SMS_HTTP_FIELDS", default={})  # {"to": "to", "text": "text", "sender": "from"}
+SMS_HTTP_EXTRA = env.json("SMS_HTTP_EXTRA", default={})
+SMS_HTTP_RESPONSE = env.json("SMS_HTTP_RESPONSE", default={})  # {"id": "id", "segments": …, "price": …}
+SMS_HTTP_RECEIPT = env.json("SMS_HTTP_RECEIPT", default={})
+SMS_HTTP_STATUS_MAP = env.json("SMS_HTTP_STATUS_MAP", default={})
+SMS_HTTP_INBOUND = env.json("SMS_HTTP_INBOUND", default={})
+# --- Mobile API: user tokens and FCM push ---------------------------------------------------------------
+AUTH_TOKEN_ATTEMPTS_PER_MINUTE = env.int("AUTH_TOKEN_ATTEMPTS_PER_MINUTE", default=10)  # per address, per username
+FCM_SERVICE_ACCOUNT_JSON = env.str("FCM_SERVICE_ACCOUNT_JSON", default="")  # the JSON itself, or a file path
+FCM_API_URL = env.str("FCM_API_URL", default="https://fcm.googleapis.com").rstrip("/")
+FCM_HTTP_TIMEOUT = env.float("FCM_HTTP_TIMEOUT", default=10.0)
+# fallback {"after": "undelivered", "wait_seconds": N}: the bounds of N
+FALLBACK_WAIT_MIN_SECONDS = env.int("FALLBACK_WAIT_MIN_SECONDS", default=10)
+FALLBACK_WAIT_MAX_SECONDS = env.int("FALLBACK_WAIT_MAX_SECONDS", default=72 * 3600)
 
 # --- Send pipeline (dispatcher) ---------------------------------------------------------------------
 DISPATCH_MAX_AGE_SECONDS = env.int("DISPATCH_MAX_AGE_SECONDS", default=24 * 3600)  # then failed as expired

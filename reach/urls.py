@@ -4,7 +4,7 @@ from drf_spectacular.views import SpectacularRedocView, SpectacularSwaggerView
 
 from apps.core import views as core_views
 
-API_APPS = ["core", "wabas", "contacts", "message_templates", "billing", "conversations", "campaigns", "webhooks", "reports"]
+API_APPS = ["core", "wabas", "contacts", "message_templates", "billing", "conversations", "campaigns", "webhooks", "reports", "links"]
 
 urlpatterns = [
     path("healthz", core_views.healthz, name="healthz"),
@@ -22,6 +22,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),
     path("", include("apps.webhooks.urls")),
+    path("", include("apps.links.urls")),
     path("", include("apps.conversations.web.urls")),
     path("", include("apps.reports.web.urls")),
     path("", include("apps.core.web_urls")),

@@ -9,6 +9,9 @@ A campaign maps each template placeholder to a small expression over the contact
 - `{{contact.FIELD|default}}` uses `default` (literal text, may contain spaces) when the value is missing or
   blank. `{{contact.FIELD|}}` allows an empty value explicitly.
 - Text outside `{{…}}` is kept as is, so one variable may mix text and fields.
+- `{{track:https://…}}` becomes each recipient's own short link (apps.links), made by the writer; a
+  campaign with tracked links is handed out recipient by recipient (the set-based SQL form does not
+  make links).
 - A placeholder that renders empty with no default skips the recipient (`skipped_missing_variable`) rather than
   sending Meta an empty parameter, which it rejects.
 
@@ -37,6 +40,12 @@ class _Part:
 
 
 def _parse_expr(expr: str, *, key: str) -> _Part:
+    if expr.startswith("track:"):
+        # A tracked link: kept as written; the writer turns it into each recipient's own short link.
+        from apps.links.services import track_url_validate
+
+        track_url_validate(expr[len("track:"):].strip(), field=f"variables.{key}")
+        return _Part(text="{{" + expr + "}}")
     path, sep, default = expr.partition("|")
     path = path.strip()
     if not path.startswith("contact."):

@@ -162,6 +162,15 @@ class Message(models.Model):
     pricing = models.JSONField(default=dict, blank=True)
     fallback = models.JSONField(default=dict, blank=True)
     fallback_message = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # The other way: the WhatsApp message this SMS stands in for (at most one SMS per message).
+    fallback_for = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # fallback.after = undelivered: when the SMS goes if WhatsApp has not delivered by then.
+    fallback_due_at = models.DateTimeField(null=True, blank=True)
+    # SMS only: the segments sent (GSM-7 / UCS-2 count, or the gateway's), and the gateway's own price per
+    # segment once it reports one (billing charges sms_segments x sms_price_per_segment: message_charge_sms).
+    sms_segments = models.PositiveSmallIntegerField(null=True, blank=True)
+    sms_price_per_segment = models.DecimalField(max_digits=12, decimal_places=6, null=True, blank=True)
+    sms_price_currency = models.CharField(max_length=3, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -169,6 +178,8 @@ class Message(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["workspace", "provider_message_id"],
                                     condition=Q(provider_message_id__isnull=False), name="uniq_msg_provider_id"),
+            models.UniqueConstraint(fields=["fallback_for"], condition=Q(fallback_for__isnull=False),
+                                    name="uniq_msg_one_fallback"),
         ]
         indexes = [
             models.Index(fields=["next_attempt_at"], condition=Q(status="queued"), name="msg_queued_due"),
@@ -178,6 +189,8 @@ class Message(models.Model):
             models.Index(fields=["scheduled_at"], condition=Q(status="scheduled"), name="msg_scheduled_due"),
             models.Index(fields=["claimed_until"], condition=Q(status="sending"), name="msg_sending_lease"),
             models.Index(fields=["provider_message_id"], name="msg_provider_id"),
+            models.Index(fields=["fallback_due_at"], condition=Q(fallback_due_at__isnull=False, fallback_message__isnull=True),
+                         name="msg_fallback_due"),
             models.Index(fields=["conversation", "-created_at"], name="msg_conversation_created"),
             models.Index(fields=["workspace", "client_reference"], name="msg_ws_client_ref"),
             models.Index(fields=["workspace", "campaign_id", "status"], name="msg_ws_campaign_status"),

@@ -184,7 +184,16 @@ def contact_opted_in(contact: Contact | None) -> bool | None:
     return contact.opted_in if contact is not None else None
 
 
+def sms_consent_refuses(*, opted_out: bool) -> bool:
+    """SMS follows the carriers' STOP rule: after STOP nothing goes by SMS, whatever its kind."""
+    return opted_out
+
+
 def consent_check(ctx: SendContext) -> None:
+    if ctx.channel == SMS:
+        if sms_consent_refuses(opted_out=contact_opted_in(ctx.contact) is False):
+            raise ContactOptedOut("The recipient texted STOP; no SMS may go to them.", details={"field": "to"})
+        return
     if not consent_applies(ctx.category):
         return
     refusal = consent_refuses(category=ctx.category, opted_in=contact_opted_in(ctx.contact),

@@ -11,7 +11,7 @@ from apps.core.tenancy import Tenant
 
 
 class ApiKeyAuthentication(BaseAuthentication):
-    """`Authorization: Bearer ak_live_…|ak_test_…`. A present but bad key is a 401, never a fallback.
+    """`Authorization: Bearer ak_live_…|ak_test_…` (an API key) or `Bearer ut_…` (a user token). A present but bad key is a 401, never a fallback.
     It raises DRF's AuthenticationFailed (rendered as INVALID_API_KEY): DRF marks the request
     unauthenticated only for its own exceptions, and any other would be raised again when the response
     is finalised (a 500 for every write with a bad key)."""
@@ -23,6 +23,8 @@ class ApiKeyAuthentication(BaseAuthentication):
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             self._failed(request)
+        if token.strip().startswith("ut_"):
+            return self._user_token(request, token.strip())
         api_key = selectors.api_key_get_active(secret=token.strip())
         if api_key is None:
             self._failed(request)
@@ -44,6 +46,16 @@ class ApiKeyAuthentication(BaseAuthentication):
         if wait is not None:
             raise Throttled(wait=wait)
         raise AuthenticationFailed(InvalidApiKey.default_message)
+
+    @classmethod
+    def _user_token(cls, request, secret: str):
+        """`Bearer ut_…`: a user's own token, with that user's role in the token's workspace."""
+        found = selectors.user_token_tenant(secret=secret)
+        if found is None:
+            cls._failed(request)
+        token, tenant = found
+        services.user_token_touch(token=token, now=timezone.now())
+        return (token.user, tenant)
 
     def authenticate_header(self, request) -> str:
         return 'Bearer realm="reach"'

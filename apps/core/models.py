@@ -182,3 +182,59 @@ class IdempotencyRecord(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["workspace", "key"], name="uniq_idempotency_key")]
+
+
+class UserToken(models.Model):
+    """A per-user API token (`ut_…`, the mobile app's): acts on one workspace with the user's role there.
+    Only the SHA-256 of the secret is stored; listed per user, revocable one by one."""
+
+    id = PrefixedIdField(prefix="utk")
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_tokens")
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    device_name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=20)
+    secret_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["user", "-created_at"], name="utk_user_created")]
+
+    def __str__(self) -> str:
+        return f"{self.device_name} ({self.prefix}…)"
+
+
+class Device(models.Model):
+    """A push target of a user in a workspace (an FCM registration token)."""
+
+    class Platform(models.TextChoices):
+        ANDROID = "android"
+        IOS = "ios"
+        WEB = "web"
+
+    id = PrefixedIdField(prefix="dev")
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="devices")
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    platform = models.CharField(max_length=10, choices=Platform.choices)
+    push_token = models.CharField(max_length=4096)
+    push_token_hash = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_seen_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["workspace", "push_token_hash"], name="uniq_device_token")]
+
+
+class PushPreference(models.Model):
+    """What a user is pushed about in a workspace: inbound messages on conversations assigned to them
+    (always, while enabled) and, when `unassigned` is on, on conversations nobody holds."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    enabled = models.BooleanField(default=True)
+    unassigned = models.BooleanField(default=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "workspace"], name="uniq_push_preference")]

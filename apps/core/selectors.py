@@ -167,3 +167,55 @@ def api_keys_for(*, workspace: Workspace) -> QuerySet[ApiKey]:
 
 def workspace_members(*, workspace: Workspace) -> QuerySet[Membership]:
     return Membership.objects.filter(workspace=workspace.live).select_related("user").order_by("created_at")
+
+
+# --- user tokens and push targets -------------------------------------------------------------------
+
+
+def user_token_tenant(*, secret: str):
+    """(token, Tenant) for an active `ut_…` token whose user is still an active member, else None. The
+    tenant carries the user's role's scopes in the token's workspace."""
+    from apps.core.models import UserToken
+    from apps.core.services import hash_api_key
+
+    if not secret.startswith("ut_") or len(secret) > 128:
+        return None
+    token = (UserToken.objects.select_related("user", "workspace")
+             .filter(secret_hash=hash_api_key(secret), revoked_at__isnull=True).first())
+    if token is None or not token.user.is_active:
+        return None
+    role = Membership.objects.filter(user_id=token.user_id, workspace_id=token.workspace_id) \
+        .values_list("role", flat=True).first()
+    if role is None:
+        return None
+    return token, Tenant(workspace=token.workspace, scopes=ROLE_SCOPES[role], user=token.user, role=role,
+                         extra={"user_token_id": token.pk})
+
+
+def user_tokens_list(*, user: User):
+    from apps.core.models import UserToken
+
+    return UserToken.objects.filter(user=user, revoked_at__isnull=True).order_by("-created_at")
+
+
+def push_preference_get(*, user: User, workspace: Workspace):
+    from apps.core.models import PushPreference
+
+    return PushPreference.objects.filter(user=user, workspace=workspace).first() or PushPreference(
+        user=user, workspace=workspace)
+
+
+def push_devices_for_inbound(*, workspace_id: str, assigned_user_id: int | None) -> list:
+    """The devices to push a new inbound message to: the assignee's (unless they turned pushes off), or,
+    for an unassigned conversation, those of members who asked for unassigned ones."""
+    from apps.core.models import Device, PushPreference
+
+    prefs = PushPreference.objects.filter(workspace_id=workspace_id)
+    if assigned_user_id is not None:
+        if prefs.filter(user_id=assigned_user_id, enabled=False).exists():
+            return []
+        users = [assigned_user_id]
+    else:
+        users = list(prefs.filter(enabled=True, unassigned=True).values_list("user_id", flat=True))
+    members = Membership.objects.filter(workspace_id=workspace_id, user_id__in=users).values_list("user_id", flat=True)
+    return list(Device.objects.filter(workspace_id=workspace_id, user_id__in=list(members)).order_by("pk"))

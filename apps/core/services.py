@@ -486,3 +486,90 @@ def demo_ensure(*, slug: str = "demo", username: str = "admin") -> tuple[Workspa
         user.save(update_fields=["password", "is_staff", "is_superuser"])
     workspace = workspace_create(name="Demo", slug=slug, owner=user)
     return workspace, user, password, True
+
+
+# --- user tokens, devices, push preferences (the mobile API) ----------------------------------------
+
+
+class InvalidCredentials(ValidationFailed):
+    status, code, default_message = 401, "INVALID_CREDENTIALS", "The username or password is wrong."
+
+
+def user_token_create(*, username: str, password: str, device_name: str, workspace_slug: str = "",
+                      request=None) -> tuple[Any, str]:
+    """POST /api/v1/auth/token: check the password (through Django's authenticate, so a lockout backend
+    sees it), pick the workspace (the named one, else the user's first) and mint `ut_…`. The secret is
+    returned once; only its hash is stored."""
+    from django.contrib.auth import authenticate
+
+    from apps.core.models import UserToken
+
+    user = authenticate(request, username=username, password=password)
+    if user is None or not user.is_active:
+        raise InvalidCredentials()
+    memberships = Membership.objects.select_related("workspace").filter(user=user, workspace__is_sandbox=False)
+    if workspace_slug:
+        memberships = memberships.filter(workspace__slug=workspace_slug)
+    membership = memberships.order_by("created_at").first()
+    if membership is None:
+        raise NotFound("You are not a member of that workspace.", details={"field": "workspace"})
+    secret = "ut_" + secrets.token_urlsafe(32)
+    token = UserToken.objects.create(user=user, workspace=membership.workspace, device_name=device_name[:100],
+                                     prefix=secret[:10], secret_hash=hash_api_key(secret))
+    return token, secret
+
+
+def user_token_revoke(*, user: User, token_id: str, now: datetime | None = None) -> bool:
+    from apps.core.models import UserToken
+
+    return bool(UserToken.objects.filter(pk=token_id, user=user, revoked_at__isnull=True)
+                .update(revoked_at=now or timezone.now()))
+
+
+def user_token_touch(*, token, now: datetime) -> None:
+    """last_used_at, at most once a minute per token (no write per request)."""
+    from apps.core.models import UserToken
+
+    if token.last_used_at is None or now - token.last_used_at > timedelta(minutes=1):
+        UserToken.objects.filter(pk=token.pk).update(last_used_at=now)
+        token.last_used_at = now
+
+
+def device_register(*, user: User, workspace: Workspace, platform: str, push_token: str):
+    """Register (or re-own) a push token: one device row per token and workspace."""
+    from apps.core.models import Device
+
+    digest = hashlib.sha256(push_token.encode()).hexdigest()
+    device, _ = Device.objects.update_or_create(
+        workspace=workspace, push_token_hash=digest,
+        defaults={"user": user, "platform": platform, "push_token": push_token})
+    return device
+
+
+def device_delete(*, user: User, device_id: str) -> bool:
+    from apps.core.models import Device
+
+    return Device.objects.filter(pk=device_id, user=user).delete()[0] > 0
+
+
+def devices_forget_tokens(*, push_tokens: list[str]) -> int:
+    """FCM said these registration tokens are no longer valid (UNREGISTERED / INVALID_ARGUMENT)."""
+    from apps.core.models import Device
+
+    hashes = [hashlib.sha256(t.encode()).hexdigest() for t in push_tokens]
+    return Device.objects.filter(push_token_hash__in=hashes).delete()[0] if hashes else 0
+
+
+def push_preference_set(*, user: User, workspace: Workspace, enabled: bool | None = None,
+                        unassigned: bool | None = None):
+    from apps.core.models import PushPreference
+
+    pref, _ = PushPreference.objects.get_or_create(user=user, workspace=workspace)
+    changed = []
+    if enabled is not None:
+        pref.enabled, changed = enabled, [*changed, "enabled"]
+    if unassigned is not None:
+        pref.unassigned, changed = unassigned, [*changed, "unassigned"]
+    if changed:
+        pref.save(update_fields=[*changed, "updated_at"])
+    return pref

@@ -53,3 +53,16 @@ def phone_number_get(*, phone_number_id: str) -> PhoneNumber | None:
 
 def waba_exists_in(workspace: Workspace, waba_id: str) -> bool:
     return Waba.objects.filter(workspace=workspace, pk=waba_id).exists()
+
+
+def phone_number_for_sms(*, to_phone: str) -> PhoneNumber | None:
+    """The live number an inbound SMS was sent to (the business texts from its WhatsApp number's line):
+    matched on digits, never a sandbox (simulated) number."""
+    digits = "".join(ch for ch in to_phone or "" if ch.isdigit())
+    if len(digits) < 7:
+        return None
+    for number in (PhoneNumber.objects.select_related("waba", "workspace")
+                   .filter(waba__is_simulated=False, display_phone_number__contains=digits[-7:]).order_by("pk")):
+        if "".join(ch for ch in number.display_phone_number if ch.isdigit()) == digits:
+            return number
+    return None

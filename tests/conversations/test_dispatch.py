@@ -181,7 +181,7 @@ def test_not_on_whatsapp_sends_the_sms_fallback_and_links_it(workspace, number, 
             sent_sms.append((to, text, sender))
             return type("R", (), {"provider_message_id": "sms-1"})()
 
-    monkeypatch.setattr("apps.providers.sms.get_sms_gateway", lambda: Gateway(), raising=False)
+    monkeypatch.setattr("apps.providers.sms.get_sms_gateway", lambda **kw: Gateway(), raising=False)
     [m] = _queue(workspace, number, fallback={"sms": {"text": "Your code is 1234", "sender": "Acme"}})
     sender.script["+15557654321"] = [_err("RECIPIENT_NOT_ON_WHATSAPP", 131026, False, not_on_whatsapp=True)]
     dispatch.dispatch_drain(phone_number_id=number.pk, budget_seconds=5)
@@ -194,12 +194,14 @@ def test_not_on_whatsapp_sends_the_sms_fallback_and_links_it(workspace, number, 
     assert len(sender.calls) == 1  # the SMS did not go through WhatsApp
 
 
-def test_terminal_without_not_on_whatsapp_sends_no_fallback(workspace, number, sender):
+def test_any_terminal_failure_sends_the_fallback_once(workspace, number, sender):
+    """fallback.after = failed means any terminal WhatsApp failure (issue 21), not only not-on-WhatsApp."""
     [m] = _queue(workspace, number, fallback={"sms": {"text": "x"}})
     sender.script["+15557654321"] = [_err("INVALID_REQUEST", 100, False)]
     dispatch.dispatch_drain(phone_number_id=number.pk, budget_seconds=5)
     m.refresh_from_db()
-    assert m.fallback_message_id is None and Message.objects.filter(channel="sms").count() == 0
+    [sms] = Message.objects.filter(channel="sms")
+    assert (m.status, m.fallback_message_id, sms.fallback_for_id) == ("failed", sms.pk, m.pk)
 
 
 def test_claims_never_overlap_and_lost_leases_come_back_once(workspace, number, sender):

@@ -208,10 +208,11 @@ def test_late_131026_failure_triggers_the_sms_fallback_once(outbound, workspace)
     assert Message.objects.filter(channel="sms").count() == 1
 
 
-def test_late_failure_without_fallback_or_other_code_sends_no_sms(outbound):
-    outbound("wamid.SMS2", fallback={"sms": {"text": "x"}})
+def test_late_failure_sends_sms_only_for_messages_that_asked(outbound):
+    """Any terminal failure brings the fallback (issue 21), and only to a message that asked for one."""
+    asked = outbound("wamid.SMS2", fallback={"sms": {"text": "x"}})
     outbound("wamid.SMS3")
     deliver(status_payload([status("wamid.SMS2", "failed", T0, errors=[{"code": 131049, "title": "eco"}]),
                             status("wamid.SMS3", "failed", T0, errors=[{"code": 131026, "title": "undeliverable"}])]))
-    assert Message.objects.filter(channel="sms").count() == 0
+    assert list(Message.objects.filter(channel="sms").values_list("fallback_for_id", flat=True)) == [asked.pk]
     assert Message.objects.filter(status="failed").count() == 2

@@ -39,6 +39,7 @@ API_MD_EVENT_TYPES = {
     "message.failed", "conversation.assigned", "conversation.status_changed", "contact.opted_out",
     "contact.opted_in", "template.status_changed", "phone_number.quality_changed", "campaign.completed",
     "wallet.low_balance", "wallet.topped_up",  # API.md "Money"
+    "link.clicked",  # API.md, "Tracked links": event link.clicked
 }
 T = datetime(2026, 5, 23, 14, 22, 17, tzinfo=UTC)
 
@@ -55,7 +56,7 @@ def test_internal_types_are_registered_but_not_public():
 
 def test_every_type_has_one_builder_named_after_it_in_its_app():
     modules = [importlib.import_module(f"apps.{app}.events")
-               for app in ("conversations", "contacts", "message_templates", "wabas", "campaigns", "billing")]
+               for app in ("conversations", "contacts", "message_templates", "wabas", "campaigns", "billing", "links")]
     for entry in event_types():
         if entry.name == TEST_EVENT_TYPE:
             continue

@@ -193,4 +193,4 @@ def test_sms_simulator(prefix):
     with pytest.raises(ProviderError):
         gw.send_sms(to="12345", text="x", sender="R")
     assert len(gw.sent()) == 2
-    assert isinstance(get_sms_gateway(), SimulatorSmsGateway)
+    assert isinstance(get_sms_gateway(simulated=True), SimulatorSmsGateway)

@@ -257,6 +257,14 @@ def test_wallet_low_balance(workspace):
     assert event.data["reserved"] == "2.0000"
 
 
+def test_link_clicked(workspace, client):
+    from apps.links.services import links_create
+
+    [link] = links_create(workspace_id=workspace.pk, items=[{"code": "c" * 22, "url": "https://shop.example/"}])
+    event = exactly_one("link.clicked", workspace, lambda: client.get("/l/" + "c" * 22))
+    assert (event.data["link_id"], event.data["clicks"], event.data["first_click"]) == (link.pk, 1, True)
+
+
 def test_every_api_event_type_has_a_test_here():
     import sys
 

@@ -3,6 +3,7 @@ charges, releases and refunds (charging)."""
 
 from apps.billing.services.charging import (  # noqa: F401
     message_charge_from_pricing,
+    message_charge_sms,
     message_reservation_release,
     pricing_is_free,
 )

@@ -57,3 +57,16 @@ def message_reservation_release(*, message: Any) -> Decimal | None:
         return charge_refund(workspace=workspace, amount=message.cost, message_id=message.pk,
                              campaign_id=message.campaign_id)
     return None
+
+
+def message_charge_sms(*, message: Any) -> Decimal | None:
+    """An SMS was priced by its gateway (sms_segments × sms_price_per_segment): charge that against its
+    reservation, once (`cost` set marks it; receipts repeat the price). A failed SMS is never charged."""
+    per_segment = getattr(message, "sms_price_per_segment", None)
+    if per_segment is None or message.cost is not None or message.status in ("failed", "canceled"):
+        return None
+    price = (Decimal(per_segment) * Decimal(getattr(message, "sms_segments", None) or 1)).quantize(Decimal("0.0001"))
+    reservation_settle(workspace=Workspace(pk=message.workspace_id), reserved=message.cost_estimate or ZERO,
+                       charge=price, message_id=message.pk, campaign_id=message.campaign_id)
+    message.cost = price
+    return price

@@ -244,7 +244,8 @@ class CampaignListView(ApiView):
             qs = qs.filter(status=request.query_params["status"])
         response = self.paginated(qs, lambda c: c)
         items = response.data["data"]
-        stats = selectors.campaigns_stats(campaign_ids=[c.pk for c in items])
+        stats = selectors.with_clicks(selectors.campaigns_stats(campaign_ids=[c.pk for c in items]),
+                                      workspace_id=self.tenant.workspace.pk)
         response.data["data"] = [campaign_out(c, stats[c.pk]) for c in items]
         return response
 
@@ -261,7 +262,7 @@ class CampaignListView(ApiView):
         data.is_valid(raise_exception=True)
         campaign = services.campaign_create(tenant=self.tenant, data=data.validated_data)
         self.audit_target = ("campaign", campaign.pk)
-        return Response(campaign_out(campaign, selectors.campaign_stats(campaign=campaign)), status=201)
+        return Response(campaign_out(campaign, selectors.campaign_stats_with_clicks(campaign=campaign)), status=201)
 
 
 class CampaignDetailView(ApiView):
@@ -271,7 +272,7 @@ class CampaignDetailView(ApiView):
              description="One campaign with its status and stats.", responses={200: CampaignOut})
     def get(self, request, pk: str):
         campaign = self.get_scoped(_campaigns(self), pk)
-        return Response(campaign_out(campaign, selectors.campaign_stats(campaign=campaign)))
+        return Response(campaign_out(campaign, selectors.campaign_stats_with_clicks(campaign=campaign)))
 
 
 class CampaignActionView(ApiView):
@@ -292,7 +293,7 @@ class CampaignActionView(ApiView):
             "resume": services.campaign_resume, "cancel": services.campaign_cancel,
         }[self.action_name]
         campaign = action(campaign=campaign)
-        return Response(campaign_out(campaign, selectors.campaign_stats(campaign=campaign)))
+        return Response(campaign_out(campaign, selectors.campaign_stats_with_clicks(campaign=campaign)))
 
 
 def _action_view(action: str) -> type[CampaignActionView]:

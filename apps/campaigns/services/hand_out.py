@@ -150,6 +150,10 @@ def _sql_plan(*, campaign: Campaign, compiled: dict) -> dict | None:
     texts = [str(c.get("text", "")) for c in (campaign.template.components or []) if isinstance(c, dict)]
     if any("\x00" in t for t in texts):
         return None
+    from apps.links.services import has_track
+
+    if has_track(campaign.variables):
+        return None  # tracked links are made per recipient by the writer's Python form
     render = variables.sql_render(compiled) if compiled else None
     if render is None:
         body_parts: list[str | int] = [_template_render(template=campaign.template, variables=None)]

@@ -53,6 +53,8 @@ def message_out(message: Message) -> dict:
         "cost": f"{message.cost:.4f}" if message.cost is not None else None, "currency": message.currency,
         "conversation_id": message.conversation_id, "campaign_id": message.campaign_id or None,
         "client_reference": message.client_reference or None, "fallback_message_id": message.fallback_message_id,
+        "fallback_for_message_id": message.fallback_for_id,
+        "sms_segments": message.sms_segments,
         "sent_by": message.sent_by_user_id or message.sent_by, "created_at": _ts(message.created_at),
     }
 

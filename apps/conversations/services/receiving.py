@@ -190,8 +190,11 @@ def _enqueue_media_fetch(message_id: str) -> None:
 
 def inbound_after_commit(*, message_id: str, contact_created: bool, consent_keyword: str | None,
                          workspace_id: str | None = None) -> None:
-    """Reactions to a committed inbound: the opt-out confirmation and the inbox's auto-replies.
-    Best effort: a failure here is logged and never undoes the stored message."""
+    """Reactions to a committed inbound: the mobile push, the opt-out confirmation and the inbox's
+    auto-replies. Best effort: a failure here is logged and never undoes the stored message."""
+    from apps.conversations.services.push import push_inbound_enqueue
+
+    push_inbound_enqueue(message_id)
     if consent_keyword == "opt_out":
         try:
             _optout_confirmation_send(message_id=message_id)
@@ -414,12 +417,8 @@ def _status_apply_one(*, message: Message, update) -> bool:
 
 def _fallback_for_late_failure(*, message: Message, update, now: datetime, after_commit: list) -> list:
     """Meta reports most undeliverable messages (131026 & co.) as a late `failed` status, not as a send
-    error: give them the same SMS fallback the dispatcher gives a synchronous terminal error."""
-    from apps.providers.base import error_from_meta
-
-    first = update.errors[0] if update.errors else None
-    if first is None or not error_from_meta(first.code, first.title).not_on_whatsapp:
-        return []
+    error: give them the same SMS fallback the dispatcher gives a synchronous terminal error (the rows
+    are locked by the status batch's SELECT … FOR UPDATE)."""
     from apps.conversations.services.dispatch import fallback
 
     linked = fallback.fallback_for(message=message, now=now)  # the writer kicks the dispatcher on commit

@@ -38,8 +38,10 @@ from apps.wabas.models import PhoneNumber
 def _one_statement_applies(req: SendRequest) -> bool:
     """Sends whose whole policy is the sender, the contact and its window (no template, no consent, no
     media or message to look up) can be checked inside the statement that writes them."""
+    from apps.links.services import has_track
+
     return (connection.vendor == "postgresql" and req.channel == Message.Channel.WHATSAPP
-            and req.type not in ("template", "reaction")
+            and req.type not in ("template", "reaction") and not has_track(req.content)
             and not (req.type in MEDIA_TYPES and req.content.get("media_id")))
 
 

@@ -20,6 +20,7 @@ MESSAGE_TYPES = ("text", "template", "image", "video", "audio", "document", "sti
 MEDIA_TYPES = ("image", "video", "audio", "document", "sticker")
 CAPTIONED = ("image", "video", "document")
 CHANNELS = ("whatsapp", "sms")
+FALLBACK_FAILED, FALLBACK_UNDELIVERED = "failed", "undelivered"
 
 TEXT_MAX = 4096
 CAPTION_MAX = 1024
@@ -347,13 +348,27 @@ def send_request_validate(data, *, now: datetime | None = None) -> SendRequest:
     fb_out: dict = {}
     if fallback is not None:
         fallback = _obj(fallback, "fallback")
-        unknown = set(fallback) - {"sms"}
+        unknown = set(fallback) - {"sms", "after", "wait_seconds"}
         if unknown:
             _fail("only sms is supported.", f"fallback.{sorted(unknown)[0]}")
+        if channel != "whatsapp":
+            _fail("a fallback is for WhatsApp messages.", "fallback")
         sms = _obj(fallback.get("sms"), "fallback.sms")
         fb_out = {"sms": {"text": _str(sms.get("text"), "fallback.sms.text", max_len=SMS_TEXT_MAX)}}
         if sms.get("sender") is not None:
             fb_out["sms"]["sender"] = _str(sms["sender"], "fallback.sms.sender", max_len=SMS_SENDER_MAX)
+        after = fallback.get("after", FALLBACK_FAILED)
+        if after not in (FALLBACK_FAILED, FALLBACK_UNDELIVERED):
+            _fail("must be failed or undelivered.", "fallback.after")
+        fb_out["after"] = after
+        if after == FALLBACK_UNDELIVERED:
+            wait = fallback.get("wait_seconds")
+            lo, hi = settings.FALLBACK_WAIT_MIN_SECONDS, settings.FALLBACK_WAIT_MAX_SECONDS
+            if isinstance(wait, bool) or not isinstance(wait, int) or not lo <= wait <= hi:
+                _fail(f"must be an integer from {lo} to {hi} when after is undelivered.", "fallback.wait_seconds")
+            fb_out["wait_seconds"] = wait
+        elif fallback.get("wait_seconds") is not None:
+            _fail("only applies when after is undelivered.", "fallback.wait_seconds")
     return SendRequest(to=to, channel=channel, type=mtype, content=content, phone_number_id=pn,
                        scheduled_at=scheduled_at, client_reference=client_reference or "", fallback=fb_out)
 

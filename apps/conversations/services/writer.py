@@ -60,9 +60,18 @@ def kick_on_commit(phone_number_id: str) -> None:
     transaction.on_commit(lambda: dispatch_kick(phone_number_id=phone_number_id))
 
 
+def fallback_due_at(fallback: dict | None, *, release: datetime) -> datetime | None:
+    """fallback.after = undelivered: the SMS is due when WhatsApp has not delivered `wait_seconds` after
+    the message was released for sending."""
+    if not fallback or fallback.get("after") != "undelivered":
+        return None
+    return release + timedelta(seconds=int(fallback["wait_seconds"]))
+
+
 def _outbound_message(ctx: SendContext, *, number_id: str | None, conversation_id: str | None, sent_by: str,
                       sent_by_user: User | None, api_key_id: str, scheduled_at: datetime | None,
-                      client_reference: str, fallback: dict | None, campaign_id: str) -> Message:
+                      client_reference: str, fallback: dict | None, campaign_id: str,
+                      fallback_for: str | None = None) -> Message:
     release = scheduled_at or ctx.now
     return Message(
         workspace=ctx.workspace, conversation_id=conversation_id, contact=ctx.contact, phone_number_id=number_id,
@@ -73,7 +82,7 @@ def _outbound_message(ctx: SendContext, *, number_id: str | None, conversation_i
         client_reference=client_reference, sent_by=sent_by, sent_by_user=sent_by_user, api_key_id=api_key_id,
         scheduled_at=scheduled_at, next_attempt_at=release, expires_at=release + _max_age(),
         cost_estimate=ctx.cost, currency=billing.wallet_currency(workspace=ctx.workspace), fallback=fallback or {},
-        campaign_id=campaign_id,
+        campaign_id=campaign_id, fallback_for_id=fallback_for, fallback_due_at=fallback_due_at(fallback, release=release),
     )
 
 
@@ -87,14 +96,16 @@ def message_write(ctx: SendContext, *, sent_by: str, sent_by_user: User | None =
     transaction (the dispatcher's batch), which then gets the creation event instead of it being appended
     here; the caller must be inside its transaction."""
     contact, conversation_id, number = ctx.contact, ctx.conversation_id, ctx.number
+    tracker = _links_expand(ctx)
 
     def new_message() -> Message:
         return _outbound_message(ctx, number_id=number.pk, conversation_id=conversation_id, sent_by=sent_by,
                                  sent_by_user=sent_by_user, api_key_id=api_key_id, scheduled_at=scheduled_at,
-                                 client_reference=client_reference, fallback=fallback, campaign_id=campaign_id)
+                                 client_reference=client_reference, fallback=fallback, campaign_id=campaign_id,
+                                 fallback_for=fallback_for)
 
     known = contact is not None and contact.phone == ctx.to and conversation_id is not None
-    if known and events is None and connection.vendor == "postgresql":
+    if known and events is None and connection.vendor == "postgresql" and not tracker:
         # The common case (a known contact's open conversation): the message, the conversation's activity,
         # the audit record and the event are ONE statement, hence one transaction and one round trip.
         message = new_message()
@@ -122,6 +133,9 @@ def message_write(ctx: SendContext, *, sent_by: str, sent_by_user: User | None =
             message = new_message()
             statement = insert_statement([message])
         insert_run([message], statement)
+        if tracker:
+            tracker.save(workspace_id=ctx.workspace.pk, message_id=message.pk, campaign_id=campaign_id,
+                         contact_id=contact.pk if contact else "")
         policy.wallet_reserve(workspace=ctx.workspace, amount=ctx.cost, message_id=message.pk)
         conversation_record_message(conversation_id=conversation_id, at=ctx.now, preview=ctx.body, inbound=False)
         if audit is not None:
@@ -164,6 +178,20 @@ def _write_in_one_statement(ctx: SendContext, message: Message, *, conversation_
             return False
     message._state.adding, message._state.db = False, connection.alias
     return True
+
+
+def _links_expand(ctx: SendContext):
+    """`{{track:URL}}` in the content (and so in the rendered body) -> this recipient's short links; the
+    tracker saves them with the message. None when there is nothing to track."""
+    from apps.links.services import LinkTracker, has_track
+
+    if not has_track(ctx.content):
+        return None
+    tracker = LinkTracker()
+    field = "template" if ctx.message_type == "template" else ctx.message_type
+    ctx.content = tracker.expand(ctx.content, field=field)
+    ctx.body = tracker.expand_text(ctx.body, field=field)
+    return tracker
 
 
 def message_write_guarded(ctx: SendContext, *, guard: tuple[str, list], sent_by: str,
@@ -226,6 +254,7 @@ def messages_enqueue_bulk(*, workspace: Workspace, phone_number: PhoneNumber, te
             workspace=workspace, contact_ids=[row["contact"].pk for row in rows], phone_number=phone_number,
             channel_kind=Conversation.ChannelKind.WHATSAPP, now=now)
         messages = []
+        trackers = []
         default_expiry = now + _max_age()
         for row in rows:
             contact = row["contact"]
@@ -234,6 +263,8 @@ def messages_enqueue_bulk(*, workspace: Workspace, phone_number: PhoneNumber, te
             content = {"name": template.name, "language": template.language}
             if row.get("variables") is not None:
                 content["variables"] = row["variables"]
+            tracker = _rows_links_expand(row, content)
+            trackers.append(tracker)
             messages.append(Message(
                 workspace=workspace, conversation=conversations[contact.pk], contact=contact,
                 phone_number=phone_number, direction=Message.Direction.OUTBOUND, channel=Message.Channel.WHATSAPP,
@@ -245,11 +276,30 @@ def messages_enqueue_bulk(*, workspace: Workspace, phone_number: PhoneNumber, te
                 currency=currency,
             ))
         Message.objects.bulk_create(messages, batch_size=1000)
+        if any(trackers):
+            from apps.links.services import links_create
+
+            links_create(workspace_id=workspace.pk, items=[
+                {"code": code, "url": url, "message_id": m.pk, "campaign_id": campaign_id, "contact_id": m.contact_id}
+                for m, tracker in zip(messages, trackers, strict=True) if tracker for url, code in tracker.codes.items()])
         policy.wallet_reserve(workspace=workspace, amount=sum((m.cost_estimate for m in messages), Decimal("0")),
                               campaign_id=campaign_id)
         Conversation.objects.filter(pk__in=[c.pk for c in conversations.values()]).update(last_message_at=now)
         kick_on_commit(phone_number.pk)
     return [m.pk for m in messages]
+
+
+def _rows_links_expand(row: dict, content: dict):
+    """A campaign row's `{{track:URL}}` (in its variables, hence its body) -> this recipient's short links,
+    in `content` and the row's body."""
+    from apps.links.services import LinkTracker, has_track
+
+    if not has_track(content.get("variables")):
+        return None
+    tracker = LinkTracker()
+    content["variables"] = tracker.expand(content["variables"], field="variables")
+    row["body"] = tracker.expand_text(row.get("body", ""), field="variables")
+    return tracker
 
 
 def _insert_select_columns(model, explicit: dict[str, str | tuple[str, list]], *, now: datetime):

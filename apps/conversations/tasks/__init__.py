@@ -1,2 +1,2 @@
 # Celery's autodiscovery imports this package; each road keeps its tasks in its own module.
-from apps.conversations.tasks import autoreplies, dispatch, inbox, media, receiving, sending  # noqa: F401
+from apps.conversations.tasks import autoreplies, dispatch, inbox, media, push, receiving, sending, sms  # noqa: F401

@@ -12,7 +12,8 @@ from ulid import ULID
 
 from apps.core.redis import get_redis
 from apps.providers.base import ProviderError
-from apps.providers.sms.base import SmsResult
+from apps.providers.sms.base import SmsPrice, SmsResult
+from apps.providers.sms.segments import sms_segments
 
 MAGIC_SMS_UNDELIVERABLE = "+15550002001"
 MAGIC_SMS_TRANSIENT_ONCE = "+15550002002"
@@ -21,6 +22,8 @@ MAX_SEGMENTS_TEXT = 1600
 
 
 class SimulatorSmsGateway:
+    name = "simulator"
+
     def __init__(self, *, redis=None, key: str = "sim:sms:sent", keep: int = 10000):
         self._redis = redis
         self.key = key
@@ -43,12 +46,23 @@ class SimulatorSmsGateway:
             raise ProviderError(code="UPSTREAM_UNAVAILABLE", message="SMS gateway busy, try again.",
                                 retryable=True, retry_after=1.0, http_status=503)
         sms_id = f"sms_{ULID()}"
-        record = {"id": sms_id, "to": to, "text": text, "sender": sender, "at": time.time()}
+        segments = sms_segments(text).segments
+        record = {"id": sms_id, "to": to, "text": text, "sender": sender, "at": time.time(), "segments": segments}
         pipe = self.redis.pipeline()
         pipe.lpush(self.key, json.dumps(record))
         pipe.ltrim(self.key, 0, self.keep - 1)
         pipe.execute()
-        return SmsResult(provider_message_id=sms_id)
+        price = self._price(segments)
+        return SmsResult(provider_message_id=sms_id, segments=segments, price=price.total, price_unit=price.currency)
+
+    @staticmethod
+    def _price(segments: int) -> SmsPrice:
+        from django.conf import settings
+
+        return SmsPrice(total=settings.SMS_SIMULATOR_PRICE_PER_SEGMENT * segments, currency="USD", segments=segments)
+
+    def message_price(self, *, provider_message_id: str) -> SmsPrice | None:
+        return None  # the simulator prices each message when it accepts it
 
     def sent(self, limit: int = 100) -> list[dict]:
         """Most recent first."""

@@ -27,6 +27,7 @@ class Outcome:
     started_at: datetime | None = None
     finished_at: datetime | None = None
     latency_ms: int | None = None
+    sms: object | None = None  # an SMS gateway's SmsResult (segments, price) once accepted
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """Record: one short transaction per batch; an attempt row per call; every status move through
 transitions. Retryable errors go back to queued with `next_attempt_at` (Retry-After, else exponential with
 ±20% jitter); past `expires_at` the message fails as MESSAGE_EXPIRED; terminal errors fail it with the
-mapped code and bring the SMS fallback when the recipient is not on WhatsApp."""
+mapped code and bring the SMS fallback when the message asked for one."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from apps.conversations.models import Message, MessageAttempt
-from apps.conversations.services import transitions
+from apps.conversations.services import sms, transitions
 from apps.conversations.services.dispatch import fallback, kicks
 from apps.conversations.services.dispatch.base import Outcome, _setting, _Terminal
 
@@ -53,6 +53,10 @@ def outcomes_record(*, outcomes: list[Outcome], token: str, now: datetime | None
         for o in accepted:
             if o.message.pk in sent_ids:
                 attempts.append(_attempt(o, o.message.attempts + 1, MessageAttempt.Outcome.ACCEPTED))
+                if o.message.channel == Message.Channel.SMS:
+                    sms.sms_accepted_record(message=o.message, segments=getattr(o.sms, "segments", None),
+                                            price=getattr(o.sms, "price", None),
+                                            price_unit=getattr(o.sms, "price_unit", ""))
         for o in outcomes:
             if o.kind == "deferred":
                 if transitions.messages_release_claims(messages=[o.message], token=token, now=now,
@@ -100,7 +104,7 @@ def _record_failure(o: Outcome, *, token: str, now: datetime, counts: dict, even
     counts["failed"] += 1
     if called:
         attempts.append(_attempt(o, number, MessageAttempt.Outcome.TERMINAL))
-    if getattr(err, "not_on_whatsapp", False):
+    if fallback.fallback_wanted(m):  # any terminal WhatsApp failure
         linked = fallback.fallback_for(message=m, now=now)
         if linked is not None:
             sms, evts = linked

@@ -2,7 +2,7 @@
 number's NumberPacer. Live and sandbox numbers take the same loop; only the sender differs: the live one is
 AsyncGraphSender (aiohttp, concurrent), the sandbox one the in-process simulator, whose follow-up webhooks
 (statuses) are handed to the receive road by the drain thread once the batch is back. SMS goes through the
-gateway, inline."""
+gateway, inline (the simulator for sandbox numbers, whatever SMS_GATEWAY says)."""
 
 from __future__ import annotations
 
@@ -107,7 +107,9 @@ def _send_sync(outcome: Outcome, call) -> None:
     outcome.started_at = _now()
     t0 = time.perf_counter()
     try:
-        outcome.provider_message_id = call().provider_message_id
+        result = call()
+        outcome.provider_message_id = result.provider_message_id
+        outcome.sms = result
         outcome.kind = "accepted"
     except Exception as exc:
         _outcome_from_exception(outcome, exc)
@@ -115,12 +117,13 @@ def _send_sync(outcome: Outcome, call) -> None:
     outcome.latency_ms = int((time.perf_counter() - t0) * 1000)
 
 
-def _send_sms(outcomes: list[Outcome]) -> None:
+def _send_sms(outcomes: list[Outcome], *, simulated: bool) -> None:
+    """A sandbox number's SMS always goes to the simulator; a live one's to the configured gateway."""
     if not outcomes:
         return
     from apps.providers.sms import get_sms_gateway
 
-    gateway = get_sms_gateway()
+    gateway = get_sms_gateway(simulated=simulated)
     for outcome in outcomes:
         m = outcome.message
         _send_sync(outcome, lambda m=m: gateway.send_sms(to=m.to_phone, text=m.content.get("body", m.body),
@@ -139,5 +142,5 @@ def _start_send(batch: Batch, ctx: _NumberCtx, now: datetime) -> InFlight:
             flight.after.append(sender.deliver)
         flight.future = _loop.submit(_send_paced(wa, pacer=ctx.pacer, sender=sender,
                                                  number_meta_id=ctx.number.meta_phone_number_id, token=ctx.token))
-    _send_sms(sms)
+    _send_sms(sms, simulated=ctx.simulated)
     return flight

@@ -1,5 +1,5 @@
-"""The sweeper (beat): release scheduled messages, recover expired leases, expire stale messages, and kick a
-drain for every number with due work (what the on-commit fast path missed)."""
+"""The sweeper (beat): release scheduled messages, recover expired leases, expire stale messages, send the
+`undelivered` SMS fallbacks that are due, and kick a drain for every number with due work (what the on-commit fast path missed)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from apps.conversations.models import Message
+from apps.conversations.services import fallback as fallback_chain
 from apps.conversations.services import transitions
-from apps.conversations.services.dispatch import kicks
+from apps.conversations.services.dispatch import fallback, kicks
 from apps.conversations.services.dispatch.base import _setting
 
 
@@ -49,6 +50,9 @@ def messages_expire(*, now: datetime | None = None, limit: int = 1000) -> int:
             if transitions.message_transition(message=m, to=Message.Status.FAILED, at=now, error=_EXPIRED,
                                               events=events):
                 expired += 1
+                linked = fallback.fallback_for(message=m, now=now)  # expiry is a terminal failure too
+                if linked is not None:
+                    events.setdefault(m.workspace_id, []).extend(linked[1])
         transitions.events_flush(events)
     return expired
 
@@ -60,7 +64,7 @@ def dispatch_sweep(*, now: datetime | None = None) -> dict[str, int]:
 
     now = now or timezone.now()
     out = {"released": messages_release_scheduled(now=now), "recovered": leases_recover(now=now),
-           "expired": messages_expire(now=now)}
+           "expired": messages_expire(now=now), "fallbacks": fallback_chain.fallbacks_due_send(now=now)}
     numbers = list(Message.objects.filter(status=Message.Status.QUEUED, next_attempt_at__lte=now)
                    .order_by().values_list("phone_number_id", flat=True).distinct()[:1000])
     for pn in numbers:
