@@ -32,6 +32,9 @@ class Conversation(models.Model):
     last_inbound_at = models.DateTimeField(null=True, blank=True)
     last_message_preview = models.CharField(max_length=200, blank=True, default="")
     unread_count = models.PositiveIntegerField(default=0)
+    # Who opened the thread: "campaign" keeps it out of the agents' lists until the customer replies
+    # (selectors.conversations.conversations_list); blank for every other opener.
+    opened_by = models.CharField(max_length=20, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

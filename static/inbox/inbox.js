@@ -170,9 +170,13 @@
   }
 
   // ---------------------------------------------------------------- conversation pane
+  function setPane(p) { $("inbox").dataset.pane = p; }
   async function openConversation(id) {
     if (!id) return;
+    if (S.current !== id) setMode("reply"); // a note half-typed elsewhere never turns into a reply here
     S.current = id;
+    S.pinned = true; // stay at the newest message until the reader scrolls up
+    setPane("thread");
     S.messages = new Map(); S.notes = new Map(); S.oldestId = null; S.hasMore = false;
     $("empty-state").hidden = true; $("thread").hidden = false;
     $("msg-list").innerHTML = ""; $("older").textContent = "";
@@ -199,12 +203,10 @@
     const id = S.current;
     const data = await api("GET", `/conversations/${encodeURIComponent(id)}/messages?limit=50`);
     if (id !== S.current) return;
-    const box = $("messages");
-    const nearBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 80;
     for (const m of data.data) S.messages.set(m.id, m);
     if (S.oldestId === null) { S.hasMore = data.has_more; S.oldestId = data.data.length ? data.data[data.data.length - 1].id : null; }
+    if (scrollToEnd) S.pinned = true;
     renderMessages();
-    if (scrollToEnd || nearBottom) box.scrollTop = box.scrollHeight;
   }
   async function loadOlder() {
     if (!S.hasMore || S.loadingOlder || !S.oldestId) return;
@@ -332,7 +334,13 @@
     }
     $("msg-list").innerHTML = out.join("");
     if (!S.hasMore && S.messages.size) $("older").textContent = "Start of conversation";
+    // Images and videos change the height as they load: a reader at the newest message stays there.
+    $("msg-list").querySelectorAll("img, video").forEach((el) => {
+      el.addEventListener(el.tagName === "IMG" ? "load" : "loadedmetadata", stickToEnd, { once: true });
+    });
+    stickToEnd();
   }
+  function stickToEnd() { if (S.pinned) { const box = $("messages"); box.scrollTop = box.scrollHeight; } }
 
   function renderSidebar(c) {
     const d = c.contact_details;
@@ -389,7 +397,7 @@
         S.messages.set(m.id, m); renderMessages();
       }
       resetComposer();
-      const box = $("messages"); box.scrollTop = box.scrollHeight;
+      S.pinned = true; stickToEnd();
     } catch (e) {
       if (e.code === "OUTSIDE_24H_WINDOW") { showError("The 24-hour window has closed — send a template instead."); refreshConversation(id); }
       else showError(e.message + (e.status ? "" : " — press Enter to retry"));
@@ -462,9 +470,8 @@
     S.sending = true; $("picker-send").disabled = true; $("picker-error").textContent = "";
     try {
       const m = await api("POST", `/conversations/${encodeURIComponent(S.current)}/messages`, { type: "template", template: { name: t.name, language: t.language, variables } }, { "Idempotency-Key": S.pickerKey });
-      S.messages.set(m.id, m); renderMessages();
+      S.pinned = true; S.messages.set(m.id, m); renderMessages();
       $("picker").close();
-      const box = $("messages"); box.scrollTop = box.scrollHeight;
     } catch (e) { $("picker-error").textContent = e.message; }
     finally { S.sending = false; $("picker-send").disabled = false; }
   }
@@ -602,7 +609,32 @@
       S.loadingMore = true; loadList(false).finally(() => { S.loadingMore = false; });
     }
   });
-  $("messages").addEventListener("scroll", () => { if ($("messages").scrollTop < 60) loadOlder(); });
+  $("messages").addEventListener("scroll", () => {
+    const box = $("messages");
+    S.pinned = box.scrollHeight - box.scrollTop - box.clientHeight < 80;
+    if (box.scrollTop < 60) loadOlder();
+  });
+  $("back-to-list").addEventListener("click", () => setPane("list"));
+  $("show-contact").addEventListener("click", () => setPane($("inbox").dataset.pane === "contact" ? "thread" : "contact"));
+  $("back-to-thread").addEventListener("click", () => setPane("thread"));
+  // Theme: the system's (prefers-color-scheme) until the person picks one here.
+  function currentTheme() {
+    const t = document.documentElement.dataset.theme;
+    if (t) return t;
+    return window.matchMedia && window.matchMedia("(prefers-color-scheme: dark)").matches ? "dark" : "light";
+  }
+  function renderThemeBtn() {
+    const dark = currentTheme() === "dark";
+    $("theme-btn").textContent = dark ? "☀ Light" : "☾ Dark";
+    $("theme-btn").setAttribute("aria-label", dark ? "Switch to the light theme" : "Switch to the dark theme");
+  }
+  $("theme-btn").addEventListener("click", () => {
+    const next = currentTheme() === "dark" ? "light" : "dark";
+    document.documentElement.dataset.theme = next;
+    try { localStorage.setItem("reach.theme", next); } catch (e) { /* private mode */ }
+    renderThemeBtn();
+  });
+  renderThemeBtn();
   $("side-pane").addEventListener("click", (e) => { const a = e.target.closest("[data-open]"); if (a) { e.preventDefault(); openConversation(a.dataset.open); } });
   let searchTimer = null;
   $("search").addEventListener("input", () => { clearTimeout(searchTimer); searchTimer = setTimeout(() => { S.filters.q = $("search").value.trim(); loadList(true); }, 250); });

@@ -114,6 +114,9 @@ def conversations_list(*, tenant: Tenant, params) -> tuple[list[Conversation], s
     """Newest activity first, keyset-paginated on (activity, id): a conversation that moves to the
     top while an agent pages never shows up twice or pushes another one out of the next page."""
     qs = _conversation_qs(tenant=tenant).annotate(activity_at=Coalesce("last_message_at", "created_at"))
+    # A campaign's conversations enter the lists when the customer replies (a 1,000-recipient campaign must
+    # not bury the customers who wrote under 1,000 silent threads).
+    qs = qs.exclude(opened_by="campaign", last_inbound_at__isnull=True)
     state = params.get("state")
     if state:
         states = [s for s in state.split(",") if s]

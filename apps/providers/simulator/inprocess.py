@@ -215,6 +215,11 @@ class SandboxProvider:
         hooks.deliver_inbound(payload=payload, delay_seconds=0.0, source="simulator")
         return wamid
 
+    def window_restore(self, *, phone_number_id: str, wa_id: str, at: float) -> None:
+        """Put back a window record the simulator lost (its Redis emptied by a restart): the customer's last
+        message to the number at `at` (epoch seconds), as the database remembers it."""
+        self.engine.state.set_window(str(phone_number_id), digits(wa_id), float(at))
+
     def simulate_window_age(self, *, phone_number_id: str, wa_id: str, hours: float) -> None:
         self.engine.age_window(phone_number_id=str(phone_number_id), wa_id=digits(wa_id), hours=hours)
 
