@@ -8,8 +8,8 @@ import base64
 import re
 import secrets
 import threading
-from pathlib import Path
 from dataclasses import dataclass, field
+from pathlib import Path
 
 # --- magic recipients (documented in README "Sandbox magic numbers") -------------------------------------
 MAGIC_NOT_ON_WHATSAPP = "15550001001"  # 200, then failed 131026
@@ -227,6 +227,10 @@ class MemoryState:
         with self._lock:
             self.counters[key] = self.counters.get(key, 0) + 1
             return self.counters[key]
+
+    def peek(self, key: str) -> int:
+        with self._lock:
+            return self.counters.get(key, 0)
 
     def put_media(self, media_id: str, record: dict, data: bytes) -> None:
         self.media[media_id] = record
