@@ -409,7 +409,7 @@
     $("tab-reply").classList.toggle("active", mode === "reply"); $("tab-reply").setAttribute("aria-selected", mode === "reply");
     $("tab-note").classList.toggle("active", mode === "note"); $("tab-note").setAttribute("aria-selected", mode === "note");
     $("composer").classList.toggle("note-mode", mode === "note");
-    $("compose").placeholder = mode === "note" ? "Private note — only your team sees this" : "Type a reply — Enter sends, Shift+Enter for a new line, / for canned responses";
+    $("compose").placeholder = mode === "note" ? "Private note — only your team sees this" : "Type a reply — Enter sends, Shift+Enter for a new line, / for quick replies";
     $("send-btn").textContent = mode === "note" ? "Add note" : "Send";
     $("open-picker-2").hidden = mode === "note";
     renderHead();
@@ -627,7 +627,7 @@
   function alertsOn() { try { return localStorage.getItem("reach.alerts") === "on"; } catch (e) { return false; } }
   function renderAlertsBtn() {
     const on = alertsOn();
-    $("notify-btn").textContent = on ? "🔔 Alerts on" : "🔕 Alerts off";
+    $("notify-btn").textContent = on ? "Alerts: on" : "Alerts: off";
     $("notify-btn").setAttribute("aria-pressed", on);
   }
   let audioCtx = null;
@@ -656,13 +656,15 @@
   }
 
   // ---------------------------------------------------------------- composer extras: attachments, emoji, quick replies, typing
-  const KIND_ICON = { image: "🖼", video: "🎬", audio: "🎵", document: "📄", sticker: "🖼" };
+  const KIND_ICON = { image: "IMG", video: "VIDEO", audio: "AUDIO", document: "DOC", sticker: "STICKER" };
   function fmtSize(n) { return n >= 1048576 ? (n / 1048576).toFixed(1) + " MB" : Math.ceil(n / 1024) + " KB"; }
   function kindOf(file) { return ((boot.media || {}).kinds || {})[file.type] || null; }
   function clearAttachment() {
     const a = S.attachment;
     if (a && a.xhr && !a.media) { try { a.xhr.abort(); } catch (e) { /* gone */ } }
-    S.attachment = null; $("attach").hidden = true; $("attach-input").value = "";
+    if (a && a.thumb) URL.revokeObjectURL(a.thumb);
+    S.attachment = null; $("attach").hidden = true; $("attach-input").value = ""; delete $("attach").dataset.mediaId;
+    $("attach-thumb").hidden = true; $("attach-thumb").removeAttribute("src");
     $("send-btn").disabled = false;
   }
   function attachFile(file) {
@@ -674,7 +676,9 @@
     if (limit && file.size > limit) { showError(`${kind[0].toUpperCase() + kind.slice(1)} files may be at most ${fmtSize(limit)} (this one is ${fmtSize(file.size)}).`); return; }
     clearAttachment(); showError("");
     const a = S.attachment = { file, kind, media: null, xhr: null, conversation: S.current };
-    $("attach").hidden = false; $("attach-icon").textContent = KIND_ICON[kind] || "📎";
+    $("attach").hidden = false; $("attach-icon").textContent = KIND_ICON[kind] || "FILE";
+    if (kind === "image" || kind === "sticker") { a.thumb = URL.createObjectURL(file); $("attach-thumb").src = a.thumb; $("attach-thumb").hidden = false; $("attach-icon").hidden = true; }
+    else { $("attach-icon").hidden = false; }
     $("attach-name").textContent = `${file.name || kind} · ${fmtSize(file.size)}`;
     $("attach-progress").value = 0; $("attach-progress").hidden = false;
     $("send-btn").disabled = true;
@@ -1006,6 +1010,10 @@
     renderAlertsBtn();
   });
   $("attach-btn").addEventListener("click", () => $("attach-input").click());
+  $("filters-btn").addEventListener("click", () => {
+    const open = !$("list-filters").classList.contains("open");
+    $("list-filters").classList.toggle("open", open); $("filters-btn").setAttribute("aria-expanded", open);
+  });
   $("attach-input").addEventListener("change", () => { const f = $("attach-input").files[0]; if (f) attachFile(f); });
   $("attach-remove").addEventListener("click", clearAttachment);
   $("thread-pane").addEventListener("dragover", (e) => { if (S.current && e.dataTransfer && Array.from(e.dataTransfer.types || []).includes("Files")) { e.preventDefault(); $("thread-pane").classList.add("dropping"); } });
