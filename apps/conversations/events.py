@@ -198,8 +198,9 @@ def conversation_assigned(*, conversation: Conversation, previous_assigned_user_
                           by_user_id: str | None, previous_team_id: str | None = None,
                           reason: str | None = None) -> dict[str, Any]:
     data = {"conversation_id": conversation.pk, "assigned_user_id": conversation.assigned_user_id,
-            "previous_assigned_user_id": previous_assigned_user_id, "by_user_id": by_user_id,
-            "team_id": conversation.team_id, "previous_team_id": previous_team_id}
+            "previous_assigned_user_id": previous_assigned_user_id, "by_user_id": by_user_id}
+    if conversation.team_id or previous_team_id:  # teams are optional: the fields appear once one is involved
+        data.update(team_id=conversation.team_id, previous_team_id=previous_team_id)
     if reason:
         data["reason"] = reason
     return data

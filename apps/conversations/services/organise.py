@@ -5,6 +5,8 @@ its event in the same transaction."""
 from __future__ import annotations
 
 import re
+import threading
+import time
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -169,6 +171,8 @@ def team_save(*, workspace: Workspace, team: Team | None = None, name: str | Non
             if ids is not None:
                 team.members.set(ids)
             members = list(team.members.values_list("pk", flat=True))
+            _routing_forget(workspace.pk)
+            transaction.on_commit(lambda: _routing_forget(workspace.pk))
             event_append_many(workspace=workspace, events=[("team.changed", ev.team_changed(
                 team=team, change="created" if creating else "updated", member_ids=members))])
     except IntegrityError:
@@ -177,6 +181,7 @@ def team_save(*, workspace: Workspace, team: Team | None = None, name: str | Non
 
 
 def team_delete(*, team: Team) -> None:
+    _routing_forget(team.workspace_id)
     with transaction.atomic():
         event_append_many(workspace=team.workspace, events=[("team.changed", ev.team_changed(
             team=team, change="deleted", member_ids=[]))])
@@ -212,12 +217,36 @@ def _pick_agent(*, team: Team, workspace: Workspace, now: datetime) -> str | Non
     return min(candidates, key=lambda u: (load.get(u, 0), online[u] or epoch, u))
 
 
+# Whether a workspace routes at all (has an inbound team or an auto-assigning one), cached per process for a few
+# seconds: the receive road asks on every customer message, and most workspaces have no teams.
+ROUTING_CACHE_SECONDS = 5.0
+_routing: dict[str, tuple[float, bool]] = {}
+_routing_lock = threading.Lock()
+
+
+def workspace_routes(workspace_id: str) -> bool:
+    now = time.monotonic()
+    hit = _routing.get(workspace_id)
+    if hit is not None and now - hit[0] < ROUTING_CACHE_SECONDS:
+        return hit[1]
+    routes = Team.objects.filter(workspace_id=workspace_id).filter(Q(inbound_default=True) | Q(auto_assign=True)) \
+        .exists()
+    with _routing_lock:
+        _routing[workspace_id] = (now, routes)
+    return routes
+
+
+def _routing_forget(workspace_id: str) -> None:
+    with _routing_lock:
+        _routing.pop(workspace_id, None)
+
+
 def conversation_route_inbound(*, conversation: Conversation, workspace: Workspace,
                                now: datetime | None = None) -> list[tuple[str, dict]]:
     """A customer wrote on an unassigned conversation: it joins the workspace's inbound team (if it has no
     team), and that team's auto-assignment picks an agent. Runs in the receive road's transaction; returns
     the events to append with the inbound."""
-    if conversation.assigned_user_id is not None:
+    if conversation.assigned_user_id is not None or not workspace_routes(workspace.pk):
         return []
     now = now or timezone.now()
     team = None
