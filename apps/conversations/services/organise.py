@@ -368,8 +368,9 @@ def saved_view_delete(*, view: SavedView) -> None:
 
 def presence_set(*, workspace: Workspace, user: User, status: str | None = None,
                  now: datetime | None = None) -> AgentPresence:
-    """A heartbeat (status None: keep the chosen one) or a choice of online/away. Appends
-    agent.presence_changed when the status the others see changes (a first heartbeat included)."""
+    """A heartbeat (status None: keep the chosen one; the inbox's socket sends one on connect and every
+    ping) or a choice of online/away. A choice that changes the status appends agent.presence_changed; a
+    heartbeat never does (presence is soft state: it would flood the event log every reconnect)."""
     now = now or timezone.now()
     if status is not None and status not in AgentPresence.Status.values:
         raise ValidationFailed("status is online or away.", field="status")
@@ -384,7 +385,7 @@ def presence_set(*, workspace: Workspace, user: User, status: str | None = None,
             if status is not None:
                 row.status = status
             row.save(update_fields=["status", "last_seen_at"])
-        if was_visible != row.status:
+        if status is not None and was_visible != row.status:
             event_append_many(workspace=workspace, events=[("agent.presence_changed", ev.agent_presence_changed(
                 user_id=user.pk, status=row.status))])
     return row
