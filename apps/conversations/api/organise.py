@@ -14,7 +14,7 @@ from apps.conversations.services import organise as svc
 from apps.conversations.services.inbox import conversation_for_tenant_or_404
 from apps.conversations.services.typing import conversation_typing
 from apps.core.api.base import ApiView
-from apps.core.errors import ValidationFailed
+from apps.core.errors import PermissionDeniedError, ValidationFailed
 
 READ, WRITE = "inbox:read", "inbox:write"
 _COLOR_HELP = "A #rrggbb hex colour."
@@ -229,8 +229,7 @@ class SavedViewIn(serializers.Serializer):
 
 def _need_user(view: ApiView):
     if view.tenant.user is None:
-        raise ValidationFailed("Saved views and presence belong to a signed-in user (not an API key).",
-                               field="user")
+        raise PermissionDeniedError("Saved views and presence belong to a signed-in user, not an API key.")
     return view.tenant.user
 
 
@@ -261,8 +260,8 @@ class SavedViewDetailView(ApiView):
     @extend_schema(operation_id="inbox_views_delete", summary="Delete a saved view", tags=["Inbox"],
                    description="Only the agent's own views.", responses={204: None})
     def delete(self, request, pk):
+        view = self.get_scoped(SavedView, pk)  # another workspace's id: 404 before anything else
         user = _need_user(self)
-        view = self.get_scoped(SavedView, pk)
         if view.user_id != user.pk:
             from apps.core.errors import NotFound
 
