@@ -291,7 +291,7 @@
       case "failed": return `<span class="ticks" aria-label="Failed" style="color:var(--danger)">!</span>`;
       case "scheduled": return `<span class="ticks pending" aria-label="Scheduled" title="Scheduled">⏲</span>`;
       case "canceled": return `<span class="ticks pending" aria-label="Canceled">⨯</span>`;
-      default: return `<span class="ticks pending" aria-label="Sending" title="Queued">🕓</span>`;
+      default: return `<span class="ticks pending" aria-label="Sending" title="Queued">◷</span>`;
     }
   }
   function mediaHtml(m) {
