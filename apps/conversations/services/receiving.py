@@ -17,11 +17,12 @@ from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from apps.contacts.models import Contact
 from apps.conversations import events as conversation_events
-from apps.conversations.models import Conversation, Message
+from apps.conversations.models import Conversation, Message, MessageAttempt
 from apps.conversations.services import threads, transitions
 from apps.core.models import Workspace
 from apps.core.services import event_append_many
@@ -325,6 +326,10 @@ def message_statuses_apply(*, updates: list, received_at: datetime | None = None
             ).order_by("pk")
         }
         missing = [w for w in wamids if w not in messages]
+        if missing:
+            messages.update(_sends_reconcile(number=number, updates=[u for u in group if u.wamid in set(missing)],
+                                             now=now))
+            missing = [w for w in missing if w not in messages]
         grace = timedelta(seconds=settings.INBOUND_STATUS_ORPHAN_GRACE_SECONDS)
         if missing and received_at is not None and now - received_at < grace:
             # Meta can report `sent` before the dispatcher has committed the wamid it just got back.
@@ -356,6 +361,38 @@ def message_statuses_apply(*, updates: list, received_at: datetime | None = None
         if events:
             event_append_many(workspace=number.workspace, events=events)
     return result
+
+
+def _sends_reconcile(*, number, updates: list, now: datetime) -> dict[str, Message]:
+    """Statuses for wamids we never recorded, carrying our message id (biz_opaque_callback_data): the send
+    went out but its worker died before recording Meta's answer (dispatch.sweep.leases_recover). Settle each
+    such message with the reported wamid, unless a live claim still holds it (that worker records its own
+    answer; the status waits, ProcessLater). Returns wamid -> message, ready for the receipts."""
+    by_id: dict[str, tuple[str, datetime]] = {}
+    for u in updates:
+        if u.biz_opaque_callback_data and u.biz_opaque_callback_data.startswith("msg_"):
+            seen = by_id.get(u.biz_opaque_callback_data)
+            if seen is None or u.timestamp < seen[1]:
+                by_id[u.biz_opaque_callback_data] = (u.wamid, u.timestamp)
+    if not by_id:
+        return {}
+    settled: dict[str, Message] = {}
+    rows = Message.objects.select_for_update().filter(
+        Q(provider_message_id="") | Q(provider_message_id__isnull=True), workspace_id=number.workspace_id,
+        phone_number_id=number.pk, pk__in=list(by_id), direction=Message.Direction.OUTBOUND,
+        status__in=[Message.Status.SENDING, Message.Status.QUEUED],
+    ).order_by("pk")
+    for message in rows:
+        if message.status == Message.Status.SENDING and message.claimed_until and message.claimed_until >= now:
+            continue
+        wamid, at = by_id[message.pk]
+        if transitions.message_send_reconcile(message=message, provider_message_id=wamid, at=at):
+            MessageAttempt.objects.get_or_create(
+                message_id=message.pk, number=message.attempts + 1,
+                defaults={"outcome": MessageAttempt.Outcome.ACCEPTED, "started_at": at, "finished_at": at,
+                          "error_message": "accepted by Meta; recorded from its status webhook"})
+            settled[wamid] = message
+    return settled
 
 
 def _status_apply_one(*, message: Message, update) -> bool:
