@@ -74,8 +74,8 @@ def inbound_body(*, waba: str, pnid: str, i: int, run: str, customers: int) -> b
     return json.dumps(payload, separators=(",", ":")).encode()
 
 
-def setup_world(run: str):
-    """A workspace with one live number and an agent, plus a session cookie for the agent."""
+def setup_world(run: str, agents: int = 1):
+    """A workspace with one live number and `agents` agents, plus a session cookie for each."""
     import django
 
     django.setup()
@@ -90,16 +90,19 @@ def setup_world(run: str):
     waba, pnid = f"77{int(time.time())}", f"88{int(time.time() * 1000)}"
     waba_connect(workspace=workspace, meta_waba_id=waba, phone_number_id=pnid, display_phone_number="+15550001111",
                  access_token="EAAG-bench", name="bench")
-    user = User.objects.create_user(username=f"bench-{run}", password=uuid.uuid4().hex)
-    Membership.objects.create(workspace=workspace, user=user, role="agent")
-    session = SessionStore()
-    session["_auth_user_id"] = str(user.pk)
-    session["_auth_user_backend"] = "django.contrib.auth.backends.ModelBackend"
-    session["_auth_user_hash"] = user.get_session_auth_hash()
-    session[SESSION_WORKSPACE_KEY] = workspace.pk
-    session[SESSION_SANDBOX_KEY] = False
-    session.save()
-    return workspace, waba, pnid, session.session_key
+    keys = []
+    for n in range(agents):
+        user = User.objects.create_user(username=f"bench-{run}-{n}", password=uuid.uuid4().hex)
+        Membership.objects.create(workspace=workspace, user=user, role="agent")
+        session = SessionStore()
+        session["_auth_user_id"] = str(user.pk)
+        session["_auth_user_backend"] = "django.contrib.auth.backends.ModelBackend"
+        session["_auth_user_hash"] = user.get_session_auth_hash()
+        session[SESSION_WORKSPACE_KEY] = workspace.pk
+        session[SESSION_SANDBOX_KEY] = False
+        session.save()
+        keys.append(session.session_key)
+    return workspace, waba, pnid, keys
 
 
 def start_processes(env: dict, log_dir: Path) -> tuple[list[subprocess.Popen], int, int]:
@@ -162,7 +165,7 @@ async def run_bench(args) -> int:
     run = uuid.uuid4().hex[:8]
     # The floor first, on a quiet layer: the same Redis, the same channel layer settings.
     floor = await floor_round_trip(min(int(args.rate * args.duration), 1000), args.rate)
-    workspace, waba, pnid, session_key = await asyncio.to_thread(setup_world, run)
+    workspace, waba, pnid, session_keys = await asyncio.to_thread(setup_world, run, args.agents)
     from pg_vacuum import vacuum_analyze
 
     await asyncio.to_thread(vacuum_analyze, "webhooks_inboundwebhook", "conversations_message",
@@ -187,13 +190,42 @@ async def run_bench(args) -> int:
         direct_recv: dict[int, float] = {}
 
         origin = f"http://127.0.0.1:{ws_port}"
-        async with aiohttp.ClientSession(cookies={"sessionid": session_key}) as http:
+        async with aiohttp.ClientSession(cookies={"sessionid": session_keys[0]}) as http:
             ws = await http.ws_connect(f"ws://127.0.0.1:{ws_port}/ws/inbox/", headers={"Origin": origin},
                                        heartbeat=None)
             hello = await ws.receive_json(timeout=5)
             assert hello["type"] == "hello", hello
-            start_seq = hello["sequence"]
+            # The other agents: their own sessions, each stream checked for gaps and order like the first.
+            others = []
+            for key in session_keys[1:]:
+                other_http = aiohttp.ClientSession(cookies={"sessionid": key})
+                other_ws = await other_http.ws_connect(f"ws://127.0.0.1:{ws_port}/ws/inbox/",
+                                                       headers={"Origin": origin}, heartbeat=None)
+                other_hello = await other_ws.receive_json(timeout=5)
+                others.append((other_http, other_ws, other_hello))
+            start_seq = max([hello["sequence"]] + [h["sequence"] for _, _, h in others])
             await ws.send_json({"resume_after": start_seq})
+            for _, other_ws, _ in others:
+                await other_ws.send_json({"resume_after": start_seq})
+            other_sequences: list[list[int]] = [[] for _ in others]
+            other_latest: list[dict[int, float]] = [{} for _ in others]
+
+            async def other_reader(k: int, other_ws):
+                async for frame in other_ws:
+                    now = time.perf_counter()
+                    data = json.loads(frame.data)
+                    if data.get("type") == "reset":
+                        problems.append(f"agent {k + 1}: reset")
+                    if data.get("type") != "events":
+                        continue
+                    for event in data["events"]:
+                        other_sequences[k].append(event["sequence"])
+                        if event["type"] == "message.inbound":
+                            parts = event["data"].get("body", "").split()
+                            if len(parts) == 3 and parts[1] == run:
+                                other_latest[k][int(parts[2])] = now
+
+            other_tasks = [asyncio.create_task(other_reader(k, o[1])) for k, o in enumerate(others)]
             done = asyncio.Event()
 
             async def reader():
@@ -291,6 +323,11 @@ async def run_bench(args) -> int:
             await asyncio.sleep(0.3)
             await ws.close()
             reader_task.cancel()
+            for task in other_tasks:
+                task.cancel()
+            for other_http, other_ws, _ in others:
+                await other_ws.close()
+                await other_http.close()
     finally:
         for p in procs:
             p.terminate()
@@ -305,10 +342,18 @@ async def run_bench(args) -> int:
     in_order = sequences == expected and in_order_from_start
     lost = total - len(received_at)
     latencies = [received_at[i] - sent_at[i] for i in received_at]
+    # Every agent's copy counts: the p99 is over all (agent, message) frames.
+    for k, seen in enumerate(other_latest):
+        latencies += [seen[i] - sent_at[i] for i in seen if i in sent_at]
+        lost += sum(1 for i in sent_at if i not in seen)
+        seqs = [q for q in other_sequences[k] if q > start_seq]
+        if seqs != list(range(start_seq + 1, start_seq + 1 + len(seqs))):
+            in_order = False
+            problems.append(f"agent {k + 2}: sequences not contiguous/in order")
     ms = lambda v: f"{v * 1000:.1f} ms"  # noqa: E731
     layer_cfg = settings.CHANNEL_LAYERS["default"]
     print(f"inbox latency bench  run={run}  rate={args.rate}/s  duration={args.duration}s  messages={total}  "
-          f"customers={args.customers}")
+          f"customers={args.customers}  agents connected={args.agents}")
     print(f"  channel layer: {layer_cfg['BACKEND'].rsplit('.', 1)[-1]} capacity="
           f"{layer_cfg.get('CONFIG', {}).get('capacity')}  (ws on :{ws_port}, webhooks on :{post_port}, worker apart)")
     print(f"  webhook answers: {sum(1 for s in statuses if s == 200)}/{total} x 200")
@@ -335,6 +380,7 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=20.0, help="inbound webhooks per second")
     parser.add_argument("--duration", type=float, default=20.0, help="seconds of steady load")
     parser.add_argument("--customers", type=int, default=50, help="distinct senders the messages rotate over")
+    parser.add_argument("--agents", type=int, default=1, help="agents connected to the inbox (each its own socket)")
     parser.add_argument("--drain-timeout", type=float, default=30.0)
     args = parser.parse_args()
     if not os.environ.get("DATABASE_URL") or not os.environ.get("REDIS_URL"):

@@ -353,6 +353,10 @@ else:
 # state; the default per-conversation auto-reply cooldown.
 INBOX_RESUME_MAX_EVENTS = env.int("INBOX_RESUME_MAX_EVENTS", default=2000)
 INBOX_HEARTBEAT_SECONDS = env.int("INBOX_HEARTBEAT_SECONDS", default=20)
+# An agent counts as online (for presence and round-robin assignment) this long after their last heartbeat.
+INBOX_PRESENCE_TIMEOUT_SECONDS = env.int("INBOX_PRESENCE_TIMEOUT_SECONDS", default=90)
+# Show customers WhatsApp's "typing…" while an agent types (Meta's typing_indicator on a read receipt).
+INBOX_TYPING_INDICATOR = env.bool("INBOX_TYPING_INDICATOR", default=True)
 # Live pushes that arrive within this many ms leave in one channel-layer message per workspace.
 INBOX_PUSH_LINGER_MS = env.float("INBOX_PUSH_LINGER_MS", default=20.0)
 AUTO_REPLY_DEFAULT_COOLDOWN_SECONDS = env.int("AUTO_REPLY_DEFAULT_COOLDOWN_SECONDS", default=3600)

@@ -18,6 +18,11 @@ class ConversationsConfig(AppConfig):
         from apps.core import periodic
 
         inbox_listener_register()
+        # A server process starting: the sandbox simulator's window records rebuilt from the conversations.
+        from apps.conversations.services.sandbox_state import sandbox_windows_rebuild
+        from apps.core import hooks
+
+        hooks.register_process_start(sandbox_windows_rebuild)
         periodic.register("conversations.inbox_wake_snoozed", "apps.conversations.tasks.inbox.conversations_wake_snoozed",
                           seconds=60)
         # Send: the dispatch sweeper (scheduled release, lease recovery, expiry, due work the fast path missed).

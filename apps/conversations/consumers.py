@@ -1,4 +1,4 @@
-"""The inbox stream: a thin WebSocket consumer (no writes). Authenticated by the Django session,
+"""The inbox stream: a thin WebSocket consumer (its one write: the presence heartbeat, through the service). Authenticated by the Django session,
 scoped to the session's workspace (live or sandbox).
 
 Protocol (JSON frames):
@@ -55,8 +55,10 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
         self.buffer: list[dict] = []
         self.overflowed = False
         self.group = inbox_group_name(self.workspace.pk)
+        self.user_id, self.user_name = user.pk, user.display_name or user.username
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
+        await self._heartbeat()
         current = await database_sync_to_async(inbox_current_sequence)(workspace=self.workspace)
         await self.send_json({"type": "hello", "sequence": current, "workspace_id": self.workspace.live.pk,
                               "sandbox": self.workspace.is_sandbox,
@@ -71,6 +73,14 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
             return
         if content.get("type") == "ping":
             await self.send_json({"type": "pong", "t": content.get("t")})
+            await self._heartbeat()
+            return
+        if content.get("type") == "peer":  # "X is looking at / replying to" a thread: ephemeral, not logged
+            cid = content.get("conversation_id")
+            if cid is None or (isinstance(cid, str) and len(cid) <= 40):
+                await self.channel_layer.group_send(self.group, {
+                    "type": "inbox.peer", "user_id": self.user_id, "name": self.user_name, "conversation_id": cid,
+                    "replying": bool(content.get("replying"))})
             return
         if "resume_after" in content:
             try:
@@ -122,6 +132,22 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
             chunk = events[start:start + CHUNK]
             await self.send_json({"type": "events", "events": chunk})
             self.last_sent = chunk[-1]["sequence"]
+
+    async def _heartbeat(self) -> None:
+        """The agent's inbox is open: they count as online (unless they chose away) for presence and
+        round-robin assignment."""
+        from apps.conversations.services.organise import presence_set
+
+        try:
+            await database_sync_to_async(presence_set)(workspace=self.workspace, user=self.scope["user"])
+        except Exception:  # presence is a nicety; the stream must not drop for it
+            logger.exception("presence heartbeat failed")
+
+    async def inbox_peer(self, message):
+        if message.get("user_id") != self.user_id:
+            await self.send_json({"type": "peer", "user_id": message.get("user_id"), "name": message.get("name"),
+                                  "conversation_id": message.get("conversation_id"),
+                                  "replying": message.get("replying", False)})
 
     async def inbox_events(self, message):
         """Group message from the after-commit listener."""

@@ -192,16 +192,25 @@ event_type_register(
     "conversation.assigned", public=True,
     description="A conversation's assignee changed (assigned_user_id null: unassigned).",
     schema=obj({"conversation_id": ident("conversation"), "assigned_user_id": nullable(STRING),
-                "previous_assigned_user_id": nullable(STRING), "by_user_id": nullable(STRING)}),
+                "previous_assigned_user_id": nullable(STRING), "by_user_id": nullable(STRING)},
+               {"team_id": nullable(STRING), "previous_team_id": nullable(STRING),
+                "reason": enum("auto_assignment")}),
     example={"conversation_id": "cnv_01HNQX2P8Y9R3T4V5W6Z7A8B9D", "assigned_user_id": "usr_01HNQX2P8Y9R",
-             "previous_assigned_user_id": None, "by_user_id": "usr_01HNQX2P8Y9S"},
+             "previous_assigned_user_id": None, "by_user_id": "usr_01HNQX2P8Y9S", "team_id": None,
+             "previous_team_id": None},
 )
 
 
 def conversation_assigned(*, conversation: Conversation, previous_assigned_user_id: str | None,
-                          by_user_id: str | None) -> dict[str, Any]:
-    return {"conversation_id": conversation.pk, "assigned_user_id": conversation.assigned_user_id,
+                          by_user_id: str | None, previous_team_id: str | None = None,
+                          reason: str | None = None) -> dict[str, Any]:
+    data = {"conversation_id": conversation.pk, "assigned_user_id": conversation.assigned_user_id,
             "previous_assigned_user_id": previous_assigned_user_id, "by_user_id": by_user_id}
+    if conversation.team_id or previous_team_id:  # teams are optional: the fields appear once one is involved
+        data.update(team_id=conversation.team_id, previous_team_id=previous_team_id)
+    if reason:
+        data["reason"] = reason
+    return data
 
 
 _CONVERSATION_REASONS = ("inbound", "snooze_elapsed")
@@ -239,3 +248,56 @@ event_type_register(
 
 def conversation_note_added(*, note: ConversationNote) -> dict[str, Any]:
     return {"conversation_id": note.conversation_id, "note_id": note.pk, "author_user_id": note.author_id}
+
+
+# --- labels, teams, presence (the inbox's organisation; internal: the browsers and the audit need them) -----
+
+event_type_register(
+    "conversation.labels_changed", public=False,
+    description="Labels were added to or removed from a conversation (label_ids: the set after the change).",
+    schema=obj({"conversation_id": ident("conversation"), "label_ids": {"type": "array", "items": STRING},
+                "added": {"type": "array", "items": STRING}, "removed": {"type": "array", "items": STRING},
+                "by_user_id": nullable(STRING)}),
+    example={"conversation_id": "cnv_01HNQX2P8Y9R3T4V5W6Z7A8B9D", "label_ids": ["lbl_01HNQX2P8Y9R"],
+             "added": ["lbl_01HNQX2P8Y9R"], "removed": [], "by_user_id": "usr_01HNQX2P8Y9R"},
+)
+
+
+def conversation_labels_changed(*, conversation_id: str, label_ids: list[str], added: list[str],
+                                removed: list[str], by_user_id: str | None) -> dict[str, Any]:
+    return {"conversation_id": conversation_id, "label_ids": sorted(label_ids), "added": sorted(added),
+            "removed": sorted(removed), "by_user_id": by_user_id}
+
+
+_CHANGE = enum("created", "updated", "deleted")
+event_type_register(
+    "label.changed", public=False,
+    description="A conversation label was created, renamed or recoloured, or deleted.",
+    schema=obj({"label_id": ident("label"), "change": _CHANGE, "name": STRING, "color": STRING}),
+    example={"label_id": "lbl_01HNQX2P8Y9R", "change": "created", "name": "VIP", "color": "#6941c6"},
+)
+event_type_register(
+    "team.changed", public=False,
+    description="A team was created, changed (name, members, assignment settings) or deleted.",
+    schema=obj({"team_id": ident("team"), "change": _CHANGE, "name": STRING,
+                "member_ids": {"type": "array", "items": STRING}}),
+    example={"team_id": "team_01HNQX2P8Y9R", "change": "created", "name": "Support", "member_ids": []},
+)
+event_type_register(
+    "agent.presence_changed", public=False,
+    description="An agent went online or away in the inbox.",
+    schema=obj({"user_id": STRING, "status": enum("online", "away")}),
+    example={"user_id": "usr_01HNQX2P8Y9R", "status": "away"},
+)
+
+
+def label_changed(*, label, change: str) -> dict[str, Any]:
+    return {"label_id": label.pk, "change": change, "name": label.name, "color": label.color}
+
+
+def team_changed(*, team, change: str, member_ids: list[str]) -> dict[str, Any]:
+    return {"team_id": team.pk, "change": change, "name": team.name, "member_ids": sorted(member_ids)}
+
+
+def agent_presence_changed(*, user_id: str, status: str) -> dict[str, Any]:
+    return {"user_id": user_id, "status": status}

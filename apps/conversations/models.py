@@ -33,6 +33,12 @@ class Conversation(models.Model):
     last_inbound_at = models.DateTimeField(null=True, blank=True)
     last_message_preview = models.CharField(max_length=200, blank=True, default="")
     unread_count = models.PositiveIntegerField(default=0)
+    # Who opened the thread: "campaign" keeps it out of the agents' lists until the customer replies
+    # (selectors.conversations.conversations_list); blank for every other opener.
+    opened_by = models.CharField(max_length=20, blank=True, default="")
+    team = models.ForeignKey("conversations.Team", null=True, blank=True, on_delete=models.SET_NULL,
+                             related_name="conversations")
+    labels = models.ManyToManyField("conversations.Label", blank=True, related_name="conversations")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -310,3 +316,79 @@ class AutoReplyRule(models.Model):
 
     def __str__(self) -> str:
         return self.name or f"{self.kind} {self.pk}"
+
+
+# --- Organising the inbox: labels, teams, saved views, presence --------------------------------------------
+
+
+class Label(models.Model):
+    """A conversation label (colour-coded), per workspace (live and sandbox each have their own)."""
+
+    id = PrefixedIdField(prefix="lbl")
+    workspace = models.ForeignKey("core.Workspace", on_delete=models.CASCADE, related_name="+")
+    name = models.CharField(max_length=50)
+    color = models.CharField(max_length=7, default="#6941c6")  # #rrggbb
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["workspace", "name"], name="uniq_label_name")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Team(models.Model):
+    """Agents who share conversations. auto_assign: new customer conversations of the team go round-robin to
+    its online members, the least loaded first, none above max_open_per_agent (0: no cap). inbound_default:
+    the team every new customer conversation of the workspace joins."""
+
+    id = PrefixedIdField(prefix="team")
+    workspace = models.ForeignKey("core.Workspace", on_delete=models.CASCADE, related_name="+")
+    name = models.CharField(max_length=100)
+    members = models.ManyToManyField("core.User", blank=True, related_name="+")
+    auto_assign = models.BooleanField(default=False)
+    max_open_per_agent = models.PositiveIntegerField(default=0)
+    inbound_default = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "name"], name="uniq_team_name"),
+            models.UniqueConstraint(fields=["workspace"], condition=Q(inbound_default=True),
+                                    name="uniq_team_inbound_default"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class SavedView(models.Model):
+    """A user's named set of list filters (state, assignee, label, team, sort, needs_reply, q)."""
+
+    id = PrefixedIdField(prefix="view")
+    workspace = models.ForeignKey("core.Workspace", on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey("core.User", on_delete=models.CASCADE, related_name="+")
+    name = models.CharField(max_length=80)
+    filters = models.JSONField(default=dict)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["workspace", "user", "name"], name="uniq_saved_view")]
+
+
+class AgentPresence(models.Model):
+    """An agent's availability in a (live) workspace: online while their inbox heartbeats, unless they chose
+    away. last_assigned_at breaks ties in round-robin assignment."""
+
+    class Status(models.TextChoices):
+        ONLINE = "online"
+        AWAY = "away"
+
+    workspace = models.ForeignKey("core.Workspace", on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey("core.User", on_delete=models.CASCADE, related_name="+")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.ONLINE)
+    last_seen_at = models.DateTimeField(null=True, blank=True)
+    last_assigned_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["workspace", "user"], name="uniq_agent_presence")]

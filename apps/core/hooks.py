@@ -76,3 +76,23 @@ def deliver_inbound(*, payload: dict, delay_seconds: float = 0.0, source: str = 
     if not _inbound_sink:
         raise RuntimeError("no inbound sink registered (is apps.webhooks installed?)")
     _inbound_sink[0](payload=payload, delay_seconds=delay_seconds, source=source)
+
+
+
+_startup: list[Callable] = []
+
+
+def register_process_start(fn: Callable[[], None]) -> None:
+    """fn() runs once when a server process starts (manage.py serve), before it takes traffic: e.g. the
+    conversations app rebuilds the in-process simulator's window records from the database, because the
+    embedded default's Redis lives in memory and a restart empties it."""
+    if fn not in _startup:
+        _startup.append(fn)
+
+
+def process_started() -> None:
+    for fn in list(_startup):
+        try:
+            fn()
+        except Exception:  # a start-up nicety must not keep the server down
+            logger.exception("start-up hook %r failed", fn)

@@ -84,6 +84,9 @@ class Membership(models.Model):
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="memberships")
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(max_length=10, choices=Role.choices, default=Role.AGENT)
+    # The side (live or sandbox) this user last chose in the browser; None until they choose, when the inbox
+    # opens on the side that has traffic (selectors.tenant_for_session).
+    sandbox_preferred = models.BooleanField(null=True, blank=True, default=None)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -123,6 +123,15 @@ def memberships_for_user(*, user: User) -> QuerySet[Membership]:
     return Membership.objects.filter(user=user, workspace__is_sandbox=False).select_related("workspace")
 
 
+def side_with_traffic_is_sandbox(*, workspace: Workspace) -> bool:
+    """True when the sandbox twin has seen events and the live workspace none: a new user who followed the
+    sandbox walkthrough finds their conversations instead of an empty live inbox."""
+    live = workspace.live
+    sandbox_sequence = (Workspace.objects.filter(sandbox_of=live).values_list("event_sequence", flat=True)
+                        .first() or 0)
+    return live.event_sequence == 0 and sandbox_sequence > 0
+
+
 def tenant_for_session(*, user: User, session) -> Tenant | None:
     """The workspace a browser user is working in: the one chosen in the session, else their first."""
     memberships = memberships_for_user(user=user)
@@ -132,7 +141,13 @@ def tenant_for_session(*, user: User, session) -> Tenant | None:
     if membership is None:
         return None
     workspace = membership.workspace
-    if session.get(SESSION_SANDBOX_KEY):
+    sandbox = session.get(SESSION_SANDBOX_KEY)
+    if sandbox is None:  # a fresh session: the side this user chose last, else the one with traffic
+        sandbox = membership.sandbox_preferred
+        if sandbox is None:
+            sandbox = side_with_traffic_is_sandbox(workspace=workspace)
+        session[SESSION_SANDBOX_KEY] = bool(sandbox)
+    if sandbox:
         workspace = Workspace.objects.get(sandbox_of=workspace)
     return Tenant(workspace=workspace, scopes=ROLE_SCOPES[membership.role], user=user, role=membership.role)
 

@@ -128,6 +128,16 @@ def member_remove(*, membership: Membership, actor_role: str) -> None:
 # --- API keys -------------------------------------------------------------------------------
 
 
+def membership_side_remember(*, user: User, workspace_id: str | None, sandbox: bool) -> None:
+    """The side (live or sandbox) the user chose in the browser, kept for their next session. workspace_id:
+    the session's chosen live workspace; None means their first (tenant_for_session's default)."""
+    qs = Membership.objects.filter(user=user)
+    membership = (qs.filter(workspace_id=workspace_id).first() if workspace_id else None) or \
+        qs.order_by("created_at").first()
+    if membership is not None and membership.sandbox_preferred is not sandbox:
+        Membership.objects.filter(pk=membership.pk).update(sandbox_preferred=sandbox)
+
+
 def hash_api_key(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 

@@ -35,7 +35,13 @@ def workspace_switch(request):
 @require_POST
 @login_required
 def sandbox_toggle(request):
-    request.session[SESSION_SANDBOX_KEY] = request.POST.get("sandbox") in ("1", "true", "on")
+    """Live or sandbox for this session, remembered for the user's next sign-in too."""
+    from apps.core.services import membership_side_remember
+
+    sandbox = request.POST.get("sandbox") in ("1", "true", "on")
+    request.session[SESSION_SANDBOX_KEY] = sandbox
+    membership_side_remember(user=request.user, workspace_id=request.session.get(SESSION_WORKSPACE_KEY),
+                             sandbox=sandbox)
     return HttpResponseRedirect(_next_url(request))
 
 

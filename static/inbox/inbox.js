@@ -17,7 +17,15 @@
     agents: boot.agents,
     canned: boot.canned,
     lastSeq: boot.sequence,
-    filters: { state: "open", assignee: "all", channel: "", q: "" },
+    filters: { state: "open", assignee: "all", channel: "", q: "", label: "", team: "", sort: "newest", needsReply: false },
+    labels: boot.labels || [],
+    teams: boot.teams || [],
+    views: boot.views || [],
+    presence: boot.presence || [],
+    selected: new Set(),   // conversation ids picked for a bulk action
+    peers: new Map(),      // user id -> {name, conversation_id, replying, at}
+    attachment: null,      // {file, kind, media, xhr}
+    pinned: true,
     convs: new Map(),      // id -> conversation
     order: [],             // ids in list order
     nextCursor: null,
@@ -102,6 +110,10 @@
     if (S.filters.assignee === "mine") p.set("mine", "true");
     if (S.filters.assignee === "none") p.set("assigned_user_id", "none");
     if (S.filters.q) p.set("q", S.filters.q);
+    if (S.filters.label) p.set("label", S.filters.label);
+    if (S.filters.team) p.set("team_id", S.filters.team);
+    if (S.filters.needsReply) p.set("needs_reply", "true");
+    else if (S.filters.sort && S.filters.sort !== "newest") p.set("sort", S.filters.sort);
     if (cursor) p.set("cursor", cursor);
     p.set("limit", "25");
     return p.toString();
@@ -112,13 +124,21 @@
     if (S.filters.channel && c.channel_kind !== S.filters.channel) return false;
     if (S.filters.assignee === "mine" && c.assigned_user_id !== S.me.id) return false;
     if (S.filters.assignee === "none" && c.assigned_user_id) return false;
+    if (S.filters.label && !(c.label_ids || []).includes(S.filters.label)) return false;
+    if (S.filters.team && (S.filters.team === "none" ? c.team_id : c.team_id !== S.filters.team)) return false;
+    if (S.filters.needsReply && !c.waiting_since) return false;
     return true;
   }
+  function sortMode() { return S.filters.needsReply ? "oldest_waiting" : (S.filters.sort || "newest"); }
   function activity(c) { return c.last_message_at || c.created_at || ""; }
   function sortOrder() {
+    const mode = sortMode();
     S.order.sort((a, b) => {
       const ca = S.convs.get(a), cb = S.convs.get(b);
-      const d = activity(cb).localeCompare(activity(ca));
+      let d = 0;
+      if (mode === "oldest_waiting") d = (ca.last_inbound_at || "9").localeCompare(cb.last_inbound_at || "9");
+      else if (mode === "unread") d = (cb.unread_count || 0) - (ca.unread_count || 0);
+      if (d === 0) d = activity(cb).localeCompare(activity(ca));
       return d !== 0 ? d : (b > a ? 1 : b < a ? -1 : 0);
     });
   }
@@ -145,6 +165,7 @@
     }
     renderList();
     if (c.id === S.current) renderHead();
+    renderTitle();
   }
   function renderList() {
     const ul = $("conv-list");
@@ -154,25 +175,34 @@
       ul.innerHTML = S.order.map((id) => {
         const c = S.convs.get(id), wb = windowBadge(c);
         const sel = id === S.current;
-        return `<li class="conv${sel ? " selected" : ""}${c.unread_count ? " unread" : ""}" role="option" aria-selected="${sel}" data-id="${esc(id)}" id="conv-${esc(id)}">
-          <span class="avatar" aria-hidden="true">${esc(initials(contactName(c.contact)))}</span>
+        const picked = S.selected.has(id);
+        return `<li class="conv${sel ? " selected" : ""}${c.unread_count ? " unread" : ""}${picked ? " picked" : ""}" role="option" aria-selected="${sel}" data-id="${esc(id)}" id="conv-${esc(id)}">
+          <label class="avatar" title="Select for a bulk action"><input type="checkbox" class="pick" data-pick="${esc(id)}" ${picked ? "checked" : ""} aria-label="Select ${esc(contactName(c.contact))}"><span aria-hidden="true">${picked ? "✓" : esc(initials(contactName(c.contact)))}</span></label>
           <span class="name">${esc(contactName(c.contact))}</span>
           <span class="time" title="${esc(c.last_message_at ? new Date(c.last_message_at).toLocaleString() : "")}">${esc(fmtTime(activity(c)))}</span>
-          <span class="preview">${esc(c.last_message_preview || "No messages yet")}</span>
+          <span class="preview">${labelChips(c.label_ids)}${esc(c.last_message_preview || (c.last_message_at ? "" : "No messages yet"))}</span>
           <span class="meta">${c.unread_count ? `<span class="unread-count" aria-label="${c.unread_count} unread">${c.unread_count}</span>` : ""}</span>
           <span></span>
           <span class="assignee">${c.state !== "open" ? `<span class="pill state-${esc(c.state)}">${esc(c.state)}</span> ` : ""}${c.assigned_user ? "→ " + esc(c.assigned_user.name) : "Unassigned"}</span>
-          <span class="meta"><span class="badge ${wb.cls}" title="${esc(wb.title)}">${esc(wb.text)}</span></span>
+          <span class="meta">${c.waiting_since && S.filters.needsReply ? `<span class="badge win-low" title="Waiting since ${esc(new Date(c.waiting_since).toLocaleString())}">waiting ${esc(waited(c.waiting_since))}</span>` : `<span class="badge ${wb.cls}" title="${esc(wb.title)}">${esc(wb.text)}</span>`}</span>
         </li>`;
       }).join("");
     }
+    renderBulk();
     $("list-footer").textContent = S.nextCursor ? "Scroll for more" : (S.order.length ? `${S.order.length} conversation${S.order.length === 1 ? "" : "s"}` : "");
   }
 
   // ---------------------------------------------------------------- conversation pane
+  function setPane(p) { $("inbox").dataset.pane = p; }
   async function openConversation(id) {
     if (!id) return;
+    if (S.current !== id) setMode("reply"); // a note half-typed elsewhere never turns into a reply here
     S.current = id;
+    S.pinned = true; // stay at the newest message until the reader scrolls up
+    setPane("thread");
+    if (S.attachment && S.attachment.conversation !== id) clearAttachment();
+    toggleEmoji(false);
+    setTimeout(() => announce(false), 0);
     S.messages = new Map(); S.notes = new Map(); S.oldestId = null; S.hasMore = false;
     $("empty-state").hidden = true; $("thread").hidden = false;
     $("msg-list").innerHTML = ""; $("older").textContent = "";
@@ -199,12 +229,10 @@
     const id = S.current;
     const data = await api("GET", `/conversations/${encodeURIComponent(id)}/messages?limit=50`);
     if (id !== S.current) return;
-    const box = $("messages");
-    const nearBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 80;
     for (const m of data.data) S.messages.set(m.id, m);
     if (S.oldestId === null) { S.hasMore = data.has_more; S.oldestId = data.data.length ? data.data[data.data.length - 1].id : null; }
+    if (scrollToEnd) S.pinned = true;
     renderMessages();
-    if (scrollToEnd || nearBottom) box.scrollTop = box.scrollHeight;
   }
   async function loadOlder() {
     if (!S.hasMore || S.loadingOlder || !S.oldestId) return;
@@ -241,8 +269,14 @@
     $("t-resolve").title = (c.state === "resolved" ? "Reopen" : "Resolve") + " (e)";
     $("t-pending").hidden = c.state === "pending";
     const sel = $("t-assign");
-    sel.innerHTML = `<option value="">Unassigned</option>` + S.agents.map((a) => `<option value="${esc(a.id)}">${esc(a.id === S.me.id ? a.name + " (me)" : a.name)}</option>`).join("");
+    sel.innerHTML = `<option value="">Unassigned</option>` + S.agents.map((a) => `<option value="${esc(a.id)}">${presenceDot(a.id)} ${esc(a.id === S.me.id ? a.name + " (me)" : a.name)}</option>`).join("");
     sel.value = c.assigned_user_id || "";
+    const team = $("t-team");
+    team.innerHTML = `<option value="">No team</option>` + S.teams.map((t) => `<option value="${esc(t.id)}">${esc(t.name)}</option>`).join("");
+    team.value = c.team_id || "";
+    $("t-labels").innerHTML = labelChips(c.label_ids);
+    renderLabelPop();
+    renderPeers();
     const open = windowOpen(c);
     $("window-closed").hidden = open || S.mode === "note";
     $("compose-box").hidden = !open && S.mode !== "note";
@@ -257,7 +291,7 @@
       case "failed": return `<span class="ticks" aria-label="Failed" style="color:var(--danger)">!</span>`;
       case "scheduled": return `<span class="ticks pending" aria-label="Scheduled" title="Scheduled">⏲</span>`;
       case "canceled": return `<span class="ticks pending" aria-label="Canceled">⨯</span>`;
-      default: return `<span class="ticks pending" aria-label="Sending" title="Queued">🕓</span>`;
+      default: return `<span class="ticks pending" aria-label="Sending" title="Queued">◷</span>`;
     }
   }
   function mediaHtml(m) {
@@ -332,7 +366,13 @@
     }
     $("msg-list").innerHTML = out.join("");
     if (!S.hasMore && S.messages.size) $("older").textContent = "Start of conversation";
+    // Images and videos change the height as they load: a reader at the newest message stays there.
+    $("msg-list").querySelectorAll("img, video").forEach((el) => {
+      el.addEventListener(el.tagName === "IMG" ? "load" : "loadedmetadata", stickToEnd, { once: true });
+    });
+    stickToEnd();
   }
+  function stickToEnd() { if (S.pinned) { const box = $("messages"); box.scrollTop = box.scrollHeight; } }
 
   function renderSidebar(c) {
     const d = c.contact_details;
@@ -369,7 +409,7 @@
     $("tab-reply").classList.toggle("active", mode === "reply"); $("tab-reply").setAttribute("aria-selected", mode === "reply");
     $("tab-note").classList.toggle("active", mode === "note"); $("tab-note").setAttribute("aria-selected", mode === "note");
     $("composer").classList.toggle("note-mode", mode === "note");
-    $("compose").placeholder = mode === "note" ? "Private note — only your team sees this" : "Type a reply — Enter sends, Shift+Enter for a new line, / for canned responses";
+    $("compose").placeholder = mode === "note" ? "Private note — only your team sees this" : "Type a reply — Enter sends, Shift+Enter for a new line, / for quick replies";
     $("send-btn").textContent = mode === "note" ? "Add note" : "Send";
     $("open-picker-2").hidden = mode === "note";
     renderHead();
@@ -377,11 +417,15 @@
   async function send() {
     if (S.sending) return; // a double click sends once; a retry reuses the same Idempotency-Key
     const text = $("compose").value;
-    if (!text.trim() || !S.current) return;
+    const withFile = S.mode === "reply" && S.attachment;
+    if (withFile && !S.attachment.media) { showError("The file is still uploading…"); return; }
+    if ((!text.trim() && !withFile) || !S.current) return;
     const id = S.current;
     S.sending = true; $("send-btn").disabled = true; showError("");
     try {
-      if (S.mode === "note") {
+      if (withFile) {
+        await sendAttachment(text);
+      } else if (S.mode === "note") {
         const n = await api("POST", `/conversations/${encodeURIComponent(id)}/notes`, { body: text }, { "Idempotency-Key": S.composeKey });
         S.notes.set(n.id, n); renderMessages();
       } else {
@@ -389,7 +433,7 @@
         S.messages.set(m.id, m); renderMessages();
       }
       resetComposer();
-      const box = $("messages"); box.scrollTop = box.scrollHeight;
+      S.pinned = true; stickToEnd();
     } catch (e) {
       if (e.code === "OUTSIDE_24H_WINDOW") { showError("The 24-hour window has closed — send a template instead."); refreshConversation(id); }
       else showError(e.message + (e.status ? "" : " — press Enter to retry"));
@@ -462,9 +506,8 @@
     S.sending = true; $("picker-send").disabled = true; $("picker-error").textContent = "";
     try {
       const m = await api("POST", `/conversations/${encodeURIComponent(S.current)}/messages`, { type: "template", template: { name: t.name, language: t.language, variables } }, { "Idempotency-Key": S.pickerKey });
-      S.messages.set(m.id, m); renderMessages();
+      S.pinned = true; S.messages.set(m.id, m); renderMessages();
       $("picker").close();
-      const box = $("messages"); box.scrollTop = box.scrollHeight;
     } catch (e) { $("picker-error").textContent = e.message; }
     finally { S.sending = false; $("picker-send").disabled = false; }
   }
@@ -480,11 +523,225 @@
   }
   function doSnooze(date) { $("snooze").close(); patchConversation({ state: "snoozed", snooze_until: date.toISOString() }); }
 
+  // ---------------------------------------------------------------- labels, teams, bulk, views
+  function labelById(id) { return S.labels.find((l) => l.id === id); }
+  function labelChips(ids) {
+    return (ids || []).map(labelById).filter(Boolean).map((l) => `<span class="lchip" style="--lc:${esc(l.color)}">${esc(l.name)}</span>`).join("");
+  }
+  function waited(iso) {
+    const ms = Date.now() - new Date(iso);
+    const m = Math.max(0, Math.floor(ms / 6e4));
+    if (m < 60) return m + "m";
+    const h = Math.floor(m / 60);
+    return h < 48 ? `${h}h ${m % 60}m` : `${Math.floor(h / 24)}d`;
+  }
+  function presenceOf(userId) { const p = S.presence.find((x) => x.user_id === userId); return p ? p.status : "offline"; }
+  function presenceDot(userId) { const st = presenceOf(userId); return st === "online" ? "●" : st === "away" ? "◐" : "○"; }
+  function renderFilterOptions() {
+    const keep = (id, html) => { const el = $(id), v = el.value; el.innerHTML = html; el.value = v; if (el.value !== v) el.value = ""; };
+    keep("f-label", `<option value="">All labels</option>` + S.labels.map((l) => `<option value="${esc(l.id)}">${esc(l.name)}</option>`).join(""));
+    keep("f-team", `<option value="">All teams</option><option value="none">No team</option>` + S.teams.map((t) => `<option value="${esc(t.id)}">${esc(t.name)}</option>`).join(""));
+    keep("f-view", `<option value="">Saved views…</option>` + S.views.map((v) => `<option value="${esc(v.id)}">${esc(v.name)}</option>`).join(""));
+    $("delete-view").hidden = !$("f-view").value;
+    $("bulk-assign").innerHTML = `<option value="">Assign to…</option><option value="__none">Unassigned</option>` + S.agents.map((a) => `<option value="${esc(a.id)}">${presenceDot(a.id)} ${esc(a.name)}</option>`).join("") +
+      (S.teams.length ? `<optgroup label="Team">${S.teams.map((t) => `<option value="team:${esc(t.id)}">${esc(t.name)}</option>`).join("")}</optgroup>` : "");
+    $("bulk-label").innerHTML = `<option value="">Label…</option>` + S.labels.map((l) => `<option value="${esc(l.id)}">${esc(l.name)}</option>`).join("");
+  }
+  function renderBulk() {
+    for (const id of Array.from(S.selected)) if (!S.order.includes(id)) S.selected.delete(id);
+    $("bulk-bar").hidden = S.selected.size === 0;
+    $("bulk-count").textContent = `${S.selected.size} selected`;
+  }
+  async function bulk(body) {
+    try {
+      await api("POST", "/conversations/bulk", Object.assign({ conversation_ids: Array.from(S.selected) }, body));
+      S.selected.clear();
+      await loadList(true);
+    } catch (e) { showError(e.message); alertList(e.message); }
+  }
+  function alertList(msg) { $("list-footer").textContent = msg; }
+  function renderLabelPop() {
+    const c = S.convs.get(S.current);
+    const on = new Set((c && c.label_ids) || []);
+    $("label-pop-list").innerHTML = S.labels.length ? S.labels.map((l) => `<label class="label-opt"><input type="checkbox" data-label="${esc(l.id)}" ${on.has(l.id) ? "checked" : ""}> <span class="lchip" style="--lc:${esc(l.color)}">${esc(l.name)}</span></label>`).join("") : `<p class="muted">No labels yet — add one below.</p>`;
+  }
+  async function reloadLabels() { S.labels = (await api("GET", "/labels")).data; renderFilterOptions(); renderList(); if (S.current) renderHead(); }
+  async function reloadTeams() { S.teams = (await api("GET", "/teams")).data; renderFilterOptions(); if (S.current) renderHead(); }
+  function applyView(v) {
+    const f = v.filters || {};
+    S.filters = Object.assign({ state: "open", assignee: "all", channel: "", q: "", label: "", team: "", sort: "newest", needsReply: false }, {
+      state: f.state !== undefined ? f.state : "open", assignee: f.assignee || "all", channel: f.channel_kind || "", q: f.q || "",
+      label: f.label || "", team: f.team_id || "", sort: f.sort || "newest", needsReply: f.needs_reply === "true",
+    });
+    syncFilterControls();
+    loadList(true);
+  }
+  function syncFilterControls() {
+    $("f-state").value = S.filters.state; $("f-channel").value = S.filters.channel; $("f-label").value = S.filters.label;
+    $("f-team").value = S.filters.team; $("f-sort").value = S.filters.sort; $("search").value = S.filters.q;
+    $("f-needs-reply").classList.toggle("active", S.filters.needsReply); $("f-needs-reply").setAttribute("aria-pressed", S.filters.needsReply);
+    $("f-sort").disabled = S.filters.needsReply;
+    document.querySelectorAll("[data-assignee]").forEach((x) => x.classList.toggle("active", x.dataset.assignee === S.filters.assignee));
+  }
+  function currentFilters() {
+    const f = S.filters, out = {};
+    if (f.state !== "open") out.state = f.state;
+    if (f.assignee !== "all") out.assignee = f.assignee;
+    if (f.channel) out.channel_kind = f.channel;
+    if (f.label) out.label = f.label;
+    if (f.team) out.team_id = f.team;
+    if (f.sort !== "newest") out.sort = f.sort;
+    if (f.needsReply) out.needs_reply = "true";
+    if (f.q) out.q = f.q;
+    return out;
+  }
+
+  // ---------------------------------------------------------------- presence, peers, title, alerts
+  function renderPeers() {
+    const now = Date.now(), here = [];
+    for (const [uid, p] of S.peers) {
+      if (now - p.at > (p.replying ? 8000 : 45000)) { S.peers.delete(uid); continue; }
+      if (p.conversation_id === S.current) here.push(p);
+    }
+    const replying = here.filter((p) => p.replying), viewing = here.filter((p) => !p.replying);
+    const el = $("peer-note");
+    if (replying.length) el.textContent = `${replying.map((p) => p.name).join(", ")} ${replying.length > 1 ? "are" : "is"} replying…`;
+    else if (viewing.length) el.textContent = `${viewing.map((p) => p.name).join(", ")} ${viewing.length > 1 ? "are" : "is"} also looking at this conversation`;
+    el.hidden = !here.length;
+    el.classList.toggle("replying", replying.length > 0);
+  }
+  let lastPeerSent = 0, lastPeerState = null;
+  function announce(replying) {
+    const ws = S.ws; if (!ws || ws.readyState !== 1) return;
+    const key = S.current + ":" + replying;
+    if (key === lastPeerState && Date.now() - lastPeerSent < (replying ? 3000 : 20000)) return;
+    lastPeerState = key; lastPeerSent = Date.now();
+    ws.send(JSON.stringify({ type: "peer", conversation_id: S.current, replying: !!replying }));
+  }
+  const baseTitle = document.title;
+  function renderTitle() {
+    let total = 0;
+    for (const c of S.convs.values()) if (c.state !== "resolved") total += c.unread_count || 0;
+    document.title = total ? `(${total}) ${baseTitle}` : baseTitle;
+  }
+  function alertsOn() { try { return localStorage.getItem("reach.alerts") === "on"; } catch (e) { return false; } }
+  function renderAlertsBtn() {
+    const on = alertsOn();
+    $("notify-btn").textContent = on ? "Alerts: on" : "Alerts: off";
+    $("notify-btn").setAttribute("aria-pressed", on);
+  }
+  let audioCtx = null;
+  function ding() {
+    try {
+      audioCtx = audioCtx || new (window.AudioContext || window.webkitAudioContext)();
+      const o = audioCtx.createOscillator(), g = audioCtx.createGain();
+      o.type = "sine"; o.frequency.value = 880; g.gain.value = 0.08;
+      o.connect(g); g.connect(audioCtx.destination);
+      o.start(); g.gain.exponentialRampToValueAtTime(0.0001, audioCtx.currentTime + 0.35); o.stop(audioCtx.currentTime + 0.4);
+    } catch (e) { /* no audio */ }
+  }
+  function notifyInbound(e) {
+    if (!alertsOn()) return;
+    const d = e.data || {}, cid = d.conversation_id || (d.message && d.message.conversation_id);
+    const c = S.convs.get(cid);
+    if (c && c.assigned_user_id && c.assigned_user_id !== S.me.id) return; // someone else's
+    if (cid === S.current && document.hasFocus()) return;
+    S.alerted = (S.alerted || 0) + 1;
+    ding();
+    if (window.Notification && Notification.permission === "granted") {
+      const who = c ? contactName(c.contact) : (d.profile_name || d.from || "A customer");
+      const text = (d.message && d.message.body) || d.body || d.text || "New message";
+      try { const n = new Notification(who, { body: String(text).slice(0, 140), tag: cid }); n.onclick = () => { window.focus(); openConversation(cid); }; } catch (err) { /* blocked */ }
+    }
+  }
+
+  // ---------------------------------------------------------------- composer extras: attachments, emoji, quick replies, typing
+  const KIND_ICON = { image: "IMG", video: "VIDEO", audio: "AUDIO", document: "DOC", sticker: "STICKER" };
+  function fmtSize(n) { return n >= 1048576 ? (n / 1048576).toFixed(1) + " MB" : Math.ceil(n / 1024) + " KB"; }
+  function kindOf(file) { return ((boot.media || {}).kinds || {})[file.type] || null; }
+  function clearAttachment() {
+    const a = S.attachment;
+    if (a && a.xhr && !a.media) { try { a.xhr.abort(); } catch (e) { /* gone */ } }
+    if (a && a.thumb) URL.revokeObjectURL(a.thumb);
+    S.attachment = null; $("attach").hidden = true; $("attach-input").value = ""; delete $("attach").dataset.mediaId;
+    $("attach-thumb").hidden = true; $("attach-thumb").removeAttribute("src");
+    $("send-btn").disabled = false;
+  }
+  function attachFile(file) {
+    if (!file || !S.current) return;
+    if (S.mode === "note") { showError("Attachments go to the customer: switch to Reply first."); return; }
+    const kind = kindOf(file);
+    if (!kind) { showError(`WhatsApp cannot carry ${file.type || "this kind of file"}: send a JPEG/PNG image, MP4 video, AAC/MP3/OGG/AMR audio or a PDF/Office/text document.`); return; }
+    const limit = ((boot.media || {}).limits || {})[kind];
+    if (limit && file.size > limit) { showError(`${kind[0].toUpperCase() + kind.slice(1)} files may be at most ${fmtSize(limit)} (this one is ${fmtSize(file.size)}).`); return; }
+    clearAttachment(); showError("");
+    const a = S.attachment = { file, kind, media: null, xhr: null, conversation: S.current };
+    $("attach").hidden = false; $("attach-icon").textContent = KIND_ICON[kind] || "FILE";
+    if (kind === "image" || kind === "sticker") { a.thumb = URL.createObjectURL(file); $("attach-thumb").src = a.thumb; $("attach-thumb").hidden = false; $("attach-icon").hidden = true; }
+    else { $("attach-icon").hidden = false; }
+    $("attach-name").textContent = `${file.name || kind} · ${fmtSize(file.size)}`;
+    $("attach-progress").value = 0; $("attach-progress").hidden = false;
+    $("send-btn").disabled = true;
+    const form = new FormData(); form.append("file", file, file.name || kind); if (file.name) form.append("filename", file.name);
+    const xhr = a.xhr = new XMLHttpRequest();
+    xhr.open("POST", API + "/media");
+    xhr.setRequestHeader("X-CSRFToken", csrf); xhr.setRequestHeader("Accept", "application/json");
+    xhr.upload.onprogress = (ev) => { if (ev.lengthComputable) $("attach-progress").value = Math.round(100 * ev.loaded / ev.total); };
+    xhr.onload = () => {
+      if (S.attachment !== a) return;
+      let body = null; try { body = JSON.parse(xhr.responseText); } catch (e) { body = null; }
+      if (xhr.status === 201 && body) {
+        a.media = body; $("attach-progress").value = 100; $("attach-progress").hidden = true; $("send-btn").disabled = false;
+        $("attach").dataset.mediaId = body.id;
+      } else { showError((body && body.error && body.error.message) || "Upload failed (HTTP " + xhr.status + ")"); clearAttachment(); }
+    };
+    xhr.onerror = () => { if (S.attachment === a) { showError("Upload failed — check the connection and try again."); clearAttachment(); } };
+    xhr.send(form);
+  }
+  async function sendAttachment(text) {
+    const a = S.attachment, id = S.current;
+    const content = { media_id: a.media.id };
+    if (text.trim() && a.kind !== "audio" && a.kind !== "sticker") content.caption = text.trim();
+    if (a.kind === "document" && a.file.name) content.filename = a.file.name;
+    const m = await api("POST", `/conversations/${encodeURIComponent(id)}/messages`, { type: a.kind, [a.kind]: content }, { "Idempotency-Key": S.composeKey });
+    S.messages.set(m.id, m); clearAttachment(); renderMessages();
+  }
+  const EMOJI = "😀 😃 😄 😁 😅 😂 🙂 😉 😊 😍 😘 🤔 😐 😴 😎 🤗 🙄 😬 😢 😭 😡 🙏 👍 👎 👌 👏 🙌 💪 🤝 👋 ❤️ 💙 💚 💛 🔥 ✨ 🎉 🎁 ✅ ❌ ⚠️ ⏰ 📦 🚚 🛒 💳 📞 📍 📅 ⭐".split(" ");
+  function toggleEmoji(force) {
+    const pop = $("emoji-pop"), show = force !== undefined ? force : pop.hidden;
+    if (show && !pop.innerHTML) pop.innerHTML = EMOJI.map((e) => `<button type="button" class="emo" data-emoji="${e}" aria-label="${e}">${e}</button>`).join("");
+    pop.hidden = !show; $("emoji-btn").setAttribute("aria-expanded", show);
+  }
+  function insertAtCursor(text) {
+    const t = $("compose"), start = t.selectionStart || t.value.length, end = t.selectionEnd || t.value.length;
+    t.value = t.value.slice(0, start) + text + t.value.slice(end);
+    t.selectionStart = t.selectionEnd = start + text.length; t.focus();
+  }
+  let lastTyping = { id: null, at: 0 };
+  function typingTick() {
+    if (S.mode !== "reply" || !S.current || !$("compose").value.trim()) return;
+    announce(true);
+    const c = S.convs.get(S.current);
+    if (!c || !windowOpen(c) || c.channel_kind !== "whatsapp") return;
+    if (lastTyping.id === S.current && Date.now() - lastTyping.at < 15000) return;
+    lastTyping = { id: S.current, at: Date.now() };
+    api("POST", `/conversations/${encodeURIComponent(S.current)}/typing`).catch(() => null);
+  }
+
   // ---------------------------------------------------------------- events
   const dirty = new Set();
   let flushTimer = null, flushing = false, currentDirty = false, notesDirty = false, sidebarDirty = false;
   function applyEvent(e) {
     const d = e.data || {};
+    if (e.type === "label.changed") { reloadLabels().catch(() => null); return; }
+    if (e.type === "team.changed") { reloadTeams().catch(() => null); return; }
+    if (e.type === "agent.presence_changed") {
+      const p = S.presence.find((x) => x.user_id === d.user_id);
+      if (p) p.status = d.status; else S.presence.push({ user_id: d.user_id, name: agentName(d.user_id), status: d.status });
+      renderFilterOptions(); if (S.current) renderHead();
+      return;
+    }
+    if (e.type === "message.inbound") notifyInbound(e);
     const cid = d.conversation_id || (d.message && d.message.conversation_id);
     if (e.type.startsWith("message.") || e.type.startsWith("conversation.")) {
       if (cid) {
@@ -551,6 +808,11 @@
       let f; try { f = JSON.parse(msg.data); } catch (e) { return; }
       if (f.type === "pong") { clearTimeout(pongDeadline); return; }
       if (f.type === "reset") { S.lastSeq = f.sequence; fullReload(); return; }
+      if (f.type === "peer") {
+        S.peers.set(f.user_id, { name: f.name, conversation_id: f.conversation_id, replying: f.replying, at: Date.now() });
+        renderPeers();
+        return;
+      }
       if (f.type === "events") {
         for (const e of f.events) {
           if (e.sequence <= S.lastSeq) continue; // already applied
@@ -595,14 +857,42 @@
     else if (k === "?") { $("help").showModal(); e.preventDefault(); }
   });
   $("shortcuts-btn") && $("shortcuts-btn").addEventListener("click", () => $("help").showModal());
-  $("conv-list").addEventListener("click", (e) => { const li = e.target.closest(".conv"); if (li) openConversation(li.dataset.id); });
+  $("conv-list").addEventListener("click", (e) => {
+    if (e.target.closest(".avatar")) return; // the avatar is the bulk-select checkbox
+    const li = e.target.closest(".conv"); if (li) openConversation(li.dataset.id);
+  });
   $("conv-list").addEventListener("scroll", () => {
     const ul = $("conv-list");
     if (S.nextCursor && !S.loadingMore && ul.scrollTop + ul.clientHeight > ul.scrollHeight - 120) {
       S.loadingMore = true; loadList(false).finally(() => { S.loadingMore = false; });
     }
   });
-  $("messages").addEventListener("scroll", () => { if ($("messages").scrollTop < 60) loadOlder(); });
+  $("messages").addEventListener("scroll", () => {
+    const box = $("messages");
+    S.pinned = box.scrollHeight - box.scrollTop - box.clientHeight < 80;
+    if (box.scrollTop < 60) loadOlder();
+  });
+  $("back-to-list").addEventListener("click", () => setPane("list"));
+  $("show-contact").addEventListener("click", () => setPane($("inbox").dataset.pane === "contact" ? "thread" : "contact"));
+  $("back-to-thread").addEventListener("click", () => setPane("thread"));
+  // Theme: the system's (prefers-color-scheme) until the person picks one here.
+  function currentTheme() {
+    const t = document.documentElement.dataset.theme;
+    if (t) return t;
+    return window.matchMedia && window.matchMedia("(prefers-color-scheme: dark)").matches ? "dark" : "light";
+  }
+  function renderThemeBtn() {
+    const dark = currentTheme() === "dark";
+    $("theme-btn").textContent = dark ? "☀ Light" : "☾ Dark";
+    $("theme-btn").setAttribute("aria-label", dark ? "Switch to the light theme" : "Switch to the dark theme");
+  }
+  $("theme-btn").addEventListener("click", () => {
+    const next = currentTheme() === "dark" ? "light" : "dark";
+    document.documentElement.dataset.theme = next;
+    try { localStorage.setItem("reach.theme", next); } catch (e) { /* private mode */ }
+    renderThemeBtn();
+  });
+  renderThemeBtn();
   $("side-pane").addEventListener("click", (e) => { const a = e.target.closest("[data-open]"); if (a) { e.preventDefault(); openConversation(a.dataset.open); } });
   let searchTimer = null;
   $("search").addEventListener("input", () => { clearTimeout(searchTimer); searchTimer = setTimeout(() => { S.filters.q = $("search").value.trim(); loadList(true); }, 250); });
@@ -642,11 +932,117 @@
   // Countdown badges tick without any server traffic.
   setInterval(() => { renderList(); if (S.current) renderHead(); }, 30000);
 
+  // organisation controls
+  $("f-label").addEventListener("change", () => { S.filters.label = $("f-label").value; loadList(true); });
+  $("f-team").addEventListener("change", () => { S.filters.team = $("f-team").value; loadList(true); });
+  $("f-sort").addEventListener("change", () => { S.filters.sort = $("f-sort").value; loadList(true); });
+  $("f-needs-reply").addEventListener("click", () => { S.filters.needsReply = !S.filters.needsReply; syncFilterControls(); loadList(true); });
+  $("f-view").addEventListener("change", () => {
+    const v = S.views.find((x) => x.id === $("f-view").value);
+    $("delete-view").hidden = !v;
+    if (v) applyView(v);
+  });
+  $("save-view").addEventListener("click", async () => {
+    const name = (prompt("Name this view", "") || "").trim();
+    if (!name) return;
+    try {
+      const v = await api("POST", "/inbox/views", { name, filters: currentFilters() });
+      S.views.push(v); S.views.sort((a, b) => a.name.localeCompare(b.name)); renderFilterOptions(); $("f-view").value = v.id; $("delete-view").hidden = false;
+    } catch (e) { alertList(e.message); }
+  });
+  $("delete-view").addEventListener("click", async () => {
+    const id = $("f-view").value; if (!id) return;
+    try { await api("DELETE", `/inbox/views/${encodeURIComponent(id)}`); S.views = S.views.filter((v) => v.id !== id); $("f-view").value = ""; renderFilterOptions(); } catch (e) { alertList(e.message); }
+  });
+  $("conv-list").addEventListener("change", (e) => {
+    const box = e.target.closest("[data-pick]"); if (!box) return;
+    if (box.checked) S.selected.add(box.dataset.pick); else S.selected.delete(box.dataset.pick);
+    renderList();
+  });
+  $("bulk-assign").addEventListener("change", () => {
+    const v = $("bulk-assign").value; if (!v) return;
+    if (v.startsWith("team:")) bulk({ action: "assign", team_id: v.slice(5) });
+    else bulk({ action: "assign", assigned_user_id: v === "__none" ? "" : v });
+    $("bulk-assign").value = "";
+  });
+  $("bulk-label").addEventListener("change", () => { const v = $("bulk-label").value; if (v) bulk({ action: "label", label_ids: [v] }); $("bulk-label").value = ""; });
+  $("bulk-resolve").addEventListener("click", () => bulk({ action: "resolve" }));
+  $("bulk-clear").addEventListener("click", () => { S.selected.clear(); renderList(); });
+  $("t-team").addEventListener("change", () => patchConversation({ team_id: $("t-team").value || null }));
+  $("t-label-btn").addEventListener("click", () => {
+    const pop = $("label-pop"), show = pop.hidden;
+    renderLabelPop(); pop.hidden = !show; $("t-label-btn").setAttribute("aria-expanded", show);
+  });
+  document.addEventListener("click", (e) => {
+    if (!e.target.closest(".label-menu")) { $("label-pop").hidden = true; $("t-label-btn").setAttribute("aria-expanded", "false"); }
+    if (!e.target.closest("#emoji-pop") && !e.target.closest("#emoji-btn")) toggleEmoji(false);
+  });
+  $("label-pop-list").addEventListener("change", async (e) => {
+    const box = e.target.closest("[data-label]"); if (!box || !S.current) return;
+    const id = S.current;
+    try {
+      const r = await api("POST", `/conversations/${encodeURIComponent(id)}/labels`, box.checked ? { add: [box.dataset.label] } : { remove: [box.dataset.label] });
+      const c = S.convs.get(id); if (c) { c.label_ids = r.label_ids; upsertConversation(c); }
+    } catch (err) { showError(err.message); box.checked = !box.checked; }
+  });
+  $("label-new").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const name = $("label-new-name").value.trim(); if (!name) return;
+    try {
+      const l = await api("POST", "/labels", { name, color: $("label-new-color").value });
+      S.labels.push(l); S.labels.sort((a, b) => a.name.localeCompare(b.name)); $("label-new-name").value = "";
+      renderFilterOptions();
+      if (S.current) {
+        const r = await api("POST", `/conversations/${encodeURIComponent(S.current)}/labels`, { add: [l.id] });
+        const c = S.convs.get(S.current); if (c) { c.label_ids = r.label_ids; upsertConversation(c); }
+      }
+      renderLabelPop();
+    } catch (err) { showError(err.message); }
+  });
+  $("my-presence").addEventListener("change", async () => {
+    try { S.presence = (await api("PUT", "/inbox/presence", { status: $("my-presence").value })).data; renderFilterOptions(); } catch (e) { alertList(e.message); }
+  });
+  $("notify-btn").addEventListener("click", async () => {
+    const on = !alertsOn();
+    if (on && window.Notification && Notification.permission === "default") { try { await Notification.requestPermission(); } catch (e) { /* older API */ } }
+    try { localStorage.setItem("reach.alerts", on ? "on" : "off"); } catch (e) { /* private mode */ }
+    if (on) ding(); // the click unlocks audio, and lets the agent hear what a new message sounds like
+    renderAlertsBtn();
+  });
+  $("attach-btn").addEventListener("click", () => $("attach-input").click());
+  $("filters-btn").addEventListener("click", () => {
+    const open = !$("list-filters").classList.contains("open");
+    $("list-filters").classList.toggle("open", open); $("filters-btn").setAttribute("aria-expanded", open);
+  });
+  $("attach-input").addEventListener("change", () => { const f = $("attach-input").files[0]; if (f) attachFile(f); });
+  $("attach-remove").addEventListener("click", clearAttachment);
+  $("thread-pane").addEventListener("dragover", (e) => { if (S.current && e.dataTransfer && Array.from(e.dataTransfer.types || []).includes("Files")) { e.preventDefault(); $("thread-pane").classList.add("dropping"); } });
+  $("thread-pane").addEventListener("dragleave", (e) => { if (!e.relatedTarget || !$("thread-pane").contains(e.relatedTarget)) $("thread-pane").classList.remove("dropping"); });
+  $("thread-pane").addEventListener("drop", (e) => {
+    $("thread-pane").classList.remove("dropping");
+    const f = e.dataTransfer && e.dataTransfer.files && e.dataTransfer.files[0];
+    if (f) { e.preventDefault(); setMode("reply"); attachFile(f); }
+  });
+  $("compose").addEventListener("paste", (e) => {
+    const items = Array.from((e.clipboardData && e.clipboardData.items) || []);
+    const fileItem = items.find((i) => i.kind === "file");
+    if (fileItem) { const f = fileItem.getAsFile(); if (f) { e.preventDefault(); attachFile(f); } }
+  });
+  $("emoji-btn").addEventListener("click", () => toggleEmoji());
+  $("emoji-pop").addEventListener("click", (e) => { const b = e.target.closest("[data-emoji]"); if (b) { insertAtCursor(b.dataset.emoji); } });
+  $("quick-btn").addEventListener("click", () => { $("compose").value = "/"; $("compose").focus(); updateCanned(); });
+  $("compose").addEventListener("input", typingTick);
+  setInterval(renderPeers, 4000);
+
   // start
   for (const c of boot.conversations.data) { S.convs.set(c.id, c); S.order.push(c.id); }
   S.nextCursor = boot.conversations.next_cursor;
   S.composeKey = newKey();
+  renderFilterOptions();
+  renderAlertsBtn();
+  { const mine = S.presence.find((p) => p.user_id === S.me.id); $("my-presence").value = mine && mine.status === "away" ? "away" : "online"; }
   renderList();
+  renderTitle();
   setConn(false, "Connecting…");
   connect();
 

@@ -243,3 +243,25 @@ async def test_heartbeat(setup, workspace):
     await communicator.send_json_to({"type": "ping", "t": 123})
     assert await communicator.receive_json_from(timeout=TIMEOUT) == {"type": "pong", "t": 123}
     await communicator.disconnect()
+
+
+async def test_peers_see_who_is_replying_and_connecting_counts_as_online(setup, workspace):
+    from apps.conversations.models import AgentPresence
+
+    alice, _ = setup
+    carol = await sync_to_async(make_agent)(workspace, username="carol")
+    a, connected, _ = await _connect(await sync_to_async(_cookie_for)(alice, workspace))
+    c, connected_c, _ = await _connect(await sync_to_async(_cookie_for)(carol, workspace))
+    assert connected and connected_c
+    await _hello_and_resume(a, 0)
+    await _hello_and_resume(c, 0)
+    statuses = await sync_to_async(lambda: sorted(AgentPresence.objects.values_list("status", flat=True)))()
+    assert statuses == ["online", "online"]
+    assert await sync_to_async(Event.objects.filter(type="agent.presence_changed").count)() == 0  # soft state
+    await c.send_json_to({"type": "peer", "conversation_id": "cnv_1", "replying": True})
+    frame = await a.receive_json_from(timeout=TIMEOUT)
+    assert frame == {"type": "peer", "user_id": carol.pk, "name": "Carol", "conversation_id": "cnv_1",
+                     "replying": True}
+    assert await c.receive_nothing(timeout=0.3)  # not echoed to the sender
+    await a.disconnect()
+    await c.disconnect()

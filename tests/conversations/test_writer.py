@@ -125,6 +125,9 @@ def test_the_batch_statement_writes_what_the_batch_orm_form_writes(workspace):
             orm_person.phone, sql_person.phone)
         assert _row(Conversation, sql_conv.pk, skip=("contact_id",)) == \
             _row(Conversation, orm_conv.pk, skip=("contact_id",))
+        # The list preview is the message's text; a campaign's new threads wait for the customer's reply.
+        assert orm_conv.last_message_preview == by_contact[orm_person.pk].body
+        assert orm_conv.opened_by == ("" if orm_person is sets[0][0] else "campaign")
 
 
 @pytest.mark.django_db

@@ -61,6 +61,7 @@ def test_bootstrapdemo_first_run_then_later_runs():
     assert lines[-1].startswith("Sandbox API key: ak_test_")
     demo = Workspace.objects.get(slug="demo", is_sandbox=False)
     assert Workspace.objects.filter(sandbox_of=demo).count() == 1
+    assert any(line.startswith("The demo lives in the Sandbox") for line in lines)
 
     again, _ = _run("bootstrapdemo")
     assert "already in place" in again

@@ -242,10 +242,10 @@ def test_inbound_media_gets_a_downloadable_placeholder(fakemeta, graph, webhook_
     fakemeta.inject_inbound(phone_number_id=PN, from_phone=TO, message={"type": "image", "image": {"caption": "c"}})
     assert fakemeta.wait_for(lambda: webhook_sink.messages(), timeout=30)
     (msg,) = [i for p in webhook_sink.payloads() for i in parse_webhook(p)]
-    assert msg.type == "image" and msg.content["caption"] == "c" and msg.content["mime_type"] == "image/png"
+    assert msg.type == "image" and msg.content["caption"] == "c" and msg.content["mime_type"] == "image/jpeg"
     info = graph.get_media(media_id=msg.content["id"], access_token=TOKEN)
     data = graph.download_media(url=info["url"], access_token=TOKEN, max_bytes=1 << 20)
-    assert data.startswith(b"\x89PNG") and len(data) == info["file_size"]
+    assert data.startswith(b"\xff\xd8\xff") and len(data) == info["file_size"]  # a real JPEG
 
 
 def test_async_sender_survives_a_new_event_loop(fakemeta):

@@ -44,6 +44,7 @@ class ConversationDetailView(ApiView):
         state = serializers.ChoiceField(choices=["open", "pending", "resolved", "snoozed"], required=False)
         assigned_user_id = serializers.CharField(max_length=40, required=False, allow_null=True, allow_blank=True)
         snooze_until = serializers.DateTimeField(required=False, allow_null=True)
+        team_id = serializers.CharField(max_length=40, required=False, allow_null=True, allow_blank=True)
 
     @api_doc(operation_id="conversations_get", summary="Get a conversation",
              description="One conversation; `?expand=contact` adds the contact sidebar.",
@@ -66,7 +67,15 @@ class ConversationDetailView(ApiView):
         payload.is_valid(raise_exception=True)
         data = payload.validated_data
         if not data:
-            raise ValidationFailed("Give state, assigned_user_id or snooze_until.", field="state")
+            raise ValidationFailed("Give state, assigned_user_id, team_id or snooze_until.", field="state")
+        if "team_id" in data:
+            from apps.conversations.services.organise import conversation_team_set
+
+            conversation = conversation_team_set(conversation=conversation, team_id=data.pop("team_id") or None,
+                                                 actor=self.tenant.user)
+            if not data:
+                return Response(sel.conversation_to_dict(svc.conversation_for_tenant_or_404(
+                    tenant=self.tenant, conversation_id=pk)))
         kwargs = {}
         if "state" in data:
             kwargs["state"] = data["state"]

@@ -7,7 +7,7 @@ import re
 from datetime import UTC, datetime
 
 from django.conf import settings
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -81,14 +81,28 @@ def conversation_to_dict(conversation: Conversation, *, now: datetime | None = N
         "last_message_preview": conversation.last_message_preview,
         "window_expires_at": _iso(window_expires_at(conversation, now=now)),
         "unread_count": conversation.unread_count,
+        "team_id": conversation.team_id,
+        "label_ids": sorted(label.pk for label in conversation.labels.all()),
+        # Needs reply: the customer wrote last (the time they have been waiting since), else null.
+        "waiting_since": _iso(conversation.last_inbound_at) if needs_reply(conversation) else None,
         "created_at": _iso(conversation.created_at),
     }
+
+
+def needs_reply(conversation: Conversation) -> bool:
+    """The last message is the customer's (what the needs_reply filter selects in SQL: _NEEDS_REPLY)."""
+    return (conversation.last_inbound_at is not None and conversation.last_message_at is not None
+            and conversation.last_message_at <= conversation.last_inbound_at)
+
+
+_NEEDS_REPLY = Q(last_inbound_at__isnull=False, last_message_at__lte=F("last_inbound_at"))
 
 
 def _conversation_qs(*, tenant: Tenant) -> QuerySet[Conversation]:
     from apps.core.selectors import tenant_queryset
 
-    return tenant_queryset(Conversation, tenant=tenant).select_related("contact", "assigned_user")
+    return (tenant_queryset(Conversation, tenant=tenant).select_related("contact", "assigned_user")
+            .prefetch_related("labels"))
 
 
 def conversation_get(*, tenant: Tenant, conversation_id: str) -> Conversation | None:
@@ -110,10 +124,23 @@ def _decode_activity_cursor(raw: str) -> tuple[datetime, str]:
     return at, pk
 
 
+SORTS = ("newest", "oldest_waiting", "unread")
+
+
+def _decode_offset_cursor(raw: str) -> int:
+    value = decode_cursor(raw)
+    if not value.startswith("o") or not value[1:].isdigit():
+        raise ValidationFailed("cursor is not one this API handed out.", field="cursor")
+    return int(value[1:])
+
+
 def conversations_list(*, tenant: Tenant, params) -> tuple[list[Conversation], str | None]:
     """Newest activity first, keyset-paginated on (activity, id): a conversation that moves to the
     top while an agent pages never shows up twice or pushes another one out of the next page."""
     qs = _conversation_qs(tenant=tenant).annotate(activity_at=Coalesce("last_message_at", "created_at"))
+    # A campaign's conversations enter the lists when the customer replies (a 1,000-recipient campaign must
+    # not bury the customers who wrote under 1,000 silent threads).
+    qs = qs.exclude(opened_by="campaign", last_inbound_at__isnull=True)
     state = params.get("state")
     if state:
         states = [s for s in state.split(",") if s]
@@ -135,6 +162,18 @@ def conversations_list(*, tenant: Tenant, params) -> tuple[list[Conversation], s
         qs = qs.filter(assigned_user=tenant.user)
     if params.get("unread") in ("1", "true", "yes"):
         qs = qs.filter(unread_count__gt=0)
+    label = params.get("label")
+    if label:
+        qs = qs.filter(labels=label)
+    team = params.get("team_id")
+    if team:
+        qs = qs.filter(team__isnull=True) if team == "none" else qs.filter(team_id=team)
+    if params.get("needs_reply") in ("1", "true", "yes"):
+        qs = qs.filter(_NEEDS_REPLY)
+    sort = params.get("sort") or ("oldest_waiting" if params.get("needs_reply") in ("1", "true", "yes")
+                                  else "newest")
+    if sort not in SORTS:
+        raise ValidationFailed(f"sort is one of {', '.join(SORTS)}.", field="sort")
     q = (params.get("q") or "").strip()
     if q:
         if len(q) > 200:
@@ -147,6 +186,14 @@ def conversations_list(*, tenant: Tenant, params) -> tuple[list[Conversation], s
         qs = qs.filter(match)
     limit = parse_limit(params.get("limit"), default=25, maximum=100)
     cursor = params.get("cursor")
+    if sort != "newest":  # the other orders page by position (their keys change as agents work)
+        offset = _decode_offset_cursor(cursor) if cursor else 0
+        order = (["last_inbound_at", "pk"] if sort == "oldest_waiting" else ["-unread_count", "-activity_at", "-pk"])
+        if sort == "oldest_waiting":
+            qs = qs.filter(last_inbound_at__isnull=False)
+        items = list(qs.order_by(*order)[offset: offset + limit + 1])
+        next_cursor = encode_cursor(f"o{offset + limit}") if len(items) > limit else None
+        return items[:limit], next_cursor
     if cursor:
         at, pk = _decode_activity_cursor(cursor)
         qs = qs.filter(Q(activity_at__lt=at) | Q(activity_at=at, pk__lt=pk))

@@ -32,3 +32,20 @@ def messages_list(*, queryset: QuerySet[Message], params) -> QuerySet[Message]:
 
 def message_get(*, workspace: Workspace, message_id: str) -> Message | None:
     return Message.objects.filter(workspace=workspace, pk=message_id).first()
+
+
+
+def sandbox_open_windows(*, since) -> list[tuple[str, str, float]]:
+    """(Meta phone number id, wa_id, epoch of the customer's last message) for every sandbox conversation
+    whose customer wrote since `since`: what the in-process simulator rebuilds its window records from."""
+    from apps.conversations.models import Conversation
+
+    rows = (Conversation.objects.filter(workspace__is_sandbox=True, last_inbound_at__gte=since,
+                                        phone_number__isnull=False)
+            .values_list("phone_number__meta_phone_number_id", "contact__wa_id", "contact__phone", "last_inbound_at"))
+    out = []
+    for pnid, wa_id, phone, at in rows.iterator():
+        digits = "".join(ch for ch in (wa_id or phone or "") if ch.isdigit())
+        if digits and pnid:
+            out.append((pnid, digits, at.timestamp()))
+    return out

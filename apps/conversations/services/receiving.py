@@ -159,6 +159,10 @@ def message_inbound_receive(*, item, numbers: dict | None = None) -> InboundResu
     if item.type in ("text", "button") and body:
         keyword = contact_services.consent_from_inbound_text(contact=contact, text=body,
                                                             inbound_message_id=message.pk)
+    if conversation.assigned_user_id is None:  # the inbound team and its round-robin, if the workspace has them
+        from apps.conversations.services.organise import conversation_route_inbound
+
+        events += conversation_route_inbound(conversation=conversation, workspace=workspace, now=now)
     events.append(("message.inbound", conversation_events.message_inbound(
         message=message, contact=contact, sender=item.from_phone or item.bsuid, wa_id=item.wa_id,
         profile_name=item.profile_name, timestamp=item.timestamp, received_at=now)))

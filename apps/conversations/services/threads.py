@@ -21,18 +21,19 @@ def _current(*, workspace: Workspace, contact_ids: list[str], phone_number: Phon
 
 def conversations_get_or_open(*, workspace: Workspace, contact_ids: list[str], phone_number: PhoneNumber | None,
                               channel_kind: str = Conversation.ChannelKind.WHATSAPP,
-                              now: datetime | None = None) -> dict[str, Conversation]:
+                              now: datetime | None = None, opened_by: str = "") -> dict[str, Conversation]:
     """Each contact's current (not resolved) conversation on this number, opening the missing ones: an
     upsert on the one-open-conversation constraint (cnv_one_open), so concurrent openers end up with the
     same row. A resolved conversation stays closed; the next message opens a new one. Call inside a
-    transaction. now: the new conversations' last_message_at (None leaves it empty)."""
+    transaction. now: the new conversations' last_message_at (None leaves it empty). opened_by: "campaign"
+    keeps the new ones out of the agents' lists until the customer replies."""
     found = _current(workspace=workspace, contact_ids=contact_ids, phone_number=phone_number,
                      channel_kind=channel_kind)
     missing = [cid for cid in dict.fromkeys(contact_ids) if cid not in found]
     if missing:
         Conversation.objects.bulk_create([
             Conversation(workspace=workspace, contact_id=cid, phone_number=phone_number, channel_kind=channel_kind,
-                         state=Conversation.State.OPEN, last_message_at=now)
+                         state=Conversation.State.OPEN, last_message_at=now, opened_by=opened_by)
             for cid in missing], ignore_conflicts=True)
         # Ours, or the one a concurrent opener committed first (the insert waited for it).
         found.update(_current(workspace=workspace, contact_ids=missing, phone_number=phone_number,

@@ -252,7 +252,7 @@ def messages_enqueue_bulk(*, workspace: Workspace, phone_number: PhoneNumber, te
     with transaction.atomic():
         conversations = conversations_get_or_open(
             workspace=workspace, contact_ids=[row["contact"].pk for row in rows], phone_number=phone_number,
-            channel_kind=Conversation.ChannelKind.WHATSAPP, now=now)
+            channel_kind=Conversation.ChannelKind.WHATSAPP, now=now, opened_by="campaign")
         messages = []
         trackers = []
         default_expiry = now + _max_age()
@@ -284,7 +284,13 @@ def messages_enqueue_bulk(*, workspace: Workspace, phone_number: PhoneNumber, te
                 for m, tracker in zip(messages, trackers, strict=True) if tracker for url, code in tracker.codes.items()])
         policy.wallet_reserve(workspace=workspace, amount=sum((m.cost_estimate for m in messages), Decimal("0")),
                               campaign_id=campaign_id)
-        Conversation.objects.filter(pk__in=[c.pk for c in conversations.values()]).update(last_message_at=now)
+        # Activity and the list preview: the message's text (the rendered template), like any other send.
+        touched = []
+        for row in rows:
+            conversation = conversations[row["contact"].pk]
+            conversation.last_message_at, conversation.last_message_preview = now, (row.get("body") or "")[:200]
+            touched.append(conversation)
+        Conversation.objects.bulk_update(touched, ["last_message_at", "last_message_preview"], batch_size=1000)
         kick_on_commit(phone_number.pk)
     return [m.pk for m in messages]
 
@@ -371,14 +377,17 @@ def messages_enqueue_query(*, workspace: Workspace, phone_number: PhoneNumber, t
         "channel_kind": ("%s", [Conversation.ChannelKind.WHATSAPP.value]),
         "state": ("%s", [Conversation.State.OPEN.value]),
         "last_message_at": ("%s", [now]),
+        "last_message_preview": "left(coalesce(e.body, ''), 200)",
+        "opened_by": ("%s", ["campaign"]),
     }, now=now)
     opened = conversation_open_sql(
         source="enqueued e WHERE NOT EXISTS (SELECT 1 FROM _conv_old o WHERE o.contact_id = e.contact_id)",
         columns=cols, exprs=exprs)
     parts.append(f"_conv_new AS ({opened})")
     params += values
-    parts.append(f"_conv_touch AS (UPDATE {conv} SET last_message_at = %s "  # noqa: S608
-                 "WHERE id IN (SELECT id FROM _conv_old))")
+    parts.append(f"_conv_touch AS (UPDATE {conv} cu SET last_message_at = %s, "  # noqa: S608
+                 "last_message_preview = left(coalesce(e.body, ''), 200) "
+                 "FROM _conv_old o JOIN enqueued e ON e.contact_id = o.contact_id WHERE cu.id = o.id)")
     params.append(now)
     cols, exprs, values = _insert_select_columns(Message, {
         "id": "e.message_id",

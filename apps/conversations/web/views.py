@@ -8,6 +8,8 @@ from django.shortcuts import render
 from django.views.decorators.csrf import ensure_csrf_cookie
 
 from apps.conversations.selectors import conversations as sel
+from apps.conversations.selectors import organise as org
+from apps.conversations.services.media import KIND_BY_MIME, media_limits
 from apps.core.selectors import memberships_for_user, tenant_for_session
 
 
@@ -32,6 +34,11 @@ def inbox_page(request):
         "filters": params,
         "agents": sel.workspace_agents(workspace=workspace),
         "canned": [sel.canned_response_to_dict(c) for c in sel.canned_responses(workspace=workspace)[:500]],
+        "labels": [org.label_to_dict(lb) for lb in org.labels(workspace=workspace)],
+        "teams": [org.team_to_dict(t) for t in org.teams(workspace=workspace)],
+        "views": [org.saved_view_to_dict(v) for v in org.saved_views(workspace=workspace, user=request.user)],
+        "presence": org.presence_list(workspace=workspace),
+        "media": {"limits": media_limits(), "kinds": KIND_BY_MIME},
         "window_hours": settings.CUSTOMER_SERVICE_WINDOW_HOURS,
         "heartbeat_seconds": settings.INBOX_HEARTBEAT_SECONDS,
     }

@@ -101,6 +101,12 @@ class SimulatorEngine:
             if body.get("status") == "read" and body.get("message_id"):
                 if body.get("messaging_product") != "whatsapp":
                     raise SimError(100, "Invalid parameter", "messaging_product must be whatsapp")
+                typing = body.get("typing_indicator")
+                if typing is not None:
+                    # Meta's typing indicator rides on a read receipt; "text" is its only type.
+                    if not isinstance(typing, dict) or typing.get("type") != "text":
+                        raise SimError(100, "Invalid parameter", "typing_indicator.type must be text")
+                    self.state.incr(f"typing:{phone_number_id}:{body['message_id']}")
                 return Result(200, {"success": True})
             return self._send(str(phone_number_id), body)
         except SimError as exc:
@@ -486,6 +492,10 @@ class SimulatorEngine:
         if kind == "audio":
             obj.setdefault("voice", False)
         return obj
+
+    def typing_shown(self, *, phone_number_id: str, wamid: str) -> int:
+        """How many typing indicators the business showed on a customer's message (tests, the simulator UI)."""
+        return self.state.peek(f"typing:{phone_number_id}:{wamid}")
 
     def age_window(self, *, phone_number_id: str, wa_id: str, hours: float) -> None:
         self.state.set_window(str(phone_number_id), digits(wa_id), self.clock() - hours * 3600)

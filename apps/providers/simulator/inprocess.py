@@ -79,6 +79,9 @@ class RedisState:
         raw = self.r.hget(f"{self.p}n", str(pnid))
         return json.loads(raw) if raw is not None else None
 
+    def peek(self, key: str) -> int:
+        return int(self.r.get(f"{self.p}c:{key}") or 0)
+
     def incr(self, key: str) -> int:
         k = f"{self.p}c:{key}"
         value = int(self.r.incr(k))
@@ -155,7 +158,9 @@ class SandboxProvider:
             hooks.deliver_inbound(payload=f.payload, delay_seconds=f.delay, source="simulator")
 
     def mark_read(self, *, phone_number_id: str, access_token: str = "", wamid: str, typing: bool = False) -> bool:
-        body = {"messaging_product": "whatsapp", "status": "read", "message_id": wamid}
+        from apps.providers.meta_cloud.payloads import build_mark_read_payload
+
+        body = build_mark_read_payload(wamid=wamid, typing=typing)
         return bool(self._ok(self.engine.send(phone_number_id=str(phone_number_id), body=body)).get("success"))
 
     def upload_media(self, *, phone_number_id: str, access_token: str = "", data: bytes, mime_type: str,
@@ -214,6 +219,11 @@ class SandboxProvider:
                                              message=message, name=name, bsuid=bsuid)
         hooks.deliver_inbound(payload=payload, delay_seconds=0.0, source="simulator")
         return wamid
+
+    def window_restore(self, *, phone_number_id: str, wa_id: str, at: float) -> None:
+        """Put back a window record the simulator lost (its Redis emptied by a restart): the customer's last
+        message to the number at `at` (epoch seconds), as the database remembers it."""
+        self.engine.state.set_window(str(phone_number_id), digits(wa_id), float(at))
 
     def simulate_window_age(self, *, phone_number_id: str, wa_id: str, hours: float) -> None:
         self.engine.age_window(phone_number_id=str(phone_number_id), wa_id=digits(wa_id), hours=hours)

@@ -9,6 +9,7 @@ import re
 import secrets
 import threading
 from dataclasses import dataclass, field
+from pathlib import Path
 
 # --- magic recipients (documented in README "Sandbox magic numbers") -------------------------------------
 MAGIC_NOT_ON_WHATSAPP = "15550001001"  # 200, then failed 131026
@@ -55,13 +56,16 @@ ERROR_DETAILS = {
 }
 
 # Tiny files that content sniffers recognise (1x1 PNG, PDF, Ogg, MP4, WebP headers).
+_SAMPLES = Path(__file__).resolve().parent / "samples"
+# Small real files (valid and viewable: a 320x240 JPEG, 2 s of Opus, a 2 s H.264/AAC MP4, a one-page PDF,
+# a 256x256 WebP) a simulated customer sends when the caller gives no file of its own. Made once with
+# ffmpeg's test sources; see samples/README.
 PLACEHOLDER_MEDIA = {
-    "image": ("image/png", base64.b64decode(
-        "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==")),
-    "document": ("application/pdf", b"%PDF-1.4\n%simulated document\n%%EOF\n"),
-    "audio": ("audio/ogg", b"OggS\x00\x02" + b"\x00" * 58),
-    "video": ("video/mp4", b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom" + b"\x00" * 40),
-    "sticker": ("image/webp", b"RIFF\x24\x00\x00\x00WEBPVP8 \x18\x00\x00\x00" + b"\x00" * 24),
+    "image": ("image/jpeg", (_SAMPLES / "image.jpg").read_bytes()),
+    "document": ("application/pdf", (_SAMPLES / "document.pdf").read_bytes()),
+    "audio": ("audio/ogg", (_SAMPLES / "audio.ogg").read_bytes()),
+    "video": ("video/mp4", (_SAMPLES / "video.mp4").read_bytes()),
+    "sticker": ("image/webp", (_SAMPLES / "sticker.webp").read_bytes()),
 }
 
 FREE_FORM_TYPES = {"text", "image", "video", "audio", "document", "sticker", "location", "contacts",
@@ -223,6 +227,10 @@ class MemoryState:
         with self._lock:
             self.counters[key] = self.counters.get(key, 0) + 1
             return self.counters[key]
+
+    def peek(self, key: str) -> int:
+        with self._lock:
+            return self.counters.get(key, 0)
 
     def put_media(self, media_id: str, record: dict, data: bytes) -> None:
         self.media[media_id] = record

@@ -17,4 +17,6 @@ class Command(BaseCommand):
                               "reset it with `python manage.py changepassword admin`).")
         _, secret = services.api_key_create(workspace=workspace, name="Demo sandbox key", sandbox=True,
                                             created_by=user)
+        self.stdout.write("The demo lives in the Sandbox: its API key, the simulator and the simulated customers "
+                          "all act on the sandbox side, which the inbox (/inbox/) opens on while Live is empty.")
         self.stdout.write(f"Sandbox API key: {secret}")

@@ -107,6 +107,14 @@ class Command(BaseCommand):
             f"Reach is serving at http://{host}:{port}/ (API /api/v1/, admin /admin/, docs /api/docs) — mode: {mode}; "
             f"background worker and beat: {'in this process' if background else 'not in this process'}."
         )
+        from apps.core import hooks
+
+        hooks.process_started()  # e.g. the sandbox simulator's windows rebuilt from the database
+        self.stdout.write(
+            f"Open the inbox: http://{host}:{port}/inbox/ — the demo (the README's walkthrough, the simulated "
+            "customers) lives in the Sandbox: the inbox opens there while Live has no traffic, and the "
+            "Live/Sandbox switch in the top bar changes sides."
+        )
         self.stdout.flush()
         try:
             Server(
