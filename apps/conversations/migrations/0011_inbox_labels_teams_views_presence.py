@@ -9,8 +9,8 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('conversations', '0007_conversation_opened_by'),
-        ('core', '0002_membership_sandbox_preferred'),
+        ('conversations', '0010_conversation_opened_by'),
+        ('core', '0003_membership_sandbox_preferred'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('conversations', '0006_conversation_one_open'),
+        ('conversations', '0009_message_fallback_link_and_due'),
     ]
 
     operations = [
