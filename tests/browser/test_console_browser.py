@@ -84,9 +84,12 @@ def test_template_built_approved_then_campaign_wizard_to_completed(world, browse
 
     base, workspace = world["base"], world["workspace"]
     sandbox = workspace.sandbox
-    for i in range(3):
-        Contact.objects.create(workspace=sandbox, phone=f"+1650555{i:04d}", wa_id=f"1650555{i:04d}",
-                               name=f"Guest {i}", custom_fields={"city": "Recife"})
+    from apps.contacts.services import contact_consent_set
+
+    for i in range(3):  # marketing needs an opt-in on record (marketing_requires_opt_in, on for new workspaces)
+        guest = Contact.objects.create(workspace=sandbox, phone=f"+1650555{i:04d}", wa_id=f"1650555{i:04d}",
+                                       name=f"Guest {i}", custom_fields={"city": "Recife"})
+        contact_consent_set(contact=guest, opted_in=True)
     context, page = _login(browser, base, world["owner"].username, sandbox=True)
     page.goto(f"{base}/templates/new/")
     page.fill("#tpl-name", "Spring Sale")

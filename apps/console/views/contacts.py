@@ -24,7 +24,7 @@ PAGE_SIZE = 50
 def _filtered(request):
     g = request.GET
     field_key, _sep, field_value = (g.get("field") or "").partition("=")
-    return selectors.contact_list(workspace=request.tenant.workspace, search=g.get("q") or None,
+    return selectors.contact_list(tenant=request.tenant, search=g.get("q") or None,
                                   tag=g.get("tag") or None, opted_in=g.get("opted_in") or None,
                                   custom_field=(field_key.strip(), field_value.strip()) if field_key else None)
 

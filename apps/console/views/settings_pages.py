@@ -72,19 +72,19 @@ def webhooks(request):
         if ok:
             created = {"subscription": result[0], "secret": result[1]}
     return page(request, "console/settings/webhooks.html", section="webhooks", created=created,
-                subscriptions=webhook_selectors.subscription_list(workspace=workspace),
+                subscriptions=webhook_selectors.subscription_list(tenant=request.tenant),
                 event_types=sorted(public_event_types()),
                 status=201 if created else (400 if request.method == "POST" else 200))
 
 
 def _subscription(request, pk: str) -> WebhookSubscription:
-    return get_object_or_404(webhook_selectors.subscription_list(workspace=request.tenant.workspace), pk=pk)
+    return get_object_or_404(webhook_selectors.subscription_list(tenant=request.tenant), pk=pk)
 
 
 @console_view(scope="webhooks:manage")
 def webhook_detail(request, pk: str):
     sub = _subscription(request, pk)
-    deliveries = webhook_selectors.delivery_list(workspace=request.tenant.workspace,
+    deliveries = webhook_selectors.delivery_list(tenant=request.tenant,
                                                  subscription=sub).order_by("-created_at")[:50]
     return page(request, "console/settings/webhook_detail.html", section="webhooks", sub=sub,
                 deliveries=deliveries)
@@ -113,7 +113,7 @@ def webhook_action(request, pk: str, action: str):
 @console_view(scope="webhooks:manage")
 def delivery_redeliver(request, pk: str):
     delivery = get_object_or_404(
-        webhook_selectors.delivery_list(workspace=request.tenant.workspace).select_related("subscription"), pk=pk)
+        webhook_selectors.delivery_list(tenant=request.tenant).select_related("subscription"), pk=pk)
     ok, _d = attempt(request, webhook_services.delivery_redeliver, delivery=delivery)
     if ok:
         messages.success(request, _("Queued for redelivery."))
