@@ -44,8 +44,15 @@ def world(workspace, live_api, monkeypatch):
     sender = Sender()
     monkeypatch.setattr("apps.providers.registry.async_whatsapp_sender", lambda: sender)
     ledger: list[tuple[str, str]] = []
+    # The real billing runs; each call that changed the message's money is recorded (cost is billing's marker).
     for name in ("message_charge_from_pricing", "message_charge_sms", "message_reservation_release"):
-        monkeypatch.setattr(billing, name, lambda *, message, name=name: ledger.append((name, message.pk)))
+        def spy(*, message, name=name, real=getattr(billing, name)):
+            before = message.cost
+            result = real(message=message)
+            if message.cost != before or result is not None:
+                ledger.append((name, message.pk))
+            return result
+        monkeypatch.setattr(billing, name, spy)
     return number, sender, ledger
 
 
