@@ -4,6 +4,7 @@ from django.db import models
 from django.db.models import Q
 
 from apps.core.ids import PrefixedIdField
+from apps.core.scoping import WABA_SHARED
 
 MONEY = {"max_digits": 14, "decimal_places": 4}
 
@@ -12,6 +13,8 @@ class Wallet(models.Model):
     """balance: money in (top-ups, adjustments, refunds) minus charges. reserved: the estimates of messages
     written but not yet charged or released. available = balance + credit_limit - reserved, never below
     zero by a reservation (billing.services.wallet: one guarded UPDATE)."""
+
+    TENANT_WABA_PATH = WABA_SHARED  # one balance per workspace: every key spends from it
 
     workspace = models.OneToOneField("core.Workspace", primary_key=True, on_delete=models.CASCADE,
                                      related_name="wallet")

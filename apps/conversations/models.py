@@ -324,6 +324,8 @@ class AutoReplyRule(models.Model):
 class Label(models.Model):
     """A conversation label (colour-coded), per workspace (live and sandbox each have their own)."""
 
+    TENANT_WABA_PATH = WABA_SHARED  # labels are workspace configuration every key sees
+
     id = PrefixedIdField(prefix="lbl")
     workspace = models.ForeignKey("core.Workspace", on_delete=models.CASCADE, related_name="+")
     name = models.CharField(max_length=50)
@@ -341,6 +343,8 @@ class Team(models.Model):
     """Agents who share conversations. auto_assign: new customer conversations of the team go round-robin to
     its online members, the least loaded first, none above max_open_per_agent (0: no cap). inbound_default:
     the team every new customer conversation of the workspace joins."""
+
+    TENANT_WABA_PATH = WABA_SHARED  # teams are workspace configuration
 
     id = PrefixedIdField(prefix="team")
     workspace = models.ForeignKey("core.Workspace", on_delete=models.CASCADE, related_name="+")
@@ -365,6 +369,8 @@ class Team(models.Model):
 class SavedView(models.Model):
     """A user's named set of list filters (state, assignee, label, team, sort, needs_reply, q)."""
 
+    TENANT_WABA_PATH = WABA_SHARED  # a user's filters, not traffic
+
     id = PrefixedIdField(prefix="view")
     workspace = models.ForeignKey("core.Workspace", on_delete=models.CASCADE, related_name="+")
     user = models.ForeignKey("core.User", on_delete=models.CASCADE, related_name="+")
@@ -379,6 +385,8 @@ class SavedView(models.Model):
 class AgentPresence(models.Model):
     """An agent's availability in a (live) workspace: online while their inbox heartbeats, unless they chose
     away. last_assigned_at breaks ties in round-robin assignment."""
+
+    TENANT_WABA_PATH = WABA_SHARED  # an agent's availability, not traffic
 
     class Status(models.TextChoices):
         ONLINE = "online"

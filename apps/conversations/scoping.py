@@ -28,7 +28,18 @@ def _via_contact(qs: QuerySet, waba_id: str) -> QuerySet:
     return qs.filter(contact_waba_q(waba_id, ref="contact_id"))
 
 
+def _via_message(qs: QuerySet, waba_id: str) -> QuerySet:
+    """Rows that name a message (ledger entries, tracked links): the WABA of that message's number; rows
+    without one (a top-up) are workspace-level and not a bound caller's."""
+    return qs.filter(message_id__in=Message.objects.filter(phone_number__waba_id=waba_id).values("pk"))
+
+
 def register() -> None:
+    from apps.billing.models import LedgerEntry
+    from apps.links.models import TrackedLink
+
+    waba_scope_register(LedgerEntry, _via_message)
+    waba_scope_register(TrackedLink, _via_message)
     waba_scope_register(Contact, contacts_waba_scoped)
     waba_scope_register(ContactTag, _via_contact)
     waba_scope_register(ConsentRecord, _via_contact)

@@ -6,7 +6,6 @@ import csv
 import io
 from datetime import UTC, date, datetime, timedelta
 
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.renderers import BaseRenderer, JSONRenderer
@@ -18,6 +17,9 @@ from apps.reports import selectors
 
 MAX_DAYS = 366
 
+
+# The CSV form of a report, typed as what it is (a text/csv document).
+CSV_SCHEMA = {"type": "string", "contentMediaType": "text/csv"}
 
 class CSVRenderer(BaseRenderer):
     """The rows of a report (`data`, or usage's `daily`) as CSV with a header line; errors stay JSON-shaped
@@ -107,7 +109,7 @@ class MessagingReportView(_ReportView):
                    description="Sent, delivered, read, failed, rates, inbound and unique contacts per group, from "
                    "the hourly rollups. `Accept: text/csv` answers CSV.",
                    parameters=[*_RANGE, OpenApiParameter("group_by", str, enum=list(selectors.MESSAGING_GROUPS))],
-                   responses={(200, "application/json"): MessagingOut, (200, "text/csv"): OpenApiTypes.STR})
+                   responses={(200, "application/json"): MessagingOut, (200, "text/csv"): CSV_SCHEMA})
     def get(self, request):
         since, until, group_by = self.range()
         rows = selectors.messaging_report(workspace=self.tenant.workspace, since=since, until=until, group_by=group_by)
@@ -140,7 +142,7 @@ class BillingReportView(_ReportView):
                    description="Charged and refunded amounts (decimal strings), charged and free messages per "
                    "group, from the hourly rollups. `Accept: text/csv` answers CSV.",
                    parameters=[*_RANGE, OpenApiParameter("group_by", str, enum=list(selectors.BILLING_GROUPS))],
-                   responses={(200, "application/json"): BillingOut, (200, "text/csv"): OpenApiTypes.STR})
+                   responses={(200, "application/json"): BillingOut, (200, "text/csv"): CSV_SCHEMA})
     def get(self, request):
         since, until, group_by = self.range()
         rows = selectors.billing_report(workspace=self.tenant.workspace, since=since, until=until, group_by=group_by)
@@ -166,7 +168,7 @@ class UsageAnalyticsView(_ReportView):
     @extend_schema(operation_id="analytics_usage", summary="Usage analytics",
                    description="Totals, rates, unique contacts, spend and a daily breakdown over the period. "
                    "`Accept: text/csv` answers the daily rows as CSV.",
-                   parameters=[OpenApiParameter("period", str, enum=list(PERIODS))], responses={(200, "application/json"): UsageOut, (200, "text/csv"): OpenApiTypes.STR})
+                   parameters=[OpenApiParameter("period", str, enum=list(PERIODS))], responses={(200, "application/json"): UsageOut, (200, "text/csv"): CSV_SCHEMA})
     def get(self, request):
         period = request.query_params.get("period") or "30d"
         if period not in PERIODS:
