@@ -17,7 +17,7 @@ _FALSE = {"false", "0", "no"}
 
 def contact_list(*, workspace: Workspace, search: str | None = None, tag: str | None = None,
                  opted_in: str | bool | None = None, external_id: str | None = None,
-                 phone: str | None = None) -> QuerySet[Contact]:
+                 phone: str | None = None, bsuid: str | None = None) -> QuerySet[Contact]:
     """Filters match the indexes: trigram GIN on name/phone (PostgreSQL), (workspace, name, contact) on
     tags, (workspace, opted_in), (workspace, external_id)."""
     qs = Contact.objects.filter(workspace=workspace)
@@ -25,7 +25,9 @@ def contact_list(*, workspace: Workspace, search: str | None = None, tag: str | 
         search = search.strip()[:100]
         digits = search.lstrip("+").replace(" ", "").replace("-", "")
         condition = Q(name__icontains=search)
-        if digits.isdigit():
+        if search.startswith("@"):  # a WhatsApp username (contacts without a phone are found by it)
+            condition = Q(username__iexact=search[1:])
+        elif digits.isdigit():
             condition |= Q(phone__contains=digits)
         qs = qs.filter(condition)
     if tag:
@@ -41,6 +43,8 @@ def contact_list(*, workspace: Workspace, search: str | None = None, tag: str | 
         qs = qs.filter(external_id=external_id)
     if phone:
         qs = qs.filter(phone=phone)
+    if bsuid:
+        qs = qs.filter(bsuid=bsuid)
     return qs
 
 

@@ -122,7 +122,8 @@ class Message(models.Model):
     direction = models.CharField(max_length=8, choices=Direction.choices, default=Direction.OUTBOUND)
     channel = models.CharField(max_length=10, choices=Channel.choices, default=Channel.WHATSAPP)
     type = models.CharField(max_length=20)
-    to_phone = models.CharField(max_length=20, blank=True, default="")
+    # E.164, or the recipient's BSUID (Meta's `recipient`) when the contact has no phone.
+    to_phone = models.CharField(max_length=170, blank=True, default="")
     content = models.JSONField(default=dict)  # the normalised request (outbound) or Meta's object (inbound)
     body = models.TextField(blank=True, default="")  # the text a person sees (templates rendered)
     media = models.ForeignKey(Media, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")

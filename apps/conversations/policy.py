@@ -40,6 +40,7 @@ from apps.core.errors import (
     NotFound,
     OutsideWindow,
     PhoneNotFound,
+    RecipientPhoneRequired,
     ValidationFailed,
 )
 from apps.core.models import Workspace
@@ -97,6 +98,29 @@ def sender_check(*, number, workspace: Workspace) -> None:
 def recipient_check(*, to: str) -> None:
     if not to:
         raise ValidationFailed("This contact has no phone number to send to.", field="to")
+
+
+def recipient_is_bsuid(to: str) -> bool:
+    """A recipient named by its business-scoped user id (no phone): Meta's `recipient` field."""
+    return bool(to) and not to.startswith("+")
+
+
+AUTHENTICATION = "AUTHENTICATION"
+
+
+def recipient_sendable_address(*, address: str | None, category: str) -> str | None:
+    """The contact's address (phone, else BSUID) if a message of this template category may go to it: an
+    authentication template needs a phone. The campaign hand-out's SQL takes its addresses through this."""
+    if not address or (category == AUTHENTICATION and recipient_is_bsuid(address)):
+        return None
+    return address
+
+
+def identity_check(*, category: str, to: str) -> None:
+    """Authentication templates (copy code, one-tap, zero-tap) cannot go to a BSUID (META.md §3.9): 422
+    RECIPIENT_PHONE_REQUIRED, instead of Meta's 131062 after the 202."""
+    if category == AUTHENTICATION and recipient_is_bsuid(to):
+        raise RecipientPhoneRequired(details={"field": "recipient"})
 
 
 # --- template --------------------------------------------------------------------------------------------
@@ -229,6 +253,7 @@ def send_context(*, workspace: Workspace, channel: str, message_type: str, to: s
     if message_type == "template":
         ctx.template, ctx.body = template_resolve(workspace=workspace, number=number, content=content)
         ctx.category = ctx.template.category
+        identity_check(category=ctx.category, to=to)
     else:
         ctx.body = body_preview(message_type, content)
     window_check(ctx)
@@ -271,8 +296,9 @@ def campaign_refusal(*, campaign) -> ApplicationError | None:
 
 def recipient_classify(*, phone: str | None, opted_out: bool, category: str, missing_variable: bool) -> str | None:
     """One campaign recipient: None when a message may go, else why not (INVALID_NUMBER, OPTED_OUT,
-    MISSING_VARIABLE, checked in that order). The set-based hand-out's CASE is pinned to this."""
-    if not phone:
+    MISSING_VARIABLE, checked in that order). The set-based hand-out's CASE is pinned to this. `phone` is
+    the contact's address (its phone, else its BSUID); an authentication template needs a real phone."""
+    if not recipient_sendable_address(address=phone, category=category):
         return INVALID_NUMBER
     if consent_refuses(category=category, opted_out=opted_out):
         return OPTED_OUT

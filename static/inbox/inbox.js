@@ -65,7 +65,9 @@
     if (parts[0].startsWith("+")) return "#";
     return (parts[0][0] + (parts[1] ? parts[1][0] : "")).toUpperCase();
   }
-  function contactName(c) { return (c && (c.name || c.phone || c.wa_id)) || "Unknown"; }
+  // A contact may have no phone (Meta's business-scoped user id and a username instead).
+  function contactName(c) { return (c && (c.name || c.phone || (c.username && "@" + c.username) || c.wa_id || c.bsuid)) || "Unknown"; }
+  function contactAddress(c) { return (c && (c.phone || (c.username && "@" + c.username) || c.bsuid || c.wa_id)) || ""; }
   function fmtTime(iso) {
     if (!iso) return "";
     const d = new Date(iso), now = new Date();
@@ -233,7 +235,7 @@
     const c = S.convs.get(S.current);
     if (!c) return;
     $("t-name").textContent = contactName(c.contact);
-    $("t-phone").textContent = c.contact && c.contact.name ? (c.contact.phone || "") : "";
+    $("t-phone").textContent = c.contact && c.contact.name ? contactAddress(c.contact) : "";
     const wb = windowBadge(c);
     const w = $("t-window"); w.className = "badge " + wb.cls; w.textContent = wb.text; w.title = wb.title;
     const st = $("t-state"); st.className = "pill state-" + c.state; st.textContent = c.state + (c.state === "snoozed" && c.snooze_until ? " until " + new Date(c.snooze_until).toLocaleString([], { weekday: "short", hour: "2-digit", minute: "2-digit" }) : "");
@@ -328,10 +330,16 @@
       const m = it.m, dir = m.direction === "inbound" ? "in" : "out";
       const failed = m.status === "failed";
       const who = sentByLabel(m);
-      out.push(`<div class="row ${dir}" data-message-id="${esc(m.id)}" data-status="${esc(m.status)}"><div class="bubble ${dir}${failed ? " failed" : ""}">${bodyHtml(m)}<div class="foot">${who ? `<span class="who-sent">${esc(who)}</span>` : ""}<span>${esc(clock(m.created_at))}</span>${ticks(m)}</div>${failed ? `<div class="fail-reason">Not delivered: ${esc((m.error && (m.error.message || m.error.code)) || "unknown error")}</div>` : ""}</div></div>`);
+      out.push(`<div class="row ${dir}" data-message-id="${esc(m.id)}" data-status="${esc(m.status)}"><div class="bubble ${dir}${failed ? " failed" : ""}">${bodyHtml(m)}<div class="foot">${who ? `<span class="who-sent">${esc(who)}</span>` : ""}<span>${esc(clock(m.created_at))}</span>${ticks(m)}</div>${failed ? failReason(m.error) : ""}</div></div>`);
     }
     $("msg-list").innerHTML = out.join("");
     if (!S.hasMore && S.messages.size) $("older").textContent = "Start of conversation";
+  }
+
+  // The failure table's plain sentence and next action (error.description / error.action), the same as the API.
+  function failReason(e) {
+    if (!e) return `<div class="fail-reason">Not delivered</div>`;
+    return `<div class="fail-reason" data-reason="${esc(e.reason || "")}"><strong>Not delivered:</strong> ${esc(e.description || e.message || e.code || "unknown error")}${e.action ? `<br><span class="fail-action">What to do: ${esc(e.action)}</span>` : ""}</div>`;
   }
 
   function renderSidebar(c) {
@@ -339,8 +347,9 @@
     const cf = Object.entries(d.custom_fields || {});
     const consent = d.consent || {};
     $("side-pane").innerHTML = `
-      <p class="big-name">${esc(d.name || d.phone || "Unknown")}</p>
-      <p class="muted">${esc(d.phone || d.wa_id || "")}</p>
+      <p class="big-name">${esc(contactName(d))}</p>
+      <p class="muted">${esc(contactAddress(d))}</p>
+      ${!d.phone && d.bsuid ? `<p class="muted" title="Business-scoped user id: replies go to it; authentication templates need a phone">No phone · ${esc(d.bsuid)}</p>` : ""}
       ${d.email ? `<p class="muted">${esc(d.email)}</p>` : ""}
       <h3>Tags</h3>${d.tags.length ? `<div class="tags">${d.tags.map((t) => `<span class="tag">${esc(t)}</span>`).join("")}</div>` : `<p class="muted">No tags</p>`}
       <h3>Custom fields</h3>${cf.length ? `<dl class="kv">${cf.map(([k, v]) => `<dt>${esc(k)}</dt><dd>${esc(typeof v === "object" ? JSON.stringify(v) : v)}</dd>`).join("")}</dl>` : `<p class="muted">None</p>`}

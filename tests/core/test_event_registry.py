@@ -38,6 +38,7 @@ API_MD_EVENT_TYPES = {
     "message.inbound", "message.status_changed", "message.sent", "message.delivered", "message.read",
     "message.failed", "conversation.assigned", "conversation.status_changed", "contact.opted_out",
     "contact.opted_in", "template.status_changed", "phone_number.quality_changed", "campaign.completed",
+    "contact.merged",  # API.md "Identity"
 }
 T = datetime(2026, 5, 23, 14, 22, 17, tzinfo=UTC)
 
@@ -188,7 +189,7 @@ def test_message_inbound_builder():
                                                wa_id="15551234567", profile_name="Ada", timestamp=T, received_at=T)
     assert event_data_errors("message.inbound", data) == []
     assert data["contact"] == {"id": "ct_1", "phone": "+15551234567", "wa_id": "15551234567", "bsuid": None,
-                               "name": "Ada"}
+                               "name": "Ada", "parent_bsuid": None, "username": None}
 
 
 def test_conversation_builders():

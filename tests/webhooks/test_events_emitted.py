@@ -234,6 +234,21 @@ def test_campaign_completed(workspace, settings):
     assert event.data["campaign_id"] == campaign.pk
 
 
+def test_contact_merged_when_meta_ties_a_phone_to_a_bsuid(workspace, number):
+    import copy
+
+    from apps.contacts.models import Contact
+
+    phone_contact = Contact.objects.create(workspace=workspace, phone="+16505551234")
+    deliver(fixture("inbound_bsuid_no_from.json"))  # a second row, keyed by the BSUID
+    both = copy.deepcopy(fixture("inbound_bsuid_no_from.json"))
+    value = both["entry"][0]["changes"][0]["value"]
+    value["contacts"][0]["wa_id"] = "16505551234"
+    value["messages"][0].update({"id": "wamid.MERGE1", "from": "16505551234"})
+    event = exactly_one("contact.merged", workspace, lambda: deliver(both))
+    assert event.data["contact_id"] == phone_contact.pk
+
+
 def test_every_api_event_type_has_a_test_here():
     import sys
 

@@ -26,6 +26,8 @@ def contact_out(contact: Contact) -> dict:
         "phone": contact.phone,
         "wa_id": contact.wa_id or None,
         "bsuid": contact.bsuid,
+        "parent_bsuid": contact.parent_bsuid or None,
+        "username": contact.username or None,
         "name": contact.name,
         "email": contact.email,
         "tags": selectors.contact_tags(contact=contact),
@@ -82,6 +84,7 @@ class ContactListView(ApiView):
         qs = selectors.contact_list(
             workspace=self.tenant.workspace, search=params.get("search"), tag=params.get("tag"),
             opted_in=params.get("opted_in"), external_id=params.get("external_id"), phone=phone,
+            bsuid=params.get("bsuid") or None,
         ).prefetch_related("tag_rows")
         return self.paginated(qs, contact_out)
 

@@ -63,7 +63,7 @@ def contact_brief(contact: Contact | None) -> dict | None:
     if contact is None:
         return None
     return {"id": contact.pk, "name": contact.name, "phone": contact.phone, "wa_id": contact.wa_id,
-            "opted_in": contact.opted_in}
+            "bsuid": contact.bsuid, "username": contact.username or None, "opted_in": contact.opted_in}
 
 
 def conversation_to_dict(conversation: Conversation, *, now: datetime | None = None) -> dict:
@@ -206,8 +206,11 @@ def message_to_dict(message: Message) -> dict:
         "error": None,
     }
     if message.status == Message.Status.FAILED or message.error_code:
+        from apps.providers.failures import failure_public
+
         data["error"] = {"code": message.error_code, "message": message.error_message,
-                         "upstream_code": message.upstream_code}
+                         "upstream_code": message.upstream_code,
+                         **failure_public(code=message.error_code, upstream_code=message.upstream_code)}
     return data
 
 
@@ -247,6 +250,9 @@ def contact_sidebar(*, conversation: Conversation) -> dict:
         "name": contact.name,
         "phone": contact.phone,
         "wa_id": contact.wa_id,
+        "bsuid": contact.bsuid,
+        "parent_bsuid": contact.parent_bsuid or None,
+        "username": contact.username or None,
         "email": contact.email,
         "tags": tags,
         "custom_fields": contact.custom_fields,

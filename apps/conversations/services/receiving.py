@@ -22,7 +22,7 @@ from django.utils import timezone
 from apps.contacts.models import Contact
 from apps.conversations import events as conversation_events
 from apps.conversations.models import Conversation, Message
-from apps.conversations.services import threads, transitions
+from apps.conversations.services import identity, threads, transitions
 from apps.core.models import Workspace
 from apps.core.services import event_append_many
 from apps.wabas import selectors as waba_selectors
@@ -107,8 +107,13 @@ def message_inbound_receive(*, item, numbers: dict | None = None) -> InboundResu
 
     contact, created = contact_services.contact_upsert_from_inbound(
         workspace=workspace, phone=item.from_phone, wa_id=item.wa_id, bsuid=item.bsuid,
-        profile_name=item.profile_name,
+        profile_name=item.profile_name, parent_bsuid=getattr(item, "parent_bsuid", None),
+        username=getattr(item, "username", None),
     )
+    split = identity.contact_split_find(workspace=workspace, contact=contact, bsuid=item.bsuid)
+    if split is not None:  # Meta tied the phone and the BSUID together: one person, one contact
+        identity.contact_merge(workspace=workspace, survivor=contact, absorbed=split)
+        contact.refresh_from_db()
     # Duplicates are checked once the contact row is locked (by the upsert): a concurrent writer of the
     # same wamid has committed by now, so this look cannot miss it.
     if Message.objects.filter(workspace=workspace, provider_message_id=item.wamid).exists():
@@ -425,8 +430,9 @@ def user_preference_apply(*, item) -> bool:
 # --- sandbox ------------------------------------------------------------------------------------------
 
 
-def sandbox_inbound_simulate(*, workspace: Workspace, phone_number: PhoneNumber, from_phone: str,
-                             message: dict, name: str | None = None) -> str:
+def sandbox_inbound_simulate(*, workspace: Workspace, phone_number: PhoneNumber, from_phone: str | None,
+                             message: dict, name: str | None = None, bsuid: str | None = None,
+                             username: str | None = None, parent_bsuid: str | None = None) -> str:
     """Have the in-process simulator deliver a customer message to a sandbox number, through the same
     stored-webhook road as live traffic. Returns Meta's wamid."""
     if not workspace.is_sandbox or not phone_number.waba.is_simulated:
@@ -437,7 +443,8 @@ def sandbox_inbound_simulate(*, workspace: Workspace, phone_number: PhoneNumber,
 
     return whatsapp_provider(simulated=True).simulate_inbound(
         phone_number_id=phone_number.meta_phone_number_id, display_phone_number=phone_number.display_phone_number,
-        waba_id=phone_number.waba.meta_waba_id, from_phone=from_phone, message=message, name=name,
+        waba_id=phone_number.waba.meta_waba_id, from_phone=from_phone, message=message, name=name, bsuid=bsuid,
+        username=username, parent_bsuid=parent_bsuid,
     )
 
 

@@ -280,7 +280,7 @@ def content_validate(*, message_type: str, content) -> dict | list:
 
 @dataclass
 class SendRequest:
-    to: str
+    to: str  # E.164, or a business-scoped user id (API.md Identity: `recipient`)
     channel: str
     type: str
     content: dict | list
@@ -300,14 +300,20 @@ def _infer_type(data: dict) -> str:
 
 
 def send_request_validate(data, *, now: datetime | None = None) -> SendRequest:
-    from apps.contacts.services import normalize_phone
+    from apps.contacts.services import normalize_bsuid, normalize_phone
 
     if not isinstance(data, dict):
         raise ValidationFailed("The body must be a JSON object.", field="")
-    to = normalize_phone(data.get("to") if data.get("to") is not None else "", field="to")
     channel = data.get("channel") or "whatsapp"
     if channel not in CHANNELS:
         _fail("must be whatsapp or sms.", "channel")
+    if data.get("to") in (None, "") and data.get("recipient") not in (None, ""):
+        # No phone: the business-scoped user id, sent to Meta as `recipient` (as Meta, `to` wins when both).
+        if channel != "whatsapp":
+            _fail("a business-scoped user id reaches WhatsApp only; give `to` for SMS.", "recipient")
+        to = normalize_bsuid(data["recipient"], field="recipient")
+    else:
+        to = normalize_phone(data.get("to") if data.get("to") is not None else "", field="to")
     mtype = data.get("type")
     if mtype is None:
         mtype = _infer_type(data)

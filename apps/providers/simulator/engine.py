@@ -109,7 +109,9 @@ class SimulatorEngine:
     def _send(self, pnid: str, body: dict) -> Result:
         now = self.clock()
         to, mtype = self._validate_envelope(body)
-        to_digits = digits(to)
+        # Meta: when both are given, `to` wins; a `recipient` alone is a business-scoped user id.
+        bsuid = None if body.get("to") else to
+        to_digits = digits(to) if bsuid is None else bsuid
         cfg = self.config
         mps = cfg.mps_for(pnid)
         if self.state.take_token(f"mps:{pnid}", mps, max(1.0, mps * cfg.throughput_burst_seconds), now) > 0:
@@ -129,9 +131,13 @@ class SimulatorEngine:
         category = None
         if mtype == "template":
             category = self._check_template(waba_id, body["template"])
+            if bsuid is not None and category == "authentication":
+                raise SimError(131062, details="Authentication templates cannot be sent to a business-scoped "
+                                               "user id.")
         wamid = new_wamid()
         wa_id = to_digits
-        response = {"messaging_product": "whatsapp", "contacts": [{"input": to, "wa_id": wa_id}],
+        response = {"messaging_product": "whatsapp",
+                    "contacts": [{"input": to, "wa_id": wa_id} if bsuid is None else {"input": to, "user_id": bsuid}],
                     "messages": [{"id": wamid}]}
         if mtype == "template":
             response["messages"][0]["message_status"] = "accepted"
@@ -388,7 +394,8 @@ class SimulatorEngine:
 
     def _statuses(self, *, pnid, waba_id, display, wamid, wa_id, mtype, category, body, now) -> list[Followup]:
         cfg = self.config
-        base = {"id": wamid, "recipient_id": wa_id}
+        # A recipient known only by its BSUID gets statuses without a phone (META.md §3.5).
+        base = {"id": wamid, "recipient_user_id": wa_id} if not wa_id.isdigit() else {"id": wamid, "recipient_id": wa_id}
         if body.get("biz_opaque_callback_data"):
             base["biz_opaque_callback_data"] = body["biz_opaque_callback_data"]
         last = self.state.get_window(pnid, wa_id)
@@ -438,7 +445,8 @@ class SimulatorEngine:
     # -- inbound ----------------------------------------------------------------------------------------
     def inbound(self, *, phone_number_id: str, waba_id: str | None, display_phone_number: str | None,
                 from_phone: str, message: dict, name: str | None = None, bsuid: str | None = None,
-                timestamp: float | None = None) -> tuple[str, dict]:
+                timestamp: float | None = None, username: str | None = None,
+                parent_bsuid: str | None = None) -> tuple[str, dict]:
         """A customer writes: records the CSW and returns (wamid, Meta-shaped inbound payload)."""
         if waba_id or display_phone_number:
             known_waba, known_display = self.number_info(phone_number_id)
@@ -459,12 +467,18 @@ class SimulatorEngine:
             msg["from_user_id"] = bsuid
         msg.update(message)
         contact: dict = {"profile": {"name": name or "Sandbox Customer"}}
+        if username:
+            contact["profile"]["username"] = username
         if wa_id:
             contact["wa_id"] = wa_id
         if bsuid:
             contact["user_id"] = bsuid
-        if wa_id:
-            self.state.set_window(str(phone_number_id), wa_id, at)
+        if parent_bsuid:
+            contact["parent_user_id"] = parent_bsuid
+        # The window is the pair's: by phone, and by BSUID too (a reply may name either).
+        for key in (wa_id, bsuid):
+            if key:
+                self.state.set_window(str(phone_number_id), key, at)
         payload = messages_envelope(waba_id=waba_id, phone_number_id=str(phone_number_id),
                                     display_phone_number=display, value={"contacts": [contact], "messages": [msg]})
         return wamid, payload

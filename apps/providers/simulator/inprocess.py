@@ -208,10 +208,12 @@ class SandboxProvider:
                                     display_phone_number=display_phone_number)
 
     def simulate_inbound(self, *, phone_number_id: str, display_phone_number: str, waba_id: str, from_phone: str,
-                         message: dict, name: str | None = None, bsuid: str | None = None) -> str:
+                         message: dict, name: str | None = None, bsuid: str | None = None,
+                         username: str | None = None, parent_bsuid: str | None = None) -> str:
         wamid, payload = self.engine.inbound(phone_number_id=str(phone_number_id), waba_id=str(waba_id),
                                              display_phone_number=display_phone_number, from_phone=from_phone,
-                                             message=message, name=name, bsuid=bsuid)
+                                             message=message, name=name, bsuid=bsuid, username=username,
+                                             parent_bsuid=parent_bsuid)
         hooks.deliver_inbound(payload=payload, delay_seconds=0.0, source="simulator")
         return wamid
 

@@ -186,6 +186,8 @@ class FakeMetaServer:
         self.webhook_timeout = webhook_timeout
         self.delivered: collections.deque = collections.deque(maxlen=keep_delivered)
         self.stats = collections.Counter()
+        # The Graph requests received (method, path, JSON body), newest last: tests assert what Reach sent.
+        self.journal: collections.deque = collections.deque(maxlen=2000)
         self._heap: list = []
         self._seq = itertools.count()
         self._server = None
@@ -343,6 +345,12 @@ class FakeMetaServer:
         eng = self.engine
         if parts and parts[0] == "_admin":
             return self._admin(req, parts[1:])
+        if req.method in ("POST", "DELETE"):
+            try:
+                journal_body = req.json() if req.headers.get("content-type", "").startswith("application/json") else None
+            except Exception:  # a malformed body is the send handler's to refuse
+                journal_body = None
+            self.journal.append({"method": req.method, "path": req.path, "body": journal_body})
         if len(parts) == 2 and parts[0] == "media-download" and req.method == "GET":
             q = {k: v[0] for k, v in parse_qs(req.query).items()}
             status, data, ctype = eng.download(media_id=parts[1], exp=q.get("exp", ""), sig=q.get("sig", ""),
@@ -408,6 +416,8 @@ class FakeMetaServer:
             return ok({"success": True})
         if route == "stats":
             return ok({**self.stats, "pending_webhooks": self.pending_webhooks()})
+        if route == "requests":
+            return ok({"requests": list(self.journal)})
         if route == "webhooks":
             return ok({"delivered": list(self.delivered)})
         return 404, b'{"error":"unknown admin route"}', "application/json"
@@ -421,7 +431,8 @@ class FakeMetaServer:
             message = {"type": "text", "text": {"body": text or "hello"}}
         wamid, payload = self.engine.inbound(phone_number_id=str(phone_number_id), waba_id=waba_id,
                                              display_phone_number=display_phone_number, from_phone=from_phone,
-                                             message=message, name=name, bsuid=bsuid)
+                                             message=message, name=name, bsuid=bsuid,
+                                             username=extra.get("username"), parent_bsuid=extra.get("parent_bsuid"))
         self.schedule([Followup(delay, payload)])
         return wamid
 
