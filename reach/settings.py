@@ -347,6 +347,9 @@ SMS_GATEWAY = env.str("SMS_GATEWAY", default="simulator")
 
 # --- Send pipeline (dispatcher) ---------------------------------------------------------------------
 DISPATCH_MAX_AGE_SECONDS = env.int("DISPATCH_MAX_AGE_SECONDS", default=24 * 3600)  # then failed as expired
+# 131049 (Meta's per-user marketing limit): send again after these hours (a growing schedule; Meta says not
+# before 24 h), while the message is still valid (a campaign's validity window); then it fails.
+PER_USER_MARKETING_RETRY_HOURS = env.list("PER_USER_MARKETING_RETRY_HOURS", cast=float, default=[24.0, 48.0, 96.0])
 DISPATCH_LEASE_SECONDS = env.int("DISPATCH_LEASE_SECONDS", default=60)  # a claim's lease
 DISPATCH_DRAIN_SECONDS = env.float("DISPATCH_DRAIN_SECONDS", default=30.0)  # one task's budget
 DISPATCH_SWEEP_SECONDS = env.int("DISPATCH_SWEEP_SECONDS", default=2)

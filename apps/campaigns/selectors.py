@@ -201,3 +201,26 @@ def tier_free_contact_ids(*, phone_number, now: datetime, contact_ids: list[str]
         .values_list("pk", flat=True)
     )
     return already | open_window
+
+
+def campaign_failures_by_reason(*, campaign: Campaign) -> list[dict]:
+    """The campaign's failed messages grouped by the failure table's reason (apps.providers.failures), most
+    frequent first: reason, count, the plain sentence, the next action and Meta's codes seen. One grouped
+    query over (error_code, upstream_code); the table maps each group."""
+    from apps.conversations.models import Message
+    from apps.providers.failures import failure_explain
+
+    rows = (Message.objects.filter(workspace_id=campaign.workspace_id, campaign_id=campaign.pk, status="failed")
+            .values("error_code", "upstream_code").annotate(n=Count("id")).order_by())
+    groups: dict[str, dict] = {}
+    for row in rows:
+        failure = failure_explain(code=row["error_code"], upstream_code=row["upstream_code"])
+        group = groups.setdefault(failure.reason, {"reason": failure.reason, "count": 0,
+                                                   "description": failure.sentence, "action": failure.action,
+                                                   "upstream_codes": []})
+        group["count"] += row["n"]
+        if row["upstream_code"] is not None and row["upstream_code"] not in group["upstream_codes"]:
+            group["upstream_codes"].append(row["upstream_code"])
+    for group in groups.values():
+        group["upstream_codes"].sort()
+    return sorted(groups.values(), key=lambda g: (-g["count"], g["reason"]))

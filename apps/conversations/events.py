@@ -41,12 +41,15 @@ _ERROR = obj({"code": STRING, "message": STRING, "upstream_code": nullable(INTEG
 def message_error(message: Message) -> dict[str, Any] | None:
     """The `error` object of a failed message, the same in the API, the events, the inbox and the reports:
     code, Meta's message and code, and the failure table's reason, sentence and action."""
-    if message.status != Message.Status.FAILED:
-        return None
+    held = message.status in (Message.Status.QUEUED, Message.Status.SENDING) and message.holds and message.error_code
+    if message.status != Message.Status.FAILED and not held:
+        return None  # a message Meta held back (131049) shows why it waits
     from apps.providers.failures import failure_public
 
     return {"code": message.error_code, "message": message.error_message, "upstream_code": message.upstream_code,
             **failure_public(code=message.error_code, upstream_code=message.upstream_code)}
+
+
 _STATUS_SCHEMA = obj(
     {
         "message_id": ident("message"),
@@ -68,6 +71,10 @@ _STATUS_SCHEMA = obj(
         "pricing": {"type": "object", "description": "Meta's pricing object, once reported."},
         "error": _ERROR,
         "fallback_for": {"type": "string", "description": "The WhatsApp message this SMS falls back for."},
+        "retry": obj({"reason": STRING, "upstream_code": nullable(INTEGER), "next_attempt_at": TIMESTAMP,
+                      "holds": INTEGER},
+                     description="Meta held the sent message back (131049, the per-user marketing limit): it "
+                                 "is queued again for next_attempt_at, inside its validity window."),
     },
 )
 _STATUS_EXAMPLE = {

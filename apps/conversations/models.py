@@ -148,6 +148,8 @@ class Message(models.Model):
     error_message = models.TextField(blank=True, default="")
     upstream_code = models.IntegerField(null=True, blank=True)
     attempts = models.PositiveIntegerField(default=0)
+    # Times Meta held the message back (131049, the per-user marketing limit) and Reach queued it again.
+    holds = models.PositiveSmallIntegerField(default=0)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     claimed_until = models.DateTimeField(null=True, blank=True)
     claim_token = models.CharField(max_length=32, blank=True, default="")  # which dispatcher batch holds it

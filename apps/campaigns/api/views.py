@@ -150,7 +150,9 @@ class CampaignDetailView(ApiView):
 
     def get(self, request, pk: str):
         campaign = self.get_scoped(_campaigns(self), pk)
-        return Response(campaign_out(campaign, selectors.campaign_stats(campaign=campaign)))
+        out = campaign_out(campaign, selectors.campaign_stats(campaign=campaign))
+        out["failures_by_reason"] = selectors.campaign_failures_by_reason(campaign=campaign)
+        return Response(out)
 
 
 class CampaignActionView(ApiView):

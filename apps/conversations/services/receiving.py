@@ -333,11 +333,18 @@ def message_statuses_apply(*, updates: list, received_at: datetime | None = None
                                seconds=settings.INBOUND_STATUS_ORPHAN_RETRY_SECONDS)
         result.ignored.extend({"kind": "status", "wamid": w, "reason": "unknown wamid"} for w in missing[:20])
         changed: dict[str, Message] = {}
+        held: set[str] = set()  # queued again after a 131049 in this batch: later reports are about the old send
         events: list[tuple[str, dict]] = []
         # Apply in time order, so a batch holding sent+delivered+read tells the story once, forward.
         for update in sorted(group, key=lambda u: (u.timestamp, transitions.RANK.get(_UPSTREAM_STATUS.get(u.status), 9))):
             message = messages.get(update.wamid)
-            if message is None:
+            if message is None or message.pk in held:
+                continue
+            hold = _hold_for_marketing_limit(message=message, update=update, now=now)
+            if hold:
+                held.add(message.pk)
+                result.applied += 1
+                events.extend(hold)
                 continue
             previous = message.status
             touched = _status_apply_one(message=message, update=update)
@@ -359,18 +366,40 @@ def message_statuses_apply(*, updates: list, received_at: datetime | None = None
     return result
 
 
+def _update_error(update) -> dict:
+    """A failed status's first error as the stored error (Reach's code, Meta's code and text)."""
+    from apps.providers.base import error_from_meta
+
+    first = update.errors[0] if update.errors else None
+    err = error_from_meta(first.code if first else -1, (first.title or first.message) if first else "",
+                          details=first.details if first else "")
+    return {"code": err.code, "upstream_code": first.code if first else None,
+            "message": " — ".join(x for x in (err.message, first.details if first else "") if x)}
+
+
+def _hold_for_marketing_limit(*, message: Message, update, now: datetime) -> list:
+    """A `failed` with 131049 (the per-user marketing limit; the failure table's `growing` policy) on a sent
+    message that is still valid: queued again on the growing schedule instead of failed. Its events, or []
+    when it is not such a case (then the failure is applied as any other)."""
+    from apps.providers.failures import GROWING, failure_for_meta_code
+
+    if _UPSTREAM_STATUS.get(update.status) != Message.Status.FAILED or message.status != Message.Status.SENT:
+        return []
+    first = update.errors[0] if update.errors else None
+    row = failure_for_meta_code(first.code) if first else None
+    if row is None or row.retry != GROWING:
+        return []
+    retry_at = transitions.hold_retry_at(message=message, now=now)
+    if retry_at is None:
+        return []
+    return transitions.message_hold_requeue(message=message, at=update.timestamp, retry_at=retry_at,
+                                            error=_update_error(update))
+
+
 def _status_apply_one(*, message: Message, update) -> bool:
     """Apply one upstream report to `message` in memory; True when any field changed."""
     target = _UPSTREAM_STATUS.get(update.status, "")  # an unknown status may still bring pricing
-    error = None
-    if target == Message.Status.FAILED:
-        from apps.providers.base import error_from_meta
-
-        first = update.errors[0] if update.errors else None
-        err = error_from_meta(first.code if first else -1, (first.title or first.message) if first else "",
-                              details=first.details if first else "")
-        error = {"code": err.code, "upstream_code": first.code if first else None,
-                 "message": " — ".join(x for x in (err.message, first.details if first else "") if x)}
+    error = _update_error(update) if target == Message.Status.FAILED else None
     return transitions.message_receipt_apply(message=message, to=target, at=update.timestamp, error=error,
                                              pricing=update.pricing)
 
