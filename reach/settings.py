@@ -347,6 +347,9 @@ SMS_GATEWAY = env.str("SMS_GATEWAY", default="simulator")
 
 # --- Send pipeline (dispatcher) ---------------------------------------------------------------------
 DISPATCH_MAX_AGE_SECONDS = env.int("DISPATCH_MAX_AGE_SECONDS", default=24 * 3600)  # then failed as expired
+# Click-to-WhatsApp entry: a reply within this many hours opens the free entry point window of this length.
+FREE_ENTRY_POINT_REPLY_HOURS = env.float("FREE_ENTRY_POINT_REPLY_HOURS", default=24.0)
+FREE_ENTRY_POINT_HOURS = env.float("FREE_ENTRY_POINT_HOURS", default=72.0)
 # 131049 (Meta's per-user marketing limit): send again after these hours (a growing schedule; Meta says not
 # before 24 h), while the message is still valid (a campaign's validity window); then it fails.
 PER_USER_MARKETING_RETRY_HOURS = env.list("PER_USER_MARKETING_RETRY_HOURS", cast=float, default=[24.0, 48.0, 96.0])

@@ -32,6 +32,12 @@ class Conversation(models.Model):
     last_inbound_at = models.DateTimeField(null=True, blank=True)
     last_message_preview = models.CharField(max_length=200, blank=True, default="")
     unread_count = models.PositiveIntegerField(default=0)
+    # A click-to-WhatsApp ad or post entry (Meta's referral object) and the free entry point window it can
+    # open: a business reply before entry_point_reply_deadline opens it at entry_point_opened_at (policy).
+    referral = models.JSONField(default=dict, blank=True)
+    referral_at = models.DateTimeField(null=True, blank=True)
+    entry_point_reply_deadline = models.DateTimeField(null=True, blank=True)
+    entry_point_opened_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

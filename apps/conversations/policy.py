@@ -180,6 +180,24 @@ def window_check(ctx: SendContext) -> None:
         raise OutsideWindow(details={"field": "type", "last_inbound_at": _iso(last)})
 
 
+# --- the free entry point window (click-to-WhatsApp ads) ---------------------------------------------------
+
+
+def entry_point_reply_deadline(*, referral_at: datetime) -> datetime:
+    """A customer who came from a click-to-WhatsApp ad or a Page CTA: a reply before this opens the free
+    entry point window (META.md §5, §6)."""
+    return referral_at + timedelta(hours=settings.FREE_ENTRY_POINT_REPLY_HOURS)
+
+
+def entry_point_expires_at(*, opened_at: datetime | None, now: datetime) -> datetime | None:
+    """When the free entry point window (everything free, templates included; the 24 h window still rules
+    free-form sends) ends, or None when it is not open."""
+    if opened_at is None:
+        return None
+    ends = opened_at + timedelta(hours=settings.FREE_ENTRY_POINT_HOURS)
+    return ends if ends > now else None
+
+
 # --- consent ------------------------------------------------------------------------------------------------
 
 

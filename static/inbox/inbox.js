@@ -282,6 +282,8 @@
     let html = "";
     if (m.type === "template") html += `<span class="tag-template">Template · ${esc((c.name || ""))}</span>`;
     if (c.context && c.context.id) html += ""; // quoted messages show as plain replies
+    if (c.referral) html += referralHtml(c.referral);
+    if (c.flow_response) return html + flowHtml(c.flow_response);
     html += mediaHtml(m);
     if (m.type === "location") {
       const lat = c.latitude, lng = c.longitude;
@@ -302,6 +304,16 @@
       if (opts.length) html += `<div class="interactive-opts">${opts.map((t) => `<span>${esc(t)}</span>`).join("")}</div>`;
     }
     return html;
+  }
+  // A click-to-WhatsApp ad or post the customer came from (Meta's referral object).
+  function referralHtml(r) {
+    const what = r.source_type === "post" ? "post" : "ad";
+    return `<div class="referral-chip" title="${esc(r.source_url || "")}">📣 From an ${esc(what)}: <strong>${esc(r.headline || r.source_id || "")}</strong>${r.body ? `<br><span class="muted">${esc(r.body)}</span>` : ""}</div>`;
+  }
+  // A WhatsApp Flow's answers (nfm_reply), as a readable form.
+  function flowHtml(f) {
+    const rows = Object.entries(f.fields || {});
+    return `<div class="flow-form"><div class="muted">Form answers${f.name ? " · " + esc(f.name) : ""}</div>${rows.length ? `<dl class="kv">${rows.map(([k, v]) => `<dt>${esc(k.replace(/_/g, " "))}</dt><dd>${esc(typeof v === "object" ? JSON.stringify(v) : String(v))}</dd>`).join("")}</dl>` : `<span class="muted">(no answers)</span>`}</div>`;
   }
   function caption(m) { return (m.content && m.content.caption) || ""; }
   function sentByLabel(m) {
@@ -347,6 +359,7 @@
     const cf = Object.entries(d.custom_fields || {});
     const consent = d.consent || {};
     $("side-pane").innerHTML = `
+      ${c.referral ? `<div class="referral-side">${referralHtml(c.referral)}${c.free_entry_point_expires_at ? `<p class="muted">Free entry point window until ${esc(new Date(c.free_entry_point_expires_at).toLocaleString())}</p>` : ""}</div>` : ""}
       <p class="big-name">${esc(contactName(d))}</p>
       <p class="muted">${esc(contactAddress(d))}</p>
       ${!d.phone && d.bsuid ? `<p class="muted" title="Business-scoped user id: replies go to it; authentication templates need a phone">No phone · ${esc(d.bsuid)}</p>` : ""}

@@ -80,6 +80,9 @@ def conversation_to_dict(conversation: Conversation, *, now: datetime | None = N
         "last_inbound_at": _iso(conversation.last_inbound_at),
         "last_message_preview": conversation.last_message_preview,
         "window_expires_at": _iso(window_expires_at(conversation, now=now)),
+        "referral": conversation.referral or None,
+        "free_entry_point_expires_at": _iso(policy.entry_point_expires_at(opened_at=conversation.entry_point_opened_at,
+                                                                   now=now or timezone.now())),
         "unread_count": conversation.unread_count,
         "created_at": _iso(conversation.created_at),
     }

@@ -71,6 +71,8 @@ def inbound_body(*, message_type: str, content: dict) -> str:
     if message_type == "interactive":
         kind = c.get("type") or ""
         reply = c.get(kind) if isinstance(c.get(kind), dict) else {}
+        if kind == "nfm_reply":
+            return str(reply.get("body") or "Form submitted")
         return str(reply.get("title") or reply.get("body") or "")
     if message_type == "reaction":
         return str(c.get("emoji") or "")
@@ -84,6 +86,29 @@ def inbound_body(*, message_type: str, content: dict) -> str:
     if message_type in ("order", "system"):
         return str(c.get("text") or c.get("body") or "")
     return ""
+
+
+def flow_response_parse(*, message_type: str, content: dict) -> dict | None:
+    """A WhatsApp Flow's answers (interactive `nfm_reply`, META.md §3.4) as structured data: the flow token
+    that ties it to the flow message we sent, the reply's name and the answered fields (response_json
+    decoded; `flow_token` taken out of the fields). None for anything else; a malformed response_json keeps
+    its raw text under `raw`."""
+    import json
+
+    if message_type != "interactive" or (content or {}).get("type") != "nfm_reply":
+        return None
+    reply = content.get("nfm_reply") if isinstance(content.get("nfm_reply"), dict) else {}
+    raw = reply.get("response_json")
+    try:
+        fields = json.loads(raw) if isinstance(raw, str) else (raw if isinstance(raw, dict) else {})
+    except ValueError:
+        return {"flow_token": None, "name": str(reply.get("name") or ""), "fields": {}, "raw": str(raw)[:10000]}
+    if not isinstance(fields, dict):
+        fields = {"value": fields}
+    fields = dict(fields)
+    token = fields.pop("flow_token", None)
+    return {"flow_token": str(token) if token is not None else None, "name": str(reply.get("name") or ""),
+            "fields": fields}
 
 
 def _preview(message_type: str, body: str) -> str:
@@ -136,6 +161,9 @@ def message_inbound_receive(*, item, numbers: dict | None = None) -> InboundResu
         content["context"] = item.context
     if item.referral:
         content["referral"] = item.referral
+    flow = flow_response_parse(message_type=item.type, content=item.content)
+    if flow is not None:
+        content["flow_response"] = flow
     if item.errors:
         content["errors"] = [{"code": e.code, "title": e.title, "message": e.message, "details": e.details}
                              for e in item.errors]
@@ -155,6 +183,8 @@ def message_inbound_receive(*, item, numbers: dict | None = None) -> InboundResu
         reply_to_id=reply_to_id, next_attempt_at=now if wants_media else None,
     )
 
+    if item.referral:
+        _conversation_referral_record(conversation=conversation, referral=item.referral, at=at)
     contact_services.contact_inbound_recorded(contact=contact, at=at)
     last = conversation.last_inbound_at
     threads.conversation_record_message(conversation=conversation, at=max(at, last) if last else at,
@@ -176,6 +206,19 @@ def message_inbound_receive(*, item, numbers: dict | None = None) -> InboundResu
             message_id=mid, contact_created=c, consent_keyword=k, workspace_id=ws)
     )
     return result
+
+
+def _conversation_referral_record(*, conversation: Conversation, referral: dict, at: datetime) -> None:
+    """The ad or post the customer came from, on the conversation (the latest entry wins), with the deadline
+    for the reply that opens the free entry point window."""
+    from apps.conversations import policy
+
+    values = {"referral": referral, "referral_at": at,
+              "entry_point_reply_deadline": policy.entry_point_reply_deadline(referral_at=at),
+              "entry_point_opened_at": None}
+    Conversation.objects.filter(pk=conversation.pk).update(**values)
+    for key, value in values.items():
+        setattr(conversation, key, value)
 
 
 def _conversation_get_or_open(*, workspace: Workspace, contact: Contact, number: PhoneNumber) -> Conversation:
