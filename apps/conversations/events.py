@@ -262,3 +262,34 @@ event_type_register(
 
 def conversation_note_added(*, note: ConversationNote) -> dict[str, Any]:
     return {"conversation_id": note.conversation_id, "note_id": note.pk, "author_user_id": note.author_id}
+
+
+# --- link.clicked (API.md "Tracked links"; Meta's Marketing Messages API click tracking) ---------------------
+
+event_type_register(
+    "link.clicked", public=True,
+    description="A recipient opened a link of a message: a Reach tracked link (`/l/<code>`, source `reach`) or a "
+                "marketing message's link or call to action reported by Meta's click tracking (source `meta`).",
+    schema=obj({"link_id": nullable(STRING), "message_id": nullable(STRING), "campaign_id": nullable(STRING),
+                "contact_id": nullable(STRING), "url": nullable(STRING), "clicked_at": TIMESTAMP,
+                "source": enum("reach", "meta")},
+               {"meta": obj({"click_component": STRING, "click_id": nullable(STRING),
+                             "tracking_token": nullable(STRING), "product_id": nullable(STRING),
+                             "provider_message_id": nullable(STRING)},
+                            description="Meta's click data (source meta).")}),
+    example={"link_id": None, "message_id": "msg_01HNQX2P8Y9R3T4V5W6Z7A8B9C", "campaign_id": "cmp_01HNQX2P8Y9R",
+             "contact_id": "con_01HNQX2P8Y9R", "url": None, "clicked_at": "2026-05-23T14:22:17Z", "source": "meta",
+             "meta": {"click_component": "cta", "click_id": "1234", "tracking_token": "tt_1", "product_id": None,
+                      "provider_message_id": "wamid.HBgL"}},
+)
+
+
+def link_clicked(*, message: Message | None, source: str, clicked_at: datetime, url: str | None,
+                 link_id: str | None, meta: dict | None = None) -> dict[str, Any]:
+    data = {"link_id": link_id, "message_id": message.pk if message else None,
+            "campaign_id": (message.campaign_id or None) if message else None,
+            "contact_id": message.contact_id if message else None, "url": url, "clicked_at": _iso(clicked_at),
+            "source": source}
+    if meta is not None:
+        data["meta"] = meta
+    return data

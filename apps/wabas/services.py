@@ -125,3 +125,10 @@ def phone_number_quality_apply(*, waba_meta_id: str, display_phone_number: str, 
         number=number, event=event, previous_quality_rating=before["quality_rating"],
         previous_messaging_tier=before["messaging_tier"]))
     return number
+
+
+def waba_marketing_messages_set(*, waba: Waba, enabled: bool) -> Waba:
+    """The per-WABA switch for Meta's Marketing Messages API (the portfolio must have accepted its terms)."""
+    Waba.objects.filter(pk=waba.pk).update(marketing_messages_enabled=bool(enabled))
+    waba.marketing_messages_enabled = bool(enabled)
+    return waba

@@ -39,6 +39,7 @@ API_MD_EVENT_TYPES = {
     "message.failed", "conversation.assigned", "conversation.status_changed", "contact.opted_out",
     "contact.opted_in", "template.status_changed", "phone_number.quality_changed", "campaign.completed",
     "contact.merged",  # API.md "Identity"
+    "link.clicked",  # API.md "Tracked links"
 }
 T = datetime(2026, 5, 23, 14, 22, 17, tzinfo=UTC)
 

@@ -249,6 +249,14 @@ def test_contact_merged_when_meta_ties_a_phone_to_a_bsuid(workspace, number):
     assert event.data["contact_id"] == phone_contact.pk
 
 
+def test_link_clicked_from_meta_click_tracking(workspace, number):
+    message = _outbound_message(workspace, number, "wamid.CLICK1", "delivered")
+    payload = fixture("mm_link_click.json")
+    payload["entry"][0]["changes"][0]["value"]["user_actions"][0]["id"] = "wamid.CLICK1"
+    event = exactly_one("link.clicked", workspace, lambda: deliver(payload))
+    assert (event.data["message_id"], event.data["source"]) == (message.pk, "meta")
+
+
 def test_every_api_event_type_has_a_test_here():
     import sys
 

@@ -477,6 +477,30 @@ def _fallback_for_late_failure(*, message: Message, update, now: datetime, after
     return events
 
 
+# --- Marketing Messages API clicks --------------------------------------------------------------------
+
+
+def link_click_apply(*, item, numbers: dict | None = None) -> bool:
+    """A click on a marketing message's link or CTA (Meta's click tracking) -> `link.clicked`, tied to the
+    message (and its campaign and contact) when Meta names the wamid. False: unknown number."""
+    numbers = numbers if numbers is not None else {}
+    if item.phone_number_id not in numbers:
+        numbers[item.phone_number_id] = waba_selectors.phone_number_by_meta_id(item.phone_number_id)
+    number = numbers[item.phone_number_id]
+    if number is None:
+        return False
+    message = None
+    if item.wamid:
+        message = Message.objects.filter(workspace_id=number.workspace_id, provider_message_id=item.wamid,
+                                         direction=Message.Direction.OUTBOUND).first()
+    event_append_many(workspace=number.workspace, events=[("link.clicked", conversation_events.link_clicked(
+        message=message, source="meta", clicked_at=item.timestamp, url=None, link_id=None,
+        meta={"click_component": item.click_component, "click_id": item.click_id,
+              "tracking_token": item.tracking_token, "product_id": item.product_id,
+              "provider_message_id": item.wamid}))])
+    return True
+
+
 # --- user preferences ------------------------------------------------------------------------------
 
 

@@ -13,7 +13,7 @@ from django.conf import settings
 from requests.adapters import HTTPAdapter
 
 from apps.providers.base import ProviderError, SendResult, error_from_meta, network_error
-from apps.providers.meta_cloud.payloads import build_mark_read_payload
+from apps.providers.meta_cloud.payloads import build_mark_read_payload, send_endpoint
 
 
 def _retry_after(value: str | None) -> float | None:
@@ -98,7 +98,8 @@ class GraphClient:
 
     # -- messages ------------------------------------------------------------------------------------
     def send_message(self, *, phone_number_id: str, access_token: str, payload: dict) -> SendResult:
-        data = self._json("POST", f"{phone_number_id}/messages", access_token=access_token, json=payload)
+        data = self._json("POST", f"{phone_number_id}/{send_endpoint(payload)}", access_token=access_token,
+                          json=payload)
         return send_result_from_body(data)
 
     def mark_read(self, *, phone_number_id: str, access_token: str, wamid: str, typing: bool = False) -> bool:
@@ -230,7 +231,7 @@ class AsyncGraphSender:
         import aiohttp
 
         session = await self._get_session()
-        url = f"{self.base_url}/{self.version}/{phone_number_id}/messages"
+        url = f"{self.base_url}/{self.version}/{phone_number_id}/{send_endpoint(payload)}"
         headers = {"Authorization": f"Bearer {access_token}", "Content-Type": "application/json"}
         async with self._sem:
             try:

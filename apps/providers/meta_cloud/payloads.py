@@ -33,6 +33,23 @@ def build_send_payload(*, to: str, message_type: str, content: dict, context_wam
     return body
 
 
+MARKETING_MESSAGES = "marketing_messages"
+
+
+def marketing_messages_payload(body: dict) -> dict:
+    """A template send body as Meta's Marketing Messages API takes it (OAS MarketingMessageRequestPayload):
+    falls back to the Cloud API when Meta cannot use MM API for it, and shares click activity (Meta's
+    `marketing_messages_link_click` webhooks). Its TTL is the template's (message_send_ttl_seconds): the
+    request has no per-message field."""
+    return {**body, "product_policy": "CLOUD_API_FALLBACK", "message_activity_sharing": True}
+
+
+def send_endpoint(body: dict) -> str:
+    """Where a send body goes: `marketing_messages` for a Marketing Messages API body (it alone carries
+    product_policy), else `messages`."""
+    return MARKETING_MESSAGES if "product_policy" in body else "messages"
+
+
 def build_mark_read_payload(*, wamid: str, typing: bool = False) -> dict:
     body = {"messaging_product": "whatsapp", "status": "read", "message_id": wamid}
     if typing:

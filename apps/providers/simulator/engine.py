@@ -93,7 +93,8 @@ class SimulatorEngine:
         return Result(int(status), graph_error_body(exc.code, exc.message, exc.details))
 
     # -- send -------------------------------------------------------------------------------------------
-    def send(self, *, phone_number_id: str, body, access_token: str | None = IN_PROCESS_TOKEN) -> Result:
+    def send(self, *, phone_number_id: str, body, access_token: str | None = IN_PROCESS_TOKEN,
+             endpoint: str | None = None) -> Result:
         try:
             self.check_token(access_token)
             if not isinstance(body, dict):
@@ -102,11 +103,14 @@ class SimulatorEngine:
                 if body.get("messaging_product") != "whatsapp":
                     raise SimError(100, "Invalid parameter", "messaging_product must be whatsapp")
                 return Result(200, {"success": True})
-            return self._send(str(phone_number_id), body)
+            marketing = "product_policy" in body
+            if endpoint is not None and (endpoint == "marketing_messages") != marketing:
+                raise SimError(100, "Invalid parameter", "product_policy belongs to /marketing_messages requests only.")
+            return self._send(str(phone_number_id), body, marketing=marketing)
         except SimError as exc:
             return self._error(exc)
 
-    def _send(self, pnid: str, body: dict) -> Result:
+    def _send(self, pnid: str, body: dict, marketing: bool = False) -> Result:
         now = self.clock()
         to, mtype = self._validate_envelope(body)
         # Meta: when both are given, `to` wins; a `recipient` alone is a business-scoped user id.
@@ -131,9 +135,17 @@ class SimulatorEngine:
         category = None
         if mtype == "template":
             category = self._check_template(waba_id, body["template"])
+            if marketing and category != "marketing":
+                raise SimError(131009, details="The Marketing Messages API sends MARKETING templates only.")
             if bsuid is not None and category == "authentication":
                 raise SimError(131062, details="Authentication templates cannot be sent to a business-scoped "
                                                "user id.")
+        if marketing:
+            if mtype != "template":
+                raise SimError(131009, details="The Marketing Messages API sends templates only.")
+            if body.get("product_policy") not in ("CLOUD_API_FALLBACK", "STRICT"):
+                raise SimError(131009, details="product_policy must be CLOUD_API_FALLBACK or STRICT.")
+            self.state.incr("marketing_messages")
         wamid = new_wamid()
         wa_id = to_digits
         response = {"messaging_product": "whatsapp",
@@ -441,6 +453,23 @@ class SimulatorEngine:
         if wa_id == MAGIC_DUPLICATE_STATUSES or self.rng.random() < cfg.duplicate_probability:
             out = out + [Followup(f.delay + 0.01, route=f.route, status=f.status) for f in out]
         return out
+
+    # -- Marketing Messages API click tracking ------------------------------------------------------------
+    def link_click_payload(self, *, phone_number_id: str, wamid: str, wa_id: str | None = None,
+                           click_component: str = "cta", timestamp: float | None = None) -> dict:
+        """Meta's `marketing_messages_link_click` user action (messages field) for a message sent through
+        the Marketing Messages API with activity sharing."""
+        waba_id, display = self.number_info(str(phone_number_id))
+        action = {"action_type": "marketing_messages_link_click", "timestamp": str(int(timestamp or self.clock())),
+                  "id": wamid, "marketing_messages_link_click_data": {
+                      "click_component": click_component, "click_id": new_numeric_id(12),
+                      "tracking_token": f"tt_{wamid[-8:]}"}}
+        value: dict = {"user_actions": [action]}
+        if wa_id:
+            value["contacts"] = [{"wa_id": digits(wa_id), "profile": {"name": "Sandbox Customer"}}]
+            action["from"] = digits(wa_id)
+        return messages_envelope(waba_id=waba_id, phone_number_id=str(phone_number_id), display_phone_number=display,
+                                 value=value)
 
     # -- inbound ----------------------------------------------------------------------------------------
     def inbound(self, *, phone_number_id: str, waba_id: str | None, display_phone_number: str | None,

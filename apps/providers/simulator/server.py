@@ -356,10 +356,11 @@ class FakeMetaServer:
             status, data, ctype = eng.download(media_id=parts[1], exp=q.get("exp", ""), sig=q.get("sig", ""),
                                                access_token=req.bearer())
             return status, data, ctype
-        if len(parts) == 3 and parts[2] == "messages" and req.method == "POST":
+        if len(parts) == 3 and parts[2] in ("messages", "marketing_messages") and req.method == "POST":
             self.stats["sends"] += 1
             body = req.json()
-            return self._json(eng.send(phone_number_id=parts[1], body=body, access_token=req.bearer()))
+            return self._json(eng.send(phone_number_id=parts[1], body=body, access_token=req.bearer(),
+                                       endpoint=parts[2]))
         if len(parts) == 3 and parts[2] == "media" and req.method == "POST":
             fields = parse_multipart(req.body, req.headers.get("content-type", ""))
             filename, ctype, data = fields.get("file", (None, None, b""))
@@ -416,6 +417,12 @@ class FakeMetaServer:
             return ok({"success": True})
         if route == "stats":
             return ok({**self.stats, "pending_webhooks": self.pending_webhooks()})
+        if route == "click" and req.method == "POST":
+            payload = eng.link_click_payload(phone_number_id=str(data.get("phone_number_id", "")),
+                                             wamid=str(data.get("wamid", "")), wa_id=data.get("wa_id"),
+                                             click_component=str(data.get("click_component") or "cta"))
+            self.schedule([Followup(0.0, payload)])
+            return ok({"scheduled": True})
         if route == "requests":
             return ok({"requests": list(self.journal)})
         if route == "webhooks":

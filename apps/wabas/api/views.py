@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from rest_framework import serializers
 from rest_framework.response import Response
 
 from apps.core.api.base import ApiView
+from apps.wabas import services
 from apps.wabas.models import PhoneNumber, Waba
 
 
@@ -24,6 +26,7 @@ def phone_number_out(number: PhoneNumber) -> dict:
 def waba_out(waba: Waba) -> dict:
     return {
         "id": waba.pk, "meta_waba_id": waba.meta_waba_id, "name": waba.name, "simulated": waba.is_simulated,
+        "marketing_messages_enabled": waba.marketing_messages_enabled,
         "phone_numbers": [phone_number_out(n) for n in waba.phone_numbers.all()],
         "created_at": _ts(waba.created_at),
     }
@@ -41,10 +44,22 @@ class WabaListView(ApiView):
 
 
 class WabaDetailView(ApiView):
-    scopes = READ
+    scopes = {**READ, "PATCH": "templates:write"}
+
+    class PatchIn(serializers.Serializer):
+        marketing_messages_enabled = serializers.BooleanField()
 
     def get(self, request, pk: str):
         return Response(waba_out(self.get_scoped(Waba.objects.prefetch_related("phone_numbers"), pk)))
+
+    def patch(self, request, pk: str):
+        """Switch Meta's Marketing Messages API on or off for this WABA's MARKETING templates."""
+        waba = self.get_scoped(Waba.objects.prefetch_related("phone_numbers"), pk)
+        data = self.PatchIn(data=request.data if isinstance(request.data, dict) else {})
+        data.is_valid(raise_exception=True)
+        waba = services.waba_marketing_messages_set(waba=waba, enabled=data.validated_data["marketing_messages_enabled"])
+        self.audit_target = ("waba", waba.pk)
+        return Response(waba_out(waba))
 
 
 class PhoneNumberListView(ApiView):

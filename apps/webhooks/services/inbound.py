@@ -385,6 +385,11 @@ def inbound_payload_apply(*, payload: dict, after_commit: list, received_at=None
                     ignored.append({"kind": name, "waba_id": item.waba_id, "reason": "unknown WABA or template"})
                 else:
                     bump(name)
+        elif kind == "LinkClick":
+            if receiving.link_click_apply(item=item, numbers=numbers):
+                bump("link_clicks")
+            else:
+                ignored.append({"kind": "link_click", "reason": "unknown phone_number_id"})
         elif kind == "UserPreferenceUpdate":
             if receiving.user_preference_apply(item=item):
                 bump("user_preferences")
