@@ -97,10 +97,10 @@ def test_nfm_reply_is_stored_structured_and_emitted(workspace):
     live_number(workspace)
     _through_endpoint(fixture("inbound_media_voice_sticker_nfm.json"))
     message = Message.objects.get(provider_message_id="wamid.NFM")
-    assert message.content["flow_response"] == {"flow_token": "tok", "name": "flow", "fields": {"a": 1}}
+    assert message.content["flow_response"] == {"flow_token": "tok", "name": "flow", "fields": {"a": 1}, "flow_id": None}
     assert message.body == "Sent"
     event = Event.objects.get(type="message.inbound", data__message_id=message.pk)
-    assert event.data["flow_response"] == {"flow_token": "tok", "name": "flow", "fields": {"a": 1}}
+    assert event.data["flow_response"] == {"flow_token": "tok", "name": "flow", "fields": {"a": 1}, "flow_id": None}
 
 
 def test_sandbox_nfm_reply_through_the_simulator(workspace, sandbox_api):
@@ -111,4 +111,4 @@ def test_sandbox_nfm_reply_through_the_simulator(workspace, sandbox_api):
     inbound.inbound_webhooks_sweep()
     message = Message.objects.get(workspace=workspace.sandbox)
     assert message.content["flow_response"] == {"flow_token": "ft-9", "name": "flow",
-                                                "fields": {"size": "M", "colour": "blue"}}
+                                                "fields": {"size": "M", "colour": "blue"}, "flow_id": None}

@@ -111,6 +111,20 @@ def flow_response_parse(*, message_type: str, content: dict) -> dict | None:
             "fields": fields}
 
 
+def _flow_of_response(*, workspace: Workspace, context_wamid: str | None, flow_token: str | None) -> str | None:
+    """The flow (id, else name) of the flow message these answers reply to: by the quoted wamid, else by
+    the flow token we sent."""
+    outbound = Message.objects.filter(workspace=workspace, direction=Message.Direction.OUTBOUND, type="interactive")
+    origin = None
+    if context_wamid:
+        origin = outbound.filter(provider_message_id=context_wamid).values_list("content", flat=True).first()
+    if origin is None and flow_token:
+        origin = outbound.filter(content__flow_token=flow_token).values_list("content", flat=True).first()
+    if not isinstance(origin, dict):
+        return None
+    return str(origin.get("flow_id") or origin.get("flow_name") or "") or None
+
+
 def _preview(message_type: str, body: str) -> str:
     return body if body else f"[{message_type}]"
 
@@ -163,6 +177,8 @@ def message_inbound_receive(*, item, numbers: dict | None = None) -> InboundResu
         content["referral"] = item.referral
     flow = flow_response_parse(message_type=item.type, content=item.content)
     if flow is not None:
+        flow["flow_id"] = _flow_of_response(workspace=workspace, context_wamid=item.context_wamid,
+                                            flow_token=flow["flow_token"])
         content["flow_response"] = flow
     if item.errors:
         content["errors"] = [{"code": e.code, "title": e.title, "message": e.message, "details": e.details}

@@ -136,7 +136,27 @@ def _interactive(c: dict) -> dict:
     if kind is None and c.get("type"):
         return dict(c)  # already Meta-shaped (cta_url, flow, ...): pass through
     out: dict = {}
-    if kind == "buttons":
+    if kind == "cta_url":
+        out["type"] = "cta_url"
+        out["action"] = {"name": "cta_url", "parameters": {"display_text": c["display_text"], "url": c["url"]}}
+    elif kind == "location_request":
+        out["type"] = "location_request_message"
+        out["action"] = {"name": "send_location"}
+    elif kind == "flow":
+        out["type"] = "flow"
+        params: dict = {"flow_message_version": "3", "flow_token": c["flow_token"], "flow_cta": c["flow_cta"],
+                        "mode": c.get("mode", "published"), "flow_action": c.get("flow_action", "navigate")}
+        if c.get("flow_id"):
+            params["flow_id"] = str(c["flow_id"])
+        else:
+            params["flow_name"] = c["flow_name"]
+        if params["flow_action"] == "navigate":
+            payload = {"screen": c["screen"]}
+            if c.get("data"):
+                payload["data"] = c["data"]
+            params["flow_action_payload"] = payload
+        out["action"] = {"name": "flow", "parameters": params}
+    elif kind == "buttons":
         out["type"] = "button"
         out["action"] = {"buttons": [{"type": "reply", "reply": {"id": b["id"], "title": b["title"]}}
                                      for b in c.get("buttons") or []]}

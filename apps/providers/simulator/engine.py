@@ -252,6 +252,22 @@ class SimulatorEngine:
             params = action.get("parameters") or {}
             self._need(0 < len(params.get("display_text") or "") <= 20, 131009, "display_text must be 1-20.")
             self._need(str(params.get("url", "")).startswith(("https://", "http://")), 131009, "url is required.")
+        elif itype == "location_request_message":
+            self._need(action.get("name") == "send_location", 131009, "action.name must be send_location.")
+            self._need(0 < len(body_text) <= 1024, 131009, "body text must be 1-1024 characters.")
+        elif itype == "flow":
+            params = action.get("parameters") or {}
+            self._need(action.get("name") == "flow", 131009, "action.name must be flow.")
+            self._need(bool(params.get("flow_id") or params.get("flow_name")), 131008, "flow_id or flow_name is required.")
+            self._need(0 < len(params.get("flow_cta") or "") <= 30, 131009, "flow_cta must be 1-30 characters.")
+            self._need(params.get("flow_action", "navigate") in ("navigate", "data_exchange"), 131009,
+                       "flow_action must be navigate or data_exchange.")
+            if params.get("flow_action", "navigate") == "navigate":
+                self._need(bool((params.get("flow_action_payload") or {}).get("screen")), 131008,
+                           "flow_action_payload.screen is required to navigate.")
+        else:
+            self._need(itype in ("button", "list", "product", "product_list", "catalog_message"), 131009,
+                       f"Unsupported interactive type {itype!r}.")
 
     def _v_template(self, obj) -> None:
         self._need(isinstance(obj, dict) and obj.get("name"), 131008, "template['name'] is required.")

@@ -1,0 +1,49 @@
+"""GET /api/v1/flows/{flow_id}/responses — a WhatsApp Flow's answers, as JSON or CSV (Accept: text/csv or
+?format=csv)."""
+
+from __future__ import annotations
+
+from django.http import HttpResponse
+from rest_framework.renderers import BaseRenderer
+from rest_framework.settings import api_settings
+
+from apps.conversations.models import Message
+from apps.conversations.selectors.flows import flow_responses, flow_responses_csv
+from apps.core.api.base import ApiView
+
+
+def _ts(value) -> str | None:
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value else None
+
+
+def flow_response_out(message: Message) -> dict:
+    answer = message.content.get("flow_response") or {}
+    return {"message_id": message.pk, "contact_id": message.contact_id, "conversation_id": message.conversation_id,
+            "flow_id": answer.get("flow_id"), "flow_token": answer.get("flow_token"), "fields": answer.get("fields") or {},
+            "received_at": _ts(message.created_at)}
+
+
+class CsvRenderer(BaseRenderer):
+    """Lets `Accept: text/csv` through content negotiation; the view answers the CSV itself."""
+
+    media_type, format, charset = "text/csv", "csv", "utf-8"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        import json
+
+        return data if isinstance(data, (str, bytes)) else json.dumps(data).encode()
+
+
+class FlowResponsesView(ApiView):
+    scopes = {"GET": "messages:read"}
+    renderer_classes = [*api_settings.DEFAULT_RENDERER_CLASSES, CsvRenderer]
+
+    def get(self, request, flow_id: str):
+        qs = flow_responses(queryset=self.scoped(Message), flow_id=flow_id)
+        wants_csv = request.query_params.get("format") == "csv" or "text/csv" in request.headers.get("Accept", "")
+        if wants_csv:
+            response = HttpResponse(flow_responses_csv(qs.iterator(chunk_size=2000)), content_type="text/csv")
+            response["Content-Disposition"] = f'attachment; filename="flow-{flow_id[:40]}-responses.csv"'
+            return response
+        return self.paginated(qs, flow_response_out, newest_first=False)
+
