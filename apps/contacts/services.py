@@ -371,3 +371,36 @@ def consent_from_meta_preference(*, workspace: Workspace, wa_id: str | None, bsu
     when = (at or timezone.now()).isoformat().replace("+00:00", "Z")
     return consent_record(contact=contact, status=status, source=ConsentRecord.Source.META_PREFERENCES,
                           note=f"Meta user_preferences marketing_messages={value} at {when}")
+
+
+# --- block / unblock (Meta's block_users API) -------------------------------------------------------------
+
+
+def contact_block_set(*, contact: Contact, blocked: bool, waba_id: str = "") -> Contact:
+    """Block (or unblock) a customer with Meta on every number of the workspace (or of the key's WABA) the
+    customer can reach, then record it: a blocked contact gets no messages (policy: CONTACT_BLOCKED). The
+    Graph calls run outside any transaction; a refusal from Meta is 502 UPSTREAM_ERROR and nothing is
+    recorded."""
+    from apps.core.errors import UpstreamError
+    from apps.providers.base import ProviderError
+    from apps.providers.registry import whatsapp_provider
+    from apps.wabas.selectors import phone_numbers_for
+    from apps.wabas.services import waba_access_token
+
+    address = contact.phone or contact.bsuid
+    if not address:
+        raise ValidationFailed("This contact has no phone or business-scoped user id to block.", field="id")
+    numbers = list(phone_numbers_for(workspace=contact.workspace, waba_id=waba_id).select_related("waba"))
+    for number in numbers:
+        try:
+            whatsapp_provider(simulated=number.waba.is_simulated).block_users(
+                phone_number_id=number.meta_phone_number_id, access_token=waba_access_token(number.waba),
+                users=[address], block=blocked)
+        except ProviderError as exc:
+            raise UpstreamError(f"Meta refused to {'block' if blocked else 'unblock'} the user: {exc.message}",
+                                details={"upstream_code": exc.upstream_code,
+                                         "phone_number_id": number.pk}) from exc
+    at = timezone.now() if blocked else None
+    Contact.objects.filter(pk=contact.pk).update(blocked_at=at, updated_at=timezone.now())
+    contact.blocked_at = at
+    return contact

@@ -36,6 +36,7 @@ from apps.conversations.models import Media, Message
 from apps.conversations.services.validation import MEDIA_TYPES, body_preview
 from apps.core.errors import (
     ApplicationError,
+    ContactBlocked,
     ContactOptedOut,
     NotFound,
     OutsideWindow,
@@ -114,6 +115,12 @@ def recipient_sendable_address(*, address: str | None, category: str) -> str | N
     if not address or (category == AUTHENTICATION and recipient_is_bsuid(address)):
         return None
     return address
+
+
+def block_check(*, contact: Contact | None) -> None:
+    """A contact the business blocked (Meta's block_users) gets nothing: 422 CONTACT_BLOCKED."""
+    if contact is not None and contact.blocked_at is not None:
+        raise ContactBlocked(details={"field": "to"})
 
 
 def identity_check(*, category: str, to: str) -> None:
@@ -265,6 +272,7 @@ def send_context(*, workspace: Workspace, channel: str, message_type: str, to: s
     else:
         sender_check(number=number, workspace=workspace)
         recipient_check(to=to)
+    block_check(contact=contact)
     ctx = SendContext(workspace=workspace, channel=channel, message_type=message_type, to=to, content=content,
                       now=now, number=number, contact=contact, conversation_id=conversation_id)
     ctx.media = media_resolve(workspace=workspace, message_type=message_type, content=content, waba_id=waba_id)

@@ -126,6 +126,11 @@ class RecipientPhoneRequired(UnprocessableError):
                        "a business-scoped user id.")
 
 
+class ContactBlocked(UnprocessableError):
+    code = "CONTACT_BLOCKED"
+    default_message = "This contact is blocked; unblock them to send."
+
+
 class ContactOptedOut(UnprocessableError):
     code = "CONTACT_OPTED_OUT"
     default_message = "The contact opted out of marketing messages."

@@ -33,6 +33,8 @@ def contact_out(contact: Contact) -> dict:
         "tags": selectors.contact_tags(contact=contact),
         "custom_fields": contact.custom_fields or {},
         "opted_in": contact.opted_in,
+        "blocked": contact.blocked_at is not None,
+        "blocked_at": _ts(contact.blocked_at),
         "external_id": contact.external_id or None,
         "last_inbound_at": _ts(contact.last_inbound_at),
         "created_at": _ts(contact.created_at),
@@ -165,3 +167,18 @@ class ContactConsentsView(ApiView):
         )
         self.audit_target = ("contact", contact.pk)
         return Response(services.consent_serialize(record), status=201)
+
+
+class ContactBlockView(ApiView):
+    """POST /api/v1/contacts/{id}/block and /unblock: Meta's block_users API on the workspace's numbers
+    (the key's WABA's, when bound). The inbox's Block button calls it."""
+
+    scopes = {"POST": "contacts:write"}
+    blocked = True
+
+    def post(self, request, pk: str):
+        contact = self.get_scoped(Contact, pk)
+        contact = services.contact_block_set(contact=contact, blocked=self.blocked, waba_id=self.tenant.waba_id)
+        self.audit_target = ("contact", contact.pk)
+        contact = Contact.objects.prefetch_related("tag_rows").get(pk=contact.pk)
+        return Response(contact_out(contact))

@@ -256,6 +256,7 @@ def contact_sidebar(*, conversation: Conversation) -> dict:
         "bsuid": contact.bsuid,
         "parent_bsuid": contact.parent_bsuid or None,
         "username": contact.username or None,
+        "blocked_at": _iso(contact.blocked_at),
         "email": contact.email,
         "tags": tags,
         "custom_fields": contact.custom_fields,

@@ -23,12 +23,14 @@ _SEND_FIELDS = {
                   "messaging_tier", "throughput_mps"),
     Waba: ("id", "workspace", "meta_waba_id", "is_simulated"),
     Contact: ("id", "workspace", "phone", "wa_id", "bsuid", "name", "opted_in", "consent_updated_at",
-              "last_inbound_at"),
+              "last_inbound_at", "blocked_at"),
 }
 
 
 def _fields(model) -> list:
-    return [model._meta.get_field(name) for name in _SEND_FIELDS[model]]
+    # In the model's own field order: Model.from_db lines the values up with concrete_fields.
+    wanted = set(_SEND_FIELDS[model])
+    return [f for f in model._meta.concrete_fields if f.name in wanted]
 
 
 @dataclass
@@ -135,7 +137,7 @@ def send_target_guard(*, workspace: Workspace, waba_id: str, phone_number_id: st
         where = {"": "", "pk": " AND pn.id = %s", "meta": " AND pn.meta_phone_number_id = %s"}[pin]
         _GUARD_SQL[pin] = f"""ok AS MATERIALIZED (
             SELECT t.phone_number_id, t.contact_id, t.conversation_id FROM (
-                SELECT pn.id AS phone_number_id, c.id AS contact_id, c.last_inbound_at,
+                SELECT pn.id AS phone_number_id, c.id AS contact_id, c.last_inbound_at, c.blocked_at,
                     (SELECT cv.id FROM {Conversation._meta.db_table} cv
                      WHERE cv.contact_id = c.id AND cv.phone_number_id = pn.id AND cv.channel_kind = %s
                        AND cv.workspace_id = pn.workspace_id AND cv.state <> %s
@@ -146,7 +148,8 @@ def send_target_guard(*, workspace: Workspace, waba_id: str, phone_number_id: st
                 WHERE pn.workspace_id = %s AND (%s::text = '' OR pn.waba_id = %s){where}
                 ORDER BY pn.created_at LIMIT 2
             ) t
-            WHERE t.senders = 1 AND t.conversation_id IS NOT NULL AND t.last_inbound_at > %s)"""  # noqa: S608
+            WHERE t.senders = 1 AND t.conversation_id IS NOT NULL AND t.last_inbound_at > %s
+              AND t.blocked_at IS NULL)"""  # noqa: S608
     params = [channel_kind, Conversation.State.RESOLVED.value, to, workspace.pk, waba_id or "", waba_id or ""]
     if pin:
         params.append(str(phone_number_id))

@@ -13,7 +13,11 @@ from django.conf import settings
 from requests.adapters import HTTPAdapter
 
 from apps.providers.base import ProviderError, SendResult, error_from_meta, network_error
-from apps.providers.meta_cloud.payloads import build_mark_read_payload, send_endpoint
+from apps.providers.meta_cloud.payloads import (
+    build_block_users_payload,
+    build_mark_read_payload,
+    send_endpoint,
+)
 
 
 def _retry_after(value: str | None) -> float | None:
@@ -106,6 +110,11 @@ class GraphClient:
         data = self._json("POST", f"{phone_number_id}/messages", access_token=access_token,
                           json=build_mark_read_payload(wamid=wamid, typing=typing))
         return bool(data.get("success"))
+
+    def block_users(self, *, phone_number_id: str, access_token: str, users: list[str], block: bool = True) -> dict:
+        """Meta's block_users API: block (POST) or unblock (DELETE) customers on one business number."""
+        return self._json("POST" if block else "DELETE", f"{phone_number_id}/block_users", access_token=access_token,
+                          json=build_block_users_payload(users))
 
     # -- media ---------------------------------------------------------------------------------------
     def upload_media(self, *, phone_number_id: str, access_token: str, data: bytes, mime_type: str,

@@ -50,6 +50,11 @@ def send_endpoint(body: dict) -> str:
     return MARKETING_MESSAGES if "product_policy" in body else "messages"
 
 
+def build_block_users_payload(users: list[str]) -> dict:
+    """POST (block) or DELETE (unblock) /{phone-number-id}/block_users: phones or BSUIDs, as Meta's `user`."""
+    return {"messaging_product": "whatsapp", "block_users": [{"user": u} for u in users]}
+
+
 def build_mark_read_payload(*, wamid: str, typing: bool = False) -> dict:
     body = {"messaging_product": "whatsapp", "status": "read", "message_id": wamid}
     if typing:

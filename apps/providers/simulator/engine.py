@@ -128,6 +128,8 @@ class SimulatorEngine:
             raise SimError(131000)
         if to_digits == MAGIC_PAIR_LIMITED:
             raise SimError(131056)
+        if self.is_blocked(pnid, to_digits):
+            raise SimError(131009, details="The recipient is blocked by this business number.")
         if cfg.pair_limit_enabled and self.state.take_token(
                 f"pair:{pnid}:{to_digits}", cfg.pair_rate_per_second, cfg.pair_burst, now) > 0:
             raise SimError(131056)
@@ -469,6 +471,35 @@ class SimulatorEngine:
         if wa_id == MAGIC_DUPLICATE_STATUSES or self.rng.random() < cfg.duplicate_probability:
             out = out + [Followup(f.delay + 0.01, route=f.route, status=f.status) for f in out]
         return out
+
+    # -- block_users --------------------------------------------------------------------------------------
+    def block_users(self, *, phone_number_id: str, body, block: bool = True,
+                    access_token: str | None = IN_PROCESS_TOKEN) -> Result:
+        """POST/DELETE /{phone-number-id}/block_users. A blocked customer gets no messages: Meta's code for
+        sending to one is not in its documented table, so the simulator refuses such a send with 131009."""
+        try:
+            self.check_token(access_token)
+            self._need(isinstance(body, dict) and body.get("messaging_product") == "whatsapp", 100,
+                       "messaging_product must be whatsapp.")
+            users = body.get("block_users")
+            self._need(isinstance(users, list) and 1 <= len(users) <= 1000 and
+                       all(isinstance(u, dict) and u.get("user") for u in users), 131008,
+                       "block_users must list 1 to 1000 {user} objects.")
+        except SimError as exc:
+            return self._error(exc)
+        done = []
+        for u in users:
+            user = str(u["user"])
+            key = digits(user) if user.startswith("+") or user.isdigit() else user
+            self.state.set_window(str(phone_number_id), f"blocked:{key}", 1.0 if block else 0.0)
+            entry = {"input": user}
+            entry["wa_id" if key.isdigit() else "user_id"] = key
+            done.append(entry)
+        return Result(200, {"messaging_product": "whatsapp",
+                            "block_users": {"added_users" if block else "removed_users": done}})
+
+    def is_blocked(self, phone_number_id: str, key: str) -> bool:
+        return bool(self.state.get_window(str(phone_number_id), f"blocked:{key}"))
 
     # -- Marketing Messages API click tracking ------------------------------------------------------------
     def link_click_payload(self, *, phone_number_id: str, wamid: str, wa_id: str | None = None,

@@ -158,6 +158,12 @@ class SandboxProvider:
         body = {"messaging_product": "whatsapp", "status": "read", "message_id": wamid}
         return bool(self._ok(self.engine.send(phone_number_id=str(phone_number_id), body=body)).get("success"))
 
+    def block_users(self, *, phone_number_id: str, access_token: str = "", users: list[str], block: bool = True) -> dict:
+        from apps.providers.meta_cloud.payloads import build_block_users_payload
+
+        return self._ok(self.engine.block_users(phone_number_id=str(phone_number_id), block=block,
+                                                body=build_block_users_payload(users)))
+
     def upload_media(self, *, phone_number_id: str, access_token: str = "", data: bytes, mime_type: str,
                      filename: str) -> str:
         return str(self._ok(self.engine.upload_media(phone_number_id=str(phone_number_id), data=data,

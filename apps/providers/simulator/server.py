@@ -361,6 +361,9 @@ class FakeMetaServer:
             body = req.json()
             return self._json(eng.send(phone_number_id=parts[1], body=body, access_token=req.bearer(),
                                        endpoint=parts[2]))
+        if len(parts) == 3 and parts[2] == "block_users" and req.method in ("POST", "DELETE"):
+            return self._json(eng.block_users(phone_number_id=parts[1], body=req.json(), block=req.method == "POST",
+                                              access_token=req.bearer()))
         if len(parts) == 3 and parts[2] == "media" and req.method == "POST":
             fields = parse_multipart(req.body, req.headers.get("content-type", ""))
             filename, ctype, data = fields.get("file", (None, None, b""))
