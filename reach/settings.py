@@ -330,6 +330,8 @@ META_HTTP_TIMEOUT = env.float("META_HTTP_TIMEOUT", default=10.0)
 META_APP_SECRET = _required_in_production("META_APP_SECRET", _DEV_APP_SECRET)
 META_VERIFY_TOKEN = _required_in_production("META_VERIFY_TOKEN", "reach-dev-verify-token")
 DEFAULT_THROUGHPUT_MPS = env.int("DEFAULT_THROUGHPUT_MPS", default=80)
+# Meta's automatic throughput upgrade (phone_number_quality_update THROUGHPUT_UPGRADE), META.md §5.
+UPGRADED_THROUGHPUT_MPS = env.int("UPGRADED_THROUGHPUT_MPS", default=1000)
 CUSTOMER_SERVICE_WINDOW_HOURS = env.int("CUSTOMER_SERVICE_WINDOW_HOURS", default=24)
 
 # --- Simulator (apps/providers/simulator): the fake Meta's numbers, all overridable -------------

@@ -165,11 +165,14 @@ def tier_limit(tier: str) -> int | None:
 
 def tier_messaged_contacts(*, phone_number, now: datetime) -> QuerySet:
     """Contacts that already received a template from this number's WABA in the last 24 h (failed and
-    canceled sends do not count). Meta counts per portfolio; the WABA is the nearest thing we model, and
-    counting every template (inside a window or not) errs on the side of never exceeding the limit."""
+    canceled sends do not count). Meta counts per business portfolio (all its numbers share the limit:
+    wabas.services.portfolio_wabas); counting every template (inside a window or not) errs on the side of
+    never exceeding the limit."""
+    from apps.wabas.services import portfolio_wabas
+
     return (
         Message.objects.filter(
-            phone_number__waba_id=phone_number.waba_id, direction="outbound", type="template",
+            phone_number__waba__in=portfolio_wabas(waba=phone_number.waba), direction="outbound", type="template",
             created_at__gte=now - timedelta(hours=24), contact_id__isnull=False,
         )
         .exclude(status__in=("failed", "canceled"))

@@ -128,6 +128,13 @@ class LinkClick:
     product_id: str | None = None
 
 
+@dataclass(frozen=True)
+class BusinessCapabilityUpdate:
+    waba_id: str
+    max_daily_conversations_per_business: str | None
+    max_phone_numbers_per_business: int | None
+
+
 def _ts(value, default: datetime | None = None) -> datetime:
     try:
         return datetime.fromtimestamp(int(value), tz=UTC)
@@ -297,7 +304,16 @@ def _user_preferences(waba_id: str, value: dict, ts_default) -> list:
     return out
 
 
+def _business_capability(waba_id: str, value: dict, _ts_default) -> list:
+    limit = value.get("max_daily_conversations_per_business", value.get("max_daily_conversation_per_business"))
+    numbers = value.get("max_phone_numbers_per_business")
+    return [BusinessCapabilityUpdate(waba_id=waba_id, max_daily_conversations_per_business=_s(limit),
+                                     max_phone_numbers_per_business=int(numbers) if str(numbers or "").isdigit()
+                                     else None)]
+
+
 _HANDLERS = {
+    "business_capability_update": _business_capability,
     "messages": lambda waba_id, value, ts: _messages_change(waba_id, value, ts),
     "message_template_status_update": _template_status,
     "template_category_update": _template_category,

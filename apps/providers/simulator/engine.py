@@ -501,6 +501,25 @@ class SimulatorEngine:
     def is_blocked(self, phone_number_id: str, key: str) -> bool:
         return bool(self.state.get_window(str(phone_number_id), f"blocked:{key}"))
 
+    # -- account webhooks: the portfolio's messaging limit, throughput ----------------------------------------
+    def business_capability_payload(self, *, waba_id: str, max_daily_conversations_per_business,
+                                    max_phone_numbers_per_business: int = 2) -> dict:
+        """Meta's business_capability_update: the business portfolio's messaging limit (since Oct 2025 shared
+        by all of its numbers)."""
+        return {"object": "whatsapp_business_account", "entry": [{"id": str(waba_id), "time": int(self.clock()),
+                "changes": [{"field": "business_capability_update", "value": {
+                    "max_daily_conversations_per_business": max_daily_conversations_per_business,
+                    "max_phone_numbers_per_business": max_phone_numbers_per_business}}]}]}
+
+    def phone_quality_payload(self, *, phone_number_id: str, event: str, current_limit: str | None = None) -> dict:
+        """Meta's phone_number_quality_update (ONBOARDING, THROUGHPUT_UPGRADE, …)."""
+        waba_id, display = self.number_info(str(phone_number_id))
+        value = {"display_phone_number": display, "event": event}
+        if current_limit:
+            value["current_limit"] = current_limit
+        return {"object": "whatsapp_business_account", "entry": [{"id": waba_id, "time": int(self.clock()),
+                "changes": [{"field": "phone_number_quality_update", "value": value}]}]}
+
     # -- Marketing Messages API click tracking ------------------------------------------------------------
     def link_click_payload(self, *, phone_number_id: str, wamid: str, wa_id: str | None = None,
                            click_component: str = "cta", timestamp: float | None = None) -> dict:

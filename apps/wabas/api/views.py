@@ -26,7 +26,7 @@ def phone_number_out(number: PhoneNumber) -> dict:
 def waba_out(waba: Waba) -> dict:
     return {
         "id": waba.pk, "meta_waba_id": waba.meta_waba_id, "name": waba.name, "simulated": waba.is_simulated,
-        "marketing_messages_enabled": waba.marketing_messages_enabled,
+        "marketing_messages_enabled": waba.marketing_messages_enabled, "business_id": waba.business_id or None,
         "phone_numbers": [phone_number_out(n) for n in waba.phone_numbers.all()],
         "created_at": _ts(waba.created_at),
     }
@@ -47,7 +47,8 @@ class WabaDetailView(ApiView):
     scopes = {**READ, "PATCH": "templates:write"}
 
     class PatchIn(serializers.Serializer):
-        marketing_messages_enabled = serializers.BooleanField()
+        marketing_messages_enabled = serializers.BooleanField(required=False)
+        business_id = serializers.RegexField(r"^\d{1,64}$", required=False, allow_blank=True)
 
     def get(self, request, pk: str):
         return Response(waba_out(self.get_scoped(Waba.objects.prefetch_related("phone_numbers"), pk)))
@@ -57,7 +58,11 @@ class WabaDetailView(ApiView):
         waba = self.get_scoped(Waba.objects.prefetch_related("phone_numbers"), pk)
         data = self.PatchIn(data=request.data if isinstance(request.data, dict) else {})
         data.is_valid(raise_exception=True)
-        waba = services.waba_marketing_messages_set(waba=waba, enabled=data.validated_data["marketing_messages_enabled"])
+        values = data.validated_data
+        if "marketing_messages_enabled" in values:
+            waba = services.waba_marketing_messages_set(waba=waba, enabled=values["marketing_messages_enabled"])
+        if "business_id" in values:
+            waba = services.waba_business_set(waba=waba, business_id=values["business_id"])
         self.audit_target = ("waba", waba.pk)
         return Response(waba_out(waba))
 

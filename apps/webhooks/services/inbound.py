@@ -450,7 +450,16 @@ def _phone_quality(item):
     )
 
 
+def _business_capability(item):
+    from apps.wabas import services as waba_services
+
+    return waba_services.business_capability_apply(
+        waba_meta_id=item.waba_id, max_daily_conversations_per_business=item.max_daily_conversations_per_business,
+        max_phone_numbers_per_business=item.max_phone_numbers_per_business)
+
+
 _ACCOUNT_HANDLERS = {
+    "BusinessCapabilityUpdate": ("business_capability", _business_capability),
     "TemplateStatusUpdate": ("template_status", _template_status),
     "TemplateCategoryUpdate": ("template_category", _template_category),
     "TemplateQualityUpdate": ("template_quality", _template_quality),
