@@ -160,12 +160,16 @@ class GraphClient:
 
     # -- templates -----------------------------------------------------------------------------------
     def create_template(self, *, waba_id: str, access_token: str, name: str, language: str, category: str,
-                        components: list, parameter_format: str | None = None) -> dict:
-        payload: dict = {"name": name, "language": language, "category": category, "components": components}
+                        components: list, parameter_format: str | None = None, **library) -> dict:
+        """library: library_template_name (+ library_template_button_inputs) for Meta's template library."""
+        payload: dict = {"name": name, "language": language, "category": category, **library}
+        if components or not library:
+            payload["components"] = components
         if parameter_format:
             payload["parameter_format"] = parameter_format.upper()
         body = self._json("POST", f"{waba_id}/message_templates", access_token=access_token, json=payload)
-        return {"id": str(body.get("id")), "status": body.get("status"), "category": body.get("category")}
+        return {"id": str(body.get("id")), "status": body.get("status"), "category": body.get("category"),
+                "components": body.get("components")}
 
     def list_templates(self, *, waba_id: str, access_token: str, limit: int = 100, max_pages: int = 100) -> list:
         out: list = []

@@ -56,6 +56,21 @@ from apps.providers.simulator.rules import (  # noqa: F401  (re-exported: the en
 )
 
 
+def library_components(name: str, category: str, button_inputs: list) -> list:
+    """A stand-in for a template from Meta's template library: its text with {{n}} placeholders, and the
+    buttons the caller's library_template_button_inputs describe."""
+    if category == "AUTHENTICATION":
+        return [{"type": "BODY", "text": "{{1}} is your verification code."},
+                {"type": "BUTTONS", "buttons": [{"type": "OTP", "otp_type": "COPY_CODE", "text": "Copy code"}]}]
+    comps: list = [{"type": "BODY", "text": f"Hi {{{{1}}}}, an update about {name.replace('_', ' ')}: {{{{2}}}}."}]
+    buttons = [{"type": str(b.get("type")).upper(), "text": "Open", **({"url": b["url"]["base_url"]}
+               if isinstance(b.get("url"), dict) and b["url"].get("base_url") else {})}
+               for b in button_inputs if isinstance(b, dict)]
+    if buttons:
+        comps.append({"type": "BUTTONS", "buttons": buttons})
+    return comps
+
+
 # --- engine -------------------------------------------------------------------------------------------------
 class SimulatorEngine:
     def __init__(self, *, config: SimConfig | None = None, state=None, clock: Callable[[], float] = time.time,
@@ -336,6 +351,11 @@ class SimulatorEngine:
             self._need(category in ("MARKETING", "UTILITY", "AUTHENTICATION"), 100, "invalid category.")
             components = body.get("components") or []
             self._need(isinstance(components, list), 100, "components must be a list.")
+            if body.get("library_template_name"):  # Meta's template library supplies the content
+                self._need(category in ("UTILITY", "AUTHENTICATION"), 100,
+                           "Template library templates are UTILITY or AUTHENTICATION.")
+                components = components or library_components(str(body["library_template_name"]), category,
+                                                              body.get("library_template_button_inputs") or [])
             texts = {str(c.get("type", "")).upper(): c.get("text", "") for c in components if isinstance(c, dict)}
             self._need(category == "AUTHENTICATION" or "BODY" in texts, 100, "a BODY component is required.")
             self._need(len(texts.get("BODY", "")) <= 1024, 100, "BODY is longer than 1024 characters.")
@@ -355,7 +375,8 @@ class SimulatorEngine:
         self.state.put_template(tpl)
         event = self.template_event_payload(tpl, "REJECTED" if rejected else "APPROVED",
                                             reason="INVALID_FORMAT" if rejected else "NONE")
-        return Result(200, {"id": tpl["id"], "status": "PENDING", "category": category},
+        return Result(200, {"id": tpl["id"], "status": "PENDING", "category": category,
+                            **({"components": components} if body.get("library_template_name") else {})},
                       [Followup(self.config.approve_delay, event)])
 
     def delete_template(self, *, waba_id: str, name: str, access_token: str | None = IN_PROCESS_TOKEN) -> Result:

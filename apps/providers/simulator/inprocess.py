@@ -193,12 +193,15 @@ class SandboxProvider:
         return data
 
     def create_template(self, *, waba_id: str, access_token: str = "", name: str, language: str, category: str,
-                        components: list, parameter_format: str | None = None) -> dict:
-        body: dict = {"name": name, "language": language, "category": category, "components": components}
+                        components: list, parameter_format: str | None = None, **library) -> dict:
+        body: dict = {"name": name, "language": language, "category": category, **library}
+        if components or not library:
+            body["components"] = components
         if parameter_format:
             body["parameter_format"] = parameter_format.upper()
         out = self._ok(self.engine.create_template(waba_id=str(waba_id), body=body))
-        return {"id": str(out["id"]), "status": out["status"], "category": out["category"]}
+        return {"id": str(out["id"]), "status": out["status"], "category": out["category"],
+                "components": out.get("components")}
 
     def list_templates(self, *, waba_id: str, access_token: str = "") -> list[dict]:
         return self._ok(self.engine.list_templates(waba_id=str(waba_id), limit=1000))["data"]
