@@ -308,7 +308,7 @@
   // A click-to-WhatsApp ad or post the customer came from (Meta's referral object).
   function referralHtml(r) {
     const what = r.source_type === "post" ? "post" : "ad";
-    return `<div class="referral-chip" title="${esc(r.source_url || "")}">📣 From an ${esc(what)}: <strong>${esc(r.headline || r.source_id || "")}</strong>${r.body ? `<br><span class="muted">${esc(r.body)}</span>` : ""}</div>`;
+    return `<div class="referral-chip" title="${esc(r.source_url || "")}">From an ${esc(what)}: <strong>${esc(r.headline || r.source_id || "")}</strong>${r.body ? `<br><span class="muted">${esc(r.body)}</span>` : ""}</div>`;
   }
   // A WhatsApp Flow's answers (nfm_reply), as a readable form.
   function flowHtml(f) {
