@@ -8,8 +8,9 @@ from rest_framework.renderers import BaseRenderer
 from rest_framework.settings import api_settings
 
 from apps.conversations.models import Message
-from apps.conversations.selectors.flows import flow_responses, flow_responses_csv
+from apps.conversations.selectors.flows import flow_responses, flow_responses_csv, flow_sent
 from apps.core.api.base import ApiView
+from apps.core.errors import NotFound
 
 
 def _ts(value) -> str | None:
@@ -39,7 +40,10 @@ class FlowResponsesView(ApiView):
     renderer_classes = [*api_settings.DEFAULT_RENDERER_CLASSES, CsvRenderer]
 
     def get(self, request, flow_id: str):
-        qs = flow_responses(queryset=self.scoped(Message), flow_id=flow_id)
+        scoped = self.scoped(Message)
+        if not flow_sent(queryset=scoped, flow_id=flow_id):
+            raise NotFound("No flow message with this flow id was sent from this workspace.")
+        qs = flow_responses(queryset=scoped, flow_id=flow_id)
         wants_csv = request.query_params.get("format") == "csv" or "text/csv" in request.headers.get("Accept", "")
         if wants_csv:
             response = HttpResponse(flow_responses_csv(qs.iterator(chunk_size=2000)), content_type="text/csv")

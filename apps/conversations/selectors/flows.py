@@ -17,6 +17,14 @@ def flow_responses(*, queryset: QuerySet[Message], flow_id: str) -> QuerySet[Mes
             .select_related("contact").order_by("created_at", "id"))
 
 
+def flow_sent(*, queryset: QuerySet[Message], flow_id: str) -> bool:
+    """Did this tenant send a flow message with this flow id (or name)? (An unknown or foreign flow is 404.)"""
+    from django.db.models import Q
+
+    return queryset.filter(Q(content__flow_id=flow_id) | Q(content__flow_name=flow_id),
+                           direction=Message.Direction.OUTBOUND, type="interactive").exists()
+
+
 def flow_responses_csv(messages) -> str:
     """One row per answer: who and when, the flow token, then one column per answered field (the union of
     every answer's fields, in first-seen order); nested values as JSON."""
