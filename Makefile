@@ -8,7 +8,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: run test test-embedded test-all install install-dev lint migrate demo serve fakemeta bench clean
+.PHONY: run test test-embedded test-all test-slow install install-dev lint migrate demo serve fakemeta bench clean messages
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Reach needs Python 3.11 (found %s); set PYTHON=/path/to/python3.11" % sys.version.split()[0]'
@@ -26,7 +26,12 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
-migrate: install
+# The console's translations: locale/*/LC_MESSAGES/django.po is committed, the .mo is built here (GNU
+# gettext's msgfmt: apt-get install gettext).
+messages: install
+	$(BIN)/python manage.py compilemessages --ignore=.venv --ignore=var
+
+migrate: install messages
 	$(BIN)/python manage.py migrate --noinput
 
 demo: migrate
@@ -45,22 +50,27 @@ lint: install-dev
 	$(BIN)/lint-imports
 
 # The suite against what the environment (or .env) says: PostgreSQL and Redis, else the embedded default.
-test: lint
+test: lint messages
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 # The suite on the embedded default (SQLite + fakeredis) whatever the environment says: empty URLs win
 # over .env.
-test-embedded: lint
+test-embedded: lint messages
 	DATABASE_URL= REDIS_URL= $(BIN)/pytest $(PYTEST_ARGS)
 
 # Both sides of every database-vendor fork: PostgreSQL + Redis (needs DATABASE_URL and REDIS_URL), then
 # the embedded default. What CI runs (.ci/run).
-test-all: lint
+test-all: lint messages
 	@$(BIN)/python -c 'import os; os.environ.setdefault("DJANGO_SETTINGS_MODULE", "reach.settings"); \
 		from django.conf import settings as s; \
 		s.IS_POSTGRES and not s.EMBEDDED or exit("test-all needs DATABASE_URL (PostgreSQL) and REDIS_URL set")'
 	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -m slow $(PYTEST_ARGS)
 	DATABASE_URL= REDIS_URL= $(BIN)/pytest $(PYTEST_ARGS)
+
+# The slow tests alone (fault suite, SIGTERM of real processes): PostgreSQL + Redis.
+test-slow: lint
+	$(BIN)/pytest -m slow $(PYTEST_ARGS)
 
 fakemeta: install
 	$(BIN)/python manage.py fakemeta --port 9100 --webhook-url http://$(HOST):$(PORT)/webhooks/meta

@@ -8,8 +8,10 @@ django.setup(set_prefix=False)
 
 from apps.core.asgi_handler import ThreadedRoutesASGIHandler  # noqa: E402
 from apps.core.runtime.daphne_requests import leave_request_bodies_to_django  # noqa: E402
+from apps.core.runtime.shutdown import daphne_graceful_shutdown  # noqa: E402
 
 leave_request_bodies_to_django()
+daphne_graceful_shutdown()
 
 django_asgi_app = ThreadedRoutesASGIHandler()
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -114,6 +115,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "channels",
     "django_celery_beat",
+    "axes",
     "apps.core",
     "apps.providers",
     "apps.wabas",
@@ -123,6 +125,7 @@ INSTALLED_APPS = [
     "apps.conversations",
     "apps.campaigns",
     "apps.webhooks",
+    "apps.console",
 ]
 if IS_POSTGRES:
     INSTALLED_APPS.append("django.contrib.postgres")
@@ -132,13 +135,20 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "apps.core.middleware.ApiBodyLimitMiddleware",
+    "apps.core.middleware.ApiInputGuardMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "apps.core.middleware.ApiErrorMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: turns a locked-out sign-in into 429
+]
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # first: refuses a locked-out (username, address) before the password
+    "django.contrib.auth.backends.ModelBackend",
 ]
 
 ROOT_URLCONF = "reach.urls"
@@ -170,7 +180,11 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
 
-LANGUAGE_CODE = "en-us"
+LANGUAGE_CODE = "en"
+# The console speaks these; a browser's Accept-Language or the top bar's choice picks one. Catalogues:
+# locale/<lang>/LC_MESSAGES/django.po, compiled by `make messages` (manage.py compilemessages).
+LANGUAGES = [("en", "English"), ("pt-br", "Português (Brasil)")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
@@ -230,9 +244,9 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["apps.core.permissions.HasTenant"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": [
-        "rest_framework.parsers.JSONParser",
-        "rest_framework.parsers.MultiPartParser",
-        "rest_framework.parsers.FormParser",
+        "apps.core.api.parsers.StrictJSONParser",
+        "apps.core.api.parsers.StrictMultiPartParser",
+        "apps.core.api.parsers.StrictFormParser",
     ],
     "DEFAULT_SCHEMA_CLASS": "apps.core.schema.ReachAutoSchema",
     "EXCEPTION_HANDLER": "apps.core.errors.api_exception_handler",
@@ -242,14 +256,30 @@ REST_FRAMEWORK = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Reach API",
-    "DESCRIPTION": "Self-hostable WhatsApp Business messaging platform. Every error uses the envelope "
-    '`{"error": {"code", "message", "details", "request_id"}}`.',
+    "DESCRIPTION": """Self-hostable WhatsApp Business messaging platform.
+
+## Try it with your sandbox key
+Every workspace has a **sandbox** twin served by a built-in Meta simulator. Take your `ak_test_…` key (`make run`
+prints one; more in the admin under *API keys*), open [the console](/api/docs/try), press *Authorize* and paste it.
+1. `POST /api/v1/sandbox/inbound` — a customer writes first (opens the 24-hour window).
+2. `POST /api/v1/messages` — reply; 202 with status `queued`, then the simulator reports sent → delivered → read.
+3. `GET /api/v1/messages/{id}` — follow it, or subscribe a webhook to `message.*` events.
+
+## Conventions
+`Authorization: Bearer <key>` on every call. JSON, snake_case, ISO-8601 UTC with `Z`, prefixed ULID ids. Every
+error uses one envelope, `{"error": {"code", "message", "details", "request_id"}}` (the response components
+below). Every POST, PATCH and DELETE accepts `Idempotency-Key`. Lists are cursor-paginated (`limit`, `cursor`,
+`next_cursor`). Clients: see the README (openapi-python-client, openapi-typescript).""",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     # The schema and docs are public, like the contract they describe.
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "SERVE_AUTHENTICATION": [],
     "REDOC_DIST": "SIDECAR",  # bundled with the app, not fetched from a CDN
+    "REDOC_UI_SETTINGS": {"expandResponses": "200,201,202", "pathInMiddlePanel": True, "jsonSampleExpandLevel": 3},
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "SWAGGER_UI_SETTINGS": {"persistAuthorization": True, "tryItOutEnabled": True, "displayOperationId": True},
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     "OAS_VERSION": "3.1.0",
     "COMPONENT_SPLIT_REQUEST": True,
@@ -258,23 +288,43 @@ SPECTACULAR_SETTINGS = {
     },
     "SECURITY": [{"ApiKey": []}],
     "POSTPROCESSING_HOOKS": [
-        "drf_spectacular.hooks.postprocess_schema_enums",
         "apps.core.schema.add_error_responses",
         "apps.core.schema.add_event_types",
     ],
 }
 
-# Requests per minute and per 10-second burst, per API key, by workspace plan.
+# Requests per minute and per 10-second burst, per API key, by workspace plan. The burst follows the minute
+# limit (a quarter of it) unless RATE_LIMIT_<PLAN>_BURST_10S says otherwise.
+def _rate_plan(name: str, per_minute: int) -> dict[str, int]:
+    per_minute = env.int(f"RATE_LIMIT_{name}_PER_MINUTE", default=per_minute)
+    return {"per_minute": per_minute, "burst_10s": env.int(f"RATE_LIMIT_{name}_BURST_10S", default=max(1, per_minute // 4))}
+
+
 RATE_LIMIT_PLANS = {
-    "free": {"per_minute": env.int("RATE_LIMIT_FREE_PER_MINUTE", default=600), "burst_10s": 200},
-    "standard": {"per_minute": env.int("RATE_LIMIT_STANDARD_PER_MINUTE", default=6000), "burst_10s": 1500},
-    "enterprise": {"per_minute": env.int("RATE_LIMIT_ENTERPRISE_PER_MINUTE", default=60000), "burst_10s": 15000},
+    "free": _rate_plan("FREE", 600),
+    "standard": _rate_plan("STANDARD", 6000),
+    "enterprise": _rate_plan("ENTERPRISE", 60000),
 }
+# Failed API-key authentications (401) per client address: a bucket of this many, refilled over a minute;
+# past it the address gets 429 RATE_LIMITED with Retry-After instead of 401 (valid keys are never counted).
+API_AUTH_FAILURES_PER_MINUTE = env.int("API_AUTH_FAILURES_PER_MINUTE", default=30)
+# Browser sign-in (/login/ and the admin's): django-axes locks a (username, address) pair out after this many
+# failed passwords in a row, for AXES_COOLOFF_MINUTES; a success resets the count.
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.float("AXES_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "apps.core.ratelimit.client_address"
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"  # the sign-in card saying why and for how long
+
 # A process takes rate-limit units from Redis in leases of up to this many while far from the limit
 # (apps/core/ratelimit.py); 1 = one Redis round trip per request.
 RATE_LIMIT_LEASE_UNITS = env.int("RATE_LIMIT_LEASE_UNITS", default=16)
 RATE_LIMIT_LEASE_SECONDS = env.float("RATE_LIMIT_LEASE_SECONDS", default=1.0)
 IDEMPOTENCY_TTL_SECONDS = env.int("IDEMPOTENCY_TTL_SECONDS", default=24 * 3600)
+# A key claimed by a request that never answered (its process died) is free again after this long; until
+# then a retry with it is 409. Nothing of that request was written (the answer commits with its writes).
+IDEMPOTENCY_IN_FLIGHT_SECONDS = env.int("IDEMPOTENCY_IN_FLIGHT_SECONDS", default=300)
 # Beat schedules a tiny task this often; its stamp (age shown by /readyz) proves beat, broker and worker run.
 BACKGROUND_HEARTBEAT_SECONDS = env.float("BACKGROUND_HEARTBEAT_SECONDS", default=10.0)
 API_KEY_LAST_USED_RESOLUTION_SECONDS = 60
@@ -328,6 +378,10 @@ META_GRAPH_URL = env.str("META_GRAPH_URL", default="https://graph.facebook.com")
 META_GRAPH_VERSION = env.str("META_GRAPH_VERSION", default="v23.0")
 META_HTTP_TIMEOUT = env.float("META_HTTP_TIMEOUT", default=10.0)
 META_APP_SECRET = _required_in_production("META_APP_SECRET", _DEV_APP_SECRET)
+# Embedded Signup (the console's "Connect with Facebook"): the Meta app id and the Embedded Signup
+# configuration id. Without both, the console offers the code exchange and the manual form only.
+META_APP_ID = env.str("META_APP_ID", default="")
+META_EMBEDDED_SIGNUP_CONFIG_ID = env.str("META_EMBEDDED_SIGNUP_CONFIG_ID", default="")
 META_VERIFY_TOKEN = _required_in_production("META_VERIFY_TOKEN", "reach-dev-verify-token")
 DEFAULT_THROUGHPUT_MPS = env.int("DEFAULT_THROUGHPUT_MPS", default=80)
 # Meta's automatic throughput upgrade (phone_number_quality_update THROUGHPUT_UPGRADE), META.md §5.
@@ -356,6 +410,10 @@ FREE_ENTRY_POINT_HOURS = env.float("FREE_ENTRY_POINT_HOURS", default=72.0)
 # before 24 h), while the message is still valid (a campaign's validity window); then it fails.
 PER_USER_MARKETING_RETRY_HOURS = env.list("PER_USER_MARKETING_RETRY_HOURS", cast=float, default=[24.0, 48.0, 96.0])
 DISPATCH_LEASE_SECONDS = env.int("DISPATCH_LEASE_SECONDS", default=60)  # a claim's lease
+# A claim whose lease ran out may have reached Meta (the worker died between the call and recording it): it
+# waits this long past the lease for a status webhook carrying its id (biz_opaque_callback_data) before
+# it may be sent again (apps/conversations/services/dispatch/sweep.py).
+DISPATCH_RECONCILE_SECONDS = env.int("DISPATCH_RECONCILE_SECONDS", default=120)
 DISPATCH_DRAIN_SECONDS = env.float("DISPATCH_DRAIN_SECONDS", default=30.0)  # one task's budget
 DISPATCH_SWEEP_SECONDS = env.int("DISPATCH_SWEEP_SECONDS", default=2)
 # On-commit dispatch kicks are rung by one background thread per process, batched, instead of by the
@@ -385,6 +443,9 @@ INBOUND_WEBHOOK_INGEST_THREADS = env.int("INBOUND_WEBHOOK_INGEST_THREADS", defau
 # Routes whose synchronous handling runs on a thread pool under ASGI (apps/core/asgi_handler.py), PostgreSQL only.
 API_THREADED_PATHS = env.list("API_THREADED_PATHS", default=["/api/v1/messages"])
 API_THREADS = env.int("API_THREADS", default=3)
+# SIGTERM/SIGINT: stop accepting, let requests in flight finish for up to this long, then stop
+# (apps/core/runtime/shutdown.py); the in-process worker gets the same bound to finish its tasks.
+SHUTDOWN_GRACE_SECONDS = env.float("SHUTDOWN_GRACE_SECONDS", default=10.0)
 # How long a process may reuse an authenticated API key without reading it again (revocations: see below).
 API_KEY_CACHE_SECONDS = env.float("API_KEY_CACHE_SECONDS", default=30.0)
 # How long a process trusts the key generation it last read from Redis (how late it sees another's revocation).
@@ -423,8 +484,9 @@ CAMPAIGN_AUDIENCE_CSV_MAX_ROWS = env.int("CAMPAIGN_AUDIENCE_CSV_MAX_ROWS", defau
 CAMPAIGN_AUDIENCE_CSV_MAX_REJECTED = env.int("CAMPAIGN_AUDIENCE_CSV_MAX_REJECTED", default=1000)
 
 # --- Contacts and templates ------------------------------------------------------------------------
-# CSV uploads up to this size are imported inside the request; bigger ones (or ?async=true) run in a task.
-CONTACT_IMPORT_SYNC_MAX_BYTES = env.int("CONTACT_IMPORT_SYNC_MAX_BYTES", default=50 * 1024 * 1024)
+# CSV uploads up to this size are imported inside the request; bigger ones (or ?async=true) run in a task and
+# answer 202 with the import's id and progress (a 50 MB import took minutes: no request should wait that long).
+CONTACT_IMPORT_SYNC_MAX_BYTES = env.int("CONTACT_IMPORT_SYNC_MAX_BYTES", default=4 * 1024 * 1024)
 # How often the beat job pulls every WABA's templates from Meta (webhooks are the fast path).
 TEMPLATE_SYNC_INTERVAL_SECONDS = env.int("TEMPLATE_SYNC_INTERVAL_SECONDS", default=3600)
 

@@ -10,6 +10,8 @@ from apps.core import services
 from apps.core.events import event_type_register
 from apps.core.redis import get_redis
 
+pytest_plugins = ["tests.contract_plugin"]
+
 # The event log's own tests append data of their choosing: an internal type only the tests know.
 TEST_EVENT_TYPE = "test.probe"
 event_type_register(TEST_EVENT_TYPE, public=False, description="Any data: the event log's own tests.",

@@ -8,6 +8,7 @@ from typing import Any
 from apps.campaigns.models import Campaign
 from apps.core.events import event_type_register
 from apps.core.events.schema import INTEGER, STRING, TIMESTAMP, ident, obj
+from apps.core.scoping import event_waba_anchor_register
 
 # The figures of GET /api/v1/campaigns/{id} `stats` that API.md names; the others are there too.
 _STATS = ("total", "queued", "sent", "delivered", "read", "failed", "skipped_opted_out")
@@ -29,3 +30,7 @@ event_type_register(
 def campaign_completed(*, campaign: Campaign, stats: dict[str, int], completed_at: datetime) -> dict[str, Any]:
     return {"campaign_id": campaign.pk, "name": campaign.name,
             "completed_at": completed_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), "stats": stats}
+
+
+event_waba_anchor_register(("campaign_id",), priority=40,
+                           rows=lambda waba_id: Campaign.objects.filter(phone_number__waba_id=waba_id))

@@ -11,8 +11,12 @@ class Audience(models.Model):
         FILTER = "filter"
         LIST = "list"
 
+    TENANT_WABA_PATH = "waba_id"
+
     id = PrefixedIdField(prefix="aud")
     workspace = models.ForeignKey("core.Workspace", on_delete=models.CASCADE, related_name="audiences")
+    # Made by a WABA-bound key: only that key's WABA sees it, and it holds only contacts that WABA sees.
+    waba_id = models.CharField(max_length=40, blank=True, default="")
     name = models.CharField(max_length=200)
     kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.FILTER)
     # {"tags_any": [...], "tags_all": [...], "custom_fields": {k: v}, "opted_in": bool}
@@ -96,6 +100,8 @@ class CampaignRecipient(models.Model):
         DEFERRED = "deferred"  # held back by the messaging tier's daily limit; retried as quota frees
         QUEUED = "queued"  # a message exists (message_id); its status is the message's
         SKIPPED_OPTED_OUT = "skipped_opted_out"
+        # MARKETING to a contact with no opt-in row while the workspace requires one (marketing_requires_opt_in)
+        SKIPPED_NOT_OPTED_IN = "skipped_not_opted_in"
         SKIPPED_INVALID = "skipped_invalid"  # no phone number
         SKIPPED_MISSING_VARIABLE = "skipped_missing_variable"  # a variable rendered empty and had no default
         EXPIRED = "expired"  # still unsent when the campaign's validity window closed

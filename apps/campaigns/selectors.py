@@ -14,6 +14,7 @@ from apps.campaigns.models import Audience, AudienceMember, Campaign, CampaignRe
 from apps.contacts.models import Contact, ContactTag
 from apps.conversations.models import Message
 from apps.core.models import Workspace
+from apps.core.scoping import waba_scoped
 
 R = CampaignRecipient.Status
 
@@ -21,8 +22,9 @@ R = CampaignRecipient.Status
 
 
 def audience_contacts(*, workspace: Workspace, audience: Audience) -> QuerySet[Contact]:
-    """The audience's contacts, evaluated now (filters are live; lists are fixed)."""
-    qs = Contact.objects.filter(workspace=workspace)
+    """The audience's contacts, evaluated now (filters are live; lists are fixed). An audience made by a
+    WABA-bound key holds only the contacts that WABA sees."""
+    qs = waba_scoped(Contact.objects.filter(workspace=workspace), waba_id=audience.waba_id)
     if audience.kind == Audience.Kind.LIST:
         return qs.filter(Exists(AudienceMember.objects.filter(audience_id=audience.pk, contact_id=OuterRef("pk"))))
     spec = audience.filter or {}
@@ -37,7 +39,8 @@ def audience_contacts(*, workspace: Workspace, audience: Audience) -> QuerySet[C
         qs = qs.alias(**{f"_cf{i}": Cast(KeyTextTransform(key, "custom_fields"), TextField())})
         qs = qs.filter(**{f"_cf{i}": str(value)})
     if spec.get("opted_in") is not None:
-        qs = qs.filter(opted_in=bool(spec["opted_in"]))
+        # The latest consent row's state: a contact with no row has not opted in.
+        qs = qs.filter(opted_in=True) if spec["opted_in"] else qs.filter(Q(opted_in=False) | Q(opted_in__isnull=True))
     return qs
 
 
@@ -70,6 +73,7 @@ def _stats_aggregates() -> dict:
         message_expired=Count("id", filter=handed & Q(message__status="failed", message__error_code=EXPIRED_CODE)),
         message_canceled=Count("id", filter=handed & Q(message__status="canceled")),
         skipped_opted_out=Count("id", filter=Q(status=R.SKIPPED_OPTED_OUT)),
+        skipped_not_opted_in=Count("id", filter=Q(status=R.SKIPPED_NOT_OPTED_IN)),
         skipped_invalid=Count("id", filter=Q(status=R.SKIPPED_INVALID)),
         skipped_missing_variable=Count("id", filter=Q(status=R.SKIPPED_MISSING_VARIABLE)),
         expired=Count("id", filter=Q(status=R.EXPIRED)),

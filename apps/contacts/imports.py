@@ -36,10 +36,13 @@ from apps.contacts.services import (
 from apps.core.errors import ApplicationError, ValidationFailed
 from apps.core.ids import new_id
 from apps.core.models import Workspace
+from apps.core.scoping import waba_scoped
 
 BATCH_SIZE = 2000
 MAX_REPORTED_REJECTIONS = 1000
-KNOWN_COLUMNS = ("phone", "name", "email", "tags", "external_id", "opted_in")
+# `opted_in` appends a consent ledger row (source `import`); `opted_in_evidence` is its proof (a form, a date,
+# an IP address...), kept as the row's note beside the importing key or user.
+KNOWN_COLUMNS = ("phone", "name", "email", "tags", "external_id", "opted_in", "opted_in_evidence")
 _TRUE, _FALSE = {"true", "yes", "y", "1", "opt_in", "opted_in"}, {"false", "no", "n", "0", "opt_out", "opted_out"}
 _TAG_SPLIT = re.compile(r"[;|,]")
 _SURROGATE = re.compile(r"[\udc80-\udcff]")
@@ -97,6 +100,17 @@ class _Row:
     tags: list[str]
     custom: dict[str, str]
     opted_in: bool | None = None  # an explicit consent column value; None leaves consent alone
+    evidence: str = ""  # the opted_in_evidence column
+
+
+@dataclass(frozen=True)
+class ImportBy:
+    """Who imports: their WABA binding (new contacts are created through it; existing contacts it may not
+    see are rejected, neither changed nor reported) and the evidence a consent row records."""
+
+    waba_id: str = ""
+    api_key_id: str = ""
+    user: object = None
 
 
 def _open_text(raw: BinaryIO) -> tuple[io.TextIOBase, _CountingReader]:
@@ -193,19 +207,23 @@ def _parse_row(values: list[str], *, names: list[str], number: int, report: Impo
     if raw_consent and raw_consent not in _TRUE | _FALSE:
         report.reject(number, f"opted_in: {raw_consent[:20]!r} is not true/false.", raw_phone)
         return None
+    evidence = (cells.get("opted_in_evidence") or "").strip()
+    if len(evidence) > 2000:
+        report.reject(number, "opted_in_evidence: at most 2000 characters.", raw_phone)
+        return None
     seen[phone] = number
     return _Row(number, phone, name, email, external_id, tags, custom,
-                opted_in=(raw_consent in _TRUE) if raw_consent else None)
+                opted_in=(raw_consent in _TRUE) if raw_consent else None, evidence=evidence)
 
 
-def _write_batch_postgres(*, workspace: Workspace, rows: list[_Row]) -> tuple[int, int]:
+def _write_batch_postgres(*, workspace: Workspace, rows: list[_Row], by: ImportBy) -> tuple[int, int]:
     now = timezone.now()
     sql = """
         INSERT INTO contacts_contact (id, workspace_id, phone, wa_id, bsuid, parent_bsuid, username, name, email,
-                             external_id, custom_fields, opted_in, consent_updated_at, last_inbound_at, created_at,
-                             updated_at)
+                             external_id, custom_fields, opted_in, consent_updated_at, last_inbound_at,
+                             created_waba_id, created_at, updated_at)
         SELECT u.id, %s, u.phone, u.wa_id, NULL, '', '', u.name, u.email, u.external_id, u.custom_fields,
-               TRUE, NULL, NULL, %s, %s
+               NULL, NULL, NULL, %s, %s, %s
         FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::jsonb[])
              AS u(id, phone, wa_id, name, email, external_id, custom_fields)
         ON CONFLICT (workspace_id, phone) WHERE phone IS NOT NULL DO UPDATE SET
@@ -218,7 +236,7 @@ def _write_batch_postgres(*, workspace: Workspace, rows: list[_Row]) -> tuple[in
         RETURNING id, phone, (xmax = 0) AS inserted, opted_in, consent_updated_at
     """
     params = [
-        workspace.pk, now, now,
+        workspace.pk, by.waba_id, now, now,
         [new_id("con") for _ in rows], [r.phone for r in rows], [r.phone[1:] for r in rows],
         [r.name for r in rows], [r.email for r in rows], [r.external_id for r in rows],
         [json.dumps(r.custom) for r in rows],
@@ -242,11 +260,11 @@ def _write_batch_postgres(*, workspace: Workspace, rows: list[_Row]) -> tuple[in
                 "ON CONFLICT (contact_id, name) DO NOTHING",
                 [tag_ws, tag_contact, tag_name],
             )
-    _consent_from_import(workspace=workspace, rows=rows, state=state)
+    _consent_from_import(workspace=workspace, rows=rows, state=state, by=by)
     return created, len(returned) - created
 
 
-def _write_batch_portable(*, workspace: Workspace, rows: list[_Row]) -> tuple[int, int]:
+def _write_batch_portable(*, workspace: Workspace, rows: list[_Row], by: ImportBy) -> tuple[int, int]:
     now = timezone.now()
     existing = {c.phone: c for c in Contact.objects.filter(workspace=workspace, phone__in=[r.phone for r in rows])}
     new, changed = [], []
@@ -254,7 +272,8 @@ def _write_batch_portable(*, workspace: Workspace, rows: list[_Row]) -> tuple[in
         contact = existing.get(r.phone)
         if contact is None:
             contact = Contact(workspace=workspace, phone=r.phone, wa_id=r.phone[1:], name=r.name, email=r.email,
-                              external_id=r.external_id, custom_fields=r.custom, created_at=now, updated_at=now)
+                              external_id=r.external_id, custom_fields=r.custom, created_waba_id=by.waba_id,
+                              created_at=now, updated_at=now)
             new.append(contact)
             existing[r.phone] = contact
             continue
@@ -272,11 +291,11 @@ def _write_batch_portable(*, workspace: Workspace, rows: list[_Row]) -> tuple[in
     ContactTag.objects.bulk_create(tags, ignore_conflicts=True, batch_size=1000)
     state = {r.phone: (existing[r.phone].pk, existing[r.phone].opted_in, existing[r.phone].consent_updated_at)
              for r in rows}
-    _consent_from_import(workspace=workspace, rows=rows, state=state)
+    _consent_from_import(workspace=workspace, rows=rows, state=state, by=by)
     return len(new), len(changed)
 
 
-def _consent_from_import(*, workspace: Workspace, rows: list[_Row], state: dict) -> None:
+def _consent_from_import(*, workspace: Workspace, rows: list[_Row], state: dict, by: ImportBy) -> None:
     """An `opted_in` column appends ledger rows (source `import`) where it changes the contact's state or
     gives a contact its first consent evidence; the cache and the events go in the batch's transaction."""
     from apps.contacts.events import contact_consent_event
@@ -293,7 +312,8 @@ def _consent_from_import(*, workspace: Workspace, rows: list[_Row], state: dict)
         records.append(ConsentRecord(
             workspace=workspace, contact_id=pk, source=ConsentRecord.Source.IMPORT,
             status=ConsentRecord.Status.OPT_IN if r.opted_in else ConsentRecord.Status.OPT_OUT,
-            note=f"CSV import, row {r.number}"))
+            note=f"CSV import, row {r.number}" + (f": {r.evidence}" if r.evidence else ""),
+            api_key_id=by.api_key_id, user=by.user))
     if not records:
         return
     ConsentRecord.objects.bulk_create(records)
@@ -308,18 +328,33 @@ def _consent_from_import(*, workspace: Workspace, rows: list[_Row], state: dict)
         contact_consent_event(record=rec, phone=phones.get(rec.contact_id)) for rec in records])
 
 
-def _write_batch(*, workspace: Workspace, rows: list[_Row], report: ImportReport) -> None:
+def _outside_waba(*, workspace: Workspace, rows: list[_Row], by: ImportBy, report: ImportReport) -> list[_Row]:
+    """A WABA-bound importer's rows, less those whose phone belongs to a contact its WABA may not see."""
+    if not by.waba_id or not rows:
+        return rows
+    existing = Contact.objects.filter(workspace=workspace, phone__in=[r.phone for r in rows])
+    hidden = set(existing.exclude(pk__in=waba_scoped(existing, waba_id=by.waba_id).values("pk"))
+                 .values_list("phone", flat=True))
+    for r in rows:
+        if r.phone in hidden:
+            report.reject(r.number, "A contact with this phone exists outside this key's WABA.", r.phone)
+    return [r for r in rows if r.phone not in hidden]
+
+
+def _write_batch(*, workspace: Workspace, rows: list[_Row], report: ImportReport, by: ImportBy) -> None:
+    rows = _outside_waba(workspace=workspace, rows=rows, by=by, report=report)
     if not rows:
         return
     writer = _write_batch_postgres if connection.vendor == "postgresql" else _write_batch_portable
     with transaction.atomic():
-        created, updated = writer(workspace=workspace, rows=rows)
+        created, updated = writer(workspace=workspace, rows=rows, by=by)
     report.created += created
     report.updated += updated
 
 
 def contacts_import_csv(*, workspace: Workspace, fileobj: BinaryIO, batch_size: int = BATCH_SIZE,
-                        progress: Callable[[int, ImportReport], None] | None = None) -> ImportReport:
+                        progress: Callable[[int, ImportReport], None] | None = None,
+                        by: ImportBy = ImportBy()) -> ImportReport:
     """Import a CSV stream. File-level problems (empty, binary, no phone header, not UTF-8 header) raise
     VALIDATION_FAILED before anything is written; row-level problems are rejected with their row number."""
     text, counter = _open_text(fileobj)
@@ -347,11 +382,11 @@ def contacts_import_csv(*, workspace: Workspace, fileobj: BinaryIO, batch_size: 
         if row is not None:
             batch.append(row)
         if len(batch) >= batch_size:
-            _write_batch(workspace=workspace, rows=batch, report=report)
+            _write_batch(workspace=workspace, rows=batch, report=report, by=by)
             batch = []
             if progress is not None:
                 progress(counter.count, report)
-    _write_batch(workspace=workspace, rows=batch, report=report)
+    _write_batch(workspace=workspace, rows=batch, report=report, by=by)
     if progress is not None:
         progress(counter.count, report)
     return report
@@ -368,12 +403,22 @@ def _import_dir():
     return path
 
 
-def contact_import_start(*, workspace: Workspace, upload, filename: str = "", user=None):
+def contact_import_precheck(*, fileobj: BinaryIO) -> None:
+    """The file-level checks that need only its start (empty, binary, no `phone` header): an upload going to
+    the background fails them here, with 400, instead of in a task nobody watches. Rewinds the file."""
+    try:
+        text, _ = _open_text(fileobj)
+        _header(csv.reader(text))
+    finally:
+        fileobj.seek(0)
+
+
+def contact_import_start(*, workspace: Workspace, upload, filename: str = "", user=None, by: ImportBy = ImportBy()):
     """Store the upload, create the ContactImport row (the row is the queue) and enqueue on commit."""
     from apps.contacts.models import ContactImport
 
     record = ContactImport(workspace=workspace, filename=(filename or getattr(upload, "name", "") or "")[:255],
-                           created_by=user)
+                           created_by=user or by.user, waba_id=by.waba_id, api_key_id=by.api_key_id)
     target = _import_dir() / f"{record.pk}.csv"
     size = 0
     with open(target, "wb") as out:
@@ -418,7 +463,9 @@ def contact_import_run(*, import_id: str):
 
     try:
         with open(record.file_path, "rb") as handle:
-            report = contacts_import_csv(workspace=record.workspace, fileobj=handle, progress=progress)
+            report = contacts_import_csv(workspace=record.workspace, fileobj=handle, progress=progress,
+                                         by=ImportBy(waba_id=record.waba_id, api_key_id=record.api_key_id,
+                                                     user=record.created_by))
     except ApplicationError as exc:
         ContactImport.objects.filter(pk=import_id).update(status=ContactImport.Status.FAILED, error=exc.message,
                                                           finished_at=timezone.now())

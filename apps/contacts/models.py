@@ -7,6 +7,8 @@ from apps.core.ids import PrefixedIdField
 class Contact(models.Model):
     """A customer. Keyed by E.164 phone (wa_id) or, when Meta withholds the phone, by BSUID."""
 
+    # The WABA binding (apps.core.scoping) is registered by the conversations app: a contact belongs to
+    # the WABAs it has traffic on and to the one it was created through (created_waba_id).
     id = PrefixedIdField(prefix="con")
     workspace = models.ForeignKey("core.Workspace", on_delete=models.CASCADE, related_name="contacts")
     phone = models.CharField(max_length=16, null=True, blank=True)
@@ -21,11 +23,15 @@ class Contact(models.Model):
     email = models.EmailField(max_length=254, blank=True, default="")
     external_id = models.CharField(max_length=255, blank=True, default="")
     custom_fields = models.JSONField(default=dict, blank=True)
-    # Cache of the consent ledger's latest row, written in the same transaction as the row.
-    opted_in = models.BooleanField(default=True)
+    # Cache of the consent ledger's latest row, written in the same transaction as the row: True (opt_in),
+    # False (opt_out), None (no row: the contact never said; marketing needs an opt-in row when the
+    # workspace's marketing_requires_opt_in is on, see conversations.policy.consent_refuses).
+    opted_in = models.BooleanField(null=True, default=None)
     consent_updated_at = models.DateTimeField(null=True, blank=True)
     # Start of the customer service window: the contact's last inbound message or call.
     last_inbound_at = models.DateTimeField(null=True, blank=True)
+    # The WABA of the bound key (or import) that created it ("" when created unbound or by traffic).
+    created_waba_id = models.CharField(max_length=40, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -128,8 +134,12 @@ class ContactImport(models.Model):
         DONE = "done"
         FAILED = "failed"
 
+    TENANT_WABA_PATH = "waba_id"
+
     id = PrefixedIdField(prefix="imp")
     workspace = models.ForeignKey("core.Workspace", on_delete=models.CASCADE, related_name="+")
+    waba_id = models.CharField(max_length=40, blank=True, default="")  # the importing key's WABA binding
+    api_key_id = models.CharField(max_length=40, blank=True, default="")  # the importing key (consent evidence)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     filename = models.CharField(max_length=255, blank=True, default="")
     file_path = models.CharField(max_length=500, blank=True, default="")

@@ -7,20 +7,27 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from apps.contacts.models import ConsentRecord, Contact, ContactImport, ContactTag
 from apps.core.errors import ValidationFailed
 from apps.core.models import Workspace
+from apps.core.selectors import tenant_queryset
+from apps.core.tenancy import Tenant
 
 OPT_OUT_CONFIRMATION_SETTING = "opt_out_confirmation_text"
 OPT_IN_CONFIRMATION_SETTING = "opt_in_confirmation_text"
+# Workspace.settings (of the live workspace; its sandbox follows): MARKETING only to contacts with an opt-in row.
+# Absent means on: new workspaces have it; those that existed before it got it off (contacts migration 0010).
+MARKETING_REQUIRES_OPT_IN_SETTING = "marketing_requires_opt_in"
 
 _TRUE = {"true", "1", "yes"}
 _FALSE = {"false", "0", "no"}
 
 
-def contact_list(*, workspace: Workspace, search: str | None = None, tag: str | None = None,
+def contact_list(*, tenant: Tenant, search: str | None = None, tag: str | None = None,
                  opted_in: str | bool | None = None, external_id: str | None = None,
-                 phone: str | None = None, bsuid: str | None = None) -> QuerySet[Contact]:
+                 phone: str | None = None, custom_field: tuple[str, str] | None = None,
+                 bsuid: str | None = None) -> QuerySet[Contact]:
     """Filters match the indexes: trigram GIN on name/phone (PostgreSQL), (workspace, name, contact) on
-    tags, (workspace, opted_in), (workspace, external_id)."""
-    qs = Contact.objects.filter(workspace=workspace)
+    tags, (workspace, opted_in), (workspace, external_id). A WABA-bound key sees the contacts of its WABA."""
+    workspace = tenant.workspace
+    qs = tenant_queryset(Contact, tenant=tenant)
     if search:
         search = search.strip()[:100]
         digits = search.lstrip("+").replace(" ", "").replace("-", "")
@@ -38,13 +45,17 @@ def contact_list(*, workspace: Workspace, search: str | None = None, tag: str | 
             if lowered not in _TRUE | _FALSE:
                 raise ValidationFailed("opted_in must be true or false.", field="opted_in")
             opted_in = lowered in _TRUE
-        qs = qs.filter(opted_in=opted_in)
+        # opted_in is the latest ledger row's state: no row is not an opt-in.
+        qs = qs.filter(opted_in=True) if opted_in else qs.filter(Q(opted_in=False) | Q(opted_in__isnull=True))
     if external_id:
         qs = qs.filter(external_id=external_id)
     if phone:
         qs = qs.filter(phone=phone)
     if bsuid:
         qs = qs.filter(bsuid=bsuid)
+    if custom_field and custom_field[0]:
+        key, value = custom_field
+        qs = qs.filter(**{f"custom_fields__{key}": value}) if value else qs.filter(custom_fields__has_key=key)
     return qs
 
 
@@ -59,8 +70,18 @@ def contact_get_by_phone(*, workspace: Workspace, phone: str) -> Contact | None:
 
 
 def contact_is_opted_out(*, contact: Contact) -> bool:
-    """The send path's consent check (MARKETING only): the cache equals the ledger's latest row."""
-    return not contact.opted_in
+    """The latest ledger row is an opt-out (the cache equals the ledger's latest row)."""
+    return contact.opted_in is False
+
+
+def contact_opted_in(*, contact: Contact) -> bool:
+    """The latest ledger row is an opt-in (what the API's `opted_in` reports)."""
+    return contact.opted_in is True
+
+
+def marketing_requires_opt_in(*, workspace: Workspace) -> bool:
+    live = workspace.live if workspace.is_sandbox else workspace
+    return bool((live.settings or {}).get(MARKETING_REQUIRES_OPT_IN_SETTING, True))
 
 
 def contact_opted_in_from_ledger(*, contact: Contact) -> bool:

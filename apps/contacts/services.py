@@ -15,8 +15,9 @@ from apps.contacts.models import ConsentRecord, Contact, ContactTag
 # Part of this module's surface: other apps normalise numbers and match stop words through services.
 from apps.contacts.phones import is_bsuid, normalize_bsuid, normalize_phone, wa_id_to_e164  # noqa: F401
 from apps.contacts.stopwords import match_consent_keyword
-from apps.core.errors import ValidationFailed
+from apps.core.errors import Conflict, ValidationFailed
 from apps.core.models import Workspace
+from apps.core.scoping import waba_scoped
 from apps.core.services import event_append
 
 MAX_TAG_CHARS = 64
@@ -92,11 +93,13 @@ def _get_or_create_by_phone(*, workspace: Workspace, phone: str, defaults: dict)
         return Contact.objects.get(workspace=workspace, phone=phone), False
 
 
-def contact_upsert_by_phone(*, workspace: Workspace, phone: str, name: str | None = None) -> Contact:
-    """The contact for this phone, created if new. A given name fills an empty one, never overwrites."""
+def contact_upsert_by_phone(*, workspace: Workspace, phone: str, name: str | None = None,
+                            waba_id: str = "") -> Contact:
+    """The contact for this phone, created if new (through WABA `waba_id` when given). A given name fills
+    an empty one, never overwrites."""
     phone = normalize_phone(phone, field="phone")
     contact, created = _get_or_create_by_phone(workspace=workspace, phone=phone,
-                                                defaults={"name": (name or "")[:255]})
+                                                defaults={"name": (name or "")[:255], "created_waba_id": waba_id})
     if not created and name and not contact.name:
         Contact.objects.filter(pk=contact.pk, name="").update(name=name[:255], updated_at=timezone.now())
         contact.name = name[:255]
@@ -128,27 +131,54 @@ def contact_address(contact: Contact | None) -> str:
 @transaction.atomic
 def contact_upsert(*, workspace: Workspace, phone: str, name: str | None = None, email: str | None = None,
                    external_id: str | None = None, tags: list[str] | None = None,
-                   custom_fields: dict[str, str] | None = None) -> tuple[Contact, bool]:
+                   custom_fields: dict[str, str] | None = None, waba_id: str = "", opted_in: bool | None = None,
+                   consent_by: dict | None = None) -> tuple[Contact, bool]:
     """API upsert: the existing contact for this phone (fields given are applied: tags replaced, custom
-    fields shallow-merged) or a new one. Returns (contact, created)."""
+    fields shallow-merged) or a new one. Returns (contact, created). waba_id: the caller's WABA binding;
+    a new contact is created through that WABA, and an existing one it may not see is refused (409),
+    neither shown nor changed. opted_in: appends a consent row (source `api`, consent_by's key or user as
+    evidence) when it changes the contact's state (contact_consent_set)."""
     phone = normalize_phone(phone, field="phone")
     tags = clean_tags(tags) if tags is not None else None
     custom_fields = clean_custom_fields(custom_fields) if custom_fields is not None else None
     contact, created = _get_or_create_by_phone(
         workspace=workspace, phone=phone,
         defaults={"name": name or "", "email": email or "", "external_id": external_id or "",
-                  "custom_fields": custom_fields or {}, "wa_id": phone[1:]},
+                  "custom_fields": custom_fields or {}, "wa_id": phone[1:], "created_waba_id": waba_id},
     )
+    if not created and waba_id and not waba_scoped(Contact.objects.filter(pk=contact.pk), waba_id=waba_id).exists():
+        raise Conflict("A contact with this phone exists outside this key's WABA.", details={"field": "phone"})
     if not created:
         contact = Contact.objects.select_for_update().get(pk=contact.pk)
         _apply_fields(contact=contact, name=name, email=email, external_id=external_id, custom_fields=custom_fields)
     if tags is not None:
         _tags_set(contact=contact, tags=tags)
+    if opted_in is not None:
+        contact_consent_set(contact=contact, opted_in=opted_in, **(consent_by or {}))
     return contact, created
+
+
+def contact_consent_set(*, contact: Contact, opted_in: bool, api_key_id: str = "", user=None) -> ConsentRecord | None:
+    """`opted_in` given on create or update: a ledger row (source `api`) when the contact has none yet or
+    its latest says otherwise; the key (or user) that said it is the row's evidence."""
+    if contact.opted_in is opted_in:
+        return None
+    return consent_record(
+        contact=contact, status=ConsentRecord.Status.OPT_IN if opted_in else ConsentRecord.Status.OPT_OUT,
+        source=ConsentRecord.Source.API, note="opted_in set on the contact through the API",
+        api_key_id=api_key_id, user=user)
 
 
 def _apply_fields(*, contact: Contact, name=None, email=None, external_id=None, custom_fields=None) -> None:
     changed: list[str] = []
+    if email:
+        from django.core.exceptions import ValidationError as DjangoValidationError
+        from django.core.validators import validate_email
+
+        try:
+            validate_email(email)
+        except DjangoValidationError:
+            raise ValidationFailed("Enter a valid email address.", field="email") from None
     for attr, value in (("name", name), ("email", email), ("external_id", external_id)):
         if value is not None and getattr(contact, attr) != value:
             setattr(contact, attr, value)
@@ -163,8 +193,9 @@ def _apply_fields(*, contact: Contact, name=None, email=None, external_id=None, 
 
 
 @transaction.atomic
-def contact_update(*, contact: Contact, data: dict[str, Any]) -> Contact:
-    """PATCH: `tags` replaces the set, `custom_fields` shallow-merges, other fields overwrite."""
+def contact_update(*, contact: Contact, data: dict[str, Any], consent_by: dict | None = None) -> Contact:
+    """PATCH: `tags` replaces the set, `custom_fields` shallow-merges, other fields overwrite; `opted_in`
+    appends a consent row (contact_consent_set)."""
     contact = Contact.objects.select_for_update().get(pk=contact.pk)
     if "phone" in data:
         phone = normalize_phone(data["phone"], field="phone")
@@ -178,6 +209,8 @@ def contact_update(*, contact: Contact, data: dict[str, Any]) -> Contact:
                   external_id=data.get("external_id"), custom_fields=custom_fields)
     if "tags" in data:
         _tags_set(contact=contact, tags=clean_tags(data["tags"]))
+    if data.get("opted_in") is not None:
+        contact_consent_set(contact=contact, opted_in=data["opted_in"], **(consent_by or {}))
     return contact
 
 

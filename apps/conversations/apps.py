@@ -6,7 +6,12 @@ class ConversationsConfig(AppConfig):
     label = "conversations"
 
     def ready(self) -> None:
-        from apps.conversations import events  # noqa: F401  (registers the event types and their schemas)
+        from apps.conversations import (
+            events,  # noqa: F401  (registers the event types and their schemas)
+            scoping,
+        )
+
+        scoping.register()  # the WABA binding of contacts and of events about messages and contacts
 
         # Inbox: push committed events to browsers; wake snoozed conversations whose time has come.
         from apps.conversations.services.inbox import inbox_listener_register

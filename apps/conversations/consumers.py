@@ -45,9 +45,11 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
             await self.close(code=4401)
             return
         tenant = await database_sync_to_async(_tenant)(user, self.scope["session"])
-        if tenant is None or not tenant.has_scope("inbox:read"):
+        # The live group carries the whole workspace's events: a WABA-bound tenant may not listen to it.
+        if tenant is None or not tenant.has_scope("inbox:read") or tenant.waba_id:
             await self.close(code=4403)
             return
+        self.tenant = tenant
         self.workspace = tenant.workspace
         self.last_sent: int | None = None  # set once the client said where it resumes from
         self.buffer: list[dict] = []
@@ -80,7 +82,7 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
 
     async def _resume(self, after: int) -> None:
         events, reset, current = await database_sync_to_async(inbox_events_after)(
-            workspace=self.workspace, after_sequence=after)
+            tenant=self.tenant, after_sequence=after)
         if reset:
             self.last_sent = current
             await self.send_json({"type": "reset", "sequence": current})
@@ -109,7 +111,7 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
     async def _catch_up(self, *, upto: int | None) -> None:
         """Read what the live path has not brought (yet) from the log, so the client sees no gap."""
         events, reset, current = await database_sync_to_async(inbox_events_after)(
-            workspace=self.workspace, after_sequence=self.last_sent)
+            tenant=self.tenant, after_sequence=self.last_sent)
         if reset:
             self.last_sent = current
             await self.send_json({"type": "reset", "sequence": current})

@@ -3,6 +3,7 @@ from django.db.models import Q, Value
 from django.db.models.functions import Coalesce
 
 from apps.core.ids import PrefixedIdField
+from apps.core.scoping import WABA_SHARED
 
 
 class Conversation(models.Model):
@@ -62,6 +63,10 @@ class Conversation(models.Model):
 
 
 class Media(models.Model):
+    # Fetched only by its unguessable id (and an inbound file's id travels only in events the caller may
+    # see): workspace-level, like a file store.
+    TENANT_WABA_PATH = WABA_SHARED
+
     class Source(models.TextChoices):
         UPLOAD = "upload"
         INBOUND = "inbound"
@@ -217,6 +222,7 @@ class MessageAttempt(models.Model):
 
 
 class ConversationNote(models.Model):
+    TENANT_WABA_PATH = "conversation__phone_number__waba_id"
     """A private note agents leave on a conversation; never sent to the customer."""
 
     id = PrefixedIdField(prefix="note")
@@ -231,6 +237,7 @@ class ConversationNote(models.Model):
 
 
 class CannedResponse(models.Model):
+    TENANT_WABA_PATH = WABA_SHARED
     """A saved reply an agent inserts by typing `/shortcut` in the composer."""
 
     id = PrefixedIdField(prefix="cr")
@@ -250,6 +257,7 @@ class CannedResponse(models.Model):
 
 
 class AutoReplySettings(models.Model):
+    TENANT_WABA_PATH = WABA_SHARED
     """Per-workspace auto-reply knobs: the cooldown and the business hours out-of-office uses.
 
     business_hours: {"mon": [["09:00", "17:30"]], "tue": [...], ...}; a missing day is closed.
@@ -267,6 +275,7 @@ class AutoReplySettings(models.Model):
 
 
 class AutoReplyRule(models.Model):
+    TENANT_WABA_PATH = WABA_SHARED
     class Kind(models.TextChoices):
         WELCOME = "welcome"
         OUT_OF_OFFICE = "out_of_office"

@@ -31,12 +31,13 @@ from django.conf import settings
 
 from apps.billing import services as billing
 from apps.contacts.models import Contact
-from apps.contacts.selectors import contact_is_opted_out
+from apps.contacts.selectors import marketing_requires_opt_in
 from apps.conversations.models import Media, Message
 from apps.conversations.services.validation import MEDIA_TYPES, body_preview
 from apps.core.errors import (
     ApplicationError,
     ContactBlocked,
+    ContactNotOptedIn,
     ContactOptedOut,
     NotFound,
     OutsideWindow,
@@ -50,7 +51,7 @@ from apps.wabas.models import PhoneNumber
 WHATSAPP, SMS = "whatsapp", "sms"
 MARKETING = "MARKETING"
 # recipient_classify's answers, in the order they are checked.
-INVALID_NUMBER, OPTED_OUT, MISSING_VARIABLE = "invalid_number", "opted_out", "missing_variable"
+INVALID_NUMBER, OPTED_OUT, NOT_OPTED_IN, MISSING_VARIABLE = "invalid_number", "opted_out", "not_opted_in", "missing_variable"
 
 
 @dataclass
@@ -208,18 +209,39 @@ def entry_point_expires_at(*, opened_at: datetime | None, now: datetime) -> date
 # --- consent ------------------------------------------------------------------------------------------------
 
 
-def consent_refuses(*, category: str, opted_out: bool) -> bool:
-    """MARKETING does not go to an opted-out contact; UTILITY and AUTHENTICATION do."""
-    return category == MARKETING and opted_out
+def consent_refuses(*, category: str, opted_in: bool | None, requires_opt_in: bool) -> str | None:
+    """The consent rule: None when a message of `category` may go to a contact whose latest consent row
+    says `opted_in` (None: no row), else why not. MARKETING does not go to an opted-out contact (OPTED_OUT),
+    nor, when the workspace's marketing_requires_opt_in is on, to one with no opt-in row (NOT_OPTED_IN);
+    UTILITY and AUTHENTICATION go to everyone."""
+    if category != MARKETING:
+        return None
+    if opted_in is False:
+        return OPTED_OUT
+    if opted_in is None and requires_opt_in:
+        return NOT_OPTED_IN
+    return None
 
 
-def contact_opted_out(contact: Contact | None) -> bool:
-    return contact is not None and contact_is_opted_out(contact=contact)
+def consent_applies(category: str) -> bool:
+    """Does consent_refuses ever refuse this category (the set-based forms skip the check when not)?"""
+    return consent_refuses(category=category, opted_in=False, requires_opt_in=True) is not None
+
+
+def contact_opted_in(contact: Contact | None) -> bool | None:
+    """The contact's consent as consent_refuses reads it (None: no ledger row, or no contact yet)."""
+    return contact.opted_in if contact is not None else None
 
 
 def consent_check(ctx: SendContext) -> None:
-    if ctx.category == MARKETING and consent_refuses(category=ctx.category, opted_out=contact_opted_out(ctx.contact)):
+    if not consent_applies(ctx.category):
+        return
+    refusal = consent_refuses(category=ctx.category, opted_in=contact_opted_in(ctx.contact),
+                              requires_opt_in=marketing_requires_opt_in(workspace=ctx.workspace))
+    if refusal == OPTED_OUT:
         raise ContactOptedOut(details={"field": "to"})
+    if refusal == NOT_OPTED_IN:
+        raise ContactNotOptedIn(details={"field": "to"})
 
 
 # --- wallet -------------------------------------------------------------------------------------------------
@@ -320,14 +342,16 @@ def campaign_refusal(*, campaign) -> ApplicationError | None:
     return None
 
 
-def recipient_classify(*, phone: str | None, opted_out: bool, category: str, missing_variable: bool) -> str | None:
+def recipient_classify(*, phone: str | None, opted_in: bool | None, requires_opt_in: bool, category: str,
+                       missing_variable: bool) -> str | None:
     """One campaign recipient: None when a message may go, else why not (INVALID_NUMBER, OPTED_OUT,
-    MISSING_VARIABLE, checked in that order). The set-based hand-out's CASE is pinned to this. `phone` is
-    the contact's address (its phone, else its BSUID); an authentication template needs a real phone."""
+    NOT_OPTED_IN, MISSING_VARIABLE, checked in that order). The set-based hand-out's CASE is pinned to this.
+    `phone` is the contact's address (its phone, else its BSUID); an authentication template needs a real phone."""
     if not recipient_sendable_address(address=phone, category=category):
         return INVALID_NUMBER
-    if consent_refuses(category=category, opted_out=opted_out):
-        return OPTED_OUT
+    refusal = consent_refuses(category=category, opted_in=opted_in, requires_opt_in=requires_opt_in)
+    if refusal is not None:
+        return refusal
     if missing_variable:
         return MISSING_VARIABLE
     return None

@@ -11,6 +11,16 @@ admin.site.site_title = "Reach admin"
 admin.site.index_title = "Workspaces, keys, messaging"
 
 
+def _platform_staff_only(request) -> bool:
+    """The admin spans every workspace, so only platform staff (superusers) may open it. A workspace's
+    owners, admins and agents use the console (/settings/, /contacts/, …), which is scoped to their
+    workspaces; a staff flag alone no longer opens the admin, so no one sees another workspace's rows."""
+    return request.user.is_active and request.user.is_superuser
+
+
+admin.site.has_permission = _platform_staff_only
+
+
 class ReadOnlyAdminMixin:
     def has_add_permission(self, request, obj=None):
         return False

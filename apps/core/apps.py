@@ -9,6 +9,10 @@ class CoreConfig(AppConfig):
 
     def ready(self) -> None:
         from apps.core import periodic, schema  # noqa: F401  (schema registers the OpenAPI auth extensions)
+        from apps.core.models import Event
+        from apps.core.scoping import events_waba_scoped, waba_scope_register
+
+        waba_scope_register(Event, events_waba_scoped)
 
         periodic.register("core.idempotency_purge", "apps.core.tasks.idempotency_records_purge", seconds=3600)
         periodic.register("core.heartbeat", "apps.core.tasks.heartbeat", seconds=settings.BACKGROUND_HEARTBEAT_SECONDS)

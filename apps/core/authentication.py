@@ -2,10 +2,11 @@ from __future__ import annotations
 
 from django.utils import timezone
 from rest_framework.authentication import BaseAuthentication, SessionAuthentication
-from rest_framework.exceptions import AuthenticationFailed
+from rest_framework.exceptions import AuthenticationFailed, Throttled
 
 from apps.core import selectors, services
 from apps.core.errors import InvalidApiKey
+from apps.core.ratelimit import auth_failure_hit, client_address
 from apps.core.tenancy import Tenant
 
 
@@ -21,10 +22,10 @@ class ApiKeyAuthentication(BaseAuthentication):
             return None
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
-            raise AuthenticationFailed(InvalidApiKey.default_message)
+            self._failed(request)
         api_key = selectors.api_key_get_active(secret=token.strip())
         if api_key is None:
-            raise AuthenticationFailed(InvalidApiKey.default_message)
+            self._failed(request)
         last_used_at = api_key.last_used_at
         services.api_key_touch(api_key=api_key, now=timezone.now())
         if api_key.last_used_at != last_used_at:
@@ -34,6 +35,15 @@ class ApiKeyAuthentication(BaseAuthentication):
             workspace=workspace, scopes=frozenset(api_key.scopes), api_key=api_key, waba_id=api_key.waba_id
         )
         return (None, tenant)
+
+    @staticmethod
+    def _failed(request):
+        """401, or 429 once the client address used up its failures (ratelimit.auth_failure_hit). Only
+        failures are counted, so a valid key costs nothing here."""
+        wait = auth_failure_hit(address=client_address(request) or "unknown")
+        if wait is not None:
+            raise Throttled(wait=wait)
+        raise AuthenticationFailed(InvalidApiKey.default_message)
 
     def authenticate_header(self, request) -> str:
         return 'Bearer realm="reach"'

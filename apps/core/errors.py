@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
@@ -136,6 +137,12 @@ class ContactOptedOut(UnprocessableError):
     default_message = "The contact opted out of marketing messages."
 
 
+class ContactNotOptedIn(UnprocessableError):
+    code = "CONTACT_NOT_OPTED_IN"
+    default_message = ("The workspace sends marketing only to contacts who opted in, and this contact has no "
+                       "opt-in on record.")
+
+
 class RateLimited(ApplicationError):
     status, code, default_message = 429, "RATE_LIMITED", "Too many requests; slow down."
 
@@ -216,7 +223,11 @@ def api_exception_handler(exc, context):
     if isinstance(exc, RequestDataTooBig):
         return Response(error_body(PayloadTooLarge.code, PayloadTooLarge.default_message, {}, rid), status=413)
     if isinstance(exc, drf_exceptions.Throttled):
-        return Response(error_body(RateLimited.code, RateLimited.default_message, {}, rid), status=429)
+        details = {"retry_after": math.ceil(exc.wait)} if exc.wait else {}
+        response = Response(error_body(RateLimited.code, RateLimited.default_message, details, rid), status=429)
+        if exc.wait:
+            response["Retry-After"] = str(math.ceil(exc.wait))
+        return response
     if isinstance(exc, drf_exceptions.APIException):
         return Response(error_body("ERROR", str(exc.detail), {}, rid), status=exc.status_code)
     logger.exception("unhandled error on %s", getattr(request, "path", "?"), extra={"request_id": rid})

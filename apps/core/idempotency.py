@@ -1,5 +1,10 @@
 """Idempotency-Key handling (Stripe/Zulip semantics): the first non-5xx response is stored for 24 h per
-(workspace, key) and replayed; a different body is 422; a concurrent duplicate is 409."""
+(workspace, key) and replayed; a different body is 422; a concurrent duplicate is 409.
+
+The key is claimed (in flight) in its own committed transaction; the handler's writes and the stored answer
+then commit together in one transaction (ApiView), so a process killed or a database lost between them
+leaves either both or neither: never a message accepted whose key still looks in flight (which, once the
+in-flight lease ran out, let the client's retry accept it a second time)."""
 
 from __future__ import annotations
 
@@ -17,7 +22,6 @@ from apps.core.models import IdempotencyRecord, Workspace
 
 _KEY_RE = re.compile(r"^[\x21-\x7e]([\x20-\x7e]{0,253}[\x21-\x7e])?$")
 REPLAYED_HEADERS = ("Content-Type", "Location")
-IN_FLIGHT_LEASE = timedelta(minutes=5)
 
 
 def parse_idempotency_key(raw: str | None) -> str | None:
@@ -67,7 +71,8 @@ def idempotency_begin(*, workspace: Workspace, key: str, fingerprint: str) -> Id
             if existing.request_fingerprint != fingerprint:
                 raise IdempotencyKeyReused()
             if existing.state == IdempotencyRecord.State.IN_FLIGHT:
-                if existing.created_at < timezone.now() - IN_FLIGHT_LEASE:
+                lease = timedelta(seconds=settings.IDEMPOTENCY_IN_FLIGHT_SECONDS)
+                if existing.created_at < timezone.now() - lease:
                     # The process that claimed it died mid-request; the key is free again.
                     IdempotencyRecord.objects.filter(pk=existing.pk, state=existing.state).delete()
                     continue

@@ -71,6 +71,24 @@ class ApiBodyLimitMiddleware:
         return self.get_response(request)
 
 
+class ApiInputGuardMiddleware:
+    """Path ids and query parameters that nothing downstream can store: 400 before any view runs."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if is_api_path(request.path):
+            from apps.core.errors import ApplicationError
+            from apps.core.input_guard import query_and_path_check
+
+            try:
+                query_and_path_check(path=request.path, params=request.GET)
+            except ApplicationError as exc:
+                return json_error(request, exc.status, exc.code, exc.message, exc.details)
+        return self.get_response(request)
+
+
 class ApiErrorMiddleware:
     """Last line: whatever Django answers under /api/ with an error becomes the API envelope."""
 

@@ -4,6 +4,7 @@ from django.contrib.auth.models import AbstractUser
 from django.db import models
 
 from apps.core.ids import PrefixedIdField
+from apps.core.scoping import WABA_SHARED
 
 API_SCOPES = (
     "messages:send",
@@ -164,6 +165,8 @@ class AuditLog(models.Model):
 
 
 class IdempotencyRecord(models.Model):
+    TENANT_WABA_PATH = WABA_SHARED  # the keys of one workspace share one idempotency space
+
     class State(models.TextChoices):
         IN_FLIGHT = "in_flight"
         COMPLETED = "completed"

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from django.conf import settings
 
 from apps.core.redis import get_redis
-from apps.core.runtime.buckets import RATE_WINDOWS_LUA, script
+from apps.core.runtime.buckets import RATE_WINDOWS_LUA, bucket_take, script
 
 
 @dataclass
@@ -55,14 +55,15 @@ class RateLimitResult:
         now = time.time()
         reset_in = max(0, math.ceil(self.reset_at - now))
         burst_reset_in = max(0, math.ceil(self.burst_reset_at - now))
-        # The X-RateLimit-* trio describes one window, the binding one (fewer requests left), so that
-        # Remaining is what the caller may really send before Reset; RateLimit/RateLimit-Policy carry both.
+        # X-RateLimit-Limit is the key's requests per minute, as documented (apps.core.schema); Remaining and
+        # Reset describe the binding window (fewer requests left), so Remaining is what the caller may really
+        # send before Reset. RateLimit/RateLimit-Policy carry both windows.
         if self.burst_remaining < self.remaining:
-            limit, remaining, reset = self.burst_limit, self.burst_remaining, self.burst_reset_at
+            remaining, reset = self.burst_remaining, self.burst_reset_at
         else:
-            limit, remaining, reset = self.limit, self.remaining, self.reset_at
+            remaining, reset = self.remaining, self.reset_at
         headers = {
-            "X-RateLimit-Limit": str(limit),
+            "X-RateLimit-Limit": str(self.limit),
             "X-RateLimit-Remaining": str(remaining),
             "X-RateLimit-Reset": str(reset),
             "RateLimit-Policy": f'"minute";q={self.limit};w=60, "burst";q={self.burst_limit};w=10',
@@ -132,3 +133,22 @@ def rate_limit_hit(*, key_id: str, plan: str, now: float | None = None) -> RateL
                                                  expires_at=now + settings.RATE_LIMIT_LEASE_SECONDS)
             used_m, used_b = lease.counted_m - lease.units, lease.counted_b - lease.units
     return _result(allowed=True, used_m=used_m, used_b=used_b, **shape)
+
+
+# --- failed authentication per client address --------------------------------------------------------
+
+
+def client_address(request) -> str | None:
+    """The caller's address as the API's limits and the sign-in lockout see it (REMOTE_ADDR: a proxy in
+    front must set it, e.g. daphne --proxy-headers, so addresses are per client, not per proxy)."""
+    meta = getattr(request, "META", None) or getattr(getattr(request, "_request", None), "META", None) or {}
+    return meta.get("REMOTE_ADDR") or None
+
+
+def auth_failure_hit(*, address: str, now_us: int | None = None) -> float | None:
+    """Count one failed API-key authentication from `address` in its bucket (API_AUTH_FAILURES_PER_MINUTE,
+    refilled over a minute): None while within it, else the seconds until the address may fail again."""
+    per_minute = max(1, int(settings.API_AUTH_FAILURES_PER_MINUTE))
+    ((granted, wait),) = bucket_take([f"authfail:{{{address}}}"], rate=per_minute / 60.0, capacity=per_minute,
+                                     now_us=now_us)
+    return None if granted else max(wait, 1.0)

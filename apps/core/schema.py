@@ -24,17 +24,43 @@ ERROR_SCHEMA = {
         }
     },
 }
-COMMON_ERRORS = {
-    "400": "VALIDATION_FAILED or INVALID_JSON",
-    "401": "INVALID_API_KEY",
-    "403": "INSUFFICIENT_SCOPE",
-    "404": "NOT_FOUND (also for ids of another workspace)",
-    "409": "IDEMPOTENCY_CONFLICT",
-    "413": "PAYLOAD_TOO_LARGE",
-    "422": "IDEMPOTENCY_KEY_REUSED or a policy refusal",
-    "429": "RATE_LIMITED",
-    "500": "INTERNAL_ERROR",
+# One response component per error status, each the API.md envelope with the codes it can carry.
+ERROR_RESPONSES = {
+    "400": ("BadRequest", "VALIDATION_FAILED (`details.field` names the field) or INVALID_JSON.",
+            "VALIDATION_FAILED", "to: must be an E.164 phone number.", {"field": "to"}),
+    "401": ("Unauthorized", "INVALID_API_KEY: missing, malformed, unknown or revoked key.",
+            "INVALID_API_KEY", "The API key is missing, malformed, unknown or revoked.", {}),
+    "402": ("PaymentRequired", "INSUFFICIENT_BALANCE: the wallet cannot cover the cost estimate.",
+            "INSUFFICIENT_BALANCE", "The wallet cannot cover the cost estimate.",
+            {"required": "0.0120", "available": "0.0000"}),
+    "403": ("Forbidden", "INSUFFICIENT_SCOPE (valid key without the scope) or PERMISSION_DENIED.",
+            "INSUFFICIENT_SCOPE", "The API key lacks the scope for this operation.",
+            {"required_scope": "messages:send"}),
+    "404": ("NotFound", "NOT_FOUND (also for ids of another workspace, sandbox or WABA), PHONE_NOT_FOUND or "
+            "TEMPLATE_NOT_FOUND.", "NOT_FOUND", "No such resource.", {}),
+    "409": ("Conflict", "IDEMPOTENCY_CONFLICT (same Idempotency-Key still in flight) or CONFLICT (the resource's "
+            "state does not allow this).", "IDEMPOTENCY_CONFLICT",
+            "A request with this Idempotency-Key is still in flight.", {}),
+    "413": ("PayloadTooLarge", "PAYLOAD_TOO_LARGE: the body or media is over its limit.", "PAYLOAD_TOO_LARGE",
+            "The body is over the 1048576 byte limit.", {"limit_bytes": 1048576}),
+    "415": ("UnsupportedMediaType", "UNSUPPORTED_MEDIA_TYPE: the media type is not allowed for its kind.",
+            "UNSUPPORTED_MEDIA_TYPE", "This media type is not allowed here.", {}),
+    "422": ("Unprocessable", "IDEMPOTENCY_KEY_REUSED or a policy refusal (OUTSIDE_24H_WINDOW, "
+            "TEMPLATE_NOT_APPROVED, TEMPLATE_LANGUAGE_MISMATCH, TEMPLATE_VARIABLE_COUNT_MISMATCH, "
+            "CONTACT_OPTED_OUT, …).", "OUTSIDE_24H_WINDOW",
+            "The recipient has not written in the last 24 hours; send an approved template.",
+            {"field": "type", "last_inbound_at": "2026-11-20T09:12:00Z"}),
+    "429": ("TooManyRequests", "RATE_LIMITED: the key's rate limit; `Retry-After` says when.", "RATE_LIMITED",
+            "Too many requests; slow down.", {"retry_after": 3}),
+    "500": ("InternalError", "INTERNAL_ERROR: a bug on our side; no stack trace in the body.", "INTERNAL_ERROR",
+            "Something went wrong on our side.", {}),
+    "502": ("UpstreamError", "UPSTREAM_ERROR: Meta's API answered a synchronous call with an error; `details` "
+            "carries Meta's code.", "UPSTREAM_ERROR", "Meta's API answered with an error.", {"meta_code": 100}),
 }
+# Every operation can answer these; mutating ones also the idempotency and size refusals.
+ALWAYS = ("400", "401", "403", "404", "429", "500")
+MUTATING_ALSO = ("409", "413", "422")
+COMMON_ERRORS = {status: ERROR_RESPONSES[status][1] for status in ALWAYS + MUTATING_ALSO}
 
 
 IDEMPOTENCY_PARAMETER = {
@@ -53,22 +79,38 @@ RESPONSE_HEADERS = {
 }
 
 
+def _error_component(status: str) -> dict:
+    name, description, code, message, details = ERROR_RESPONSES[status]
+    headers = dict(RESPONSE_HEADERS)
+    if status == "429":
+        headers["Retry-After"] = {"description": "Seconds to wait.", "schema": {"type": "integer"}}
+    return {"description": description, "headers": headers, "content": {"application/json": {
+        "schema": {"$ref": "#/components/schemas/Error"},
+        "example": {"error": {"code": code, "message": message, "details": details,
+                              "request_id": "req_01HNQX2P8Y9R3T4V5W6Z7A8B9C"}}}}}
+
+
 def add_error_responses(result, generator, request, public):
-    components = result.setdefault("components", {}).setdefault("schemas", {})
-    components["Error"] = ERROR_SCHEMA
-    ref = {"$ref": "#/components/schemas/Error"}
+    """The envelope as one response component per error status; every operation refers to it for each
+    error status it can answer. The security requirement is stated once, at the top."""
+    components = result.setdefault("components", {})
+    components.setdefault("schemas", {})["Error"] = ERROR_SCHEMA
+    components["schemas"].pop("ErrorDetail", None)
+    responses = components.setdefault("responses", {})
+    for status in ERROR_RESPONSES:
+        responses[ERROR_RESPONSES[status][0]] = _error_component(status)
     for path_item in result.get("paths", {}).values():
         for method, operation in path_item.items():
             if not isinstance(operation, dict) or "responses" not in operation:
                 continue
-            for status, description in COMMON_ERRORS.items():
-                operation["responses"].setdefault(
-                    status, {"description": description, "content": {"application/json": {"schema": ref}}}
-                )
-            operation["responses"]["429"].setdefault(
-                "headers", {"Retry-After": {"description": "Seconds to wait.", "schema": {"type": "integer"}}}
-            )
+            operation.pop("security", None)  # the global `security` applies to every operation
+            wanted = set(ALWAYS) | (set(MUTATING_ALSO) if method in ("post", "put", "patch", "delete") else set())
+            wanted |= {s for s in operation["responses"] if s in ERROR_RESPONSES}
+            for status in sorted(wanted):
+                operation["responses"][status] = {"$ref": f"#/components/responses/{ERROR_RESPONSES[status][0]}"}
             for response in operation["responses"].values():
+                if "$ref" in response:
+                    continue
                 response.setdefault("headers", {})
                 for name, header in RESPONSE_HEADERS.items():
                     response["headers"].setdefault(name, header)
@@ -76,6 +118,11 @@ def add_error_responses(result, generator, request, public):
                 parameters = operation.setdefault("parameters", [])
                 if not any(p.get("name") == "Idempotency-Key" for p in parameters):
                     parameters.append(IDEMPOTENCY_PARAMETER)
+    components.get("securitySchemes", {}).pop("Session", None)
+    components["securitySchemes"]["Session"] = {
+        "type": "apiKey", "in": "cookie", "name": "sessionid",
+        "description": "The console's session (browsers); partners use ApiKey."}
+    result["security"] = [{"ApiKey": []}]
     return result
 
 
@@ -112,6 +159,14 @@ class ReachAutoSchema(AutoSchema):
         if self._has_serializer_hint():
             return super().get_response_serializers()
         return OpenApiTypes.OBJECT
+
+    def map_parsers(self):
+        # The JSON API takes JSON; an operation that takes uploads says so with its own parser_classes.
+        from rest_framework.views import APIView
+
+        if type(self.view).parser_classes is APIView.parser_classes:
+            return ["application/json"]
+        return super().map_parsers()
 
     def get_operation_id(self) -> str:
         operation_id = super().get_operation_id()
@@ -179,11 +234,10 @@ def add_event_types(result, generator, request, public):
     for entry in event_types(public=True):
         name = event_component_name(entry.name)
         data = {k: v for k, v in entry.schema.items() if k != "$schema"}
-        schemas[name] = {
-            "description": entry.description,
-            "allOf": [{"$ref": "#/components/schemas/EventEnvelope"},
-                      {"type": "object", "properties": {"type": {"const": entry.name}, "data": data}}],
-        }
+        # The envelope with this type's `type` and `data` (spelled out, not allOf: generators merge allOf
+        # property by property and a `string` cannot merge with a `const`).
+        schemas[name] = {**EVENT_ENVELOPE_SCHEMA, "description": entry.description, "properties": {
+            **EVENT_ENVELOPE_SCHEMA["properties"], "type": {"type": "string", "const": entry.name}, "data": data}}
         example = {"id": "evt_01HNQX2P8Y9R3T4V5W6Z7A8B9C", "type": entry.name, "created_at": "2026-05-23T14:22:19.000000Z",
                    "workspace_id": "ws_01HNQX2P8Y9R", "sandbox": False, "sequence": 42, "data": entry.example}
         webhooks[entry.name] = {"post": {

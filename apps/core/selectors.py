@@ -12,6 +12,7 @@ from django.db.models import Model, QuerySet
 
 from apps.core import hooks
 from apps.core.models import ApiKey, Event, Membership, User, Workspace
+from apps.core.scoping import waba_scoped
 from apps.core.tenancy import ROLE_SCOPES, Tenant
 
 SESSION_WORKSPACE_KEY = "reach_workspace_id"
@@ -138,21 +139,31 @@ def tenant_for_session(*, user: User, session) -> Tenant | None:
 
 def tenant_queryset(model_or_qs: type[Model] | QuerySet, *, tenant: Tenant) -> QuerySet:
     """Every tenant query starts here: filters by the caller's workspace (live or sandbox) and, for a
-    WABA-bound key, by the model's TENANT_WABA_PATH."""
+    WABA-bound key, by the model's WABA binding (apps.core.scoping: an undeclared model shows nothing)."""
     qs = model_or_qs if isinstance(model_or_qs, QuerySet) else model_or_qs._default_manager.all()
-    qs = qs.filter(workspace=tenant.workspace)
-    waba_path = getattr(qs.model, "TENANT_WABA_PATH", None)
-    if tenant.waba_id and waba_path:
-        qs = qs.filter(**{waba_path: tenant.waba_id})
-    return qs
+    return waba_scoped(qs.filter(workspace=tenant.workspace), waba_id=tenant.waba_id)
 
 
-def events_after(*, workspace: Workspace, after_sequence: int, limit: int = 500) -> list[Event]:
-    return list(
-        Event.objects.filter(workspace=workspace, sequence__gt=after_sequence).order_by("sequence")[:limit]
-    )
+def events_after(*, tenant: Tenant, after_sequence: int, limit: int = 500) -> tuple[list[Event], int | None]:
+    """(the events after `after_sequence` the caller may see, in order; the first sequence of the
+    workspace's log after it, whoever may see it: a caller tells a pruned log from a filtered one by it)."""
+    first = (Event.objects.filter(workspace=tenant.workspace, sequence__gt=after_sequence).order_by("sequence")
+             .values_list("sequence", flat=True).first())
+    if first is None:
+        return [], None
+    rows = tenant_queryset(Event, tenant=tenant).filter(sequence__gt=after_sequence).order_by("sequence")
+    return list(rows[:limit]), first
 
 
 def waba_exists(*, workspace: Workspace, waba_id: str) -> bool:
     resolver = hooks.waba_resolver()
     return bool(resolver and resolver(workspace, waba_id))
+
+
+def api_keys_for(*, workspace: Workspace) -> QuerySet[ApiKey]:
+    """A workspace's keys, live and sandbox (both belong to the live row), newest first."""
+    return ApiKey.objects.filter(workspace=workspace.live).select_related("created_by").order_by("-created_at")
+
+
+def workspace_members(*, workspace: Workspace) -> QuerySet[Membership]:
+    return Membership.objects.filter(workspace=workspace.live).select_related("user").order_by("created_at")

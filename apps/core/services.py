@@ -18,7 +18,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from apps.core import hooks
-from apps.core.errors import NotFound, ValidationFailed
+from apps.core.errors import NotFound, PermissionDeniedError, ValidationFailed
 from apps.core.events import event_types_known
 from apps.core.ids import new_id
 from apps.core.models import API_SCOPES, ApiKey, AuditLog, Event, Membership, User, Workspace
@@ -39,7 +39,9 @@ def workspace_create(*, name: str, slug: str | None = None, plan: str = Workspac
         raise ValidationFailed("A workspace needs a name that makes a slug.", field="slug")
     if Workspace.objects.filter(slug=slug, is_sandbox=False).exists():
         raise ValidationFailed(f"The slug {slug!r} is taken.", field="slug")
-    live = Workspace.objects.create(name=name, slug=slug, plan=plan)
+    # New workspaces send MARKETING only to contacts with an opt-in on record (contacts.selectors
+    # .marketing_requires_opt_in); the sandbox twin follows its live workspace's settings.
+    live = Workspace.objects.create(name=name, slug=slug, plan=plan, settings={"marketing_requires_opt_in": True})
     sandbox = Workspace.objects.create(name=name, slug=slug, plan=plan, is_sandbox=True, sandbox_of=live)
     if owner is not None:
         Membership.objects.create(workspace=live, user=owner, role=Membership.Role.OWNER)
@@ -51,6 +53,76 @@ def workspace_create(*, name: str, slug: str | None = None, plan: str = Workspac
 def membership_set(*, workspace: Workspace, user: User, role: str) -> Membership:
     membership, _ = Membership.objects.update_or_create(workspace=workspace.live, user=user, defaults={"role": role})
     return membership
+
+
+def member_invite(*, workspace: Workspace, email: str, role: str, invited_by: User | None = None,
+                  link_base: str = "") -> tuple[Membership, bool]:
+    """Add a person to the workspace by email with a role. A new address gets an account with no
+    password and an email with a link to choose one. Returns (membership, account_created)."""
+    from django.contrib.auth.tokens import default_token_generator
+    from django.core.exceptions import ValidationError as DjangoValidationError
+    from django.core.mail import send_mail
+    from django.core.validators import validate_email
+    from django.utils.encoding import force_bytes
+    from django.utils.http import urlsafe_base64_encode
+
+    email = (email or "").strip().lower()
+    try:
+        validate_email(email)
+    except DjangoValidationError:
+        raise ValidationFailed("Enter a valid email address.", field="email") from None
+    if role not in Membership.Role.values:
+        raise ValidationFailed("Unknown role.", field="role")
+    live = workspace.live
+    with transaction.atomic():
+        user = User.objects.filter(email__iexact=email).order_by("date_joined").first()
+        created = user is None
+        if created:
+            user = User(username=email[:150], email=email)
+            user.set_unusable_password()
+            user.save()
+        if Membership.objects.filter(workspace=live, user=user).exists():
+            raise ValidationFailed("This person is already a member.", field="email")
+        membership = Membership.objects.create(workspace=live, user=user, role=role)
+    if created:
+        link = (f"{link_base}/reset/{urlsafe_base64_encode(force_bytes(user.pk))}/"
+                f"{default_token_generator.make_token(user)}/")
+        inviter = (invited_by.display_name or invited_by.username) if invited_by else "Reach"
+        transaction.on_commit(lambda: send_mail(
+            f"{inviter} invited you to {live.name} on Reach",
+            f"Choose a password to join {live.name}: {link}\n", None, [email], fail_silently=True))
+    return membership, created
+
+
+def _owners_left(live: Workspace, excluding: Membership) -> bool:
+    return Membership.objects.filter(workspace=live, role=Membership.Role.OWNER).exclude(pk=excluding.pk).exists()
+
+
+@transaction.atomic
+def member_role_change(*, membership: Membership, role: str, actor_role: str) -> Membership:
+    """Only an owner grants or takes away the owner role; a workspace always keeps one owner."""
+    if role not in Membership.Role.values:
+        raise ValidationFailed("Unknown role.", field="role")
+    membership = Membership.objects.select_for_update().get(pk=membership.pk)
+    if Membership.Role.OWNER in (role, membership.role) and actor_role != Membership.Role.OWNER:
+        raise PermissionDeniedError("Only an owner can grant or remove the owner role.")
+    if membership.role == Membership.Role.OWNER and role != Membership.Role.OWNER and not _owners_left(
+            membership.workspace, membership):
+        raise ValidationFailed("A workspace needs at least one owner.", field="role")
+    membership.role = role
+    membership.save(update_fields=["role"])
+    return membership
+
+
+@transaction.atomic
+def member_remove(*, membership: Membership, actor_role: str) -> None:
+    membership = Membership.objects.select_for_update().get(pk=membership.pk)
+    if membership.role == Membership.Role.OWNER:
+        if actor_role != Membership.Role.OWNER:
+            raise PermissionDeniedError("Only an owner can remove an owner.")
+        if not _owners_left(membership.workspace, membership):
+            raise ValidationFailed("A workspace needs at least one owner.", field="role")
+    membership.delete()
 
 
 # --- API keys -------------------------------------------------------------------------------

@@ -48,6 +48,11 @@ urlpatterns = [
     path("login/", auth_views.LoginView.as_view(template_name="registration/login.html",
                                                 redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    # An invited person (core.services.member_invite) chooses a password here.
+    path("reset/<uidb64>/<token>/", auth_views.PasswordResetConfirmView.as_view(
+        template_name="registration/set_password.html", success_url="/reset/done/"), name="password_reset_confirm"),
+    path("reset/done/", auth_views.PasswordResetCompleteView.as_view(
+        template_name="registration/set_password_done.html"), name="password_reset_complete"),
     path("workspace/switch", workspace_switch, name="workspace-switch"),
     path("workspace/sandbox", sandbox_toggle, name="workspace-sandbox"),
 ]

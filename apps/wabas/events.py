@@ -6,6 +6,7 @@ from typing import Any
 
 from apps.core.events import event_type_register
 from apps.core.events.schema import STRING, enum, ident, nullable, obj
+from apps.core.scoping import event_waba_anchor_register
 from apps.wabas.models import PhoneNumber
 
 event_type_register(
@@ -31,3 +32,9 @@ def phone_number_quality_changed(*, number: PhoneNumber, event: str | None, prev
         "previous_quality_rating": previous_quality_rating, "previous_messaging_tier": previous_messaging_tier,
         "throughput_mps": number.throughput_mps,
     }
+
+
+# Events belong to a WABA through what they are about (apps.core.scoping): most specific first.
+event_waba_anchor_register(("waba_id",), priority=0)
+event_waba_anchor_register(("phone_number_id",), priority=10,
+                           rows=lambda waba_id: PhoneNumber.objects.filter(waba_id=waba_id))

@@ -197,3 +197,69 @@ def waba_business_set(*, waba: Waba, business_id: str) -> Waba:
     Waba.objects.filter(pk=waba.pk).update(business_id=business_id or "")
     waba.business_id = business_id or ""
     return waba
+# --- Embedded Signup: the server half ---------------------------------------------------------------------
+
+
+def waba_embedded_signup(*, workspace: Workspace, code: str, pin: str, waba_id_hint: str = "",
+                         phone_number_id_hint: str = "") -> list[PhoneNumber]:
+    """Finish Meta's Embedded Signup: exchange the browser's one-time code for the business token, find the
+    WABAs it was granted (debug_token) and their numbers, register each number for Cloud API messaging with the
+    chosen two-step PIN, subscribe our app to the WABA's webhooks, then connect them here (token encrypted).
+    The hints (from the SDK's session-info message) narrow the discovery to what the person picked."""
+    from apps.core.errors import UpstreamError
+    from apps.providers.base import ProviderError
+    from apps.providers.registry import whatsapp_provider
+
+    if workspace.is_sandbox:
+        raise ValidationFailed("Sandbox numbers are simulated; switch to Live to connect a WhatsApp account.",
+                               field="code")
+    code, pin = (code or "").strip(), (pin or "").strip()
+    if not code:
+        raise ValidationFailed("The signup code is missing.", field="code")
+    if not (len(pin) == 6 and pin.isdigit()):
+        raise ValidationFailed("Choose a 6-digit PIN for two-step verification.", field="pin")
+    graph = whatsapp_provider(simulated=False)
+    app = {"app_id": settings.META_APP_ID, "app_secret": settings.META_APP_SECRET}
+    try:
+        token = graph.exchange_code(code=code, **app)
+        waba_ids = graph.shared_waba_ids(access_token=token, **app)
+        if waba_id_hint:
+            waba_ids = [w for w in waba_ids if w == waba_id_hint]
+        if not waba_ids:
+            raise ValidationFailed("Meta granted no WhatsApp Business Account to this signup.", field="code")
+        found: list[tuple[str, dict]] = []
+        for meta_waba_id in waba_ids:
+            for number in graph.list_phone_numbers(waba_id=meta_waba_id, access_token=token):
+                if not phone_number_id_hint or str(number.get("id")) == phone_number_id_hint:
+                    found.append((meta_waba_id, number))
+        if not found:
+            raise ValidationFailed("The WhatsApp Business Account has no phone number yet.", field="code")
+        for _waba, number in found:
+            graph.register_phone_number(phone_number_id=str(number["id"]), access_token=token, pin=pin)
+        for meta_waba_id in dict.fromkeys(w for w, _ in found):
+            graph.subscribe_app(waba_id=meta_waba_id, access_token=token)
+    except ProviderError as exc:
+        raise UpstreamError(f"Meta refused the signup: {getattr(exc, 'message', str(exc))}",
+                            details={"provider_code": getattr(exc, "code", None)}) from exc
+    connected = []
+    with transaction.atomic():
+        for meta_waba_id, number in found:
+            phone = waba_connect(workspace=workspace, meta_waba_id=meta_waba_id, phone_number_id=str(number["id"]),
+                                 display_phone_number=str(number.get("display_phone_number") or ""),
+                                 access_token=token, name=str(number.get("verified_name") or ""))
+            quality = str(number.get("quality_rating") or "").upper()
+            tier = _TIER_FROM_LIMIT.get(str(number.get("messaging_limit_tier") or "").upper())
+            changed = []
+            if quality in PhoneNumber.Quality.values and quality != phone.quality_rating:
+                phone.quality_rating = quality
+                changed.append("quality_rating")
+            if tier and tier != phone.messaging_tier:
+                phone.messaging_tier = tier
+                changed.append("messaging_tier")
+            if number.get("verified_name") and number["verified_name"] != phone.verified_name:
+                phone.verified_name = str(number["verified_name"])[:200]
+                changed.append("verified_name")
+            if changed:
+                phone.save(update_fields=[*changed, "updated_at"])
+            connected.append(phone)
+    return connected

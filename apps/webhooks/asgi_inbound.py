@@ -20,8 +20,9 @@ from concurrent.futures import ThreadPoolExecutor
 from django.conf import settings
 from django.db import DatabaseError, connection
 
-from apps.core.errors import error_body
+from apps.core.errors import ApplicationError, error_body
 from apps.core.ids import new_id
+from apps.core.input_guard import json_loads_strict
 from apps.providers.meta_cloud.signatures import verify_signature
 
 logger = logging.getLogger("reach.webhooks.inbound")
@@ -74,9 +75,9 @@ class MetaWebhookFastPath:
             return await self._error(send, request_id, 401, "INVALID_SIGNATURE",
                                      "X-Hub-Signature-256 is missing or does not match.")
         try:
-            json.loads(raw)
-        except ValueError:
-            return await self._error(send, request_id, 400, "INVALID_JSON", "The request body is not valid JSON.")
+            json_loads_strict(raw)
+        except ApplicationError as exc:
+            return await self._error(send, request_id, 400, exc.code, exc.message, exc.details)
         try:
             await asyncio.get_running_loop().run_in_executor(self.executor, _store, raw)
         except Exception:  # Meta retries any non-200; nothing was acknowledged

@@ -47,8 +47,13 @@ class WebhookSubscription(models.Model):
         GONE = "gone", "Endpoint answered 410 Gone"
         FAILING = "failing", "No success for days"
 
+    TENANT_WABA_PATH = "waba_id"
+
     id = PrefixedIdField(prefix="whs")
     workspace = models.ForeignKey("core.Workspace", on_delete=models.CASCADE, related_name="+")
+    # Bound to one WABA (waba_…): receives only that WABA's events (apps.core.scoping). A bound key's
+    # subscriptions are always bound to its WABA.
+    waba_id = models.CharField(max_length=40, blank=True, default="")
     url = models.URLField(max_length=2048)
     events = models.JSONField(default=list)
     description = models.CharField(max_length=500, blank=True, default="")
@@ -85,6 +90,8 @@ class WebhookDelivery(models.Model):
         SUCCEEDED = "succeeded"
         FAILED = "failed"
         CANCELLED = "cancelled"
+
+    TENANT_WABA_PATH = "subscription__waba_id"
 
     id = PrefixedIdField(prefix="whd")
     workspace = models.ForeignKey("core.Workspace", on_delete=models.CASCADE, related_name="+")

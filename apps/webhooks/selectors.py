@@ -4,17 +4,20 @@ from __future__ import annotations
 
 from django.db.models import Prefetch, QuerySet
 
-from apps.core.models import Workspace
+from apps.core.selectors import tenant_queryset
+from apps.core.tenancy import Tenant
 from apps.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookSubscription
 
 
-def subscription_list(*, workspace: Workspace) -> QuerySet[WebhookSubscription]:
-    return WebhookSubscription.objects.filter(workspace=workspace, deleted_at__isnull=True).select_related("workspace")
+def subscription_list(*, tenant: Tenant) -> QuerySet[WebhookSubscription]:
+    """The caller's subscriptions: a WABA-bound key sees only those bound to its WABA."""
+    return tenant_queryset(WebhookSubscription, tenant=tenant).filter(deleted_at__isnull=True).select_related(
+        "workspace")
 
 
-def delivery_list(*, workspace: Workspace, subscription: WebhookSubscription | None = None,
+def delivery_list(*, tenant: Tenant, subscription: WebhookSubscription | None = None,
                   status: str | None = None, event_type: str | None = None) -> QuerySet[WebhookDelivery]:
-    qs = WebhookDelivery.objects.filter(workspace=workspace).prefetch_related(
+    qs = tenant_queryset(WebhookDelivery, tenant=tenant).prefetch_related(
         Prefetch("attempts", queryset=WebhookAttempt.objects.order_by("number", "started_at"))
     )
     if subscription is not None:

@@ -99,6 +99,8 @@ def _literal(host: str) -> IPAddress | None:
 
 def check_url(url: str, *, resolve: bool = True) -> str:
     """Validate a subscriber URL: scheme, shape, and (when resolve) every address the host resolves to."""
+    if any(c.isspace() or ord(c) < 32 or ord(c) == 127 or 0xD800 <= ord(c) <= 0xDFFF for c in url):
+        raise UnsafeUrl("The URL must not contain spaces or control characters.")
     try:
         parts = urlsplit(url)
         port = parts.port or (443 if parts.scheme == "https" else 80)
@@ -111,6 +113,10 @@ def check_url(url: str, *, resolve: bool = True) -> str:
         raise UnsafeUrl("The URL has no host.")
     if parts.username or parts.password:
         raise UnsafeUrl("The URL must not carry credentials.")
+    try:
+        host.encode("idna")
+    except UnicodeError:
+        raise UnsafeUrl("The host name is not valid (a label is empty, over 63 characters, or not IDNA).")
     literal = _literal(host)
     if literal is not None:
         check_addresses([str(literal)], scheme=scheme)

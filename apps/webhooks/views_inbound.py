@@ -6,13 +6,12 @@ is read straight from the stream so Meta's 3 MB payloads are not refused by the 
 
 from __future__ import annotations
 
-import json
-
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from apps.core.errors import json_error
+from apps.core.errors import ApplicationError, json_error
+from apps.core.input_guard import json_loads_strict
 from apps.providers.meta_cloud.signatures import verify_signature
 from apps.webhooks.services.inbound import inbound_webhook_store
 
@@ -41,9 +40,9 @@ def meta_webhook(request: HttpRequest) -> HttpResponse:
                             app_secret=settings.META_APP_SECRET):
         return json_error(request, 401, "INVALID_SIGNATURE", "X-Hub-Signature-256 is missing or does not match.")
     try:
-        json.loads(body)
-    except ValueError:
-        return json_error(request, 400, "INVALID_JSON", "The request body is not valid JSON.")
+        json_loads_strict(body)
+    except ApplicationError as exc:
+        return json_error(request, 400, exc.code, exc.message, exc.details)
     inbound_webhook_store(body=body)
     return HttpResponse(b"OK", content_type="text/plain")
 

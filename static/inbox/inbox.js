@@ -367,7 +367,7 @@
       <h3>Tags</h3>${d.tags.length ? `<div class="tags">${d.tags.map((t) => `<span class="tag">${esc(t)}</span>`).join("")}</div>` : `<p class="muted">No tags</p>`}
       <h3>Custom fields</h3>${cf.length ? `<dl class="kv">${cf.map(([k, v]) => `<dt>${esc(k)}</dt><dd>${esc(typeof v === "object" ? JSON.stringify(v) : v)}</dd>`).join("")}</dl>` : `<p class="muted">None</p>`}
       <h3>Consent</h3>
-      <p class="consent ${consent.opted_in ? "in" : "out"}">${consent.opted_in ? "Opted in" : "Opted out of marketing"}</p>
+      <p class="consent ${consent.opted_in ? "in" : "out"}">${consent.opted_in ? "Opted in" : consent.updated_at ? "Opted out of marketing" : "No opt-in on record"}</p>
       ${consent.history && consent.history.length ? `<ul class="history">${consent.history.map((h) => `<li>${esc(h.status === "opt_in" ? "Opted in" : "Opted out")} · ${esc(h.source)} · ${esc(new Date(h.created_at).toLocaleString())}${h.note ? " — " + esc(h.note) : ""}</li>`).join("")}</ul>` : `<p class="muted">No consent changes recorded</p>`}
       <h3>Previous conversations</h3>
       ${d.previous_conversations.length ? d.previous_conversations.map((p) => `<a class="prev-conv" href="#" data-open="${esc(p.id)}"><span class="pill state-${esc(p.state)}">${esc(p.state)}</span> ${esc(fmtTime(p.last_message_at || p.created_at))}<br><span class="muted">${esc(p.last_message_preview || "")}</span></a>`).join("") : `<p class="muted">None</p>`}

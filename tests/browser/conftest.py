@@ -73,6 +73,7 @@ def served(browser_skip, django_db_setup, django_db_blocker):
         "META_GRAPH_URL": fake.base_url,
         "META_APP_SECRET": TEST_APP_SECRET,
         "SIMULATOR_SKIP_DELIVERED_PROBABILITY": "0",
+        "REACH_ALLOW_HTTP_WEBHOOKS": "1",  # the console test's webhook receiver listens on http://127.0.0.1
         "LOG_LEVEL": "WARNING",
         "PYTHONUNBUFFERED": "1",
     }

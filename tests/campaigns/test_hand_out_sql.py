@@ -40,7 +40,8 @@ TRICKY = [
 
 
 def _make(workspace, rows=TRICKY):
-    return [Contact.objects.create(workspace=workspace, name=n, email=e, external_id=x, custom_fields=cf, phone=p)
+    return [Contact.objects.create(workspace=workspace, name=n, email=e, external_id=x, custom_fields=cf, phone=p,
+                                   opted_in=True)  # opted in: the template is MARKETING
             for n, e, x, cf, p in rows]
 
 
@@ -214,8 +215,8 @@ def test_sql_hand_out_queries_do_not_grow_with_the_batch(tenant, workspace, numb
 
 def test_a_batch_holding_a_non_string_value_is_rendered_by_python(tenant, workspace, number, settings):
     make_template(number, name="t4", body="{{1}}|{{2}}|{{3}}|{{4}}")
-    odd = Contact.objects.create(workspace=workspace, phone="+447700900021", name="N", custom_fields={"city": 42})
-    fine = Contact.objects.create(workspace=workspace, phone="+447700900022", name="M", custom_fields={"city": "Leeds"})
+    odd = Contact.objects.create(workspace=workspace, phone="+447700900021", name="N", custom_fields={"city": 42}, opted_in=True)
+    fine = Contact.objects.create(workspace=workspace, phone="+447700900022", name="M", custom_fields={"city": "Leeds"}, opted_in=True)
     settings.CAMPAIGN_HAND_OUT_SQL = True
     campaign = _campaign(tenant, number)
     services.campaign_start(campaign=campaign)

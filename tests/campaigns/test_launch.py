@@ -181,9 +181,9 @@ def test_opt_out_after_launch_is_still_honoured(tenant, workspace, number, templ
 
 def test_variables_rendered_per_recipient_with_defaults(tenant, workspace, number, template, settings):
     ann = Contact.objects.create(workspace=workspace, phone="+447700900001", name="Ann Lee",
-                                 custom_fields={"city": "Delhi"})
-    anon = Contact.objects.create(workspace=workspace, phone="+447700900002", name="", custom_fields={})
-    Contact.objects.create(workspace=workspace, phone="+447700900003", name="Raj", custom_fields={})
+                                 custom_fields={"city": "Delhi"}, opted_in=True)
+    anon = Contact.objects.create(workspace=workspace, phone="+447700900002", name="", custom_fields={}, opted_in=True)
+    Contact.objects.create(workspace=workspace, phone="+447700900003", name="Raj", custom_fields={}, opted_in=True)
     campaign = _campaign(tenant, number, variables={"1": "{{ contact.first_name | there }}",
                                                     "2": "{{contact.custom_fields.city}} ({{contact.phone}})"})
     services.campaign_start(campaign=campaign)
@@ -339,7 +339,7 @@ def test_stats_are_one_query(tenant, workspace, number, template, django_assert_
     with django_assert_num_queries(1):
         stats = selectors.campaign_stats(campaign=campaign)
     assert stats == {"total": 5, "pending": 0, "deferred_tier_limit": 0, "queued": 2, "sent": 2, "delivered": 2,
-                     "read": 2, "failed": 1, "skipped_opted_out": 0, "skipped_invalid": 0,
+                     "read": 2, "failed": 1, "skipped_opted_out": 0, "skipped_not_opted_in": 0, "skipped_invalid": 0,
                      "skipped_missing_variable": 0, "expired": 0, "canceled": 0}
 
 

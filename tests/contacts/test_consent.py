@@ -51,7 +51,7 @@ def test_a_failed_transaction_rolls_back_row_cache_and_event(contact):
         services.consent_record(contact=contact, status="opt_out", source="api")
         raise RuntimeError("caller failed later")
     contact.refresh_from_db()
-    assert contact.opted_in is True
+    assert contact.opted_in is None  # no row, as before
     assert ConsentRecord.objects.count() == 0
     assert Event.objects.filter(type="contact.opted_out").count() == 0
 

@@ -18,7 +18,7 @@ def test_post_creates_then_upserts_the_same_normalised_phone(live_api, workspace
     assert body["name"] == "Asha"
     assert body["tags"] == ["vip"]
     assert body["custom_fields"] == {"plan": "gold"}
-    assert body["opted_in"] is True
+    assert body["opted_in"] is False  # no consent row: not opted in
     assert body["id"].startswith("con_")
     assert body["created_at"].endswith("Z")
     again = _create(live_api, phone="00919812345678", email="asha@example.com")
@@ -98,7 +98,7 @@ def test_get_and_delete(live_api):
 def test_list_filters_and_cursor(live_api):
     a = _create(live_api, phone="+447700900001", name="Alice Smith", tags=["vip"]).json()["id"]
     b = _create(live_api, phone="+447700900002", name="Bob Jones").json()["id"]
-    c = _create(live_api, phone="+33612345678", name="Chloé", tags=["vip", "fr"]).json()["id"]
+    c = _create(live_api, phone="+33612345678", name="Chloé", tags=["vip", "fr"], opted_in=True).json()["id"]
     live_api.post(f"/api/v1/contacts/{b}/consents", {"status": "opt_out"}, format="json")
 
     def ids(query):
@@ -111,8 +111,8 @@ def test_list_filters_and_cursor(live_api):
     assert ids("?search=%2B3361") == [c]
     assert ids("?search=7700900002") == [b]
     assert ids("?tag=vip") == [c, a]
-    assert ids("?opted_in=false") == [b]
-    assert ids("?opted_in=true") == [c, a]
+    assert ids("?opted_in=false") == [b, a]  # opted out, and never opted in (no consent row)
+    assert ids("?opted_in=true") == [c]
     page = live_api.get("/api/v1/contacts?limit=2").json()
     assert [r["id"] for r in page["data"]] == [c, b]
     rest = live_api.get(f"/api/v1/contacts?limit=2&cursor={page['next_cursor']}").json()
@@ -137,7 +137,7 @@ def test_foreign_workspace_and_sandbox_ids_answer_404(live_api, sandbox_api, oth
                            format="json").status_code == 404
         assert client.get("/api/v1/contacts").json()["data"] == []
     assert Contact.objects.get(pk=cid).name == ""
-    assert Contact.objects.get(pk=cid).opted_in is True
+    assert Contact.objects.get(pk=cid).opted_in is None
 
 
 def test_sandbox_contacts_are_separate(live_api, sandbox_api):

@@ -132,9 +132,9 @@ def test_a_failing_batch_writes_none_of_its_rows(workspace, monkeypatch):
     real = imports._write_batch_postgres if connection.vendor == "postgresql" else imports._write_batch_portable
     calls = {"n": 0}
 
-    def flaky(*, workspace, rows):
+    def flaky(*, workspace, rows, by):
         calls["n"] += 1
-        result = real(workspace=workspace, rows=rows)
+        result = real(workspace=workspace, rows=rows, by=by)
         if calls["n"] == 2:
             raise RuntimeError("disk full")
         return result
@@ -186,6 +186,30 @@ def test_async_import_runs_in_a_task_with_progress(live_api, workspace, settings
     assert Contact.objects.filter(workspace=workspace).count() == 5000
 
 
+def test_an_upload_over_a_few_megabytes_is_asynchronous_without_asking(live_api, workspace, settings, tmp_path,
+                                                                      monkeypatch, django_capture_on_commit_callbacks):
+    """No `async`: a file over CONTACT_IMPORT_SYNC_MAX_BYTES (4 MB by default) answers 202 with the import's id
+    and progress at once instead of holding the request for minutes; a small one is still imported inline."""
+    settings.MEDIA_ROOT = tmp_path
+    enqueued = []
+    monkeypatch.setattr(imports, "_enqueue", enqueued.append)
+    assert settings.CONTACT_IMPORT_SYNC_MAX_BYTES == 4 * 1024 * 1024
+    filler = "x" * 200
+    rows = "".join(f"+4477{i:08d},P{i},{filler}\n" for i in range(20_000))  # ~4.5 MB
+    data = ("phone,name,note\n" + rows).encode()
+    assert len(data) > settings.CONTACT_IMPORT_SYNC_MAX_BYTES
+    with django_capture_on_commit_callbacks(execute=True):
+        response = upload(live_api, data)
+    assert response.status_code == 202
+    body = response.json()
+    assert body["id"].startswith("imp_") and enqueued == [body["id"]]
+    assert (body["status"], body["progress_percent"], body["created"]) == ("pending", 0, 0)
+    assert Contact.objects.count() == 0
+    assert ContactImport.objects.get(pk=body["id"]).total_bytes == len(data)
+    small = upload(live_api, b"phone,name\n+447700900001,Ann\n")
+    assert (small.status_code, small.json()["created"]) == (200, 1)
+
+
 def test_opted_in_column_appends_import_consent_rows_only_when_it_changes_something(workspace):
     from apps.contacts.models import ConsentRecord
     from apps.core.models import Event
@@ -195,7 +219,7 @@ def test_opted_in_column_appends_import_consent_rows_only_when_it_changes_someth
     assert (report.created, report.rejected) == (3, 1)
     assert report.rejected_rows[0]["reason"].startswith("opted_in:")
     states = dict(Contact.objects.values_list("phone", "opted_in"))
-    assert states == {"+447700900001": False, "+447700900002": True, "+447700900003": True}
+    assert states == {"+447700900001": False, "+447700900002": True, "+447700900003": None}  # None: no row
     records = ConsentRecord.objects.order_by("contact__phone")
     assert [(r.contact.phone, r.status, r.source) for r in records] == [
         ("+447700900001", "opt_out", "import"), ("+447700900002", "opt_in", "import")]

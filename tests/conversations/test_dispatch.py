@@ -10,6 +10,7 @@ from datetime import timedelta
 
 import pytest
 import time_machine
+from django.conf import settings
 from django.utils import timezone
 
 from apps.conversations.models import Message, MessageAttempt
@@ -214,9 +215,12 @@ def test_claims_never_overlap_and_lost_leases_come_back_once(workspace, number, 
     done = [dispatch.Outcome(message=m, kind="accepted", provider_message_id=f"wamid.b{i}")
             for i, m in enumerate(b.messages)]
     assert dispatch.outcomes_record(outcomes=done, token=b.token)["sent"] == 2  # worker B finishes
-    # worker A dies holding its claims: nothing happens before the lease ends, then the sweeper frees them
+    # worker A dies holding its claims: nothing happens before the lease ends, nor during the reconciliation
+    # window after it (A may have sent them; a status webhook would say so), then the sweeper frees them
     assert dispatch.leases_recover() == 0
     with time_machine.travel(timezone.now() + timedelta(seconds=61)):
+        assert dispatch.leases_recover() == 0
+    with time_machine.travel(timezone.now() + timedelta(seconds=61 + settings.DISPATCH_RECONCILE_SECONDS)):
         assert dispatch.leases_recover() == 4
         dispatch.dispatch_drain(phone_number_id=number.pk, budget_seconds=5)
     # A wakes up late and tries to record: its claim token no longer matches, nothing is overwritten

@@ -367,7 +367,11 @@ def test_inbox_page_requires_login_and_membership(workspace, agent, other_worksp
     page = session_client(agent, workspace).get("/inbox/")
     assert page.status_code == 200 and b"inbox-bootstrap" in page.content
     assert b'href="/admin/"' not in page.content  # agents get no admin link
+    # The admin spans every workspace: a staff-flagged workspace admin gets no link, a superuser does.
     boss = make_agent(workspace, username="boss", role="admin", staff=True)
+    assert b'href="/admin/"' not in session_client(boss, workspace).get("/inbox/").content
+    boss.is_superuser = True
+    boss.save(update_fields=["is_superuser"])
     assert b'href="/admin/"' in session_client(boss, workspace).get("/inbox/").content
     from apps.core.models import User
 

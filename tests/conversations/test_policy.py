@@ -347,28 +347,39 @@ def test_the_send_guards_window_is_window_is_open(workspace):
 
 def test_consent_reads_the_one_source_and_the_sql_forms_agree(workspace):
     from apps.campaigns.services.lifecycle import _status_expression
-    from apps.contacts.selectors import contact_is_opted_out
 
     people = [Contact.objects.create(workspace=workspace, phone=phone, opted_in=opted_in)
-              for phone, opted_in in (("+15553000001", True), ("+15553000002", False), ("", False))]
-    for category in ("MARKETING", "UTILITY", "AUTHENTICATION"):
-        marketing = policy.consent_refuses(category=category, opted_out=True)
-        sql = dict(Contact.objects.filter(pk__in=[p.pk for p in people])
-                   .annotate(_st=_status_expression(marketing=marketing)).values_list("pk", "_st"))
-        for person in people:
-            assert policy.contact_opted_out(person) == contact_is_opted_out(contact=person) == (not person.opted_in)
-            skip = policy.recipient_classify(phone=person.phone, opted_out=contact_is_opted_out(contact=person),
-                                             category=category, missing_variable=False)
-            assert sql[person.pk] == {None: "pending", policy.INVALID_NUMBER: "skipped_invalid",
-                                      policy.OPTED_OUT: "skipped_opted_out"}[skip]
+              for phone, opted_in in (("+15553000001", True), ("+15553000002", False), ("+15553000003", None),
+                                      ("", False))]
+    for requires_opt_in in (True, False):
+        for category in ("MARKETING", "UTILITY", "AUTHENTICATION"):
+            marketing = policy.consent_applies(category)
+            sql = dict(Contact.objects.filter(pk__in=[p.pk for p in people])
+                       .annotate(_st=_status_expression(marketing=marketing,
+                                                        requires_opt_in=marketing and requires_opt_in))
+                       .values_list("pk", "_st"))
+            for person in people:
+                assert policy.contact_opted_in(person) is person.opted_in
+                skip = policy.recipient_classify(phone=person.phone, opted_in=policy.contact_opted_in(person),
+                                                 requires_opt_in=requires_opt_in, category=category,
+                                                 missing_variable=False)
+                assert sql[person.pk] == {None: "pending", policy.INVALID_NUMBER: "skipped_invalid",
+                                          policy.OPTED_OUT: "skipped_opted_out",
+                                          policy.NOT_OPTED_IN: "skipped_not_opted_in"}[skip]
 
 
 def test_recipient_classify_checks_number_then_consent_then_variables():
-    classify = policy.recipient_classify
-    assert classify(phone="", opted_out=True, category="MARKETING", missing_variable=True) == policy.INVALID_NUMBER
-    assert classify(phone="+1", opted_out=True, category="MARKETING", missing_variable=True) == policy.OPTED_OUT
-    assert classify(phone="+1", opted_out=True, category="UTILITY", missing_variable=True) == policy.MISSING_VARIABLE
-    assert classify(phone="+1", opted_out=False, category="MARKETING", missing_variable=False) is None
+    def classify(*, opted_in, requires_opt_in=True, **kw):
+        return policy.recipient_classify(opted_in=opted_in, requires_opt_in=requires_opt_in, **kw)
+
+    assert classify(phone="", opted_in=False, category="MARKETING", missing_variable=True) == policy.INVALID_NUMBER
+    assert classify(phone="+1", opted_in=False, category="MARKETING", missing_variable=True) == policy.OPTED_OUT
+    assert classify(phone="+1", opted_in=None, category="MARKETING", missing_variable=True) == policy.NOT_OPTED_IN
+    assert classify(phone="+1", opted_in=None, requires_opt_in=False, category="MARKETING",
+                    missing_variable=True) == policy.MISSING_VARIABLE
+    assert classify(phone="+1", opted_in=False, category="UTILITY", missing_variable=True) == policy.MISSING_VARIABLE
+    assert classify(phone="+1", opted_in=None, category="UTILITY", missing_variable=False) is None
+    assert classify(phone="+1", opted_in=True, category="MARKETING", missing_variable=False) is None
 
 
 def test_a_wallet_refusal_of_an_auto_reply_writes_nothing(world, monkeypatch, caplog):

@@ -55,6 +55,8 @@ def test_text_in_window_is_stored_queued_before_the_202(live_api, workspace, num
 
 
 def test_template_send_renders_body_and_estimates_cost(live_api, workspace, number):
+    workspace.settings = {**workspace.settings, "marketing_requires_opt_in": False}  # a new number may get MARKETING
+    workspace.save(update_fields=["settings"])
     template(workspace, number.waba, category="MARKETING")
     r = post(live_api, {"to": "+12125550123", "type": "template",
                         "template": {"name": "order_update", "language": "en", "variables": ["Ann", "A-7"]}})

@@ -10,6 +10,7 @@ from datetime import timedelta
 
 import pytest
 import time_machine
+from django.conf import settings
 from django.utils import timezone
 
 from apps.conversations.models import Message, MessageAttempt
@@ -112,6 +113,8 @@ def test_worker_killed_mid_batch_every_message_ends_in_one_final_state(workspace
     dispatch.dispatch_drain(phone_number_id=number.pk, budget_seconds=5)
     assert Message.objects.filter(pk__in=ids, status="sending").count() == 20
     with time_machine.travel(timezone.now() + timedelta(seconds=61)):
+        assert dispatch.dispatch_sweep()["recovered"] == 0  # the reconciliation window: A may have sent them
+    with time_machine.travel(timezone.now() + timedelta(seconds=61 + settings.DISPATCH_RECONCILE_SECONDS)):
         out = dispatch.dispatch_sweep()
         assert out["recovered"] == 20
         assert _drain_until_done(number, ids)

@@ -44,7 +44,8 @@ def test_headers_decrease_then_429_with_retry_after(live_api, fresh_burst_window
     for _ in range(3):
         response = live_api.get("/api/v1/_test/echo")
         assert response.status_code == 200
-        assert response["X-RateLimit-Limit"] == "3"  # the burst window (3 per 10 s) binds before 5 per minute
+        assert response["X-RateLimit-Limit"] == "5"  # per minute, as documented
+        # Remaining and Reset follow the burst window (3 per 10 s), which binds before 5 per minute.
         assert time.time() < int(response["X-RateLimit-Reset"]) <= time.time() + 10
         assert response["RateLimit-Policy"] == '"minute";q=5;w=60, "burst";q=3;w=10'
         assert response["RateLimit"].startswith('"minute";r=')

@@ -60,8 +60,16 @@ def test_schema_is_public_and_covers_every_route_and_error():
     assert schema["components"]["securitySchemes"]["ApiKey"]["scheme"] == "bearer"
 
 
-def test_docs_page_is_served():
-    response = Client().get("/api/docs")
+@pytest.mark.parametrize("path", ["/api/docs", "/api/docs/", "/api/docs/try"])
+def test_docs_pages_are_served_offline(path):
+    response = Client().get(path)
     assert response.status_code == 200
-    assert b"/api/v1/schema" in response.content
-    assert b"cdn." not in response.content  # Redoc is served from our own static files
+    html = response.content.decode()
+    assert "/api/v1/schema" in html
+    # Nothing fetched from elsewhere: no fonts, scripts, styles or CDNs outside this server.
+    assert not re.findall(r'(?:src|href)="(?:https?:)?//', html), re.findall(r'(?:src|href)="[^"]+"', html)
+    assert "googleapis" not in html and "cdn." not in html
+    assert "sandbox key" in html
+    assert "default-src 'self'" in response["Content-Security-Policy"]  # nothing else is fetched, even by JS
+    for asset in re.findall(r'(?:src|href)="(/static/[^"]+)"', html):
+        assert Client().get(asset).status_code == 200, asset

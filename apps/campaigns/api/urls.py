@@ -9,7 +9,7 @@ urlpatterns = [
     path("campaigns/<str:pk>", views.CampaignDetailView.as_view(), name="campaign-detail"),
     path("campaigns/<str:pk>/preflight", views.CampaignPreflightView.as_view(), name="campaign-preflight"),
     *[
-        path(f"campaigns/<str:pk>/{action}", views.CampaignActionView.as_view(action_name=action),
+        path(f"campaigns/<str:pk>/{action}", views.CAMPAIGN_ACTION_VIEWS[action].as_view(action_name=action),
              name=f"campaign-{action}")
         for action in ("start", "pause", "resume", "cancel")
     ],

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from django.conf import settings
+from drf_spectacular.utils import OpenApiExample, extend_schema_field
 from rest_framework import serializers
 from rest_framework.response import Response
 
 from apps.campaigns import selectors, services
 from apps.campaigns.models import Audience, Campaign
 from apps.core.api.base import ApiView
+from apps.core.api.docs import PAGE_PARAMETERS, api_doc, paginated, query
+from apps.core.api.parsers import StrictJSONParser as JSONParser
+from apps.core.api.parsers import StrictMultiPartParser as MultiPartParser
 from apps.core.errors import PayloadTooLarge, ValidationFailed
 
 READ, WRITE = "campaigns:read", "campaigns:write"
@@ -29,7 +33,7 @@ def audience_out(audience: Audience, *, size: int | None = None, preview: list |
         out["size"] = size
     if preview is not None:
         out["preview"] = [
-            {"id": c.pk, "phone": c.phone, "name": c.name, "opted_in": c.opted_in} for c in preview
+            {"id": c.pk, "phone": c.phone, "name": c.name, "opted_in": c.opted_in is True} for c in preview
         ]
     return out
 
@@ -49,9 +53,97 @@ def campaign_out(campaign: Campaign, stats: dict | None) -> dict:
     }
 
 
+@extend_schema_field({"type": "object", "properties": {
+    "tags_any": {"type": "array", "items": {"type": "string"}},
+    "tags_all": {"type": "array", "items": {"type": "string"}},
+    "custom_fields": {"type": "object", "additionalProperties": {"type": "string"}},
+    "opted_in": {"type": "boolean"}}, "additionalProperties": False})
+class AudienceFilterField(serializers.JSONField):
+    """Checked by campaigns.services (the one rule for filters)."""
+
+
 class AudienceIn(serializers.Serializer):
     name = serializers.CharField(max_length=200)
-    filter = serializers.JSONField(required=False, default=dict)
+    filter = AudienceFilterField(required=False, default=dict)
+
+
+class AudienceUploadIn(serializers.Serializer):
+    name = serializers.CharField(max_length=200, required=False)
+    file = serializers.FileField(help_text="CSV with a `phone` column (and optional `name`), or one phone per line.")
+
+
+class AudiencePreviewOut(serializers.Serializer):
+    id = serializers.CharField()
+    phone = serializers.CharField(allow_null=True)
+    name = serializers.CharField(allow_blank=True)
+    opted_in = serializers.BooleanField()
+
+
+class AudienceOut(serializers.Serializer):
+    id = serializers.CharField()
+    name = serializers.CharField()
+    kind = serializers.ChoiceField(choices=Audience.Kind.values)
+    filter = serializers.JSONField(allow_null=True)
+    created_at = serializers.DateTimeField()
+    size = serializers.IntegerField(required=False)
+    preview = AudiencePreviewOut(many=True, required=False)
+    import_ = serializers.JSONField(required=False, allow_null=True, help_text="List audiences: the upload's report.")
+
+    def get_fields(self):
+        fields = super().get_fields()
+        fields["import"] = fields.pop("import_")
+        return fields
+
+
+class CampaignTemplateOut(serializers.Serializer):
+    name = serializers.CharField()
+    language = serializers.CharField()
+    category = serializers.CharField()
+
+
+class CampaignOut(serializers.Serializer):
+    id = serializers.CharField()
+    name = serializers.CharField()
+    status = serializers.ChoiceField(choices=Campaign.Status.values)
+    template = CampaignTemplateOut()
+    audience_id = serializers.CharField()
+    phone_number_id = serializers.CharField()
+    variables = serializers.JSONField()
+    schedule_at = serializers.DateTimeField(allow_null=True)
+    valid_until = serializers.DateTimeField(allow_null=True)
+    started_at = serializers.DateTimeField(allow_null=True)
+    paused_at = serializers.DateTimeField(allow_null=True)
+    pause_reason = serializers.CharField(allow_null=True)
+    auto_paused = serializers.BooleanField()
+    completed_at = serializers.DateTimeField(allow_null=True)
+    canceled_at = serializers.DateTimeField(allow_null=True)
+    stats = serializers.DictField(child=serializers.IntegerField(), help_text="total, queued, sent, delivered, "
+                                  "read, failed, skipped_opted_out, …")
+    created_at = serializers.DateTimeField()
+
+
+class PreflightTemplateOut(CampaignTemplateOut):
+    status = serializers.CharField()
+
+
+class CampaignPreflightOut(serializers.Serializer):
+    campaign_id = serializers.CharField()
+    audience_size = serializers.IntegerField()
+    recipients = serializers.IntegerField(help_text="Who would get a message now.")
+    skipped = serializers.DictField(child=serializers.IntegerField(), help_text="Count per skip reason.")
+    skipped_total = serializers.IntegerField()
+    template = PreflightTemplateOut()
+    messaging_tier = serializers.CharField()
+    tier_limit = serializers.IntegerField(allow_null=True)
+    tier_headroom = serializers.IntegerField(allow_null=True)
+    estimated_cost = serializers.CharField()
+    currency = serializers.CharField()
+    throughput_mps = serializers.IntegerField()
+    estimated_seconds = serializers.FloatField(allow_null=True)
+    estimated_finish_at = serializers.DateTimeField(allow_null=True)
+    refused = serializers.DictField(child=serializers.CharField(), allow_null=True,
+                                    help_text="{code, message} when a rule of the whole campaign refuses.")
+    notes = serializers.ListField(child=serializers.CharField())
 
 
 class AudienceListView(ApiView):
@@ -61,10 +153,22 @@ class AudienceListView(ApiView):
 
     scopes = {"GET": READ, "POST": WRITE}
     InputSerializer = AudienceIn
+    parser_classes = [JSONParser, MultiPartParser]
 
+    @api_doc(operation_id="audiences_list", summary="List audiences", description="Audiences, newest first.",
+             parameters=PAGE_PARAMETERS, responses={200: paginated(AudienceOut)})
     def get(self, request):
         return self.paginated(self.scoped(Audience), audience_out)
 
+    @api_doc(operation_id="audiences_create", summary="Create an audience",
+             description="JSON `{name, filter}` for a live filter over contacts (tags_any, tags_all, custom_fields, "
+             "opted_in), or a multipart CSV upload (`file`, `name`) for a fixed list: unknown phones become "
+             "contacts and rejected rows are reported in `import`.",
+             request={"application/json": AudienceIn, "multipart/form-data": AudienceUploadIn},
+             examples=[OpenApiExample("filter", request_only=True, media_type="application/json", value={
+                 "name": "Delhi VIPs", "filter": {"tags_any": ["vip"], "custom_fields": {"city": "Delhi"},
+                                                  "opted_in": True}})],
+             responses={201: AudienceOut})
     def post(self, request):
         upload = request.FILES.get("file") if hasattr(request, "FILES") else None
         if upload is not None:
@@ -72,7 +176,7 @@ class AudienceListView(ApiView):
                 raise PayloadTooLarge()
             audience = services.audience_create_from_csv(
                 workspace=self.tenant.workspace, name=request.data.get("name") or upload.name or "",
-                data=upload.read(),
+                data=upload.read(), waba_id=self.tenant.waba_id,
             )
         else:
             if (request.content_type or "").startswith("multipart/"):
@@ -80,7 +184,7 @@ class AudienceListView(ApiView):
             data = AudienceIn(data=request.data)
             data.is_valid(raise_exception=True)
             audience = services.audience_create(workspace=self.tenant.workspace, name=data.validated_data["name"],
-                                                filter=data.validated_data.get("filter"))
+                                                filter=data.validated_data.get("filter"), waba_id=self.tenant.waba_id)
         self.audit_target = ("audience", audience.pk)
         ws = self.tenant.workspace
         return Response(audience_out(audience, size=selectors.audience_size(workspace=ws, audience=audience),
@@ -91,6 +195,9 @@ class AudienceListView(ApiView):
 class AudienceDetailView(ApiView):
     scopes = {"GET": READ}
 
+    @api_doc(operation_id="audiences_get", summary="Get an audience",
+             description="One audience with its current size and a preview of its first contacts.",
+             responses={200: AudienceOut})
     def get(self, request, pk: str):
         audience = self.get_scoped(Audience, pk)
         ws = self.tenant.workspace
@@ -99,12 +206,12 @@ class AudienceDetailView(ApiView):
 
 
 class CampaignIn(serializers.Serializer):
-    class TemplateIn(serializers.Serializer):
+    class CampaignTemplateIn(serializers.Serializer):
         name = serializers.CharField(max_length=512)
         language = serializers.CharField(max_length=15)
 
     name = serializers.CharField(max_length=200)
-    template = TemplateIn()
+    template = CampaignTemplateIn()
     audience_id = serializers.CharField(max_length=40)
     phone_number_id = serializers.CharField(max_length=64, required=False, allow_blank=True)
     variables = serializers.JSONField(required=False)
@@ -127,6 +234,10 @@ class CampaignListView(ApiView):
     scopes = {"GET": READ, "POST": WRITE}
     InputSerializer = CampaignIn
 
+    @api_doc(operation_id="campaigns_list", summary="List campaigns",
+             description="Campaigns with their stats, newest first.",
+             parameters=[*PAGE_PARAMETERS, query("status", enum=Campaign.Status.values)],
+             responses={200: paginated(CampaignOut)})
     def get(self, request):
         qs = _campaigns(self)
         if request.query_params.get("status"):
@@ -137,6 +248,14 @@ class CampaignListView(ApiView):
         response.data["data"] = [campaign_out(c, stats[c.pk]) for c in items]
         return response
 
+    @api_doc(operation_id="campaigns_create", summary="Create a campaign",
+             description="A template sent to an audience, paced to the sender's throughput. " + (__doc__ or ""),
+             request=CampaignIn, responses={201: CampaignOut}, examples=[OpenApiExample(
+                 "campaign", request_only=True, value={
+                     "name": "November promo", "template": {"name": "promo_nov", "language": "en"},
+                     "audience_id": "aud_01HNQX2P8Y9R3T4V5W6Z7A8B9C",
+                     "variables": {"1": "{{contact.name|there}}", "2": "{{contact.custom_fields.city}}"},
+                     "schedule_at": "2030-01-01T09:00:00Z"})])
     def post(self, request):
         data = CampaignIn(data=request.data)
         data.is_valid(raise_exception=True)
@@ -148,6 +267,8 @@ class CampaignListView(ApiView):
 class CampaignDetailView(ApiView):
     scopes = {"GET": READ}
 
+    @api_doc(operation_id="campaigns_get", summary="Get a campaign",
+             description="One campaign with its status and stats.", responses={200: CampaignOut})
     def get(self, request, pk: str):
         campaign = self.get_scoped(_campaigns(self), pk)
         out = campaign_out(campaign, selectors.campaign_stats(campaign=campaign))
@@ -158,6 +279,12 @@ class CampaignDetailView(ApiView):
 class CampaignActionView(ApiView):
     scopes = {"POST": WRITE}
     action_name = ""
+    ACTION_DOCS = {
+        "start": "Starts a draft or scheduled campaign now. Each recipient gets at most one message.",
+        "pause": "Pauses a running campaign; nothing more is handed out until it is resumed.",
+        "resume": "Resumes a paused campaign.",
+        "cancel": "Cancels the campaign; recipients not yet sent are not sent. Emits nothing more.",
+    }
 
     def post(self, request, pk: str):
         campaign = self.get_scoped(_campaigns(self), pk)
@@ -170,10 +297,30 @@ class CampaignActionView(ApiView):
         return Response(campaign_out(campaign, selectors.campaign_stats(campaign=campaign)))
 
 
+def _action_view(action: str) -> type[CampaignActionView]:
+    """One view class per action, so each route documents its own operation."""
+
+    class View(CampaignActionView):
+        @api_doc(operation_id=f"campaigns_{action}", summary=f"{action.capitalize()} a campaign",
+                 description=CampaignActionView.ACTION_DOCS[action] + " A status that does not allow it is 409.",
+                 request=None, responses={200: CampaignOut}, errors=(409,))
+        def post(self, request, pk: str):
+            return super().post(request, pk)
+
+    View.__name__ = View.__qualname__ = f"Campaign{action.capitalize()}View"
+    return View
+
+
+CAMPAIGN_ACTION_VIEWS = {action: _action_view(action) for action in ("start", "pause", "resume", "cancel")}
+
+
 class CampaignPreflightView(ApiView):
     # A dry run writes nothing, but it is part of preparing a send: campaigns:write like the launch it precedes.
     scopes = {"POST": WRITE}
 
+    @api_doc(operation_id="campaigns_preflight", summary="Dry-run a campaign",
+             description="Who would get a message now, who would be skipped and why, the estimated cost and "
+             "finish time. Writes nothing.", request=None, responses={200: CampaignPreflightOut})
     def post(self, request, pk: str):
         campaign = self.get_scoped(_campaigns(self), pk)
         result = services.campaign_preflight(campaign=campaign)

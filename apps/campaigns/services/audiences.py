@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from typing import Any
 
 from django.conf import settings
@@ -13,6 +11,7 @@ from apps.campaigns.models import Audience, AudienceMember
 from apps.contacts.models import Contact
 from apps.contacts.services import normalize_phone
 from apps.core.errors import ValidationFailed
+from apps.core.input_guard import csv_rows
 from apps.core.models import Workspace
 
 # --- audiences -------------------------------------------------------------------------------------
@@ -54,26 +53,28 @@ def _clean_filter(raw: Any) -> dict:
     return out
 
 
-def audience_create(*, workspace: Workspace, name: str, filter: Any) -> Audience:
+def audience_create(*, workspace: Workspace, name: str, filter: Any, waba_id: str = "") -> Audience:
     name = (name or "").strip()
     if not name:
         raise ValidationFailed("An audience needs a name.", field="name")
     return Audience.objects.create(workspace=workspace, name=name[:200], kind=Audience.Kind.FILTER,
-                                   filter=_clean_filter(filter))
+                                   filter=_clean_filter(filter), waba_id=waba_id)
 
 
 _PHONE_HEADERS = ("phone", "phone_number", "number", "msisdn", "mobile", "wa_id", "to")
 
 
-def _upsert_contact(*, workspace: Workspace, phone: str, name: str | None) -> Contact:
+def _upsert_contact(*, workspace: Workspace, phone: str, name: str | None, waba_id: str) -> Contact:
     from apps.contacts.services import contact_upsert_by_phone
 
-    return contact_upsert_by_phone(workspace=workspace, phone=phone, name=name)
+    return contact_upsert_by_phone(workspace=workspace, phone=phone, name=name, waba_id=waba_id)
 
 
-def audience_create_from_csv(*, workspace: Workspace, name: str, data: bytes) -> Audience:
+def audience_create_from_csv(*, workspace: Workspace, name: str, data: bytes, waba_id: str = "") -> Audience:
     """A fixed list from a CSV of phones (a header row naming `phone`, optional `name`; or one phone per line).
-    Unknown phones become contacts; invalid rows are reported, not fatal; repeated phones count once."""
+    Unknown phones become contacts; invalid rows are reported, not fatal; repeated phones count once.
+    waba_id: made by a WABA-bound key; new contacts are created through that WABA, and the audience holds
+    only the contacts that WABA sees (campaigns.selectors.audience_contacts)."""
     name = (name or "").strip()
     if not name:
         raise ValidationFailed("An audience needs a name.", field="name")
@@ -81,7 +82,7 @@ def audience_create_from_csv(*, workspace: Workspace, name: str, data: bytes) ->
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise ValidationFailed("The CSV must be UTF-8.", field="file")
-    rows = list(csv.reader(io.StringIO(text)))
+    rows = csv_rows(text)
     if not rows:
         raise ValidationFailed("The CSV is empty.", field="file")
     if len(rows) > settings.CAMPAIGN_AUDIENCE_CSV_MAX_ROWS + 1:
@@ -122,11 +123,11 @@ def audience_create_from_csv(*, workspace: Workspace, name: str, data: bytes) ->
     created = 0
     for phone, contact_name in phones.items():
         if phone not in existing:
-            existing[phone] = _upsert_contact(workspace=workspace, phone=phone, name=contact_name).pk
+            existing[phone] = _upsert_contact(workspace=workspace, phone=phone, name=contact_name, waba_id=waba_id).pk
             created += 1
     with transaction.atomic():
         audience = Audience.objects.create(
-            workspace=workspace, name=name[:200], kind=Audience.Kind.LIST,
+            workspace=workspace, name=name[:200], kind=Audience.Kind.LIST, waba_id=waba_id,
             import_report={"rows": sum(1 for r in rows if any(c.strip() for c in r)), "accepted": len(phones),
                            "created": created, "duplicates": duplicates, "rejected_count": rejected_count,
                            "rejected": rejected},

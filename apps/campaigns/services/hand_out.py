@@ -15,6 +15,7 @@ from apps.campaigns import selectors, variables
 from apps.campaigns.models import Campaign, CampaignRecipient
 from apps.campaigns.services.common import R, S, _template_render
 from apps.contacts.models import Contact
+from apps.contacts.selectors import marketing_requires_opt_in
 from apps.contacts.services import contact_address
 from apps.conversations import policy
 from apps.core.errors import ApplicationError
@@ -24,6 +25,7 @@ logger = logging.getLogger("reach.campaigns")
 # --- launch: handing batches to the dispatcher -------------------------------------------------------
 
 _SKIP_STATUS = {policy.INVALID_NUMBER: R.SKIPPED_INVALID, policy.OPTED_OUT: R.SKIPPED_OPTED_OUT,
+                policy.NOT_OPTED_IN: R.SKIPPED_NOT_OPTED_IN,
                 policy.MISSING_VARIABLE: R.SKIPPED_MISSING_VARIABLE}
 
 
@@ -168,7 +170,9 @@ def _hand_out_sql(*, campaign: Campaign, plan: dict, rows: list[tuple], now: dat
     from apps.billing.services import cost_estimate
 
     template = campaign.template
-    marketing = policy.consent_refuses(category=template.category, opted_out=True)
+    # policy.consent_refuses over the row: opted out (False), or no row (NULL) where an opt-in is required.
+    marketing = policy.consent_applies(template.category)
+    requires_opt_in = marketing and marketing_requires_opt_in(workspace=campaign.workspace)
     headroom, free = _tier_budget(campaign=campaign, contact_ids=[r[1] for r in rows], now=now)
     # Each contact's address (phone, else BSUID), or None when this template cannot go to it (policy).
     addresses = [policy.recipient_sendable_address(address=r[3], category=template.category) for r in rows]
@@ -194,14 +198,16 @@ def _hand_out_sql(*, campaign: Campaign, plan: dict, rows: list[tuple], now: dat
         (f"_b AS MATERIALIZED (SELECT v.ord, v.rid, v.phone AS to_phone, v.cost, r.contact_id, "  # noqa: S608
          "r.status AS old_status, "
          f"c.id IS NULL OR coalesce(v.phone, '') = '' AS _invalid, coalesce(NOT c.opted_in, false) AS _opted_out, "
+         "c.opted_in IS NULL AS _no_opt_in, "
          f"r.contact_id = ANY(%s::text[]) AS _free{''.join(value_cols)}, coalesce({missing_sql}, false) AS _missing "
          "FROM unnest(%s::bigint[], %s::text[], %s::numeric[]) WITH ORDINALITY AS v(rid, phone, cost, ord) "
          f"JOIN {table} r ON r.id = v.rid LEFT JOIN {Contact._meta.db_table} c ON c.id = r.contact_id)",
          [list(free), *value_params, *missing_params, [r[0] for r in rows], addresses, costs]),
         # policy.recipient_classify as SQL (pinned to it by tests/campaigns/test_hand_out_sql.py).
         ("_c AS MATERIALIZED (SELECT _b.*, CASE WHEN _invalid THEN %s WHEN %s AND _opted_out THEN %s "
-         "WHEN _missing THEN %s END AS _skip FROM _b)",
-         [R.SKIPPED_INVALID.value, marketing, R.SKIPPED_OPTED_OUT.value, R.SKIPPED_MISSING_VARIABLE.value]),
+         "WHEN %s AND _no_opt_in THEN %s WHEN _missing THEN %s END AS _skip FROM _b)",
+         [R.SKIPPED_INVALID.value, marketing, R.SKIPPED_OPTED_OUT.value, requires_opt_in,
+          R.SKIPPED_NOT_OPTED_IN.value, R.SKIPPED_MISSING_VARIABLE.value]),
         # Quota in recipient order: only rows that would go out and are not free use it, as in Python.
         ("_q AS MATERIALIZED (SELECT _c.*, CASE WHEN _skip IS NOT NULL THEN _skip "
          "WHEN %s::int IS NULL OR _free THEN %s "
@@ -236,6 +242,7 @@ def _hand_out_python(*, campaign: Campaign, compiled: dict, batch: list[Campaign
     phone_number = campaign.phone_number
     headroom, free = _tier_budget(campaign=campaign, contact_ids=list(contacts), now=now)
     category = campaign.template.category
+    requires_opt_in = marketing_requires_opt_in(workspace=campaign.workspace)
     rows, handed, changed = [], [], []
     for recipient in batch:
         contact = contacts.get(recipient.contact_id)
@@ -244,7 +251,8 @@ def _hand_out_python(*, campaign: Campaign, compiled: dict, batch: list[Campaign
         if address and compiled:
             rendered = variables.render(compiled, variables.contact_values(contact))
         skip = policy.recipient_classify(phone=address or None,
-                                         opted_out=policy.contact_opted_out(contact), category=category,
+                                         opted_in=policy.contact_opted_in(contact), requires_opt_in=requires_opt_in,
+                                         category=category,
                                          missing_variable=bool(compiled) and rendered is None)
         new_status = _SKIP_STATUS.get(skip)
         if new_status is None:

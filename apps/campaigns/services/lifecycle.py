@@ -16,9 +16,11 @@ from apps.campaigns import selectors, variables
 from apps.campaigns.events import campaign_completed
 from apps.campaigns.models import Audience, Campaign, CampaignRecipient
 from apps.campaigns.services.common import R, S, _in_flight
+from apps.contacts.selectors import marketing_requires_opt_in
 from apps.conversations import policy
 from apps.conversations.models import Message
 from apps.core.errors import Conflict, NotFound, ValidationFailed
+from apps.core.selectors import tenant_queryset
 from apps.core.services import event_append
 from apps.core.tenancy import Tenant
 
@@ -52,7 +54,7 @@ def campaign_create(*, tenant: Tenant, data: dict, now: datetime | None = None) 
     template_spec = data.get("template")
     if not isinstance(template_spec, dict) or not template_spec.get("name") or not template_spec.get("language"):
         raise ValidationFailed('template must be {"name", "language"}.', field="template")
-    audience = Audience.objects.filter(workspace=workspace, pk=data.get("audience_id") or "").first()
+    audience = tenant_queryset(Audience, tenant=tenant).filter(pk=data.get("audience_id") or "").first()
     if audience is None:
         raise NotFound("No such audience.", details={"field": "audience_id"})
     # The policy's sender and template rules, as the API send states them (same errors, same order).
@@ -87,6 +89,7 @@ def campaign_create(*, tenant: Tenant, data: dict, now: datetime | None = None) 
 
 _TRANSITIONS = {
     "start": ({S.DRAFT, S.SCHEDULED}, S.RUNNING),
+    "schedule": ({S.DRAFT, S.SCHEDULED}, S.SCHEDULED),
     "pause": ({S.RUNNING}, S.PAUSED),
     "resume": ({S.PAUSED}, S.RUNNING),
     "cancel": ({S.DRAFT, S.SCHEDULED, S.RUNNING, S.PAUSED}, S.CANCELED),
@@ -123,6 +126,18 @@ def campaign_start(*, campaign: Campaign, now: datetime | None = None) -> Campai
     campaign = _transition(campaign=campaign, action="start", now=now, extra={"started_at": now})
     _kick(campaign.pk)
     return campaign
+
+
+@transaction.atomic
+def campaign_schedule(*, campaign: Campaign, schedule_at: Any, now: datetime | None = None) -> Campaign:
+    """A draft (or a scheduled campaign) starts at `schedule_at`; the beat job fires it (campaigns_start_due)."""
+    now = now or timezone.now()
+    when = _parse_time(schedule_at, field="schedule_at")
+    if when is None or when <= now:
+        raise ValidationFailed("schedule_at must be in the future.", field="schedule_at")
+    if campaign.valid_until is not None and campaign.valid_until <= when:
+        raise ValidationFailed("valid_until must be after the start.", field="schedule_at")
+    return _transition(campaign=campaign, action="schedule", now=now, extra={"schedule_at": when})
 
 
 @transaction.atomic
@@ -173,7 +188,7 @@ def campaigns_start_due(*, now: datetime | None = None) -> list[str]:
 # --- launch: expansion ----------------------------------------------------------------------------
 
 
-def _status_expression(*, marketing: bool, authentication: bool = False):
+def _status_expression(*, marketing: bool, requires_opt_in: bool, authentication: bool = False):
     """policy.recipient_classify's number and consent rules as SQL over the contact (pinned to it by
     tests/conversations/test_policy.py); the variables are checked at hand-out."""
     from django.db.models import Case, CharField, Value, When
@@ -185,6 +200,8 @@ def _status_expression(*, marketing: bool, authentication: bool = False):
     whens = [When(invalid, then=Value(R.SKIPPED_INVALID))]
     if marketing:
         whens.append(When(opted_in=False, then=Value(R.SKIPPED_OPTED_OUT)))
+        if requires_opt_in:
+            whens.append(When(opted_in__isnull=True, then=Value(R.SKIPPED_NOT_OPTED_IN)))
     return Case(*whens, default=Value(R.PENDING), output_field=CharField())
 
 
@@ -199,11 +216,12 @@ def campaign_materialize(*, campaign: Campaign, now: datetime | None = None) -> 
         locked = Campaign.objects.select_for_update().filter(pk=campaign.pk).first()
         if locked is None or locked.materialized_at is not None:
             return 0
-        marketing = policy.consent_refuses(category=locked.template.category, opted_out=True)
+        marketing = policy.consent_applies(locked.template.category)
+        requires_opt_in = marketing and marketing_requires_opt_in(workspace=locked.workspace)
         qs = (
             selectors.audience_contacts(workspace=locked.workspace, audience=locked.audience)
             .annotate(_cid=F("pk"), _cmp=Value(locked.pk, output_field=CharField()),
-                      _st=_status_expression(marketing=marketing,
+                      _st=_status_expression(marketing=marketing, requires_opt_in=requires_opt_in,
                                              authentication=locked.template.category == policy.AUTHENTICATION))
             .values_list("_cid", "_cmp", "_st")
             .order_by()

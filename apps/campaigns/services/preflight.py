@@ -11,6 +11,7 @@ from django.utils import timezone
 from apps.campaigns import selectors, variables
 from apps.campaigns.models import Campaign, CampaignRecipient
 from apps.campaigns.services.common import R
+from apps.contacts.selectors import marketing_requires_opt_in
 from apps.conversations import policy
 
 # --- preflight ------------------------------------------------------------------------------------
@@ -31,7 +32,8 @@ def campaign_preflight(*, campaign: Campaign, now: datetime | None = None) -> di
     if campaign.materialized_at:
         already = set(CampaignRecipient.objects.filter(campaign=campaign).exclude(
             status__in=(R.PENDING, R.DEFERRED)).values_list("contact_id", flat=True))
-    counts = {"opted_out": 0, "invalid_number": 0, "missing_variable": 0, "already_handled": 0,
+    requires_opt_in = marketing_requires_opt_in(workspace=workspace)
+    counts = {"opted_out": 0, "not_opted_in": 0, "invalid_number": 0, "missing_variable": 0, "already_handled": 0,
               "duplicate": int((campaign.audience.import_report or {}).get("duplicates", 0)),
               "rejected_in_upload": int((campaign.audience.import_report or {}).get("rejected_count", 0))}
     eligible: list[tuple[str, str]] = []
@@ -39,9 +41,9 @@ def campaign_preflight(*, campaign: Campaign, now: datetime | None = None) -> di
         if contact["id"] in already:
             counts["already_handled"] += 1
             continue
-        # `not opted_in` is contacts.selectors.contact_is_opted_out over the row's value.
         skip = policy.recipient_classify(
-            phone=contact["phone"] or contact["bsuid"], opted_out=not contact["opted_in"], category=template.category,
+            phone=contact["phone"] or contact["bsuid"], opted_in=contact["opted_in"], requires_opt_in=requires_opt_in,
+            category=template.category,
             missing_variable=bool(compiled) and bool(contact["phone"] or contact["bsuid"])
             and variables.render(compiled, contact) is None)
         if skip is None:

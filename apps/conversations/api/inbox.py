@@ -5,11 +5,13 @@ from __future__ import annotations
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
+from apps.conversations.api import schemas_inbox as out
 from apps.conversations.models import AutoReplyRule, CannedResponse
 from apps.conversations.selectors import conversations as sel
 from apps.conversations.services import autoreplies as ar
 from apps.conversations.services import inbox as svc
 from apps.core.api.base import ApiView
+from apps.core.api.docs import CURSOR, api_doc, paginated, query
 from apps.core.errors import ValidationFailed
 from apps.core.pagination import parse_limit
 
@@ -23,6 +25,13 @@ def _conversation(view: ApiView, pk: str):
 class ConversationListView(ApiView):
     scopes = {"GET": READ}
 
+    @api_doc(operation_id="conversations_list", summary="List conversations",
+             description="The inbox: conversations with their contact, state, assignee, 24-hour window and "
+             "unread count, most recent activity first.",
+             parameters=[query("state", enum=out.STATES), query("channel_kind"),
+                         query("assigned_user_id", description="A user id, or `none` for unassigned."),
+                         query("limit", int), CURSOR],
+             responses={200: paginated(out.ConversationOut)})
     def get(self, request):
         items, next_cursor = sel.conversations_list(tenant=self.tenant, params=request.query_params)
         return Response({"data": [sel.conversation_to_dict(c) for c in items], "next_cursor": next_cursor})
@@ -36,6 +45,9 @@ class ConversationDetailView(ApiView):
         assigned_user_id = serializers.CharField(max_length=40, required=False, allow_null=True, allow_blank=True)
         snooze_until = serializers.DateTimeField(required=False, allow_null=True)
 
+    @api_doc(operation_id="conversations_get", summary="Get a conversation",
+             description="One conversation; `?expand=contact` adds the contact sidebar.",
+             parameters=[query("expand", enum=["contact"])], responses={200: out.ConversationDetailOut})
     def get(self, request, pk):
         conversation = _conversation(self, pk)
         data = sel.conversation_to_dict(conversation)
@@ -43,6 +55,10 @@ class ConversationDetailView(ApiView):
             data["contact_details"] = sel.contact_sidebar(conversation=conversation)
         return Response(data)
 
+    @api_doc(operation_id="conversations_update", summary="Change state, assignee or snooze",
+             description="Sets `state`, `assigned_user_id` (null or empty unassigns) and/or `snooze_until`; emits "
+             "`conversation.status_changed` / `conversation.assigned`.", request=PatchInput,
+             responses={200: out.ConversationOut})
     def patch(self, request, pk):
         conversation = _conversation(self, pk)
         self.audit_target = ("conversation", conversation.pk)
@@ -71,6 +87,10 @@ class ConversationMessagesView(ApiView):
         type = serializers.ChoiceField(choices=["text", "template", "image", "video", "audio", "document",
                                                 "sticker", "location", "interactive", "reaction", "contacts"])
 
+    @api_doc(operation_id="conversations_messages_list", summary="A conversation's messages",
+             description="History, newest first: `?before_id=` pages back, `?after_id=` catches up.",
+             parameters=[query("before_id"), query("after_id"), query("limit", int, "Default 50, at most 200.")],
+             responses={200: out.ThreadPageOut})
     def get(self, request, pk):
         conversation = _conversation(self, pk)
         limit = parse_limit(request.query_params.get("limit"), default=50, maximum=200)
@@ -79,6 +99,10 @@ class ConversationMessagesView(ApiView):
         has_more = len(items) > limit
         return Response({"data": [sel.message_to_dict(m) for m in items[:limit]], "has_more": has_more})
 
+    @api_doc(operation_id="conversations_reply", summary="Reply in a conversation",
+             description="An agent's reply through the send road (the same policy as POST /api/v1/messages); "
+             "202 when queued.", request=out.ConversationReplyIn, responses={202: out.ThreadMessageOut},
+             errors=(402,))
     def post(self, request, pk):
         conversation = _conversation(self, pk)
         payload = self.ReplyInput(data=request.data)
@@ -102,16 +126,21 @@ class ConversationMessagesView(ApiView):
 class ConversationNotesView(ApiView):
     scopes = {"GET": READ, "POST": WRITE}
 
-    class Input(serializers.Serializer):
+    class NoteInput(serializers.Serializer):
         body = serializers.CharField(max_length=10_000)
 
+    @api_doc(operation_id="conversations_notes_list", summary="A conversation's internal notes",
+             description="Notes agents left on the conversation (never sent to the customer), newest first.",
+             responses={200: out.NoteListOut})
     def get(self, request, pk):
         conversation = _conversation(self, pk)
         return Response({"data": [sel.note_to_dict(n) for n in sel.conversation_notes(conversation=conversation)]})
 
+    @api_doc(operation_id="conversations_notes_create", summary="Add an internal note",
+             description="A note only agents see.", request=NoteInput, responses={201: out.NoteOut})
     def post(self, request, pk):
         conversation = _conversation(self, pk)
-        payload = self.Input(data=request.data)
+        payload = self.NoteInput(data=request.data)
         payload.is_valid(raise_exception=True)
         note = svc.note_create(conversation=conversation, author=self.tenant.user, body=payload.validated_data["body"])
         self.audit_target = ("note", note.pk)
@@ -121,6 +150,8 @@ class ConversationNotesView(ApiView):
 class ConversationReadView(ApiView):
     scopes = {"POST": WRITE}
 
+    @api_doc(operation_id="conversations_mark_read", summary="Mark a conversation read",
+             description="Sets its unread count to zero.", request=None, responses={200: out.ConversationOut})
     def post(self, request, pk):
         conversation = _conversation(self, pk)
         self.audit_target = ("conversation", conversation.pk)
@@ -133,6 +164,9 @@ class ConversationTemplatesView(ApiView):
 
     scopes = {"GET": READ}
 
+    @api_doc(operation_id="conversations_templates", summary="Templates for a conversation",
+             description="Approved templates the conversation's sender number can send (the composer's picker).",
+             responses={200: out.PickerTemplateListOut})
     def get(self, request, pk):
         conversation = _conversation(self, pk)
         waba_id = conversation.phone_number.waba_id if conversation.phone_number_id else None
@@ -145,13 +179,17 @@ class InboxEventsView(ApiView):
 
     scopes = {"GET": READ}
 
+    @api_doc(operation_id="inbox_events", summary="Events after a sequence",
+             description="Everything after `?after=` for a client resuming over HTTP; `reset` means reload state.",
+             parameters=[query("after", int, "The last sequence the client saw.")],
+             responses={200: out.InboxEventsOut})
     def get(self, request):
         raw = request.query_params.get("after", "0")
         try:
             after = int(raw)
         except (TypeError, ValueError):
             raise ValidationFailed("after must be a sequence number.", field="after")
-        events, reset, current = sel.inbox_events_after(workspace=self.tenant.workspace, after_sequence=after)
+        events, reset, current = sel.inbox_events_after(tenant=self.tenant, after_sequence=after)
         return Response({"data": events, "reset": reset, "sequence": current})
 
 
@@ -164,13 +202,24 @@ class CannedInput(serializers.Serializer):
     title = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
 
 
+class CannedPatchInput(CannedInput):
+    shortcut = serializers.CharField(max_length=64, required=False)
+    body = serializers.CharField(max_length=4096, required=False)
+
+
 class CannedResponseListView(ApiView):
     scopes = {"GET": READ, "POST": WRITE}
 
+    @api_doc(operation_id="canned_responses_list", summary="List canned responses",
+             description="Saved replies agents insert with their shortcut, by shortcut.",
+             responses={200: out.CannedResponseListOut})
     def get(self, request):
         items = sel.canned_responses(workspace=self.tenant.workspace)
         return Response({"data": [sel.canned_response_to_dict(c) for c in items[:500]], "next_cursor": None})
 
+    @api_doc(operation_id="canned_responses_create", summary="Create a canned response",
+             description="A saved reply; `shortcut` is unique in the workspace.", request=CannedInput,
+             responses={201: out.CannedResponseOut})
     def post(self, request):
         payload = CannedInput(data=request.data)
         payload.is_valid(raise_exception=True)
@@ -183,9 +232,14 @@ class CannedResponseListView(ApiView):
 class CannedResponseDetailView(ApiView):
     scopes = {"GET": READ, "PATCH": WRITE, "DELETE": WRITE}
 
+    @api_doc(operation_id="canned_responses_get", summary="Get a canned response", description="One saved reply.",
+             responses={200: out.CannedResponseOut})
     def get(self, request, pk):
         return Response(sel.canned_response_to_dict(self.get_scoped(CannedResponse, pk)))
 
+    @api_doc(operation_id="canned_responses_update", summary="Update a canned response",
+             description="Only the fields given change.", request=CannedPatchInput,
+             responses={200: out.CannedResponseOut})
     def patch(self, request, pk):
         item = self.get_scoped(CannedResponse, pk)
         payload = CannedInput(data=request.data, partial=True)
@@ -195,6 +249,8 @@ class CannedResponseDetailView(ApiView):
                                           title=data.get("title"))
         return Response(sel.canned_response_to_dict(item))
 
+    @api_doc(operation_id="canned_responses_delete", summary="Delete a canned response",
+             description="Removes the saved reply.", responses={204: None})
     def delete(self, request, pk):
         item = self.get_scoped(CannedResponse, pk)
         svc.canned_response_delete(item=item)
@@ -216,6 +272,11 @@ class AutoReplyInput(serializers.Serializer):
     priority = serializers.IntegerField(min_value=0, max_value=1000, required=False, default=100)
 
 
+class AutoReplyPatchInput(AutoReplyInput):
+    kind = serializers.ChoiceField(choices=AutoReplyRule.Kind.values, required=False)
+    reply_text = serializers.CharField(max_length=4096, required=False)
+
+
 class AutoReplySettingsInput(serializers.Serializer):
     cooldown_seconds = serializers.IntegerField(min_value=0, max_value=30 * 86400, required=False)
     timezone = serializers.CharField(max_length=64, required=False)
@@ -228,6 +289,9 @@ class AutoReplyListView(ApiView):
 
     scopes = {"GET": READ, "POST": WRITE}
 
+    @api_doc(operation_id="auto_replies_list", summary="List auto-reply rules",
+             description="The rules (keyword, welcome, away…) by priority, and the workspace's settings.",
+             responses={200: out.AutoReplyListOut})
     def get(self, request):
         workspace = self.tenant.workspace
         rules = [sel.auto_reply_rule_to_dict(r) for r in sel.auto_reply_rules(workspace=workspace)]
@@ -235,6 +299,9 @@ class AutoReplyListView(ApiView):
         return Response({"data": rules, "settings": sel.auto_reply_settings_to_dict(settings_row),
                          "next_cursor": None})
 
+    @api_doc(operation_id="auto_replies_create", summary="Create an auto-reply rule",
+             description="A rule answering inbound messages automatically.", request=AutoReplyInput,
+             responses={201: out.AutoReplyRuleOut})
     def post(self, request):
         payload = AutoReplyInput(data=request.data)
         payload.is_valid(raise_exception=True)
@@ -246,9 +313,14 @@ class AutoReplyListView(ApiView):
 class AutoReplyDetailView(ApiView):
     scopes = {"GET": READ, "PATCH": WRITE, "DELETE": WRITE}
 
+    @api_doc(operation_id="auto_replies_get", summary="Get an auto-reply rule", description="One rule.",
+             responses={200: out.AutoReplyRuleOut})
     def get(self, request, pk):
         return Response(sel.auto_reply_rule_to_dict(self.get_scoped(AutoReplyRule, pk)))
 
+    @api_doc(operation_id="auto_replies_update", summary="Update an auto-reply rule",
+             description="Only the fields given change.", request=AutoReplyPatchInput,
+             responses={200: out.AutoReplyRuleOut})
     def patch(self, request, pk):
         rule = self.get_scoped(AutoReplyRule, pk)
         payload = AutoReplyInput(data=request.data, partial=True)
@@ -257,6 +329,8 @@ class AutoReplyDetailView(ApiView):
         rule = ar.auto_reply_rule_update(rule=rule, **fields)
         return Response(sel.auto_reply_rule_to_dict(rule))
 
+    @api_doc(operation_id="auto_replies_delete", summary="Delete an auto-reply rule", description="Removes the rule.",
+             responses={204: None})
     def delete(self, request, pk):
         ar.auto_reply_rule_delete(rule=self.get_scoped(AutoReplyRule, pk))
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -265,13 +339,22 @@ class AutoReplyDetailView(ApiView):
 class AutoReplySettingsView(ApiView):
     scopes = {"GET": READ, "PATCH": WRITE, "PUT": WRITE}
 
+    @api_doc(operation_id="auto_replies_settings_get", summary="Get auto-reply settings",
+             description="Cooldown, time zone, business hours and holidays.", responses={200: out.AutoReplySettingsOut})
     def get(self, request):
         return Response(sel.auto_reply_settings_to_dict(sel.auto_reply_settings_get(workspace=self.tenant.workspace)))
 
+    @api_doc(operation_id="auto_replies_settings_update", summary="Change auto-reply settings",
+             description="Only the fields given change.", request=AutoReplySettingsInput,
+             responses={200: out.AutoReplySettingsOut})
     def patch(self, request):
         payload = AutoReplySettingsInput(data=request.data)
         payload.is_valid(raise_exception=True)
         row = ar.auto_reply_settings_set(workspace=self.tenant.workspace, **payload.validated_data)
         return Response(sel.auto_reply_settings_to_dict(row))
 
-    put = patch
+    @api_doc(operation_id="auto_replies_settings_replace", summary="Set auto-reply settings",
+             description="The same as PATCH: only the fields given change.", request=AutoReplySettingsInput,
+             responses={200: out.AutoReplySettingsOut})
+    def put(self, request):
+        return self.patch(request)

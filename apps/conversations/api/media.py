@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from django.http import FileResponse
-from rest_framework.parsers import MultiPartParser
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse
 from rest_framework.response import Response
 
+from apps.conversations.api.schemas_inbox import MediaOut, MediaUploadIn
 from apps.conversations.models import Media
 from apps.conversations.services.media import media_create
 from apps.core.api.base import ApiView
+from apps.core.api.docs import api_doc
+from apps.core.api.parsers import StrictMultiPartParser as MultiPartParser
 from apps.core.errors import ValidationFailed
 
 
@@ -23,6 +27,10 @@ class MediaUploadView(ApiView):
     scopes = {"POST": "messages:send"}
     parser_classes = [MultiPartParser]
 
+    @api_doc(operation_id="media_upload", summary="Upload media",
+             description="Multipart `file` (and optional `filename`); the MIME type is sniffed from the content, "
+             "not trusted from the client. Send the returned `id` as `media_id` in a message.",
+             request={"multipart/form-data": MediaUploadIn}, responses={201: MediaOut}, errors=(415,))
     def post(self, request):
         upload = request.FILES.get("file")
         if upload is None:
@@ -38,6 +46,8 @@ class MediaUploadView(ApiView):
 class MediaDetailView(ApiView):
     scopes = {"GET": "messages:read"}
 
+    @api_doc(operation_id="media_get", summary="Get media metadata",
+             description="Kind, MIME type, size, SHA-256 and the download URL.", responses={200: MediaOut})
     def get(self, request, pk: str):
         return Response(media_out(self.get_scoped(Media, pk), request))
 
@@ -45,6 +55,9 @@ class MediaDetailView(ApiView):
 class MediaContentView(ApiView):
     scopes = {"GET": "messages:read"}
 
+    @api_doc(operation_id="media_download", summary="Download media",
+             description="The stored bytes with their MIME type (images and stickers inline, others as an "
+             "attachment).", responses={200: OpenApiResponse(OpenApiTypes.BINARY, description="The file.")})
     def get(self, request, pk: str):
         media = self.get_scoped(Media, pk)
         response = FileResponse(media.file.open("rb"), content_type=media.content_type)

@@ -4,11 +4,19 @@ from __future__ import annotations
 
 from rest_framework.response import Response
 
+from apps.conversations.api.schemas_messages import (
+    MESSAGE_STATUSES,
+    SEND_EXAMPLES,
+    MessageAcceptedSerializer,
+    MessageSendSerializer,
+    MessageSerializer,
+)
 from apps.conversations.events import message_error, public_status
 from apps.conversations.models import Message
 from apps.conversations.selectors.messages import messages_list
 from apps.conversations.services.sending import message_cancel, message_send
 from apps.core.api.base import ApiView
+from apps.core.api.docs import PAGE_PARAMETERS, api_doc, paginated, query
 from apps.core.errors import ValidationFailed
 
 
@@ -58,6 +66,17 @@ def message_out(message: Message) -> dict:
 class MessagesView(ApiView):
     scopes = {"POST": "messages:send", "GET": "messages:read"}
 
+    @api_doc(
+        operation_id="messages_send", summary="Send a message",
+        description="Sends one message (scope `messages:send`) and answers **202** as soon as it is stored and "
+        "queued; delivery is reported by `message.*` events and `GET /api/v1/messages/{id}`. The policy is "
+        "checked before the 202, in this order: payload → sender → template status, language and variables → "
+        "24-hour customer service window (every non-template type) → consent (MARKETING) → wallet. `type` may "
+        "be omitted when exactly one message object is present. With a sandbox key (`ak_test_…`) the built-in "
+        "simulator answers like Meta: nothing leaves the machine.",
+        request=MessageSendSerializer, examples=SEND_EXAMPLES,
+        responses={202: (MessageAcceptedSerializer, "Stored and queued (or scheduled).")}, errors=(402, 422),
+    )
     def post(self, request):
         if not isinstance(request.data, dict):
             raise ValidationFailed("The body must be a JSON object.", field="")
@@ -66,6 +85,13 @@ class MessagesView(ApiView):
         self.audit_target = ("message", message.pk)
         return Response(accepted_out(message), status=202)
 
+    @api_doc(
+        operation_id="messages_list", summary="List messages",
+        description="Messages of the caller's workspace (or sandbox), newest first, cursor-paginated.",
+        parameters=[*PAGE_PARAMETERS, query("status", enum=MESSAGE_STATUSES), query("to", description="E.164"),
+                    query("campaign_id"), query("client_reference")],
+        responses={200: paginated(MessageSerializer)},
+    )
     def get(self, request):
         qs = messages_list(queryset=self.scoped(Message), params=request.query_params)
         return self.paginated(qs, message_out)
@@ -74,6 +100,9 @@ class MessagesView(ApiView):
 class MessageDetailView(ApiView):
     scopes = {"GET": "messages:read"}
 
+    @api_doc(operation_id="messages_get", summary="Get a message",
+             description="One message with its status timeline, error (when failed), attempts and cost.",
+             responses={200: MessageSerializer})
     def get(self, request, pk: str):
         return Response(message_out(self.get_scoped(Message, pk)))
 
@@ -81,6 +110,9 @@ class MessageDetailView(ApiView):
 class MessageCancelView(ApiView):
     scopes = {"POST": "messages:send"}
 
+    @api_doc(operation_id="messages_cancel", summary="Cancel a scheduled message",
+             description="Cancels a message still in `scheduled`; any other status is 409 CONFLICT.",
+             request=None, responses={200: MessageSerializer})
     def post(self, request, pk: str):
         message = message_cancel(workspace=self.tenant.workspace, message_id=pk, waba_id=self.tenant.waba_id)
         self.audit_target = ("message", message.pk)

@@ -8,13 +8,16 @@ flow, so it takes `messages:send`; ageing a window changes a contact, so it take
 
 from __future__ import annotations
 
+from drf_spectacular.utils import OpenApiExample
 from rest_framework import serializers
 from rest_framework.response import Response
 
 from apps.contacts.models import Contact
 from apps.contacts.services import normalize_bsuid, normalize_phone
+from apps.conversations.api.schemas_inbox import SandboxInboundOut, SandboxWindowOut
 from apps.conversations.services import receiving
 from apps.core.api.base import ApiView
+from apps.core.api.docs import api_doc
 from apps.core.errors import PermissionDeniedError, ValidationFailed
 from apps.wabas import selectors as waba_selectors
 
@@ -35,10 +38,26 @@ class _SandboxView(ApiView):
             raise PermissionDeniedError(SANDBOX_ONLY)
 
 
+class InboundDoc(serializers.Serializer):
+    """A customer's message as Meta delivers it: `type` and the object of that type."""
+
+    from_ = serializers.CharField(max_length=40, help_text="The customer's E.164 number.")
+    type = serializers.ChoiceField(choices=INBOUND_TYPES, required=False)
+    text = serializers.DictField(required=False, help_text='{"body": "…"} for type text.')
+    name = serializers.CharField(required=False, allow_blank=True, max_length=255, help_text="Profile name.")
+    phone_number_id = serializers.CharField(required=False, allow_blank=True, max_length=64)
+    context = serializers.DictField(required=False, help_text="Meta's context (a reply to a message).")
+
+    def get_fields(self):
+        fields = super().get_fields()
+        fields["from"] = fields.pop("from_")
+        return fields
+
+
 class SandboxInboundView(_SandboxView):
     scopes = {"POST": "messages:send"}
 
-    class Input(serializers.Serializer):
+    class InboundInput(serializers.Serializer):
         type = serializers.ChoiceField(choices=INBOUND_TYPES, required=False)
         name = serializers.CharField(required=False, allow_blank=True, max_length=255)
         phone_number_id = serializers.CharField(required=False, allow_blank=True, max_length=64)
@@ -50,9 +69,20 @@ class SandboxInboundView(_SandboxView):
         # A click-to-WhatsApp ad entry (Meta's referral object, META.md §3.4).
         referral = serializers.DictField(required=False)
 
+    @api_doc(operation_id="sandbox_inbound", summary="Simulate a customer's message (sandbox)",
+             description="Test keys only (a live key gets 403 PERMISSION_DENIED): the simulator delivers a "
+             "customer message to your sandbox number through the same inbound road as live traffic — it opens the "
+             "24-hour window, fires auto-replies and `message.inbound`. Any inbound type of Meta's may be given as "
+             "`{\"type\": t, t: {…}}`. Answers 202 with the Meta-style wamid.",
+             request=InboundDoc, responses={202: SandboxInboundOut}, examples=[
+                 OpenApiExample("text", request_only=True, value={
+                     "from": "+15551234567", "type": "text", "text": {"body": "Hi"}, "name": "Ada"}),
+                 OpenApiExample("button reply", request_only=True, value={
+                     "from": "+15551234567", "type": "interactive", "interactive": {
+                         "type": "button_reply", "button_reply": {"id": "yes", "title": "Yes"}}})])
     def post(self, request):
         data = request.data if isinstance(request.data, dict) else {}
-        serializer = self.Input(data=data)
+        serializer = self.InboundInput(data=data)
         serializer.is_valid(raise_exception=True)
         values = serializer.validated_data
         bsuid = normalize_bsuid(values["from_user_id"], field="from_user_id") if values.get("from_user_id") else None
@@ -99,11 +129,14 @@ class SandboxInboundView(_SandboxView):
 class SandboxAgeWindowView(_SandboxView):
     scopes = {"POST": "contacts:write"}
 
-    class Input(serializers.Serializer):
+    class AgeWindowInput(serializers.Serializer):
         hours = serializers.FloatField(min_value=0, max_value=24 * 365)
 
+    @api_doc(operation_id="sandbox_age_window", summary="Age a contact's window (sandbox)",
+             description="Test keys only: moves a sandbox contact's last inbound `hours` into the past, to test "
+             "what happens after the 24-hour window.", request=AgeWindowInput, responses={200: SandboxWindowOut})
     def post(self, request, pk: str):
-        serializer = self.Input(data=request.data)
+        serializer = self.AgeWindowInput(data=request.data)
         serializer.is_valid(raise_exception=True)
         contact = self.get_scoped(Contact, pk)
         contact = receiving.sandbox_window_age(workspace=self.tenant.workspace, contact=contact,

@@ -63,7 +63,7 @@ def contact_brief(contact: Contact | None) -> dict | None:
     if contact is None:
         return None
     return {"id": contact.pk, "name": contact.name, "phone": contact.phone, "wa_id": contact.wa_id,
-            "bsuid": contact.bsuid, "username": contact.username or None, "opted_in": contact.opted_in}
+            "bsuid": contact.bsuid, "username": contact.username or None, "opted_in": contact.opted_in is True}
 
 
 def conversation_to_dict(conversation: Conversation, *, now: datetime | None = None) -> dict:
@@ -261,7 +261,7 @@ def contact_sidebar(*, conversation: Conversation) -> dict:
         "tags": tags,
         "custom_fields": contact.custom_fields,
         "consent": {
-            "opted_in": contact.opted_in,
+            "opted_in": contact.opted_in is True,
             "updated_at": _iso(contact.consent_updated_at),
             "history": [{"status": c.status, "source": c.source, "note": c.note, "created_at": _iso(c.created_at)}
                         for c in consents],
@@ -377,18 +377,21 @@ def inbox_current_sequence(*, workspace: Workspace) -> int:
     return Workspace.objects.filter(pk=workspace.pk).values_list("event_sequence", flat=True).first() or 0
 
 
-def inbox_events_after(*, workspace: Workspace, after_sequence: int,
+def inbox_events_after(*, tenant: Tenant, after_sequence: int,
                        max_events: int | None = None) -> tuple[list[dict], bool, int]:
     """(envelopes, reset, current sequence). `reset` says the gap cannot be replayed (too many
-    events, pruned rows, or a sequence from another life of this workspace): reload state instead."""
+    events, pruned rows, or a sequence from another life of this workspace): reload state instead.
+    A WABA-bound caller gets only its WABA's events (tenant_queryset's binding); the sequence numbers
+    are the workspace's, so its stream has gaps where other WABAs' events were."""
+    workspace = tenant.workspace
     max_events = max_events or settings.INBOX_RESUME_MAX_EVENTS
     current = inbox_current_sequence(workspace=workspace)
     if after_sequence < 0 or after_sequence > current:
         return [], True, current
     if current - after_sequence > max_events:
         return [], True, current
-    rows = events_after(workspace=workspace, after_sequence=after_sequence, limit=max_events)
-    if rows and rows[0].sequence != after_sequence + 1:
+    rows, first = events_after(tenant=tenant, after_sequence=after_sequence, limit=max_events)
+    if first is not None and first != after_sequence + 1:
         return [], True, current  # the log was pruned below what the client needs
     return [event_envelope(event=e, workspace=workspace) for e in rows], False, current
 

@@ -17,12 +17,14 @@ from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from apps.contacts.models import Contact
 from apps.conversations import events as conversation_events
-from apps.conversations.models import Conversation, Message
+from apps.conversations.models import Conversation, Message, MessageAttempt
 from apps.conversations.services import identity, threads, transitions
+from apps.conversations.services.flow_answers import flow_of_response, flow_response_parse
 from apps.core.models import Workspace
 from apps.core.services import event_append_many
 from apps.wabas import selectors as waba_selectors
@@ -88,43 +90,6 @@ def inbound_body(*, message_type: str, content: dict) -> str:
     return ""
 
 
-def flow_response_parse(*, message_type: str, content: dict) -> dict | None:
-    """A WhatsApp Flow's answers (interactive `nfm_reply`, META.md §3.4) as structured data: the flow token
-    that ties it to the flow message we sent, the reply's name and the answered fields (response_json
-    decoded; `flow_token` taken out of the fields). None for anything else; a malformed response_json keeps
-    its raw text under `raw`."""
-    import json
-
-    if message_type != "interactive" or (content or {}).get("type") != "nfm_reply":
-        return None
-    reply = content.get("nfm_reply") if isinstance(content.get("nfm_reply"), dict) else {}
-    raw = reply.get("response_json")
-    try:
-        fields = json.loads(raw) if isinstance(raw, str) else (raw if isinstance(raw, dict) else {})
-    except ValueError:
-        return {"flow_token": None, "name": str(reply.get("name") or ""), "fields": {}, "raw": str(raw)[:10000]}
-    if not isinstance(fields, dict):
-        fields = {"value": fields}
-    fields = dict(fields)
-    token = fields.pop("flow_token", None)
-    return {"flow_token": str(token) if token is not None else None, "name": str(reply.get("name") or ""),
-            "fields": fields}
-
-
-def _flow_of_response(*, workspace: Workspace, context_wamid: str | None, flow_token: str | None) -> str | None:
-    """The flow (id, else name) of the flow message these answers reply to: by the quoted wamid, else by
-    the flow token we sent."""
-    outbound = Message.objects.filter(workspace=workspace, direction=Message.Direction.OUTBOUND, type="interactive")
-    origin = None
-    if context_wamid:
-        origin = outbound.filter(provider_message_id=context_wamid).values_list("content", flat=True).first()
-    if origin is None and flow_token:
-        origin = outbound.filter(content__flow_token=flow_token).values_list("content", flat=True).first()
-    if not isinstance(origin, dict):
-        return None
-    return str(origin.get("flow_id") or origin.get("flow_name") or "") or None
-
-
 def _preview(message_type: str, body: str) -> str:
     return body if body else f"[{message_type}]"
 
@@ -177,7 +142,7 @@ def message_inbound_receive(*, item, numbers: dict | None = None) -> InboundResu
         content["referral"] = item.referral
     flow = flow_response_parse(message_type=item.type, content=item.content)
     if flow is not None:
-        flow["flow_id"] = _flow_of_response(workspace=workspace, context_wamid=item.context_wamid,
+        flow["flow_id"] = flow_of_response(workspace=workspace, context_wamid=item.context_wamid,
                                             flow_token=flow["flow_token"])
         content["flow_response"] = flow
     if item.errors:
@@ -385,6 +350,10 @@ def message_statuses_apply(*, updates: list, received_at: datetime | None = None
             ).order_by("pk")
         }
         missing = [w for w in wamids if w not in messages]
+        if missing:
+            messages.update(_sends_reconcile(number=number, updates=[u for u in group if u.wamid in set(missing)],
+                                             now=now))
+            missing = [w for w in missing if w not in messages]
         grace = timedelta(seconds=settings.INBOUND_STATUS_ORPHAN_GRACE_SECONDS)
         if missing and received_at is not None and now - received_at < grace:
             # Meta can report `sent` before the dispatcher has committed the wamid it just got back.
@@ -453,6 +422,36 @@ def _hold_for_marketing_limit(*, message: Message, update, now: datetime) -> lis
         return []
     return transitions.message_hold_requeue(message=message, at=update.timestamp, retry_at=retry_at,
                                             error=_update_error(update))
+def _sends_reconcile(*, number, updates: list, now: datetime) -> dict[str, Message]:
+    """Statuses for wamids we never recorded, carrying our message id (biz_opaque_callback_data): the send
+    went out but its worker died before recording Meta's answer (dispatch.sweep.leases_recover). Settle each
+    such message with the reported wamid, unless a live claim still holds it (that worker records its own
+    answer; the status waits, ProcessLater). Returns wamid -> message, ready for the receipts."""
+    by_id: dict[str, tuple[str, datetime]] = {}
+    for u in updates:
+        if u.biz_opaque_callback_data and u.biz_opaque_callback_data.startswith("msg_"):
+            seen = by_id.get(u.biz_opaque_callback_data)
+            if seen is None or u.timestamp < seen[1]:
+                by_id[u.biz_opaque_callback_data] = (u.wamid, u.timestamp)
+    if not by_id:
+        return {}
+    settled: dict[str, Message] = {}
+    rows = Message.objects.select_for_update().filter(
+        Q(provider_message_id="") | Q(provider_message_id__isnull=True), workspace_id=number.workspace_id,
+        phone_number_id=number.pk, pk__in=list(by_id), direction=Message.Direction.OUTBOUND,
+        status__in=[Message.Status.SENDING, Message.Status.QUEUED],
+    ).order_by("pk")
+    for message in rows:
+        if message.status == Message.Status.SENDING and message.claimed_until and message.claimed_until >= now:
+            continue
+        wamid, at = by_id[message.pk]
+        if transitions.message_send_reconcile(message=message, provider_message_id=wamid, at=at):
+            MessageAttempt.objects.get_or_create(
+                message_id=message.pk, number=message.attempts + 1,
+                defaults={"outcome": MessageAttempt.Outcome.ACCEPTED, "started_at": at, "finished_at": at,
+                          "error_message": "accepted by Meta; recorded from its status webhook"})
+            settled[wamid] = message
+    return settled
 
 
 def _status_apply_one(*, message: Message, update) -> bool:

@@ -181,9 +181,10 @@ def messages_release_claims(*, messages: list[Message], token: str, now: datetim
     return [m for m in messages if m.pk in still]
 
 
-def leases_expired_requeue(*, now: datetime) -> int:
-    """Claims whose lease ran out (the worker died) go back to the queue, in one CAS update; no event."""
-    return Message.objects.filter(status=S.SENDING, claimed_until__lt=now).update(
+def leases_expired_requeue(*, now: datetime, before: datetime | None = None) -> int:
+    """Claims whose lease ran out before `before` (default now) go back to the queue, in one CAS update;
+    no event. (When: dispatch.sweep.leases_recover.)"""
+    return Message.objects.filter(status=S.SENDING, claimed_until__lt=before or now).update(
         status=S.QUEUED, claim_token="", claimed_until=None, next_attempt_at=now, updated_at=now)
 
 
@@ -235,6 +236,19 @@ def messages_mark_sent(*, items: list[Sent], token: str, now: datetime, events: 
             m.error_code, m.error_message, m.upstream_code = "", "", None
             _append(events, m.workspace_id, status_events(m, previous, at=item.at))
     return done
+
+
+def message_send_reconcile(*, message: Message, provider_message_id: str, at: datetime) -> bool:
+    """A send whose answer was never recorded (its worker died), settled by a status webhook that carries
+    our id: attach Meta's wamid and move it to sent (from its dead claim, or from the queue it went back
+    to). Only while no wamid is recorded; its events are appended now. False: nothing written."""
+    if message.provider_message_id:
+        return False
+    none = {"provider_message_id__isnull": True} if message.provider_message_id is None else {"provider_message_id": ""}
+    message.provider_message_id = provider_message_id
+    return message_transition(message=message, to=S.SENT, at=at, guard=none,
+                              also={"provider_message_id": provider_message_id, "attempts": F("attempts") + 1,
+                                    "claim_token": "", "claimed_until": None})
 
 
 # --- receipts (the receive road) -----------------------------------------------------------------

@@ -299,13 +299,13 @@ def _template(c, p) -> dict:
     if variables is not None:
         if isinstance(variables, list):
             for i, v in enumerate(variables):
-                if not isinstance(v, (str, int, float, dict)) or isinstance(v, bool):
+                if not isinstance(v, (str, int, float)) or isinstance(v, bool):
                     _fail("must be a string or a number.", f"{p}.variables[{i}]")
                 if isinstance(v, str) and len(v) > 1024:
                     _fail("must be at most 1024 characters.", f"{p}.variables[{i}]")
         elif isinstance(variables, dict):
             for k, v in variables.items():
-                if not isinstance(v, (str, int, float, dict)) or isinstance(v, bool):
+                if not isinstance(v, (str, int, float)) or isinstance(v, bool):
                     _fail("must be a string or a number.", f"{p}.variables.{k}")
         else:
             _fail("must be a list (positional) or an object (named).", f"{p}.variables")

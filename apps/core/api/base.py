@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 
+from django.db import transaction
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -79,6 +80,22 @@ class ApiView(APIView):
                 if isinstance(outcome, Replay):
                     raise _ReplayResponse(outcome)
                 self._idem_record = outcome
+                # The handler's writes and the stored answer commit together (finalize_response).
+                self._idem_atomic = transaction.atomic()
+                self._idem_atomic.__enter__()
+
+    def dispatch(self, request, *args, **kwargs):
+        self._idem_atomic = None
+        try:
+            return super().dispatch(request, *args, **kwargs)
+        except BaseException as exc:
+            self._idem_atomic_exit(exc)  # an unhandled error: nothing the handler wrote is kept
+            raise
+
+    def _idem_atomic_exit(self, exc: BaseException | None = None) -> None:
+        atomic, self._idem_atomic = getattr(self, "_idem_atomic", None), None
+        if atomic is not None:
+            atomic.__exit__(type(exc) if exc else None, exc, exc.__traceback__ if exc else None)
 
     def _body_digest_source(self, request) -> bytes:
         content_type = request.content_type or ""
@@ -120,11 +137,15 @@ class ApiView(APIView):
             if hasattr(response, "render") and not getattr(response, "_is_rendered", False):
                 response.render()
             if getattr(self, "_idem_record", None) is not None:
+                if response.status_code >= 500:  # no answer: the writes go, the key is released
+                    transaction.set_rollback(True)
+                    self._idem_atomic_exit()
                 idempotency_complete(
                     record=self._idem_record, status=response.status_code, body=response.content,
                     headers=dict(response.items()),
                 )
             self._audit(request, response)
+            self._idem_atomic_exit()
         return response
 
     def _rate_headers_allowed(self) -> bool:

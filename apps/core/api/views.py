@@ -4,6 +4,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 
 from apps.core.api.base import ANY_SCOPE, ApiView
+from apps.core.api.docs import api_doc
 
 
 class WorkspaceCurrentView(ApiView):
@@ -11,7 +12,9 @@ class WorkspaceCurrentView(ApiView):
 
     scopes = {"GET": ANY_SCOPE}
 
-    class OutputSerializer(serializers.Serializer):
+    class WorkspaceOut(serializers.Serializer):
+        """The caller's workspace and credentials."""
+
         id = serializers.CharField(help_text="The live workspace id (sandbox keys report their live twin's id)")
         name = serializers.CharField()
         slug = serializers.CharField()
@@ -22,10 +25,13 @@ class WorkspaceCurrentView(ApiView):
         api_key_id = serializers.CharField(allow_null=True)
         user_id = serializers.CharField(allow_null=True)
 
+    @api_doc(operation_id="workspace_get", summary="Who am I",
+             description="The workspace (live or sandbox), plan and scopes the caller's credentials act on. "
+             "A good first call with a new key.", responses={200: WorkspaceOut})
     def get(self, request):
         tenant = self.tenant
         live = tenant.live_workspace
-        return Response(self.OutputSerializer({
+        return Response(self.WorkspaceOut({
             "id": live.pk, "name": live.name, "slug": live.slug, "sandbox": tenant.is_sandbox, "plan": live.plan,
             "scopes": sorted(tenant.scopes), "waba_id": tenant.waba_id or None,
             "api_key_id": tenant.api_key.pk if tenant.api_key else None,

@@ -197,6 +197,43 @@ class GraphClient:
         body = self._json("DELETE", f"{waba_id}/message_templates", access_token=access_token, params=params)
         return bool(body.get("success"))
 
+    # -- onboarding (Embedded Signup) ----------------------------------------------------------------------
+    def exchange_code(self, *, app_id: str, app_secret: str, code: str) -> str:
+        """The one-time code Meta's JS SDK gave the browser -> a business integration system user token."""
+        try:
+            resp = self.session.get(self._url("oauth/access_token"), timeout=self._timeouts(), params={
+                "client_id": app_id, "client_secret": app_secret, "code": code})
+        except requests.RequestException as exc:
+            raise network_error(f"{type(exc).__name__}: {exc}")
+        if resp.status_code >= 400:
+            raise error_from_response(resp.status_code, resp.text, resp.headers.get("Retry-After"))
+        token = (resp.json() or {}).get("access_token")
+        if not token:
+            raise ProviderError(code="UPSTREAM_ERROR", message="Meta returned no access token", retryable=False,
+                                http_status=resp.status_code)
+        return str(token)
+
+    def shared_waba_ids(self, *, app_id: str, app_secret: str, access_token: str) -> list[str]:
+        """The WABAs the token was granted (debug_token's granular scopes)."""
+        body = self._json("GET", "debug_token", access_token=f"{app_id}|{app_secret}",
+                          params={"input_token": access_token})
+        ids: list[str] = []
+        for scope in (body.get("data") or {}).get("granular_scopes") or []:
+            if scope.get("scope") == "whatsapp_business_management":
+                ids.extend(str(t) for t in scope.get("target_ids") or [] if str(t) not in ids)
+        return ids
+
+    def list_phone_numbers(self, *, waba_id: str, access_token: str) -> list[dict]:
+        return list(self._json("GET", f"{waba_id}/phone_numbers", access_token=access_token).get("data") or [])
+
+    def register_phone_number(self, *, phone_number_id: str, access_token: str, pin: str) -> bool:
+        body = self._json("POST", f"{phone_number_id}/register", access_token=access_token,
+                          json={"messaging_product": "whatsapp", "pin": pin})
+        return bool(body.get("success"))
+
+    def subscribe_app(self, *, waba_id: str, access_token: str) -> bool:
+        return bool(self._json("POST", f"{waba_id}/subscribed_apps", access_token=access_token).get("success"))
+
     def close(self) -> None:
         self.session.close()
 

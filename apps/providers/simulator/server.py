@@ -5,9 +5,11 @@ blocking request handling.
 
 Graph routes: POST /{v}/{phone_number_id}/messages, POST /{v}/{phone_number_id}/media,
 GET /{v}/{media_id}, GET /media-download/{media_id}?exp=&sig= (bearer required),
-GET|POST|DELETE /{v}/{waba_id}/message_templates.
+GET|POST|DELETE /{v}/{waba_id}/message_templates; Embedded Signup's code exchange, debug_token, phone_numbers,
+register and subscribed_apps (onboarding.py).
 Admin routes (tests, e2e, benchmarks): POST /_admin/inbound, /_admin/numbers, /_admin/templates,
-/_admin/templates/status, /_admin/window, /_admin/config; GET /_admin/stats, /_admin/webhooks.
+/_admin/templates/status, /_admin/window, /_admin/config, /_admin/signup; GET /_admin/stats, /_admin/webhooks,
+/_admin/signup, /_admin/sends (sends per biz_opaque_callback_data: the ids sent more than once).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from apps.providers.simulator.engine import (
     messages_envelope,
     new_numeric_id,
 )
+from apps.providers.simulator.onboarding import Onboarding
 
 logger = logging.getLogger("reach.fakemeta")
 
@@ -188,6 +191,8 @@ class FakeMetaServer:
         self.stats = collections.Counter()
         # The Graph requests received (method, path, JSON body), newest last: tests assert what Reach sent.
         self.journal: collections.deque = collections.deque(maxlen=2000)
+        # Sends per biz_opaque_callback_data (the sender's own message id): a count over 1 is a double send.
+        self.sends_by_callback: collections.Counter = collections.Counter()
         self._heap: list = []
         self._seq = itertools.count()
         self._server = None
@@ -196,6 +201,7 @@ class FakeMetaServer:
         self._session = None
         self._inflight: set = set()
         self.connections: set = set()
+        self.onboarding = Onboarding(app_secret=app_secret)
 
     # -- lifecycle ---------------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -359,6 +365,8 @@ class FakeMetaServer:
         if len(parts) == 3 and parts[2] in ("messages", "marketing_messages") and req.method == "POST":
             self.stats["sends"] += 1
             body = req.json()
+            if isinstance(body, dict) and body.get("biz_opaque_callback_data"):
+                self.sends_by_callback[str(body["biz_opaque_callback_data"])] += 1
             return self._json(eng.send(phone_number_id=parts[1], body=body, access_token=req.bearer(),
                                        endpoint=parts[2]))
         if len(parts) == 3 and parts[2] == "block_users" and req.method in ("POST", "DELETE"):
@@ -381,6 +389,17 @@ class FakeMetaServer:
                 q = {k: v[0] for k, v in parse_qs(req.query).items()}
                 return self._json(eng.list_templates(waba_id=parts[1], limit=int(q.get("limit", 25) or 25),
                                                      after=q.get("after"), access_token=req.bearer()))
+        if len(parts) >= 2:
+            answer = self.onboarding.handle(
+                method=req.method, parts=parts, query={k: v[0] for k, v in parse_qs(req.query).items()},
+                bearer=req.bearer(), body=req.json() if req.method == "POST" and isinstance(req.json(), dict) else None)
+            if answer is not None:
+                if len(parts) == 3 and parts[2] == "register" and answer[0] == 200:
+                    waba_id = self.onboarding.tokens.get(req.bearer() or "", "0")
+                    display = next((str(n.get("display_phone_number", "")) for n in
+                                    self.onboarding.wabas[waba_id]["phone_numbers"] if str(n["id"]) == parts[1]), "")
+                    eng.register_number(phone_number_id=parts[1], waba_id=waba_id, display_phone_number=display)
+                return answer[0], json.dumps(answer[1]).encode(), "application/json"
         if len(parts) == 2 and req.method == "GET":
             return self._json(eng.get_media(media_id=parts[1], access_token=req.bearer()))
         return 404, json.dumps(graph_error_body(100, "Unknown path components",
@@ -418,6 +437,12 @@ class FakeMetaServer:
         if route == "config" and req.method == "POST":
             eng.configure(**data)
             return ok({"success": True})
+        if route == "signup" and req.method == "POST":
+            self.onboarding.prepare(code=str(data["code"]), waba_id=str(data["waba_id"]),
+                                    phone_numbers=list(data.get("phone_numbers") or []), name=str(data.get("name", "")))
+            return ok({"success": True})
+        if route == "signup":
+            return ok(self.onboarding.state())
         if route == "stats":
             return ok({**self.stats, "pending_webhooks": self.pending_webhooks()})
         if route == "click" and req.method == "POST":
@@ -428,6 +453,9 @@ class FakeMetaServer:
             return ok({"scheduled": True})
         if route == "requests":
             return ok({"requests": list(self.journal)})
+        if route == "sends":  # per callback id: how many distinct ids were sent, and the ones sent twice or more
+            return ok({"distinct": len(self.sends_by_callback),
+                       "repeated": {k: n for k, n in self.sends_by_callback.items() if n > 1}})
         if route == "webhooks":
             return ok({"delivered": list(self.delivered)})
         return 404, b'{"error":"unknown admin route"}', "application/json"

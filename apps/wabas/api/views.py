@@ -6,6 +6,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 
 from apps.core.api.base import ApiView
+from apps.core.api.docs import PAGE_PARAMETERS, api_doc, paginated
 from apps.wabas import services
 from apps.wabas.models import PhoneNumber, Waba
 
@@ -32,6 +33,27 @@ def waba_out(waba: Waba) -> dict:
     }
 
 
+class PhoneNumberOut(serializers.Serializer):
+    id = serializers.CharField()
+    waba_id = serializers.CharField()
+    meta_phone_number_id = serializers.CharField()
+    display_phone_number = serializers.CharField()
+    verified_name = serializers.CharField(allow_blank=True)
+    quality_rating = serializers.ChoiceField(choices=PhoneNumber.Quality.values)
+    messaging_tier = serializers.ChoiceField(choices=PhoneNumber.Tier.values)
+    throughput_mps = serializers.IntegerField(help_text="Messages per second Meta allows this number.")
+    created_at = serializers.DateTimeField()
+
+
+class WabaOut(serializers.Serializer):
+    id = serializers.CharField()
+    meta_waba_id = serializers.CharField()
+    name = serializers.CharField(allow_blank=True)
+    simulated = serializers.BooleanField(help_text="Served by the built-in simulator (sandbox).")
+    phone_numbers = PhoneNumberOut(many=True)
+    created_at = serializers.DateTimeField()
+
+
 # Reading the sender numbers is part of sending and reading messages; any key with messages:read may.
 READ = {"GET": "messages:read"}
 
@@ -39,6 +61,9 @@ READ = {"GET": "messages:read"}
 class WabaListView(ApiView):
     scopes = READ
 
+    @api_doc(operation_id="wabas_list", summary="List WhatsApp Business Accounts",
+             description="The WABAs the key may use (one when the key is bound to a WABA), with their numbers.",
+             parameters=PAGE_PARAMETERS, responses={200: paginated(WabaOut)})
     def get(self, request):
         return self.paginated(self.scoped(Waba).prefetch_related("phone_numbers"), waba_out, newest_first=False)
 
@@ -50,6 +75,8 @@ class WabaDetailView(ApiView):
         marketing_messages_enabled = serializers.BooleanField(required=False)
         business_id = serializers.RegexField(r"^\d{1,64}$", required=False, allow_blank=True)
 
+    @api_doc(operation_id="wabas_get", summary="Get a WhatsApp Business Account",
+             description="One WABA with its phone numbers.", responses={200: WabaOut})
     def get(self, request, pk: str):
         return Response(waba_out(self.get_scoped(Waba.objects.prefetch_related("phone_numbers"), pk)))
 
@@ -70,5 +97,8 @@ class WabaDetailView(ApiView):
 class PhoneNumberListView(ApiView):
     scopes = READ
 
+    @api_doc(operation_id="phone_numbers_list", summary="List sender phone numbers",
+             description="Every sender number the key may use, with quality rating, messaging tier and "
+             "throughput.", parameters=PAGE_PARAMETERS, responses={200: paginated(PhoneNumberOut)})
     def get(self, request):
         return self.paginated(self.scoped(PhoneNumber), phone_number_out, newest_first=False)

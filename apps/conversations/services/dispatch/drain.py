@@ -19,6 +19,7 @@ from apps.conversations.services.dispatch.prepare import _number_ctx, _NumberCtx
 from apps.conversations.services.dispatch.recording import outcomes_record
 from apps.conversations.services.dispatch.send import InFlight, _start_send
 from apps.core.redis import get_redis
+from apps.core.runtime.stopping import stop_requested
 
 
 def _batch_size(ctx: _NumberCtx) -> int:
@@ -53,14 +54,14 @@ def _drain_loop(*, phone_number_id: str, ctx: _NumberCtx, size: int, deadline: f
                 totals: dict[str, int]) -> None:
     in_flight: InFlight | None = None  # on the wire while the next batch is claimed
     while True:
-        current = messages_claim(phone_number_id=phone_number_id, limit=size) \
-            if time.monotonic() < deadline else Batch(token="")
+        live = time.monotonic() < deadline and not stop_requested()
+        current = messages_claim(phone_number_id=phone_number_id, limit=size) if live else Batch(token="")
         if len(current.messages) >= size:
             fan.busy()  # a full batch means a backlog: bring more drainers if the rate needs them
         if not current.messages and in_flight is None:
             # Idle: let the next on-commit kick through, then look once more so none slips between.
             kicks._release_kick(phone_number_id)
-            if time.monotonic() < deadline:
+            if live:
                 current = messages_claim(phone_number_id=phone_number_id, limit=size)
             if not current.messages:
                 break

@@ -58,7 +58,10 @@ def _payload(message: Message, number: PhoneNumber) -> dict:
 
     content = _meta_content(message, number)
     try:
-        body = build_send_payload(to=message.to_phone, message_type=message.type, content=content)
+        # Our id rides along: Meta echoes it on every status webhook, which is how a send whose answer was
+        # never recorded (the worker died) is recognised and settled instead of sent again (sweep.py).
+        body = build_send_payload(to=message.to_phone, message_type=message.type, content=content,
+                                  biz_opaque_callback_data=message.pk)
     except (ValueError, KeyError, TypeError) as exc:
         raise _Terminal("INVALID_REQUEST", f"Cannot build the request: {exc}")
     if message.type == "template" and message.template_category == "MARKETING" and \

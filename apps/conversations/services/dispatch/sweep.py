@@ -3,7 +3,7 @@ drain for every number with due work (what the on-commit fast path missed)."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db import connection, transaction
 from django.utils import timezone
@@ -11,11 +11,25 @@ from django.utils import timezone
 from apps.conversations.models import Message
 from apps.conversations.services import transitions
 from apps.conversations.services.dispatch import kicks
+from apps.conversations.services.dispatch.base import _setting
+
+
+def reconcile_window() -> timedelta:
+    return timedelta(seconds=_setting("DISPATCH_RECONCILE_SECONDS", 120))
 
 
 def leases_recover(*, now: datetime | None = None) -> int:
-    """Claims whose lease ran out (the worker died) go back to the queue, in one CAS update."""
-    return transitions.leases_expired_requeue(now=now or timezone.now())
+    """Claims whose lease ran out (the worker died) go back to the queue, in one CAS update, but not at once.
+
+    The rule: a claimed send's outcome is unknown once its worker is gone (it may have died after Meta
+    accepted it and before recording the answer). Every send carries our message id in Meta's
+    `biz_opaque_callback_data`, and Meta echoes it on the message's status webhooks; the receive road
+    (receiving.message_statuses_apply) settles an unrecorded send from such a webhook: it attaches the wamid
+    and moves it to sent through message_transition. So an expired claim waits DISPATCH_RECONCILE_SECONDS
+    past its lease for that report, and only a claim that stayed unreported for the whole window goes back to
+    the queue: a message reaches the customer twice only when Meta never reported the first send."""
+    now = now or timezone.now()
+    return transitions.leases_expired_requeue(now=now, before=now - reconcile_window())
 
 
 _EXPIRED = {"code": "MESSAGE_EXPIRED", "message": "The message could not be sent before it expired.",

@@ -53,6 +53,12 @@ class BackgroundWork:
         self.beat.start()
 
     def stop(self) -> None:
+        """Beat first (no new jobs), then a warm worker shutdown: running tasks get up to
+        SHUTDOWN_GRACE_SECONDS to finish; long loops end early (request_stop); messages the worker took
+        but did not finish are unacked (acks_late) and go back to the broker when its channel closes."""
+        from apps.core.runtime.stopping import request_stop
+
+        request_stop()
         try:
             self.beat.stop()
         except Exception:
@@ -61,7 +67,9 @@ class BackgroundWork:
             self.worker.stop(in_sighandler=False)
         except Exception:
             logger.exception("stopping the worker failed")
-        self._worker_thread.join(timeout=10)
+        self._worker_thread.join(timeout=float(settings.SHUTDOWN_GRACE_SECONDS))
+        if self._worker_thread.is_alive():
+            logger.warning("the in-process worker did not stop within %s s", settings.SHUTDOWN_GRACE_SECONDS)
 
 
 class Command(BaseCommand):

@@ -23,4 +23,5 @@ from apps.webhooks.services.outbound.subscriptions import (  # noqa: F401
     subscription_rotate_secret,
     subscription_set_enabled,
     subscription_update,
+    subscription_waba_for,
 )

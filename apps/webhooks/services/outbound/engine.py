@@ -28,6 +28,7 @@ from apps.core.events import event_type_is_public
 from apps.core.ids import new_id
 from apps.core.models import Event, Workspace
 from apps.core.runtime.lease import claim_ids, skip_locked_claim_sql
+from apps.core.scoping import waba_scoped
 from apps.core.services import event_envelope
 from apps.webhooks.models import (
     WebhookAttempt,
@@ -146,11 +147,17 @@ def _fan_out_workspace(workspace_id: str, batch: int) -> tuple[int, bool]:
         last = events[-1].sequence
         bodies: dict[str, str] = {}
         rows: list[WebhookDelivery] = []
+        # A WABA-bound subscription gets only its WABA's events (the binding's one rule, apps.core.scoping).
+        waba_events = {waba_id: set(waba_scoped(Event.objects.filter(pk__in=[e.pk for e in events]),
+                                                waba_id=waba_id).values_list("pk", flat=True))
+                       for waba_id in {s.waba_id for s in subs if s.waba_id}}
         for sub in subs:
             for event in events:
                 if event.sequence <= sub.event_cursor or not sub.enabled:
                     continue
                 if not subscription_matches(sub.events, event.type):
+                    continue
+                if sub.waba_id and event.pk not in waba_events[sub.waba_id]:
                     continue
                 if event.id not in bodies:
                     bodies[event.id] = body_for_event(event=event, workspace=workspace)

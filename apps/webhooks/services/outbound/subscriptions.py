@@ -13,6 +13,8 @@ from apps.core.crypto import decrypt_secret, encrypt_secret
 from apps.core.errors import Conflict, ValidationFailed
 from apps.core.events import event_type_is_public
 from apps.core.models import Workspace
+from apps.core.selectors import waba_exists
+from apps.core.tenancy import Tenant
 from apps.webhooks import ssrf
 from apps.webhooks.models import WebhookDelivery, WebhookSubscription
 from apps.webhooks.services.outbound.listener import subscriptions_changed
@@ -37,16 +39,30 @@ def _clean_url(url: str) -> str:
         raise ValidationFailed(str(exc), field="url")
 
 
+def subscription_waba_for(*, tenant: Tenant, requested: str) -> str:
+    """The WABA a new subscription is bound to. A WABA-bound key's subscriptions are bound to its WABA,
+    whether it asked or not (`["*"]` then means every event of that WABA); naming another WABA is a 400.
+    An unbound key may bind a subscription to any WABA of its workspace, or to none."""
+    if tenant.waba_id:
+        if requested and requested != tenant.waba_id:
+            raise ValidationFailed("This key is bound to another WABA.", field="waba_id")
+        return tenant.waba_id
+    if requested and not waba_exists(workspace=tenant.workspace, waba_id=requested):
+        raise ValidationFailed("No such WABA in this workspace.", field="waba_id")
+    return requested
+
+
 def subscription_create(*, workspace: Workspace, url: str, events: list[str], description: str = "",
-                        enabled: bool = True, rate_limit_per_second: int | None = None
+                        enabled: bool = True, rate_limit_per_second: int | None = None, waba_id: str = ""
                         ) -> tuple[WebhookSubscription, str]:
-    """Returns the subscription and its secret; the secret is shown this once."""
+    """Returns the subscription and its secret; the secret is shown this once. waba_id: bound to that
+    WABA (subscription_waba_for says which), it receives only that WABA's events."""
     url = _clean_url(url)
     events = _clean_events(events)
     secret = secret_generate()
     now = timezone.now()
     sub = WebhookSubscription.objects.create(
-        workspace=workspace, url=url, events=events, description=description, enabled=enabled,
+        workspace=workspace, url=url, events=events, description=description, enabled=enabled, waba_id=waba_id,
         disabled_reason="" if enabled else WebhookSubscription.DisabledReason.MANUAL,
         disabled_at=None if enabled else now, secret=encrypt_secret(secret),
         rate_limit_per_second=rate_limit_per_second,

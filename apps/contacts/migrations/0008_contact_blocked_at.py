@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('contacts', '0006_contact_parent_bsuid_username'),
+        ('contacts', '0007_contact_parent_bsuid_username'),
     ]
 
     operations = [

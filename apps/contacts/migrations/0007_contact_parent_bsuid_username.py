@@ -2,7 +2,7 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-    dependencies = [("contacts", "0005_search_indexes_per_workspace")]
+    dependencies = [("contacts", "0006_contact_waba_and_consent_without_row")]
 
     operations = [
         migrations.AddField(model_name="contact", name="parent_bsuid",
