@@ -104,7 +104,8 @@ class ContactListView(_ContactView):
              description="Contacts of the workspace (or sandbox), newest first.",
              parameters=[*PAGE_PARAMETERS, query("search", description="Part of the name or phone."),
                          query("tag"), query("opted_in", bool), query("external_id"),
-                         query("phone", description="E.164, exact.")],
+                         query("phone", description="E.164, exact."),
+                         query("bsuid", description="A business-scoped user id, exact.")],
              responses={200: paginated(ContactOut)})
     def get(self, request):
         params = request.query_params
@@ -228,15 +229,37 @@ class ContactConsentsView(ApiView):
 
 
 class ContactBlockView(ApiView):
-    """POST /api/v1/contacts/{id}/block and /unblock: Meta's block_users API on the workspace's numbers
-    (the key's WABA's, when bound). The inbox's Block button calls it."""
+    """POST /api/v1/contacts/{id}/block: Meta's block_users API on the workspace's numbers (the key's WABA's,
+    when bound). The inbox's Block button calls it."""
 
     scopes = {"POST": "contacts:write"}
     blocked = True
 
-    def post(self, request, pk: str):
+    def _set(self, pk: str):
         contact = self.get_scoped(Contact, pk)
         contact = services.contact_block_set(contact=contact, blocked=self.blocked, waba_id=self.tenant.waba_id)
         self.audit_target = ("contact", contact.pk)
         contact = Contact.objects.prefetch_related("tag_rows").get(pk=contact.pk)
         return Response(contact_out(contact))
+
+    @api_doc(operation_id="contacts_block", summary="Block a contact",
+             description="Blocks the person on WhatsApp through Meta's block_users API on every number of the "
+             "workspace (or of the key's WABA). Sends to a blocked contact are refused with 422 CONTACT_BLOCKED. "
+             "Meta refusing answers 502 UPSTREAM_ERROR and nothing is recorded.",
+             request=None, responses={200: ContactOut}, errors=(502,))
+    def post(self, request, pk: str):
+        return self._set(pk)
+
+
+class ContactUnblockView(ContactBlockView):
+    """POST /api/v1/contacts/{id}/unblock: Meta's block_users DELETE; sends go again."""
+
+    blocked = False
+
+    @api_doc(operation_id="contacts_unblock", summary="Unblock a contact",
+             description="Unblocks the person on WhatsApp (Meta's block_users DELETE) on every number of the "
+             "workspace (or of the key's WABA); sends to the contact go again. Meta refusing answers 502 "
+             "UPSTREAM_ERROR and nothing is recorded.",
+             request=None, responses={200: ContactOut}, errors=(502,))
+    def post(self, request, pk: str):
+        return self._set(pk)

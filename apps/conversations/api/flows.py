@@ -4,12 +4,15 @@
 from __future__ import annotations
 
 from django.http import HttpResponse
+from drf_spectacular.utils import OpenApiResponse
+from rest_framework import serializers
 from rest_framework.renderers import BaseRenderer
 from rest_framework.settings import api_settings
 
 from apps.conversations.models import Message
 from apps.conversations.selectors.flows import flow_responses, flow_responses_csv, flow_sent
 from apps.core.api.base import ApiView
+from apps.core.api.docs import PAGE_PARAMETERS, api_doc, paginated, query
 from apps.core.errors import NotFound
 
 
@@ -22,6 +25,18 @@ def flow_response_out(message: Message) -> dict:
     return {"message_id": message.pk, "contact_id": message.contact_id, "conversation_id": message.conversation_id,
             "flow_id": answer.get("flow_id"), "flow_token": answer.get("flow_token"), "fields": answer.get("fields") or {},
             "received_at": _ts(message.created_at)}
+
+
+class FlowResponseOut(serializers.Serializer):
+    """One customer's answers to a WhatsApp Flow (an interactive `nfm_reply`)."""
+
+    message_id = serializers.CharField(help_text="The inbound message that carried the answers.")
+    contact_id = serializers.CharField()
+    conversation_id = serializers.CharField(allow_null=True)
+    flow_id = serializers.CharField(allow_null=True, help_text="The flow id (else name) of the flow message sent.")
+    flow_token = serializers.CharField(allow_null=True)
+    fields = serializers.DictField(help_text="The answered fields, as the flow returned them.")
+    received_at = serializers.DateTimeField()
 
 
 class CsvRenderer(BaseRenderer):
@@ -39,6 +54,15 @@ class FlowResponsesView(ApiView):
     scopes = {"GET": "messages:read"}
     renderer_classes = [*api_settings.DEFAULT_RENDERER_CLASSES, CsvRenderer]
 
+    @api_doc(operation_id="flows_responses_list", summary="List a flow's answers",
+             description="The answers customers gave to a WhatsApp Flow sent from this workspace, oldest first: "
+             "JSON pages, or one CSV (`Accept: text/csv` or `?format=csv`) with phone and BSUID columns and one "
+             "column per answered field. 404 when no flow message with this id was sent from the workspace.",
+             parameters=[*PAGE_PARAMETERS, query("format", description="`csv` for a CSV download.", enum=["csv"])],
+             responses={(200, "application/json"): paginated(FlowResponseOut),
+                        (200, "text/csv"): OpenApiResponse(
+                            response={"type": "string", "contentMediaType": "text/csv"},
+                            description="The answers as CSV.")})
     def get(self, request, flow_id: str):
         scoped = self.scoped(Message)
         if not flow_sent(queryset=scoped, flow_id=flow_id):
