@@ -13,7 +13,7 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from apps.conversations.models import Message
+from apps.conversations.models import Message, MessageAttempt
 from apps.conversations.services import dispatch
 from apps.core.models import Event
 from apps.providers import registry
@@ -100,6 +100,24 @@ def test_131049_through_the_endpoint_is_queued_again_on_a_growing_schedule(works
     failed = Event.objects.get(type="message.failed")
     assert failed.data["error"]["reason"] == "per_user_marketing_limit"
     assert failed.data["error"]["action"].startswith("Nothing now")
+
+
+def test_a_late_status_of_the_held_send_does_not_settle_the_queued_message(workspace):
+    """Crash reconciliation (biz_opaque_callback_data) and the 131049 hold together: Meta's late `sent` for the
+    held wamid names our message id, but the message waits for its retry; it is not settled with the old wamid."""
+    number = live_number(workspace)
+    m = _campaign_message(workspace, number, valid_days=4)
+    deliver(_failed_131049(FAILED_WAMID))
+    m.refresh_from_db()
+    assert (m.status, m.provider_message_id, m.holds) == ("queued", None, 1)
+    late = _failed_131049(FAILED_WAMID)
+    status = late["entry"][0]["changes"][0]["value"]["statuses"][0]
+    status.update(status="sent", biz_opaque_callback_data=m.pk)
+    status.pop("errors", None)
+    deliver(late)
+    m.refresh_from_db()
+    assert (m.status, m.provider_message_id, m.holds, m.sent_at) == ("queued", None, 1, None)
+    assert not MessageAttempt.objects.filter(message_id=m.pk).exists()
 
 
 def test_131049_outside_the_validity_window_fails_at_once(workspace):

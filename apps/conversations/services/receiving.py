@@ -445,6 +445,8 @@ def _sends_reconcile(*, number, updates: list, now: datetime) -> dict[str, Messa
         if message.status == Message.Status.SENDING and message.claimed_until and message.claimed_until >= now:
             continue
         wamid, at = by_id[message.pk]
+        if wamid in ((message.content or {}).get("previous_wamids") or []):
+            continue  # a late status of a send Meta held back (131049): the message waits for its retry
         if transitions.message_send_reconcile(message=message, provider_message_id=wamid, at=at):
             MessageAttempt.objects.get_or_create(
                 message_id=message.pk, number=message.attempts + 1,
