@@ -78,6 +78,9 @@ def response_problems(method: str, path: str, response) -> list[str]:
         return [f"{method} {match} {status}: documented without a body, answered one"] if body else []
     if "application/json" not in content or body is None:
         return []
+    media_type = (response.get("Content-Type") or "").split(";")[0].strip()
+    if media_type in content and media_type != "application/json":
+        return []  # a documented non-JSON answer of the operation (e.g. text/csv by content negotiation)
     try:
         instance = json.loads(body)
     except ValueError:
