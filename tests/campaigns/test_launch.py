@@ -307,7 +307,8 @@ def test_preflight_numbers(tenant, workspace, number, template, live_api):
     make_contacts(workspace, 2, start=20, opted_in=False, custom_fields={"city": "Delhi"})
     make_contacts(workspace, 1, start=30)  # no city, and the campaign gives no default
     # Known only by a business-scoped user id: reached through Meta's `recipient` (API.md Identity).
-    Contact.objects.create(workspace=workspace, bsuid="US.123", name="No phone", custom_fields={"city": "X"})
+    Contact.objects.create(workspace=workspace, bsuid="US.123", name="No phone", custom_fields={"city": "X"},
+                           opted_in=True)
     Contact.objects.create(workspace=workspace, name="No address at all", custom_fields={"city": "X"})
     campaign = _campaign(tenant, number, variables={"1": "{{contact.name}}", "2": "{{contact.custom_fields.city}}"})
     r = live_api.post(f"/api/v1/campaigns/{campaign.pk}/preflight")

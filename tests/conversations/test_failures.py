@@ -157,6 +157,7 @@ def test_simulator_131049_on_a_single_send_fails_with_its_reason(workspace, sand
     sandbox = workspace.sandbox
     number = sandbox.phone_numbers.get()
     template(sandbox, number.waba, category="MARKETING")
+    contact(sandbox, "+15550001004")  # opted in: marketing goes only to those who did
     r = sandbox_api.post("/api/v1/messages", {"to": "+15550001004", "template": {
         "name": "order_update", "language": "en", "variables": ["Ann", "7"]}}, format="json")
     assert r.status_code == 202, r.content

@@ -107,9 +107,9 @@ def test_authentication_template_to_a_bsuid_is_a_clear_422_nothing_written(works
     assert r.json()["error"]["details"]["field"] == "recipient"
     assert Message.objects.filter(direction="outbound").count() == 0 and Event.objects.count() == before
     # The same template to a phone goes.
-    assert policy.recipient_classify(phone=BSUID, opted_out=False, category="AUTHENTICATION",
+    assert policy.recipient_classify(phone=BSUID, opted_in=True, requires_opt_in=True, category="AUTHENTICATION",
                                      missing_variable=False) == policy.INVALID_NUMBER
-    assert policy.recipient_classify(phone=BSUID, opted_out=False, category="MARKETING",
+    assert policy.recipient_classify(phone=BSUID, opted_in=True, requires_opt_in=True, category="MARKETING",
                                      missing_variable=False) is None
 
 

@@ -18,7 +18,7 @@ from apps.providers.meta_cloud.payloads import marketing_messages_payload, send_
 from apps.providers.simulator.testing import start_fakemeta_in_thread
 from apps.webhooks.models import InboundWebhook
 from apps.webhooks.services import inbound
-from tests.conversations.send_support import live_number, redis_keys_clear, template
+from tests.conversations.send_support import contact, live_number, redis_keys_clear, template
 from tests.webhooks.inbound_support import FIXTURES, META_PHONE_ID, META_WABA_ID, fixture, signed_post
 
 pytestmark = pytest.mark.django_db
@@ -49,6 +49,7 @@ def test_switch_routes_marketing_templates_to_marketing_messages(workspace, sett
         from apps.conversations.services.sending import message_send
 
         tenant = Tenant(workspace=workspace, scopes=frozenset(API_SCOPES))
+        contact(workspace, "+16505551234")  # opted in: marketing goes only to those who did
         ids = [message_send(tenant=tenant, data={"to": "+16505551234", "template": {
             "name": name, "language": "en", "variables": ["Ann", "7"]}}).pk for name in ("promo", "receipt")]
         dispatch.dispatch_drain(phone_number_id=number.pk, budget_seconds=3)
@@ -90,6 +91,7 @@ def test_sandbox_marketing_send_through_the_simulator(workspace, sandbox_api):
     sandbox = workspace.sandbox
     number = sandbox.phone_numbers.get()
     template(sandbox, number.waba, category="MARKETING")
+    contact(sandbox, "+16505551234")  # opted in: marketing goes only to those who did
     assert sandbox_api.patch(f"/api/v1/wabas/{number.waba_id}", {"marketing_messages_enabled": True},
                              format="json").status_code == 200
     r = sandbox_api.post("/api/v1/messages", {"to": "+16505551234", "template": {

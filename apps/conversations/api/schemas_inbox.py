@@ -193,7 +193,7 @@ class MediaUploadIn(serializers.Serializer):
 
 class SandboxInboundOut(serializers.Serializer):
     wamid = serializers.CharField(help_text="Meta-style message id of the simulated inbound.")
-    from_ = serializers.CharField()
+    from_ = serializers.CharField(allow_null=True, help_text="E.164; null for a customer known only by a BSUID.")
     type = serializers.CharField()
     phone_number_id = serializers.CharField()
     status = serializers.ChoiceField(choices=["accepted"])
