@@ -391,6 +391,8 @@ META_APP_ID = env.str("META_APP_ID", default="")
 META_EMBEDDED_SIGNUP_CONFIG_ID = env.str("META_EMBEDDED_SIGNUP_CONFIG_ID", default="")
 META_VERIFY_TOKEN = _required_in_production("META_VERIFY_TOKEN", "reach-dev-verify-token")
 DEFAULT_THROUGHPUT_MPS = env.int("DEFAULT_THROUGHPUT_MPS", default=80)
+# Meta's automatic throughput upgrade (phone_number_quality_update THROUGHPUT_UPGRADE), META.md §5.
+UPGRADED_THROUGHPUT_MPS = env.int("UPGRADED_THROUGHPUT_MPS", default=1000)
 CUSTOMER_SERVICE_WINDOW_HOURS = env.int("CUSTOMER_SERVICE_WINDOW_HOURS", default=24)
 
 # --- Simulator (apps/providers/simulator): the fake Meta's numbers, all overridable -------------
@@ -434,6 +436,12 @@ FALLBACK_WAIT_MAX_SECONDS = env.int("FALLBACK_WAIT_MAX_SECONDS", default=72 * 36
 
 # --- Send pipeline (dispatcher) ---------------------------------------------------------------------
 DISPATCH_MAX_AGE_SECONDS = env.int("DISPATCH_MAX_AGE_SECONDS", default=24 * 3600)  # then failed as expired
+# Click-to-WhatsApp entry: a reply within this many hours opens the free entry point window of this length.
+FREE_ENTRY_POINT_REPLY_HOURS = env.float("FREE_ENTRY_POINT_REPLY_HOURS", default=24.0)
+FREE_ENTRY_POINT_HOURS = env.float("FREE_ENTRY_POINT_HOURS", default=72.0)
+# 131049 (Meta's per-user marketing limit): send again after these hours (a growing schedule; Meta says not
+# before 24 h), while the message is still valid (a campaign's validity window); then it fails.
+PER_USER_MARKETING_RETRY_HOURS = env.list("PER_USER_MARKETING_RETRY_HOURS", cast=float, default=[24.0, 48.0, 96.0])
 DISPATCH_LEASE_SECONDS = env.int("DISPATCH_LEASE_SECONDS", default=60)  # a claim's lease
 # A claim whose lease ran out may have reached Meta (the worker died between the call and recording it): it
 # waits this long past the lease for a status webhook carrying its id (biz_opaque_callback_data) before

@@ -81,6 +81,9 @@ def response_problems(method: str, path: str, response) -> list[str]:
         return []  # a documented non-JSON representation (e.g. a report as text/csv)
     if "application/json" not in content or body is None:
         return []
+    media_type = (response.get("Content-Type") or "").split(";")[0].strip()
+    if media_type in content and media_type != "application/json":
+        return []  # a documented non-JSON answer of the operation (e.g. text/csv by content negotiation)
     try:
         instance = json.loads(body)
     except ValueError:

@@ -187,11 +187,14 @@ def tier_limit(tier: str) -> int | None:
 
 def tier_messaged_contacts(*, phone_number, now: datetime) -> QuerySet:
     """Contacts that already received a template from this number's WABA in the last 24 h (failed and
-    canceled sends do not count). Meta counts per portfolio; the WABA is the nearest thing we model, and
-    counting every template (inside a window or not) errs on the side of never exceeding the limit."""
+    canceled sends do not count). Meta counts per business portfolio (all its numbers share the limit:
+    wabas.services.portfolio_wabas); counting every template (inside a window or not) errs on the side of
+    never exceeding the limit."""
+    from apps.wabas.services import portfolio_wabas
+
     return (
         Message.objects.filter(
-            phone_number__waba_id=phone_number.waba_id, direction="outbound", type="template",
+            phone_number__waba__in=portfolio_wabas(waba=phone_number.waba), direction="outbound", type="template",
             created_at__gte=now - timedelta(hours=24), contact_id__isnull=False,
         )
         .exclude(status__in=("failed", "canceled"))
@@ -223,3 +226,26 @@ def tier_free_contact_ids(*, phone_number, now: datetime, contact_ids: list[str]
         .values_list("pk", flat=True)
     )
     return already | open_window
+
+
+def campaign_failures_by_reason(*, campaign: Campaign) -> list[dict]:
+    """The campaign's failed messages grouped by the failure table's reason (apps.providers.failures), most
+    frequent first: reason, count, the plain sentence, the next action and Meta's codes seen. One grouped
+    query over (error_code, upstream_code); the table maps each group."""
+    from apps.conversations.models import Message
+    from apps.providers.failures import failure_explain
+
+    rows = (Message.objects.filter(workspace_id=campaign.workspace_id, campaign_id=campaign.pk, status="failed")
+            .values("error_code", "upstream_code").annotate(n=Count("id")).order_by())
+    groups: dict[str, dict] = {}
+    for row in rows:
+        failure = failure_explain(code=row["error_code"], upstream_code=row["upstream_code"])
+        group = groups.setdefault(failure.reason, {"reason": failure.reason, "count": 0,
+                                                   "description": failure.sentence, "action": failure.action,
+                                                   "upstream_codes": []})
+        group["count"] += row["n"]
+        if row["upstream_code"] is not None and row["upstream_code"] not in group["upstream_codes"]:
+            group["upstream_codes"].append(row["upstream_code"])
+    for group in groups.values():
+        group["upstream_codes"].sort()
+    return sorted(groups.values(), key=lambda g: (-g["count"], g["reason"]))

@@ -61,3 +61,23 @@ def contact_consent_event(*, record: ConsentRecord, phone: str | None) -> tuple[
     if record.status == ConsentRecord.Status.OPT_IN:
         return "contact.opted_in", contact_opted_in(record=record, phone=phone)
     return "contact.opted_out", contact_opted_out(record=record, phone=phone)
+
+
+# --- contact.merged (API.md Identity) ---------------------------------------------------------------------
+
+event_type_register(
+    "contact.merged", public=True,
+    schema=obj({"contact_id": ident("contact"), "merged_contact_id": ident("contact"),
+                "phone": nullable(STRING), "bsuid": nullable(STRING), "parent_bsuid": nullable(STRING),
+                "username": nullable(STRING), "reason": STRING}),
+    example={"contact_id": "con_01HNQX2P8Y9R", "merged_contact_id": "con_01HNQX2P8Y9S", "phone": "+15551234567",
+             "bsuid": "US.13491208655302741918", "parent_bsuid": None, "username": "ana.w", "reason": "inbound"},
+    description="Two contacts turned out to be one person (a phone contact and a business-scoped user id "
+                "contact): `merged_contact_id` was folded into `contact_id`, its conversations and messages "
+                "moved with it, and it no longer exists.")
+
+
+def contact_merged(*, contact, merged_contact_id: str, bsuid: str | None, reason: str) -> dict[str, Any]:
+    return {"contact_id": contact.pk, "merged_contact_id": merged_contact_id, "phone": contact.phone,
+            "bsuid": bsuid or contact.bsuid, "parent_bsuid": contact.parent_bsuid or None,
+            "username": contact.username or None, "reason": reason}

@@ -219,9 +219,10 @@ def _parse_row(values: list[str], *, names: list[str], number: int, report: Impo
 def _write_batch_postgres(*, workspace: Workspace, rows: list[_Row], by: ImportBy) -> tuple[int, int]:
     now = timezone.now()
     sql = """
-        INSERT INTO contacts_contact (id, workspace_id, phone, wa_id, bsuid, name, email, external_id, custom_fields,
-                             opted_in, consent_updated_at, last_inbound_at, created_waba_id, created_at, updated_at)
-        SELECT u.id, %s, u.phone, u.wa_id, NULL, u.name, u.email, u.external_id, u.custom_fields,
+        INSERT INTO contacts_contact (id, workspace_id, phone, wa_id, bsuid, parent_bsuid, username, name, email,
+                             external_id, custom_fields, opted_in, consent_updated_at, last_inbound_at,
+                             created_waba_id, created_at, updated_at)
+        SELECT u.id, %s, u.phone, u.wa_id, NULL, '', '', u.name, u.email, u.external_id, u.custom_fields,
                NULL, NULL, NULL, %s, %s, %s
         FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::jsonb[])
              AS u(id, phone, wa_id, name, email, external_id, custom_fields)

@@ -14,6 +14,11 @@ class Contact(models.Model):
     phone = models.CharField(max_length=16, null=True, blank=True)
     wa_id = models.CharField(max_length=32, blank=True, default="")
     bsuid = models.CharField(max_length=160, null=True, blank=True)
+    # Meta's parent_user_id (an enterprise-level BSUID, `US.ENT.…`) and the customer's WhatsApp username.
+    parent_bsuid = models.CharField(max_length=160, blank=True, default="")
+    username = models.CharField(max_length=64, blank=True, default="")
+    # Blocked with Meta's block_users API on the workspace's numbers: no message goes to them.
+    blocked_at = models.DateTimeField(null=True, blank=True)
     name = models.CharField(max_length=255, blank=True, default="")
     email = models.EmailField(max_length=254, blank=True, default="")
     external_id = models.CharField(max_length=255, blank=True, default="")

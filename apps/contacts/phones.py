@@ -33,6 +33,24 @@ def _fix_national_quirks(digits: str) -> str:
     return digits
 
 
+# Meta's business-scoped user id: a country prefix and up to 128 alphanumerics, `US.13491208655302741918`;
+# a parent id carries `ENT.` (`US.ENT.…`). META.md §3.9.
+BSUID_RE = re.compile(r"^[A-Z]{2}\.(ENT\.)?[A-Za-z0-9]{1,128}$")
+
+
+def is_bsuid(value) -> bool:
+    return isinstance(value, str) and bool(BSUID_RE.match(value))
+
+
+def normalize_bsuid(raw, *, field: str = "recipient") -> str:
+    """A BSUID as Meta writes it, or VALIDATION_FAILED naming `field`."""
+    value = raw.strip() if isinstance(raw, str) else raw
+    if not is_bsuid(value):
+        raise ValidationFailed(f"{raw!r} is not a business-scoped user id (like US.13491208655302741918).",
+                               field=field)
+    return value
+
+
 def normalize_phone(raw: str, *, field: str = "to") -> str:
     """Return E.164 (`+` and 8–15 digits) or raise VALIDATION_FAILED naming `field`."""
     if not isinstance(raw, str) or not raw.strip():

@@ -22,7 +22,8 @@ _FALSE = {"false", "0", "no"}
 
 def contact_list(*, tenant: Tenant, search: str | None = None, tag: str | None = None,
                  opted_in: str | bool | None = None, external_id: str | None = None,
-                 phone: str | None = None, custom_field: tuple[str, str] | None = None) -> QuerySet[Contact]:
+                 phone: str | None = None, custom_field: tuple[str, str] | None = None,
+                 bsuid: str | None = None) -> QuerySet[Contact]:
     """Filters match the indexes: trigram GIN on name/phone (PostgreSQL), (workspace, name, contact) on
     tags, (workspace, opted_in), (workspace, external_id). A WABA-bound key sees the contacts of its WABA."""
     workspace = tenant.workspace
@@ -31,7 +32,9 @@ def contact_list(*, tenant: Tenant, search: str | None = None, tag: str | None =
         search = search.strip()[:100]
         digits = search.lstrip("+").replace(" ", "").replace("-", "")
         condition = Q(name__icontains=search)
-        if digits.isdigit():
+        if search.startswith("@"):  # a WhatsApp username (contacts without a phone are found by it)
+            condition = Q(username__iexact=search[1:])
+        elif digits.isdigit():
             condition |= Q(phone__contains=digits)
         qs = qs.filter(condition)
     if tag:
@@ -48,6 +51,8 @@ def contact_list(*, tenant: Tenant, search: str | None = None, tag: str | None =
         qs = qs.filter(external_id=external_id)
     if phone:
         qs = qs.filter(phone=phone)
+    if bsuid:
+        qs = qs.filter(bsuid=bsuid)
     if custom_field and custom_field[0]:
         key, value = custom_field
         qs = qs.filter(**{f"custom_fields__{key}": value}) if value else qs.filter(custom_fields__has_key=key)

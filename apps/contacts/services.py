@@ -13,7 +13,7 @@ from apps.contacts.events import contact_consent_event
 from apps.contacts.models import ConsentRecord, Contact, ContactTag
 
 # Part of this module's surface: other apps normalise numbers and match stop words through services.
-from apps.contacts.phones import normalize_phone, wa_id_to_e164
+from apps.contacts.phones import is_bsuid, normalize_bsuid, normalize_phone, wa_id_to_e164  # noqa: F401
 from apps.contacts.stopwords import match_consent_keyword
 from apps.core.errors import Conflict, ValidationFailed
 from apps.core.models import Workspace
@@ -104,6 +104,28 @@ def contact_upsert_by_phone(*, workspace: Workspace, phone: str, name: str | Non
         Contact.objects.filter(pk=contact.pk, name="").update(name=name[:255], updated_at=timezone.now())
         contact.name = name[:255]
     return contact
+
+
+def contact_upsert_by_address(*, workspace: Workspace, address: str) -> Contact:
+    """The contact a send goes to: by phone (E.164), or by business-scoped user id when Meta gave no phone
+    (created keyed by the BSUID when unknown)."""
+    if not is_bsuid(address):
+        return contact_upsert_by_phone(workspace=workspace, phone=address)
+    existing = Contact.objects.filter(workspace=workspace, bsuid=address).first()
+    if existing is not None:
+        return existing
+    try:
+        with transaction.atomic():
+            return Contact.objects.create(workspace=workspace, bsuid=address)
+    except IntegrityError:
+        return Contact.objects.get(workspace=workspace, bsuid=address)
+
+
+def contact_address(contact: Contact | None) -> str:
+    """Where a message to this contact goes: its phone, else its BSUID (Meta's `recipient`)."""
+    if contact is None:
+        return ""
+    return contact.phone or contact.bsuid or ""
 
 
 @transaction.atomic
@@ -219,11 +241,15 @@ def _safe_phone(phone: str | None, wa_id: str | None) -> str | None:
 
 @transaction.atomic(savepoint=False)  # the receive road's own transaction; a failure rolls it all back
 def contact_upsert_from_inbound(*, workspace: Workspace, phone: str | None, wa_id: str | None,
-                                bsuid: str | None, profile_name: str | None) -> tuple[Contact, bool]:
+                                bsuid: str | None, profile_name: str | None, parent_bsuid: str | None = None,
+                                username: str | None = None) -> tuple[Contact, bool]:
     """Find the sender by phone, else by BSUID; create when unknown. Fills what Meta newly tells us
-    (wa_id, BSUID, phone, a name where none is set) without overwriting what a person typed."""
+    (wa_id, BSUID, parent BSUID, username, phone, a name where none is set) without overwriting what a
+    person typed. When the phone's contact and the BSUID's contact are two rows, the BSUID stays on its
+    own row: the caller merges them (conversations.services.identity.contact_merge)."""
     e164 = _safe_phone(phone, wa_id)
     bsuid = bsuid or None
+    parent_bsuid, username = (parent_bsuid or "")[:160], (username or "")[:64]
     contact = None
     if e164:
         contact = Contact.objects.select_for_update().filter(workspace=workspace, phone=e164).first()
@@ -236,7 +262,7 @@ def contact_upsert_from_inbound(*, workspace: Workspace, phone: str | None, wa_i
             with transaction.atomic():
                 return Contact.objects.create(
                     workspace=workspace, phone=e164, bsuid=bsuid, wa_id=(wa_id or (e164 or "")[1:])[:32],
-                    name=(profile_name or "")[:255],
+                    name=(profile_name or "")[:255], parent_bsuid=parent_bsuid, username=username,
                 ), True
         except IntegrityError:  # a concurrent inbound created it first
             lookup = {"phone": e164} if e164 else {"bsuid": bsuid}
@@ -255,9 +281,52 @@ def contact_upsert_from_inbound(*, workspace: Workspace, phone: str | None, wa_i
     if profile_name and not contact.name:
         contact.name = profile_name[:255]
         changed.append("name")
+    for attr, value in (("parent_bsuid", parent_bsuid), ("username", username)):
+        if value and getattr(contact, attr) != value:
+            setattr(contact, attr, value)  # Meta's current values: usernames can change
+            changed.append(attr)
     if changed:
         contact.save(update_fields=[*changed, "updated_at"])
     return contact, False
+
+
+@transaction.atomic(savepoint=False)  # inside the caller's merge transaction
+def contact_absorb(*, survivor: Contact, absorbed: Contact, reason: str = "inbound") -> dict[str, Any]:
+    """The contacts' half of a merge (API.md Identity): `absorbed` is the same person as `survivor` (a
+    BSUID-only row and a phone row Meta has now tied together). Its tags, custom fields, name, email, window
+    and latest consent move to the survivor, which takes its BSUID, parent BSUID and username; then the
+    absorbed row is erased and `contact.merged` appended. The caller has already moved what sits above
+    contacts (conversations, messages). Returns the event's data."""
+    from apps.contacts.events import contact_merged
+
+    survivor = Contact.objects.select_for_update().get(pk=survivor.pk)
+    absorbed = Contact.objects.select_for_update().get(pk=absorbed.pk, workspace_id=survivor.workspace_id)
+    tags = list(ContactTag.objects.filter(contact=survivor).values_list("name", flat=True))
+    for name in ContactTag.objects.filter(contact=absorbed).values_list("name", flat=True):
+        if name not in tags:
+            tags.append(name)
+    latest = ConsentRecord.objects.filter(contact=absorbed).order_by("-created_at").first()
+    mine = ConsentRecord.objects.filter(contact=survivor).order_by("-created_at").first()
+    bsuid = absorbed.bsuid
+    identity = {"bsuid": absorbed.bsuid, "parent_bsuid": absorbed.parent_bsuid or survivor.parent_bsuid,
+                "username": absorbed.username or survivor.username}
+    fields = {"custom_fields": {**(absorbed.custom_fields or {}), **(survivor.custom_fields or {})},
+              "name": survivor.name or absorbed.name, "email": survivor.email or absorbed.email,
+              "external_id": survivor.external_id or absorbed.external_id}
+    last_inbound = max((t for t in (survivor.last_inbound_at, absorbed.last_inbound_at) if t), default=None)
+    absorbed_id = absorbed.pk
+    contact_delete(contact=absorbed)  # frees the BSUID (unique per workspace) for the survivor
+    for key, value in {**fields, **identity}.items():
+        setattr(survivor, key, value)
+    survivor.last_inbound_at = last_inbound
+    survivor.save(update_fields=[*fields, *identity, "last_inbound_at", "updated_at"])
+    _tags_set(contact=survivor, tags=tags)
+    if latest is not None and (mine is None or latest.created_at > mine.created_at):
+        consent_record(contact=survivor, status=latest.status, source=latest.source,
+                       note=f"merged from {absorbed_id}: {latest.note}"[:1000])
+    data = contact_merged(contact=survivor, merged_contact_id=absorbed_id, bsuid=bsuid, reason=reason)
+    event_append(workspace=survivor.workspace, type="contact.merged", data=data)
+    return data
 
 
 def contact_inbound_recorded(*, contact: Contact, at: datetime) -> None:
@@ -335,3 +404,36 @@ def consent_from_meta_preference(*, workspace: Workspace, wa_id: str | None, bsu
     when = (at or timezone.now()).isoformat().replace("+00:00", "Z")
     return consent_record(contact=contact, status=status, source=ConsentRecord.Source.META_PREFERENCES,
                           note=f"Meta user_preferences marketing_messages={value} at {when}")
+
+
+# --- block / unblock (Meta's block_users API) -------------------------------------------------------------
+
+
+def contact_block_set(*, contact: Contact, blocked: bool, waba_id: str = "") -> Contact:
+    """Block (or unblock) a customer with Meta on every number of the workspace (or of the key's WABA) the
+    customer can reach, then record it: a blocked contact gets no messages (policy: CONTACT_BLOCKED). The
+    Graph calls run outside any transaction; a refusal from Meta is 502 UPSTREAM_ERROR and nothing is
+    recorded."""
+    from apps.core.errors import UpstreamError
+    from apps.providers.base import ProviderError
+    from apps.providers.registry import whatsapp_provider
+    from apps.wabas.selectors import phone_numbers_for
+    from apps.wabas.services import waba_access_token
+
+    address = contact.phone or contact.bsuid
+    if not address:
+        raise ValidationFailed("This contact has no phone or business-scoped user id to block.", field="id")
+    numbers = list(phone_numbers_for(workspace=contact.workspace, waba_id=waba_id).select_related("waba"))
+    for number in numbers:
+        try:
+            whatsapp_provider(simulated=number.waba.is_simulated).block_users(
+                phone_number_id=number.meta_phone_number_id, access_token=waba_access_token(number.waba),
+                users=[address], block=blocked)
+        except ProviderError as exc:
+            raise UpstreamError(f"Meta refused to {'block' if blocked else 'unblock'} the user: {exc.message}",
+                                details={"upstream_code": exc.upstream_code,
+                                         "phone_number_id": number.pk}) from exc
+    at = timezone.now() if blocked else None
+    Contact.objects.filter(pk=contact.pk).update(blocked_at=at, updated_at=timezone.now())
+    contact.blocked_at = at
+    return contact

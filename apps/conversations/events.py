@@ -33,7 +33,23 @@ def public_status(status: str | None) -> str | None:
 
 
 _ERROR = obj({"code": STRING, "message": STRING, "upstream_code": nullable(INTEGER)},
-             description="Why the message failed (as GET /api/v1/messages/{id} reports it).")
+             {"reason": STRING, "description": STRING, "action": STRING},
+             description="Why the message failed (as GET /api/v1/messages/{id} reports it): Reach's stable "
+                         "code and reason, Meta's text, a plain sentence and the next action.")
+
+
+def message_error(message: Message) -> dict[str, Any] | None:
+    """The `error` object of a failed message, the same in the API, the events, the inbox and the reports:
+    code, Meta's message and code, and the failure table's reason, sentence and action."""
+    held = message.status in (Message.Status.QUEUED, Message.Status.SENDING) and message.holds and message.error_code
+    if message.status != Message.Status.FAILED and not held:
+        return None  # a message Meta held back (131049) shows why it waits
+    from apps.providers.failures import failure_public
+
+    return {"code": message.error_code, "message": message.error_message, "upstream_code": message.upstream_code,
+            **failure_public(code=message.error_code, upstream_code=message.upstream_code)}
+
+
 _STATUS_SCHEMA = obj(
     {
         "message_id": ident("message"),
@@ -58,6 +74,10 @@ _STATUS_SCHEMA = obj(
         "attempts": {**INTEGER, "description": "Failed messages: how many times the dispatcher tried it."},
         "refund": {"type": "string", "pattern": r"^\d+\.\d{4}$",
                    "description": "Failed messages already charged: the refund posted to the wallet."},
+        "retry": obj({"reason": STRING, "upstream_code": nullable(INTEGER), "next_attempt_at": TIMESTAMP,
+                      "holds": INTEGER},
+                     description="Meta held the sent message back (131049, the per-user marketing limit): it "
+                                 "is queued again for next_attempt_at, inside its validity window."),
     },
 )
 _STATUS_EXAMPLE = {
@@ -87,8 +107,7 @@ def message_status_changed(*, message: Message, previous_status: str | None, tim
     if message.pricing:
         data["pricing"] = message.pricing
     if failed:
-        data["error"] = {"code": message.error_code, "message": message.error_message,
-                         "upstream_code": message.upstream_code}
+        data["error"] = message_error(message)
         data["attempts"] = message.attempts
         refund = getattr(message, "refund", None)
         if refund:
@@ -151,12 +170,19 @@ event_type_register(
     schema=obj({
         "message_id": ident("message"), "conversation_id": ident("conversation"), "direction": {"const": "inbound"},
         "contact": obj({"id": ident("contact"), "phone": nullable(STRING), "wa_id": nullable(STRING),
-                        "bsuid": nullable(STRING), "name": nullable(STRING)}),
+                        "bsuid": nullable(STRING), "name": nullable(STRING)},
+                       {"parent_bsuid": nullable(STRING), "username": nullable(STRING)}),
         "from": nullable(STRING), "type": STRING, "body": STRING,
         "content": {"type": "object", "description": "Meta's message object (with context, referral, errors)."},
         "provider_message_id": STRING, "phone_number_id": ident("receiving phone number"),
         "reply_to_message_id": nullable(STRING), "timestamp": nullable(TIMESTAMP), "received_at": TIMESTAMP,
         "created_at": TIMESTAMP,
+    }, {
+        "referral": {"type": "object", "description": "The click-to-WhatsApp ad or post the customer came "
+                                                      "from (source_type, source_id, source_url, headline, "
+                                                      "body, ctwa_clid, media)."},
+        "flow_response": {"type": "object", "description": "A WhatsApp Flow's answers (nfm_reply), decoded: "
+                                                           "flow_token, name and the fields."},
     }),
     example={
         "message_id": "msg_01HNQX2P8Y9R3T4V5W6Z7A8B9E", "conversation_id": "cnv_01HNQX2P8Y9R3T4V5W6Z7A8B9D",
@@ -178,11 +204,15 @@ def message_inbound(*, message: Message, contact: Contact, sender: str, wa_id: s
     return {
         "message_id": message.pk, "conversation_id": message.conversation_id, "direction": "inbound",
         "contact": {"id": contact.pk, "phone": contact.phone, "wa_id": contact.wa_id or wa_id,
-                    "bsuid": contact.bsuid, "name": contact.name or profile_name},
+                    "bsuid": contact.bsuid, "name": contact.name or profile_name,
+                    "parent_bsuid": contact.parent_bsuid or None, "username": contact.username or None},
         "from": sender, "type": message.type, "body": message.body, "content": message.content,
         "provider_message_id": message.provider_message_id, "phone_number_id": message.phone_number_id,
         "reply_to_message_id": message.reply_to_id, "timestamp": _iso(timestamp), "received_at": _iso(received_at),
         "created_at": _iso(message.created_at),
+        **({"referral": message.content["referral"]} if isinstance(message.content.get("referral"), dict) else {}),
+        **({"flow_response": message.content["flow_response"]}
+           if isinstance(message.content.get("flow_response"), dict) else {}),
     }
 
 

@@ -39,6 +39,12 @@ class Conversation(models.Model):
     team = models.ForeignKey("conversations.Team", null=True, blank=True, on_delete=models.SET_NULL,
                              related_name="conversations")
     labels = models.ManyToManyField("conversations.Label", blank=True, related_name="conversations")
+    # A click-to-WhatsApp ad or post entry (Meta's referral object) and the free entry point window it can
+    # open: a business reply before entry_point_reply_deadline opens it at entry_point_opened_at (policy).
+    referral = models.JSONField(default=dict, blank=True)
+    referral_at = models.DateTimeField(null=True, blank=True)
+    entry_point_reply_deadline = models.DateTimeField(null=True, blank=True)
+    entry_point_opened_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -133,7 +139,8 @@ class Message(models.Model):
     direction = models.CharField(max_length=8, choices=Direction.choices, default=Direction.OUTBOUND)
     channel = models.CharField(max_length=10, choices=Channel.choices, default=Channel.WHATSAPP)
     type = models.CharField(max_length=20)
-    to_phone = models.CharField(max_length=20, blank=True, default="")
+    # E.164, or the recipient's BSUID (Meta's `recipient`) when the contact has no phone.
+    to_phone = models.CharField(max_length=170, blank=True, default="")
     content = models.JSONField(default=dict)  # the normalised request (outbound) or Meta's object (inbound)
     body = models.TextField(blank=True, default="")  # the text a person sees (templates rendered)
     media = models.ForeignKey(Media, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
@@ -158,6 +165,8 @@ class Message(models.Model):
     error_message = models.TextField(blank=True, default="")
     upstream_code = models.IntegerField(null=True, blank=True)
     attempts = models.PositiveIntegerField(default=0)
+    # Times Meta held the message back (131049, the per-user marketing limit) and Reach queued it again.
+    holds = models.PositiveSmallIntegerField(default=0)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     claimed_until = models.DateTimeField(null=True, blank=True)
     claim_token = models.CharField(max_length=32, blank=True, default="")  # which dispatcher batch holds it

@@ -36,11 +36,13 @@ from apps.conversations.models import Media, Message
 from apps.conversations.services.validation import MEDIA_TYPES, body_preview
 from apps.core.errors import (
     ApplicationError,
+    ContactBlocked,
     ContactNotOptedIn,
     ContactOptedOut,
     NotFound,
     OutsideWindow,
     PhoneNotFound,
+    RecipientPhoneRequired,
     ValidationFailed,
 )
 from apps.core.models import Workspace
@@ -100,6 +102,35 @@ def recipient_check(*, to: str) -> None:
         raise ValidationFailed("This contact has no phone number to send to.", field="to")
 
 
+def recipient_is_bsuid(to: str) -> bool:
+    """A recipient named by its business-scoped user id (no phone): Meta's `recipient` field."""
+    return bool(to) and not to.startswith("+")
+
+
+AUTHENTICATION = "AUTHENTICATION"
+
+
+def recipient_sendable_address(*, address: str | None, category: str) -> str | None:
+    """The contact's address (phone, else BSUID) if a message of this template category may go to it: an
+    authentication template needs a phone. The campaign hand-out's SQL takes its addresses through this."""
+    if not address or (category == AUTHENTICATION and recipient_is_bsuid(address)):
+        return None
+    return address
+
+
+def block_check(*, contact: Contact | None) -> None:
+    """A contact the business blocked (Meta's block_users) gets nothing: 422 CONTACT_BLOCKED."""
+    if contact is not None and contact.blocked_at is not None:
+        raise ContactBlocked(details={"field": "to"})
+
+
+def identity_check(*, category: str, to: str) -> None:
+    """Authentication templates (copy code, one-tap, zero-tap) cannot go to a BSUID (META.md §3.9): 422
+    RECIPIENT_PHONE_REQUIRED, instead of Meta's 131062 after the 202."""
+    if category == AUTHENTICATION and recipient_is_bsuid(to):
+        raise RecipientPhoneRequired(details={"field": "recipient"})
+
+
 # --- template --------------------------------------------------------------------------------------------
 
 
@@ -155,6 +186,24 @@ def window_check(ctx: SendContext) -> None:
     last = ctx.contact.last_inbound_at if ctx.contact else None
     if not window_is_open(channel=ctx.channel, last_inbound_at=last, now=ctx.now):
         raise OutsideWindow(details={"field": "type", "last_inbound_at": _iso(last)})
+
+
+# --- the free entry point window (click-to-WhatsApp ads) ---------------------------------------------------
+
+
+def entry_point_reply_deadline(*, referral_at: datetime) -> datetime:
+    """A customer who came from a click-to-WhatsApp ad or a Page CTA: a reply before this opens the free
+    entry point window (META.md §5, §6)."""
+    return referral_at + timedelta(hours=settings.FREE_ENTRY_POINT_REPLY_HOURS)
+
+
+def entry_point_expires_at(*, opened_at: datetime | None, now: datetime) -> datetime | None:
+    """When the free entry point window (everything free, templates included; the 24 h window still rules
+    free-form sends) ends, or None when it is not open."""
+    if opened_at is None:
+        return None
+    ends = opened_at + timedelta(hours=settings.FREE_ENTRY_POINT_HOURS)
+    return ends if ends > now else None
 
 
 # --- consent ------------------------------------------------------------------------------------------------
@@ -254,12 +303,14 @@ def send_context(*, workspace: Workspace, channel: str, message_type: str, to: s
     else:
         sender_check(number=number, workspace=workspace)
         recipient_check(to=to)
+    block_check(contact=contact)
     ctx = SendContext(workspace=workspace, channel=channel, message_type=message_type, to=to, content=content,
                       now=now, number=number, contact=contact, conversation_id=conversation_id)
     ctx.media = media_resolve(workspace=workspace, message_type=message_type, content=content, waba_id=waba_id)
     if message_type == "template":
         ctx.template, ctx.body = template_resolve(workspace=workspace, number=number, content=content)
         ctx.category = ctx.template.category
+        identity_check(category=ctx.category, to=to)
     else:
         ctx.body = body_preview(message_type, content)
     window_check(ctx)
@@ -303,8 +354,9 @@ def campaign_refusal(*, campaign) -> ApplicationError | None:
 def recipient_classify(*, phone: str | None, opted_in: bool | None, requires_opt_in: bool, category: str,
                        missing_variable: bool) -> str | None:
     """One campaign recipient: None when a message may go, else why not (INVALID_NUMBER, OPTED_OUT,
-    NOT_OPTED_IN, MISSING_VARIABLE, checked in that order). The set-based hand-out's CASE is pinned to this."""
-    if not phone:
+    NOT_OPTED_IN, MISSING_VARIABLE, checked in that order). The set-based hand-out's CASE is pinned to this.
+    `phone` is the contact's address (its phone, else its BSUID); an authentication template needs a real phone."""
+    if not recipient_sendable_address(address=phone, category=category):
         return INVALID_NUMBER
     refusal = consent_refuses(category=category, opted_in=opted_in, requires_opt_in=requires_opt_in)
     if refusal is not None:

@@ -121,6 +121,17 @@ class TemplateVariableCountMismatch(UnprocessableError):
     default_message = "The variables do not match the template's placeholders."
 
 
+class RecipientPhoneRequired(UnprocessableError):
+    code = "RECIPIENT_PHONE_REQUIRED"
+    default_message = ("Authentication templates need the recipient's phone number; this contact is known only by "
+                       "a business-scoped user id.")
+
+
+class ContactBlocked(UnprocessableError):
+    code = "CONTACT_BLOCKED"
+    default_message = "This contact is blocked; unblock them to send."
+
+
 class ContactOptedOut(UnprocessableError):
     code = "CONTACT_OPTED_OUT"
     default_message = "The contact opted out of marketing messages."

@@ -134,3 +134,9 @@ def link_click_record(*, code: str, user_agent: str = "", now: datetime | None =
         event_append(workspace=Workspace(pk=link.workspace_id), type="link.clicked",
                      data=link_events.link_clicked(link=link, agent=agent, at=now))
     return link.url
+
+
+def meta_click_record(*, workspace, at, message=None, meta: dict) -> None:
+    """A click Meta's click tracking reported for a marketing message (Marketing Messages API): the same
+    link.clicked event as our short links, with source `meta` (no short link of ours involved)."""
+    event_append(workspace=workspace, type="link.clicked", data=link_events.link_clicked(at=at, message=message, meta=meta))

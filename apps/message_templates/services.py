@@ -104,13 +104,16 @@ def template_create(*, workspace: Workspace, waba: Waba, data: dict) -> MessageT
     from apps.providers.base import ProviderError
 
     try:
-        answer = _provider(waba).create_template(
+        answer = _provider(waba).create_template(  # library templates come back with Meta's components
             waba_id=waba.meta_waba_id, access_token=_access_token(waba), name=cleaned["name"],
             language=cleaned["language"], category=cleaned["category"], components=cleaned["components"],
             parameter_format=cleaned["parameter_format"].lower(),
+            **{k: cleaned[k] for k in ("library_template_name", "library_template_button_inputs") if k in cleaned},
         )
     except ProviderError as exc:
         raise _upstream_error(exc) from exc
+    if not cleaned["components"] and isinstance(answer.get("components"), list):
+        cleaned["components"] = answer["components"]  # a library template: Meta's own text and buttons
     status = str(answer.get("status") or "PENDING").upper()
     if status not in MessageTemplate.Status.values:
         status = MessageTemplate.Status.PENDING

@@ -14,7 +14,7 @@ NAMED_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
 ADJACENT = re.compile(r"\}\}\s*\{\{")
 
 CATEGORIES = ("MARKETING", "UTILITY", "AUTHENTICATION")
-COMPONENT_TYPES = ("HEADER", "BODY", "FOOTER", "BUTTONS")
+COMPONENT_TYPES = ("HEADER", "BODY", "FOOTER", "BUTTONS", "LIMITED_TIME_OFFER", "CAROUSEL")
 HEADER_FORMATS = ("TEXT", "IMAGE", "VIDEO", "GIF", "DOCUMENT", "LOCATION")
 BUTTON_TYPES = ("QUICK_REPLY", "URL", "PHONE_NUMBER", "COPY_CODE", "OTP", "FLOW", "MPM", "SPM", "CATALOG",
                 "VOICE_CALL", "REQUEST_CONTACT_INFO")
@@ -31,6 +31,11 @@ MAX_BUTTON_TEXT = 25
 MAX_URL = 2000
 MAX_PHONE = 20
 MAX_COPY_CODE_EXAMPLE = 15
+MAX_LTO_TEXT = 16
+CAROUSEL_CARDS = (2, 10)
+MAX_CARD_BODY = 160
+CARD_BUTTON_TYPES = ("QUICK_REPLY", "URL", "PHONE_NUMBER")
+LIBRARY_CATEGORIES = ("UTILITY", "AUTHENTICATION")
 
 
 class _Errors:
@@ -231,6 +236,79 @@ def _check_buttons(comp: dict, *, field: str, category: str, errors: _Errors) ->
     return kinds
 
 
+def _check_lto(comp: dict, *, field: str, category: str, errors: _Errors) -> None:
+    """A limited-time offer (Meta: MARKETING only, text ≤16, optional expiration shown as a countdown)."""
+    if category != "MARKETING":
+        errors.add(f"{field}.type", "Limited-time offers are for MARKETING templates only.")
+    lto = comp.get("limited_time_offer")
+    if not isinstance(lto, dict):
+        errors.add(f"{field}.limited_time_offer", "limited_time_offer must be an object with text.")
+        return
+    text = lto.get("text")
+    if not isinstance(text, str) or not text.strip():
+        errors.add(f"{field}.limited_time_offer.text", "The offer needs text.")
+    elif len(text) > MAX_LTO_TEXT:
+        errors.add(f"{field}.limited_time_offer.text", f"Offer text is at most {MAX_LTO_TEXT} characters.")
+    if "has_expiration" in lto and not isinstance(lto["has_expiration"], bool):
+        errors.add(f"{field}.limited_time_offer.has_expiration", "has_expiration must be true or false.")
+
+
+def _check_carousel(comp: dict, *, field: str, category: str, named: bool, errors: _Errors) -> None:
+    """A media-card carousel (Meta: 2–10 cards, each an IMAGE or VIDEO header of one format for all cards, a
+    body ≤160 and 1–2 buttons of the same kinds on every card)."""
+    cards = comp.get("cards")
+    if not isinstance(cards, list) or not CAROUSEL_CARDS[0] <= len(cards) <= CAROUSEL_CARDS[1]:
+        errors.add(f"{field}.cards", f"A carousel has {CAROUSEL_CARDS[0]} to {CAROUSEL_CARDS[1]} cards.")
+        return
+    formats, button_sets = set(), set()
+    for i, card in enumerate(cards):
+        cfield = f"{field}.cards[{i}]"
+        parts = {str(c.get("type") or "").upper(): c for c in (card.get("components") or []) if isinstance(c, dict)} \
+            if isinstance(card, dict) else {}
+        header = parts.get("HEADER") or {}
+        fmt = str(header.get("format") or "").upper()
+        if fmt not in ("IMAGE", "VIDEO"):
+            errors.add(f"{cfield}.header", "Each card needs an IMAGE or VIDEO header.")
+        elif not (header.get("example") or {}).get("header_handle"):
+            errors.add(f"{cfield}.header.example", "A card's media header needs example.header_handle.")
+        formats.add(fmt)
+        body = parts.get("BODY") or {}
+        text = body.get("text")
+        if not isinstance(text, str) or not text.strip():
+            errors.add(f"{cfield}.body", "Each card needs body text.")
+        elif len(text) > MAX_CARD_BODY:
+            errors.add(f"{cfield}.body", f"Card body text is at most {MAX_CARD_BODY} characters.")
+        else:
+            names = _text_params(text, field=f"{cfield}.body", named=named, errors=errors)
+            _check_examples(body, names, field=f"{cfield}.body", named=named, kind="body", errors=errors)
+        buttons = (parts.get("BUTTONS") or {}).get("buttons") or []
+        kinds = tuple(str(b.get("type") or "").upper() for b in buttons if isinstance(b, dict))
+        if not 1 <= len(kinds) <= 2 or any(k not in CARD_BUTTON_TYPES for k in kinds):
+            errors.add(f"{cfield}.buttons", "Each card has 1 or 2 QUICK_REPLY, URL or PHONE_NUMBER buttons.")
+        button_sets.add(kinds)
+    if len(formats) > 1:
+        errors.add(f"{field}.cards", "Every card's header must have the same format.")
+    if len(button_sets) > 1:
+        errors.add(f"{field}.cards", "Every card must have the same buttons, in the same order.")
+
+
+def _check_library(data: dict, *, category: str, errors: _Errors) -> dict:
+    """A template created from Meta's template library: Meta supplies its text; we send the library name and
+    the button inputs Meta needs (URLs, phone numbers)."""
+    out = {"library_template_name": data["library_template_name"]}
+    if not isinstance(out["library_template_name"], str) or not NAME_RE.fullmatch(out["library_template_name"]):
+        errors.add("library_template_name", "library_template_name is a library template's name (a-z, 0-9, _).")
+    if category not in LIBRARY_CATEGORIES:
+        errors.add("category", "Template library templates are UTILITY or AUTHENTICATION.")
+    inputs = data.get("library_template_button_inputs")
+    if inputs is not None:
+        if not isinstance(inputs, list) or not all(isinstance(x, dict) and x.get("type") for x in inputs):
+            errors.add("library_template_button_inputs", "Give a list of {type, url | phone_number | otp_type}.")
+        else:
+            out["library_template_button_inputs"] = inputs
+    return out
+
+
 def template_validate(data: Any) -> tuple[dict, list[dict[str, str]]]:
     """Returns (cleaned, errors). `cleaned` has name, language, category, parameter_format (POSITIONAL or
     NAMED) and components; `errors` lists every violation as {"field", "message"}."""
@@ -265,6 +343,12 @@ def template_validate(data: Any) -> tuple[dict, list[dict[str, str]]]:
         errors.add("parameter_format", "parameter_format must be positional or named.")
         parameter_format = "POSITIONAL"
     named = parameter_format == "NAMED"
+    if data.get("library_template_name") is not None:
+        library = _check_library(data, category=category, errors=errors)
+        cleaned = {"name": name, "language": language, "category": category, "parameter_format": parameter_format,
+                   "components": data.get("components") if isinstance(data.get("components"), list) else [],
+                   **library}
+        return cleaned, errors.items
     components = data.get("components")
     if not isinstance(components, list) or not components:
         errors.add("components", "components must be a non-empty list.")
@@ -306,6 +390,14 @@ def template_validate(data: Any) -> tuple[dict, list[dict[str, str]]]:
                 errors.add(f"{field}.text", f"Footer text is at most {MAX_FOOTER} characters ({len(text)} given).")
             if "{{" in text or "}}" in text:
                 errors.add(f"{field}.text", "The footer cannot contain parameters.")
+        elif kind == "LIMITED_TIME_OFFER":
+            _check_lto(comp, field=field, category=category, errors=errors)
+            if "FOOTER" in {str(c.get("type") or "").upper() for c in components if isinstance(c, dict)}:
+                errors.add(f"{field}.type", "A limited-time offer template cannot have a footer.")
+        elif kind == "CAROUSEL":
+            if category != "MARKETING":
+                errors.add(f"{field}.type", "Carousels are for MARKETING templates only.")
+            _check_carousel(comp, field=field, category=category, named=named, errors=errors)
         elif kind == "BUTTONS":
             kinds = _check_buttons(comp, field=field, category=category, errors=errors)
             if category == "AUTHENTICATION" and "OTP" not in kinds:

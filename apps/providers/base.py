@@ -53,75 +53,30 @@ class MetaCode:
     not_on_whatsapp: bool = False
 
 
-# Meta code -> (our code, retry policy, default HTTP status). Retry policy follows Meta's solution text
-# (META.md §2.2). HTTP defaults are what the simulator answers and what we assume when Meta omits it;
-# callers must not branch on HTTP status.
-_AUTH = MetaCode("AUTH_FAILED", False, 401)
-_PERM = MetaCode("PERMISSION_DENIED", False, 403)
-_INVALID = MetaCode("INVALID_REQUEST", False, 400)
-_UNAVAILABLE = MetaCode("UPSTREAM_UNAVAILABLE", True, 503, 5.0)
-_RESTRICTED = MetaCode("ACCOUNT_RESTRICTED", False, 403)
-_TEMPLATE = MetaCode("TEMPLATE_REJECTED_UPSTREAM", False, 400)
+# Meta code -> our code, retry policy and default HTTP status: derived from the one failure table
+# (apps.providers.failures), so the mapping, the reasons and the actions never disagree. `growing` (131049)
+# and `later` (a paused template, a throttled flow) are not dispatcher retries: terminal here.
+def _meta_code(row) -> MetaCode:
+    from apps.providers.failures import BACKOFF
 
-META_CODES: dict[int, MetaCode] = {
-    0: _AUTH,
-    190: _AUTH,
-    3: MetaCode("PERMISSION_DENIED", False, 500),
-    10: _PERM,
-    4: MetaCode("APP_RATE_LIMITED", True, 400, 60.0),
-    80007: MetaCode("WABA_RATE_LIMITED", True, 400, 60.0),
-    130429: MetaCode("UPSTREAM_RATE_LIMITED", True, 429, 1.0),
-    # Meta publishes 4^X s backoff for pair limits; the first step is 4 s.
-    131056: MetaCode("PAIR_RATE_LIMITED", True, 400, 4.0),
-    131048: MetaCode("SPAM_RATE_LIMITED", False, 400),
-    131064: MetaCode("MESSAGING_LIMIT_REACHED", False, 400),
-    133016: MetaCode("REGISTRATION_RATE_LIMITED", True, 400, 60.0),
-    368: _RESTRICTED,
-    131031: _RESTRICTED,
-    130497: MetaCode("COUNTRY_RESTRICTED", False, 403),
-    100: _INVALID,
-    131008: _INVALID,
-    131009: _INVALID,
-    131000: MetaCode("UPSTREAM_ERROR", True, 500, 2.0),
-    131016: _UNAVAILABLE,
-    2: _UNAVAILABLE,
-    131057: MetaCode("UPSTREAM_UNAVAILABLE", True, 503, 60.0),
-    131005: _PERM,
-    131021: MetaCode("RECIPIENT_IS_SENDER", False, 400),
-    131026: MetaCode("RECIPIENT_NOT_ON_WHATSAPP", False, 400, None, True),
-    131047: MetaCode("OUTSIDE_24H_WINDOW", False, 400),
-    # Retryable only after >=24 h: too long for a dispatcher retry, so terminal here.
-    131049: MetaCode("MARKETING_LIMITED", False, 400),
-    131050: MetaCode("USER_STOPPED_MARKETING", False, 400),
-    130472: MetaCode("MARKETING_EXPERIMENT", False, 400),
-    131051: MetaCode("UNSUPPORTED_MESSAGE_TYPE", False, 400),
-    131052: MetaCode("MEDIA_ERROR", False, 400),
-    131053: MetaCode("MEDIA_ERROR", False, 400),
-    131042: MetaCode("PAYMENT_ISSUE", False, 400),
-    131030: MetaCode("RECIPIENT_NOT_ALLOWED", False, 400),
-    131037: MetaCode("DISPLAY_NAME_NOT_APPROVED", False, 400),
-    132000: _TEMPLATE,
-    132001: MetaCode("TEMPLATE_REJECTED_UPSTREAM", False, 404),
-    132005: _TEMPLATE,
-    132007: _TEMPLATE,
-    132008: _TEMPLATE,
-    132012: _TEMPLATE,
-    132015: MetaCode("TEMPLATE_PAUSED", False, 400),
-    132016: MetaCode("TEMPLATE_DISABLED", False, 400),
-    132068: MetaCode("FLOW_BLOCKED", False, 400),
-    132069: MetaCode("FLOW_THROTTLED", True, 400, 360.0),
-    133010: MetaCode("PHONE_NOT_REGISTERED", False, 400),
-    131062: MetaCode("RECIPIENT_NOT_SUPPORTED", False, 400),
-    131063: MetaCode("MARKETING_DISABLED", False, 400),
-    135000: MetaCode("UPSTREAM_USER_ERROR", False, 400),
-}
+    return MetaCode(row.code, row.retry == BACKOFF, row.http_status,
+                    row.retry_after if row.retry == BACKOFF else None, row.not_on_whatsapp)
+
+
+def _meta_codes() -> dict[int, MetaCode]:
+    from apps.providers.failures import META_FAILURES
+
+    return {code: _meta_code(row) for code, row in META_FAILURES.items()}
+
+
+META_CODES: dict[int, MetaCode] = _meta_codes()
 
 
 def meta_code_info(code: int) -> MetaCode | None:
-    info = META_CODES.get(code)
-    if info is None and 200 <= code <= 299:
-        return _PERM
-    return info
+    from apps.providers.failures import failure_for_meta_code
+
+    row = failure_for_meta_code(code)
+    return _meta_code(row) if row is not None else None
 
 
 def default_http_status(code: int) -> int:

@@ -16,7 +16,7 @@ event_type_register(
         "phone_number_id": ident("phone number"), "display_phone_number": STRING, "event": nullable(STRING),
         "quality_rating": enum(*PhoneNumber.Quality.values), "messaging_tier": STRING,
         "previous_quality_rating": STRING, "previous_messaging_tier": STRING,
-    }),
+    }, {"throughput_mps": {"type": "integer", "description": "Messages per second the number may send now."}}),
     example={"phone_number_id": "pn_01HNQX2P8Y9R", "display_phone_number": "+15550001111", "event": "DOWNGRADE",
              "quality_rating": "YELLOW", "messaging_tier": "TIER_1K", "previous_quality_rating": "GREEN",
              "previous_messaging_tier": "TIER_1K"},
@@ -30,6 +30,7 @@ def phone_number_quality_changed(*, number: PhoneNumber, event: str | None, prev
         "phone_number_id": number.pk, "display_phone_number": number.display_phone_number, "event": event,
         "quality_rating": number.quality_rating, "messaging_tier": number.messaging_tier,
         "previous_quality_rating": previous_quality_rating, "previous_messaging_tier": previous_messaging_tier,
+        "throughput_mps": number.throughput_mps,
     }
 
 

@@ -13,6 +13,11 @@ class Waba(models.Model):
     meta_waba_id = models.CharField(max_length=64, unique=True)
     name = models.CharField(max_length=200, blank=True)
     is_simulated = models.BooleanField(default=False)
+    # Meta's Marketing Messages API: MARKETING templates go to /{phone-number-id}/marketing_messages.
+    marketing_messages_enabled = models.BooleanField(default=False)
+    # Meta's business portfolio: since Oct 2025 the messaging limit is the portfolio's, shared by all of its
+    # numbers (WABAs with the same business_id in a workspace; blank = the WABA stands alone).
+    business_id = models.CharField(max_length=64, blank=True, default="")
     access_token_encrypted = models.TextField(blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

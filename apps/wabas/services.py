@@ -120,13 +120,83 @@ def phone_number_quality_apply(*, waba_meta_id: str, display_phone_number: str, 
         new_quality = number.quality_rating
     new_tier = _TIER_FROM_LIMIT.get((current_limit or "").upper(), number.messaging_tier)
     number.quality_rating, number.messaging_tier = new_quality, new_tier
-    number.save(update_fields=["quality_rating", "messaging_tier", "updated_at"])
+    if (event or "").upper() == "THROUGHPUT_UPGRADE":
+        number.throughput_mps = max(number.throughput_mps, settings.UPGRADED_THROUGHPUT_MPS)
+    number.save(update_fields=["quality_rating", "messaging_tier", "throughput_mps", "updated_at"])
     event_append(workspace=number.workspace, type="phone_number.quality_changed", data=phone_number_quality_changed(
         number=number, event=event, previous_quality_rating=before["quality_rating"],
         previous_messaging_tier=before["messaging_tier"]))
+    if new_tier != before["messaging_tier"]:  # the limit is the portfolio's: every number of it moves
+        portfolio_tier_set(waba=number.waba, tier=new_tier, event=event, exclude_pk=number.pk)
     return number
 
 
+def portfolio_wabas(*, waba: Waba):
+    """The WABAs that share `waba`'s business portfolio (and so its messaging limit) in its workspace."""
+    if not waba.business_id:
+        return Waba.objects.filter(pk=waba.pk)
+    return Waba.objects.filter(workspace_id=waba.workspace_id, business_id=waba.business_id)
+
+
+def _tier_from_capability(value) -> str | None:
+    """Meta's max_daily_conversations_per_business: a TIER_* name or a number of unique users."""
+    if value is None or value == "":
+        return None
+    text = str(value).upper()
+    if text in _TIER_FROM_LIMIT:
+        return _TIER_FROM_LIMIT[text]
+    if text.isdigit():
+        n = int(text)
+        for tier, limit in sorted(((t, v) for t, v in settings.CAMPAIGN_TIER_LIMITS.items() if v is not None),
+                                  key=lambda tv: tv[1], reverse=True):
+            if n >= limit:
+                return tier
+        return PhoneNumber.Tier.TIER_250
+    return None
+
+
+@transaction.atomic
+def portfolio_tier_set(*, waba: Waba, tier: str, event: str | None, exclude_pk: str | None = None) -> list:
+    """Set the portfolio's messaging limit on every number of every WABA of the portfolio (the campaign tier
+    check and its daily budget read it), each with its `phone_number.quality_changed`."""
+    changed = []
+    for number in (PhoneNumber.objects.select_for_update().select_related("workspace", "waba")
+                   .filter(waba__in=portfolio_wabas(waba=waba)).exclude(pk=exclude_pk or "").order_by("pk")):
+        previous = number.messaging_tier
+        if previous == tier:
+            continue
+        number.messaging_tier = tier
+        number.save(update_fields=["messaging_tier", "updated_at"])
+        changed.append(number)
+        event_append(workspace=number.workspace, type="phone_number.quality_changed",
+                     data=phone_number_quality_changed(number=number, event=event,
+                                                       previous_quality_rating=number.quality_rating,
+                                                       previous_messaging_tier=previous))
+    return changed
+
+
+def business_capability_apply(*, waba_meta_id: str, max_daily_conversations_per_business=None,
+                              max_phone_numbers_per_business=None) -> list | None:
+    """Meta's business_capability_update: the portfolio's messaging limit. None: unknown WABA or no limit."""
+    tier = _tier_from_capability(max_daily_conversations_per_business)
+    waba = Waba.objects.filter(meta_waba_id=waba_meta_id).first()
+    if waba is None or tier is None:
+        return None
+    return portfolio_tier_set(waba=waba, tier=tier, event="BUSINESS_CAPABILITY_UPDATE")
+
+
+def waba_marketing_messages_set(*, waba: Waba, enabled: bool) -> Waba:
+    """The per-WABA switch for Meta's Marketing Messages API (the portfolio must have accepted its terms)."""
+    Waba.objects.filter(pk=waba.pk).update(marketing_messages_enabled=bool(enabled))
+    waba.marketing_messages_enabled = bool(enabled)
+    return waba
+
+
+def waba_business_set(*, waba: Waba, business_id: str) -> Waba:
+    """Which Meta business portfolio the WABA belongs to (its numbers then share the portfolio's limit)."""
+    Waba.objects.filter(pk=waba.pk).update(business_id=business_id or "")
+    waba.business_id = business_id or ""
+    return waba
 # --- Embedded Signup: the server half ---------------------------------------------------------------------
 
 

@@ -73,7 +73,9 @@
     if (parts[0].startsWith("+")) return "#";
     return (parts[0][0] + (parts[1] ? parts[1][0] : "")).toUpperCase();
   }
-  function contactName(c) { return (c && (c.name || c.phone || c.wa_id)) || "Unknown"; }
+  // A contact may have no phone (Meta's business-scoped user id and a username instead).
+  function contactName(c) { return (c && (c.name || c.phone || (c.username && "@" + c.username) || c.wa_id || c.bsuid)) || "Unknown"; }
+  function contactAddress(c) { return (c && (c.phone || (c.username && "@" + c.username) || c.bsuid || c.wa_id)) || ""; }
   function fmtTime(iso) {
     if (!iso) return "";
     const d = new Date(iso), now = new Date();
@@ -261,7 +263,7 @@
     const c = S.convs.get(S.current);
     if (!c) return;
     $("t-name").textContent = contactName(c.contact);
-    $("t-phone").textContent = c.contact && c.contact.name ? (c.contact.phone || "") : "";
+    $("t-phone").textContent = c.contact && c.contact.name ? contactAddress(c.contact) : "";
     const wb = windowBadge(c);
     const w = $("t-window"); w.className = "badge " + wb.cls; w.textContent = wb.text; w.title = wb.title;
     const st = $("t-state"); st.className = "pill state-" + c.state; st.textContent = c.state + (c.state === "snoozed" && c.snooze_until ? " until " + new Date(c.snooze_until).toLocaleString([], { weekday: "short", hour: "2-digit", minute: "2-digit" }) : "");
@@ -314,6 +316,8 @@
     let html = "";
     if (m.type === "template") html += `<span class="tag-template">Template · ${esc((c.name || ""))}</span>`;
     if (c.context && c.context.id) html += ""; // quoted messages show as plain replies
+    if (c.referral) html += referralHtml(c.referral);
+    if (c.flow_response) return html + flowHtml(c.flow_response);
     html += mediaHtml(m);
     if (m.type === "location") {
       const lat = c.latitude, lng = c.longitude;
@@ -334,6 +338,16 @@
       if (opts.length) html += `<div class="interactive-opts">${opts.map((t) => `<span>${esc(t)}</span>`).join("")}</div>`;
     }
     return html;
+  }
+  // A click-to-WhatsApp ad or post the customer came from (Meta's referral object).
+  function referralHtml(r) {
+    const what = r.source_type === "post" ? "post" : "ad";
+    return `<div class="referral-chip" title="${esc(r.source_url || "")}">From an ${esc(what)}: <strong>${esc(r.headline || r.source_id || "")}</strong>${r.body ? `<br><span class="muted">${esc(r.body)}</span>` : ""}</div>`;
+  }
+  // A WhatsApp Flow's answers (nfm_reply), as a readable form.
+  function flowHtml(f) {
+    const rows = Object.entries(f.fields || {});
+    return `<div class="flow-form"><div class="muted">Form answers${f.name ? " · " + esc(f.name) : ""}</div>${rows.length ? `<dl class="kv">${rows.map(([k, v]) => `<dt>${esc(k.replace(/_/g, " "))}</dt><dd>${esc(typeof v === "object" ? JSON.stringify(v) : String(v))}</dd>`).join("")}</dl>` : `<span class="muted">(no answers)</span>`}</div>`;
   }
   function caption(m) { return (m.content && m.content.caption) || ""; }
   function sentByLabel(m) {
@@ -362,7 +376,7 @@
       const m = it.m, dir = m.direction === "inbound" ? "in" : "out";
       const failed = m.status === "failed";
       const who = sentByLabel(m);
-      out.push(`<div class="row ${dir}" data-message-id="${esc(m.id)}" data-status="${esc(m.status)}"><div class="bubble ${dir}${failed ? " failed" : ""}">${bodyHtml(m)}<div class="foot">${who ? `<span class="who-sent">${esc(who)}</span>` : ""}<span>${esc(clock(m.created_at))}</span>${ticks(m)}</div>${failed ? `<div class="fail-reason">Not delivered: ${esc((m.error && (m.error.message || m.error.code)) || "unknown error")}</div>` : ""}</div></div>`);
+      out.push(`<div class="row ${dir}" data-message-id="${esc(m.id)}" data-status="${esc(m.status)}"><div class="bubble ${dir}${failed ? " failed" : ""}">${bodyHtml(m)}<div class="foot">${who ? `<span class="who-sent">${esc(who)}</span>` : ""}<span>${esc(clock(m.created_at))}</span>${ticks(m)}</div>${failed ? failReason(m.error) : ""}</div></div>`);
     }
     $("msg-list").innerHTML = out.join("");
     if (!S.hasMore && S.messages.size) $("older").textContent = "Start of conversation";
@@ -374,13 +388,21 @@
   }
   function stickToEnd() { if (S.pinned) { const box = $("messages"); box.scrollTop = box.scrollHeight; } }
 
+  // The failure table's plain sentence and next action (error.description / error.action), the same as the API.
+  function failReason(e) {
+    if (!e) return `<div class="fail-reason">Not delivered</div>`;
+    return `<div class="fail-reason" data-reason="${esc(e.reason || "")}"><strong>Not delivered:</strong> ${esc(e.description || e.message || e.code || "unknown error")}${e.action ? `<br><span class="fail-action">What to do: ${esc(e.action)}</span>` : ""}</div>`;
+  }
+
   function renderSidebar(c) {
     const d = c.contact_details;
     const cf = Object.entries(d.custom_fields || {});
     const consent = d.consent || {};
     $("side-pane").innerHTML = `
-      <p class="big-name">${esc(d.name || d.phone || "Unknown")}</p>
-      <p class="muted">${esc(d.phone || d.wa_id || "")}</p>
+      ${c.referral ? `<div class="referral-side">${referralHtml(c.referral)}${c.free_entry_point_expires_at ? `<p class="muted">Free entry point window until ${esc(new Date(c.free_entry_point_expires_at).toLocaleString())}</p>` : ""}</div>` : ""}
+      <p class="big-name">${esc(contactName(d))}</p>
+      <p class="muted">${esc(contactAddress(d))}</p>
+      ${!d.phone && d.bsuid ? `<p class="muted" title="Business-scoped user id: replies go to it; authentication templates need a phone">No phone · ${esc(d.bsuid)}</p>` : ""}
       ${d.email ? `<p class="muted">${esc(d.email)}</p>` : ""}
       <h3>Tags</h3>${d.tags.length ? `<div class="tags">${d.tags.map((t) => `<span class="tag">${esc(t)}</span>`).join("")}</div>` : `<p class="muted">No tags</p>`}
       <h3>Custom fields</h3>${cf.length ? `<dl class="kv">${cf.map(([k, v]) => `<dt>${esc(k)}</dt><dd>${esc(typeof v === "object" ? JSON.stringify(v) : v)}</dd>`).join("")}</dl>` : `<p class="muted">None</p>`}
@@ -388,7 +410,21 @@
       <p class="consent ${consent.opted_in ? "in" : "out"}">${consent.opted_in ? "Opted in" : consent.updated_at ? "Opted out of marketing" : "No opt-in on record"}</p>
       ${consent.history && consent.history.length ? `<ul class="history">${consent.history.map((h) => `<li>${esc(h.status === "opt_in" ? "Opted in" : "Opted out")} · ${esc(h.source)} · ${esc(new Date(h.created_at).toLocaleString())}${h.note ? " — " + esc(h.note) : ""}</li>`).join("")}</ul>` : `<p class="muted">No consent changes recorded</p>`}
       <h3>Previous conversations</h3>
-      ${d.previous_conversations.length ? d.previous_conversations.map((p) => `<a class="prev-conv" href="#" data-open="${esc(p.id)}"><span class="pill state-${esc(p.state)}">${esc(p.state)}</span> ${esc(fmtTime(p.last_message_at || p.created_at))}<br><span class="muted">${esc(p.last_message_preview || "")}</span></a>`).join("") : `<p class="muted">None</p>`}`;
+      ${d.previous_conversations.length ? d.previous_conversations.map((p) => `<a class="prev-conv" href="#" data-open="${esc(p.id)}"><span class="pill state-${esc(p.state)}">${esc(p.state)}</span> ${esc(fmtTime(p.last_message_at || p.created_at))}<br><span class="muted">${esc(p.last_message_preview || "")}</span></a>`).join("") : `<p class="muted">None</p>`}
+      <h3>Blocking</h3>
+      <p class="muted">${d.blocked_at ? "Blocked " + esc(new Date(d.blocked_at).toLocaleString()) + ": no messages go to them." : "Not blocked."}</p>
+      <button type="button" class="btn" id="block-toggle" data-blocked="${d.blocked_at ? "1" : ""}">${d.blocked_at ? "Unblock" : "Block"}</button>`;
+    $("block-toggle").onclick = () => toggleBlock(c);
+  }
+
+  async function toggleBlock(c) {
+    const d = c.contact_details; if (!d) return;
+    const verb = d.blocked_at ? "unblock" : "block";
+    if (verb === "block" && !window.confirm("Block this customer? They will get no messages from your numbers.")) return;
+    try {
+      const out = await api("POST", `/contacts/${encodeURIComponent(d.id)}/${verb}`, {});
+      d.blocked_at = out.blocked_at; renderSidebar(c);
+    } catch (e) { showError(e.message); }
   }
 
   // ---------------------------------------------------------------- actions

@@ -306,23 +306,27 @@ def test_preflight_numbers(tenant, workspace, number, template, live_api):
     make_contacts(workspace, 5, custom_fields={"city": "Delhi"})
     make_contacts(workspace, 2, start=20, opted_in=False, custom_fields={"city": "Delhi"})
     make_contacts(workspace, 1, start=30)  # no city, and the campaign gives no default
-    Contact.objects.create(workspace=workspace, bsuid="US.123", name="No phone", custom_fields={"city": "X"})
+    # Known only by a business-scoped user id: reached through Meta's `recipient` (API.md Identity).
+    Contact.objects.create(workspace=workspace, bsuid="US.123", name="No phone", custom_fields={"city": "X"},
+                           opted_in=True)
+    Contact.objects.create(workspace=workspace, name="No address at all", custom_fields={"city": "X"})
     campaign = _campaign(tenant, number, variables={"1": "{{contact.name}}", "2": "{{contact.custom_fields.city}}"})
     r = live_api.post(f"/api/v1/campaigns/{campaign.pk}/preflight")
     assert r.status_code == 200
     body = r.json()
-    assert body["audience_size"] == 9
-    assert body["recipients"] == 5
+    assert body["audience_size"] == 10
+    assert body["recipients"] == 6
     assert body["skipped"]["opted_out"] == 2
     assert body["skipped"]["invalid_number"] == 1
     assert body["skipped"]["missing_variable"] == 1
     assert body["skipped"]["over_tier_limit"] == 0
     assert body["skipped_total"] == 4
-    expected = cost_estimate(category="MARKETING", to_phone="+447700900000", workspace=workspace) * 5
+    expected = (cost_estimate(category="MARKETING", to_phone="+447700900000", workspace=workspace) * 5
+                + cost_estimate(category="MARKETING", to_phone="US.123", workspace=workspace))
     assert Decimal(body["estimated_cost"]) == expected
     assert body["available"] == "100000.0000"  # beside it, the wallet's available amount
     assert body["throughput_mps"] == 80
-    assert body["estimated_seconds"] == round(5 / 80, 1)
+    assert body["estimated_seconds"] == round(6 / 80, 1)
     assert not CampaignRecipient.objects.exists() and not Message.objects.exists()
 
 

@@ -143,7 +143,10 @@ def test_terminal_error_fails_with_mapped_code(workspace, number, sender):
     assert (m.status, m.error_code, m.upstream_code, m.attempts) == ("failed", "INVALID_REQUEST", 100, 1)
     assert m.failed_at is not None and m.fallback_message_id is None
     failed = Event.objects.get(type="message.failed")
-    assert failed.data["error"] == {"code": "INVALID_REQUEST", "message": "invalid_request", "upstream_code": 100}
+    assert failed.data["error"] == {"code": "INVALID_REQUEST", "message": "invalid_request", "upstream_code": 100,
+                                    "reason": "invalid_request", "description": "Meta rejected the request as malformed.",
+                                    "action": "Check the message fields against the error details; this is a bug "
+                                              "if Reach validated it."}
     assert len(sender.calls) == 1
 
 

@@ -356,8 +356,11 @@ def test_get_and_list_with_filters(live_api, workspace, number, in_window):
     Message.objects.filter(pk=b).update(status="failed", error_code="RECIPIENT_NOT_ON_WHATSAPP",
                                         upstream_code=131026, error_message="x")
     got = live_api.get(f"{URL}/{b}").json()
-    assert got["status"] == "failed" and got["error"] == {"code": "RECIPIENT_NOT_ON_WHATSAPP", "message": "x",
-                                                          "upstream_code": 131026}
+    assert got["status"] == "failed" and got["error"] == {
+        "code": "RECIPIENT_NOT_ON_WHATSAPP", "message": "x", "upstream_code": 131026,
+        "reason": "recipient_not_on_whatsapp",
+        "description": "The person cannot receive WhatsApp messages (no WhatsApp, an old app, or terms not accepted).",
+        "action": "Reach them another way (SMS fallback) and check the number."}
     assert {"sent_at", "delivered_at", "read_at", "failed_at", "provider_message_id", "attempts", "cost",
             "conversation_id", "campaign_id", "client_reference", "fallback_message_id"} <= set(got)
     ids = lambda q: [m["id"] for m in live_api.get(f"{URL}?{q}").json()["data"]]  # noqa: E731

@@ -213,7 +213,12 @@ def test_a_template_paused_after_queueing_stops_its_sends(workspace, number, mon
     assert not m.attempt_rows.exists()
     failed = Event.objects.get(type="message.failed", data__message_id=m.pk)
     assert failed.data["error"] == {"code": "TEMPLATE_NOT_APPROVED", "upstream_code": None,
-                                    "message": f"Template 'order_update' (en) is {tpl.status}."}
+                                    "message": f"Template 'order_update' (en) is {tpl.status}.",
+                                    "reason": "template_not_approved",
+                                    "description": "The template was no longer approved when the message was due "
+                                                   "(paused, disabled or being deleted).",
+                                    "action": "Wait for the template to be approved again (or use another), then "
+                                              "resend."}
     assert Event.objects.filter(type="message.status_changed", data__message_id=m.pk,
                                 data__status="failed").count() == 1
 

@@ -40,6 +40,7 @@ API_MD_EVENT_TYPES = {
     "contact.opted_in", "template.status_changed", "phone_number.quality_changed", "campaign.completed",
     "wallet.low_balance", "wallet.topped_up",  # API.md "Money"
     "link.clicked",  # API.md, "Tracked links": event link.clicked
+    "contact.merged",  # API.md "Identity"
 }
 T = datetime(2026, 5, 23, 14, 22, 17, tzinfo=UTC)
 
@@ -190,7 +191,7 @@ def test_message_inbound_builder():
                                                wa_id="15551234567", profile_name="Ada", timestamp=T, received_at=T)
     assert event_data_errors("message.inbound", data) == []
     assert data["contact"] == {"id": "ct_1", "phone": "+15551234567", "wa_id": "15551234567", "bsuid": None,
-                               "name": "Ada"}
+                               "name": "Ada", "parent_bsuid": None, "username": None}
 
 
 def test_conversation_builders():

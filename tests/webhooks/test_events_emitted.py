@@ -265,6 +265,29 @@ def test_link_clicked(workspace, client):
     assert (event.data["link_id"], event.data["clicks"], event.data["first_click"]) == (link.pk, 1, True)
 
 
+def test_contact_merged_when_meta_ties_a_phone_to_a_bsuid(workspace, number):
+    import copy
+
+    from apps.contacts.models import Contact
+
+    phone_contact = Contact.objects.create(workspace=workspace, phone="+16505551234")
+    deliver(fixture("inbound_bsuid_no_from.json"))  # a second row, keyed by the BSUID
+    both = copy.deepcopy(fixture("inbound_bsuid_no_from.json"))
+    value = both["entry"][0]["changes"][0]["value"]
+    value["contacts"][0]["wa_id"] = "16505551234"
+    value["messages"][0].update({"id": "wamid.MERGE1", "from": "16505551234"})
+    event = exactly_one("contact.merged", workspace, lambda: deliver(both))
+    assert event.data["contact_id"] == phone_contact.pk
+
+
+def test_link_clicked_from_meta_click_tracking(workspace, number):
+    message = _outbound_message(workspace, number, "wamid.CLICK1", "delivered")
+    payload = fixture("mm_link_click.json")
+    payload["entry"][0]["changes"][0]["value"]["user_actions"][0]["id"] = "wamid.CLICK1"
+    event = exactly_one("link.clicked", workspace, lambda: deliver(payload))
+    assert (event.data["message_id"], event.data["source"]) == (message.pk, "meta")
+
+
 def test_every_api_event_type_has_a_test_here():
     import sys
 

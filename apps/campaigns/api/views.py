@@ -101,6 +101,14 @@ class CampaignTemplateOut(serializers.Serializer):
     category = serializers.CharField()
 
 
+class FailureGroupOut(serializers.Serializer):
+    reason = serializers.CharField(help_text="The failure table's stable reason.")
+    count = serializers.IntegerField()
+    description = serializers.CharField()
+    action = serializers.CharField()
+    upstream_codes = serializers.ListField(child=serializers.IntegerField(), help_text="Meta codes seen.")
+
+
 class CampaignOut(serializers.Serializer):
     id = serializers.CharField()
     name = serializers.CharField()
@@ -265,14 +273,21 @@ class CampaignListView(ApiView):
         return Response(campaign_out(campaign, selectors.campaign_stats_with_clicks(campaign=campaign)), status=201)
 
 
+class CampaignDetailOut(CampaignOut):
+    failures_by_reason = FailureGroupOut(many=True, help_text="Failed messages grouped by reason, most first.")
+
+
 class CampaignDetailView(ApiView):
     scopes = {"GET": READ}
 
     @api_doc(operation_id="campaigns_get", summary="Get a campaign",
-             description="One campaign with its status and stats.", responses={200: CampaignOut})
+             description="One campaign with its status, stats, and its failures grouped by reason (the failure "
+             "table's reason, sentence, next action and the Meta codes seen).", responses={200: CampaignDetailOut})
     def get(self, request, pk: str):
         campaign = self.get_scoped(_campaigns(self), pk)
-        return Response(campaign_out(campaign, selectors.campaign_stats_with_clicks(campaign=campaign)))
+        out = campaign_out(campaign, selectors.campaign_stats_with_clicks(campaign=campaign))
+        out["failures_by_reason"] = selectors.campaign_failures_by_reason(campaign=campaign)
+        return Response(out)
 
 
 class CampaignActionView(ApiView):

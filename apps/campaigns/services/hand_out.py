@@ -16,6 +16,7 @@ from apps.campaigns.models import Campaign, CampaignRecipient
 from apps.campaigns.services.common import R, S, _template_render
 from apps.contacts.models import Contact
 from apps.contacts.selectors import marketing_requires_opt_in
+from apps.contacts.services import contact_address
 from apps.conversations import policy
 from apps.core.errors import ApplicationError
 
@@ -118,8 +119,9 @@ def _pick_batch(*, campaign: Campaign, limit: int, plan: dict | None) -> list[tu
         cursor.execute(
             f"WITH _p AS ({branch}), _d AS ({branch}), "  # noqa: S608 - our tables
             "_k AS (SELECT * FROM _p UNION ALL SELECT * FROM _d ORDER BY id LIMIT %s) "
-            f"SELECT k.id, k.contact_id, k.status, c.phone, {unsupported_sql} FROM _k k LEFT JOIN LATERAL ("
-            f"SELECT c.phone, c.custom_fields FROM {Contact._meta.db_table} c WHERE c.id = k.contact_id) c ON true "
+            f"SELECT k.id, k.contact_id, k.status, c.address, {unsupported_sql} FROM _k k LEFT JOIN LATERAL ("
+            f"SELECT coalesce(c.phone, c.bsuid) AS address, c.phone, c.custom_fields "
+            f"FROM {Contact._meta.db_table} c WHERE c.id = k.contact_id) c ON true "
             "ORDER BY k.id",
             [campaign.pk, R.PENDING.value, limit, campaign.pk, R.DEFERRED.value, limit, limit, *unsupported_params],
         )
@@ -177,8 +179,9 @@ def _hand_out_sql(*, campaign: Campaign, plan: dict, rows: list[tuple], now: dat
     marketing = policy.consent_applies(template.category)
     requires_opt_in = marketing and marketing_requires_opt_in(workspace=campaign.workspace)
     headroom, free = _tier_budget(campaign=campaign, contact_ids=[r[1] for r in rows], now=now)
-    costs = [cost_estimate(category=template.category, to_phone=r[3], workspace=campaign.workspace) if r[3]
-             else Decimal("0") for r in rows]
+    # Each contact's address (phone, else BSUID), or None when this template cannot go to it (policy).
+    addresses = [policy.recipient_sendable_address(address=r[3], category=template.category) for r in rows]
+    costs = [cost_estimate(category=template.category, to_phone=a, workspace=campaign.workspace) if a else Decimal("0") for a in addresses]
     render: variables.SqlRender | None = plan["render"]
     value_cols, value_params = [], []
     for i, (sql, params) in enumerate(render.values if render else []):
@@ -204,7 +207,7 @@ def _hand_out_sql(*, campaign: Campaign, plan: dict, rows: list[tuple], now: dat
          f"r.contact_id = ANY(%s::text[]) AS _free{''.join(value_cols)}, coalesce({missing_sql}, false) AS _missing "
          "FROM unnest(%s::bigint[], %s::text[], %s::numeric[]) WITH ORDINALITY AS v(rid, phone, cost, ord) "
          f"JOIN {table} r ON r.id = v.rid LEFT JOIN {Contact._meta.db_table} c ON c.id = r.contact_id)",
-         [list(free), *value_params, *missing_params, [r[0] for r in rows], [r[3] for r in rows], costs]),
+         [list(free), *value_params, *missing_params, [r[0] for r in rows], addresses, costs]),
         # policy.recipient_classify as SQL (pinned to it by tests/campaigns/test_hand_out_sql.py).
         ("_c AS MATERIALIZED (SELECT _b.*, CASE WHEN _invalid THEN %s WHEN %s AND _opted_out THEN %s "
          "WHEN %s AND _no_opt_in THEN %s WHEN _missing THEN %s END AS _skip FROM _b)",
@@ -249,9 +252,10 @@ def _hand_out_python(*, campaign: Campaign, compiled: dict, batch: list[Campaign
     for recipient in batch:
         contact = contacts.get(recipient.contact_id)
         rendered = None
-        if contact is not None and contact.phone and compiled:
+        address = contact_address(contact)
+        if address and compiled:
             rendered = variables.render(compiled, variables.contact_values(contact))
-        skip = policy.recipient_classify(phone=contact.phone if contact else None,
+        skip = policy.recipient_classify(phone=address or None,
                                          opted_in=policy.contact_opted_in(contact), requires_opt_in=requires_opt_in,
                                          category=category,
                                          missing_variable=bool(compiled) and rendered is None)

@@ -188,12 +188,16 @@ def campaigns_start_due(*, now: datetime | None = None) -> list[str]:
 # --- launch: expansion ----------------------------------------------------------------------------
 
 
-def _status_expression(*, marketing: bool, requires_opt_in: bool):
+def _status_expression(*, marketing: bool, requires_opt_in: bool, authentication: bool = False):
     """policy.recipient_classify's number and consent rules as SQL over the contact (pinned to it by
     tests/conversations/test_policy.py); the variables are checked at hand-out."""
     from django.db.models import Case, CharField, Value, When
 
-    whens = [When(Q(phone__isnull=True) | Q(phone=""), then=Value(R.SKIPPED_INVALID))]
+    # No address (phone, else BSUID); an authentication template needs the phone itself.
+    invalid = Q(phone__isnull=True) | Q(phone="")
+    if not authentication:
+        invalid &= Q(bsuid__isnull=True) | Q(bsuid="")
+    whens = [When(invalid, then=Value(R.SKIPPED_INVALID))]
     if marketing:
         whens.append(When(opted_in=False, then=Value(R.SKIPPED_OPTED_OUT)))
         if requires_opt_in:
@@ -217,7 +221,8 @@ def campaign_materialize(*, campaign: Campaign, now: datetime | None = None) -> 
         qs = (
             selectors.audience_contacts(workspace=locked.workspace, audience=locked.audience)
             .annotate(_cid=F("pk"), _cmp=Value(locked.pk, output_field=CharField()),
-                      _st=_status_expression(marketing=marketing, requires_opt_in=requires_opt_in))
+                      _st=_status_expression(marketing=marketing, requires_opt_in=requires_opt_in,
+                                             authentication=locked.template.category == policy.AUTHENTICATION))
             .values_list("_cid", "_cmp", "_st")
             .order_by()
         )

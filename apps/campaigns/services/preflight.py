@@ -38,16 +38,17 @@ def campaign_preflight(*, campaign: Campaign, now: datetime | None = None) -> di
               "duplicate": int((campaign.audience.import_report or {}).get("duplicates", 0)),
               "rejected_in_upload": int((campaign.audience.import_report or {}).get("rejected_count", 0))}
     eligible: list[tuple[str, str]] = []
-    for contact in audience_qs.values(*variables.CONTACT_VALUE_FIELDS, "opted_in").iterator(chunk_size=5000):
+    for contact in audience_qs.values(*variables.CONTACT_VALUE_FIELDS, "opted_in", "bsuid").iterator(chunk_size=5000):
         if contact["id"] in already:
             counts["already_handled"] += 1
             continue
         skip = policy.recipient_classify(
-            phone=contact["phone"], opted_in=contact["opted_in"], requires_opt_in=requires_opt_in,
+            phone=contact["phone"] or contact["bsuid"], opted_in=contact["opted_in"], requires_opt_in=requires_opt_in,
             category=template.category,
-            missing_variable=bool(compiled) and bool(contact["phone"]) and variables.render(compiled, contact) is None)
+            missing_variable=bool(compiled) and bool(contact["phone"] or contact["bsuid"])
+            and variables.render(compiled, contact) is None)
         if skip is None:
-            eligible.append((contact["id"], contact["phone"]))
+            eligible.append((contact["id"], contact["phone"] or contact["bsuid"]))
         else:
             counts[skip] += 1
     phone_number = campaign.phone_number

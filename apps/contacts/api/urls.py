@@ -8,4 +8,6 @@ urlpatterns = [
     path("contacts/imports/<str:pk>", views.ContactImportDetailView.as_view(), name="contact-import-detail"),
     path("contacts/<str:pk>", views.ContactDetailView.as_view(), name="contact-detail"),
     path("contacts/<str:pk>/consents", views.ContactConsentsView.as_view(), name="contact-consents"),
+    path("contacts/<str:pk>/block", views.ContactBlockView.as_view(), name="contact-block"),
+    path("contacts/<str:pk>/unblock", views.ContactUnblockView.as_view(), name="contact-unblock"),
 ]

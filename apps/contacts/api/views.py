@@ -38,11 +38,15 @@ def contact_out(contact: Contact) -> dict:
         "phone": contact.phone,
         "wa_id": contact.wa_id or None,
         "bsuid": contact.bsuid,
+        "parent_bsuid": contact.parent_bsuid or None,
+        "username": contact.username or None,
         "name": contact.name,
         "email": contact.email,
         "tags": selectors.contact_tags(contact=contact),
         "custom_fields": contact.custom_fields or {},
         "opted_in": selectors.contact_opted_in(contact=contact),
+        "blocked": contact.blocked_at is not None,
+        "blocked_at": _ts(contact.blocked_at),
         "external_id": contact.external_id or None,
         "last_inbound_at": _ts(contact.last_inbound_at),
         "created_at": _ts(contact.created_at),
@@ -100,7 +104,8 @@ class ContactListView(_ContactView):
              description="Contacts of the workspace (or sandbox), newest first.",
              parameters=[*PAGE_PARAMETERS, query("search", description="Part of the name or phone."),
                          query("tag"), query("opted_in", bool), query("external_id"),
-                         query("phone", description="E.164, exact.")],
+                         query("phone", description="E.164, exact."),
+                         query("bsuid", description="A business-scoped user id, exact.")],
              responses={200: paginated(ContactOut)})
     def get(self, request):
         params = request.query_params
@@ -108,6 +113,7 @@ class ContactListView(_ContactView):
         qs = selectors.contact_list(
             tenant=self.tenant, search=params.get("search"), tag=params.get("tag"),
             opted_in=params.get("opted_in"), external_id=params.get("external_id"), phone=phone,
+            bsuid=params.get("bsuid") or None,
         ).prefetch_related("tag_rows")
         return self.paginated(qs, contact_out)
 
@@ -220,3 +226,40 @@ class ContactConsentsView(ApiView):
         )
         self.audit_target = ("contact", contact.pk)
         return Response(services.consent_serialize(record), status=201)
+
+
+class ContactBlockView(ApiView):
+    """POST /api/v1/contacts/{id}/block: Meta's block_users API on the workspace's numbers (the key's WABA's,
+    when bound). The inbox's Block button calls it."""
+
+    scopes = {"POST": "contacts:write"}
+    blocked = True
+
+    def _set(self, pk: str):
+        contact = self.get_scoped(Contact, pk)
+        contact = services.contact_block_set(contact=contact, blocked=self.blocked, waba_id=self.tenant.waba_id)
+        self.audit_target = ("contact", contact.pk)
+        contact = Contact.objects.prefetch_related("tag_rows").get(pk=contact.pk)
+        return Response(contact_out(contact))
+
+    @api_doc(operation_id="contacts_block", summary="Block a contact",
+             description="Blocks the person on WhatsApp through Meta's block_users API on every number of the "
+             "workspace (or of the key's WABA). Sends to a blocked contact are refused with 422 CONTACT_BLOCKED. "
+             "Meta refusing answers 502 UPSTREAM_ERROR and nothing is recorded.",
+             request=None, responses={200: ContactOut}, errors=(502,))
+    def post(self, request, pk: str):
+        return self._set(pk)
+
+
+class ContactUnblockView(ContactBlockView):
+    """POST /api/v1/contacts/{id}/unblock: Meta's block_users DELETE; sends go again."""
+
+    blocked = False
+
+    @api_doc(operation_id="contacts_unblock", summary="Unblock a contact",
+             description="Unblocks the person on WhatsApp (Meta's block_users DELETE) on every number of the "
+             "workspace (or of the key's WABA); sends to the contact go again. Meta refusing answers 502 "
+             "UPSTREAM_ERROR and nothing is recorded.",
+             request=None, responses={200: ContactOut}, errors=(502,))
+    def post(self, request, pk: str):
+        return self._set(pk)

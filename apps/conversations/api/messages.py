@@ -11,7 +11,7 @@ from apps.conversations.api.schemas_messages import (
     MessageSendSerializer,
     MessageSerializer,
 )
-from apps.conversations.events import public_status
+from apps.conversations.events import message_error, public_status
 from apps.conversations.models import Message
 from apps.conversations.selectors.messages import messages_list
 from apps.conversations.services.sending import message_cancel, message_send
@@ -24,10 +24,18 @@ def _ts(value) -> str | None:
     return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value else None
 
 
+def _address(to: str) -> dict:
+    """`to` (E.164), and `recipient` (the business-scoped user id) when the message went to one (API.md
+    Identity): a message to a BSUID answers `"to": null`."""
+    if to and not to.startswith("+") and "." in to:
+        return {"to": None, "recipient": to}
+    return {"to": to}
+
+
 def accepted_out(message: Message) -> dict:
     """The 202 body (API.md)."""
-    out = {"id": message.pk, "status": public_status(message.status), "channel": message.channel, "to": message.to_phone,
-           "type": message.type, "cost_estimate": f"{message.cost_estimate:.4f}", "currency": message.currency,
+    out = {"id": message.pk, "status": public_status(message.status), "channel": message.channel,
+           **_address(message.to_phone), "type": message.type, "cost_estimate": f"{message.cost_estimate:.4f}", "currency": message.currency,
            "created_at": _ts(message.created_at)}
     if message.scheduled_at:
         out["scheduled_at"] = _ts(message.scheduled_at)
@@ -37,12 +45,10 @@ def accepted_out(message: Message) -> dict:
 
 
 def message_out(message: Message) -> dict:
-    error = None
-    if message.status == Message.Status.FAILED:
-        error = {"code": message.error_code, "message": message.error_message, "upstream_code": message.upstream_code}
+    error = message_error(message)
     return {
         "id": message.pk, "status": public_status(message.status), "direction": message.direction,
-        "channel": message.channel, "type": message.type, "to": message.to_phone,
+        "channel": message.channel, "type": message.type, **_address(message.to_phone),
         "phone_number_id": message.phone_number_id, "contact_id": message.contact_id,
         "content": message.content, "body": message.body, "media_id": message.media_id,
         "scheduled_at": _ts(message.scheduled_at), "sent_at": _ts(message.sent_at),

@@ -19,6 +19,9 @@ class ContactBriefOut(serializers.Serializer):
     name = serializers.CharField(allow_blank=True)
     phone = serializers.CharField(allow_null=True)
     wa_id = serializers.CharField(allow_null=True, allow_blank=True)
+    bsuid = serializers.CharField(allow_null=True, allow_blank=True, required=False,
+                                  help_text="Meta's business-scoped user id (API.md Identity).")
+    username = serializers.CharField(allow_null=True, required=False)
     opted_in = serializers.BooleanField()
 
 
@@ -36,6 +39,10 @@ class ConversationOut(serializers.Serializer):
     last_message_preview = serializers.CharField(allow_blank=True)
     window_expires_at = serializers.DateTimeField(allow_null=True, help_text="End of the 24-hour window.")
     unread_count = serializers.IntegerField()
+    referral = serializers.DictField(allow_null=True, required=False,
+                                     help_text="The click-to-WhatsApp ad that opened the conversation (Meta's referral).")
+    free_entry_point_expires_at = serializers.DateTimeField(
+        allow_null=True, required=False, help_text="End of the free entry point window (ad replies), if open.")
     created_at = serializers.DateTimeField()
 
 
@@ -186,7 +193,7 @@ class MediaUploadIn(serializers.Serializer):
 
 class SandboxInboundOut(serializers.Serializer):
     wamid = serializers.CharField(help_text="Meta-style message id of the simulated inbound.")
-    from_ = serializers.CharField()
+    from_ = serializers.CharField(allow_null=True, help_text="E.164; null for a customer known only by a BSUID.")
     type = serializers.CharField()
     phone_number_id = serializers.CharField()
     status = serializers.ChoiceField(choices=["accepted"])

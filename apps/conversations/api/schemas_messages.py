@@ -28,7 +28,11 @@ class FallbackSerializer(serializers.Serializer):
 
 
 class _SendCommon(serializers.Serializer):
-    to = serializers.CharField(max_length=40, help_text="E.164, e.g. +15551234567 (spaces and dashes removed).")
+    to = serializers.CharField(max_length=40, required=False,
+                               help_text="E.164, e.g. +15551234567 (spaces and dashes removed). `to` or `recipient`.")
+    recipient = serializers.CharField(max_length=170, required=False,
+                                      help_text="A business-scoped user id (API.md Identity), for a customer "
+                                      "without a phone; `to` wins when both are given.")
     channel = serializers.ChoiceField(choices=["whatsapp", "sms"], required=False, default="whatsapp")
     phone_number_id = serializers.CharField(
         max_length=64, required=False,
@@ -86,7 +90,7 @@ class ListSectionSerializer(serializers.Serializer):
 
 
 class InteractiveContentSerializer(serializers.Serializer):
-    kind = serializers.ChoiceField(choices=["buttons", "list"])
+    kind = serializers.ChoiceField(choices=["buttons", "list", "cta_url", "location_request", "flow"])
     body = serializers.CharField(max_length=4096, help_text="≤1024 characters for buttons.")
     header_text = serializers.CharField(max_length=60, required=False)
     footer = serializers.CharField(max_length=60, required=False)
@@ -94,6 +98,17 @@ class InteractiveContentSerializer(serializers.Serializer):
     button = serializers.CharField(max_length=20, required=False, help_text="kind=list: the menu button's label.")
     sections = ListSectionSerializer(many=True, required=False,
                                      help_text="kind=list: ≤10 sections, ≤10 rows in all.")
+    display_text = serializers.CharField(max_length=20, required=False, help_text="kind=cta_url: the button.")
+    url = serializers.URLField(required=False, help_text="kind=cta_url: an https link.")
+    flow_id = serializers.CharField(max_length=64, required=False, help_text="kind=flow: flow_id or flow_name.")
+    flow_name = serializers.CharField(max_length=200, required=False)
+    flow_cta = serializers.CharField(max_length=30, required=False, help_text="kind=flow: the button, no emoji.")
+    flow_action = serializers.ChoiceField(choices=["navigate", "data_exchange"], required=False)
+    screen = serializers.CharField(max_length=200, required=False, help_text="kind=flow, navigate: first screen.")
+    data = serializers.DictField(required=False, help_text="kind=flow, navigate: the first screen's data.")
+    flow_token = serializers.CharField(max_length=200, required=False,
+                                       help_text="kind=flow: comes back with the answers; generated when absent.")
+    mode = serializers.ChoiceField(choices=["published", "draft"], required=False)
 
 
 class ReactionContentSerializer(serializers.Serializer):
@@ -206,6 +221,7 @@ class MessageAcceptedSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=STATUSES)
     channel = serializers.CharField()
     to = serializers.CharField(allow_null=True)
+    recipient = serializers.CharField(required=False, help_text="The BSUID, when the message goes to one.")
     type = serializers.CharField()
     cost_estimate = serializers.CharField(help_text="Decimal string, 4 places.")
     currency = serializers.CharField()
@@ -218,6 +234,9 @@ class MessageErrorSerializer(serializers.Serializer):
     code = serializers.CharField(allow_blank=True)
     message = serializers.CharField(allow_blank=True)
     upstream_code = serializers.IntegerField(allow_null=True, help_text="Meta's error code.")
+    reason = serializers.CharField(required=False, help_text="A stable reason from the failure table.")
+    description = serializers.CharField(required=False, help_text="What happened, for a person.")
+    action = serializers.CharField(required=False, help_text="What to do next.")
 
 
 class MessageSerializer(serializers.Serializer):
@@ -229,6 +248,7 @@ class MessageSerializer(serializers.Serializer):
     channel = serializers.CharField()
     type = serializers.CharField()
     to = serializers.CharField(allow_null=True)
+    recipient = serializers.CharField(required=False, help_text="The BSUID, when the message went to one.")
     phone_number_id = serializers.CharField(allow_null=True)
     contact_id = serializers.CharField(allow_null=True)
     content = serializers.JSONField(help_text="The normalised message object of its type.")

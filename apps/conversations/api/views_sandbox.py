@@ -13,7 +13,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 
 from apps.contacts.models import Contact
-from apps.contacts.services import normalize_phone
+from apps.contacts.services import normalize_bsuid, normalize_phone
 from apps.conversations.api.schemas_inbox import SandboxInboundOut, SandboxWindowOut
 from apps.conversations.services import receiving
 from apps.core.api.base import ApiView
@@ -62,6 +62,12 @@ class SandboxInboundView(_SandboxView):
         name = serializers.CharField(required=False, allow_blank=True, max_length=255)
         phone_number_id = serializers.CharField(required=False, allow_blank=True, max_length=64)
         context = serializers.DictField(required=False)
+        # API.md Identity: a customer known by a business-scoped user id, with or without a phone.
+        from_user_id = serializers.CharField(required=False, max_length=160)
+        parent_user_id = serializers.CharField(required=False, max_length=160)
+        username = serializers.CharField(required=False, max_length=64)
+        # A click-to-WhatsApp ad entry (Meta's referral object, META.md §3.4).
+        referral = serializers.DictField(required=False)
 
     @api_doc(operation_id="sandbox_inbound", summary="Simulate a customer's message (sandbox)",
              description="Test keys only (a live key gets 403 PERMISSION_DENIED): the simulator delivers a "
@@ -79,7 +85,10 @@ class SandboxInboundView(_SandboxView):
         serializer = self.InboundInput(data=data)
         serializer.is_valid(raise_exception=True)
         values = serializer.validated_data
-        from_phone = normalize_phone(data.get("from") if isinstance(data.get("from"), str) else "", field="from")
+        bsuid = normalize_bsuid(values["from_user_id"], field="from_user_id") if values.get("from_user_id") else None
+        from_phone = None
+        if data.get("from") not in (None, "") or bsuid is None:
+            from_phone = normalize_phone(data.get("from") if isinstance(data.get("from"), str) else "", field="from")
         message_type = values.get("type") or self._infer_type(data)
         obj = data.get(message_type)
         if message_type == "contacts":
@@ -94,13 +103,16 @@ class SandboxInboundView(_SandboxView):
         message = {"type": message_type, message_type: obj}
         if values.get("context"):
             message["context"] = values["context"]
+        if values.get("referral"):
+            message["referral"] = values["referral"]
         number = waba_selectors.phone_number_for_send(
             tenant_workspace=self.tenant.workspace, waba_id=self.tenant.waba_id,
             phone_number_id=values.get("phone_number_id") or None,
         )
         wamid = receiving.sandbox_inbound_simulate(
             workspace=self.tenant.workspace, phone_number=number, from_phone=from_phone, message=message,
-            name=values.get("name") or None,
+            name=values.get("name") or None, bsuid=bsuid, username=values.get("username") or None,
+            parent_bsuid=values.get("parent_user_id") or None,
         )
         self.audit_target = ("phone_number", number.pk)
         return Response({"wamid": wamid, "from": from_phone, "type": message_type, "phone_number_id": number.pk,

@@ -63,7 +63,7 @@ def contact_brief(contact: Contact | None) -> dict | None:
     if contact is None:
         return None
     return {"id": contact.pk, "name": contact.name, "phone": contact.phone, "wa_id": contact.wa_id,
-            "opted_in": contact.opted_in is True}
+            "bsuid": contact.bsuid, "username": contact.username or None, "opted_in": contact.opted_in is True}
 
 
 def conversation_to_dict(conversation: Conversation, *, now: datetime | None = None) -> dict:
@@ -80,6 +80,9 @@ def conversation_to_dict(conversation: Conversation, *, now: datetime | None = N
         "last_inbound_at": _iso(conversation.last_inbound_at),
         "last_message_preview": conversation.last_message_preview,
         "window_expires_at": _iso(window_expires_at(conversation, now=now)),
+        "referral": conversation.referral or None,
+        "free_entry_point_expires_at": _iso(policy.entry_point_expires_at(opened_at=conversation.entry_point_opened_at,
+                                                                   now=now or timezone.now())),
         "unread_count": conversation.unread_count,
         "team_id": conversation.team_id,
         "label_ids": sorted(label.pk for label in conversation.labels.all()),
@@ -253,8 +256,11 @@ def message_to_dict(message: Message) -> dict:
         "error": None,
     }
     if message.status == Message.Status.FAILED or message.error_code:
+        from apps.providers.failures import failure_public
+
         data["error"] = {"code": message.error_code, "message": message.error_message,
-                         "upstream_code": message.upstream_code}
+                         "upstream_code": message.upstream_code,
+                         **failure_public(code=message.error_code, upstream_code=message.upstream_code)}
     return data
 
 
@@ -294,6 +300,10 @@ def contact_sidebar(*, conversation: Conversation) -> dict:
         "name": contact.name,
         "phone": contact.phone,
         "wa_id": contact.wa_id,
+        "bsuid": contact.bsuid,
+        "parent_bsuid": contact.parent_bsuid or None,
+        "username": contact.username or None,
+        "blocked_at": _iso(contact.blocked_at),
         "email": contact.email,
         "tags": tags,
         "custom_fields": contact.custom_fields,

@@ -23,12 +23,14 @@ _SEND_FIELDS = {
                   "messaging_tier", "throughput_mps"),
     Waba: ("id", "workspace", "meta_waba_id", "is_simulated"),
     Contact: ("id", "workspace", "phone", "wa_id", "bsuid", "name", "opted_in", "consent_updated_at",
-              "last_inbound_at"),
+              "last_inbound_at", "blocked_at"),
 }
 
 
 def _fields(model) -> list:
-    return [model._meta.get_field(name) for name in _SEND_FIELDS[model]]
+    # In the model's own field order: Model.from_db lines the values up with concrete_fields.
+    wanted = set(_SEND_FIELDS[model])
+    return [f for f in model._meta.concrete_fields if f.name in wanted]
 
 
 @dataclass
@@ -42,14 +44,15 @@ def _columns(alias: str, model) -> str:
     return ", ".join(f"{alias}.{connection.ops.quote_name(f.column)}" for f in _fields(model))
 
 
-_SQL: dict[str, str] = {}
+_SQL: dict[tuple[str, str], str] = {}
 
 
-def _sql(pin: str) -> str:
-    """pin: "" (the only number), "pk" or "meta" (pinned by our id or Meta's)."""
-    if pin not in _SQL:
+def _sql(pin: str, by: str = "phone") -> str:
+    """pin: "" (the only number), "pk" or "meta" (pinned by our id or Meta's). by: the contact's column the
+    recipient is matched on, `phone` (E.164) or `bsuid` (a business-scoped user id)."""
+    if (pin, by) not in _SQL:
         where = {"": "", "pk": " AND pn.id = %(pin)s", "meta": " AND pn.meta_phone_number_id = %(pin)s"}[pin]
-        _SQL[pin] = f"""
+        _SQL[pin, by] = f"""
             SELECT {_columns('pn', PhoneNumber)}, {_columns('w', Waba)}, {_columns('c', Contact)},
                 (SELECT cv.id FROM {Conversation._meta.db_table} cv
                  WHERE cv.contact_id = c.id AND cv.phone_number_id = pn.id AND cv.channel_kind = %(kind)s
@@ -57,11 +60,11 @@ def _sql(pin: str) -> str:
                  ORDER BY cv.created_at DESC LIMIT 1)
             FROM {PhoneNumber._meta.db_table} pn
             JOIN {Waba._meta.db_table} w ON w.id = pn.waba_id
-            LEFT JOIN {Contact._meta.db_table} c ON c.workspace_id = pn.workspace_id AND c.phone = %(to)s
+            LEFT JOIN {Contact._meta.db_table} c ON c.workspace_id = pn.workspace_id AND c.{by} = %(to)s
             WHERE pn.workspace_id = %(ws)s AND (%(waba)s = '' OR pn.waba_id = %(waba)s){where}
             ORDER BY pn.created_at LIMIT 2
         """  # noqa: S608 (identifiers from model metadata; values are parameters)
-    return _SQL[pin]
+    return _SQL[pin, by]
 
 
 _converters: dict = {}
@@ -96,7 +99,8 @@ def send_targets(*, workspace: Workspace, waba_id: str, phone_number_id: str | N
                  channel_kind: str) -> SendTargets:
     pin = ("pk" if str(phone_number_id).startswith("pn_") else "meta") if phone_number_id else ""
     with connection.cursor() as cursor:
-        cursor.execute(_sql(pin), {"to": to, "kind": channel_kind, "resolved": Conversation.State.RESOLVED,
+        by = "phone" if to.startswith("+") else "bsuid"
+        cursor.execute(_sql(pin, by), {"to": to, "kind": channel_kind, "resolved": Conversation.State.RESOLVED,
                                    "ws": workspace.pk, "waba": waba_id or "", "pin": str(phone_number_id or "")})
         rows = cursor.fetchall()
     if not rows:
@@ -133,7 +137,7 @@ def send_target_guard(*, workspace: Workspace, waba_id: str, phone_number_id: st
         where = {"": "", "pk": " AND pn.id = %s", "meta": " AND pn.meta_phone_number_id = %s"}[pin]
         _GUARD_SQL[pin] = f"""ok AS MATERIALIZED (
             SELECT t.phone_number_id, t.contact_id, t.conversation_id FROM (
-                SELECT pn.id AS phone_number_id, c.id AS contact_id, c.last_inbound_at,
+                SELECT pn.id AS phone_number_id, c.id AS contact_id, c.last_inbound_at, c.blocked_at,
                     (SELECT cv.id FROM {Conversation._meta.db_table} cv
                      WHERE cv.contact_id = c.id AND cv.phone_number_id = pn.id AND cv.channel_kind = %s
                        AND cv.workspace_id = pn.workspace_id AND cv.state <> %s
@@ -144,7 +148,8 @@ def send_target_guard(*, workspace: Workspace, waba_id: str, phone_number_id: st
                 WHERE pn.workspace_id = %s AND (%s::text = '' OR pn.waba_id = %s){where}
                 ORDER BY pn.created_at LIMIT 2
             ) t
-            WHERE t.senders = 1 AND t.conversation_id IS NOT NULL AND t.last_inbound_at > %s)"""  # noqa: S608
+            WHERE t.senders = 1 AND t.conversation_id IS NOT NULL AND t.last_inbound_at > %s
+              AND t.blocked_at IS NULL)"""  # noqa: S608
     params = [channel_kind, Conversation.State.RESOLVED.value, to, workspace.pk, waba_id or "", waba_id or ""]
     if pin:
         params.append(str(phone_number_id))

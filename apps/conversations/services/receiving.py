@@ -23,7 +23,8 @@ from django.utils import timezone
 from apps.contacts.models import Contact
 from apps.conversations import events as conversation_events
 from apps.conversations.models import Conversation, Message, MessageAttempt
-from apps.conversations.services import threads, transitions
+from apps.conversations.services import identity, threads, transitions
+from apps.conversations.services.flow_answers import flow_of_response, flow_response_parse
 from apps.core.models import Workspace
 from apps.core.services import event_append_many
 from apps.wabas import selectors as waba_selectors
@@ -72,6 +73,8 @@ def inbound_body(*, message_type: str, content: dict) -> str:
     if message_type == "interactive":
         kind = c.get("type") or ""
         reply = c.get(kind) if isinstance(c.get(kind), dict) else {}
+        if kind == "nfm_reply":
+            return str(reply.get("body") or "Form submitted")
         return str(reply.get("title") or reply.get("body") or "")
     if message_type == "reaction":
         return str(c.get("emoji") or "")
@@ -108,8 +111,13 @@ def message_inbound_receive(*, item, numbers: dict | None = None) -> InboundResu
 
     contact, created = contact_services.contact_upsert_from_inbound(
         workspace=workspace, phone=item.from_phone, wa_id=item.wa_id, bsuid=item.bsuid,
-        profile_name=item.profile_name,
+        profile_name=item.profile_name, parent_bsuid=getattr(item, "parent_bsuid", None),
+        username=getattr(item, "username", None),
     )
+    split = identity.contact_split_find(workspace=workspace, contact=contact, bsuid=item.bsuid)
+    if split is not None:  # Meta tied the phone and the BSUID together: one person, one contact
+        identity.contact_merge(workspace=workspace, survivor=contact, absorbed=split)
+        contact.refresh_from_db()
     # Duplicates are checked once the contact row is locked (by the upsert): a concurrent writer of the
     # same wamid has committed by now, so this look cannot miss it.
     if Message.objects.filter(workspace=workspace, provider_message_id=item.wamid).exists():
@@ -132,6 +140,11 @@ def message_inbound_receive(*, item, numbers: dict | None = None) -> InboundResu
         content["context"] = item.context
     if item.referral:
         content["referral"] = item.referral
+    flow = flow_response_parse(message_type=item.type, content=item.content)
+    if flow is not None:
+        flow["flow_id"] = flow_of_response(workspace=workspace, context_wamid=item.context_wamid,
+                                            flow_token=flow["flow_token"])
+        content["flow_response"] = flow
     if item.errors:
         content["errors"] = [{"code": e.code, "title": e.title, "message": e.message, "details": e.details}
                              for e in item.errors]
@@ -151,6 +164,8 @@ def message_inbound_receive(*, item, numbers: dict | None = None) -> InboundResu
         reply_to_id=reply_to_id, next_attempt_at=now if wants_media else None,
     )
 
+    if item.referral:
+        _conversation_referral_record(conversation=conversation, referral=item.referral, at=at)
     contact_services.contact_inbound_recorded(contact=contact, at=at)
     last = conversation.last_inbound_at
     threads.conversation_record_message(conversation=conversation, at=max(at, last) if last else at,
@@ -176,6 +191,19 @@ def message_inbound_receive(*, item, numbers: dict | None = None) -> InboundResu
             message_id=mid, contact_created=c, consent_keyword=k, workspace_id=ws)
     )
     return result
+
+
+def _conversation_referral_record(*, conversation: Conversation, referral: dict, at: datetime) -> None:
+    """The ad or post the customer came from, on the conversation (the latest entry wins), with the deadline
+    for the reply that opens the free entry point window."""
+    from apps.conversations import policy
+
+    values = {"referral": referral, "referral_at": at,
+              "entry_point_reply_deadline": policy.entry_point_reply_deadline(referral_at=at),
+              "entry_point_opened_at": None}
+    Conversation.objects.filter(pk=conversation.pk).update(**values)
+    for key, value in values.items():
+        setattr(conversation, key, value)
 
 
 def _conversation_get_or_open(*, workspace: Workspace, contact: Contact, number: PhoneNumber) -> Conversation:
@@ -342,11 +370,18 @@ def message_statuses_apply(*, updates: list, received_at: datetime | None = None
                                seconds=settings.INBOUND_STATUS_ORPHAN_RETRY_SECONDS)
         result.ignored.extend({"kind": "status", "wamid": w, "reason": "unknown wamid"} for w in missing[:20])
         changed: dict[str, Message] = {}
+        held: set[str] = set()  # queued again after a 131049 in this batch: later reports are about the old send
         events: list[tuple[str, dict]] = []
         # Apply in time order, so a batch holding sent+delivered+read tells the story once, forward.
         for update in sorted(group, key=lambda u: (u.timestamp, transitions.RANK.get(_UPSTREAM_STATUS.get(u.status), 9))):
             message = messages.get(update.wamid)
-            if message is None:
+            if message is None or message.pk in held:
+                continue
+            hold = _hold_for_marketing_limit(message=message, update=update, now=now)
+            if hold:
+                held.add(message.pk)
+                result.applied += 1
+                events.extend(hold)
                 continue
             previous = message.status
             touched = _status_apply_one(message=message, update=update)
@@ -371,6 +406,34 @@ def message_statuses_apply(*, updates: list, received_at: datetime | None = None
     return result
 
 
+def _update_error(update) -> dict:
+    """A failed status's first error as the stored error (Reach's code, Meta's code and text)."""
+    from apps.providers.base import error_from_meta
+
+    first = update.errors[0] if update.errors else None
+    err = error_from_meta(first.code if first else -1, (first.title or first.message) if first else "",
+                          details=first.details if first else "")
+    return {"code": err.code, "upstream_code": first.code if first else None,
+            "message": " — ".join(x for x in (err.message, first.details if first else "") if x)}
+
+
+def _hold_for_marketing_limit(*, message: Message, update, now: datetime) -> list:
+    """A `failed` with 131049 (the per-user marketing limit; the failure table's `growing` policy) on a sent
+    message that is still valid: queued again on the growing schedule instead of failed. Its events, or []
+    when it is not such a case (then the failure is applied as any other)."""
+    from apps.providers.failures import GROWING, failure_for_meta_code
+
+    if _UPSTREAM_STATUS.get(update.status) != Message.Status.FAILED or message.status != Message.Status.SENT:
+        return []
+    first = update.errors[0] if update.errors else None
+    row = failure_for_meta_code(first.code) if first else None
+    if row is None or row.retry != GROWING:
+        return []
+    retry_at = transitions.hold_retry_at(message=message, now=now)
+    if retry_at is None:
+        return []
+    return transitions.message_hold_requeue(message=message, at=update.timestamp, retry_at=retry_at,
+                                            error=_update_error(update))
 def _sends_reconcile(*, number, updates: list, now: datetime) -> dict[str, Message]:
     """Statuses for wamids we never recorded, carrying our message id (biz_opaque_callback_data): the send
     went out but its worker died before recording Meta's answer (dispatch.sweep.leases_recover). Settle each
@@ -394,6 +457,8 @@ def _sends_reconcile(*, number, updates: list, now: datetime) -> dict[str, Messa
         if message.status == Message.Status.SENDING and message.claimed_until and message.claimed_until >= now:
             continue
         wamid, at = by_id[message.pk]
+        if wamid in ((message.content or {}).get("previous_wamids") or []):
+            continue  # a late status of a send Meta held back (131049): the message waits for its retry
         if transitions.message_send_reconcile(message=message, provider_message_id=wamid, at=at):
             MessageAttempt.objects.get_or_create(
                 message_id=message.pk, number=message.attempts + 1,
@@ -406,15 +471,7 @@ def _sends_reconcile(*, number, updates: list, now: datetime) -> dict[str, Messa
 def _status_apply_one(*, message: Message, update) -> bool:
     """Apply one upstream report to `message` in memory; True when any field changed."""
     target = _UPSTREAM_STATUS.get(update.status, "")  # an unknown status may still bring pricing
-    error = None
-    if target == Message.Status.FAILED:
-        from apps.providers.base import error_from_meta
-
-        first = update.errors[0] if update.errors else None
-        err = error_from_meta(first.code if first else -1, (first.title or first.message) if first else "",
-                              details=first.details if first else "")
-        error = {"code": err.code, "upstream_code": first.code if first else None,
-                 "message": " — ".join(x for x in (err.message, first.details if first else "") if x)}
+    error = _update_error(update) if target == Message.Status.FAILED else None
     return transitions.message_receipt_apply(message=message, to=target, at=update.timestamp, error=error,
                                              pricing=update.pricing)
 
@@ -430,6 +487,31 @@ def _fallback_for_late_failure(*, message: Message, update, now: datetime, after
         return []
     _, events = linked
     return events
+
+
+# --- Marketing Messages API clicks --------------------------------------------------------------------
+
+
+def link_click_apply(*, item, numbers: dict | None = None) -> bool:
+    """A click on a marketing message's link or CTA (Meta's click tracking) -> `link.clicked`, tied to the
+    message (and its campaign and contact) when Meta names the wamid. False: unknown number."""
+    numbers = numbers if numbers is not None else {}
+    if item.phone_number_id not in numbers:
+        numbers[item.phone_number_id] = waba_selectors.phone_number_by_meta_id(item.phone_number_id)
+    number = numbers[item.phone_number_id]
+    if number is None:
+        return False
+    message = None
+    if item.wamid:
+        message = Message.objects.filter(workspace_id=number.workspace_id, provider_message_id=item.wamid,
+                                         direction=Message.Direction.OUTBOUND).first()
+    from apps.links.services import meta_click_record
+
+    meta_click_record(workspace=number.workspace, at=item.timestamp, message=message,
+                      meta={"click_component": item.click_component, "click_id": item.click_id,
+                            "tracking_token": item.tracking_token, "product_id": item.product_id,
+                            "provider_message_id": item.wamid})
+    return True
 
 
 # --- user preferences ------------------------------------------------------------------------------
@@ -457,8 +539,9 @@ def user_preference_apply(*, item) -> bool:
 # --- sandbox ------------------------------------------------------------------------------------------
 
 
-def sandbox_inbound_simulate(*, workspace: Workspace, phone_number: PhoneNumber, from_phone: str,
-                             message: dict, name: str | None = None) -> str:
+def sandbox_inbound_simulate(*, workspace: Workspace, phone_number: PhoneNumber, from_phone: str | None,
+                             message: dict, name: str | None = None, bsuid: str | None = None,
+                             username: str | None = None, parent_bsuid: str | None = None) -> str:
     """Have the in-process simulator deliver a customer message to a sandbox number, through the same
     stored-webhook road as live traffic. Returns Meta's wamid."""
     if not workspace.is_sandbox or not phone_number.waba.is_simulated:
@@ -469,7 +552,8 @@ def sandbox_inbound_simulate(*, workspace: Workspace, phone_number: PhoneNumber,
 
     return whatsapp_provider(simulated=True).simulate_inbound(
         phone_number_id=phone_number.meta_phone_number_id, display_phone_number=phone_number.display_phone_number,
-        waba_id=phone_number.waba.meta_waba_id, from_phone=from_phone, message=message, name=name,
+        waba_id=phone_number.waba.meta_waba_id, from_phone=from_phone, message=message, name=name, bsuid=bsuid,
+        username=username, parent_bsuid=parent_bsuid,
     )
 
 

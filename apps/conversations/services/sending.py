@@ -14,6 +14,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from apps.contacts.models import Contact
+from apps.contacts.services import contact_address
 from apps.conversations import policy
 from apps.conversations.models import Message
 from apps.conversations.selectors.sending import send_target_guard
@@ -41,7 +42,7 @@ def _one_statement_applies(req: SendRequest) -> bool:
     from apps.links.services import has_track
 
     return (connection.vendor == "postgresql" and req.channel == Message.Channel.WHATSAPP
-            and req.type not in ("template", "reaction") and not has_track(req.content)
+            and req.to.startswith("+") and req.type not in ("template", "reaction") and not has_track(req.content)
             and not (req.type in MEDIA_TYPES and req.content.get("media_id")))
 
 
@@ -89,7 +90,7 @@ def message_send_internal(*, workspace: Workspace, phone_number: PhoneNumber | N
     now = now or timezone.now()
     content = content_validate(message_type=message_type, content=content)
     ctx = policy.send_context(workspace=workspace, channel=Message.Channel.WHATSAPP, message_type=message_type,
-                              to=contact.phone or "", content=content, now=now, number=phone_number,
+                              to=contact_address(contact), content=content, now=now, number=phone_number,
                               contact=contact)
     return writer.message_write(ctx, sent_by=sent_by, sent_by_user=sent_by_user)
 

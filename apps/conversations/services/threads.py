@@ -78,5 +78,11 @@ def conversation_record_message_statement(*, at: datetime, preview: str, inbound
     params = [at, preview[:200], *([at] if inbound else [])]
     if not conversation_id_sql:
         params.append(conversation_id or conversation.pk)
+    if not inbound:
+        # The first reply before the deadline of a click-to-WhatsApp entry opens the free entry point window.
+        inbound_sets = (", entry_point_opened_at = CASE WHEN entry_point_opened_at IS NULL AND "
+                        "entry_point_reply_deadline IS NOT NULL AND entry_point_reply_deadline >= %s THEN %s "
+                        "ELSE entry_point_opened_at END")
+        params[2:2] = [at, at]
     return (f"UPDATE {Conversation._meta.db_table} SET last_message_at = %s, last_message_preview = %s"  # noqa: S608
             f"{inbound_sets} WHERE id = {conversation_id_sql or '%s'}", params)

@@ -308,6 +308,46 @@ def messages_receipts_save(*, messages: list[Message], now: datetime) -> None:
     Message.objects.bulk_update(messages, STATUS_FIELDS)
 
 
+# --- 131049: held back by Meta, queued again --------------------------------------------------------
+
+
+def hold_retry_at(*, message: Message, now: datetime) -> datetime | None:
+    """When a message Meta held back (131049) goes again: the next step of the growing schedule
+    (settings.PER_USER_MARKETING_RETRY_HOURS), if it still falls inside the message's validity
+    (`expires_at`: a campaign's window, else the send's age limit). None: it fails instead."""
+    from datetime import timedelta
+
+    from django.conf import settings
+
+    schedule = list(settings.PER_USER_MARKETING_RETRY_HOURS)
+    if message.holds >= len(schedule) or message.expires_at is None:
+        return None
+    at = now + timedelta(hours=float(schedule[message.holds]))
+    return at if at < message.expires_at else None
+
+
+def message_hold_requeue(*, message: Message, at: datetime, retry_at: datetime, error) -> list[tuple[str, dict]]:
+    """sent -> queued for a message Meta held back (131049) that may go again at `retry_at` (the one move
+    back the ladder allows: the old wamid is kept in content.previous_wamids, the hold counted, the reason
+    stored so the API shows why it waits). The message must be locked by the caller. Returns its events."""
+    previous = message.status
+    if previous != S.SENT:
+        return []
+    content = message.content if isinstance(message.content, dict) else {"items": message.content}
+    content = {**content, "previous_wamids": [*content.get("previous_wamids", []), message.provider_message_id]}
+    values = {**_error_values(error), "status": S.QUEUED, "provider_message_id": None, "next_attempt_at": retry_at,
+              "holds": message.holds + 1, "content": content, "sent_at": None, "claim_token": "",
+              "claimed_until": None, "updated_at": timezone.now()}
+    Message.objects.filter(pk=message.pk, status=previous).update(**values)
+    for column, value in values.items():
+        setattr(message, column, value)
+    events = status_events(message, previous, at=at)
+    for _, data in events:
+        data["retry"] = {"reason": "per_user_marketing_limit", "upstream_code": message.upstream_code,
+                         "next_attempt_at": retry_at.strftime("%Y-%m-%dT%H:%M:%SZ"), "holds": message.holds}
+    return events
+
+
 # --- scheduled messages --------------------------------------------------------------------------
 
 

@@ -5,6 +5,7 @@ Returns the normalised content stored on the Message (Reach's shape; providers b
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from urllib.parse import urlparse
@@ -23,6 +24,7 @@ CHANNELS = ("whatsapp", "sms")
 FALLBACK_FAILED, FALLBACK_UNDELIVERED = "failed", "undelivered"
 
 TEXT_MAX = 4096
+CTA_DISPLAY_MAX, FLOW_CTA_MAX = 20, 30
 CAPTION_MAX = 1024
 BUTTONS_BODY_MAX, LIST_BODY_MAX = 1024, 4096
 HEADER_MAX = FOOTER_MAX = 60
@@ -204,7 +206,58 @@ def _interactive(c, p) -> dict:
                 _fail(f"at most {ROWS_MAX} rows across all sections.", f"{sp}.rows")
             out["sections"].append(section)
         return out
-    _fail("must be 'buttons' or 'list'.", f"{p}.kind")
+    if kind == "cta_url":
+        out = {"kind": "cta_url", "body": _str(body, f"{p}.body", max_len=BUTTONS_BODY_MAX),
+               "display_text": _str(c.get("display_text"), f"{p}.display_text", max_len=CTA_DISPLAY_MAX),
+               "url": _https(c.get("url"), f"{p}.url")}
+        _header_footer(c, p, out)
+        return out
+    if kind == "location_request":
+        return {"kind": "location_request", "body": _str(body, f"{p}.body", max_len=BUTTONS_BODY_MAX)}
+    if kind == "flow":
+        return _flow(c, p, body)
+    _fail("must be 'buttons', 'list', 'cta_url', 'flow' or 'location_request'.", f"{p}.kind")
+
+
+_EMOJI = re.compile("[\U0001F000-\U0001FAFF\u2600-\u27BF]")
+
+
+def _flow(c: dict, p: str, body) -> dict:
+    """A WhatsApp Flow message (META.md §1.2): by flow_id or flow_name, a CTA (≤30, no emoji), navigate (with
+    its first screen) or data_exchange, and a flow token (generated when not given) that comes back with
+    the answers."""
+    import secrets
+
+    out: dict = {"kind": "flow", "body": _str(body, f"{p}.body", max_len=BUTTONS_BODY_MAX)}
+    _header_footer(c, p, out)
+    if (c.get("flow_id") in (None, "")) == (c.get("flow_name") in (None, "")):
+        _fail("give exactly one of flow_id or flow_name.", f"{p}.flow_id")
+    if c.get("flow_id") not in (None, ""):
+        out["flow_id"] = _str(str(c["flow_id"]), f"{p}.flow_id", max_len=64)
+    else:
+        out["flow_name"] = _str(c["flow_name"], f"{p}.flow_name", max_len=200)
+    cta = _str(c.get("flow_cta"), f"{p}.flow_cta", max_len=FLOW_CTA_MAX)
+    if _EMOJI.search(cta):
+        _fail("may not contain emoji.", f"{p}.flow_cta")
+    out["flow_cta"] = cta
+    token = c.get("flow_token")
+    out["flow_token"] = _str(token, f"{p}.flow_token", max_len=200) if token is not None \
+        else "ft_" + secrets.token_urlsafe(12)
+    mode = c.get("mode", "published")
+    if mode not in ("published", "draft"):
+        _fail("must be published or draft.", f"{p}.mode")
+    out["mode"] = mode
+    action = c.get("flow_action", "navigate")
+    if action not in ("navigate", "data_exchange"):
+        _fail("must be navigate or data_exchange.", f"{p}.flow_action")
+    out["flow_action"] = action
+    if action == "navigate":
+        out["screen"] = _str(c.get("screen"), f"{p}.screen", max_len=200)
+        if c.get("data") is not None:
+            out["data"] = _obj(c["data"], f"{p}.data")
+    elif c.get("screen") is not None or c.get("data") is not None:
+        _fail("data_exchange flows take no screen or data (your endpoint answers them).", f"{p}.screen")
+    return out
 
 
 def _reaction(c, p) -> dict:
@@ -281,7 +334,7 @@ def content_validate(*, message_type: str, content) -> dict | list:
 
 @dataclass
 class SendRequest:
-    to: str
+    to: str  # E.164, or a business-scoped user id (API.md Identity: `recipient`)
     channel: str
     type: str
     content: dict | list
@@ -301,14 +354,20 @@ def _infer_type(data: dict) -> str:
 
 
 def send_request_validate(data, *, now: datetime | None = None) -> SendRequest:
-    from apps.contacts.services import normalize_phone
+    from apps.contacts.services import normalize_bsuid, normalize_phone
 
     if not isinstance(data, dict):
         raise ValidationFailed("The body must be a JSON object.", field="")
-    to = normalize_phone(data.get("to") if data.get("to") is not None else "", field="to")
     channel = data.get("channel") or "whatsapp"
     if channel not in CHANNELS:
         _fail("must be whatsapp or sms.", "channel")
+    if data.get("to") in (None, "") and data.get("recipient") not in (None, ""):
+        # No phone: the business-scoped user id, sent to Meta as `recipient` (as Meta, `to` wins when both).
+        if channel != "whatsapp":
+            _fail("a business-scoped user id reaches WhatsApp only; give `to` for SMS.", "recipient")
+        to = normalize_bsuid(data["recipient"], field="recipient")
+    else:
+        to = normalize_phone(data.get("to") if data.get("to") is not None else "", field="to")
     mtype = data.get("type")
     if mtype is None:
         mtype = _infer_type(data)

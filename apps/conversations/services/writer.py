@@ -21,6 +21,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from apps.billing import services as billing
+from apps.contacts.services import contact_address
 from apps.conversations import policy
 from apps.conversations.events import message_status_changed
 from apps.conversations.models import Conversation, Message
@@ -104,7 +105,7 @@ def message_write(ctx: SendContext, *, sent_by: str, sent_by_user: User | None =
                                  client_reference=client_reference, fallback=fallback, campaign_id=campaign_id,
                                  fallback_for=fallback_for)
 
-    known = contact is not None and contact.phone == ctx.to and conversation_id is not None
+    known = contact is not None and contact_address(contact) == ctx.to and conversation_id is not None
     if known and events is None and connection.vendor == "postgresql" and not tracker:
         # The common case (a known contact's open conversation): the message, the conversation's activity,
         # the audit record and the event are ONE statement, hence one transaction and one round trip.
@@ -122,10 +123,10 @@ def message_write(ctx: SendContext, *, sent_by: str, sent_by_user: User | None =
     statement = insert_statement([message]) if known else None
     with transaction.atomic():
         if not known:
-            if contact is None or contact.phone != ctx.to:
-                from apps.contacts.services import contact_upsert_by_phone
+            if contact is None or contact_address(contact) != ctx.to:
+                from apps.contacts.services import contact_upsert_by_address
 
-                contact, conversation_id = contact_upsert_by_phone(workspace=ctx.workspace, phone=ctx.to), None
+                contact, conversation_id = contact_upsert_by_address(workspace=ctx.workspace, address=ctx.to), None
                 ctx.contact = contact
             if conversation_id is None:
                 conversation_id = conversation_get_or_open(workspace=ctx.workspace, contact=contact,
@@ -268,7 +269,7 @@ def messages_enqueue_bulk(*, workspace: Workspace, phone_number: PhoneNumber, te
             messages.append(Message(
                 workspace=workspace, conversation=conversations[contact.pk], contact=contact,
                 phone_number=phone_number, direction=Message.Direction.OUTBOUND, channel=Message.Channel.WHATSAPP,
-                type="template", to_phone=contact.phone or "", content=content, body=row.get("body", ""),
+                type="template", to_phone=contact_address(contact), content=content, body=row.get("body", ""),
                 template=template, template_category=template.category, status=Message.Status.QUEUED,
                 campaign_id=campaign_id, sent_by="campaign", next_attempt_at=now, expires_at=expires_at,
                 cost_estimate=policy.cost_estimate(category=template.category, to=contact.phone or "",

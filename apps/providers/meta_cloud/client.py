@@ -13,7 +13,11 @@ from django.conf import settings
 from requests.adapters import HTTPAdapter
 
 from apps.providers.base import ProviderError, SendResult, error_from_meta, network_error
-from apps.providers.meta_cloud.payloads import build_mark_read_payload
+from apps.providers.meta_cloud.payloads import (
+    build_block_users_payload,
+    build_mark_read_payload,
+    send_endpoint,
+)
 
 
 def _retry_after(value: str | None) -> float | None:
@@ -98,13 +102,19 @@ class GraphClient:
 
     # -- messages ------------------------------------------------------------------------------------
     def send_message(self, *, phone_number_id: str, access_token: str, payload: dict) -> SendResult:
-        data = self._json("POST", f"{phone_number_id}/messages", access_token=access_token, json=payload)
+        data = self._json("POST", f"{phone_number_id}/{send_endpoint(payload)}", access_token=access_token,
+                          json=payload)
         return send_result_from_body(data)
 
     def mark_read(self, *, phone_number_id: str, access_token: str, wamid: str, typing: bool = False) -> bool:
         data = self._json("POST", f"{phone_number_id}/messages", access_token=access_token,
                           json=build_mark_read_payload(wamid=wamid, typing=typing))
         return bool(data.get("success"))
+
+    def block_users(self, *, phone_number_id: str, access_token: str, users: list[str], block: bool = True) -> dict:
+        """Meta's block_users API: block (POST) or unblock (DELETE) customers on one business number."""
+        return self._json("POST" if block else "DELETE", f"{phone_number_id}/block_users", access_token=access_token,
+                          json=build_block_users_payload(users))
 
     # -- media ---------------------------------------------------------------------------------------
     def upload_media(self, *, phone_number_id: str, access_token: str, data: bytes, mime_type: str,
@@ -150,12 +160,16 @@ class GraphClient:
 
     # -- templates -----------------------------------------------------------------------------------
     def create_template(self, *, waba_id: str, access_token: str, name: str, language: str, category: str,
-                        components: list, parameter_format: str | None = None) -> dict:
-        payload: dict = {"name": name, "language": language, "category": category, "components": components}
+                        components: list, parameter_format: str | None = None, **library) -> dict:
+        """library: library_template_name (+ library_template_button_inputs) for Meta's template library."""
+        payload: dict = {"name": name, "language": language, "category": category, **library}
+        if components or not library:
+            payload["components"] = components
         if parameter_format:
             payload["parameter_format"] = parameter_format.upper()
         body = self._json("POST", f"{waba_id}/message_templates", access_token=access_token, json=payload)
-        return {"id": str(body.get("id")), "status": body.get("status"), "category": body.get("category")}
+        return {"id": str(body.get("id")), "status": body.get("status"), "category": body.get("category"),
+                "components": body.get("components")}
 
     def list_templates(self, *, waba_id: str, access_token: str, limit: int = 100, max_pages: int = 100) -> list:
         out: list = []
@@ -267,7 +281,7 @@ class AsyncGraphSender:
         import aiohttp
 
         session = await self._get_session()
-        url = f"{self.base_url}/{self.version}/{phone_number_id}/messages"
+        url = f"{self.base_url}/{self.version}/{phone_number_id}/{send_endpoint(payload)}"
         headers = {"Authorization": f"Bearer {access_token}", "Content-Type": "application/json"}
         async with self._sem:
             try:

@@ -33,6 +33,28 @@ def build_send_payload(*, to: str, message_type: str, content: dict, context_wam
     return body
 
 
+MARKETING_MESSAGES = "marketing_messages"
+
+
+def marketing_messages_payload(body: dict) -> dict:
+    """A template send body as Meta's Marketing Messages API takes it (OAS MarketingMessageRequestPayload):
+    falls back to the Cloud API when Meta cannot use MM API for it, and shares click activity (Meta's
+    `marketing_messages_link_click` webhooks). Its TTL is the template's (message_send_ttl_seconds): the
+    request has no per-message field."""
+    return {**body, "product_policy": "CLOUD_API_FALLBACK", "message_activity_sharing": True}
+
+
+def send_endpoint(body: dict) -> str:
+    """Where a send body goes: `marketing_messages` for a Marketing Messages API body (it alone carries
+    product_policy), else `messages`."""
+    return MARKETING_MESSAGES if "product_policy" in body else "messages"
+
+
+def build_block_users_payload(users: list[str]) -> dict:
+    """POST (block) or DELETE (unblock) /{phone-number-id}/block_users: phones or BSUIDs, as Meta's `user`."""
+    return {"messaging_product": "whatsapp", "block_users": [{"user": u} for u in users]}
+
+
 def build_mark_read_payload(*, wamid: str, typing: bool = False) -> dict:
     body = {"messaging_product": "whatsapp", "status": "read", "message_id": wamid}
     if typing:
@@ -119,7 +141,27 @@ def _interactive(c: dict) -> dict:
     if kind is None and c.get("type"):
         return dict(c)  # already Meta-shaped (cta_url, flow, ...): pass through
     out: dict = {}
-    if kind == "buttons":
+    if kind == "cta_url":
+        out["type"] = "cta_url"
+        out["action"] = {"name": "cta_url", "parameters": {"display_text": c["display_text"], "url": c["url"]}}
+    elif kind == "location_request":
+        out["type"] = "location_request_message"
+        out["action"] = {"name": "send_location"}
+    elif kind == "flow":
+        out["type"] = "flow"
+        params: dict = {"flow_message_version": "3", "flow_token": c["flow_token"], "flow_cta": c["flow_cta"],
+                        "mode": c.get("mode", "published"), "flow_action": c.get("flow_action", "navigate")}
+        if c.get("flow_id"):
+            params["flow_id"] = str(c["flow_id"])
+        else:
+            params["flow_name"] = c["flow_name"]
+        if params["flow_action"] == "navigate":
+            payload = {"screen": c["screen"]}
+            if c.get("data"):
+                payload["data"] = c["data"]
+            params["flow_action_payload"] = payload
+        out["action"] = {"name": "flow", "parameters": params}
+    elif kind == "buttons":
         out["type"] = "button"
         out["action"] = {"buttons": [{"type": "reply", "reply": {"id": b["id"], "title": b["title"]}}
                                      for b in c.get("buttons") or []]}

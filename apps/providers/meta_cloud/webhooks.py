@@ -113,6 +113,28 @@ class UserPreferenceUpdate:
     timestamp: datetime
 
 
+@dataclass(frozen=True)
+class LinkClick:
+    """Meta's `marketing_messages_link_click` user action (Marketing Messages API click tracking)."""
+
+    waba_id: str
+    phone_number_id: str
+    wamid: str | None
+    wa_id: str | None
+    timestamp: datetime
+    click_component: str
+    click_id: str | None
+    tracking_token: str | None
+    product_id: str | None = None
+
+
+@dataclass(frozen=True)
+class BusinessCapabilityUpdate:
+    waba_id: str
+    max_daily_conversations_per_business: str | None
+    max_phone_numbers_per_business: int | None
+
+
 def _ts(value, default: datetime | None = None) -> datetime:
     try:
         return datetime.fromtimestamp(int(value), tz=UTC)
@@ -200,6 +222,16 @@ def _messages_change(waba_id: str, value: dict, default_ts: datetime) -> list:
             conversation=st.get("conversation") if isinstance(st.get("conversation"), dict) else None,
             display_phone_number=display,
         ))
+    for action in value.get("user_actions") or []:
+        if not isinstance(action, dict) or action.get("action_type") != "marketing_messages_link_click":
+            continue
+        data = action.get("marketing_messages_link_click_data") or {}
+        wa_id = _s(action.get("from")) or (_s(contacts[0].get("wa_id")) if len(contacts) == 1 else None)
+        out.append(LinkClick(
+            waba_id=waba_id, phone_number_id=pnid, wamid=_s(action.get("id")) or _s(data.get("message_id")),
+            wa_id=wa_id, timestamp=_ts(action.get("timestamp"), default_ts),
+            click_component=str(data.get("click_component") or ""), click_id=_s(data.get("click_id")),
+            tracking_token=_s(data.get("tracking_token")), product_id=_s(data.get("product_id"))))
     if value.get("errors"):
         # System/app-level errors have no message to attach to; surface them in the logs.
         logger.warning("meta webhook errors for phone %s: %s", pnid, _errors(value.get("errors")))
@@ -272,7 +304,16 @@ def _user_preferences(waba_id: str, value: dict, ts_default) -> list:
     return out
 
 
+def _business_capability(waba_id: str, value: dict, _ts_default) -> list:
+    limit = value.get("max_daily_conversations_per_business", value.get("max_daily_conversation_per_business"))
+    numbers = value.get("max_phone_numbers_per_business")
+    return [BusinessCapabilityUpdate(waba_id=waba_id, max_daily_conversations_per_business=_s(limit),
+                                     max_phone_numbers_per_business=int(numbers) if str(numbers or "").isdigit()
+                                     else None)]
+
+
 _HANDLERS = {
+    "business_capability_update": _business_capability,
     "messages": lambda waba_id, value, ts: _messages_change(waba_id, value, ts),
     "message_template_status_update": _template_status,
     "template_category_update": _template_category,

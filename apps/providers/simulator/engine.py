@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from apps.providers.base import default_http_status
+from apps.providers.simulator.checks import PayloadChecks
 from apps.providers.simulator.rules import (  # noqa: F401  (re-exported: the engine's public names)
     ERROR_DETAILS,
     ERROR_TEXT,
@@ -56,8 +57,23 @@ from apps.providers.simulator.rules import (  # noqa: F401  (re-exported: the en
 )
 
 
+def library_components(name: str, category: str, button_inputs: list) -> list:
+    """A stand-in for a template from Meta's template library: its text with {{n}} placeholders, and the
+    buttons the caller's library_template_button_inputs describe."""
+    if category == "AUTHENTICATION":
+        return [{"type": "BODY", "text": "{{1}} is your verification code."},
+                {"type": "BUTTONS", "buttons": [{"type": "OTP", "otp_type": "COPY_CODE", "text": "Copy code"}]}]
+    comps: list = [{"type": "BODY", "text": f"Hi {{{{1}}}}, an update about {name.replace('_', ' ')}: {{{{2}}}}."}]
+    buttons = [{"type": str(b.get("type")).upper(), "text": "Open", **({"url": b["url"]["base_url"]}
+               if isinstance(b.get("url"), dict) and b["url"].get("base_url") else {})}
+               for b in button_inputs if isinstance(b, dict)]
+    if buttons:
+        comps.append({"type": "BUTTONS", "buttons": buttons})
+    return comps
+
+
 # --- engine -------------------------------------------------------------------------------------------------
-class SimulatorEngine:
+class SimulatorEngine(PayloadChecks):
     def __init__(self, *, config: SimConfig | None = None, state=None, clock: Callable[[], float] = time.time,
                  rng: random.Random | None = None, media_base_url: str = "https://sandbox.invalid",
                  media_secret: str | None = None):
@@ -93,7 +109,8 @@ class SimulatorEngine:
         return Result(int(status), graph_error_body(exc.code, exc.message, exc.details))
 
     # -- send -------------------------------------------------------------------------------------------
-    def send(self, *, phone_number_id: str, body, access_token: str | None = IN_PROCESS_TOKEN) -> Result:
+    def send(self, *, phone_number_id: str, body, access_token: str | None = IN_PROCESS_TOKEN,
+             endpoint: str | None = None) -> Result:
         try:
             self.check_token(access_token)
             if not isinstance(body, dict):
@@ -108,14 +125,19 @@ class SimulatorEngine:
                         raise SimError(100, "Invalid parameter", "typing_indicator.type must be text")
                     self.state.incr(f"typing:{phone_number_id}:{body['message_id']}")
                 return Result(200, {"success": True})
-            return self._send(str(phone_number_id), body)
+            marketing = "product_policy" in body
+            if endpoint is not None and (endpoint == "marketing_messages") != marketing:
+                raise SimError(100, "Invalid parameter", "product_policy belongs to /marketing_messages requests only.")
+            return self._send(str(phone_number_id), body, marketing=marketing)
         except SimError as exc:
             return self._error(exc)
 
-    def _send(self, pnid: str, body: dict) -> Result:
+    def _send(self, pnid: str, body: dict, marketing: bool = False) -> Result:
         now = self.clock()
         to, mtype = self._validate_envelope(body)
-        to_digits = digits(to)
+        # Meta: when both are given, `to` wins; a `recipient` alone is a business-scoped user id.
+        bsuid = None if body.get("to") else to
+        to_digits = digits(to) if bsuid is None else bsuid
         cfg = self.config
         mps = cfg.mps_for(pnid)
         if self.state.take_token(f"mps:{pnid}", mps, max(1.0, mps * cfg.throughput_burst_seconds), now) > 0:
@@ -128,6 +150,8 @@ class SimulatorEngine:
             raise SimError(131000)
         if to_digits == MAGIC_PAIR_LIMITED:
             raise SimError(131056)
+        if self.is_blocked(pnid, to_digits):
+            raise SimError(131009, details="The recipient is blocked by this business number.")
         if cfg.pair_limit_enabled and self.state.take_token(
                 f"pair:{pnid}:{to_digits}", cfg.pair_rate_per_second, cfg.pair_burst, now) > 0:
             raise SimError(131056)
@@ -135,9 +159,21 @@ class SimulatorEngine:
         category = None
         if mtype == "template":
             category = self._check_template(waba_id, body["template"])
+            if marketing and category != "marketing":
+                raise SimError(131009, details="The Marketing Messages API sends MARKETING templates only.")
+            if bsuid is not None and category == "authentication":
+                raise SimError(131062, details="Authentication templates cannot be sent to a business-scoped "
+                                               "user id.")
+        if marketing:
+            if mtype != "template":
+                raise SimError(131009, details="The Marketing Messages API sends templates only.")
+            if body.get("product_policy") not in ("CLOUD_API_FALLBACK", "STRICT"):
+                raise SimError(131009, details="product_policy must be CLOUD_API_FALLBACK or STRICT.")
+            self.state.incr("marketing_messages")
         wamid = new_wamid()
         wa_id = to_digits
-        response = {"messaging_product": "whatsapp", "contacts": [{"input": to, "wa_id": wa_id}],
+        response = {"messaging_product": "whatsapp",
+                    "contacts": [{"input": to, "wa_id": wa_id} if bsuid is None else {"input": to, "user_id": bsuid}],
                     "messages": [{"id": wamid}]}
         if mtype == "template":
             response["messages"][0]["message_status"] = "accepted"
@@ -170,81 +206,6 @@ class SimulatorEngine:
         elif validator is not None:
             validator(obj)
         return to, mtype
-
-    @staticmethod
-    def _need(cond: bool, code: int, details: str) -> None:
-        if not cond:
-            raise SimError(code, details=details)
-
-    def _v_text(self, obj) -> None:
-        self._need(isinstance(obj, dict) and isinstance(obj.get("body"), str) and obj["body"] != "", 131008,
-                   "The parameter text['body'] is required.")
-        self._need(len(obj["body"]) <= 4096, 131009, "text['body'] is longer than 4096 characters.")
-
-    def _v_media(self, kind: str, obj) -> None:
-        self._need(isinstance(obj, dict), 131009, f"{kind} must be an object.")
-        has_id, has_link = bool(obj.get("id")), bool(obj.get("link"))
-        self._need(has_id or has_link, 131008, f"The parameter {kind}['id'] or {kind}['link'] is required.")
-        self._need(not (has_id and has_link), 131009, f"Give only one of {kind}['id'] and {kind}['link'].")
-        if has_link:
-            self._need(str(obj["link"]).startswith(("https://", "http://")), 131009, f"{kind}['link'] is not a URL.")
-        if obj.get("caption") is not None:
-            self._need(kind in ("image", "video", "document"), 131009, f"{kind} does not take a caption.")
-            self._need(len(str(obj["caption"])) <= 1024, 131009, "caption is longer than 1024 characters.")
-
-    def _v_location(self, obj) -> None:
-        self._need(isinstance(obj, dict) and "latitude" in obj and "longitude" in obj, 131008,
-                   "location['latitude'] and location['longitude'] are required.")
-        try:
-            lat, lon = float(obj["latitude"]), float(obj["longitude"])
-        except (TypeError, ValueError):
-            raise SimError(131009, details="latitude/longitude must be numbers.")
-        self._need(-90 <= lat <= 90 and -180 <= lon <= 180, 131009, "latitude/longitude out of range.")
-
-    def _v_reaction(self, obj) -> None:
-        self._need(isinstance(obj, dict) and obj.get("message_id"), 131008, "reaction['message_id'] is required.")
-        self._need(isinstance(obj.get("emoji", ""), str), 131009, "reaction['emoji'] must be a string.")
-
-    def _v_contacts(self, obj) -> None:
-        self._need(isinstance(obj, list) and 1 <= len(obj) <= 5, 131009, "contacts must hold 1 to 5 contacts.")
-
-    def _v_interactive(self, obj) -> None:
-        self._need(isinstance(obj, dict) and obj.get("type"), 131008, "interactive['type'] is required.")
-        itype = obj["type"]
-        action = obj.get("action") or {}
-        body_text = (obj.get("body") or {}).get("text", "")
-        header = obj.get("header") or {}
-        if header.get("type") == "text":
-            self._need(len(header.get("text", "")) <= 60, 131009, "header text is longer than 60 characters.")
-        self._need(len((obj.get("footer") or {}).get("text", "")) <= 60, 131009, "footer is longer than 60.")
-        if itype == "button":
-            buttons = action.get("buttons") or []
-            self._need(1 <= len(buttons) <= 3, 131009, "interactive buttons: 1 to 3 buttons.")
-            titles = [((b.get("reply") or {}).get("title") or "") for b in buttons]
-            ids = [((b.get("reply") or {}).get("id") or "") for b in buttons]
-            self._need(all(0 < len(t) <= 20 for t in titles), 131009, "button title must be 1-20 characters.")
-            self._need(len(set(titles)) == len(titles), 131009, "button titles must be unique.")
-            self._need(all(0 < len(i) <= 256 for i in ids), 131009, "button id must be 1-256 characters.")
-            self._need(0 < len(body_text) <= 1024, 131009, "body text must be 1-1024 characters.")
-        elif itype == "list":
-            sections = action.get("sections") or []
-            rows = [r for s in sections for r in (s.get("rows") or [])]
-            self._need(1 <= len(sections) <= 10, 131009, "list: 1 to 10 sections.")
-            self._need(1 <= len(rows) <= 10, 131009, "list: 1 to 10 rows in all sections.")
-            self._need(0 < len(action.get("button") or "") <= 20, 131009, "list button label must be 1-20.")
-            self._need(all(0 < len(r.get("title") or "") <= 24 for r in rows), 131009, "row title must be 1-24.")
-            self._need(all(len(r.get("description") or "") <= 72 for r in rows), 131009, "row description > 72.")
-            self._need(all(0 < len(r.get("id") or "") <= 200 for r in rows), 131009, "row id must be 1-200.")
-            self._need(0 < len(body_text) <= 4096, 131009, "body text must be 1-4096 characters.")
-        elif itype == "cta_url":
-            params = action.get("parameters") or {}
-            self._need(0 < len(params.get("display_text") or "") <= 20, 131009, "display_text must be 1-20.")
-            self._need(str(params.get("url", "")).startswith(("https://", "http://")), 131009, "url is required.")
-
-    def _v_template(self, obj) -> None:
-        self._need(isinstance(obj, dict) and obj.get("name"), 131008, "template['name'] is required.")
-        lang = obj.get("language")
-        self._need(isinstance(lang, dict) and lang.get("code"), 131008, "template['language']['code'] is required.")
 
     # -- templates --------------------------------------------------------------------------------------
     def _effective(self, tpl: dict) -> dict:
@@ -306,6 +267,11 @@ class SimulatorEngine:
             self._need(category in ("MARKETING", "UTILITY", "AUTHENTICATION"), 100, "invalid category.")
             components = body.get("components") or []
             self._need(isinstance(components, list), 100, "components must be a list.")
+            if body.get("library_template_name"):  # Meta's template library supplies the content
+                self._need(category in ("UTILITY", "AUTHENTICATION"), 100,
+                           "Template library templates are UTILITY or AUTHENTICATION.")
+                components = components or library_components(str(body["library_template_name"]), category,
+                                                              body.get("library_template_button_inputs") or [])
             texts = {str(c.get("type", "")).upper(): c.get("text", "") for c in components if isinstance(c, dict)}
             self._need(category == "AUTHENTICATION" or "BODY" in texts, 100, "a BODY component is required.")
             self._need(len(texts.get("BODY", "")) <= 1024, 100, "BODY is longer than 1024 characters.")
@@ -325,7 +291,8 @@ class SimulatorEngine:
         self.state.put_template(tpl)
         event = self.template_event_payload(tpl, "REJECTED" if rejected else "APPROVED",
                                             reason="INVALID_FORMAT" if rejected else "NONE")
-        return Result(200, {"id": tpl["id"], "status": "PENDING", "category": category},
+        return Result(200, {"id": tpl["id"], "status": "PENDING", "category": category,
+                            **({"components": components} if body.get("library_template_name") else {})},
                       [Followup(self.config.approve_delay, event)])
 
     def delete_template(self, *, waba_id: str, name: str, access_token: str | None = IN_PROCESS_TOKEN) -> Result:
@@ -394,7 +361,8 @@ class SimulatorEngine:
 
     def _statuses(self, *, pnid, waba_id, display, wamid, wa_id, mtype, category, body, now) -> list[Followup]:
         cfg = self.config
-        base = {"id": wamid, "recipient_id": wa_id}
+        # A recipient known only by its BSUID gets statuses without a phone (META.md §3.5).
+        base = {"id": wamid, "recipient_user_id": wa_id} if not wa_id.isdigit() else {"id": wamid, "recipient_id": wa_id}
         if body.get("biz_opaque_callback_data"):
             base["biz_opaque_callback_data"] = body["biz_opaque_callback_data"]
         last = self.state.get_window(pnid, wa_id)
@@ -441,10 +409,76 @@ class SimulatorEngine:
             out = out + [Followup(f.delay + 0.01, route=f.route, status=f.status) for f in out]
         return out
 
+    # -- block_users --------------------------------------------------------------------------------------
+    def block_users(self, *, phone_number_id: str, body, block: bool = True,
+                    access_token: str | None = IN_PROCESS_TOKEN) -> Result:
+        """POST/DELETE /{phone-number-id}/block_users. A blocked customer gets no messages: Meta's code for
+        sending to one is not in its documented table, so the simulator refuses such a send with 131009."""
+        try:
+            self.check_token(access_token)
+            self._need(isinstance(body, dict) and body.get("messaging_product") == "whatsapp", 100,
+                       "messaging_product must be whatsapp.")
+            users = body.get("block_users")
+            self._need(isinstance(users, list) and 1 <= len(users) <= 1000 and
+                       all(isinstance(u, dict) and u.get("user") for u in users), 131008,
+                       "block_users must list 1 to 1000 {user} objects.")
+        except SimError as exc:
+            return self._error(exc)
+        done = []
+        for u in users:
+            user = str(u["user"])
+            key = digits(user) if user.startswith("+") or user.isdigit() else user
+            self.state.set_window(str(phone_number_id), f"blocked:{key}", 1.0 if block else 0.0)
+            entry = {"input": user}
+            entry["wa_id" if key.isdigit() else "user_id"] = key
+            done.append(entry)
+        return Result(200, {"messaging_product": "whatsapp",
+                            "block_users": {"added_users" if block else "removed_users": done}})
+
+    def is_blocked(self, phone_number_id: str, key: str) -> bool:
+        return bool(self.state.get_window(str(phone_number_id), f"blocked:{key}"))
+
+    # -- account webhooks: the portfolio's messaging limit, throughput ----------------------------------------
+    def business_capability_payload(self, *, waba_id: str, max_daily_conversations_per_business,
+                                    max_phone_numbers_per_business: int = 2) -> dict:
+        """Meta's business_capability_update: the business portfolio's messaging limit (since Oct 2025 shared
+        by all of its numbers)."""
+        return {"object": "whatsapp_business_account", "entry": [{"id": str(waba_id), "time": int(self.clock()),
+                "changes": [{"field": "business_capability_update", "value": {
+                    "max_daily_conversations_per_business": max_daily_conversations_per_business,
+                    "max_phone_numbers_per_business": max_phone_numbers_per_business}}]}]}
+
+    def phone_quality_payload(self, *, phone_number_id: str, event: str, current_limit: str | None = None) -> dict:
+        """Meta's phone_number_quality_update (ONBOARDING, THROUGHPUT_UPGRADE, …)."""
+        waba_id, display = self.number_info(str(phone_number_id))
+        value = {"display_phone_number": display, "event": event}
+        if current_limit:
+            value["current_limit"] = current_limit
+        return {"object": "whatsapp_business_account", "entry": [{"id": waba_id, "time": int(self.clock()),
+                "changes": [{"field": "phone_number_quality_update", "value": value}]}]}
+
+    # -- Marketing Messages API click tracking ------------------------------------------------------------
+    def link_click_payload(self, *, phone_number_id: str, wamid: str, wa_id: str | None = None,
+                           click_component: str = "cta", timestamp: float | None = None) -> dict:
+        """Meta's `marketing_messages_link_click` user action (messages field) for a message sent through
+        the Marketing Messages API with activity sharing."""
+        waba_id, display = self.number_info(str(phone_number_id))
+        action = {"action_type": "marketing_messages_link_click", "timestamp": str(int(timestamp or self.clock())),
+                  "id": wamid, "marketing_messages_link_click_data": {
+                      "click_component": click_component, "click_id": new_numeric_id(12),
+                      "tracking_token": f"tt_{wamid[-8:]}"}}
+        value: dict = {"user_actions": [action]}
+        if wa_id:
+            value["contacts"] = [{"wa_id": digits(wa_id), "profile": {"name": "Sandbox Customer"}}]
+            action["from"] = digits(wa_id)
+        return messages_envelope(waba_id=waba_id, phone_number_id=str(phone_number_id), display_phone_number=display,
+                                 value=value)
+
     # -- inbound ----------------------------------------------------------------------------------------
     def inbound(self, *, phone_number_id: str, waba_id: str | None, display_phone_number: str | None,
                 from_phone: str, message: dict, name: str | None = None, bsuid: str | None = None,
-                timestamp: float | None = None) -> tuple[str, dict]:
+                timestamp: float | None = None, username: str | None = None,
+                parent_bsuid: str | None = None) -> tuple[str, dict]:
         """A customer writes: records the CSW and returns (wamid, Meta-shaped inbound payload)."""
         if waba_id or display_phone_number:
             known_waba, known_display = self.number_info(phone_number_id)
@@ -465,12 +499,18 @@ class SimulatorEngine:
             msg["from_user_id"] = bsuid
         msg.update(message)
         contact: dict = {"profile": {"name": name or "Sandbox Customer"}}
+        if username:
+            contact["profile"]["username"] = username
         if wa_id:
             contact["wa_id"] = wa_id
         if bsuid:
             contact["user_id"] = bsuid
-        if wa_id:
-            self.state.set_window(str(phone_number_id), wa_id, at)
+        if parent_bsuid:
+            contact["parent_user_id"] = parent_bsuid
+        # The window is the pair's: by phone, and by BSUID too (a reply may name either).
+        for key in (wa_id, bsuid):
+            if key:
+                self.state.set_window(str(phone_number_id), key, at)
         payload = messages_envelope(waba_id=waba_id, phone_number_id=str(phone_number_id),
                                     display_phone_number=display, value={"contacts": [contact], "messages": [msg]})
         return wamid, payload

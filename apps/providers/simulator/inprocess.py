@@ -163,6 +163,12 @@ class SandboxProvider:
         body = build_mark_read_payload(wamid=wamid, typing=typing)
         return bool(self._ok(self.engine.send(phone_number_id=str(phone_number_id), body=body)).get("success"))
 
+    def block_users(self, *, phone_number_id: str, access_token: str = "", users: list[str], block: bool = True) -> dict:
+        from apps.providers.meta_cloud.payloads import build_block_users_payload
+
+        return self._ok(self.engine.block_users(phone_number_id=str(phone_number_id), block=block,
+                                                body=build_block_users_payload(users)))
+
     def upload_media(self, *, phone_number_id: str, access_token: str = "", data: bytes, mime_type: str,
                      filename: str) -> str:
         return str(self._ok(self.engine.upload_media(phone_number_id=str(phone_number_id), data=data,
@@ -192,12 +198,15 @@ class SandboxProvider:
         return data
 
     def create_template(self, *, waba_id: str, access_token: str = "", name: str, language: str, category: str,
-                        components: list, parameter_format: str | None = None) -> dict:
-        body: dict = {"name": name, "language": language, "category": category, "components": components}
+                        components: list, parameter_format: str | None = None, **library) -> dict:
+        body: dict = {"name": name, "language": language, "category": category, **library}
+        if components or not library:
+            body["components"] = components
         if parameter_format:
             body["parameter_format"] = parameter_format.upper()
         out = self._ok(self.engine.create_template(waba_id=str(waba_id), body=body))
-        return {"id": str(out["id"]), "status": out["status"], "category": out["category"]}
+        return {"id": str(out["id"]), "status": out["status"], "category": out["category"],
+                "components": out.get("components")}
 
     def list_templates(self, *, waba_id: str, access_token: str = "") -> list[dict]:
         return self._ok(self.engine.list_templates(waba_id=str(waba_id), limit=1000))["data"]
@@ -213,10 +222,12 @@ class SandboxProvider:
                                     display_phone_number=display_phone_number)
 
     def simulate_inbound(self, *, phone_number_id: str, display_phone_number: str, waba_id: str, from_phone: str,
-                         message: dict, name: str | None = None, bsuid: str | None = None) -> str:
+                         message: dict, name: str | None = None, bsuid: str | None = None,
+                         username: str | None = None, parent_bsuid: str | None = None) -> str:
         wamid, payload = self.engine.inbound(phone_number_id=str(phone_number_id), waba_id=str(waba_id),
                                              display_phone_number=display_phone_number, from_phone=from_phone,
-                                             message=message, name=name, bsuid=bsuid)
+                                             message=message, name=name, bsuid=bsuid, username=username,
+                                             parent_bsuid=parent_bsuid)
         hooks.deliver_inbound(payload=payload, delay_seconds=0.0, source="simulator")
         return wamid
 

@@ -189,6 +189,8 @@ class FakeMetaServer:
         self.webhook_timeout = webhook_timeout
         self.delivered: collections.deque = collections.deque(maxlen=keep_delivered)
         self.stats = collections.Counter()
+        # The Graph requests received (method, path, JSON body), newest last: tests assert what Reach sent.
+        self.journal: collections.deque = collections.deque(maxlen=2000)
         # Sends per biz_opaque_callback_data (the sender's own message id): a count over 1 is a double send.
         self.sends_by_callback: collections.Counter = collections.Counter()
         self._heap: list = []
@@ -349,17 +351,27 @@ class FakeMetaServer:
         eng = self.engine
         if parts and parts[0] == "_admin":
             return self._admin(req, parts[1:])
+        if req.method in ("POST", "DELETE"):
+            try:
+                journal_body = req.json() if req.headers.get("content-type", "").startswith("application/json") else None
+            except Exception:  # a malformed body is the send handler's to refuse
+                journal_body = None
+            self.journal.append({"method": req.method, "path": req.path, "body": journal_body})
         if len(parts) == 2 and parts[0] == "media-download" and req.method == "GET":
             q = {k: v[0] for k, v in parse_qs(req.query).items()}
             status, data, ctype = eng.download(media_id=parts[1], exp=q.get("exp", ""), sig=q.get("sig", ""),
                                                access_token=req.bearer())
             return status, data, ctype
-        if len(parts) == 3 and parts[2] == "messages" and req.method == "POST":
+        if len(parts) == 3 and parts[2] in ("messages", "marketing_messages") and req.method == "POST":
             self.stats["sends"] += 1
             body = req.json()
             if isinstance(body, dict) and body.get("biz_opaque_callback_data"):
                 self.sends_by_callback[str(body["biz_opaque_callback_data"])] += 1
-            return self._json(eng.send(phone_number_id=parts[1], body=body, access_token=req.bearer()))
+            return self._json(eng.send(phone_number_id=parts[1], body=body, access_token=req.bearer(),
+                                       endpoint=parts[2]))
+        if len(parts) == 3 and parts[2] == "block_users" and req.method in ("POST", "DELETE"):
+            return self._json(eng.block_users(phone_number_id=parts[1], body=req.json(), block=req.method == "POST",
+                                              access_token=req.bearer()))
         if len(parts) == 3 and parts[2] == "media" and req.method == "POST":
             fields = parse_multipart(req.body, req.headers.get("content-type", ""))
             filename, ctype, data = fields.get("file", (None, None, b""))
@@ -433,6 +445,14 @@ class FakeMetaServer:
             return ok(self.onboarding.state())
         if route == "stats":
             return ok({**self.stats, "pending_webhooks": self.pending_webhooks()})
+        if route == "click" and req.method == "POST":
+            payload = eng.link_click_payload(phone_number_id=str(data.get("phone_number_id", "")),
+                                             wamid=str(data.get("wamid", "")), wa_id=data.get("wa_id"),
+                                             click_component=str(data.get("click_component") or "cta"))
+            self.schedule([Followup(0.0, payload)])
+            return ok({"scheduled": True})
+        if route == "requests":
+            return ok({"requests": list(self.journal)})
         if route == "sends":  # per callback id: how many distinct ids were sent, and the ones sent twice or more
             return ok({"distinct": len(self.sends_by_callback),
                        "repeated": {k: n for k, n in self.sends_by_callback.items() if n > 1}})
@@ -449,7 +469,8 @@ class FakeMetaServer:
             message = {"type": "text", "text": {"body": text or "hello"}}
         wamid, payload = self.engine.inbound(phone_number_id=str(phone_number_id), waba_id=waba_id,
                                              display_phone_number=display_phone_number, from_phone=from_phone,
-                                             message=message, name=name, bsuid=bsuid)
+                                             message=message, name=name, bsuid=bsuid,
+                                             username=extra.get("username"), parent_bsuid=extra.get("parent_bsuid"))
         self.schedule([Followup(delay, payload)])
         return wamid
 

@@ -48,11 +48,13 @@ class FakeMetaHandle:
 
     def inject_inbound(self, *, phone_number_id: str, from_phone: str, text: str | None = None,
                        message: dict | None = None, name: str | None = None, waba_id: str | None = None,
-                       display_phone_number: str | None = None, bsuid: str | None = None, delay: float = 0.0) -> str:
+                       display_phone_number: str | None = None, bsuid: str | None = None, delay: float = 0.0,
+                       username: str | None = None, parent_bsuid: str | None = None) -> str:
         """A customer writes: opens the window and makes the fake POST a signed inbound webhook. -> wamid"""
         return self.call(self.server.inject_inbound, phone_number_id=phone_number_id, from_phone=from_phone,
                          text=text, message=message, name=name, waba_id=waba_id,
-                         display_phone_number=display_phone_number, bsuid=bsuid, delay=delay)
+                         display_phone_number=display_phone_number, bsuid=bsuid, delay=delay, username=username,
+                         parent_bsuid=parent_bsuid)
 
     def register_number(self, *, phone_number_id: str, waba_id: str, display_phone_number: str,
                         mps: float | None = None) -> None:
@@ -90,6 +92,10 @@ class FakeMetaHandle:
                 for c in e.get("changes", []):
                     out.extend(c.get("value", {}).get("statuses", []))
         return out
+
+    def requests(self, path_suffix: str = "") -> list[dict]:
+        """The Graph requests Reach sent ({method, path, body}), oldest first; filtered by path ending."""
+        return self.call(lambda: [r for r in self.server.journal if r["path"].endswith(path_suffix)])
 
     def stats(self) -> dict:
         return self.call(lambda: {**self.server.stats, "pending_webhooks": self.server.pending_webhooks()})

@@ -7,6 +7,7 @@ from rest_framework.response import Response
 
 from apps.core.api.base import ApiView
 from apps.core.api.docs import PAGE_PARAMETERS, api_doc, paginated
+from apps.wabas import services
 from apps.wabas.models import PhoneNumber, Waba
 
 
@@ -26,6 +27,7 @@ def phone_number_out(number: PhoneNumber) -> dict:
 def waba_out(waba: Waba) -> dict:
     return {
         "id": waba.pk, "meta_waba_id": waba.meta_waba_id, "name": waba.name, "simulated": waba.is_simulated,
+        "marketing_messages_enabled": waba.marketing_messages_enabled, "business_id": waba.business_id or None,
         "phone_numbers": [phone_number_out(n) for n in waba.phone_numbers.all()],
         "created_at": _ts(waba.created_at),
     }
@@ -48,6 +50,10 @@ class WabaOut(serializers.Serializer):
     meta_waba_id = serializers.CharField()
     name = serializers.CharField(allow_blank=True)
     simulated = serializers.BooleanField(help_text="Served by the built-in simulator (sandbox).")
+    marketing_messages_enabled = serializers.BooleanField(
+        help_text="MARKETING templates go through Meta's Marketing Messages API (/marketing_messages).")
+    business_id = serializers.CharField(allow_null=True, help_text="Meta business portfolio id; its numbers "
+                                        "share the portfolio's messaging limit.")
     phone_numbers = PhoneNumberOut(many=True)
     created_at = serializers.DateTimeField()
 
@@ -66,13 +72,38 @@ class WabaListView(ApiView):
         return self.paginated(self.scoped(Waba).prefetch_related("phone_numbers"), waba_out, newest_first=False)
 
 
+class WabaPatchIn(serializers.Serializer):
+    marketing_messages_enabled = serializers.BooleanField(
+        required=False, help_text="Send MARKETING templates through Meta's Marketing Messages API.")
+    business_id = serializers.RegexField(r"^\d{1,64}$", required=False, allow_blank=True,
+                                         help_text="Meta business portfolio id (digits); blank clears it.")
+
+
 class WabaDetailView(ApiView):
-    scopes = READ
+    scopes = {**READ, "PATCH": "templates:write"}
+
 
     @api_doc(operation_id="wabas_get", summary="Get a WhatsApp Business Account",
              description="One WABA with its phone numbers.", responses={200: WabaOut})
     def get(self, request, pk: str):
         return Response(waba_out(self.get_scoped(Waba.objects.prefetch_related("phone_numbers"), pk)))
+
+    @api_doc(operation_id="wabas_update", summary="Update a WhatsApp Business Account",
+             description="Switches Meta's Marketing Messages API on or off for this WABA's MARKETING templates "
+             "(`marketing_messages_enabled`) and sets the Meta business portfolio it belongs to (`business_id`; "
+             "the portfolio's numbers share one messaging limit). Needs the templates:write scope.",
+             request=WabaPatchIn, responses={200: WabaOut}, errors=(422,))
+    def patch(self, request, pk: str):
+        waba = self.get_scoped(Waba.objects.prefetch_related("phone_numbers"), pk)
+        data = WabaPatchIn(data=request.data if isinstance(request.data, dict) else {})
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        if "marketing_messages_enabled" in values:
+            waba = services.waba_marketing_messages_set(waba=waba, enabled=values["marketing_messages_enabled"])
+        if "business_id" in values:
+            waba = services.waba_business_set(waba=waba, business_id=values["business_id"])
+        self.audit_target = ("waba", waba.pk)
+        return Response(waba_out(waba))
 
 
 class PhoneNumberListView(ApiView):

@@ -385,6 +385,11 @@ def inbound_payload_apply(*, payload: dict, after_commit: list, received_at=None
                     ignored.append({"kind": name, "waba_id": item.waba_id, "reason": "unknown WABA or template"})
                 else:
                     bump(name)
+        elif kind == "LinkClick":
+            if receiving.link_click_apply(item=item, numbers=numbers):
+                bump("link_clicks")
+            else:
+                ignored.append({"kind": "link_click", "reason": "unknown phone_number_id"})
         elif kind == "UserPreferenceUpdate":
             if receiving.user_preference_apply(item=item):
                 bump("user_preferences")
@@ -445,7 +450,16 @@ def _phone_quality(item):
     )
 
 
+def _business_capability(item):
+    from apps.wabas import services as waba_services
+
+    return waba_services.business_capability_apply(
+        waba_meta_id=item.waba_id, max_daily_conversations_per_business=item.max_daily_conversations_per_business,
+        max_phone_numbers_per_business=item.max_phone_numbers_per_business)
+
+
 _ACCOUNT_HANDLERS = {
+    "BusinessCapabilityUpdate": ("business_capability", _business_capability),
     "TemplateStatusUpdate": ("template_status", _template_status),
     "TemplateCategoryUpdate": ("template_category", _template_category),
     "TemplateQualityUpdate": ("template_quality", _template_quality),

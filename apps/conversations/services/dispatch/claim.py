@@ -26,7 +26,7 @@ _CLAIM_FIELDS = ("id", "workspace_id", "conversation_id", "contact_id", "phone_n
                  "to_phone", "content", "media_id", "template_id", "attempts", "expires_at", "client_reference",
                  "campaign_id", "fallback", "fallback_message_id", "status", "claim_token", "sent_by", "api_key_id",
                  "currency", "provider_message_id", "sent_at", "delivered_at", "read_at", "failed_at", "pricing",
-                 "error_code", "error_message", "upstream_code", "cost", "cost_estimate")
+                 "error_code", "error_message", "upstream_code", "cost", "cost_estimate", "template_category", "holds")
 
 
 def messages_claim(*, phone_number_id: str, limit: int, now: datetime | None = None) -> Batch:

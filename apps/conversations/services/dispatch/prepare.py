@@ -54,16 +54,20 @@ def _meta_content(message: Message, number: PhoneNumber) -> dict | list:
 
 
 def _payload(message: Message, number: PhoneNumber) -> dict:
-    from apps.providers.meta_cloud.payloads import build_send_payload
+    from apps.providers.meta_cloud.payloads import build_send_payload, marketing_messages_payload
 
     content = _meta_content(message, number)
     try:
         # Our id rides along: Meta echoes it on every status webhook, which is how a send whose answer was
         # never recorded (the worker died) is recognised and settled instead of sent again (sweep.py).
-        return build_send_payload(to=message.to_phone, message_type=message.type, content=content,
+        body = build_send_payload(to=message.to_phone, message_type=message.type, content=content,
                                   biz_opaque_callback_data=message.pk)
     except (ValueError, KeyError, TypeError) as exc:
         raise _Terminal("INVALID_REQUEST", f"Cannot build the request: {exc}")
+    if message.type == "template" and message.template_category == "MARKETING" and \
+            number.waba.marketing_messages_enabled:
+        return marketing_messages_payload(body)  # the WABA's switch: Meta's Marketing Messages API
+    return body
 
 
 def _template_refusal(message: Message) -> _Terminal | None:
