@@ -231,8 +231,10 @@ def seed(recipients: int, sink_url: str) -> dict:
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
+    from apps.billing import services as billing
     from apps.campaigns import services as campaigns
     from apps.contacts.models import Contact
+    from apps.contacts.services import contact_consent_set
     from apps.core import services as core
     from apps.core.models import API_SCOPES
     from apps.core.tenancy import Tenant
@@ -251,11 +253,14 @@ def seed(recipients: int, sink_url: str) -> dict:
                                        category="UTILITY" if key == "api" else "MARKETING", status="APPROVED",
                                        components=[{"type": "BODY", "text": "Hi {{1}}, note {{2}}."}])
         outbound.subscription_create(workspace=ws, url=sink_url, events=["*"])
+        billing.wallet_topup(workspace=ws, amount="1000000", note="fault suite")  # a live wallet opens at 0
         out[key] = {"workspace": ws, "number": number}
     _, out["api"]["key"] = core.api_key_create(workspace=out["api"]["workspace"], name="faults", sandbox=False)
     ws = out["cmp"]["workspace"]
     Contact.objects.bulk_create([Contact(workspace=ws, phone=f"+4477{i:08d}", wa_id=f"4477{i:08d}",
                                          name=f"Person {i}", opted_in=True) for i in range(recipients)])
+    for contact in Contact.objects.filter(workspace=ws):  # marketing needs an opt-in on record
+        contact_consent_set(contact=contact, opted_in=True)
     audience = campaigns.audience_create(workspace=ws, name="everyone", filter={})
     out["campaign"] = campaigns.campaign_create(
         tenant=Tenant(workspace=ws, scopes=frozenset(API_SCOPES)),
