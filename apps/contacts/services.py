@@ -437,3 +437,20 @@ def contact_block_set(*, contact: Contact, blocked: bool, waba_id: str = "") -> 
     Contact.objects.filter(pk=contact.pk).update(blocked_at=at, updated_at=timezone.now())
     contact.blocked_at = at
     return contact
+
+
+def contact_from_social_inbound(*, workspace: Workspace, account, user_id: str, name: str = "") -> Contact:
+    """The contact behind a Messenger PSID / Instagram IGSID that wrote to `account`: found by the identity,
+    else created (no phone: Meta does not share it on these channels). Call inside a transaction."""
+    from apps.contacts.models import SocialIdentity
+
+    identity = SocialIdentity.objects.select_related("contact").filter(account=account, user_id=user_id).first()
+    if identity is not None:
+        return identity.contact
+    contact = Contact.objects.create(workspace=workspace, name=(name or "")[:255])
+    _, created = SocialIdentity.objects.get_or_create(account=account, user_id=user_id,
+                                                      defaults={"workspace": workspace, "contact": contact})
+    if not created:  # a concurrent first message won: use its contact, drop ours
+        contact.delete()
+        contact = SocialIdentity.objects.select_related("contact").get(account=account, user_id=user_id).contact
+    return contact

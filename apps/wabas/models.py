@@ -60,3 +60,47 @@ class PhoneNumber(models.Model):
 
     def __str__(self) -> str:
         return self.display_phone_number
+
+
+class SocialAccount(models.Model):
+    """A Facebook Page (Messenger) or an Instagram professional account connected beside the WABAs: the
+    sender of one channel's messages and the receiver of its webhooks (`object` page / instagram). The
+    Page access token is stored encrypted, like a WABA's. A sandbox workspace's accounts are simulated
+    (fakemeta's social module answers them)."""
+
+    # Bound keys see the accounts connected to their WABA (waba is optional: unbound accounts are the
+    # workspace's, invisible to a bound key, failing closed).
+    TENANT_WABA_PATH = "waba_id"
+
+    class Channel(models.TextChoices):
+        MESSENGER = "messenger"
+        INSTAGRAM = "instagram"
+
+    id = PrefixedIdField(prefix="sac")
+    workspace = models.ForeignKey("core.Workspace", on_delete=models.CASCADE, related_name="social_accounts")
+    waba = models.ForeignKey(Waba, null=True, blank=True, on_delete=models.SET_NULL, related_name="social_accounts")
+    channel = models.CharField(max_length=10, choices=Channel.choices)
+    page_id = models.CharField(max_length=64)  # the Facebook Page (Instagram accounts are linked to one too)
+    ig_user_id = models.CharField(max_length=64, blank=True, default="")  # Instagram only
+    name = models.CharField(max_length=200, blank=True, default="")
+    access_token_encrypted = models.TextField(blank=True, default="")
+    is_simulated = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            # Meta addresses webhooks by the Page id (Messenger) or the Instagram account id: one owner each.
+            models.UniqueConstraint(fields=["channel", "page_id"], condition=models.Q(channel="messenger"),
+                                    name="uniq_social_messenger_page"),
+            models.UniqueConstraint(fields=["channel", "ig_user_id"], condition=models.Q(channel="instagram"),
+                                    name="uniq_social_instagram_user"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name or self.meta_account_id
+
+    @property
+    def meta_account_id(self) -> str:
+        """The id Meta's webhooks carry in entry.id and the Send API is called on."""
+        return self.ig_user_id if self.channel == self.Channel.INSTAGRAM else self.page_id

@@ -66,3 +66,13 @@ def phone_number_for_sms(*, to_phone: str) -> PhoneNumber | None:
         if "".join(ch for ch in number.display_phone_number if ch.isdigit()) == digits:
             return number
     return None
+
+
+def social_account_for_webhook(*, channel: str, meta_account_id: str):
+    """The connected Page (Messenger) or Instagram account a webhook entry names."""
+    from apps.wabas.models import SocialAccount
+
+    qs = SocialAccount.objects.select_related("workspace").filter(channel=channel)
+    if channel == SocialAccount.Channel.INSTAGRAM:
+        return qs.filter(ig_user_id=meta_account_id).first()
+    return qs.filter(page_id=meta_account_id).first()

@@ -263,3 +263,67 @@ def waba_embedded_signup(*, workspace: Workspace, code: str, pin: str, waba_id_h
                 phone.save(update_fields=[*changed, "updated_at"])
             connected.append(phone)
     return connected
+
+
+def social_access_token(account) -> str:
+    return decrypt_secret(account.access_token_encrypted)
+
+
+# --- Messenger and Instagram accounts ------------------------------------------------------------------
+
+_META_ID = re.compile(r"^\d{1,64}$")
+
+
+def _meta_id(value, field: str, *, required: bool) -> str:
+    value = str(value or "").strip()
+    if not value:
+        if required:
+            raise ValidationFailed(f"{field} is required.", field=field)
+        return ""
+    if not _META_ID.fullmatch(value):
+        raise ValidationFailed(f"{field} must be Meta's numeric id.", field=field)
+    return value
+
+
+@transaction.atomic
+def social_account_connect(*, workspace: Workspace, channel: str, page_id: str = "", ig_user_id: str = "",
+                           access_token: str = "", name: str = "", waba: Waba | None = None):
+    """Connect a Facebook Page (messenger) or an Instagram professional account (instagram, with the Page it
+    is linked to) beside the WABAs; the Page access token is stored encrypted, as a WABA's. A sandbox
+    workspace's account is simulated (ids made up when not given, no token needed). Connecting the same
+    account again updates its token and name: (account, created)."""
+    from apps.wabas.models import SocialAccount
+
+    if channel not in SocialAccount.Channel.values:
+        raise ValidationFailed("channel must be messenger or instagram.", field="channel")
+    simulated = workspace.is_sandbox
+    page_id = _meta_id(page_id, "page_id", required=not simulated)
+    ig_user_id = _meta_id(ig_user_id, "ig_user_id", required=channel == "instagram" and not simulated)
+    if simulated:
+        page_id = page_id or "1" + _digits(14)
+        if channel == "instagram":
+            ig_user_id = ig_user_id or "17841" + _digits(12)
+        access_token = access_token or "sandbox-" + secrets.token_hex(16)
+    if not access_token.strip():
+        raise ValidationFailed("The Page access token is required.", field="access_token")
+    if waba is not None and waba.workspace_id != workspace.pk:
+        raise NotFound("No such WABA.", details={"field": "waba_id"})
+    key = {"ig_user_id": ig_user_id} if channel == "instagram" else {"page_id": page_id}
+    account = SocialAccount.objects.select_for_update().filter(channel=channel, **key).first()
+    if account is not None and account.workspace_id != workspace.pk:
+        raise Conflict("This account is connected to another workspace.",
+                       details={"field": "ig_user_id" if channel == "instagram" else "page_id"})
+    if account is None:
+        account = SocialAccount.objects.create(
+            workspace=workspace, waba=waba, channel=channel, page_id=page_id, ig_user_id=ig_user_id,
+            name=name[:200], access_token_encrypted=encrypt_secret(access_token), is_simulated=simulated)
+        return account, True
+    account.access_token_encrypted = encrypt_secret(access_token)
+    account.page_id, account.name, account.waba = page_id, name[:200] or account.name, waba or account.waba
+    account.save(update_fields=["access_token_encrypted", "page_id", "name", "waba", "updated_at"])
+    return account, False
+
+
+def social_account_remove(*, account) -> None:
+    """Disconnect: the account goes; its threads and messages stay (their account reference is cleared)."""
+    account.delete()

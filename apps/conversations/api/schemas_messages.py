@@ -8,7 +8,8 @@ from __future__ import annotations
 from drf_spectacular.utils import OpenApiExample, PolymorphicProxySerializer
 from rest_framework import serializers
 
-from apps.conversations.services.validation import MESSAGE_TYPES
+from apps.conversations.policy import SOCIAL_CHANNELS, channel_tags
+from apps.conversations.services.validation import CHANNELS, MESSAGE_TYPES
 
 STATUSES = ["scheduled", "queued", "sent", "delivered", "read", "failed", "canceled"]
 # An inbound message's status (GET answers list both directions).
@@ -32,8 +33,19 @@ class _SendCommon(serializers.Serializer):
                                help_text="E.164, e.g. +15551234567 (spaces and dashes removed). `to` or `recipient`.")
     recipient = serializers.CharField(max_length=170, required=False,
                                       help_text="A business-scoped user id (API.md Identity), for a customer "
-                                      "without a phone; `to` wins when both are given.")
-    channel = serializers.ChoiceField(choices=["whatsapp", "sms"], required=False, default="whatsapp")
+                                      "without a phone; `to` wins when both are given. Messenger / Instagram: the "
+                                      "customer's PSID / IGSID (digits), as their messages carry it.")
+    channel = serializers.ChoiceField(choices=list(CHANNELS), required=False, default="whatsapp",
+                                      help_text="messenger and instagram go out through Meta's Send API from a "
+                                      "connected Page / Instagram account, inside that channel's reply window.")
+    account_id = serializers.CharField(max_length=64, required=False,
+                                       help_text="Messenger / Instagram sender pin: a sac_ id or Meta's Page / "
+                                       "Instagram account id; needed when several accounts of the channel exist.")
+    tag = serializers.ChoiceField(choices=sorted({t for c in SOCIAL_CHANNELS for t in channel_tags(c)}),
+                                  required=False,
+                                  help_text="Messenger / Instagram message tag, for sends after the 24 h window: "
+                                  "HUMAN_AGENT (both, up to 7 days after the customer's last message); "
+                                  "CONFIRMED_EVENT_UPDATE, POST_PURCHASE_UPDATE, ACCOUNT_UPDATE (Messenger).")
     phone_number_id = serializers.CharField(
         max_length=64, required=False,
         help_text="Sender pin: a pn_ id or Meta's phone number id; needed when the WABA has several numbers.")
@@ -204,6 +216,10 @@ SEND_EXAMPLES = [
                    value={"to": _TO, "type": "template", "scheduled_at": "2030-01-01T09:00:00Z",
                           "client_reference": "reminder-42",
                           "template": {"name": "appointment_reminder", "language": "en", "variables": ["Ada"]}}),
+    OpenApiExample("messenger", summary="Messenger reply from a connected Page, with a tag after 24 h",
+                   request_only=True,
+                   value={"channel": "messenger", "recipient": "6254481379123456", "tag": "HUMAN_AGENT",
+                          "text": {"body": "Sorry for the wait — your refund went out today."}}),
     OpenApiExample("with fallback", summary="Template with SMS fallback", request_only=True,
                    value={"to": _TO, "type": "template",
                           "template": {"name": "order_confirmation", "language": "en", "variables": ["Ada", "#1042"]},
@@ -250,6 +266,8 @@ class MessageSerializer(serializers.Serializer):
     to = serializers.CharField(allow_null=True)
     recipient = serializers.CharField(required=False, help_text="The BSUID, when the message went to one.")
     phone_number_id = serializers.CharField(allow_null=True)
+    social_account_id = serializers.CharField(allow_null=True, help_text="Messenger / Instagram: the Page or "
+                                              "account (sac_…) it went from or came to.")
     contact_id = serializers.CharField(allow_null=True)
     content = serializers.JSONField(help_text="The normalised message object of its type.")
     body = serializers.CharField(allow_blank=True, help_text="The text a person sees (templates filled in).")

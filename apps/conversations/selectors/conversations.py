@@ -44,7 +44,9 @@ def _iso_ms(value: datetime | None) -> str | None:
 
 def window_expires_at(conversation: Conversation, *, now: datetime | None = None) -> datetime | None:
     """End of the customer service window for this thread, or None when it is closed."""
-    candidates = [conversation.last_inbound_at, getattr(conversation.contact, "last_inbound_at", None)]
+    candidates = [conversation.last_inbound_at]
+    if conversation.channel_kind not in policy.SOCIAL_CHANNELS:  # social windows are per thread
+        candidates.append(getattr(conversation.contact, "last_inbound_at", None))
     last = max((c for c in candidates if c is not None), default=None)
     return policy.window_expires_at(channel=conversation.channel_kind, last_inbound_at=last,
                                     now=now or timezone.now())

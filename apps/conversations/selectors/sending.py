@@ -155,3 +155,55 @@ def send_target_guard(*, workspace: Workspace, waba_id: str, phone_number_id: st
         params.append(str(phone_number_id))
     params.append(window_opened_after)
     return _GUARD_SQL[pin], params
+
+
+# --- Messenger / Instagram ------------------------------------------------------------------------------
+
+
+@dataclass
+class SocialSendTargets:
+    account: object  # wabas.SocialAccount
+    contact: object | None  # contacts.Contact: the customer behind the PSID / IGSID, if they ever wrote
+    conversation_id: str | None
+    last_inbound_at: object | None  # their last message on this account's thread (the window's start)
+
+
+def social_accounts_for_send(*, workspace: Workspace, channel: str, waba_id: str = ""):
+    from apps.core.scoping import waba_scoped
+    from apps.wabas.models import SocialAccount
+
+    return waba_scoped(SocialAccount.objects.filter(workspace=workspace, channel=channel), waba_id=waba_id)
+
+
+def social_send_targets(*, workspace: Workspace, channel: str, to: str, account_id: str | None = None,
+                        account=None, waba_id: str = "") -> SocialSendTargets:
+    """The sending Page / Instagram account (the pinned one — our sac_ id or Meta's — or the workspace's
+    only one on the channel, or the one the caller brings), and the customer that user id names on it with
+    their current thread. 404 NOT_FOUND (field account_id) / VALIDATION_FAILED when several could send."""
+    from django.db.models import Q
+
+    from apps.contacts.models import SocialIdentity
+    from apps.core.errors import NotFound
+
+    if account is None:
+        accounts = social_accounts_for_send(workspace=workspace, channel=channel, waba_id=waba_id)
+        if account_id:
+            accounts = accounts.filter(Q(pk=account_id) | Q(page_id=account_id) | Q(ig_user_id=account_id))
+        found = list(accounts[:2])
+        if not found:
+            raise NotFound(f"No connected {channel} account to send from.", details={"field": "account_id"})
+        if len(found) > 1:
+            raise ValidationFailed(f"Several {channel} accounts can send; pick one with account_id.",
+                                   field="account_id")
+        account = found[0]
+    identity = (SocialIdentity.objects.select_related("contact").filter(account=account, user_id=to).first())
+    if identity is None:
+        return SocialSendTargets(account=account, contact=None, conversation_id=None, last_inbound_at=None)
+    conversation = (Conversation.objects.filter(workspace=workspace, contact=identity.contact, social_account=account,
+                                                channel_kind=channel).exclude(state=Conversation.State.RESOLVED)
+                    .order_by("-created_at").values_list("pk", "last_inbound_at").first())
+    last = conversation[1] if conversation else (
+        Conversation.objects.filter(contact=identity.contact, social_account=account)
+        .order_by("-last_inbound_at").values_list("last_inbound_at", flat=True).first())
+    return SocialSendTargets(account=account, contact=identity.contact,
+                             conversation_id=conversation[0] if conversation else None, last_inbound_at=last)
