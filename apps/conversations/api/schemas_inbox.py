@@ -195,7 +195,9 @@ class SandboxInboundOut(serializers.Serializer):
     wamid = serializers.CharField(help_text="Meta-style message id of the simulated inbound.")
     from_ = serializers.CharField(allow_null=True, help_text="E.164; null for a customer known only by a BSUID.")
     type = serializers.CharField()
-    phone_number_id = serializers.CharField()
+    phone_number_id = serializers.CharField(allow_null=True, help_text="null on Messenger / Instagram.")
+    channel = serializers.CharField(required=False, help_text="messenger / instagram (absent for WhatsApp).")
+    social_account_id = serializers.CharField(required=False, help_text="The sandbox Page / account (sac_…).")
     status = serializers.ChoiceField(choices=["accepted"])
 
     def get_fields(self):

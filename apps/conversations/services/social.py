@@ -111,3 +111,24 @@ def social_payload_apply(*, payload: dict, received_at=None) -> SocialApplied:
         else:
             social_receipt_apply(item=item, out=out)
     return out
+
+
+def sandbox_social_inbound_simulate(*, workspace, channel: str, account_id: str | None = None,
+                                    user_id: str | None = None, text: str | None = None,
+                                    quick_reply: str | None = None, waba_id: str = ""):
+    """The sandbox's Messenger / Instagram customer writes: the simulator builds Meta's `messaging` webhook
+    and it enters the same receive road as live traffic. -> (mid, user id, account)."""
+    from apps.core import hooks
+    from apps.core.errors import PermissionDeniedError
+    from apps.providers.registry import social_sandbox_sender
+
+    if not workspace.is_sandbox:
+        raise PermissionDeniedError("Only sandbox accounts can receive simulated messages.")
+    from apps.conversations.selectors.sending import social_send_targets
+
+    account = social_send_targets(workspace=workspace, channel=channel, to="0", account_id=account_id,
+                                  waba_id=waba_id).account
+    mid, user, payload = social_sandbox_sender().inbound(account_id=account.meta_account_id, user_id=user_id,
+                                                         text=text, quick_reply=quick_reply, channel=channel)
+    hooks.deliver_inbound(payload=payload, delay_seconds=0.0, source="simulator")
+    return mid, user, account
