@@ -229,6 +229,33 @@ def window_is_open(*, channel: str, last_inbound_at: datetime | None, now: datet
     return last_inbound_at > now - timedelta(hours=window.standard_hours())
 
 
+AGENT_TAG = "HUMAN_AGENT"
+
+
+def agent_reply_tag(*, channel: str, last_inbound_at: datetime | None, now: datetime) -> str:
+    """The tag a person's reply from the inbox goes with: none inside the standard window; HUMAN_AGENT (what
+    Meta made it for) after it, on the channels that have it; "" when nothing would allow it."""
+    if window_is_open(channel=channel, last_inbound_at=last_inbound_at, now=now):
+        return ""
+    if AGENT_TAG in channel_tags(channel) and window_is_open(channel=channel, last_inbound_at=last_inbound_at,
+                                                              now=now, tag=AGENT_TAG):
+        return AGENT_TAG
+    return ""
+
+
+def agent_reply_expires_at(*, channel: str, last_inbound_at: datetime | None, now: datetime) -> datetime | None:
+    """Until when a person may still reply from the inbox: the standard window, stretched by HUMAN_AGENT on
+    the channels that have it; None when closed or when the channel has no window."""
+    window = channel_window(channel)
+    if window is None or last_inbound_at is None:
+        return None
+    hours = window.standard_hours()
+    if window.tags.get(AGENT_TAG):
+        hours = max(hours, window.tags[AGENT_TAG])
+    ends = last_inbound_at + timedelta(hours=hours)
+    return ends if ends > now else None
+
+
 def tag_check(*, channel: str, tag: str) -> None:
     """A message tag is the channel's own (Messenger's or Instagram's), or none."""
     if tag and tag not in channel_tags(channel):

@@ -14,6 +14,7 @@
 
   const S = {
     me: boot.me,
+    channels: new Map((boot.channels || []).map((ch) => [ch.kind, ch])), // kind -> {label, has_window}
     agents: boot.agents,
     canned: boot.canned,
     lastSeq: boot.sequence,
@@ -93,7 +94,19 @@
     if (d.toDateString() === y.toDateString()) return "Yesterday";
     return d.toLocaleDateString([], { weekday: "long", day: "numeric", month: "long", year: d.getFullYear() === now.getFullYear() ? undefined : "numeric" });
   }
+  // Channels come from the server, one entry each (apps/conversations/channels.py); the icon is its symbol.
+  function channelOf(conv) { return S.channels.get(conv.channel_kind) || { kind: conv.channel_kind, label: conv.channel_kind || "", has_window: true }; }
+  function channelIcon(conv) {
+    const ch = channelOf(conv);
+    return `<svg class="ch-icon ch-${esc(ch.kind)}" role="img" aria-label="${esc(ch.label)}"><title>${esc(ch.label)}</title><use href="#ch-${esc(ch.kind)}"></use></svg>`;
+  }
+  function replyUntil(conv) { return conv.agent_reply_expires_at || conv.window_expires_at; }
   function windowBadge(conv) {
+    if (!channelOf(conv).has_window) return { cls: "win-none", text: "", title: "" };
+    if (conv.agent_reply_expires_at && conv.window_expires_at !== conv.agent_reply_expires_at && !(conv.window_expires_at && new Date(conv.window_expires_at) > Date.now())) {
+      const ms = new Date(conv.agent_reply_expires_at) - Date.now();
+      if (ms > 0) { const d = Math.floor(ms / 864e5), h = Math.floor((ms % 864e5) / 36e5); return { cls: "win-low", text: d > 0 ? `${d}d ${h}h (agent)` : `${h}h (agent)`, title: "Standard window closed: replies from the inbox go with the HUMAN_AGENT tag until " + new Date(conv.agent_reply_expires_at).toLocaleString() }; }
+    }
     if (!conv.window_expires_at) return { cls: "win-closed", text: "Window closed", title: "Outside the 24-hour window: templates only" };
     const ms = new Date(conv.window_expires_at) - Date.now();
     if (ms <= 0) return { cls: "win-closed", text: "Window closed", title: "Outside the 24-hour window: templates only" };
@@ -101,7 +114,7 @@
     const text = h > 0 ? `${h}h ${m}m left` : `${m}m left`;
     return { cls: h < 2 ? "win-low" : "win-open", text, title: "24-hour window open until " + new Date(conv.window_expires_at).toLocaleString() };
   }
-  function windowOpen(conv) { return !!conv.window_expires_at && new Date(conv.window_expires_at) > Date.now(); }
+  function windowOpen(conv) { return !channelOf(conv).has_window || (!!replyUntil(conv) && new Date(replyUntil(conv)) > Date.now()); }
   function agentName(id) { const a = S.agents.find((x) => x.id === id); return a ? a.name : "someone"; }
 
   // ---------------------------------------------------------------- conversation list
@@ -180,7 +193,7 @@
         const picked = S.selected.has(id);
         return `<li class="conv${sel ? " selected" : ""}${c.unread_count ? " unread" : ""}${picked ? " picked" : ""}" role="option" aria-selected="${sel}" data-id="${esc(id)}" id="conv-${esc(id)}">
           <label class="avatar" title="Select for a bulk action"><input type="checkbox" class="pick" data-pick="${esc(id)}" ${picked ? "checked" : ""} aria-label="Select ${esc(contactName(c.contact))}"><span aria-hidden="true">${picked ? "✓" : esc(initials(contactName(c.contact)))}</span></label>
-          <span class="name">${esc(contactName(c.contact))}</span>
+          <span class="name">${channelIcon(c)}${esc(contactName(c.contact))}</span>
           <span class="time" title="${esc(c.last_message_at ? new Date(c.last_message_at).toLocaleString() : "")}">${esc(fmtTime(activity(c)))}</span>
           <span class="preview">${labelChips(c.label_ids)}${esc(c.last_message_preview || (c.last_message_at ? "" : "No messages yet"))}</span>
           <span class="meta">${c.unread_count ? `<span class="unread-count" aria-label="${c.unread_count} unread">${c.unread_count}</span>` : ""}</span>
@@ -263,6 +276,7 @@
     const c = S.convs.get(S.current);
     if (!c) return;
     $("t-name").textContent = contactName(c.contact);
+    $("t-channel").innerHTML = channelIcon(c); $("t-channel").title = channelOf(c).label;
     $("t-phone").textContent = c.contact && c.contact.name ? contactAddress(c.contact) : "";
     const wb = windowBadge(c);
     const w = $("t-window"); w.className = "badge " + wb.cls; w.textContent = wb.text; w.title = wb.title;

@@ -38,6 +38,9 @@ class ConversationOut(serializers.Serializer):
     last_inbound_at = serializers.DateTimeField(allow_null=True)
     last_message_preview = serializers.CharField(allow_blank=True)
     window_expires_at = serializers.DateTimeField(allow_null=True, help_text="End of the 24-hour window.")
+    agent_reply_expires_at = serializers.DateTimeField(
+        allow_null=True, required=False, help_text="Until when a person may reply from the inbox: the window, "
+        "or on Messenger / Instagram the HUMAN_AGENT tag's 7 days; null when closed or the channel has no window.")
     unread_count = serializers.IntegerField()
     referral = serializers.DictField(allow_null=True, required=False,
                                      help_text="The click-to-WhatsApp ad that opened the conversation (Meta's referral).")

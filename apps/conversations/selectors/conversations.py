@@ -52,6 +52,15 @@ def window_expires_at(conversation: Conversation, *, now: datetime | None = None
                                     now=now or timezone.now())
 
 
+def agent_reply_expires_at(conversation: Conversation, *, now: datetime | None = None) -> datetime | None:
+    """Until when an agent may reply from the inbox (policy.agent_reply_expires_at)."""
+    last = conversation.last_inbound_at
+    if conversation.channel_kind not in policy.SOCIAL_CHANNELS:
+        last = max((c for c in (last, getattr(conversation.contact, "last_inbound_at", None)) if c), default=None)
+    return policy.agent_reply_expires_at(channel=conversation.channel_kind, last_inbound_at=last,
+                                         now=now or timezone.now())
+
+
 # --- conversations ------------------------------------------------------------------------------
 
 
@@ -82,6 +91,7 @@ def conversation_to_dict(conversation: Conversation, *, now: datetime | None = N
         "last_inbound_at": _iso(conversation.last_inbound_at),
         "last_message_preview": conversation.last_message_preview,
         "window_expires_at": _iso(window_expires_at(conversation, now=now)),
+        "agent_reply_expires_at": _iso(agent_reply_expires_at(conversation, now=now)),
         "referral": conversation.referral or None,
         "free_entry_point_expires_at": _iso(policy.entry_point_expires_at(opened_at=conversation.entry_point_opened_at,
                                                                    now=now or timezone.now())),

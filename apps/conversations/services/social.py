@@ -48,8 +48,11 @@ def social_inbound_receive(*, item, received_at=None, out: SocialApplied) -> Non
     if Message.objects.filter(workspace=workspace, provider_message_id=item.mid).exists():
         out.duplicates += 1
         return
-    contact = contact_services.contact_from_social_inbound(workspace=workspace, account=account,
-                                                          user_id=item.sender_id)
+    # Meta shares no name or phone on these channels (its profile API is a separate call): a readable
+    # placeholder the agent can rename.
+    contact = contact_services.contact_from_social_inbound(
+        workspace=workspace, account=account, user_id=item.sender_id,
+        name=f"{account.get_channel_display()} customer {item.sender_id[-4:]}")
     conversation = threads.conversation_get_or_open(workspace=workspace, contact=contact, phone_number=None,
                                                     channel_kind=item.channel, social_account=account)
     message = Message.objects.create(
