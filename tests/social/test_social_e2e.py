@@ -108,3 +108,39 @@ def test_send_receipts_inbound_inbox_and_events(live, fake, channel, connect_bod
         inbound.inbound_webhook_reprocess(webhook_id=row.pk)
     assert Event.objects.count() == before
     assert Message.objects.filter(provider_message_id=mid).count() == 1
+
+
+def test_meta_refusing_outside_its_window_fails_the_message_with_the_event(live, fake):
+    """Our record says the customer wrote (a message Meta never told fakemeta about); Meta answers code 10 /
+    2018278: the message fails as OUTSIDE_24H_WINDOW, not retried, with message.failed carrying the channel."""
+    from django.db import transaction
+    from django.utils import timezone
+
+    from apps.conversations.services.social import SocialApplied, social_inbound_receive
+    from apps.providers.meta_social.webhooks import SocialInbound
+
+    workspace, api = live
+    account = connect(api, channel="messenger", page_id=PAGE_ID, access_token=PAGE_TOKEN)
+    with transaction.atomic():  # the receive road's transaction
+        social_inbound_receive(item=SocialInbound(
+            channel="messenger", account_id=PAGE_ID, sender_id="6200000000000777", mid="m_local",
+            timestamp=timezone.now(), type="text", body="hi", content={"body": "hi"}), out=SocialApplied())
+    r = api.post(f"{api.base}/api/v1/messages", json={"channel": "messenger", "recipient": "6200000000000777",
+                                                       "text": {"body": "hello"}}, timeout=10)
+    assert r.status_code == 202, r.text
+    assert pump_until(lambda: Message.objects.get(pk=r.json()["id"]).status == "failed", account_id=account["id"])
+    message = Message.objects.get(pk=r.json()["id"])
+    assert (message.error_code, message.upstream_code, message.attempts) == ("OUTSIDE_24H_WINDOW", 10, 1)
+    [failed] = _events("message.failed", message_id=message.pk)
+    assert failed["channel"] == "messenger" and failed["error"]["code"] == "OUTSIDE_24H_WINDOW"
+
+
+def test_a_wrong_page_token_is_refused_by_meta(live, fake):
+    workspace, api = live
+    account = connect(api, channel="messenger", page_id=PAGE_ID, access_token="EAAG-revoked")
+    wrote = fake.social_inbound(account_id=PAGE_ID, text="hi")
+    assert pump_until(lambda: Message.objects.filter(provider_message_id=wrote["mid"]).exists())
+    r = api.post(f"{api.base}/api/v1/messages", json={"channel": "messenger", "recipient": wrote["user_id"],
+                                                       "text": {"body": "hello"}}, timeout=10)
+    assert pump_until(lambda: Message.objects.get(pk=r.json()["id"]).status == "failed", account_id=account["id"])
+    assert Message.objects.get(pk=r.json()["id"]).upstream_code == 190
