@@ -294,7 +294,10 @@
     renderLabelPop();
     renderPeers();
     const open = windowOpen(c);
-    $("window-closed").hidden = open || S.mode === "note";
+    const templated = c.channel_kind === "whatsapp"; // templates are WhatsApp's; other channels have none
+    $("window-closed").hidden = open || S.mode === "note" || !templated;
+    $("window-closed-social").hidden = open || S.mode === "note" || templated;
+    $("open-picker-2").hidden = !templated;
     $("compose-box").hidden = !open && S.mode !== "note";
   }
 

@@ -111,7 +111,8 @@ def test_messenger_and_instagram_threads_in_the_inbox(world, browser):
     _shot(page, "inbox_messenger_thread_1440x900.png")
 
     page.select_option("#f-channel", "instagram")
-    page.wait_for_function("document.querySelectorAll('.conv').length === 1")
+    page.wait_for_function("document.querySelectorAll('.conv').length === 1 && "
+                           "document.querySelector('.conv .ch-instagram') !== null")
     page.click(".conv")
     page.wait_for_selector(".row.in:has-text('Price of the lamp')")
     assert page.locator("#t-channel .ch-icon.ch-instagram").count() == 1

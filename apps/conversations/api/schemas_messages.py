@@ -218,7 +218,7 @@ SEND_EXAMPLES = [
                           "template": {"name": "appointment_reminder", "language": "en", "variables": ["Ada"]}}),
     OpenApiExample("messenger", summary="Messenger reply from a connected Page, with a tag after 24 h",
                    request_only=True,
-                   value={"channel": "messenger", "recipient": "6254481379123456", "tag": "HUMAN_AGENT",
+                   value={"channel": "messenger", "recipient": "6254481379123456", "tag": "HUMAN_AGENT", "type": "text",
                           "text": {"body": "Sorry for the wait — your refund went out today."}}),
     OpenApiExample("with fallback", summary="Template with SMS fallback", request_only=True,
                    value={"to": _TO, "type": "template",

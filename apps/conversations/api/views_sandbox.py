@@ -98,7 +98,7 @@ class SandboxInboundView(_SandboxView):
                  OpenApiExample("text", request_only=True, value={
                      "from": "+15551234567", "type": "text", "text": {"body": "Hi"}, "name": "Ada"}),
                  OpenApiExample("messenger", request_only=True, value={
-                     "channel": "messenger", "text": {"body": "Is it in stock?"}}),
+                     "channel": "messenger", "from": "6200000000000001", "text": {"body": "Is it in stock?"}}),
                  OpenApiExample("button reply", request_only=True, value={
                      "from": "+15551234567", "type": "interactive", "interactive": {
                          "type": "button_reply", "button_reply": {"id": "yes", "title": "Yes"}}})])
