@@ -428,10 +428,10 @@
       ${consent.history && consent.history.length ? `<ul class="history">${consent.history.map((h) => `<li>${esc(h.status === "opt_in" ? "Opted in" : "Opted out")} · ${esc(h.source)} · ${esc(new Date(h.created_at).toLocaleString())}${h.note ? " — " + esc(h.note) : ""}</li>`).join("")}</ul>` : `<p class="muted">No consent changes recorded</p>`}
       <h3>Previous conversations</h3>
       ${d.previous_conversations.length ? d.previous_conversations.map((p) => `<a class="prev-conv" href="#" data-open="${esc(p.id)}"><span class="pill state-${esc(p.state)}">${esc(p.state)}</span> ${esc(fmtTime(p.last_message_at || p.created_at))}<br><span class="muted">${esc(p.last_message_preview || "")}</span></a>`).join("") : `<p class="muted">None</p>`}
-      <h3>Blocking</h3>
+      ${c.channel_kind === "whatsapp" ? `<h3>Blocking</h3>
       <p class="muted">${d.blocked_at ? "Blocked " + esc(new Date(d.blocked_at).toLocaleString()) + ": no messages go to them." : "Not blocked."}</p>
-      <button type="button" class="btn" id="block-toggle" data-blocked="${d.blocked_at ? "1" : ""}">${d.blocked_at ? "Unblock" : "Block"}</button>`;
-    $("block-toggle").onclick = () => toggleBlock(c);
+      <button type="button" class="btn" id="block-toggle" data-blocked="${d.blocked_at ? "1" : ""}">${d.blocked_at ? "Unblock" : "Block"}</button>` : ""}`;
+    if ($("block-toggle")) $("block-toggle").onclick = () => toggleBlock(c); // Meta's block_users is WhatsApp's
   }
 
   async function toggleBlock(c) {
