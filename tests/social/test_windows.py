@@ -112,3 +112,16 @@ def test_a_whatsapp_message_takes_no_tag(live_api):
     r = live_api.post("/api/v1/messages", {"to": "+15551234567", "tag": "HUMAN_AGENT", "text": {"body": "x"}},
                       format="json")
     assert r.status_code == 400 and r.json()["error"]["details"]["field"] == "tag"
+
+
+@pytest.mark.django_db
+def test_the_window_outlives_a_resolved_thread(live_api, accounts):
+    """Resolving the thread does not close the customer's window: the next reply opens a new thread."""
+    _customer_wrote(accounts["messenger"], "6200000000000043", 2)
+    Conversation.objects.filter(social_account=accounts["messenger"]).update(state="resolved")
+    r = live_api.post("/api/v1/messages", {"channel": "messenger", "recipient": "6200000000000043",
+                                           "text": {"body": "One more thing"}}, format="json")
+    assert r.status_code == 202, r.content
+    threads = Conversation.objects.filter(social_account=accounts["messenger"]).order_by("created_at")
+    assert [t.state for t in threads] == ["resolved", "open"]
+    assert Message.objects.get(pk=r.json()["id"]).conversation_id == threads[1].pk

@@ -175,35 +175,45 @@ def social_accounts_for_send(*, workspace: Workspace, channel: str, waba_id: str
     return waba_scoped(SocialAccount.objects.filter(workspace=workspace, channel=channel), waba_id=waba_id)
 
 
-def social_send_targets(*, workspace: Workspace, channel: str, to: str, account_id: str | None = None,
-                        account=None, waba_id: str = "") -> SocialSendTargets:
-    """The sending Page / Instagram account (the pinned one — our sac_ id or Meta's — or the workspace's
-    only one on the channel, or the one the caller brings), and the customer that user id names on it with
-    their current thread. 404 NOT_FOUND (field account_id) / VALIDATION_FAILED when several could send."""
+def social_account_resolve(*, workspace: Workspace, channel: str, account_id: str | None = None,
+                           waba_id: str = ""):
+    """The sending Page / Instagram account: the pinned one (our sac_ id or Meta's id) or the workspace's
+    only one on the channel. 404 NOT_FOUND (field account_id) / VALIDATION_FAILED when several could send."""
     from django.db.models import Q
 
-    from apps.contacts.models import SocialIdentity
     from apps.core.errors import NotFound
 
+    accounts = social_accounts_for_send(workspace=workspace, channel=channel, waba_id=waba_id)
+    if account_id:
+        accounts = accounts.filter(Q(pk=account_id) | Q(page_id=account_id) | Q(ig_user_id=account_id))
+    found = list(accounts[:2])
+    if not found:
+        raise NotFound(f"No connected {channel} account to send from.", details={"field": "account_id"})
+    if len(found) > 1:
+        raise ValidationFailed(f"Several {channel} accounts can send; pick one with account_id.",
+                               field="account_id")
+    return found[0]
+
+
+def social_send_targets(*, workspace: Workspace, channel: str, to: str, account_id: str | None = None,
+                        account=None, waba_id: str = "") -> SocialSendTargets:
+    """The sending account (social_account_resolve, unless the caller brings it) and the customer that user
+    id names on it, with their current thread."""
+    from django.db.models import Max
+
+    from apps.contacts.models import SocialIdentity
+
     if account is None:
-        accounts = social_accounts_for_send(workspace=workspace, channel=channel, waba_id=waba_id)
-        if account_id:
-            accounts = accounts.filter(Q(pk=account_id) | Q(page_id=account_id) | Q(ig_user_id=account_id))
-        found = list(accounts[:2])
-        if not found:
-            raise NotFound(f"No connected {channel} account to send from.", details={"field": "account_id"})
-        if len(found) > 1:
-            raise ValidationFailed(f"Several {channel} accounts can send; pick one with account_id.",
-                                   field="account_id")
-        account = found[0]
-    identity = (SocialIdentity.objects.select_related("contact").filter(account=account, user_id=to).first())
+        account = social_account_resolve(workspace=workspace, channel=channel, account_id=account_id,
+                                         waba_id=waba_id)
+    identity = SocialIdentity.objects.select_related("contact").filter(account=account, user_id=to).first()
     if identity is None:
         return SocialSendTargets(account=account, contact=None, conversation_id=None, last_inbound_at=None)
     conversation = (Conversation.objects.filter(workspace=workspace, contact=identity.contact, social_account=account,
                                                 channel_kind=channel).exclude(state=Conversation.State.RESOLVED)
-                    .order_by("-created_at").values_list("pk", "last_inbound_at").first())
-    last = conversation[1] if conversation else (
-        Conversation.objects.filter(contact=identity.contact, social_account=account)
-        .order_by("-last_inbound_at").values_list("last_inbound_at", flat=True).first())
-    return SocialSendTargets(account=account, contact=identity.contact,
-                             conversation_id=conversation[0] if conversation else None, last_inbound_at=last)
+                    .order_by("-created_at").values_list("pk", flat=True).first())
+    # The customer's last message to this account, in whichever thread (a resolved one counts too).
+    last = Conversation.objects.filter(contact=identity.contact, social_account=account).aggregate(
+        last=Max("last_inbound_at"))["last"]
+    return SocialSendTargets(account=account, contact=identity.contact, conversation_id=conversation,
+                             last_inbound_at=last)

@@ -127,10 +127,9 @@ def sandbox_social_inbound_simulate(*, workspace, channel: str, account_id: str 
 
     if not workspace.is_sandbox:
         raise PermissionDeniedError("Only sandbox accounts can receive simulated messages.")
-    from apps.conversations.selectors.sending import social_send_targets
+    from apps.conversations.selectors.sending import social_account_resolve
 
-    account = social_send_targets(workspace=workspace, channel=channel, to="0", account_id=account_id,
-                                  waba_id=waba_id).account
+    account = social_account_resolve(workspace=workspace, channel=channel, account_id=account_id, waba_id=waba_id)
     mid, user, payload = social_sandbox_sender().inbound(account_id=account.meta_account_id, user_id=user_id,
                                                          text=text, quick_reply=quick_reply, channel=channel)
     hooks.deliver_inbound(payload=payload, delay_seconds=0.0, source="simulator")
