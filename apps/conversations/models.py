@@ -18,6 +18,7 @@ class Conversation(models.Model):
     class ChannelKind(models.TextChoices):
         WHATSAPP = "whatsapp"
         SMS = "sms"
+        EMAIL = "email"
 
     id = PrefixedIdField(prefix="cnv")
     workspace = models.ForeignKey("core.Workspace", on_delete=models.CASCADE, related_name="conversations")
@@ -116,6 +117,7 @@ class Message(models.Model):
     class Channel(models.TextChoices):
         WHATSAPP = "whatsapp"
         SMS = "sms"
+        EMAIL = "email"
 
     class Status(models.TextChoices):
         SCHEDULED = "scheduled"

@@ -48,7 +48,9 @@ from apps.core.errors import (
 from apps.core.models import Workspace
 from apps.wabas.models import PhoneNumber
 
-WHATSAPP, SMS = "whatsapp", "sms"
+WHATSAPP, SMS, EMAIL = "whatsapp", "sms", "email"
+# Channels without a customer-service window: a business may write first, any time.
+NO_WINDOW_CHANNELS = (SMS, EMAIL)
 MARKETING = "MARKETING"
 # recipient_classify's answers, in the order they are checked.
 INVALID_NUMBER, OPTED_OUT, NOT_OPTED_IN, MISSING_VARIABLE = "invalid_number", "opted_out", "not_opted_in", "missing_variable"
@@ -84,8 +86,10 @@ def _iso(value: datetime | None) -> str | None:
 def sender_resolve(*, workspace: Workspace, waba_id: str, phone_number_id: str | None, to: str, channel: str):
     """The API's sender resolution: the pinned number or the workspace's (key's WABA's) only one, with the
     recipient contact and its current conversation, in one read. PHONE_NOT_FOUND / VALIDATION_FAILED."""
-    from apps.conversations.selectors.sending import send_targets
+    from apps.conversations.selectors.sending import email_send_targets, send_targets
 
+    if channel == EMAIL:
+        return email_send_targets(workspace=workspace, waba_id=waba_id, to=to)
     return send_targets(workspace=workspace, waba_id=waba_id, phone_number_id=phone_number_id, to=to,
                         channel_kind=channel)
 
@@ -97,9 +101,20 @@ def sender_check(*, number, workspace: Workspace) -> None:
         raise PhoneNotFound("There is no sender number to send from.", details={"field": "phone_number_id"})
 
 
-def recipient_check(*, to: str) -> None:
+def recipient_check(*, to: str, channel: str = WHATSAPP) -> None:
     if not to:
-        raise ValidationFailed("This contact has no phone number to send to.", field="to")
+        raise ValidationFailed("This contact has no email address to send to." if channel == EMAIL
+                               else "This contact has no phone number to send to.", field="to")
+
+
+def email_channel_check(*, workspace: Workspace, number) -> None:
+    """Email goes out through the workspace's email channel, on the number it rides on."""
+    from apps.wabas.selectors import email_channel_for
+
+    channel = email_channel_for(workspace=workspace)
+    if channel is None or number is None or channel.phone_number_id != number.pk:
+        raise ValidationFailed("This workspace has no email channel to send from (PUT /api/v1/channels/email).",
+                               field="channel")
 
 
 def recipient_is_bsuid(to: str) -> bool:
@@ -167,15 +182,16 @@ def window_opened_after(now: datetime) -> datetime:
 
 def window_expires_at(*, channel: str, last_inbound_at: datetime | None, now: datetime) -> datetime | None:
     """When the window closes, or None when it is closed (or the channel has none)."""
-    if channel == SMS or last_inbound_at is None:
+    if channel in NO_WINDOW_CHANNELS or last_inbound_at is None:
         return None
     ends = last_inbound_at + timedelta(hours=settings.CUSTOMER_SERVICE_WINDOW_HOURS)
     return ends if ends > now else None
 
 
 def window_is_open(*, channel: str, last_inbound_at: datetime | None, now: datetime) -> bool:
-    """May a free-form message go? SMS has no window; WhatsApp's is 24 h after the last inbound message."""
-    if channel == SMS:
+    """May a free-form message go? SMS and email have no window; WhatsApp's is 24 h after the last inbound
+    message."""
+    if channel in NO_WINDOW_CHANNELS:
         return True
     return last_inbound_at is not None and last_inbound_at > window_opened_after(now)
 
@@ -302,7 +318,9 @@ def send_context(*, workspace: Workspace, channel: str, message_type: str, to: s
         number, contact, conversation_id = targets.number, targets.contact, targets.conversation_id
     else:
         sender_check(number=number, workspace=workspace)
-        recipient_check(to=to)
+        if channel == EMAIL:
+            email_channel_check(workspace=workspace, number=number)
+        recipient_check(to=to, channel=channel)
     block_check(contact=contact)
     ctx = SendContext(workspace=workspace, channel=channel, message_type=message_type, to=to, content=content,
                       now=now, number=number, contact=contact, conversation_id=conversation_id)
@@ -313,9 +331,12 @@ def send_context(*, workspace: Workspace, channel: str, message_type: str, to: s
         identity_check(category=ctx.category, to=to)
     else:
         ctx.body = body_preview(message_type, content)
+        if channel == EMAIL and content.get("marketing"):
+            ctx.category = MARKETING  # marketing mail: the same consent rule as marketing templates
     window_check(ctx)
     consent_check(ctx)
-    ctx.cost = cost_estimate(category=ctx.category, to=to, workspace=workspace)
+    # Mail costs nothing through Reach (the business's SMTP provider bills it).
+    ctx.cost = Decimal("0") if channel == EMAIL else cost_estimate(category=ctx.category, to=to, workspace=workspace)
     return ctx
 
 

@@ -15,6 +15,10 @@ class WebhooksConfig(AppConfig):
         from apps.webhooks.services.inbound import inbound_sink
 
         hooks.register_inbound_sink(inbound_sink)
+        # Email: `manage.py serve` starts the inbound SMTP listener when EMAIL_INBOUND_LISTEN is set.
+        from apps.webhooks.services.email_listener import email_listener_start
+
+        hooks.register_process_start(email_listener_start)
         periodic.register("webhooks.inbound_sweep", "apps.webhooks.tasks.inbound.inbound_webhooks_sweep_task",
                           seconds=settings.INBOUND_WEBHOOK_SWEEP_SECONDS)
         periodic.register("webhooks.inbound_purge", "apps.webhooks.tasks.inbound.inbound_webhooks_purge_task",

@@ -74,8 +74,11 @@
     return (parts[0][0] + (parts[1] ? parts[1][0] : "")).toUpperCase();
   }
   // A contact may have no phone (Meta's business-scoped user id and a username instead).
-  function contactName(c) { return (c && (c.name || c.phone || (c.username && "@" + c.username) || c.wa_id || c.bsuid)) || "Unknown"; }
-  function contactAddress(c) { return (c && (c.phone || (c.username && "@" + c.username) || c.bsuid || c.wa_id)) || ""; }
+  function contactName(c) { return (c && (c.name || c.phone || (c.username && "@" + c.username) || c.wa_id || c.bsuid || c.email)) || "Unknown"; }
+  function contactAddress(c) { return (c && (c.phone || (c.username && "@" + c.username) || c.bsuid || c.wa_id || c.email)) || ""; }
+  // Channels other than WhatsApp: their list icon, and whether they have a reply window (email has none).
+  const CHANNELS = { email: { icon: "✉", label: "Email", noWindow: true } };
+  function channelIcon(kind) { const ch = CHANNELS[kind]; return ch ? `<span class="channel-icon" title="${esc(ch.label)}" aria-label="${esc(ch.label)}">${ch.icon}</span> ` : ""; }
   function fmtTime(iso) {
     if (!iso) return "";
     const d = new Date(iso), now = new Date();
@@ -94,6 +97,7 @@
     return d.toLocaleDateString([], { weekday: "long", day: "numeric", month: "long", year: d.getFullYear() === now.getFullYear() ? undefined : "numeric" });
   }
   function windowBadge(conv) {
+    if ((CHANNELS[conv.channel_kind] || {}).noWindow) return { cls: "win-open", text: CHANNELS[conv.channel_kind].label, title: "No reply window: answer any time" };
     if (!conv.window_expires_at) return { cls: "win-closed", text: "Window closed", title: "Outside the 24-hour window: templates only" };
     const ms = new Date(conv.window_expires_at) - Date.now();
     if (ms <= 0) return { cls: "win-closed", text: "Window closed", title: "Outside the 24-hour window: templates only" };
@@ -101,7 +105,7 @@
     const text = h > 0 ? `${h}h ${m}m left` : `${m}m left`;
     return { cls: h < 2 ? "win-low" : "win-open", text, title: "24-hour window open until " + new Date(conv.window_expires_at).toLocaleString() };
   }
-  function windowOpen(conv) { return !!conv.window_expires_at && new Date(conv.window_expires_at) > Date.now(); }
+  function windowOpen(conv) { if ((CHANNELS[conv.channel_kind] || {}).noWindow) return true; return !!conv.window_expires_at && new Date(conv.window_expires_at) > Date.now(); }
   function agentName(id) { const a = S.agents.find((x) => x.id === id); return a ? a.name : "someone"; }
 
   // ---------------------------------------------------------------- conversation list
@@ -180,7 +184,7 @@
         const picked = S.selected.has(id);
         return `<li class="conv${sel ? " selected" : ""}${c.unread_count ? " unread" : ""}${picked ? " picked" : ""}" role="option" aria-selected="${sel}" data-id="${esc(id)}" id="conv-${esc(id)}">
           <label class="avatar" title="Select for a bulk action"><input type="checkbox" class="pick" data-pick="${esc(id)}" ${picked ? "checked" : ""} aria-label="Select ${esc(contactName(c.contact))}"><span aria-hidden="true">${picked ? "✓" : esc(initials(contactName(c.contact)))}</span></label>
-          <span class="name">${esc(contactName(c.contact))}</span>
+          <span class="name">${channelIcon(c.channel_kind)}${esc(contactName(c.contact))}</span>
           <span class="time" title="${esc(c.last_message_at ? new Date(c.last_message_at).toLocaleString() : "")}">${esc(fmtTime(activity(c)))}</span>
           <span class="preview">${labelChips(c.label_ids)}${esc(c.last_message_preview || (c.last_message_at ? "" : "No messages yet"))}</span>
           <span class="meta">${c.unread_count ? `<span class="unread-count" aria-label="${c.unread_count} unread">${c.unread_count}</span>` : ""}</span>
@@ -311,8 +315,24 @@
     if (m.type === "audio") return `<audio src="${url}" controls preload="none"></audio>`;
     return `<a class="doc" href="${url}" target="_blank" rel="noopener">📄 ${esc(media.filename || content.filename || "Document")} <span class="muted">${media.size ? Math.ceil(media.size / 1024) + " KB" : ""}</span></a>`;
   }
+  // An email: its subject, its HTML (sanitised by the server, and shown in a sandboxed frame that runs no
+  // script and loads nothing), else its text; its attachments.
+  function emailHtml(m) {
+    const c = m.content || {};
+    let html = c.subject ? `<div class="email-subject">${esc(c.subject)}</div>` : "";
+    if (c.html) {
+      const doc = `<!doctype html><meta charset="utf-8"><base target="_blank"><style>body{font:14px/1.45 system-ui,sans-serif;margin:0;color:#101828;overflow-wrap:anywhere}</style>${c.html}`;
+      html += `<iframe class="email-html" sandbox="allow-popups allow-popups-to-escape-sandbox" referrerpolicy="no-referrer" title="Email" srcdoc="${esc(doc)}"></iframe>`;
+    } else {
+      html += `<span class="text">${esc(m.body || "")}</span>`;
+    }
+    const files = (c.attachments || []).filter((a) => a.media_id);
+    if (files.length) html += `<div class="email-files">${files.map((a) => `<a class="doc" href="/api/v1/media/${encodeURIComponent(a.media_id)}/content" target="_blank" rel="noopener">📄 ${esc(a.filename)}</a>`).join("")}</div>`;
+    return html;
+  }
   function bodyHtml(m) {
     const c = m.content || {};
+    if (m.channel === "email") return emailHtml(m);
     let html = "";
     if (m.type === "template") html += `<span class="tag-template">Template · ${esc((c.name || ""))}</span>`;
     if (c.context && c.context.id) html += ""; // quoted messages show as plain replies

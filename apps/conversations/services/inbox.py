@@ -199,6 +199,8 @@ def conversation_reply(*, conversation: Conversation, user: User | None, message
     return sending.message_send_internal(
         workspace=conversation.workspace, phone_number=conversation.phone_number, contact=conversation.contact,
         message_type=message_type, content=content, sent_by="user", sent_by_user=user,
+        # An email conversation is answered by email (threaded under the customer's last mail).
+        **({"channel": Message.Channel.EMAIL} if conversation.channel_kind == Conversation.ChannelKind.EMAIL else {}),
     )
 
 

@@ -84,14 +84,14 @@ def message_send(*, tenant: Tenant, data: dict, audit: dict | None = None, now: 
 
 def message_send_internal(*, workspace: Workspace, phone_number: PhoneNumber | None, contact: Contact,
                           message_type: str, content, sent_by: str, sent_by_user: User | None = None,
-                          now: datetime | None = None) -> Message:
+                          now: datetime | None = None, channel: str = Message.Channel.WHATSAPP) -> Message:
     """Agent replies (inbox), auto-replies and the opt-out confirmation: the same policy, with the sender
     number and the contact the caller brings; content in API.md shape."""
     now = now or timezone.now()
     content = content_validate(message_type=message_type, content=content)
-    ctx = policy.send_context(workspace=workspace, channel=Message.Channel.WHATSAPP, message_type=message_type,
-                              to=contact_address(contact), content=content, now=now, number=phone_number,
-                              contact=contact)
+    ctx = policy.send_context(workspace=workspace, channel=channel, message_type=message_type,
+                              to=contact_address(contact, channel=channel), content=content, now=now,
+                              number=phone_number, contact=contact)
     return writer.message_write(ctx, sent_by=sent_by, sent_by_user=sent_by_user)
 
 

@@ -20,7 +20,7 @@ MESSAGE_TYPES = ("text", "template", "image", "video", "audio", "document", "sti
                  "interactive", "reaction", "contacts")
 MEDIA_TYPES = ("image", "video", "audio", "document", "sticker")
 CAPTIONED = ("image", "video", "document")
-CHANNELS = ("whatsapp", "sms")
+CHANNELS = ("whatsapp", "sms", "email")
 FALLBACK_FAILED, FALLBACK_UNDELIVERED = "failed", "undelivered"
 
 TEXT_MAX = 4096
@@ -36,6 +36,47 @@ CLIENT_REFERENCE_MAX = 255
 TEMPLATE_NAME_MAX, TEMPLATE_LANGUAGE_MAX = 512, 15
 LINK_MAX, FILENAME_MAX = 2048, 255
 SMS_TEXT_MAX, SMS_SENDER_MAX = 1600, 16
+EMAIL_ADDRESS_MAX, EMAIL_SUBJECT_MAX, EMAIL_HTML_MAX = 170, 998, 512 * 1024
+
+
+def email_address_validate(value, path: str = "to") -> str:
+    """A recipient's email address, lower-cased (what contacts are matched on)."""
+    from django.core.exceptions import ValidationError as DjangoValidationError
+    from django.core.validators import validate_email
+
+    address = _str(value, path, max_len=EMAIL_ADDRESS_MAX).strip().lower()
+    try:
+        validate_email(address)
+    except DjangoValidationError:
+        _fail("must be an email address when channel is email.", path)
+    return address
+
+
+def email_options_validate(value, content: dict) -> dict:
+    """The `email` object of an email send: `subject` (else "Re:" the customer's last subject, or the
+    channel's name), `html` (the HTML alternative of text.body), `marketing` (List-Unsubscribe, and the
+    consent rule of marketing)."""
+    if value is None:
+        return content
+    value = _obj(value, "email")
+    unknown = sorted(set(value) - {"subject", "html", "marketing"})
+    if unknown:
+        _fail("is not a known field.", f"email.{unknown[0]}")
+    out = dict(content)
+    subject = _str(value.get("subject"), "email.subject", max_len=EMAIL_SUBJECT_MAX, required=False)
+    if subject is not None:
+        if any(c in subject for c in "\r\n"):
+            _fail("must be one line.", "email.subject")
+        out["subject"] = subject
+    html = _str(value.get("html"), "email.html", max_len=EMAIL_HTML_MAX, required=False)
+    if html is not None:
+        out["html"] = html
+    marketing = value.get("marketing")
+    if marketing is not None:
+        if not isinstance(marketing, bool):
+            _fail("must be true or false.", "email.marketing")
+        out["marketing"] = marketing
+    return out
 
 
 def _fail(message: str, path: str):
@@ -360,12 +401,14 @@ def send_request_validate(data, *, now: datetime | None = None) -> SendRequest:
         raise ValidationFailed("The body must be a JSON object.", field="")
     channel = data.get("channel") or "whatsapp"
     if channel not in CHANNELS:
-        _fail("must be whatsapp or sms.", "channel")
+        _fail("must be whatsapp, sms or email.", "channel")
     if data.get("to") in (None, "") and data.get("recipient") not in (None, ""):
         # No phone: the business-scoped user id, sent to Meta as `recipient` (as Meta, `to` wins when both).
         if channel != "whatsapp":
             _fail("a business-scoped user id reaches WhatsApp only; give `to` for SMS.", "recipient")
         to = normalize_bsuid(data["recipient"], field="recipient")
+    elif channel == "email":
+        to = email_address_validate(data.get("to"), "to")
     else:
         to = normalize_phone(data.get("to") if data.get("to") is not None else "", field="to")
     mtype = data.get("type")
@@ -384,6 +427,12 @@ def send_request_validate(data, *, now: datetime | None = None) -> SendRequest:
     content = content_validate(message_type=mtype, content=raw)
     if channel == "sms" and mtype != "text":
         _fail("SMS messages are text only.", "type")
+    if channel == "email":
+        if mtype != "text":
+            _fail("email messages are text (with an optional email.html alternative).", "type")
+        content = email_options_validate(data.get("email"), content)
+    elif data.get("email") is not None:
+        _fail("is for channel email.", "email")
     pn = data.get("phone_number_id")
     if pn is not None:
         pn = _str(pn, "phone_number_id", max_len=64)

@@ -105,7 +105,8 @@ def message_write(ctx: SendContext, *, sent_by: str, sent_by_user: User | None =
                                  client_reference=client_reference, fallback=fallback, campaign_id=campaign_id,
                                  fallback_for=fallback_for)
 
-    known = contact is not None and contact_address(contact) == ctx.to and conversation_id is not None
+    known = (contact is not None and contact_address(contact, channel=ctx.channel) == ctx.to
+             and conversation_id is not None)
     if known and events is None and connection.vendor == "postgresql" and not tracker:
         # The common case (a known contact's open conversation): the message, the conversation's activity,
         # the audit record and the event are ONE statement, hence one transaction and one round trip.
@@ -123,7 +124,7 @@ def message_write(ctx: SendContext, *, sent_by: str, sent_by_user: User | None =
     statement = insert_statement([message]) if known else None
     with transaction.atomic():
         if not known:
-            if contact is None or contact_address(contact) != ctx.to:
+            if contact is None or contact_address(contact, channel=ctx.channel) != ctx.to:
                 from apps.contacts.services import contact_upsert_by_address
 
                 contact, conversation_id = contact_upsert_by_address(workspace=ctx.workspace, address=ctx.to), None
