@@ -119,7 +119,7 @@ def email_channel_check(*, workspace: Workspace, number) -> None:
 
 def recipient_is_bsuid(to: str) -> bool:
     """A recipient named by its business-scoped user id (no phone): Meta's `recipient` field."""
-    return bool(to) and not to.startswith("+")
+    return bool(to) and not to.startswith("+") and "@" not in to
 
 
 AUTHENTICATION = "AUTHENTICATION"

@@ -26,8 +26,8 @@ def _ts(value) -> str | None:
 
 def _address(to: str) -> dict:
     """`to` (E.164), and `recipient` (the business-scoped user id) when the message went to one (API.md
-    Identity): a message to a BSUID answers `"to": null`."""
-    if to and not to.startswith("+") and "." in to:
+    Identity): a message to a BSUID answers `"to": null`. An email's `to` is its address."""
+    if to and not to.startswith("+") and "." in to and "@" not in to:
         return {"to": None, "recipient": to}
     return {"to": to}
 
