@@ -203,9 +203,9 @@ def test_smtp_4xx_retries_and_5xx_fails(live_server, email_live, relay):
 
 
 def test_listener_refuses_mail_for_no_channel(email_live, listener):
-    with smtplib.SMTP("127.0.0.1", LISTENER_PORT, timeout=10) as smtp:
-        with pytest.raises(smtplib.SMTPRecipientsRefused) as refused:
-            smtp.send_message(_mail(), from_addr=CUSTOMER, to_addrs=["nobody@elsewhere.test"])
+    with smtplib.SMTP("127.0.0.1", LISTENER_PORT, timeout=10) as smtp, \
+            pytest.raises(smtplib.SMTPRecipientsRefused) as refused:
+        smtp.send_message(_mail(), from_addr=CUSTOMER, to_addrs=["nobody@elsewhere.test"])
     assert refused.value.recipients["nobody@elsewhere.test"][0] == 550
     assert Message.objects.count() == 0
 
