@@ -320,6 +320,8 @@ def send_context(*, workspace: Workspace, channel: str, message_type: str, to: s
         sender_check(number=number, workspace=workspace)
         if channel == EMAIL:
             email_channel_check(workspace=workspace, number=number)
+            if message_type != "text":
+                raise ValidationFailed("Email messages are text.", field="type")
         recipient_check(to=to, channel=channel)
     block_check(contact=contact)
     ctx = SendContext(workspace=workspace, channel=channel, message_type=message_type, to=to, content=content,

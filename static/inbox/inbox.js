@@ -284,6 +284,8 @@
     renderLabelPop();
     renderPeers();
     const open = windowOpen(c);
+    // Email replies are text: no WhatsApp templates, no attachments from the composer.
+    $("open-picker-2").hidden = $("attach-btn").hidden = c.channel_kind === "email";
     $("window-closed").hidden = open || S.mode === "note";
     $("compose-box").hidden = !open && S.mode !== "note";
   }
@@ -423,7 +425,7 @@
       <p class="big-name">${esc(contactName(d))}</p>
       <p class="muted">${esc(contactAddress(d))}</p>
       ${!d.phone && d.bsuid ? `<p class="muted" title="Business-scoped user id: replies go to it; authentication templates need a phone">No phone · ${esc(d.bsuid)}</p>` : ""}
-      ${d.email ? `<p class="muted">${esc(d.email)}</p>` : ""}
+      ${d.email && d.email !== contactAddress(d) ? `<p class="muted">${esc(d.email)}</p>` : ""}
       <h3>Tags</h3>${d.tags.length ? `<div class="tags">${d.tags.map((t) => `<span class="tag">${esc(t)}</span>`).join("")}</div>` : `<p class="muted">No tags</p>`}
       <h3>Custom fields</h3>${cf.length ? `<dl class="kv">${cf.map(([k, v]) => `<dt>${esc(k)}</dt><dd>${esc(typeof v === "object" ? JSON.stringify(v) : v)}</dd>`).join("")}</dl>` : `<p class="muted">None</p>`}
       <h3>Consent</h3>

@@ -146,6 +146,9 @@ def test_inbox_reply_goes_by_email_threaded(api_client_for, workspace, number, r
                    {"type": "text", "text": {"body": "Refunded."}}, format="json")
     assert r.status_code in (200, 201, 202), r.content
     assert r.json()["channel"] == "email"
+    not_text = agent.post(f"/api/v1/conversations/{inbound.conversation_id}/messages",
+                          {"type": "location", "location": {"latitude": 1.5, "longitude": 2.5}}, format="json")
+    assert _err(not_text) == (400, "VALIDATION_FAILED", "type")
     dispatch_drain(phone_number_id=number.pk, budget_seconds=2)
     [sent] = relay.mails
     assert (sent["message"]["In-Reply-To"], sent["message"]["Subject"]) == ("<r1@example.com>", "Re: Refund")
