@@ -19,6 +19,10 @@ class WebhooksConfig(AppConfig):
         from apps.webhooks.services.email_listener import email_listener_start
 
         hooks.register_process_start(email_listener_start)
+        # The dispatcher's lease recovery waits for reports still in the receive backlog.
+        from apps.webhooks.selectors import inbound_receive_watermark
+
+        hooks.register_receive_watermark(inbound_receive_watermark)
         periodic.register("webhooks.inbound_sweep", "apps.webhooks.tasks.inbound.inbound_webhooks_sweep_task",
                           seconds=settings.INBOUND_WEBHOOK_SWEEP_SECONDS)
         periodic.register("webhooks.inbound_purge", "apps.webhooks.tasks.inbound.inbound_webhooks_purge_task",
