@@ -128,6 +128,8 @@ def test_email_send_validation(live_api, number):
         "email", "email", "ada@example.com", 0)
     got = live_api.get(f"/api/v1/messages/{m.pk}")
     assert got.status_code == 200 and got.json()["channel"] == "email"
+    assert [x["id"] for x in live_api.get("/api/v1/messages?to=ADA@example.com").json()["data"]] == [m.pk]
+    assert live_api.get("/api/v1/messages?to=bob@example.com").json()["data"] == []
 
 
 @pytest.mark.django_db(transaction=True)

@@ -90,7 +90,7 @@ class MessagesView(ApiView):
     @api_doc(
         operation_id="messages_list", summary="List messages",
         description="Messages of the caller's workspace (or sandbox), newest first, cursor-paginated.",
-        parameters=[*PAGE_PARAMETERS, query("status", enum=MESSAGE_STATUSES), query("to", description="E.164"),
+        parameters=[*PAGE_PARAMETERS, query("status", enum=MESSAGE_STATUSES), query("to", description="E.164, or an email address"),
                     query("campaign_id"), query("client_reference")],
         responses={200: paginated(MessageSerializer)},
     )
