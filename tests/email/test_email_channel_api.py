@@ -158,3 +158,16 @@ def test_inbox_reply_goes_by_email_threaded(api_client_for, workspace, number, r
     listing = agent.get(f"/api/v1/conversations/{inbound.conversation_id}/messages").json()
     assert [m["channel"] for m in listing["data"]] == ["email", "email"]
     assert listing["data"][-1]["content"]["subject"] == "Refund"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_unreachable_smtp_server_retries(live_api, number):
+    """Nothing listens on the channel's port: EMAIL_DEFERRED, queued again with backoff, never lost."""
+    live_api.put(URL, {"from_address": "hello@acme.test", "smtp_host": "127.0.0.1", "smtp_port": 8159},
+                 format="json")
+    r = live_api.post("/api/v1/messages", {"to": "ada@example.com", "channel": "email", "text": {"body": "hi"}},
+                      format="json")
+    dispatch_drain(phone_number_id=number.pk, budget_seconds=2)
+    m = Message.objects.get(pk=r.json()["id"])
+    assert (m.status, m.error_code, m.attempts) == ("queued", "EMAIL_DEFERRED", 1)
+    assert "ConnectionRefusedError" in m.error_message

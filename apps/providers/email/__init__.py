@@ -64,10 +64,29 @@ def _decoded(value) -> str:
     return value.decode(errors="replace") if isinstance(value, bytes) else str(value or "")
 
 
-def email_send(mail: OutgoingEmail, *, smtp: dict) -> EmailSendResult:
-    """Send one mail through Django's SMTP backend (EMAIL_CHANNEL_BACKEND) with the channel's server.
-    Raises ProviderError: EMAIL_DEFERRED (4xx, connection trouble; retryable) or EMAIL_REJECTED (5xx)."""
-    from django.core.mail import EmailMultiAlternatives, get_connection
+def email_connection(smtp: dict, *, open_now: bool = False):
+    """A connection of Django's email backend (EMAIL_CHANNEL_BACKEND) to the channel's server, for
+    email_send. open_now: opened here (a batch reuses one SMTP session for many mails, and closes it);
+    failing to open is EMAIL_DEFERRED or EMAIL_REJECTED like a send."""
+    from django.core.mail import get_connection
+
+    connection = get_connection(backend=settings.EMAIL_CHANNEL_BACKEND, fail_silently=False, **smtp)
+    if open_now:
+        try:
+            connection.open()
+        except smtplib.SMTPResponseException as exc:  # e.g. 535 authentication failed
+            raise _smtp_error(exc.smtp_code, _decoded(exc.smtp_error)) from exc
+        except (smtplib.SMTPException, OSError) as exc:
+            raise ProviderError(code="EMAIL_DEFERRED", message=f"{type(exc).__name__}: {exc}",
+                                retryable=True) from exc
+    return connection
+
+
+def email_send(mail: OutgoingEmail, *, smtp: dict | None = None, connection=None) -> EmailSendResult:
+    """Send one mail through Django's email backend with the channel's server (`smtp`, or an open
+    `connection` from email_connection). Raises ProviderError: EMAIL_DEFERRED (4xx, connection trouble;
+    retryable) or EMAIL_REJECTED (5xx)."""
+    from django.core.mail import EmailMultiAlternatives
 
     headers = {"Message-ID": mail.message_id, "From": formataddr((mail.from_name, mail.from_address))}
     if mail.reply_to:
@@ -78,7 +97,7 @@ def email_send(mail: OutgoingEmail, *, smtp: dict) -> EmailSendResult:
         headers["References"] = " ".join(mail.references)
     if mail.list_unsubscribe:
         headers["List-Unsubscribe"] = f"<{mail.list_unsubscribe}>"
-    connection = get_connection(backend=settings.EMAIL_CHANNEL_BACKEND, fail_silently=False, **smtp)
+    connection = connection or email_connection(smtp or {})
     message = EmailMultiAlternatives(subject=mail.subject, body=mail.text, from_email=mail.envelope_from,
                                      to=[mail.to], headers=headers, connection=connection)
     if mail.html:

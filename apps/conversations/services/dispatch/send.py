@@ -139,14 +139,31 @@ def _send_email(outcomes: list[Outcome]) -> None:
     if not outcomes:
         return
     from apps.conversations.services.email import email_outgoing
-    from apps.providers.email import email_send
+    from apps.providers.email import email_connection, email_send
 
-    for outcome in outcomes:
-        def call(m=outcome.message):
-            mail, smtp = email_outgoing(message=m)
-            return email_send(mail, smtp=smtp)
+    session: dict = {}  # one SMTP session for the batch (a number's batch is one workspace's one channel)
 
-        _send_sync(outcome, call)
+    def close() -> None:
+        connection = session.pop("connection", None)
+        if connection is not None:
+            with contextlib.suppress(Exception):
+                connection.close()
+
+    try:
+        for outcome in outcomes:
+            def call(m=outcome.message):
+                mail, smtp = email_outgoing(message=m)
+                if "connection" not in session:
+                    session["connection"] = email_connection(smtp, open_now=True)
+                try:
+                    return email_send(mail, connection=session["connection"])
+                except Exception:
+                    close()  # after an error the session may be broken: the next mail opens a new one
+                    raise
+
+            _send_sync(outcome, call)
+    finally:
+        close()
 
 
 def _start_send(batch: Batch, ctx: _NumberCtx, now: datetime) -> InFlight:
