@@ -1,5 +1,5 @@
 """The inbox's channels, in the filter's order: ONE entry per channel. Its icon is the SVG symbol
-`ch-<kind>` in templates/inbox/channel_icons.html (email's is there already); whether it has a reply window
+`ch-<kind>` in templates/inbox/channel_icons.html; whether it has a reply window
 comes from the policy (policy.CHANNEL_WINDOWS). Adding a channel to the inbox is one entry here."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ INBOX_CHANNELS = (
     {"kind": "sms", "label": _("SMS")},
     {"kind": "messenger", "label": _("Messenger")},
     {"kind": "instagram", "label": _("Instagram")},
-    # {"kind": "email", "label": _("Email")},  <- the email channel's entry
+    {"kind": "email", "label": _("Email")},
 )
 
 

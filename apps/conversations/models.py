@@ -20,6 +20,7 @@ class Conversation(models.Model):
         SMS = "sms"
         MESSENGER = "messenger"
         INSTAGRAM = "instagram"
+        EMAIL = "email"
 
     id = PrefixedIdField(prefix="cnv")
     workspace = models.ForeignKey("core.Workspace", on_delete=models.CASCADE, related_name="conversations")
@@ -123,6 +124,7 @@ class Message(models.Model):
         SMS = "sms"
         MESSENGER = "messenger"
         INSTAGRAM = "instagram"
+        EMAIL = "email"
 
     class Status(models.TextChoices):
         SCHEDULED = "scheduled"

@@ -48,7 +48,7 @@ from apps.core.errors import (
 from apps.core.models import Workspace
 from apps.wabas.models import PhoneNumber
 
-WHATSAPP, SMS, MESSENGER, INSTAGRAM = "whatsapp", "sms", "messenger", "instagram"
+WHATSAPP, SMS, MESSENGER, INSTAGRAM, EMAIL = "whatsapp", "sms", "messenger", "instagram", "email"
 # Channels whose messages go out through Meta's Send API from a connected Page / Instagram account.
 SOCIAL_CHANNELS = (MESSENGER, INSTAGRAM)
 MARKETING = "MARKETING"
@@ -90,8 +90,10 @@ def _iso(value: datetime | None) -> str | None:
 def sender_resolve(*, workspace: Workspace, waba_id: str, phone_number_id: str | None, to: str, channel: str):
     """The API's sender resolution: the pinned number or the workspace's (key's WABA's) only one, with the
     recipient contact and its current conversation, in one read. PHONE_NOT_FOUND / VALIDATION_FAILED."""
-    from apps.conversations.selectors.sending import send_targets
+    from apps.conversations.selectors.sending import email_send_targets, send_targets
 
+    if channel == EMAIL:
+        return email_send_targets(workspace=workspace, waba_id=waba_id, to=to)
     return send_targets(workspace=workspace, waba_id=waba_id, phone_number_id=phone_number_id, to=to,
                         channel_kind=channel)
 
@@ -103,14 +105,25 @@ def sender_check(*, number, workspace: Workspace) -> None:
         raise PhoneNotFound("There is no sender number to send from.", details={"field": "phone_number_id"})
 
 
-def recipient_check(*, to: str) -> None:
+def recipient_check(*, to: str, channel: str = WHATSAPP) -> None:
     if not to:
-        raise ValidationFailed("This contact has no phone number to send to.", field="to")
+        raise ValidationFailed("This contact has no email address to send to." if channel == EMAIL
+                               else "This contact has no phone number to send to.", field="to")
+
+
+def email_channel_check(*, workspace: Workspace, number) -> None:
+    """Email goes out through the workspace's email channel, on the number it rides on."""
+    from apps.wabas.selectors import email_channel_for
+
+    channel = email_channel_for(workspace=workspace)
+    if channel is None or number is None or channel.phone_number_id != number.pk:
+        raise ValidationFailed("This workspace has no email channel to send from (PUT /api/v1/channels/email).",
+                               field="channel")
 
 
 def recipient_is_bsuid(to: str) -> bool:
     """A recipient named by its business-scoped user id (no phone): Meta's `recipient` field."""
-    return bool(to) and not to.startswith("+")
+    return bool(to) and not to.startswith("+") and "@" not in to
 
 
 AUTHENTICATION = "AUTHENTICATION"
@@ -186,6 +199,7 @@ HUMAN_AGENT_HOURS = 7 * 24
 CHANNEL_WINDOWS: dict[str, ChannelWindow | None] = {
     WHATSAPP: ChannelWindow(hours=24, hours_setting="CUSTOMER_SERVICE_WINDOW_HOURS"),
     SMS: None,
+    EMAIL: None,
     MESSENGER: ChannelWindow(hours=24, tags={"HUMAN_AGENT": HUMAN_AGENT_HOURS, "CONFIRMED_EVENT_UPDATE": None,
                                              "POST_PURCHASE_UPDATE": None, "ACCOUNT_UPDATE": None}),
     INSTAGRAM: ChannelWindow(hours=24, tags={"HUMAN_AGENT": HUMAN_AGENT_HOURS}),
@@ -400,7 +414,11 @@ def send_context(*, workspace: Workspace, channel: str, message_type: str, to: s
         number, contact, conversation_id = targets.number, targets.contact, targets.conversation_id
     else:
         sender_check(number=number, workspace=workspace)
-        recipient_check(to=to)
+        if channel == EMAIL:
+            email_channel_check(workspace=workspace, number=number)
+            if message_type != "text":
+                raise ValidationFailed("Email messages are text.", field="type")
+        recipient_check(to=to, channel=channel)
     block_check(contact=contact)
     ctx = SendContext(workspace=workspace, channel=channel, message_type=message_type, to=to, content=content,
                       now=now, number=number, contact=contact, conversation_id=conversation_id)
@@ -411,9 +429,12 @@ def send_context(*, workspace: Workspace, channel: str, message_type: str, to: s
         identity_check(category=ctx.category, to=to)
     else:
         ctx.body = body_preview(message_type, content)
+        if channel == EMAIL and content.get("marketing"):
+            ctx.category = MARKETING  # marketing mail: the same consent rule as marketing templates
     window_check(ctx)
     consent_check(ctx)
-    ctx.cost = cost_estimate(category=ctx.category, to=to, workspace=workspace)
+    # Mail costs nothing through Reach (the business's SMTP provider bills it).
+    ctx.cost = Decimal("0") if channel == EMAIL else cost_estimate(category=ctx.category, to=to, workspace=workspace)
     return ctx
 
 

@@ -104,3 +104,37 @@ class SocialAccount(models.Model):
     def meta_account_id(self) -> str:
         """The id Meta's webhooks carry in entry.id and the Send API is called on."""
         return self.ig_user_id if self.channel == self.Channel.INSTAGRAM else self.page_id
+class EmailChannel(models.Model):
+    """A workspace's email channel: the address it writes from, the SMTP server it writes through (blank host:
+    the EMAIL_* settings), and where customers' mail comes in (the SMTP listener accepts mail for
+    inbound_address, or any address at inbound_domain; a provider posts it to /webhooks/email/<inbound_token>).
+
+    Its mail rides on `phone_number`'s queue and WABA like the number's SMS: the dispatcher, the WABA binding
+    of keys and the tenant checks are the ones every message already has."""
+
+    TENANT_WABA_PATH = "phone_number__waba_id"
+
+    class Security(models.TextChoices):
+        NONE = "none"
+        STARTTLS = "starttls"
+        SSL = "ssl"
+
+    id = PrefixedIdField(prefix="emc")
+    workspace = models.OneToOneField("core.Workspace", on_delete=models.CASCADE, related_name="email_channel")
+    phone_number = models.ForeignKey(PhoneNumber, on_delete=models.CASCADE, related_name="email_channels")
+    from_address = models.EmailField(max_length=254)
+    from_name = models.CharField(max_length=200, blank=True, default="")
+    smtp_host = models.CharField(max_length=255, blank=True, default="")
+    smtp_port = models.PositiveIntegerField(null=True, blank=True)
+    smtp_username = models.CharField(max_length=255, blank=True, default="")
+    smtp_password_encrypted = models.TextField(blank=True, default="")
+    smtp_security = models.CharField(max_length=10, choices=Security.choices, default=Security.NONE)
+    # Lower-cased; unique across workspaces, since the listener routes mail by its recipient.
+    inbound_address = models.EmailField(max_length=254, null=True, blank=True, unique=True)
+    inbound_domain = models.CharField(max_length=253, null=True, blank=True, unique=True)
+    inbound_token = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return self.from_address

@@ -75,8 +75,8 @@
     return (parts[0][0] + (parts[1] ? parts[1][0] : "")).toUpperCase();
   }
   // A contact may have no phone (Meta's business-scoped user id and a username instead).
-  function contactName(c) { return (c && (c.name || c.phone || (c.username && "@" + c.username) || c.wa_id || c.bsuid)) || "Unknown"; }
-  function contactAddress(c) { return (c && (c.phone || (c.username && "@" + c.username) || c.bsuid || c.wa_id)) || ""; }
+  function contactName(c) { return (c && (c.name || c.phone || (c.username && "@" + c.username) || c.wa_id || c.bsuid || c.email)) || "Unknown"; }
+  function contactAddress(c) { return (c && (c.phone || (c.username && "@" + c.username) || c.bsuid || c.wa_id || c.email)) || ""; }
   function fmtTime(iso) {
     if (!iso) return "";
     const d = new Date(iso), now = new Date();
@@ -298,6 +298,7 @@
     $("window-closed").hidden = open || S.mode === "note" || !templated;
     $("window-closed-social").hidden = open || S.mode === "note" || templated;
     $("open-picker-2").hidden = !templated;
+    $("attach-btn").hidden = c.channel_kind === "email"; // email replies are text (no attachments from here)
     $("compose-box").hidden = !open && S.mode !== "note";
   }
 
@@ -328,8 +329,24 @@
     if (m.type === "audio") return `<audio src="${url}" controls preload="none"></audio>`;
     return `<a class="doc" href="${url}" target="_blank" rel="noopener">📄 ${esc(media.filename || content.filename || "Document")} <span class="muted">${media.size ? Math.ceil(media.size / 1024) + " KB" : ""}</span></a>`;
   }
+  // An email: its subject, its HTML (sanitised by the server, and shown in a sandboxed frame that runs no
+  // script and loads nothing), else its text; its attachments.
+  function emailHtml(m) {
+    const c = m.content || {};
+    let html = c.subject ? `<div class="email-subject">${esc(c.subject)}</div>` : "";
+    if (c.html) {
+      const doc = `<!doctype html><meta charset="utf-8"><base target="_blank"><style>body{font:14px/1.45 system-ui,sans-serif;margin:0;color:#101828;overflow-wrap:anywhere}</style>${c.html}`;
+      html += `<iframe class="email-html" sandbox="allow-popups allow-popups-to-escape-sandbox" referrerpolicy="no-referrer" title="Email" srcdoc="${esc(doc)}"></iframe>`;
+    } else {
+      html += `<span class="text">${esc(m.body || "")}</span>`;
+    }
+    const files = (c.attachments || []).filter((a) => a.media_id);
+    if (files.length) html += `<div class="email-files">${files.map((a) => `<a class="doc" href="/api/v1/media/${encodeURIComponent(a.media_id)}/content" target="_blank" rel="noopener">📄 ${esc(a.filename)}</a>`).join("")}</div>`;
+    return html;
+  }
   function bodyHtml(m) {
     const c = m.content || {};
+    if (m.channel === "email") return emailHtml(m);
     let html = "";
     if (m.type === "template") html += `<span class="tag-template">Template · ${esc((c.name || ""))}</span>`;
     if (c.context && c.context.id) html += ""; // quoted messages show as plain replies
@@ -420,7 +437,7 @@
       <p class="big-name">${esc(contactName(d))}</p>
       <p class="muted">${esc(contactAddress(d))}</p>
       ${!d.phone && d.bsuid ? `<p class="muted" title="Business-scoped user id: replies go to it; authentication templates need a phone">No phone · ${esc(d.bsuid)}</p>` : ""}
-      ${d.email ? `<p class="muted">${esc(d.email)}</p>` : ""}
+      ${d.email && d.email !== contactAddress(d) ? `<p class="muted">${esc(d.email)}</p>` : ""}
       <h3>Tags</h3>${d.tags.length ? `<div class="tags">${d.tags.map((t) => `<span class="tag">${esc(t)}</span>`).join("")}</div>` : `<p class="muted">No tags</p>`}
       <h3>Custom fields</h3>${cf.length ? `<dl class="kv">${cf.map(([k, v]) => `<dt>${esc(k)}</dt><dd>${esc(typeof v === "object" ? JSON.stringify(v) : v)}</dd>`).join("")}</dl>` : `<p class="muted">None</p>`}
       <h3>Consent</h3>

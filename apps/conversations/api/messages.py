@@ -30,7 +30,7 @@ def _address(to: str, channel: str = "whatsapp") -> dict:
     when the message went to one (API.md Identity): a message to a BSUID answers `"to": null`."""
     if to and channel in SOCIAL_CHANNELS and not to.startswith("+"):
         return {"to": None, "recipient": to}
-    if to and not to.startswith("+") and "." in to:
+    if to and not to.startswith("+") and "." in to and "@" not in to:  # an email's `to` is its address
         return {"to": None, "recipient": to}
     return {"to": to}
 
@@ -94,7 +94,7 @@ class MessagesView(ApiView):
     @api_doc(
         operation_id="messages_list", summary="List messages",
         description="Messages of the caller's workspace (or sandbox), newest first, cursor-paginated.",
-        parameters=[*PAGE_PARAMETERS, query("status", enum=MESSAGE_STATUSES), query("to", description="E.164"),
+        parameters=[*PAGE_PARAMETERS, query("status", enum=MESSAGE_STATUSES), query("to", description="E.164, or an email address"),
                     query("campaign_id"), query("client_reference")],
         responses={200: paginated(MessageSerializer)},
     )

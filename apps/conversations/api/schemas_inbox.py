@@ -22,6 +22,7 @@ class ContactBriefOut(serializers.Serializer):
     bsuid = serializers.CharField(allow_null=True, allow_blank=True, required=False,
                                   help_text="Meta's business-scoped user id (API.md Identity).")
     username = serializers.CharField(allow_null=True, required=False)
+    email = serializers.CharField(allow_null=True, required=False, help_text="Email conversations' address.")
     opted_in = serializers.BooleanField()
 
 

@@ -28,16 +28,28 @@ class FallbackSerializer(serializers.Serializer):
     sms = SmsFallbackSerializer(help_text="Sent as SMS if WhatsApp fails with a non-retryable error.")
 
 
+class EmailOptionsSerializer(serializers.Serializer):
+    subject = serializers.CharField(max_length=998, required=False,
+                                    help_text="Default: \"Re:\" the customer's last subject in the conversation.")
+    html = serializers.CharField(max_length=512 * 1024, required=False,
+                                 help_text="The HTML alternative of text.body.")
+    marketing = serializers.BooleanField(required=False, help_text="Marketing mail: the consent rule of "
+                                         "marketing applies and a List-Unsubscribe header is added.")
+
+
 class _SendCommon(serializers.Serializer):
-    to = serializers.CharField(max_length=40, required=False,
-                               help_text="E.164, e.g. +15551234567 (spaces and dashes removed). `to` or `recipient`.")
+    to = serializers.CharField(max_length=170, required=False,
+                               help_text="E.164, e.g. +15551234567 (spaces and dashes removed), or an email "
+                               "address when channel is email. `to` or `recipient`.")
     recipient = serializers.CharField(max_length=170, required=False,
                                       help_text="A business-scoped user id (API.md Identity), for a customer "
                                       "without a phone; `to` wins when both are given. Messenger / Instagram: the "
                                       "customer's PSID / IGSID (digits), as their messages carry it.")
     channel = serializers.ChoiceField(choices=list(CHANNELS), required=False, default="whatsapp",
                                       help_text="messenger and instagram go out through Meta's Send API from a "
-                                      "connected Page / Instagram account, inside that channel's reply window.")
+                                      "connected Page / Instagram account, inside that channel's reply window; "
+                                      "email: a text message (with email.html) through the workspace's email "
+                                      "channel, threaded under the customer's last mail.")
     account_id = serializers.CharField(max_length=64, required=False,
                                        help_text="Messenger / Instagram sender pin: a sac_ id or Meta's Page / "
                                        "Instagram account id; needed when several accounts of the channel exist.")
@@ -54,6 +66,7 @@ class _SendCommon(serializers.Serializer):
     client_reference = serializers.CharField(max_length=255, required=False,
                                              help_text="Your id, echoed in events and filterable.")
     fallback = FallbackSerializer(required=False)
+    email = EmailOptionsSerializer(required=False, help_text="Only with channel email.")
 
 
 class TextContentSerializer(serializers.Serializer):
@@ -212,6 +225,10 @@ SEND_EXAMPLES = [
                        {"name": {"formatted_name": "Support desk"}, "phones": [{"phone": "+15550001111"}]}]}),
     OpenApiExample("sms", summary="Plain SMS through the SMS gateway", request_only=True,
                    value={"to": _TO, "channel": "sms", "type": "text", "text": {"body": "Your code is 123456"}}),
+    OpenApiExample("email", summary="An email through the email channel", request_only=True,
+                   value={"to": "ada@example.com", "channel": "email", "type": "text",
+                          "text": {"body": "Your order #1042 has shipped."},
+                          "email": {"subject": "Order #1042", "html": "<p>Your order <b>#1042</b> has shipped.</p>"}}),
     OpenApiExample("scheduled", summary="Scheduled for later", request_only=True,
                    value={"to": _TO, "type": "template", "scheduled_at": "2030-01-01T09:00:00Z",
                           "client_reference": "reminder-42",

@@ -74,7 +74,8 @@ def contact_brief(contact: Contact | None) -> dict | None:
     if contact is None:
         return None
     return {"id": contact.pk, "name": contact.name, "phone": contact.phone, "wa_id": contact.wa_id,
-            "bsuid": contact.bsuid, "username": contact.username or None, "opted_in": contact.opted_in is True}
+            "bsuid": contact.bsuid, "username": contact.username or None, "email": contact.email or None,
+            "opted_in": contact.opted_in is True}
 
 
 def conversation_to_dict(conversation: Conversation, *, now: datetime | None = None) -> dict:

@@ -217,3 +217,21 @@ def social_send_targets(*, workspace: Workspace, channel: str, to: str, account_
         last=Max("last_inbound_at"))["last"]
     return SocialSendTargets(account=account, contact=identity.contact, conversation_id=conversation,
                              last_inbound_at=last)
+def email_send_targets(*, workspace: Workspace, waba_id: str, to: str) -> SendTargets:
+    """The email send's sender resolution: the workspace's email channel (on its number), the contact with
+    this address and its current email conversation."""
+    from apps.contacts.services import contact_by_email
+    from apps.wabas.selectors import email_channel_for
+
+    channel = email_channel_for(workspace=workspace, waba_id=waba_id)
+    if channel is None:
+        raise ValidationFailed("This workspace has no email channel to send from (PUT /api/v1/channels/email).",
+                               field="channel")
+    contact = contact_by_email(workspace=workspace, email=to)
+    conversation_id = None
+    if contact is not None:
+        conversation_id = (Conversation.objects.filter(
+            workspace=workspace, contact=contact, phone_number=channel.phone_number,
+            channel_kind=Conversation.ChannelKind.EMAIL).exclude(state=Conversation.State.RESOLVED)
+            .order_by("-created_at").values_list("pk", flat=True).first())
+    return SendTargets(number=channel.phone_number, contact=contact, conversation_id=conversation_id)

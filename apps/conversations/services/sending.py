@@ -97,7 +97,7 @@ def message_send_internal(*, workspace: Workspace, phone_number: PhoneNumber | N
         to = social_user_id(contact=contact, account=account) if account is not None else ""
         policy.recipient_check(to=to)
     else:
-        to = contact_address(contact)
+        to = contact_address(contact, channel=channel)
     ctx = policy.send_context(workspace=workspace, channel=channel, message_type=message_type,
                               to=to, content=content, now=now, number=phone_number,
                               contact=contact, account=account, tag=tag)

@@ -20,7 +20,7 @@ MESSAGE_TYPES = ("text", "template", "image", "video", "audio", "document", "sti
                  "interactive", "reaction", "contacts")
 MEDIA_TYPES = ("image", "video", "audio", "document", "sticker")
 CAPTIONED = ("image", "video", "document")
-CHANNELS = ("whatsapp", "sms", "messenger", "instagram")
+CHANNELS = ("whatsapp", "sms", "messenger", "instagram", "email")
 # Meta's Send API channels: what each carries (interactive buttons go out as quick replies) and its text limit.
 SOCIAL_CHANNEL_RULES = {
     "messenger": {"types": ("text", "image", "video", "audio", "document", "interactive"), "text_max": 2000},
@@ -43,6 +43,47 @@ CLIENT_REFERENCE_MAX = 255
 TEMPLATE_NAME_MAX, TEMPLATE_LANGUAGE_MAX = 512, 15
 LINK_MAX, FILENAME_MAX = 2048, 255
 SMS_TEXT_MAX, SMS_SENDER_MAX = 1600, 16
+EMAIL_ADDRESS_MAX, EMAIL_SUBJECT_MAX, EMAIL_HTML_MAX = 170, 998, 512 * 1024
+
+
+def email_address_validate(value, path: str = "to") -> str:
+    """A recipient's email address, lower-cased (what contacts are matched on)."""
+    from django.core.exceptions import ValidationError as DjangoValidationError
+    from django.core.validators import validate_email
+
+    address = _str(value, path, max_len=EMAIL_ADDRESS_MAX).strip().lower()
+    try:
+        validate_email(address)
+    except DjangoValidationError:
+        _fail("must be an email address when channel is email.", path)
+    return address
+
+
+def email_options_validate(value, content: dict) -> dict:
+    """The `email` object of an email send: `subject` (else "Re:" the customer's last subject, or the
+    channel's name), `html` (the HTML alternative of text.body), `marketing` (List-Unsubscribe, and the
+    consent rule of marketing)."""
+    if value is None:
+        return content
+    value = _obj(value, "email")
+    unknown = sorted(set(value) - {"subject", "html", "marketing"})
+    if unknown:
+        _fail("is not a known field.", f"email.{unknown[0]}")
+    out = dict(content)
+    subject = _str(value.get("subject"), "email.subject", max_len=EMAIL_SUBJECT_MAX, required=False)
+    if subject is not None:
+        if any(c in subject for c in "\r\n"):
+            _fail("must be one line.", "email.subject")
+        out["subject"] = subject
+    html = _str(value.get("html"), "email.html", max_len=EMAIL_HTML_MAX, required=False)
+    if html is not None:
+        out["html"] = html
+    marketing = value.get("marketing")
+    if marketing is not None:
+        if not isinstance(marketing, bool):
+            _fail("must be true or false.", "email.marketing")
+        out["marketing"] = marketing
+    return out
 
 
 def _fail(message: str, path: str):
@@ -382,6 +423,8 @@ def send_request_validate(data, *, now: datetime | None = None) -> SendRequest:
         if channel != "whatsapp":
             _fail("a business-scoped user id reaches WhatsApp only; give `to` for SMS.", "recipient")
         to = normalize_bsuid(data["recipient"], field="recipient")
+    elif channel == "email":
+        to = email_address_validate(data.get("to"), "to")
     else:
         to = normalize_phone(data.get("to") if data.get("to") is not None else "", field="to")
     mtype = data.get("type")
@@ -412,6 +455,12 @@ def send_request_validate(data, *, now: datetime | None = None) -> SendRequest:
         if social is None:
             _fail("a Page or Instagram account sends messenger and instagram messages only.", "account_id")
         account_id = _str(account_id, "account_id", max_len=ACCOUNT_ID_MAX)
+    if channel == "email":
+        if mtype != "text":
+            _fail("email messages are text (with an optional email.html alternative).", "type")
+        content = email_options_validate(data.get("email"), content)
+    elif data.get("email") is not None:
+        _fail("is for channel email.", "email")
     pn = data.get("phone_number_id")
     if pn is not None:
         pn = _str(pn, "phone_number_id", max_len=64)

@@ -119,7 +119,7 @@ def message_write(ctx: SendContext, *, sent_by: str, sent_by_user: User | None =
 
     # A Messenger / Instagram recipient is its PSID / IGSID: the policy found its contact by it.
     known = contact is not None and conversation_id is not None and (
-        ctx.account is not None or contact_address(contact) == ctx.to)
+        ctx.account is not None or contact_address(contact, channel=ctx.channel) == ctx.to)
     if known and events is None and connection.vendor == "postgresql" and not tracker:
         # The common case (a known contact's open conversation): the message, the conversation's activity,
         # the audit record and the event are ONE statement, hence one transaction and one round trip.
@@ -137,7 +137,7 @@ def message_write(ctx: SendContext, *, sent_by: str, sent_by_user: User | None =
     statement = insert_statement([message]) if known else None
     with transaction.atomic():
         if not known:
-            if ctx.account is None and (contact is None or contact_address(contact) != ctx.to):
+            if ctx.account is None and (contact is None or contact_address(contact, channel=ctx.channel) != ctx.to):
                 from apps.contacts.services import contact_upsert_by_address
 
                 contact, conversation_id = contact_upsert_by_address(workspace=ctx.workspace, address=ctx.to), None

@@ -8,4 +8,5 @@ urlpatterns = [
     path("phone-numbers", views.PhoneNumberListView.as_view(), name="phone-number-list"),
     path("social-accounts", views_social.SocialAccountListView.as_view(), name="social-account-list"),
     path("social-accounts/<str:pk>", views_social.SocialAccountDetailView.as_view(), name="social-account-detail"),
+    path("channels/email", views.EmailChannelView.as_view(), name="email-channel"),
 ]
