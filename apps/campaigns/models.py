@@ -104,6 +104,7 @@ class CampaignRecipient(models.Model):
         SKIPPED_NOT_OPTED_IN = "skipped_not_opted_in"
         SKIPPED_INVALID = "skipped_invalid"  # no phone number
         SKIPPED_MISSING_VARIABLE = "skipped_missing_variable"  # a variable rendered empty and had no default
+        SKIPPED_BLOCKED = "skipped_blocked"  # the business blocked the contact (block_users) before hand-out
         EXPIRED = "expired"  # still unsent when the campaign's validity window closed
         CANCELED = "canceled"
 

@@ -52,6 +52,7 @@ WHATSAPP, SMS = "whatsapp", "sms"
 MARKETING = "MARKETING"
 # recipient_classify's answers, in the order they are checked.
 INVALID_NUMBER, OPTED_OUT, NOT_OPTED_IN, MISSING_VARIABLE = "invalid_number", "opted_out", "not_opted_in", "missing_variable"
+BLOCKED = "blocked"
 
 
 @dataclass
@@ -352,12 +353,15 @@ def campaign_refusal(*, campaign) -> ApplicationError | None:
 
 
 def recipient_classify(*, phone: str | None, opted_in: bool | None, requires_opt_in: bool, category: str,
-                       missing_variable: bool) -> str | None:
-    """One campaign recipient: None when a message may go, else why not (INVALID_NUMBER, OPTED_OUT,
+                       missing_variable: bool, blocked: bool = False) -> str | None:
+    """One campaign recipient: None when a message may go, else why not (INVALID_NUMBER, BLOCKED, OPTED_OUT,
     NOT_OPTED_IN, MISSING_VARIABLE, checked in that order). The set-based hand-out's CASE is pinned to this.
-    `phone` is the contact's address (its phone, else its BSUID); an authentication template needs a real phone."""
+    `phone` is the contact's address (its phone, else its BSUID); an authentication template needs a real phone.
+    `blocked`: the business blocked the contact (block_check's rule: a blocked contact gets nothing)."""
     if not recipient_sendable_address(address=phone, category=category):
         return INVALID_NUMBER
+    if blocked:
+        return BLOCKED
     refusal = consent_refuses(category=category, opted_in=opted_in, requires_opt_in=requires_opt_in)
     if refusal is not None:
         return refusal
