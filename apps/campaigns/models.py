@@ -61,6 +61,9 @@ class Campaign(models.Model):
     template_language = models.CharField(max_length=15)
     # {"1": "{{contact.name|there}}", ...} (positional) or {"first_name": "..."} (named)
     variables = models.JSONField(default=dict, blank=True)
+    # Meta's send-shape components (header media, button parameters, copy codes, an offer's expiry, carousel
+    # cards); strings may hold `{{contact.…}}` like `variables`, filled per recipient at hand-out.
+    components = models.JSONField(default=list, blank=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
     schedule_at = models.DateTimeField(null=True, blank=True)
     valid_until = models.DateTimeField(null=True, blank=True)

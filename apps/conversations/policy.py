@@ -136,13 +136,15 @@ def identity_check(*, category: str, to: str) -> None:
 
 
 def template_resolve(*, workspace: Workspace, number, content: dict):
-    """(template, rendered body): TEMPLATE_NOT_FOUND / _LANGUAGE_MISMATCH / _NOT_APPROVED, then
-    TEMPLATE_VARIABLE_COUNT_MISMATCH."""
+    """(template, rendered body): TEMPLATE_NOT_FOUND / _LANGUAGE_MISMATCH / _NOT_APPROVED, then the
+    components' send rules (header media, button parameters, offer expiry, carousel cards: VALIDATION_FAILED),
+    then TEMPLATE_VARIABLE_COUNT_MISMATCH."""
     from apps.message_templates.selectors import template_for_send
-    from apps.message_templates.services import template_render
+    from apps.message_templates.services import send_components_require, template_render
 
     template = template_for_send(workspace=workspace, waba=number.waba, name=content["name"],
                                  language=content["language"])
+    send_components_require(template=template, components=content.get("components"), field="template.components")
     body = template_render(template=template, variables=content.get("variables"),
                            components=content.get("components"))
     return template, body

@@ -155,8 +155,10 @@ def _sql_plan(*, campaign: Campaign, compiled: dict) -> dict | None:
         return None
     from apps.links.services import has_track
 
-    if has_track(campaign.variables):
+    if has_track(campaign.variables) or has_track(campaign.components):
         return None  # tracked links are made per recipient by the writer's Python form
+    if campaign.components:
+        return None  # components (header media, buttons, cards…) are filled per recipient in Python
     render = variables.sql_render(compiled) if compiled else None
     if render is None:
         body_parts: list[str | int] = [_template_render(template=campaign.template, variables=None)]
@@ -250,17 +252,21 @@ def _hand_out_python(*, campaign: Campaign, compiled: dict, batch: list[Campaign
     headroom, free = _tier_budget(campaign=campaign, contact_ids=list(contacts), now=now)
     category = campaign.template.category
     requires_opt_in = marketing_requires_opt_in(workspace=campaign.workspace)
+    parts = variables.compile_components(campaign.components)
     rows, handed, changed = [], [], []
     for recipient in batch:
         contact = contacts.get(recipient.contact_id)
-        rendered = None
+        rendered = components = None
         address = contact_address(contact)
         if address and compiled:
             rendered = variables.render(compiled, variables.contact_values(contact))
+        if address and parts:
+            components = variables.render_components(parts, variables.contact_values(contact))
+        missing = (bool(compiled) and rendered is None) or (bool(parts) and components is None)
         skip = policy.recipient_classify(phone=address or None,
                                          opted_in=policy.contact_opted_in(contact), requires_opt_in=requires_opt_in,
                                          category=category,
-                                         missing_variable=bool(compiled) and rendered is None,
+                                         missing_variable=missing,
                                          blocked=contact is not None and contact.blocked_at is not None)
         new_status = _SKIP_STATUS.get(skip)
         if new_status is None:
@@ -272,7 +278,8 @@ def _hand_out_python(*, campaign: Campaign, compiled: dict, batch: list[Campaign
                 rows.append({
                     "contact": contact,
                     "variables": rendered,
-                    "body": _template_render(template=campaign.template, variables=rendered),
+                    "components": components,
+                    "body": _template_render(template=campaign.template, variables=rendered, components=components),
                     "expires_at": campaign.valid_until,
                 })
                 handed.append(recipient)

@@ -28,6 +28,7 @@ def campaign_preflight(*, campaign: Campaign, now: datetime | None = None) -> di
     template = campaign.template
     refusal = policy.campaign_refusal(campaign=campaign)
     compiled = variables.compile_spec(campaign.variables)
+    parts = variables.compile_components(campaign.components)
     audience_qs = selectors.audience_contacts(workspace=workspace, audience=campaign.audience)
     already = set()
     if campaign.materialized_at:
@@ -47,8 +48,9 @@ def campaign_preflight(*, campaign: Campaign, now: datetime | None = None) -> di
         skip = policy.recipient_classify(
             phone=contact["phone"] or contact["bsuid"], opted_in=contact["opted_in"], requires_opt_in=requires_opt_in,
             category=template.category,
-            missing_variable=bool(compiled) and bool(contact["phone"] or contact["bsuid"])
-            and variables.render(compiled, contact) is None, blocked=contact["blocked_at"] is not None)
+            missing_variable=bool(contact["phone"] or contact["bsuid"]) and (
+                (bool(compiled) and variables.render(compiled, contact) is None)
+                or (bool(parts) and variables.render_components(parts, contact) is None)), blocked=contact["blocked_at"] is not None)
         if skip is None:
             eligible.append((contact["id"], contact["phone"] or contact["bsuid"]))
         else:
