@@ -8,7 +8,9 @@ GET /{v}/{media_id}, GET /media-download/{media_id}?exp=&sig= (bearer required),
 GET|POST|DELETE /{v}/{waba_id}/message_templates; Embedded Signup's code exchange, debug_token, phone_numbers,
 register and subscribed_apps (onboarding.py).
 Admin routes (tests, e2e, benchmarks): POST /_admin/inbound, /_admin/numbers, /_admin/templates,
-/_admin/templates/status, /_admin/window, /_admin/config, /_admin/signup; GET /_admin/stats, /_admin/webhooks,
+/_admin/templates/status, /_admin/window, /_admin/config, /_admin/signup, /_admin/portfolio (a business
+portfolio's shared messaging limit, announced by business_capability_update); GET /_admin/stats, /_admin/webhooks,
+/_admin/portfolio/<business id>,
 /_admin/signup, /_admin/sends (sends per biz_opaque_callback_data: the ids sent more than once).
 """
 
@@ -451,6 +453,12 @@ class FakeMetaServer:
                                              click_component=str(data.get("click_component") or "cta"))
             self.schedule([Followup(0.0, payload)])
             return ok({"scheduled": True})
+        if route == "portfolio" and req.method == "POST":  # a portfolio's shared limit + business_capability_update
+            self.schedule(eng.portfolio_set(business_id=str(data["business_id"]), waba_ids=list(data["waba_ids"]),
+                                            limit=data["limit"], users=data.get("users")))
+            return ok({"success": True})
+        if parts[:1] == ["portfolio"] and len(parts) == 2:
+            return ok(eng.portfolio_state(parts[1]))
         if route == "requests":
             return ok({"requests": list(self.journal)})
         if route == "sends":  # per callback id: how many distinct ids were sent, and the ones sent twice or more
