@@ -145,6 +145,14 @@ def test_offer_campaign_fills_header_media_expiry_copy_code_and_url_button_per_r
     sent = Message.objects.get(contact=ana)
     assert sent.status == "sent" and sent.content["components"][2]["parameters"][0]["coupon_code"] == "ANA20"
     assert sent.body == "Hi Ana, your code is inside"
+    # The inbox's thread shows it as Ana sees it (template_view).
+    [view] = [m["template_view"] for m in live_api.get(
+        f"/api/v1/conversations/{sent.conversation_id}/messages").json()["data"] if m["id"] == sent.pk]
+    assert view["header"] == {"format": "IMAGE", "link": "https://cdn.example.com/ana.jpg", "filename": None}
+    assert view["offer"] == {"text": "Ends soon!", "expires_at_ms": EXPIRES}
+    assert view["body"] == "Hi Ana, your code is inside"
+    assert [(b["type"], b.get("code") or b.get("url")) for b in view["buttons"]] == [
+        ("COPY_CODE", "ANA20"), ("URL", "https://shop.example.com/o/ord-1")]
 
 
 def test_carousel_campaign_sends_every_card_with_its_media_and_button_per_recipient(workspace, live_api, fake):
