@@ -224,3 +224,16 @@ def test_components_that_break_the_template_s_rules_are_a_400_naming_the_field(w
     assert r.status_code == 400, r.content
     assert r.json()["error"]["details"]["field"] == field
     assert not live_api.get("/api/v1/campaigns").json()["data"]
+
+
+def test_sandbox_campaign_with_components_goes_through_the_simulator(workspace, sandbox_api):
+    sandbox = workspace.sandbox
+    number = sandbox.phone_numbers.get()
+    _template(number, "flash_sale", OFFER)
+    _people(sandbox, [("+447700900031", "Ana", "ord-9", {"code": "SIM20", "expires": str(EXPIRES)})])
+    _, campaign_id = _run(sandbox_api, number, {
+        "template": {"name": "flash_sale", "language": "en", "components": OFFER_COMPONENTS},
+        "variables": {"1": "{{contact.first_name}}"}})
+    sent = Message.objects.get(campaign_id=campaign_id)
+    assert sent.status == "sent" and sent.provider_message_id.startswith("wamid.")
+    assert sent.content["components"][2]["parameters"][0]["coupon_code"] == "SIM20"
