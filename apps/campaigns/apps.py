@@ -9,7 +9,10 @@ class CampaignsConfig(AppConfig):
         from django.conf import settings
 
         from apps.campaigns import events  # noqa: F401  (registers the event types and their schemas)
-        from apps.core import periodic
+        from apps.campaigns.services.merge import campaign_rows_merge
+        from apps.core import hooks, periodic
+
+        hooks.register_contact_merger(campaign_rows_merge)
 
         # Fires due schedules (the Campaign row is the truth; no per-campaign beat entries to keep in sync) and
         # restarts the pump of any running campaign whose worker died.

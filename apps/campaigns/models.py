@@ -61,6 +61,9 @@ class Campaign(models.Model):
     template_language = models.CharField(max_length=15)
     # {"1": "{{contact.name|there}}", ...} (positional) or {"first_name": "..."} (named)
     variables = models.JSONField(default=dict, blank=True)
+    # Meta's send-shape components (header media, button parameters, copy codes, an offer's expiry, carousel
+    # cards); strings may hold `{{contact.…}}` like `variables`, filled per recipient at hand-out.
+    components = models.JSONField(default=list, blank=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
     schedule_at = models.DateTimeField(null=True, blank=True)
     valid_until = models.DateTimeField(null=True, blank=True)
@@ -104,6 +107,7 @@ class CampaignRecipient(models.Model):
         SKIPPED_NOT_OPTED_IN = "skipped_not_opted_in"
         SKIPPED_INVALID = "skipped_invalid"  # no phone number
         SKIPPED_MISSING_VARIABLE = "skipped_missing_variable"  # a variable rendered empty and had no default
+        SKIPPED_BLOCKED = "skipped_blocked"  # the business blocked the contact (block_users) before hand-out
         EXPIRED = "expired"  # still unsent when the campaign's validity window closed
         CANCELED = "canceled"
 

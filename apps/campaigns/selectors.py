@@ -76,6 +76,7 @@ def _stats_aggregates() -> dict:
         skipped_not_opted_in=Count("id", filter=Q(status=R.SKIPPED_NOT_OPTED_IN)),
         skipped_invalid=Count("id", filter=Q(status=R.SKIPPED_INVALID)),
         skipped_missing_variable=Count("id", filter=Q(status=R.SKIPPED_MISSING_VARIABLE)),
+        skipped_blocked=Count("id", filter=Q(status=R.SKIPPED_BLOCKED)),
         expired=Count("id", filter=Q(status=R.EXPIRED)),
         canceled=Count("id", filter=Q(status=R.CANCELED)),
     )

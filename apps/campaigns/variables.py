@@ -39,31 +39,32 @@ class _Part:
     default: str | None = None
 
 
-def _parse_expr(expr: str, *, key: str) -> _Part:
+def _parse_expr(expr: str, *, key: str, where: str) -> _Part:
     if expr.startswith("track:"):
         # A tracked link: kept as written; the writer turns it into each recipient's own short link.
         from apps.links.services import track_url_validate
 
-        track_url_validate(expr[len("track:"):].strip(), field=f"variables.{key}")
+        track_url_validate(expr[len("track:"):].strip(), field=where)
         return _Part(text="{{" + expr + "}}")
     path, sep, default = expr.partition("|")
     path = path.strip()
     if not path.startswith("contact."):
-        raise ValidationFailed(f"Variable {key}: {{{{{expr}}}}} must start with 'contact.'.", field=f"variables.{key}")
+        raise ValidationFailed(f"Variable {key}: {{{{{expr}}}}} must start with 'contact.'.", field=where)
     field = path[len("contact."):]
     if field.startswith("custom_fields."):
         if not field[len("custom_fields."):]:
-            raise ValidationFailed(f"Variable {key}: custom field name missing.", field=f"variables.{key}")
+            raise ValidationFailed(f"Variable {key}: custom field name missing.", field=where)
     elif field not in _FIELDS:
         raise ValidationFailed(
             f"Variable {key}: unknown contact field {field!r}; use one of {', '.join(sorted(_FIELDS))} "
-            "or custom_fields.KEY.", field=f"variables.{key}",
+            "or custom_fields.KEY.", field=where,
         )
     return _Part(field=field, default=default if sep else None)
 
 
-def compile_spec(spec: dict | list | None) -> dict[str, list[_Part]]:
-    """Validate a campaign's `variables` and return {key: parts}. A list is taken as positional 1..n."""
+def compile_spec(spec: dict | list | None, *, prefix: str = "variables.") -> dict[str, list[_Part]]:
+    """Validate a campaign's `variables` and return {key: parts}. A list is taken as positional 1..n.
+    `prefix`: what error fields start with (a key of `components` is its own full path)."""
     if spec is None:
         return {}
     if isinstance(spec, list):
@@ -73,15 +74,15 @@ def compile_spec(spec: dict | list | None) -> dict[str, list[_Part]]:
     compiled: dict[str, list[_Part]] = {}
     for key, raw in spec.items():
         if not isinstance(raw, str):
-            raise ValidationFailed(f"Variable {key} must be a string.", field=f"variables.{key}")
+            raise ValidationFailed(f"Variable {key} must be a string.", field=f"{prefix}{key}")
         if len(raw) > 1024:
-            raise ValidationFailed(f"Variable {key} is over 1024 characters.", field=f"variables.{key}")
+            raise ValidationFailed(f"Variable {key} is over 1024 characters.", field=f"{prefix}{key}")
         parts: list[_Part] = []
         pos = 0
         for match in _PLACEHOLDER.finditer(raw):
             if match.start() > pos:
                 parts.append(_Part(text=raw[pos:match.start()]))
-            parts.append(_parse_expr(match.group(1), key=str(key)))
+            parts.append(_parse_expr(match.group(1), key=str(key), where=f"{prefix}{key}"))
             pos = match.end()
         if pos < len(raw):
             parts.append(_Part(text=raw[pos:]))
@@ -207,3 +208,96 @@ def sql_render(compiled: dict[str, list[_Part]], *, alias: str = "c") -> SqlRend
     else:
         unsupported = ("false", [])
     return SqlRender(keys=keys, positional=positional, values=values, missing=missing, unsupported=unsupported)
+
+
+# --- components: Meta's send shape with per-recipient values ------------------------------------------------
+
+MAX_COMPONENTS_BYTES = 20_000
+
+
+@dataclass(frozen=True)
+class CompiledComponents:
+    """A campaign's `components` (Meta's send shape: header media, button parameters, copy codes, an offer's
+    expiry, carousel cards) with every string holding `{{contact.…}}` compiled into a slot filled per recipient."""
+
+    shape: list
+    slots: dict[tuple, list[_Part]]  # path into `shape` -> parts
+
+    def __bool__(self) -> bool:
+        return bool(self.shape)
+
+
+def _walk(value, path: tuple, slots: dict, *, field: str) -> None:
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _walk(v, (*path, k), slots, field=f"{field}.{k}")
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            _walk(v, (*path, i), slots, field=f"{field}[{i}]")
+    elif isinstance(value, str) and "{{" in value:
+        compiled = compile_spec({field: value}, prefix="")
+        if any(part.field for part in compiled[field]):
+            slots[path] = compiled[field]
+
+
+def compile_components(components, *, field: str = "template.components") -> CompiledComponents:
+    """Validate the shape (a list of objects) and find the per-recipient slots (same expressions as
+    `variables`: `{{contact.FIELD|default}}`, `{{track:…}}` kept for the writer)."""
+    import json
+
+    if components in (None, []):
+        return CompiledComponents(shape=[], slots={})
+    if not isinstance(components, list) or not all(isinstance(c, dict) for c in components):
+        raise ValidationFailed("components must be a list of Meta-shaped component objects.", field=field)
+    if len(json.dumps(components)) > MAX_COMPONENTS_BYTES:
+        raise ValidationFailed(f"components are over {MAX_COMPONENTS_BYTES} bytes.", field=field)
+    slots: dict[tuple, list[_Part]] = {}
+    for i, comp in enumerate(components):
+        _walk(comp, (i,), slots, field=f"{field}[{i}]")
+    return CompiledComponents(shape=components, slots=slots)
+
+
+def _set(shape, path: tuple, value) -> None:
+    target = shape
+    for key in path[:-1]:
+        target = target[key]
+    last = path[-1]
+    # An offer's expiry is a number at Meta: a per-recipient value (e.g. a custom field) is read as one.
+    if last == "expiration_time_ms":
+        value = int(value)
+    target[last] = value
+
+
+def render_components(compiled: CompiledComponents, contact: dict) -> list | None:
+    """The components for one contact; None = a required value is missing (or an expiry is not a whole
+    number), so the recipient is skipped like a missing variable."""
+    import copy
+
+    if not compiled.slots:
+        return compiled.shape or None
+    shape = copy.deepcopy(compiled.shape)
+    for path, parts in compiled.slots.items():
+        rendered = render({"v": parts}, contact)
+        if rendered is None:
+            return None
+        try:
+            _set(shape, path, rendered["v"])
+        except ValueError:
+            return None
+    return shape
+
+
+def sample_components(compiled: CompiledComponents) -> list | None:
+    """The components with placeholder values in the slots, to check them against the template at creation
+    (the send rules take a string still holding `{{…}}` as filled)."""
+    import copy
+
+    if not compiled:
+        return None
+    shape = copy.deepcopy(compiled.shape)
+    for path in compiled.slots:
+        target = shape
+        for key in path[:-1]:
+            target = target[key]
+        target[path[-1]] = 1 if path[-1] == "expiration_time_ms" else "{{sample}}"
+    return shape

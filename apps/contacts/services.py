@@ -16,6 +16,7 @@ from apps.contacts.models import ConsentRecord, Contact, ContactTag
 from apps.contacts.phones import is_bsuid, normalize_bsuid, normalize_phone, wa_id_to_e164  # noqa: F401
 from apps.contacts.stopwords import match_consent_keyword
 from apps.core.errors import Conflict, ValidationFailed
+from apps.core.hooks import contact_mergers
 from apps.core.models import Workspace
 from apps.core.scoping import waba_scoped
 from apps.core.services import event_append
@@ -319,7 +320,8 @@ def contact_absorb(*, survivor: Contact, absorbed: Contact, reason: str = "inbou
     BSUID-only row and a phone row Meta has now tied together). Its tags, custom fields, name, email, window
     and latest consent move to the survivor, which takes its BSUID, parent BSUID and username; then the
     absorbed row is erased and `contact.merged` appended. The caller has already moved what sits above
-    contacts (conversations, messages). Returns the event's data."""
+    contacts (conversations, messages); the registered contact mergers (core.hooks) move the other apps' rows
+    before the erase, so nothing of the person cascades away. Returns the event's data."""
     from apps.contacts.events import contact_merged
 
     survivor = Contact.objects.select_for_update().get(pk=survivor.pk)
@@ -338,6 +340,8 @@ def contact_absorb(*, survivor: Contact, absorbed: Contact, reason: str = "inbou
               "external_id": survivor.external_id or absorbed.external_id}
     last_inbound = max((t for t in (survivor.last_inbound_at, absorbed.last_inbound_at) if t), default=None)
     absorbed_id = absorbed.pk
+    for merger in contact_mergers():  # the apps above (campaign recipients, audiences, links, reports) move theirs
+        merger(workspace_id=survivor.workspace_id, survivor_id=survivor.pk, absorbed_id=absorbed_id)
     contact_delete(contact=absorbed)  # frees the BSUID (unique per workspace) for the survivor
     for key, value in {**fields, **identity}.items():
         setattr(survivor, key, value)

@@ -54,6 +54,7 @@ SOCIAL_CHANNELS = (MESSENGER, INSTAGRAM)
 MARKETING = "MARKETING"
 # recipient_classify's answers, in the order they are checked.
 INVALID_NUMBER, OPTED_OUT, NOT_OPTED_IN, MISSING_VARIABLE = "invalid_number", "opted_out", "not_opted_in", "missing_variable"
+BLOCKED = "blocked"
 
 
 @dataclass
@@ -154,13 +155,15 @@ def identity_check(*, category: str, to: str) -> None:
 
 
 def template_resolve(*, workspace: Workspace, number, content: dict):
-    """(template, rendered body): TEMPLATE_NOT_FOUND / _LANGUAGE_MISMATCH / _NOT_APPROVED, then
-    TEMPLATE_VARIABLE_COUNT_MISMATCH."""
+    """(template, rendered body): TEMPLATE_NOT_FOUND / _LANGUAGE_MISMATCH / _NOT_APPROVED, then the
+    components' send rules (header media, button parameters, offer expiry, carousel cards: VALIDATION_FAILED),
+    then TEMPLATE_VARIABLE_COUNT_MISMATCH."""
     from apps.message_templates.selectors import template_for_send
-    from apps.message_templates.services import template_render
+    from apps.message_templates.services import send_components_require, template_render
 
     template = template_for_send(workspace=workspace, waba=number.waba, name=content["name"],
                                  language=content["language"])
+    send_components_require(template=template, components=content.get("components"), field="template.components")
     body = template_render(template=template, variables=content.get("variables"),
                            components=content.get("components"))
     return template, body
@@ -492,12 +495,15 @@ def campaign_refusal(*, campaign) -> ApplicationError | None:
 
 
 def recipient_classify(*, phone: str | None, opted_in: bool | None, requires_opt_in: bool, category: str,
-                       missing_variable: bool) -> str | None:
-    """One campaign recipient: None when a message may go, else why not (INVALID_NUMBER, OPTED_OUT,
+                       missing_variable: bool, blocked: bool = False) -> str | None:
+    """One campaign recipient: None when a message may go, else why not (INVALID_NUMBER, BLOCKED, OPTED_OUT,
     NOT_OPTED_IN, MISSING_VARIABLE, checked in that order). The set-based hand-out's CASE is pinned to this.
-    `phone` is the contact's address (its phone, else its BSUID); an authentication template needs a real phone."""
+    `phone` is the contact's address (its phone, else its BSUID); an authentication template needs a real phone.
+    `blocked`: the business blocked the contact (block_check's rule: a blocked contact gets nothing)."""
     if not recipient_sendable_address(address=phone, category=category):
         return INVALID_NUMBER
+    if blocked:
+        return BLOCKED
     refusal = consent_refuses(category=category, opted_in=opted_in, requires_opt_in=requires_opt_in)
     if refusal is not None:
         return refusal

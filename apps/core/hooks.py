@@ -3,6 +3,8 @@
 not Django signals.
 
 - workspace provisioners run inside workspace_create's transaction (e.g. the sandbox's simulated WABA);
+- contact mergers run inside a contact merge's transaction, before the absorbed contact is erased: each app
+  that keeps rows of a contact moves them to the survivor (contacts.services.contact_absorb calls them);
 - event listeners run after the commit of a transaction that appended events: a fast path only (the
   event rows themselves are the durable queue), so a failing listener is logged and ignored.
 """
@@ -29,6 +31,7 @@ class CommittedEvent:
 _workspace_provisioners: list[Callable] = []
 _waba_resolver: list[Callable] = []
 _event_listeners: list[Callable[[list[CommittedEvent]], None]] = []
+_contact_mergers: list[Callable] = []
 
 
 def register_workspace_provisioner(fn: Callable) -> None:
@@ -38,6 +41,17 @@ def register_workspace_provisioner(fn: Callable) -> None:
 
 def workspace_provisioners() -> list[Callable]:
     return list(_workspace_provisioners)
+
+
+def register_contact_merger(fn: Callable) -> None:
+    """fn(*, workspace_id, survivor_id, absorbed_id): move the app's rows of the absorbed contact to the
+    survivor without breaking the app's unique constraints (keep one where the survivor already has one)."""
+    if fn not in _contact_mergers:
+        _contact_mergers.append(fn)
+
+
+def contact_mergers() -> list[Callable]:
+    return list(_contact_mergers)
 
 
 def register_event_listener(fn: Callable[[list[CommittedEvent]], None]) -> None:

@@ -140,3 +140,8 @@ def meta_click_record(*, workspace, at, message=None, meta: dict) -> None:
     """A click Meta's click tracking reported for a marketing message (Marketing Messages API): the same
     link.clicked event as our short links, with source `meta` (no short link of ours involved)."""
     event_append(workspace=workspace, type="link.clicked", data=link_events.link_clicked(at=at, message=message, meta=meta))
+
+
+def links_contact_merge(*, workspace_id: str, survivor_id: str, absorbed_id: str) -> int:
+    """A contact merge (core.hooks contact merger): the absorbed contact's tracked links are the survivor's."""
+    return TrackedLink.objects.filter(workspace_id=workspace_id, contact_id=absorbed_id).update(contact_id=survivor_id)

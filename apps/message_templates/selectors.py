@@ -13,6 +13,7 @@ from apps.core.errors import (
 )
 from apps.core.models import Workspace
 from apps.message_templates.models import MessageTemplate
+from apps.message_templates.rendering import template_view as template_view  # the card a customer sees
 
 
 def normalize_language(language: str) -> str:

@@ -18,7 +18,7 @@ from apps.message_templates.rendering import component
 # Part of this module's surface: other apps render a template's text through services.
 from apps.message_templates.rendering import template_render as template_render
 from apps.message_templates.selectors import normalize_language
-from apps.message_templates.validation import template_validate
+from apps.message_templates.validation import send_components_check, template_validate
 from apps.wabas.models import Waba
 
 logger = logging.getLogger("reach.templates")
@@ -84,6 +84,18 @@ def _duplicate_content(*, waba: Waba, language: str, name: str, components: list
                 (component(other.components, "FOOTER") or {}).get("text") == footer:
             return True
     return False
+
+
+def send_components_require(*, template: MessageTemplate, components: list | None, field: str,
+                            allow_body: bool = True) -> None:
+    """A send's (or a campaign's) Meta-shaped components against the approved template (validation's
+    send_components_check): 400 VALIDATION_FAILED listing every violation, nothing written."""
+    errors = send_components_check(template_components=template.components, components=components, field=field,
+                                   allow_body=allow_body)
+    if errors:
+        first = errors[0]
+        raise ValidationFailed(f"The template's components break {len(errors)} rule(s); first: {first['field']}: "
+                               f"{first['message']}", details={"field": first["field"], "errors": errors})
 
 
 def template_create(*, workspace: Workspace, waba: Waba, data: dict) -> MessageTemplate:

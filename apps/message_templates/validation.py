@@ -409,3 +409,164 @@ def template_validate(data: Any) -> tuple[dict, list[dict[str, str]]]:
     cleaned = {"name": name, "language": language, "category": category, "parameter_format": parameter_format,
                "components": components}
     return cleaned, errors.items
+
+
+# --- sending: Meta's send-shape components against the approved template -----------------------------------
+
+MEDIA_HEADER_FORMATS = ("IMAGE", "VIDEO", "DOCUMENT", "GIF")
+SEND_SUB_TYPES = {"QUICK_REPLY": "quick_reply", "URL": "url", "OTP": "url", "COPY_CODE": "copy_code",
+                  "FLOW": "flow", "CATALOG": "catalog", "MPM": "mpm", "SPM": "spm", "VOICE_CALL": "voice_call"}
+MAX_COUPON_CODE = 15
+MAX_OTP_CODE = 15
+
+
+def _parts(components) -> dict:
+    """The approved template's parts by type, buttons as a list."""
+    out: dict = {}
+    for c in components or []:
+        if isinstance(c, dict):
+            out.setdefault(str(c.get("type") or "").upper(), c)
+    return out
+
+
+def _media_param(params, fmt: str, *, field: str, errors: _Errors) -> None:
+    kinds = ("gif", "video") if fmt == "GIF" else (fmt.lower(),)  # a GIF header's media is an mp4
+    first = params[0] if isinstance(params, list) and params and isinstance(params[0], dict) else None
+    kind = str((first or {}).get("type", "")).lower()
+    if first is None or kind not in kinds or not isinstance(first.get(kind), dict):
+        errors.add(field, f"The template's header is {fmt}: send parameters [{{\"type\": \"{kinds[0]}\", "
+                          f"\"{kinds[0]}\": {{\"link\": \"https://…\"}}}}].")
+        return
+    media = first[kind]
+    link, media_id = media.get("link"), media.get("id")
+    if bool(link) == bool(media_id):
+        errors.add(f"{field}[0].{kind}", "Give exactly one of link (public https URL) and id (uploaded media).")
+    elif link and not (isinstance(link, str) and link.startswith("https://")) and "{{" not in str(link):
+        errors.add(f"{field}[0].{kind}.link", "The media link must be a public https URL.")
+
+
+def _text_param(params, *, field: str, max_len: int | None, errors: _Errors, kind: str = "text") -> None:
+    first = params[0] if isinstance(params, list) and len(params) == 1 and isinstance(params[0], dict) else None
+    value = first.get(kind) if first is not None and str(first.get("type", "")).lower() == kind else None
+    if not isinstance(value, str) or not value.strip():
+        errors.add(field, f"Send one parameter {{\"type\": \"{kind}\", \"{kind}\": \"…\"}}.")
+    elif max_len is not None and "{{" not in value and len(value) > max_len:
+        errors.add(f"{field}[0].{kind}", f"At most {max_len} characters.")
+
+
+def _buttons_check(tpl_buttons: list, sent: list[tuple[int, dict]], *, field: str, errors: _Errors) -> None:
+    """Meta's button components: sub_type and index name a button of the template; dynamic URL, copy-code and
+    OTP buttons need their parameter."""
+    by_index: dict[int, dict] = {}
+    for position, comp in sent:
+        where = f"{field}[{position}]"
+        try:
+            index = int(comp.get("index"))
+        except (TypeError, ValueError):
+            errors.add(f"{where}.index", "A button component needs its index (0 for the first button).")
+            continue
+        if not 0 <= index < len(tpl_buttons):
+            errors.add(f"{where}.index", f"The template has {len(tpl_buttons)} button(s); index {index} is not one.")
+            continue
+        button = tpl_buttons[index] if isinstance(tpl_buttons[index], dict) else {}
+        expected = SEND_SUB_TYPES.get(str(button.get("type") or "").upper())
+        if str(comp.get("sub_type") or "").lower() != expected:
+            errors.add(f"{where}.sub_type", f"Button {index} of the template is {button.get('type')}: "
+                                            f"sub_type must be {expected}.")
+            continue
+        by_index[index] = comp
+        params = comp.get("parameters")
+        btype = str(button.get("type") or "").upper()
+        if btype == "COPY_CODE":
+            _text_param(params, field=f"{where}.parameters", max_len=MAX_COUPON_CODE, errors=errors, kind="coupon_code")
+        elif btype == "OTP":
+            _text_param(params, field=f"{where}.parameters", max_len=MAX_OTP_CODE, errors=errors)
+        elif btype == "URL" and "{{" in str(button.get("url") or ""):
+            _text_param(params, field=f"{where}.parameters", max_len=MAX_URL, errors=errors)
+    for index, button in enumerate(tpl_buttons):
+        btype = str((button or {}).get("type") or "").upper() if isinstance(button, dict) else ""
+        needs = btype in ("COPY_CODE", "OTP") or (btype == "URL" and "{{" in str(button.get("url") or ""))
+        if needs and index not in by_index:
+            what = {"COPY_CODE": "the code to copy", "OTP": "the one-time code"}.get(btype, "the URL's variable part")
+            errors.add(field, f"Button {index} ({btype}) needs a button component with {what} "
+                              f"(sub_type {SEND_SUB_TYPES[btype]}, index {index}).")
+
+
+def send_components_check(*, template_components: list, components: list | None, field: str = "components",
+                          allow_body: bool = True) -> list[dict[str, str]]:
+    """Meta's send rules for a template's non-body parts (META.md §4), checked before the send so a bad one is
+    a 400 naming the field instead of a failed message: a media header needs its media; a dynamic URL button,
+    a copy-code button and an authentication (OTP) button need their parameter; a limited-time offer with an
+    expiry needs expiration_time_ms; a carousel needs one card per template card, each with its header media
+    and button parameters. Strings holding a campaign's `{{contact.…}}` are taken as filled. Returns errors."""
+    errors = _Errors()
+    tpl = _parts(template_components)
+    components = components or []
+    if not isinstance(components, list) or not all(isinstance(c, dict) for c in components):
+        return [{"field": field, "message": "components must be a list of Meta-shaped component objects."}]
+    sent: dict[str, tuple[int, dict]] = {}
+    buttons: list[tuple[int, dict]] = []
+    for position, comp in enumerate(components):
+        kind = str(comp.get("type") or "").lower()
+        where = f"{field}[{position}]"
+        if kind == "button":
+            buttons.append((position, comp))
+        elif kind in ("header", "body", "limited_time_offer", "carousel"):
+            if kind in sent:
+                errors.add(f"{where}.type", f"Only one {kind} component.")
+            sent[kind] = (position, comp)
+            if kind == "body" and not allow_body:
+                errors.add(f"{where}.type", "The body's parameters are the campaign's variables.")
+        else:
+            errors.add(f"{where}.type", "type must be header, body, button, limited_time_offer or carousel.")
+    header = tpl.get("HEADER")
+    fmt = str((header or {}).get("format") or "TEXT").upper() if header else ""
+    if fmt in MEDIA_HEADER_FORMATS:
+        if "header" not in sent:
+            errors.add(field, f"The template's header is {fmt}: send a header component with the media.")
+        else:
+            position, comp = sent["header"]
+            _media_param(comp.get("parameters"), fmt, field=f"{field}[{position}].parameters", errors=errors)
+    elif fmt == "LOCATION" and "header" not in sent:
+        errors.add(field, "The template's header is a location: send a header component with it.")
+    elif "header" in sent and not (fmt == "TEXT" and "{{" in str((header or {}).get("text") or "")) \
+            and fmt != "LOCATION":
+        errors.add(f"{field}[{sent['header'][0]}].type", "The template's header takes no parameters.")
+    tpl_buttons = (tpl.get("BUTTONS") or {}).get("buttons") or []
+    _buttons_check(tpl_buttons, buttons, field=field, errors=errors)
+    lto = (tpl.get("LIMITED_TIME_OFFER") or {}).get("limited_time_offer") or {}
+    if "limited_time_offer" in sent:
+        position, comp = sent["limited_time_offer"]
+        params = comp.get("parameters")
+        first = params[0] if isinstance(params, list) and params and isinstance(params[0], dict) else {}
+        expiry = (first.get("limited_time_offer") or {}).get("expiration_time_ms") \
+            if isinstance(first.get("limited_time_offer"), dict) else None
+        if "LIMITED_TIME_OFFER" not in tpl:
+            errors.add(f"{field}[{position}].type", "The template has no limited-time offer.")
+        elif not (isinstance(expiry, int) and not isinstance(expiry, bool) and expiry > 0) and "{{" not in str(expiry):
+            errors.add(f"{field}[{position}].parameters", "Send [{\"type\": \"limited_time_offer\", "
+                       "\"limited_time_offer\": {\"expiration_time_ms\": <Unix time in ms>}}].")
+    elif lto.get("has_expiration"):
+        errors.add(field, "The template's offer expires: send a limited_time_offer component with "
+                          "expiration_time_ms.")
+    cards = (tpl.get("CAROUSEL") or {}).get("cards") or []
+    if cards:
+        if "carousel" not in sent:
+            errors.add(field, f"The template is a carousel of {len(cards)} cards: send a carousel component.")
+        else:
+            position, comp = sent["carousel"]
+            given = comp.get("cards")
+            where = f"{field}[{position}].cards"
+            if not isinstance(given, list) or len(given) != len(cards):
+                errors.add(where, f"Send exactly {len(cards)} cards, one per card of the template.")
+            else:
+                for i, (card, tpl_card) in enumerate(zip(given, cards, strict=True)):
+                    if not isinstance(card, dict) or card.get("card_index") != i:
+                        errors.add(f"{where}[{i}].card_index", f"Cards go in order: card_index {i}.")
+                        continue
+                    errors.items += send_components_check(
+                        template_components=(tpl_card or {}).get("components") or [],
+                        components=card.get("components") or [], field=f"{where}[{i}].components")
+    elif "carousel" in sent:
+        errors.add(f"{field}[{sent['carousel'][0]}].type", "The template is not a carousel.")
+    return errors.items

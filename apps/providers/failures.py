@@ -233,3 +233,22 @@ def failure_public(*, code: str | None, upstream_code: int | None) -> dict:
     """The `reason`, `description` and `action` of error objects (API, events, inbox, reports)."""
     row = failure_explain(code=code, upstream_code=upstream_code)
     return {"reason": row.reason, "description": row.sentence, "action": row.action}
+
+
+_RETRY_WORDS = {NO: "no", BACKOFF: "yes, with backoff", GROWING: "yes, on a growing schedule inside the validity window",
+                LATER: "no (waits for a change at Meta)"}
+
+
+def failures_table_markdown() -> str:
+    """The taxonomy as a Markdown table (code → Reach code → reason → action → retried), for notes and docs:
+    `python manage.py failures_table`. Meta's 200–299 permission range is one row."""
+    lines = ["| Meta code | Reach code | reason | sentence | action | retried |", "|---|---|---|---|---|---|"]
+
+    def row(label: str, f: Failure) -> str:
+        cells = [label, f"`{f.code}`", f"`{f.reason}`", f.sentence, f.action, _RETRY_WORDS[f.retry]]
+        return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
+
+    for code in sorted(META_FAILURES):
+        lines.append(row(str(code), META_FAILURES[code]))
+    lines.append(row("200–299", _API_PERMISSION))
+    return "\n".join(lines) + "\n"

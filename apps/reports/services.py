@@ -162,3 +162,19 @@ def _all_hours(workspace_id: str) -> list[datetime]:
             value = datetime.fromisoformat(value).replace(tzinfo=UTC)
         out.append(value.astimezone(UTC))
     return sorted(out)
+
+
+def contact_days_merge(*, workspace_id: str, survivor_id: str, absorbed_id: str) -> dict[str, int]:
+    """A contact merge (core.hooks contact merger): the absorbed contact's days count as the survivor's, so
+    unique_contacts counts the person once; a day both already had (contact_day_unique) is kept once."""
+    moved = dropped = 0
+    dims = ("day", "direction", "phone_number_id", "template_id", "campaign_id", "category", "country")
+    for row in ContactDay.objects.filter(workspace_id=workspace_id, contact_id=absorbed_id).order_by("pk"):
+        same = {d: getattr(row, d) for d in dims}
+        if ContactDay.objects.filter(workspace_id=workspace_id, contact_id=survivor_id, **same).exists():
+            row.delete()
+            dropped += 1
+        else:
+            ContactDay.objects.filter(pk=row.pk).update(contact_id=survivor_id)
+            moved += 1
+    return {"moved": moved, "dropped": dropped}

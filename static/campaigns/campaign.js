@@ -9,7 +9,7 @@
     ["total", "Recipients"], ["pending", "Waiting"], ["queued", "Queued"], ["sent", "Sent"],
     ["delivered", "Delivered"], ["read", "Read"], ["failed", "Failed"], ["skipped_opted_out", "Skipped: opted out"],
     ["skipped_invalid", "Skipped: no phone"], ["skipped_missing_variable", "Skipped: missing data"],
-    ["deferred_tier_limit", "Held: daily limit"], ["expired", "Expired"], ["canceled", "Canceled"]
+    ["skipped_blocked", "Skipped: blocked"], ["deferred_tier_limit", "Held: daily limit"], ["expired", "Expired"], ["canceled", "Canceled"]
   ];
   var timer = null;
   var failures = 0;
@@ -31,7 +31,7 @@
     dl.textContent = "";
     LABELS.forEach(function (pair) {
       var value = stats[pair[0]] || 0;
-      if (!value && ["skipped_invalid", "skipped_missing_variable", "deferred_tier_limit", "expired", "canceled"].indexOf(pair[0]) >= 0) return;
+      if (!value && ["skipped_invalid", "skipped_missing_variable", "skipped_blocked", "deferred_tier_limit", "expired", "canceled"].indexOf(pair[0]) >= 0) return;
       var box = el("div");
       box.appendChild(el("dt", {}, pair[1]));
       box.appendChild(el("dd", {}, fmt(value)));
@@ -49,7 +49,7 @@
       label.textContent = "Scheduled to start " + new Date(data.schedule_at).toLocaleString() + " (your time).";
       return;
     }
-    var sendable = stats.total - stats.skipped_opted_out - stats.skipped_invalid - stats.skipped_missing_variable;
+    var sendable = stats.total - stats.skipped_opted_out - stats.skipped_invalid - stats.skipped_missing_variable - (stats.skipped_blocked || 0);
     var denom = Math.max(sendable, 1);
     var done = stats.sent + stats.failed;
     var pct = function (n) { return Math.min(100, 100 * n / denom).toFixed(1) + "%"; };
@@ -158,6 +158,7 @@
           ["Skipped: opted out", fmt(d.skipped.opted_out)],
           ["Skipped: invalid or missing number", fmt(d.skipped.invalid_number)],
           ["Skipped: missing variable data", fmt(d.skipped.missing_variable)],
+          ["Skipped: blocked", fmt(d.skipped.blocked)],
           ["Over the daily tier limit (" + d.messaging_tier + ")", fmt(d.skipped.over_tier_limit)],
           ["Duplicates in the uploaded list", fmt(d.skipped.duplicate)],
           ["Already handled by this campaign", fmt(d.skipped.already_handled)],

@@ -352,6 +352,7 @@
     if (c.context && c.context.id) html += ""; // quoted messages show as plain replies
     if (c.referral) html += referralHtml(c.referral);
     if (c.flow_response) return html + flowHtml(c.flow_response);
+    if (m.template_view) return html + templateCardHtml(m.template_view);
     html += mediaHtml(m);
     if (m.type === "location") {
       const lat = c.latitude, lng = c.longitude;
@@ -370,6 +371,40 @@
     if (m.type === "interactive" && m.direction === "outbound") {
       const opts = (c.buttons || []).map((b) => b.title).concat(c.button ? [c.button] : []);
       if (opts.length) html += `<div class="interactive-opts">${opts.map((t) => `<span>${esc(t)}</span>`).join("")}</div>`;
+    }
+    return html;
+  }
+  // A sent template drawn as the customer sees it: header media, offer strip, body, footer, buttons with
+  // their codes and links, carousel cards (the server's template_view).
+  function tplHeaderHtml(h) {
+    if (!h) return "";
+    if (h.format === "TEXT") return h.text ? `<div class="tpl-header-text">${esc(h.text)}</div>` : "";
+    if (h.format === "IMAGE" && h.link) return `<img class="tpl-media" src="${esc(h.link)}" alt="Header image" loading="lazy" referrerpolicy="no-referrer">`;
+    const label = { IMAGE: "Image", VIDEO: "Video", GIF: "GIF", DOCUMENT: "Document", LOCATION: "Location" }[h.format] || h.format;
+    return `<div class="tpl-media tpl-media-box" title="${esc(h.link || "")}">${esc(label)}${h.filename ? " · " + esc(h.filename) : ""}</div>`;
+  }
+  function tplButtonHtml(b) {
+    if (b.type === "COPY_CODE" || b.type === "OTP") {
+      return `<button type="button" class="tpl-btn tpl-copy" data-code="${esc(b.code || "")}" title="Copies ${esc(b.code || "")}">${esc(b.text)}${b.code ? ` <code>${esc(b.code)}</code>` : ""}</button>`;
+    }
+    if (b.type === "URL") return `<a class="tpl-btn" href="${esc(b.url || "#")}" target="_blank" rel="noopener" title="${esc(b.url || "")}">↗ ${esc(b.text)}</a>`;
+    if (b.type === "PHONE_NUMBER") return `<span class="tpl-btn" title="${esc(b.phone_number || "")}">☎ ${esc(b.text)}</span>`;
+    return `<span class="tpl-btn">↩ ${esc(b.text)}</span>`;
+  }
+  function tplButtonsHtml(list) {
+    return list && list.length ? `<div class="tpl-buttons">${list.map(tplButtonHtml).join("")}</div>` : "";
+  }
+  function templateCardHtml(v) {
+    let html = `<div class="tpl-card">${tplHeaderHtml(v.header)}`;
+    if (v.offer) {
+      const ends = v.offer.expires_at_ms ? new Date(v.offer.expires_at_ms).toLocaleString() : "";
+      html += `<div class="tpl-offer"><strong>${esc(v.offer.text)}</strong>${ends ? `<br><span class="muted">Offer ends ${esc(ends)}</span>` : ""}</div>`;
+    }
+    if (v.body) html += `<div class="text">${esc(v.body)}</div>`;
+    if (v.footer) html += `<div class="tpl-footer muted">${esc(v.footer)}</div>`;
+    html += tplButtonsHtml(v.buttons) + "</div>";
+    if (v.cards && v.cards.length) {
+      html += `<div class="tpl-cards" aria-label="Carousel">${v.cards.map((card) => `<div class="tpl-card tpl-cell">${tplHeaderHtml(card.header)}${card.body ? `<div class="text">${esc(card.body)}</div>` : ""}${tplButtonsHtml(card.buttons)}</div>`).join("")}</div>`;
     }
     return html;
   }
@@ -941,6 +976,12 @@
     const box = $("messages");
     S.pinned = box.scrollHeight - box.scrollTop - box.clientHeight < 80;
     if (box.scrollTop < 60) loadOlder();
+  });
+  // A copy-code or authentication button in a sent template copies its code, as it does on the phone.
+  $("thread-pane").addEventListener("click", (e) => {
+    const btn = e.target.closest && e.target.closest(".tpl-copy");
+    if (!btn || !btn.dataset.code || !navigator.clipboard) return;
+    navigator.clipboard.writeText(btn.dataset.code).then(() => { btn.classList.add("copied"); setTimeout(() => btn.classList.remove("copied"), 1200); }, () => null);
   });
   $("back-to-list").addEventListener("click", () => setPane("list"));
   $("show-contact").addEventListener("click", () => setPane($("inbox").dataset.pane === "contact" ? "thread" : "contact"));

@@ -89,6 +89,7 @@ def test_bsuid_customer_ad_entry_flow_answers_failure_reason_and_block(served, b
     failure = page.wait_for_selector(".fail-reason[data-reason='user_stopped_marketing']")
     assert "turned off marketing messages" in failure.inner_text()
     assert "What to do: Do not send marketing to them" in failure.inner_text()
+    page.wait_for_selector("#side-pane:has-text('@ana.garden')")  # the contact pane loads after the thread
     side = page.inner_text("#side-pane")
     assert "@ana.garden" in side and f"No phone · {BSUID}" in side
     _shots(page, "inbox_bsuid_referral_flow_failure")

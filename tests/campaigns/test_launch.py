@@ -342,7 +342,7 @@ def test_stats_are_one_query(tenant, workspace, number, template, django_assert_
         stats = selectors.campaign_stats(campaign=campaign)
     assert stats == {"total": 5, "pending": 0, "deferred_tier_limit": 0, "queued": 2, "sent": 2, "delivered": 2,
                      "read": 2, "failed": 1, "skipped_opted_out": 0, "skipped_not_opted_in": 0, "skipped_invalid": 0,
-                     "skipped_missing_variable": 0, "expired": 0, "canceled": 0}
+                     "skipped_missing_variable": 0, "skipped_blocked": 0, "expired": 0, "canceled": 0}
 
 
 def test_queued_messages_do_not_go_out_after_the_window(tenant, workspace, number, template, small_batches):

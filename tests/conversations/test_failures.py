@@ -203,3 +203,17 @@ def test_a_sync_meta_error_from_fakemeta_is_explained(workspace, settings):
     finally:
         fake.stop()
         registry.reset_for_tests()
+
+
+def test_the_failures_table_command_lists_every_documented_code_with_reason_action_and_retry():
+    import io
+
+    from django.core.management import call_command
+
+    out = io.StringIO()
+    call_command("failures_table", stdout=out)
+    rows = {line.split(" | ")[0].strip("| "): line for line in out.getvalue().splitlines()[2:]}
+    assert {str(c) for c in DOCUMENTED} <= set(rows) and "200–299" in rows
+    assert f"`{META_FAILURES[131049].reason}`" in rows["131049"] and rows["131049"].endswith(
+        "yes, on a growing schedule inside the validity window |")
+    assert rows["131026"].endswith("| no |") and rows["130429"].endswith("| yes, with backoff |")

@@ -83,7 +83,10 @@ def test_body_and_url_button_links_and_the_api(workspace, live_api, settings):
     links = {lk.url: lk for lk in TrackedLink.objects.filter(message_id=m.pk)}
     assert set(links) == {SALE, "https://b.example/"} and links[SALE].contact_id == m.contact_id
 
-    template(workspace, number.waba, name="promo_btn", body="Hi {{1}}")
+    btn = template(workspace, number.waba, name="promo_btn", body="Hi {{1}}")
+    btn.components = [*btn.components, {"type": "BUTTONS", "buttons": [  # a URL button ending in our /l/ + code
+        {"type": "URL", "text": "See the sale", "url": "http://testserver/l/{{1}}"}]}]
+    btn.save(update_fields=["components"])
     r = live_api.post("/api/v1/messages", {"to": "+15557654321", "template": {
         "name": "promo_btn", "language": "en", "variables": ["Ann"],
         "components": [{"type": "button", "sub_type": "url", "index": "0",

@@ -44,7 +44,7 @@ def campaign_out(campaign: Campaign, stats: dict | None) -> dict:
         "template": {"name": campaign.template_name, "language": campaign.template_language,
                      "category": campaign.template.category},
         "audience_id": campaign.audience_id, "phone_number_id": campaign.phone_number_id,
-        "variables": campaign.variables,
+        "variables": campaign.variables, "components": campaign.components,
         "schedule_at": _ts(campaign.schedule_at), "valid_until": _ts(campaign.valid_until),
         "started_at": _ts(campaign.started_at), "paused_at": _ts(campaign.paused_at),
         "pause_reason": campaign.pause_reason or None, "auto_paused": campaign.auto_paused,
@@ -117,6 +117,8 @@ class CampaignOut(serializers.Serializer):
     audience_id = serializers.CharField()
     phone_number_id = serializers.CharField()
     variables = serializers.JSONField()
+    components = serializers.ListField(child=serializers.DictField(), help_text="Meta-shaped components as "
+                                       "given (strings may hold `{{contact.…}}`, filled per recipient).")
     schedule_at = serializers.DateTimeField(allow_null=True)
     valid_until = serializers.DateTimeField(allow_null=True)
     started_at = serializers.DateTimeField(allow_null=True)
@@ -217,12 +219,18 @@ class CampaignIn(serializers.Serializer):
     class CampaignTemplateIn(serializers.Serializer):
         name = serializers.CharField(max_length=512)
         language = serializers.CharField(max_length=15)
+        components = serializers.ListField(
+            child=serializers.DictField(), required=False,
+            help_text="Meta-shaped send components (header media, URL-button and copy-code parameters, an offer's "
+                      "expiration_time_ms, carousel cards); any string may hold `{{contact.…}}` like `variables`.")
 
     name = serializers.CharField(max_length=200)
     template = CampaignTemplateIn()
     audience_id = serializers.CharField(max_length=40)
     phone_number_id = serializers.CharField(max_length=64, required=False, allow_blank=True)
     variables = serializers.JSONField(required=False)
+    components = serializers.ListField(child=serializers.DictField(), required=False,
+                                       help_text="The same as template.components (either place).")
     schedule_at = serializers.DateTimeField(required=False, allow_null=True)
     valid_until = serializers.DateTimeField(required=False, allow_null=True)
 
@@ -237,7 +245,10 @@ class CampaignListView(ApiView):
     `{{contact.email}}`, `{{contact.external_id}}`, `{{contact.custom_fields.KEY}}`; a default after a pipe,
     `{{contact.name|there}}`, is used when the value is blank. A recipient whose variable renders empty with no
     default is skipped (`skipped_missing_variable`). No `schedule_at`: draft; with it: scheduled.
-    `valid_until`: recipients not yet sent by then expire instead of going out late."""
+    `valid_until`: recipients not yet sent by then expire instead of going out late.
+    `template.components` (or `components`): Meta-shaped send components for header media, dynamic URL buttons,
+    copy codes, a limited-time offer's `expiration_time_ms` and carousel cards, checked against the approved
+    template at creation; their strings take the same `{{contact.…}}` expressions, filled per recipient."""
 
     scopes = {"GET": READ, "POST": WRITE}
     InputSerializer = CampaignIn
@@ -264,7 +275,19 @@ class CampaignListView(ApiView):
                      "name": "November promo", "template": {"name": "promo_nov", "language": "en"},
                      "audience_id": "aud_01HNQX2P8Y9R3T4V5W6Z7A8B9C",
                      "variables": {"1": "{{contact.name|there}}", "2": "{{contact.custom_fields.city}}"},
-                     "schedule_at": "2030-01-01T09:00:00Z"})])
+                     "schedule_at": "2030-01-01T09:00:00Z"}), OpenApiExample(
+                 "campaign with components", request_only=True, value={
+                     "name": "Flash sale", "template": {"name": "flash_sale", "language": "en", "components": [
+                         {"type": "header", "parameters": [{"type": "image", "image": {
+                             "link": "https://cdn.example.com/sale.jpg"}}]},
+                         {"type": "limited_time_offer", "parameters": [{"type": "limited_time_offer",
+                          "limited_time_offer": {"expiration_time_ms": 1924992000000}}]},
+                         {"type": "button", "sub_type": "copy_code", "index": "0", "parameters": [
+                             {"type": "coupon_code", "coupon_code": "{{contact.custom_fields.code}}"}]},
+                         {"type": "button", "sub_type": "url", "index": "1", "parameters": [
+                             {"type": "text", "text": "{{contact.external_id}}"}]}]},
+                     "audience_id": "aud_01HNQX2P8Y9R3T4V5W6Z7A8B9C",
+                     "variables": {"1": "{{contact.first_name|there}}"}})])
     def post(self, request):
         data = CampaignIn(data=request.data)
         data.is_valid(raise_exception=True)

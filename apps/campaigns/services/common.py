@@ -14,10 +14,11 @@ S = Campaign.Status
 R = CampaignRecipient.Status
 
 
-def _template_render(*, template: MessageTemplate, variables: list | dict | None) -> str:
+def _template_render(*, template: MessageTemplate, variables: list | dict | None,
+                     components: list | None = None) -> str:
     from apps.message_templates.services import template_render
 
-    return template_render(template=template, variables=variables)
+    return template_render(template=template, variables=variables, components=components)
 
 
 def _window(campaign: Campaign) -> int:

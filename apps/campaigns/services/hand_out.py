@@ -24,7 +24,8 @@ logger = logging.getLogger("reach.campaigns")
 
 # --- launch: handing batches to the dispatcher -------------------------------------------------------
 
-_SKIP_STATUS = {policy.INVALID_NUMBER: R.SKIPPED_INVALID, policy.OPTED_OUT: R.SKIPPED_OPTED_OUT,
+_SKIP_STATUS = {policy.INVALID_NUMBER: R.SKIPPED_INVALID, policy.BLOCKED: R.SKIPPED_BLOCKED,
+                policy.OPTED_OUT: R.SKIPPED_OPTED_OUT,
                 policy.NOT_OPTED_IN: R.SKIPPED_NOT_OPTED_IN,
                 policy.MISSING_VARIABLE: R.SKIPPED_MISSING_VARIABLE}
 
@@ -154,8 +155,10 @@ def _sql_plan(*, campaign: Campaign, compiled: dict) -> dict | None:
         return None
     from apps.links.services import has_track
 
-    if has_track(campaign.variables):
+    if has_track(campaign.variables) or has_track(campaign.components):
         return None  # tracked links are made per recipient by the writer's Python form
+    if campaign.components:
+        return None  # components (header media, buttons, cards…) are filled per recipient in Python
     render = variables.sql_render(compiled) if compiled else None
     if render is None:
         body_parts: list[str | int] = [_template_render(template=campaign.template, variables=None)]
@@ -202,16 +205,17 @@ def _hand_out_sql(*, campaign: Campaign, plan: dict, rows: list[tuple], now: dat
     ctes = [
         (f"_b AS MATERIALIZED (SELECT v.ord, v.rid, v.phone AS to_phone, v.cost, r.contact_id, "  # noqa: S608
          "r.status AS old_status, "
-         f"c.id IS NULL OR coalesce(v.phone, '') = '' AS _invalid, coalesce(NOT c.opted_in, false) AS _opted_out, "
+         f"c.id IS NULL OR coalesce(v.phone, '') = '' AS _invalid, c.blocked_at IS NOT NULL AS _blocked, "
+         "coalesce(NOT c.opted_in, false) AS _opted_out, "
          "c.opted_in IS NULL AS _no_opt_in, "
          f"r.contact_id = ANY(%s::text[]) AS _free{''.join(value_cols)}, coalesce({missing_sql}, false) AS _missing "
          "FROM unnest(%s::bigint[], %s::text[], %s::numeric[]) WITH ORDINALITY AS v(rid, phone, cost, ord) "
          f"JOIN {table} r ON r.id = v.rid LEFT JOIN {Contact._meta.db_table} c ON c.id = r.contact_id)",
          [list(free), *value_params, *missing_params, [r[0] for r in rows], addresses, costs]),
         # policy.recipient_classify as SQL (pinned to it by tests/campaigns/test_hand_out_sql.py).
-        ("_c AS MATERIALIZED (SELECT _b.*, CASE WHEN _invalid THEN %s WHEN %s AND _opted_out THEN %s "
-         "WHEN %s AND _no_opt_in THEN %s WHEN _missing THEN %s END AS _skip FROM _b)",
-         [R.SKIPPED_INVALID.value, marketing, R.SKIPPED_OPTED_OUT.value, requires_opt_in,
+        ("_c AS MATERIALIZED (SELECT _b.*, CASE WHEN _invalid THEN %s WHEN _blocked THEN %s "
+         "WHEN %s AND _opted_out THEN %s WHEN %s AND _no_opt_in THEN %s WHEN _missing THEN %s END AS _skip FROM _b)",
+         [R.SKIPPED_INVALID.value, R.SKIPPED_BLOCKED.value, marketing, R.SKIPPED_OPTED_OUT.value, requires_opt_in,
           R.SKIPPED_NOT_OPTED_IN.value, R.SKIPPED_MISSING_VARIABLE.value]),
         # Quota in recipient order: only rows that would go out and are not free use it, as in Python.
         ("_q AS MATERIALIZED (SELECT _c.*, CASE WHEN _skip IS NOT NULL THEN _skip "
@@ -248,17 +252,22 @@ def _hand_out_python(*, campaign: Campaign, compiled: dict, batch: list[Campaign
     headroom, free = _tier_budget(campaign=campaign, contact_ids=list(contacts), now=now)
     category = campaign.template.category
     requires_opt_in = marketing_requires_opt_in(workspace=campaign.workspace)
+    parts = variables.compile_components(campaign.components)
     rows, handed, changed = [], [], []
     for recipient in batch:
         contact = contacts.get(recipient.contact_id)
-        rendered = None
+        rendered = components = None
         address = contact_address(contact)
         if address and compiled:
             rendered = variables.render(compiled, variables.contact_values(contact))
+        if address and parts:
+            components = variables.render_components(parts, variables.contact_values(contact))
+        missing = (bool(compiled) and rendered is None) or (bool(parts) and components is None)
         skip = policy.recipient_classify(phone=address or None,
                                          opted_in=policy.contact_opted_in(contact), requires_opt_in=requires_opt_in,
                                          category=category,
-                                         missing_variable=bool(compiled) and rendered is None)
+                                         missing_variable=missing,
+                                         blocked=contact is not None and contact.blocked_at is not None)
         new_status = _SKIP_STATUS.get(skip)
         if new_status is None:
             if headroom is not None and recipient.contact_id not in free and headroom <= 0:
@@ -269,7 +278,8 @@ def _hand_out_python(*, campaign: Campaign, compiled: dict, batch: list[Campaign
                 rows.append({
                     "contact": contact,
                     "variables": rendered,
-                    "body": _template_render(template=campaign.template, variables=rendered),
+                    "components": components,
+                    "body": _template_render(template=campaign.template, variables=rendered, components=components),
                     "expires_at": campaign.valid_until,
                 })
                 handed.append(recipient)

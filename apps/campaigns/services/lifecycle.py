@@ -64,10 +64,20 @@ def campaign_create(*, tenant: Tenant, data: dict, now: datetime | None = None) 
     compiled = variables.compile_spec(data.get("variables"))
     if compiled and not variables.is_positional(compiled) and any(k.isdigit() for k in compiled):
         raise ValidationFailed("variables keys are either all numbers or all names.", field="variables")
-    # TEMPLATE_VARIABLE_COUNT_MISMATCH when the spec does not fit the template's placeholders.
+    # Components as a send takes them (template.components), or beside `variables` at the top level.
+    raw_components = template_spec.get("components")
+    if raw_components is None:
+        raw_components = data.get("components")
+    components = variables.compile_components(raw_components)
+    if compiled and any(str(c.get("type", "")).lower() == "body" for c in components.shape):
+        raise ValidationFailed("Give the body's values as variables or as a body component, not both.",
+                               field="template.components")
+    # The components' send rules (VALIDATION_FAILED), then TEMPLATE_VARIABLE_COUNT_MISMATCH when the spec does
+    # not fit the template's placeholders.
     template, _ = policy.template_resolve(workspace=workspace, number=phone_number, content={
         "name": str(template_spec["name"]), "language": str(template_spec["language"]),
-        "variables": variables.sample_values(compiled) if compiled else None})
+        "variables": variables.sample_values(compiled) if compiled else None,
+        "components": variables.sample_components(components)})
     schedule_at = _parse_time(data.get("schedule_at"), field="schedule_at")
     valid_until = _parse_time(data.get("valid_until"), field="valid_until")
     if schedule_at is not None and schedule_at <= now:
@@ -80,6 +90,7 @@ def campaign_create(*, tenant: Tenant, data: dict, now: datetime | None = None) 
     return Campaign.objects.create(
         workspace=workspace, name=name[:200], audience=audience, phone_number=phone_number, template=template,
         template_name=template.name, template_language=template.language, variables=raw_vars,
+        components=components.shape,
         status=S.SCHEDULED if schedule_at else S.DRAFT, schedule_at=schedule_at, valid_until=valid_until,
         created_by=tenant.actor_label,
     )

@@ -28,25 +28,29 @@ def campaign_preflight(*, campaign: Campaign, now: datetime | None = None) -> di
     template = campaign.template
     refusal = policy.campaign_refusal(campaign=campaign)
     compiled = variables.compile_spec(campaign.variables)
+    parts = variables.compile_components(campaign.components)
     audience_qs = selectors.audience_contacts(workspace=workspace, audience=campaign.audience)
     already = set()
     if campaign.materialized_at:
         already = set(CampaignRecipient.objects.filter(campaign=campaign).exclude(
             status__in=(R.PENDING, R.DEFERRED)).values_list("contact_id", flat=True))
     requires_opt_in = marketing_requires_opt_in(workspace=workspace)
-    counts = {"opted_out": 0, "not_opted_in": 0, "invalid_number": 0, "missing_variable": 0, "already_handled": 0,
+    counts = {"blocked": 0, "opted_out": 0, "not_opted_in": 0, "invalid_number": 0, "missing_variable": 0,
+              "already_handled": 0,
               "duplicate": int((campaign.audience.import_report or {}).get("duplicates", 0)),
               "rejected_in_upload": int((campaign.audience.import_report or {}).get("rejected_count", 0))}
     eligible: list[tuple[str, str]] = []
-    for contact in audience_qs.values(*variables.CONTACT_VALUE_FIELDS, "opted_in", "bsuid").iterator(chunk_size=5000):
+    fields = (*variables.CONTACT_VALUE_FIELDS, "opted_in", "bsuid", "blocked_at")
+    for contact in audience_qs.values(*fields).iterator(chunk_size=5000):
         if contact["id"] in already:
             counts["already_handled"] += 1
             continue
         skip = policy.recipient_classify(
             phone=contact["phone"] or contact["bsuid"], opted_in=contact["opted_in"], requires_opt_in=requires_opt_in,
             category=template.category,
-            missing_variable=bool(compiled) and bool(contact["phone"] or contact["bsuid"])
-            and variables.render(compiled, contact) is None)
+            missing_variable=bool(contact["phone"] or contact["bsuid"]) and (
+                (bool(compiled) and variables.render(compiled, contact) is None)
+                or (bool(parts) and variables.render_components(parts, contact) is None)), blocked=contact["blocked_at"] is not None)
         if skip is None:
             eligible.append((contact["id"], contact["phone"] or contact["bsuid"]))
         else:

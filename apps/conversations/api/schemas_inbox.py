@@ -84,6 +84,10 @@ class ThreadMessageOut(serializers.Serializer):
     sent_by_user = UserBriefOut(allow_null=True)
     reply_to_id = serializers.CharField(allow_null=True)
     error = MessageErrorSerializer(allow_null=True)
+    template_view = serializers.JSONField(
+        required=False, help_text="Templates only: what the customer sees — header (text or media kind and link), "
+        "offer (text, expires_at_ms), body, footer, buttons (type, text, and the code, URL or phone number they "
+        "carry), cards (carousels), category.")
 
 
 class ThreadPageOut(serializers.Serializer):

@@ -268,6 +268,11 @@ def message_to_dict(message: Message) -> dict:
         "reply_to_id": message.reply_to_id,
         "error": None,
     }
+    if message.type == "template" and message.template_id:
+        from apps.message_templates.selectors import template_view
+
+        # The template as the customer sees it (header media, offer, buttons with their codes and URLs, cards).
+        data["template_view"] = template_view(template=message.template, content=message.content)
     if message.status == Message.Status.FAILED or message.error_code:
         from apps.providers.failures import failure_public
 
@@ -281,7 +286,7 @@ def conversation_messages(*, conversation: Conversation, before_id: str | None =
                           after_id: str | None = None, limit: int = 50) -> list[Message]:
     """Newest first; `before_id` pages back in history, `after_id` fetches what is newer (catch-up)."""
     qs = Message.objects.filter(workspace_id=conversation.workspace_id, conversation=conversation)
-    qs = qs.select_related("media", "sent_by_user")
+    qs = qs.select_related("media", "sent_by_user", "template")
     if before_id:
         qs = qs.filter(pk__lt=before_id)
     if after_id:

@@ -256,7 +256,8 @@ def message_write_guarded(ctx: SendContext, *, guard: tuple[str, list], sent_by:
 def messages_enqueue_bulk(*, workspace: Workspace, phone_number: PhoneNumber, template, rows: list[dict],
                           campaign_id: str, now: datetime | None = None) -> list[str]:
     """Campaign fan-out: one transaction, bulk inserts, queued rows the dispatcher drains fairly.
-    rows: [{"contact": Contact, "variables": list|dict, "body": rendered text, "expires_at": datetime|None}]
+    rows: [{"contact": Contact, "variables": list|dict, "components": Meta's send shape (optional), "body": rendered
+    text, "expires_at": datetime|None}]
     ("expires_at" only shortens the maximum age). Whether each may go was decided by the caller
     (policy.campaign_check and policy.recipient_classify); the batch reserves its total cost. No
     per-message creation event (a campaign of 100k would write 100k events); status changes from the
@@ -279,6 +280,8 @@ def messages_enqueue_bulk(*, workspace: Workspace, phone_number: PhoneNumber, te
             content = {"name": template.name, "language": template.language}
             if row.get("variables") is not None:
                 content["variables"] = row["variables"]
+            if row.get("components"):
+                content["components"] = row["components"]
             tracker = _rows_links_expand(row, content)
             trackers.append(tracker)
             messages.append(Message(
@@ -316,10 +319,12 @@ def _rows_links_expand(row: dict, content: dict):
     in `content` and the row's body."""
     from apps.links.services import LinkTracker, has_track
 
-    if not has_track(content.get("variables")):
+    if not has_track(content.get("variables")) and not has_track(content.get("components")):
         return None
     tracker = LinkTracker()
-    content["variables"] = tracker.expand(content["variables"], field="variables")
+    for key in ("variables", "components"):
+        if content.get(key) is not None:
+            content[key] = tracker.expand(content[key], field=key)
     row["body"] = tracker.expand_text(row.get("body", ""), field="variables")
     return tracker
 

@@ -20,6 +20,7 @@ from dataclasses import replace
 
 from apps.providers.base import default_http_status
 from apps.providers.simulator.checks import PayloadChecks
+from apps.providers.simulator.portfolio import PortfolioLimits
 from apps.providers.simulator.rules import (  # noqa: F401  (re-exported: the engine's public names)
     ERROR_DETAILS,
     ERROR_TEXT,
@@ -73,7 +74,7 @@ def library_components(name: str, category: str, button_inputs: list) -> list:
 
 
 # --- engine -------------------------------------------------------------------------------------------------
-class SimulatorEngine(PayloadChecks):
+class SimulatorEngine(PayloadChecks, PortfolioLimits):
     def __init__(self, *, config: SimConfig | None = None, state=None, clock: Callable[[], float] = time.time,
                  rng: random.Random | None = None, media_base_url: str = "https://sandbox.invalid",
                  media_secret: str | None = None):
@@ -164,6 +165,9 @@ class SimulatorEngine(PayloadChecks):
             if bsuid is not None and category == "authentication":
                 raise SimError(131062, details="Authentication templates cannot be sent to a business-scoped "
                                                "user id.")
+            last = self.state.get_window(pnid, to_digits)  # the portfolio's messaging limit (portfolio.py)
+            self.portfolio_admit(waba_id=waba_id, user=to_digits, now=now,
+                                 in_window=last is not None and now - last <= cfg.window_hours * 3600)
         if marketing:
             if mtype != "template":
                 raise SimError(131009, details="The Marketing Messages API sends templates only.")

@@ -9,7 +9,9 @@ GET|POST|DELETE /{v}/{waba_id}/message_templates; Embedded Signup's code exchang
 register and subscribed_apps (onboarding.py).
 Admin routes (tests, e2e, benchmarks): POST /_admin/inbound, /_admin/numbers, /_admin/templates,
 /_admin/templates/status, /_admin/window, /_admin/config, /_admin/signup, /_admin/faults ({"lose_answers": N}:
-the next N accepted sends are cut before their answer); GET /_admin/stats, /_admin/webhooks,
+the next N accepted sends are cut before their answer), /_admin/portfolio (a business portfolio's shared
+messaging limit, announced by business_capability_update); GET /_admin/stats, /_admin/webhooks,
+/_admin/portfolio/<business id>,
 /_admin/signup, /_admin/sends (sends per biz_opaque_callback_data: the ids sent more than once).
 Messenger / Instagram (simulator/social.py): POST /{v}/{page-or-ig-id}/messages for registered accounts;
 POST /_admin/social/accounts, /_admin/social/inbound; GET /_admin/social/sent.
@@ -479,6 +481,12 @@ class FakeMetaServer:
                                              click_component=str(data.get("click_component") or "cta"))
             self.schedule([Followup(0.0, payload)])
             return ok({"scheduled": True})
+        if route == "portfolio" and req.method == "POST":  # a portfolio's shared limit + business_capability_update
+            self.schedule(eng.portfolio_set(business_id=str(data["business_id"]), waba_ids=list(data["waba_ids"]),
+                                            limit=data["limit"], users=data.get("users")))
+            return ok({"success": True})
+        if parts[:1] == ["portfolio"] and len(parts) == 2:
+            return ok(eng.portfolio_state(parts[1]))
         if route == "requests":
             return ok({"requests": list(self.journal)})
         if route == "sends":  # per callback id: how many distinct ids were sent, and the ones sent twice or more

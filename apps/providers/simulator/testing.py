@@ -71,6 +71,16 @@ class FakeMetaHandle:
         if mps:
             self.configure(mps_overrides={**self.engine.config.mps_overrides, str(phone_number_id): mps})
 
+    def portfolio_set(self, *, business_id: str, waba_ids: list[str], limit, users: int | None = None) -> list[dict]:
+        """Set a portfolio's shared messaging limit; returns Meta's business_capability_update payloads (one per
+        WABA) for the caller to deliver (POST /_admin/portfolio schedules them to the webhook URL instead)."""
+        followups = self.call(self.engine.portfolio_set, business_id=business_id, waba_ids=waba_ids, limit=limit,
+                              users=users)
+        return [f.payload for f in followups]
+
+    def portfolio_state(self, business_id: str) -> dict:
+        return self.call(self.engine.portfolio_state, business_id)
+
     def seed_template(self, **kwargs) -> dict:
         return self.call(self.server.seed_template, **kwargs)
 
