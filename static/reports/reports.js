@@ -34,8 +34,11 @@
     charts[id] = new Chart($(id), config);
   }
 
-  const money = (v) => Number(v).toFixed(2);
-  const pct = (v) => (v === null || v === undefined) ? "–" : (v * 100).toFixed(1) + " %";
+  const moneyFmt = new Intl.NumberFormat(undefined, {minimumFractionDigits: 2, maximumFractionDigits: 2});
+  const money = (v) => moneyFmt.format(Number(v));  // grouped like the counts: 108,638.60
+  const pctFmt = new Intl.NumberFormat(undefined, {style: "percent", minimumFractionDigits: 1, maximumFractionDigits: 1});
+  const pct = (v) => (v === null || v === undefined) ? "–" : pctFmt.format(v);
+  let loading = 0;  // the latest load: an older answer arriving late is dropped
 
   function totals(rows, bill) {
     const sum = (k) => rows.reduce((a, r) => a + r[k], 0);
@@ -76,10 +79,13 @@
   async function load() {
     const err = $("range-error");
     err.hidden = true;
+    const mine = ++loading;
+    root.setAttribute("aria-busy", "true");  // dims the figures until the new range's answers are drawn
     try {
       const [daily, bill, byCategory, byCountry, byTemplate, byCampaign] = await Promise.all([
         get("messaging", "day"), get("billing", "day"), get("billing", "category"), get("billing", "country"),
         get("messaging", "template"), get("billing", "campaign")]);
+      if (mine !== loading) return;
       totals(daily, bill);
       const labels = daily.map((r) => r.group);
       draw("c-volume", {type: "bar", data: {labels, datasets: ["sent", "delivered", "read", "failed", "inbound"].map((k) => ({
@@ -103,8 +109,11 @@
       topTable("top-campaigns", byCampaign.filter((r) => r.group).sort((a, b) => Number(b.charged) - Number(a.charged)).slice(0, 8),
         (r) => [names.campaigns[r.group] || r.group, fmt.format(r.messages), money(r.charged)]);
     } catch (e) {
+      if (mine !== loading) return;
       err.textContent = fill(T.load_failed, {error: e.message});
       err.hidden = false;
+    } finally {
+      if (mine === loading) root.removeAttribute("aria-busy");
     }
   }
 
