@@ -341,9 +341,8 @@ _numbered_insert_sql: dict[tuple, tuple[str, list]] = {}
 def _numbered_insert_template(count: int, *, writes: list[str] = (), leading: str = "", guard: str = "",
                               data_sql: str = "", returning: str = "") -> tuple[str, list]:
     """(sql, fields): bump the counter by `count` and insert that many rows numbered from it, after the
-    data-modifying statements `writes` (whose parameters come first), named w0, w1, … in order: the
-    counter's WHERE reads each write's result, so they run to completion before it takes the workspace
-    row's lock.
+    data-modifying statements `writes` (whose parameters come first): the counter's WHERE reads each
+    write's result, so they run to completion before it takes the workspace row's lock.
 
     leading: the caller's CTEs (SQL), placed before `writes`, whose parameters come before theirs.
     guard: the name of one of them (at most one row) without whose row nothing is numbered
@@ -358,8 +357,7 @@ def _numbered_insert_template(count: int, *, writes: list[str] = (), leading: st
         selected = ", ".join(f"v.{f.column} || {data_sql}" if data_sql and f.attname == "data" else "v." + f.column
                              for f in fields)
         values = ", ".join([row] * count)
-        # A write that returns what a later write reads (e.g. the wallet's new state) brings its own RETURNING.
-        ctes = [f"w{i} AS ({write}{'' if ' RETURNING ' in write else ' RETURNING 1'})" for i, write in enumerate(writes)]
+        ctes = [f"w{i} AS ({write} RETURNING 1)" for i, write in enumerate(writes)]
         after_writes = "".join(f" AND (SELECT count(*) FROM w{i}) >= 0" for i in range(len(writes)))  # noqa: S608
         if guard:
             after_writes += f" AND EXISTS (SELECT 1 FROM {guard})"  # noqa: S608 - the caller's CTE name

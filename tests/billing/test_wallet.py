@@ -3,7 +3,6 @@ pricing exactly once, releases and refunds, the append-only ledger, the API and 
 
 from __future__ import annotations
 
-import contextlib
 import threading
 from decimal import Decimal
 
@@ -99,34 +98,6 @@ def test_the_one_statement_form_writes_what_the_plain_form_writes(workspace, num
     assert Wallet.objects.get(pk=workspace.pk).reserved == 2 * PRICE
     assert [e.type for e in Event.objects.filter(workspace=workspace).order_by("sequence")].count(
         "message.status_changed") == 2
-
-
-@pytest.mark.parametrize("atomic", [False, True], ids=["autocommit", "in-a-transaction"])
-def test_the_wallet_update_is_the_authority_when_the_statement_check_passed_on_stale_money(
-        workspace, number, monkeypatch, atomic):
-    """The one-statement form reads the wallet first without a lock (reserve_sql's check) and updates it at
-    the statement's end. When a concurrent send took the money in between, the UPDATE refuses: the whole
-    statement fails, nothing is kept, and the plain road answers 402. Simulated with a check that always
-    passes against an empty wallet."""
-    if connection.vendor != "postgresql":
-        pytest.skip("the one-statement form is PostgreSQL's")
-    from apps.billing.services import wallet as wallet_module
-
-    sending.message_send(tenant=_tenant(workspace), data=SEND)  # opens the conversation: one statement next
-    _set_available(workspace, PRICE - Decimal("0.0001"))
-    plain = wallet_module.reserve_sql
-
-    def stale(**kwargs):
-        return plain(**kwargs)._replace(check=(f"{kwargs['name']} AS (SELECT 1)", []))
-
-    monkeypatch.setattr(wallet_module, "reserve_sql", stale)
-    monkeypatch.setattr(services, "reserve_sql", stale)
-    counts = (Message.objects.count(), LedgerEntry.objects.count(), Event.objects.count())
-    with transaction.atomic() if atomic else contextlib.nullcontext():
-        with pytest.raises(Exception) as exc:
-            sending.message_send(tenant=_tenant(workspace), data=SEND)
-        assert exc.value.code == "INSUFFICIENT_BALANCE"
-        assert (Message.objects.count(), LedgerEntry.objects.count(), Event.objects.count()) == counts
 
 
 def test_low_balance_is_emitted_once_per_downward_crossing(workspace, number):

@@ -6,9 +6,7 @@ available = balance + credit_limit - reserved. A reservation that `available` ca
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from decimal import Decimal
-from typing import NamedTuple
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -111,48 +109,27 @@ def wallet_reserve(*, workspace: Workspace, amount: Decimal, message_id: str = "
           campaign_id=campaign_id, workspace=workspace)
 
 
-# What a reservation needs of the wallet row: `available` covers the amount, and the reservation does not take
-# `available` below the low-balance threshold (that one takes the plain road, which emits wallet.low_balance).
-_COVERS_SQL = ("balance + credit_limit - reserved - %s >= 0 AND NOT (balance + credit_limit - reserved >= "
-               "low_balance_threshold AND balance + credit_limit - reserved - %s < low_balance_threshold)")
-
-
-def reserve_sql(*, workspace: Workspace, amount: Decimal, message_id: str, name: str = "wr") -> ReserveSQL:
-    """wallet_reserve in the writer's one PostgreSQL statement, its lock taken as late as possible.
-
-    `check`: a CTE `name` (a plain read: no lock) with one row when the wallet covers `amount` (_COVERS_SQL);
-    the statement's other writes select from it, so without it nothing is written and the caller takes the
-    plain road, which refuses with the amounts (402) or emits wallet.low_balance.
-    `writes(after, update_name)`: the guarded UPDATE and its ledger row, placed after the other writes (`after`:
-    SQL that reads their results, so the wallet row's lock is held from the end of the statement only, not
-    across all of it as a leading UPDATE would be). The UPDATE re-checks _COVERS_SQL on the row's latest
-    version (READ COMMITTED); when a concurrent send took the money since `check` read it, the UPDATE has no
-    row, the ledger row's balance_after is NULL, and the NOT NULL column fails the whole statement: nothing
-    is kept, and the caller takes the plain road (ReserveRaced). Same rows as wallet_reserve (tests/billing)."""
+def reserve_sql(*, workspace: Workspace, amount: Decimal, message_id: str, name: str = "w") -> list[tuple[str, list]]:
+    """wallet_reserve as CTEs of one PostgreSQL statement (the writer's one-statement send): `name` is the
+    guarded UPDATE (one row, or none when available cannot cover `amount` OR the reservation would cross
+    the low-balance threshold: the caller then takes the plain road, which refuses or emits the event),
+    and the ledger row selects from it. Same rows as wallet_reserve (tests/billing pin it)."""
     amount = _money(amount)
     now = timezone.now()
     wallet_table, ledger_table = Wallet._meta.db_table, LedgerEntry._meta.db_table
-    check = (f"{name} AS (SELECT 1 FROM {wallet_table} WHERE workspace_id = %s AND {_COVERS_SQL})",  # noqa: S608
-             [workspace.pk, amount, amount])
-
-    def writes(*, after: str, update_name: str) -> list[tuple[str, list]]:
-        update = (f"UPDATE {wallet_table} SET reserved = reserved + %s, updated_at = %s "  # noqa: S608
-                  f"WHERE workspace_id = %s AND {_COVERS_SQL} AND EXISTS (SELECT 1 FROM {name}){after} "
-                  "RETURNING balance, reserved",
-                  [amount, now, workspace.pk, amount, amount])
-        ledger = (f"INSERT INTO {ledger_table} (id, workspace_id, kind, amount, balance_after, "  # noqa: S608
-                  "reserved_after, message_id, campaign_id, note, created_by, created_at) "
-                  f"SELECT %s, %s, %s, %s, {update_name}.balance, {update_name}.reserved, %s, '', '', '', %s "
-                  f"FROM (SELECT 1) _one LEFT JOIN {update_name} ON true WHERE EXISTS (SELECT 1 FROM {name})",
-                  [new_id("wtx"), workspace.pk, K.RESERVE.value, amount, message_id, now])
-        return [update, ledger]
-
-    return ReserveSQL(check=check, writes=writes)
-
-
-class ReserveSQL(NamedTuple):
-    check: tuple[str, list]
-    writes: Callable[..., list[tuple[str, list]]]
+    update = (
+        f"{name} AS (UPDATE {wallet_table} SET reserved = reserved + %s, updated_at = %s "  # noqa: S608
+        "WHERE workspace_id = %s AND balance + credit_limit - reserved - %s >= 0 "
+        "AND NOT (balance + credit_limit - reserved >= low_balance_threshold "
+        "AND balance + credit_limit - reserved - %s < low_balance_threshold) "
+        "RETURNING balance, reserved)",
+        [amount, now, workspace.pk, amount, amount])
+    ledger = (
+        f"{name}_ledger AS (INSERT INTO {ledger_table} (id, workspace_id, kind, amount, balance_after, "  # noqa: S608
+        "reserved_after, message_id, campaign_id, note, created_by, created_at) "
+        f"SELECT %s, %s, %s, %s, balance, reserved, %s, '', '', '', %s FROM {name})",
+        [new_id("wtx"), workspace.pk, K.RESERVE.value, amount, message_id, now])
+    return [update, ledger]
 
 
 def reservation_settle(*, workspace: Workspace, reserved: Decimal, charge: Decimal, message_id: str,

@@ -13,12 +13,11 @@ Fast forms that must write what the ORM form writes (tests/conversations/test_wr
 
 from __future__ import annotations
 
-import contextlib
 from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from apps.billing import services as billing
@@ -169,23 +168,13 @@ def _write_in_one_statement(ctx: SendContext, message: Message, *, conversation_
         event_append_with_writes(workspace=ctx.workspace, type="message.status_changed", data=data, writes=writes)
     else:
         reserve = billing.reserve_sql(workspace=ctx.workspace, amount=ctx.cost, message_id=message.pk, name="wr")
-        writes = [insert_select_statement(message, source="wr")]
+        guard = (", ".join(sql for sql, _ in reserve), [p for _, params in reserve for p in params])
+        writes = [insert_select_statement(message, source="wr"),
+                  (record[0] + " AND EXISTS (SELECT 1 FROM wr)", record[1])]  # noqa: S608 - our SQL
         if audit is not None:
             writes.append(audit_record_statement(source="wr", **{**audit, "target_id": message.pk}))
-        # The wallet's UPDATE after the inserts (w0..): its row lock is held for the statement's end only. Then
-        # the conversation's row, whose WHERE reads the UPDATE: wallet before conversation before the workspace
-        # counter, the order of the plain road and of a campaign's batch (no deadlock between them).
-        after = "".join(f" AND (SELECT count(*) FROM w{i}) >= 0" for i in range(len(writes)))  # noqa: S608
-        update_name = f"w{len(writes)}"
-        writes += reserve.writes(after=after, update_name=update_name)
-        writes.append((record[0] + f" AND EXISTS (SELECT 1 FROM {update_name})", record[1]))  # noqa: S608 - our SQL
-        try:
-            with transaction.atomic() if connection.in_atomic_block else contextlib.nullcontext():
-                event, _ = event_append_with_guarded_writes(
-                    workspace=ctx.workspace, type="message.status_changed", data=data, guard=reserve.check,
-                    guard_name="wr", writes=writes)
-        except IntegrityError:
-            return False  # a concurrent send took the money after the check read it: the plain road decides
+        event, _ = event_append_with_guarded_writes(workspace=ctx.workspace, type="message.status_changed", data=data,
+                                                    guard=guard, guard_name="wr", writes=writes)
         if event is None:
             return False
     message._state.adding, message._state.db = False, connection.alias
