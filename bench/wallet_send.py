@@ -44,6 +44,7 @@ def setup(*, contacts: int, keys: int):
 
     from apps.billing import services as billing
     from apps.contacts.models import Contact
+    from apps.contacts.services import contact_consent_set
     from apps.conversations.models import Conversation
     from apps.core.services import api_key_create, workspace_create
     from apps.message_templates.models import MessageTemplate
@@ -66,6 +67,8 @@ def setup(*, contacts: int, keys: int):
     paid = [f"+1650{(base + i) % 10**7:07d}" for i in range(contacts)]
     free = [f"+43660{(base + i) % 10**7:07d}" for i in range(contacts)]
     rows = Contact.objects.bulk_create([Contact(workspace=ws, phone=p, last_inbound_at=now) for p in paid + free])
+    for row in rows:  # marketing needs an opt-in on record
+        contact_consent_set(contact=row, opted_in=True)
     Conversation.objects.bulk_create([
         Conversation(workspace=ws, contact=c, phone_number=number, state=Conversation.State.OPEN,
                      last_message_at=now, last_inbound_at=now) for c in rows])

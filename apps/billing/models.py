@@ -99,3 +99,24 @@ class RatePrice(models.Model):
 
     def __str__(self) -> str:
         return f"{self.market}/{self.category}/{self.tier_from}@{self.effective_from}"
+
+
+class VolumeCount(models.Model):
+    """How many paid messages of a tiered category (utility, authentication) a workspace sent to one market in
+    one calendar month: Meta's volume tiers price the n-th message of the month by this count. Bumped by the
+    charge, under the wallet's lock (billing.services.ratecard.volume_take)."""
+
+    TENANT_WABA_PATH = WABA_SHARED  # Meta counts per business, across its numbers: one count per workspace
+
+    workspace = models.ForeignKey("core.Workspace", on_delete=models.CASCADE, related_name="+")
+    month = models.DateField()  # the first day of the calendar month (UTC)
+    market = models.CharField(max_length=64)
+    category = models.CharField(max_length=40)
+    count = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["workspace", "month", "market", "category"],
+                                               name="volume_count_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.workspace_id} {self.month:%Y-%m} {self.market}/{self.category}: {self.count}"

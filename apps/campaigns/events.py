@@ -32,5 +32,20 @@ def campaign_completed(*, campaign: Campaign, stats: dict[str, int], completed_a
             "completed_at": completed_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), "stats": stats}
 
 
+event_type_register(
+    "campaign.resumed", public=False,
+    description="A paused campaign runs again: resumed by a request, or by a top-up of the wallet that paused it.",
+    schema=obj({"campaign_id": ident("campaign"), "name": STRING, "by": {"type": "string", "enum": ["request", "top_up"]},
+                "paused_for": STRING, "resumed_at": TIMESTAMP}),
+    example={"campaign_id": "cmp_01HNQX2P8Y9R", "name": "May newsletter", "by": "top_up",
+             "paused_for": "insufficient_balance", "resumed_at": "2026-05-23T16:00:00Z"},
+)
+
+
+def campaign_resumed(*, campaign: Campaign, by: str, paused_for: str, resumed_at: datetime) -> dict[str, Any]:
+    return {"campaign_id": campaign.pk, "name": campaign.name, "by": by, "paused_for": paused_for,
+            "resumed_at": resumed_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}
+
+
 event_waba_anchor_register(("campaign_id",), priority=40,
                            rows=lambda waba_id: Campaign.objects.filter(phone_number__waba_id=waba_id))

@@ -4,6 +4,8 @@
   "use strict";
   const root = document.getElementById("reports");
   const names = JSON.parse(document.getElementById("report-names").textContent);
+  const T = JSON.parse(document.getElementById("report-text").textContent);  // translated on the server
+  const fill = (text, values) => text.replace(/%\((\w+)\)s/g, (_, k) => values[k]);
   const $ = (id) => document.getElementById(id);
   const fmt = new Intl.NumberFormat();
   const charts = {};
@@ -32,8 +34,11 @@
     charts[id] = new Chart($(id), config);
   }
 
-  const money = (v) => Number(v).toFixed(2);
-  const pct = (v) => (v === null || v === undefined) ? "–" : (v * 100).toFixed(1) + " %";
+  const moneyFmt = new Intl.NumberFormat(undefined, {minimumFractionDigits: 2, maximumFractionDigits: 2});
+  const money = (v) => moneyFmt.format(Number(v));  // grouped like the counts: 108,638.60
+  const pctFmt = new Intl.NumberFormat(undefined, {style: "percent", minimumFractionDigits: 1, maximumFractionDigits: 1});
+  const pct = (v) => (v === null || v === undefined) ? "–" : pctFmt.format(v);
+  let loading = 0;  // the latest load: an older answer arriving late is dropped
 
   function totals(rows, bill) {
     const sum = (k) => rows.reduce((a, r) => a + r[k], 0);
@@ -42,12 +47,12 @@
     $("t-delivered").textContent = fmt.format(delivered);
     $("t-read").textContent = fmt.format(read);
     $("t-failed").textContent = fmt.format(sum("failed"));
-    $("t-delivery-rate").textContent = sent ? pct(delivered / sent) + " of sent" : "";
-    $("t-read-rate").textContent = delivered ? pct(read / delivered) + " of delivered" : "";
+    $("t-delivery-rate").textContent = sent ? fill(T.of_sent, {rate: pct(delivered / sent)}) : "";
+    $("t-read-rate").textContent = delivered ? fill(T.of_delivered, {rate: pct(read / delivered)}) : "";
     const charged = bill.reduce((a, r) => a + Number(r.charged), 0);
     const refunded = bill.reduce((a, r) => a + Number(r.refunded), 0);
     $("t-spent").textContent = money(charged - refunded);
-    $("t-refunded").textContent = refunded ? money(refunded) + " refunded" : "";
+    $("t-refunded").textContent = refunded ? fill(T.refunded, {amount: money(refunded)}) : "";
   }
 
   function topTable(id, rows, cells) {
@@ -56,7 +61,7 @@
     if (!rows.length) {
       const tr = document.createElement("tr");
       const td = document.createElement("td");
-      td.colSpan = 4; td.className = "muted"; td.textContent = "Nothing in this range.";
+      td.colSpan = 4; td.className = "muted"; td.textContent = T.nothing;
       tr.append(td); body.append(tr);
       return;
     }
@@ -74,35 +79,41 @@
   async function load() {
     const err = $("range-error");
     err.hidden = true;
+    const mine = ++loading;
+    root.setAttribute("aria-busy", "true");  // dims the figures until the new range's answers are drawn
     try {
       const [daily, bill, byCategory, byCountry, byTemplate, byCampaign] = await Promise.all([
         get("messaging", "day"), get("billing", "day"), get("billing", "category"), get("billing", "country"),
         get("messaging", "template"), get("billing", "campaign")]);
+      if (mine !== loading) return;
       totals(daily, bill);
       const labels = daily.map((r) => r.group);
       draw("c-volume", {type: "bar", data: {labels, datasets: ["sent", "delivered", "read", "failed", "inbound"].map((k) => ({
-        label: k[0].toUpperCase() + k.slice(1), data: daily.map((r) => r[k]), backgroundColor: COLORS[k],
+        label: T[k], data: daily.map((r) => r[k]), backgroundColor: COLORS[k],
         type: k === "inbound" ? "line" : "bar", borderColor: COLORS[k], tension: 0.3}))},
         options: {responsive: true, maintainAspectRatio: false, interaction: {mode: "index", intersect: false},
                   scales: {y: {beginAtZero: true, ticks: {precision: 0}}}}});
       draw("c-rates", {type: "line", data: {labels, datasets: [
-        {label: "Delivery rate", data: daily.map((r) => r.delivery_rate === null ? null : r.delivery_rate * 100), borderColor: COLORS.delivered, backgroundColor: COLORS.delivered, tension: 0.3, spanGaps: true},
-        {label: "Read rate", data: daily.map((r) => r.read_rate === null ? null : r.read_rate * 100), borderColor: COLORS.read, backgroundColor: COLORS.read, tension: 0.3, spanGaps: true}]},
+        {label: T.delivery_rate, data: daily.map((r) => r.delivery_rate === null ? null : r.delivery_rate * 100), borderColor: COLORS.delivered, backgroundColor: COLORS.delivered, tension: 0.3, spanGaps: true},
+        {label: T.read_rate, data: daily.map((r) => r.read_rate === null ? null : r.read_rate * 100), borderColor: COLORS.read, backgroundColor: COLORS.read, tension: 0.3, spanGaps: true}]},
         options: {responsive: true, maintainAspectRatio: false, scales: {y: {min: 0, max: 100, ticks: {callback: (v) => v + " %"}}}}});
       const spend = (rows) => rows.filter((r) => Number(r.charged) > 0).sort((a, b) => Number(b.charged) - Number(a.charged));
       const cat = spend(byCategory);
-      draw("c-category", {type: "doughnut", data: {labels: cat.map((r) => r.group || "service"), datasets: [{data: cat.map((r) => Number(r.charged) - Number(r.refunded)), backgroundColor: PALETTE}]},
+      draw("c-category", {type: "doughnut", data: {labels: cat.map((r) => r.group || T.service), datasets: [{data: cat.map((r) => Number(r.charged) - Number(r.refunded)), backgroundColor: PALETTE}]},
         options: {responsive: true, maintainAspectRatio: false, plugins: {legend: {position: "right"}}}});
       const cty = spend(byCountry).slice(0, 12);
-      draw("c-country", {type: "bar", data: {labels: cty.map((r) => r.group || "?"), datasets: [{label: "Spent", data: cty.map((r) => Number(r.charged) - Number(r.refunded)), backgroundColor: PALETTE[0]}]},
+      draw("c-country", {type: "bar", data: {labels: cty.map((r) => r.group || "?"), datasets: [{label: T.spent, data: cty.map((r) => Number(r.charged) - Number(r.refunded)), backgroundColor: PALETTE[0]}]},
         options: {indexAxis: "y", responsive: true, maintainAspectRatio: false, plugins: {legend: {display: false}}}});
       topTable("top-templates", byTemplate.filter((r) => r.group).sort((a, b) => b.sent - a.sent).slice(0, 8),
         (r) => [names.templates[r.group] || r.group, fmt.format(r.sent), pct(r.delivery_rate), pct(r.read_rate)]);
       topTable("top-campaigns", byCampaign.filter((r) => r.group).sort((a, b) => Number(b.charged) - Number(a.charged)).slice(0, 8),
         (r) => [names.campaigns[r.group] || r.group, fmt.format(r.messages), money(r.charged)]);
     } catch (e) {
-      err.textContent = "Could not load the reports: " + e.message;
+      if (mine !== loading) return;
+      err.textContent = fill(T.load_failed, {error: e.message});
       err.hidden = false;
+    } finally {
+      if (mine === loading) root.removeAttribute("aria-busy");
     }
   }
 
@@ -130,7 +141,7 @@
   $("range").addEventListener("submit", (e) => {
     e.preventDefault();
     if ($("from").value > $("to").value) {
-      $("range-error").textContent = "The start date is after the end date.";
+      $("range-error").textContent = T.bad_range;
       $("range-error").hidden = false;
       return;
     }

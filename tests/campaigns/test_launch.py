@@ -465,9 +465,10 @@ def test_a_wallet_refusal_pauses_the_campaign_and_writes_nothing(tenant, workspa
 
 @pytest.mark.parametrize("sql", [True, False])
 def test_an_empty_wallet_pauses_the_campaign_and_a_top_up_resumes_it_each_recipient_once(
-        tenant, workspace, number, template, small_batches, sql):
+        tenant, workspace, number, template, small_batches, sql, django_capture_on_commit_callbacks):
     """A real wallet (no stub): the batches reserve as they hand out; the batch the wallet cannot cover writes
-    nothing and pauses with reason insufficient_balance; after a top-up, resume finishes, nobody twice."""
+    nothing and pauses with reason insufficient_balance; the top-up's commit resumes it (campaign.resumed, by
+    top_up) and it finishes, nobody twice."""
     from django.db import connection
 
     from apps.billing import services as billing
@@ -489,8 +490,16 @@ def test_an_empty_wallet_pauses_the_campaign_and_a_top_up_resumes_it_each_recipi
     assert (campaign.status, campaign.pause_reason) == ("paused", "insufficient_balance")
     assert _messages(campaign).count() == 3
     assert Wallet.objects.get(pk=workspace.pk).available == 0
-    billing.wallet_topup(workspace=workspace, amount="1.0000", note="more")
-    services.campaign_resume(campaign=campaign)
+    other = _campaign(tenant, number)  # paused by a person: a top-up leaves it alone
+    services.campaign_start(campaign=other)
+    services.campaign_pause(campaign=other)
+    with django_capture_on_commit_callbacks(execute=True):  # the top-up's commit resumes what the wallet paused
+        billing.wallet_topup(workspace=workspace, amount="1.0000", note="more")
+    campaign.refresh_from_db(), other.refresh_from_db()
+    assert (campaign.status, campaign.pause_reason, other.status) == ("running", "", "paused")
+    resumed = Event.objects.get(type="campaign.resumed")
+    assert (resumed.data["campaign_id"], resumed.data["by"], resumed.data["paused_for"]) == (
+        campaign.pk, "top_up", "insufficient_balance")
     for _ in range(5):
         services.campaign_step(campaign_id=campaign.pk)
         _drain(campaign)

@@ -9,8 +9,10 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from django.utils import timezone
+
 from apps.billing.services import ratecard
-from apps.billing.services.wallet import ZERO, charge_refund, reservation_settle
+from apps.billing.services.wallet import ZERO, charge_refund, reservation_settle, wallet_lock
 from apps.core.models import Workspace
 
 FREE_TYPES = ("free_customer_service", "free_entry_point")
@@ -34,9 +36,13 @@ def message_charge_from_pricing(*, message: Any) -> Decimal | None:
     if pricing_is_free(pricing):
         price = ZERO
     else:
-        price = ratecard.price_for(category=pricing.get("category") or message.template_category,
-                                   to_phone=message.to_phone, workspace=message.workspace,
-                                   on=message.created_at.date() if message.created_at else None)
+        category = pricing.get("category") or message.template_category
+        on = message.created_at.date() if message.created_at else timezone.now().date()
+        wallet_lock(workspace=message.workspace)  # before the month's volume count: one lock order
+        volume = ratecard.volume_take(workspace=message.workspace, category=category, to_phone=message.to_phone,
+                                      on=on)
+        price = ratecard.price_for(category=category, to_phone=message.to_phone, workspace=message.workspace,
+                                   on=on, volume=volume)
     reservation_settle(workspace=message.workspace, reserved=message.cost_estimate or ZERO, charge=price,
                        message_id=message.pk, campaign_id=message.campaign_id)
     message.cost = price

@@ -14,11 +14,12 @@ from pathlib import Path
 
 import phonenumbers
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from apps.billing.markets import market_for_country
-from apps.billing.models import RatePrice
+from apps.billing.models import RatePrice, VolumeCount
 from apps.core.errors import ValidationFailed
 from apps.core.models import Workspace
 
@@ -160,15 +161,40 @@ def _tiers(market: str, category: str, on: date) -> list[tuple[int, Decimal]]:
     return tiers
 
 
+def market_for_phone(phone: str) -> str:
+    """The rate card's market of an E.164 number ("Other" when its country has no market of its own)."""
+    return market_for_country(country_for_phone(phone))
+
+
+def volume_take(*, workspace: Workspace, category: str, to_phone: str, on: date) -> int:
+    """Count one more paid message of a tiered category to the number's market in `on`'s calendar month and
+    return how many came before it this month (meta_price's `volume`). Other categories: 0, nothing counted.
+    The caller holds the wallet's lock (charging): one lock order, wallet then count, for every charge."""
+    category = (category or "").lower()
+    if category not in TIERED:
+        return 0
+    key = {"workspace_id": workspace.pk, "month": on.replace(day=1), "market": market_for_phone(to_phone),
+           "category": category}
+    for _ in range(2):
+        if VolumeCount.objects.filter(**key).update(count=F("count") + 1):
+            return VolumeCount.objects.filter(**key).values_list("count", flat=True).get() - 1
+        try:
+            with transaction.atomic():
+                VolumeCount.objects.create(**key, count=1)
+            return 0
+        except IntegrityError:  # a concurrent first charge of the month created it: count on it
+            continue
+    raise RuntimeError("volume count row neither updated nor created")
+
+
 def meta_price(*, category: str, to_phone: str, on: date | None = None, volume: int = 0) -> Decimal:
-    """Meta's price (no markup) for one message of `category` to `to_phone`; `volume`: the business's
-    messages of that category this month so far (picks the tier)."""
+    """Meta's price (no markup) for one message of `category` to `to_phone`; `volume`: the business's paid
+    messages of that category to that market this month before this one (picks the tier: volume_take)."""
     category = (category or "").lower()
     if category not in CATEGORIES:
         return ZERO
     on = on or timezone.now().date()
-    country = country_for_phone(to_phone)
-    market = market_for_country(country)
+    market = market_for_phone(to_phone)
     tiers = _tiers(market, category, on) or _tiers("Other", category, on)
     if category == "authentication_international" and not tiers:
         tiers = _tiers(market, "authentication", on) or _tiers("Other", "authentication", on)

@@ -65,6 +65,12 @@ def _locked(workspace: Workspace) -> Wallet:
     return wallet
 
 
+def wallet_lock(*, workspace: Workspace) -> Wallet:
+    """Lock the wallet row for the rest of the caller's transaction (taken first by a charge that also
+    counts the month's volume, so every charge takes its locks in one order)."""
+    return _locked(workspace)
+
+
 def _post(wallet: Wallet, *, kind: str, amount: Decimal, balance_delta: Decimal = ZERO,
           reserved_delta: Decimal = ZERO, message_id: str = "", campaign_id: str = "", note: str = "",
           created_by: str = "", workspace: Workspace | None = None) -> LedgerEntry:

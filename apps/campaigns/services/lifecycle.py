@@ -13,9 +13,9 @@ from django.db.models import Q
 from django.utils import timezone
 
 from apps.campaigns import selectors, variables
-from apps.campaigns.events import campaign_completed
+from apps.campaigns.events import campaign_completed, campaign_resumed
 from apps.campaigns.models import Audience, Campaign, CampaignRecipient
-from apps.campaigns.services.common import R, S, _in_flight
+from apps.campaigns.services.common import INSUFFICIENT_BALANCE, R, S, _in_flight
 from apps.contacts.selectors import marketing_requires_opt_in
 from apps.conversations import policy
 from apps.conversations.models import Message
@@ -160,16 +160,48 @@ def campaign_pause(*, campaign: Campaign, reason: str = "", now: datetime | None
 
 
 @transaction.atomic
-def campaign_resume(*, campaign: Campaign, now: datetime | None = None) -> Campaign:
+def campaign_resume(*, campaign: Campaign, now: datetime | None = None, by: str = "request") -> Campaign:
+    """paused -> running; `by`: "request" (API, console, admin) or "top_up" (campaigns_resume_funded)."""
     now = now or timezone.now()
     stats = selectors.campaign_stats(campaign=campaign)
     # Auto-pause judges only what happens after the resume, so it does not trip again at once.
     baseline = {"attempted": stats["sent"] + stats["failed"], "failed": stats["failed"]}
+    reason = campaign.pause_reason
     campaign = _transition(campaign=campaign, action="resume", now=now,
                            extra={"paused_at": None, "pause_reason": "", "auto_paused": False,
                                   "failure_baseline": baseline})
+    event_append(workspace=campaign.workspace, type="campaign.resumed",
+                 data=campaign_resumed(campaign=campaign, by=by, paused_for=reason, resumed_at=now))
     _kick(campaign.pk)
     return campaign
+
+
+def campaigns_resume_funded(*, workspace_id: str, now: datetime | None = None) -> list[str]:
+    """Money came in (wallet.topped_up, after its commit): every campaign of the workspace that the wallet
+    paused (reason insufficient_balance, auto-paused) resumes while the wallet has money available. A
+    campaign paused by a person stays paused. Returns the ids resumed."""
+    from apps.billing.selectors import wallet_for
+    from apps.core.models import Workspace
+
+    workspace = Workspace.objects.filter(pk=workspace_id).first()
+    if workspace is None or wallet_for(workspace=workspace).available <= 0:
+        return []
+    resumed = []
+    for campaign in Campaign.objects.filter(workspace_id=workspace_id, status=S.PAUSED, auto_paused=True,
+                                            pause_reason=INSUFFICIENT_BALANCE).order_by("id"):
+        try:
+            campaign_resume(campaign=campaign, now=now, by="top_up")
+        except Conflict:
+            continue  # resumed, canceled or expired meanwhile
+        resumed.append(campaign.pk)
+        logger.info("campaign %s: resumed after a top-up", campaign.pk)
+    return resumed
+
+
+def campaigns_wallet_funded(events) -> None:
+    """core.hooks event listener: the wallet.topped_up of a committed top-up resumes what it paused."""
+    for workspace_id in sorted({e.workspace_id for e in events if e.type == "wallet.topped_up"}):
+        campaigns_resume_funded(workspace_id=workspace_id)
 
 
 @transaction.atomic

@@ -6,7 +6,7 @@ import csv
 import io
 from datetime import UTC, date, datetime, timedelta
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import serializers
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
@@ -76,6 +76,37 @@ class _ReportView(ApiView):
         return since, until, group_by
 
 
+_RANGE = [OpenApiParameter("from", str, description="First day, YYYY-MM-DD (default: 30 days before `to`)"),
+          OpenApiParameter("to", str, description="Last day, YYYY-MM-DD, included (default: today, UTC)")]
+
+
+def _report_out(name: str, row: type[serializers.Serializer]) -> type[serializers.Serializer]:
+    """The answer of a grouped report: {group_by, from, to, data: [row]} (`from` is a keyword in Python)."""
+    out = type(name, (serializers.Serializer,), {"group_by": serializers.CharField(), "to": serializers.DateField(),
+                                                 "data": row(many=True)})
+    out._declared_fields["from"] = serializers.DateField()
+    return out
+
+
+class _GroupedReportView(_ReportView):
+    """A report over a date range grouped by `group_by`: `report` is its selector (the one place it is read)."""
+
+    report = staticmethod(lambda **kwargs: [])
+
+    def get(self, request):
+        since, until, group_by = self.range()
+        rows = self.report(workspace=self.tenant.workspace, since=since, until=until, group_by=group_by)
+        return Response({"group_by": group_by, "from": since.isoformat(), "to": until.isoformat(), "data": rows})
+
+
+def _grouped_schema(*, operation_id: str, summary: str, description: str, groups: tuple[str, ...],
+                    out: type[serializers.Serializer]):
+    return extend_schema_view(get=extend_schema(
+        operation_id=operation_id, summary=summary, description=f"{description} `Accept: text/csv` answers CSV.",
+        parameters=[*_RANGE, OpenApiParameter("group_by", str, enum=list(groups))],
+        responses={(200, "application/json"): out, (200, "text/csv"): CSV_SCHEMA}))
+
+
 class MessagingRow(serializers.Serializer):
     group = serializers.CharField(help_text="The day (YYYY-MM-DD; weeks and months by their first day) or the id/code")
     sent = serializers.IntegerField()
@@ -88,32 +119,17 @@ class MessagingRow(serializers.Serializer):
     unique_contacts = serializers.IntegerField()
 
 
-class MessagingOut(serializers.Serializer):
-    group_by = serializers.CharField()
-    to = serializers.DateField()
-    data = MessagingRow(many=True)
+MessagingOut = _report_out("MessagingOut", MessagingRow)
 
 
-MessagingOut._declared_fields["from"] = serializers.DateField()
-
-_RANGE = [OpenApiParameter("from", str, description="First day, YYYY-MM-DD (default: 30 days before `to`)"),
-          OpenApiParameter("to", str, description="Last day, YYYY-MM-DD, included (default: today, UTC)")]
-
-
-class MessagingReportView(_ReportView):
+@_grouped_schema(operation_id="reports_messaging", summary="Messaging report", groups=selectors.MESSAGING_GROUPS,
+                 out=MessagingOut, description="Sent, delivered, read, failed, rates, inbound and unique contacts "
+                 "per group, from the hourly rollups.")
+class MessagingReportView(_GroupedReportView):
     scopes = {"GET": "reports:read"}
     groups = selectors.MESSAGING_GROUPS
     filename = "messaging"
-
-    @extend_schema(operation_id="reports_messaging", summary="Messaging report",
-                   description="Sent, delivered, read, failed, rates, inbound and unique contacts per group, from "
-                   "the hourly rollups. `Accept: text/csv` answers CSV.",
-                   parameters=[*_RANGE, OpenApiParameter("group_by", str, enum=list(selectors.MESSAGING_GROUPS))],
-                   responses={(200, "application/json"): MessagingOut, (200, "text/csv"): CSV_SCHEMA})
-    def get(self, request):
-        since, until, group_by = self.range()
-        rows = selectors.messaging_report(workspace=self.tenant.workspace, since=since, until=until, group_by=group_by)
-        return Response({"group_by": group_by, "from": since.isoformat(), "to": until.isoformat(), "data": rows})
+    report = staticmethod(selectors.messaging_report)
 
 
 class BillingRow(serializers.Serializer):
@@ -124,29 +140,17 @@ class BillingRow(serializers.Serializer):
     free_messages = serializers.IntegerField()
 
 
-class BillingOut(serializers.Serializer):
-    group_by = serializers.CharField()
-    to = serializers.DateField()
-    data = BillingRow(many=True)
+BillingOut = _report_out("BillingOut", BillingRow)
 
 
-BillingOut._declared_fields["from"] = serializers.DateField()
-
-
-class BillingReportView(_ReportView):
+@_grouped_schema(operation_id="reports_billing", summary="Billing report", groups=selectors.BILLING_GROUPS,
+                 out=BillingOut, description="Charged and refunded amounts (decimal strings), charged and free "
+                 "messages per group, from the hourly rollups.")
+class BillingReportView(_GroupedReportView):
     scopes = {"GET": "billing:read"}
     groups = selectors.BILLING_GROUPS
     filename = "billing"
-
-    @extend_schema(operation_id="reports_billing", summary="Billing report",
-                   description="Charged and refunded amounts (decimal strings), charged and free messages per "
-                   "group, from the hourly rollups. `Accept: text/csv` answers CSV.",
-                   parameters=[*_RANGE, OpenApiParameter("group_by", str, enum=list(selectors.BILLING_GROUPS))],
-                   responses={(200, "application/json"): BillingOut, (200, "text/csv"): CSV_SCHEMA})
-    def get(self, request):
-        since, until, group_by = self.range()
-        rows = selectors.billing_report(workspace=self.tenant.workspace, since=since, until=until, group_by=group_by)
-        return Response({"group_by": group_by, "from": since.isoformat(), "to": until.isoformat(), "data": rows})
+    report = staticmethod(selectors.billing_report)
 
 
 class UsageOut(serializers.Serializer):
