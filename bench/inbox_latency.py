@@ -53,6 +53,15 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process has used so far (Linux /proc), 0 where unknown."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -329,6 +338,7 @@ async def run_bench(args) -> int:
                 await other_ws.close()
                 await other_http.close()
     finally:
+        cpu = {name: _cpu_seconds(p.pid) for name, p in zip(("web (WebSockets)", "web (webhooks)", "worker"), procs)}
         for p in procs:
             p.terminate()
         for p in procs:
@@ -367,6 +377,9 @@ async def run_bench(args) -> int:
     print(f"  floor (bare group_send round trip): p50 {ms(pct(floor, 0.5))}  p99 {ms(pct(floor, 0.99))}")
     print(f"  events received: {len(sequences)} (sequences {sequences[0] if sequences else '-'}..."
           f"{sequences[-1] if sequences else '-'}), contiguous and in order: {in_order}; lost inbound: {lost}")
+    # CPU time is what a busy machine does not distort: wall-clock latency on a shared 2-core box does.
+    print("  CPU seconds over the whole run: " + ", ".join(f"{k} {v:.1f}" for k, v in cpu.items())
+          + f"; load average now {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     for problem in problems[:10]:
         print("  PROBLEM:", problem)
     ok = in_order and lost == 0 and not problems and len(direct_recv) == len(direct_sent)
