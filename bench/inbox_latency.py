@@ -19,6 +19,14 @@ be contiguous and strictly increasing; the run fails if one is missing, repeated
 Measured 2026-11-30 (quiet 2-CPU box, one threads worker, tables vacuumed first: bench/pg_vacuum.py):
 at 20/s p50 29-34 ms, p99 38-44 ms, zero lost (46-50 ms before the vacuum step, on a bloated queue
 table); at 50/s the worker saturates (one inbound text costs ~20 ms of Python): p99 231 ms, zero lost.
+
+Measured 2026-12-03 with --agents 20, after the receive road went batch-wise (a drain's known senders locked
+and their wamids and conversations read once per batch; each message's three writes in one round trip:
+1.55 queries per message in a batch of 20 returning customers, was ~7), on the same 2-CPU box while other
+work held the load average at 8-11 (the bare group_send floor itself had p99 17-105 ms then, so these are
+not the code's quiet-box numbers; the CPU seconds per process are the load-independent part):
+  50/s, before: p50 3783 ms, p99 5131 ms, worker 8.2 CPU s;  after: p50 305 ms, p99 1997 ms, worker 5.7 CPU s.
+  100/s, after: p50 333 ms, p99 1560 ms, worker 6.4 CPU s, web 4.0 + 4.3 CPU s; zero lost, none reordered.
 """
 
 from __future__ import annotations
@@ -338,7 +346,8 @@ async def run_bench(args) -> int:
                 await other_ws.close()
                 await other_http.close()
     finally:
-        cpu = {name: _cpu_seconds(p.pid) for name, p in zip(("web (WebSockets)", "web (webhooks)", "worker"), procs)}
+        cpu = {name: _cpu_seconds(p.pid) for name, p in zip(("web (WebSockets)", "web (webhooks)", "worker"), procs,
+                                                        strict=True)}
         for p in procs:
             p.terminate()
         for p in procs:
