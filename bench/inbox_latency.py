@@ -138,7 +138,7 @@ def start_processes(env: dict, log_dir: Path) -> tuple[list[subprocess.Popen], i
     return procs, ws_port, post_port
 
 
-async def wait_healthy(port: int, timeout: float = 30) -> None:
+async def wait_healthy(port: int, timeout: float = 90) -> None:  # a loaded box starts slowly
     deadline = time.monotonic() + timeout
     async with aiohttp.ClientSession() as http:
         while time.monotonic() < deadline:
