@@ -335,12 +335,13 @@ def test_auto_assignment_spreads_30_new_conversations_over_3_online_agents(world
     assert _wait(lambda: Conversation.objects.filter(team=team, assigned_user__isnull=False).count() == 30)
     counts = Counter(Conversation.objects.filter(team=team).values_list("assigned_user__username", flat=True))
     assert counts == {"ada": 10, "linus": 10, "grace": 10}
-    for (context, page), agent in zip(sessions, agents):
+    for (context, page), agent in zip(sessions, agents, strict=True):
         page.click("button[data-assignee=mine]")
-        assert _wait(lambda page=page: page.locator(".conv").count() == 10, timeout=15), agent.username
-        names = set(page.locator(".conv .name").all_inner_texts())
         mine = set(Conversation.objects.filter(team=team, assigned_user=agent).values_list("contact__name", flat=True))
-        assert names == mine
+        # The page hears of the assignments over its socket: wait for the list to settle on exactly these ten.
+        assert _wait(lambda page=page, mine=mine: set(page.locator(".conv .name").all_inner_texts()) == mine
+                     and page.locator(".conv").count() == 10, timeout=20), \
+            (agent.username, page.locator(".conv .name").all_inner_texts(), mine)
     sessions[0][1].screenshot(path=str(SHOTS / "auto-assigned-mine-1440.png"))
     for context, _ in sessions:
         context.close()
