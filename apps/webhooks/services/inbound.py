@@ -309,7 +309,8 @@ def _process_batch(webhook_ids: list[str]) -> int:
         statuses: list = []
         summaries = {}
         payloads = {row.pk: json.loads(bytes(row.body)) for row in rows}
-        items = {row.pk: meta_webhooks.parse_webhook(payloads[row.pk]) for row in rows}
+        items = {row.pk: [] if isinstance(payloads[row.pk], dict) and payloads[row.pk].get("object") in SOCIAL_OBJECTS
+                 else meta_webhooks.parse_webhook(payloads[row.pk]) for row in rows}
         # Lock order, the same in every batch: contacts (by workspace, then phone: inbound_batch_prepare locks
         # the known senders together; new ones are created in row order, rows sorted by sender), then messages
         # (statuses, by id), then the workspaces' event counters (events_batched), so concurrent drainers
@@ -361,6 +362,8 @@ def inbound_payload_apply(*, payload: dict, after_commit: list, received_at=None
     from apps.conversations.services import receiving
     from apps.providers.meta_cloud import webhooks as meta_webhooks
 
+    if isinstance(payload, dict) and payload.get("object") in SOCIAL_OBJECTS:
+        return _social_payload_apply(payload=payload, after_commit=after_commit, received_at=received_at)
     if items is None:
         items = meta_webhooks.parse_webhook(payload)
     summary: dict = {}
@@ -421,6 +424,21 @@ def inbound_payload_apply(*, payload: dict, after_commit: list, received_at=None
     if ignored:
         summary["ignored"] = ignored[:100]
         summary["ignored_count"] = len(ignored)
+    return summary
+
+
+SOCIAL_OBJECTS = ("page", "instagram")  # Messenger and Instagram share the receiver and its signature check
+
+
+def _social_payload_apply(*, payload: dict, after_commit: list, received_at=None) -> dict:
+    from apps.conversations.services import social
+
+    applied = social.social_payload_apply(payload=payload, received_at=received_at)
+    after_commit.extend(applied.after_commit)
+    summary = {key: n for key, n in (("messages", applied.inbound), ("duplicate_messages", applied.duplicates),
+                                     ("receipts", applied.receipts)) if n}
+    if applied.ignored:
+        summary["ignored"], summary["ignored_count"] = applied.ignored[:100], len(applied.ignored)
     return summary
 
 
