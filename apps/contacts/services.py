@@ -266,16 +266,21 @@ def _safe_phone(phone: str | None, wa_id: str | None) -> str | None:
 @transaction.atomic(savepoint=False)  # the receive road's own transaction; a failure rolls it all back
 def contact_upsert_from_inbound(*, workspace: Workspace, phone: str | None, wa_id: str | None,
                                 bsuid: str | None, profile_name: str | None, parent_bsuid: str | None = None,
-                                username: str | None = None) -> tuple[Contact, bool]:
+                                username: str | None = None,
+                                by_phone: dict[str, Contact] | None = None) -> tuple[Contact, bool]:
     """Find the sender by phone, else by BSUID; create when unknown. Fills what Meta newly tells us
     (wa_id, BSUID, parent BSUID, username, phone, a name where none is set) without overwriting what a
     person typed. When the phone's contact and the BSUID's contact are two rows, the BSUID stays on its
-    own row: the caller merges them (conversations.services.identity.contact_merge)."""
+    own row: the caller merges them (conversations.services.identity.contact_merge).
+    by_phone: the workspace's contacts of these senders, already locked by contacts_lock_by_phone (a batch
+    of inbound messages finds them in one query); a phone missing from it has no row."""
     e164 = _safe_phone(phone, wa_id)
     bsuid = bsuid or None
     parent_bsuid, username = (parent_bsuid or "")[:160], (username or "")[:64]
     contact = None
-    if e164:
+    if e164 and by_phone is not None:
+        contact = by_phone.get(e164)
+    elif e164:
         contact = Contact.objects.select_for_update().filter(workspace=workspace, phone=e164).first()
     if contact is None and bsuid:
         contact = Contact.objects.select_for_update().filter(workspace=workspace, bsuid=bsuid).first()
@@ -358,13 +363,28 @@ def contact_absorb(*, survivor: Contact, absorbed: Contact, reason: str = "inbou
 
 def contact_inbound_recorded(*, contact: Contact, at: datetime) -> None:
     """Moves last_inbound_at forward only (webhooks arrive out of order)."""
-    from django.db.models import Q
+    with connection.cursor() as cursor:
+        cursor.execute(*contact_inbound_recorded_statement(contact=contact, at=at))
 
-    updated = Contact.objects.filter(pk=contact.pk).filter(
-        Q(last_inbound_at__isnull=True) | Q(last_inbound_at__lt=at)
-    ).update(last_inbound_at=at)
-    if updated:
+
+def contact_inbound_recorded_statement(*, contact: Contact, at: datetime) -> tuple[str, list]:
+    """contact_inbound_recorded's UPDATE, unexecuted, as (sql, params), for a caller that sends it together
+    with its other writes; the instance is brought forward as the row will be (the caller holds its lock)."""
+    if contact.last_inbound_at is None or contact.last_inbound_at < at:
         contact.last_inbound_at = at
+    return (f"UPDATE {Contact._meta.db_table} SET last_inbound_at = %s "  # noqa: S608 - our table's name
+            "WHERE id = %s AND (last_inbound_at IS NULL OR last_inbound_at < %s)", [at, contact.pk, at])
+
+
+def contacts_lock_by_phone(*, workspace: Workspace, senders: list[tuple[str | None, str | None]]) -> dict[str, Contact]:
+    """The contacts of these inbound senders ((phone, wa_id) as Meta names them), found by phone as
+    contact_upsert_from_inbound finds one, locked in phone order (the receive road's contact lock order),
+    in one query. Returns {e164: Contact} for the phones that have a row."""
+    phones = sorted({p for p in (_safe_phone(phone, wa_id) for phone, wa_id in senders) if p})
+    if not phones:
+        return {}
+    return {c.phone: c for c in Contact.objects.select_for_update().filter(workspace=workspace, phone__in=phones)
+            .order_by("phone")}
 
 
 # --- consent ledger --------------------------------------------------------------------------------

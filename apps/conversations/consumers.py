@@ -14,7 +14,9 @@ Protocol (JSON frames):
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+from collections import OrderedDict
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
@@ -27,6 +29,22 @@ from apps.core.selectors import tenant_for_session
 logger = logging.getLogger("reach.inbox.ws")
 CHUNK = 200
 MAX_BUFFER = 5000
+_FRAMES_KEPT = 64
+_frames: OrderedDict = OrderedDict()  # (group, first, last, count) -> the frame's JSON text
+
+
+def _events_frame(group: str, chunk: list[dict]) -> str:
+    """The JSON text of an "events" frame, encoded once for every agent of the workspace in this process (a
+    group_send reaches each socket with the same events; encoding them per socket was most of the fan-out's
+    Python). A run of sequences identifies its events: a workspace's sequence numbers are unique and an
+    event never changes."""
+    key = (group, chunk[0]["sequence"], chunk[-1]["sequence"], len(chunk))
+    text = _frames.get(key)
+    if text is None:
+        text = _frames[key] = json.dumps({"type": "events", "events": chunk})
+        if len(_frames) > _FRAMES_KEPT:
+            _frames.popitem(last=False)
+    return text
 
 
 def _tenant(user, session):
@@ -115,7 +133,7 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
             fresh = [e for e in fresh if e["sequence"] > self.last_sent]
         for start in range(0, len(fresh), CHUNK):
             chunk = fresh[start:start + CHUNK]
-            await self.send_json({"type": "events", "events": chunk})
+            await self.send(text_data=_events_frame(self.group, chunk))
             self.last_sent = chunk[-1]["sequence"]
 
     async def _catch_up(self, *, upto: int | None) -> None:

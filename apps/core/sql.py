@@ -101,3 +101,17 @@ def execute_server_bound(sql: str, params: list, *, alias: str = "default") -> l
         cursor.execute(sql, params)
         return cursor.fetchall()
 
+
+
+def execute_together(statements: list[tuple[str, list]], *, alias: str = "default") -> None:
+    """Run write statements that return nothing, in this order and in the caller's transaction, in ONE round
+    trip where the database takes several statements in one execute (PostgreSQL through Django's client-side
+    binding cursor), else one by one. A hot path's writes then cost one wait on the database, not one each."""
+    connection = connections[alias]
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql" and not connection.settings_dict.get("OPTIONS", {}).get(
+                "server_side_binding") and len(statements) > 1:
+            cursor.execute("; ".join(sql for sql, _ in statements), [p for _, params in statements for p in params])
+            return
+        for sql, params in statements:
+            cursor.execute(sql, params)

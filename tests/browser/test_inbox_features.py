@@ -6,6 +6,7 @@ shared by the module's tests:
 - an attachment sent from the composer is uploaded, reaches fake Meta and shows as a preview;
 - labels: created with a colour, added from the thread, filtered on, applied in bulk;
 - a campaign to 50 contacts leaves "Open" unchanged until one of them replies;
+- auto-assignment spreads 30 new conversations evenly over the 3 agents whose inbox is open;
 - sandbox replies still work after a server restart inside the window (the simulator's memory gone).
 Screenshots (looked at for the closing note) go to /work/notes/shots/inbox/ when that folder exists, else
 var/screenshots/."""
@@ -31,7 +32,7 @@ from tests.conversations.inbox_support import PASSWORD, make_agent
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 WABA_ID, PNID, DISPLAY = "880000000000888", "990000000000888", "+15550783888"
-NOTES_SHOTS = Path("/work/notes/shots/inbox")
+NOTES_SHOTS = Path(os.environ.get("INBOX_SHOTS_DIR", "/work/notes/shots/inbox"))
 SHOTS = NOTES_SHOTS if NOTES_SHOTS.is_dir() else SCREENSHOTS
 SAMPLES = ROOT / "apps" / "providers" / "simulator" / "samples"
 
@@ -129,11 +130,11 @@ def world(server):
     return {"srv": srv, "fake": fake, "workspace": workspace, "number": number, "agent": agent}
 
 
-def _login(chromium, base, **context_args):
+def _login(chromium, base, username="ada", **context_args):
     context = chromium.new_context(**{"viewport": {"width": 1440, "height": 900}, **context_args})
     page = context.new_page()
     page.goto(f"{base}/inbox/")
-    page.fill("#id_username", "ada")
+    page.fill("#id_username", username)
     page.fill("#id_password", PASSWORD)
     page.click("button[type=submit]")
     page.wait_for_url(f"{base}/inbox/")
@@ -312,3 +313,91 @@ def test_sandbox_reply_after_a_restart_inside_the_window(world, chromium):
     message = Message.objects.get(workspace=sandbox, body="Still here after the restart")
     assert (message.status, message.upstream_code) in (("delivered", None), ("read", None))
     context.close()
+
+
+def test_auto_assignment_spreads_30_new_conversations_over_3_online_agents(world, chromium):
+    """Three agents have the inbox open (their sockets' heartbeats mark them online), a fourth team member has
+    not; 30 customers write for the first time; each open inbox gets 10 in "Mine", the fourth none."""
+    from collections import Counter
+
+    from apps.conversations.models import AgentPresence
+    from apps.conversations.services import organise
+    from apps.core.models import User
+
+    srv, fake, workspace = world["srv"], world["fake"], world["workspace"]
+    agents = [world["agent"], User.objects.get(username="linus"), make_agent(workspace, username="grace")]
+    absent = make_agent(workspace, username="dee")
+    team = organise.team_save(workspace=workspace, name="Support", member_ids=[a.pk for a in [*agents, absent]],
+                              auto_assign=True, inbound_default=True)
+    sessions = [_login(chromium, srv.base, username=a.username) for a in agents]
+    assert _wait(lambda: AgentPresence.objects.filter(workspace=workspace, user__in=agents, status="online").count() == 3)
+    _customers(fake, [f"Customer {i}" for i in range(30)])
+    assert _wait(lambda: Conversation.objects.filter(team=team, assigned_user__isnull=False).count() == 30)
+    counts = Counter(Conversation.objects.filter(team=team).values_list("assigned_user__username", flat=True))
+    assert counts == {"ada": 10, "linus": 10, "grace": 10}
+    for (context, page), agent in zip(sessions, agents, strict=True):
+        page.click("button[data-assignee=mine]")
+        mine = set(Conversation.objects.filter(team=team, assigned_user=agent).values_list("contact__name", flat=True))
+        # The page hears of the assignments over its socket: wait for the list to settle on exactly these ten.
+        assert _wait(lambda page=page, mine=mine: set(page.locator(".conv .name").all_inner_texts()) == mine
+                     and page.locator(".conv").count() == 10, timeout=20), \
+            (agent.username, page.locator(".conv .name").all_inner_texts(), mine)
+    sessions[0][1].screenshot(path=str(SHOTS / "auto-assigned-mine-1440.png"))
+    for context, _ in sessions:
+        context.close()
+
+
+def test_a_tour_at_both_sizes_in_both_schemes(world, chromium):
+    """The views a person moves through (list, thread with a media preview, composer holding an attachment,
+    the labels popover, the contact pane), at 1440x900 and 390x844, light and dark: nothing scrolls sideways
+    and each is screenshotted for a person to look at."""
+    from apps.conversations.services import organise
+
+    srv, fake, workspace = world["srv"], world["fake"], world["workspace"]
+    convs = _customers(fake, ["Grace Hopper", "Alan Turing", "Ada Byron", "Edsger Dijkstra", "Barbara Liskov"])
+    vip = organise.label_create(workspace=workspace, name="VIP", color="#b42318")
+    billing = organise.label_create(workspace=workspace, name="Billing", color="#175cd3")
+    organise.conversations_labels_change(workspace=workspace, conversation_ids=[convs[0].pk], add=[vip.pk, billing.pk])
+    organise.conversations_labels_change(workspace=workspace, conversation_ids=[convs[2].pk], add=[billing.pk])
+    for scheme in ("light", "dark"):
+        for width, height in ((1440, 900), (390, 844)):
+            tag = f"{width}-{scheme}"
+            context, page = _login(chromium, srv.base, viewport={"width": width, "height": height}, color_scheme=scheme)
+            page.wait_for_selector(".conv >> nth=4")
+            assert _no_sideways_scroll(page), tag
+            page.screenshot(path=str(SHOTS / f"tour-list-{tag}.png"))
+            page.click(".conv .name >> text=Grace Hopper")
+            page.wait_for_selector(".row.in")
+            if scheme == "light" and width == 1440:  # one image in the thread for every later view
+                page.set_input_files("#attach-input", str(SAMPLES / "image.jpg"))
+                page.wait_for_selector("#attach[data-media-id]")
+                page.fill("#compose", "Here is the label")
+                page.keyboard.press("Enter")
+            page.wait_for_selector(".row.out img.media")
+            page.wait_for_function("[...document.querySelectorAll('img.media')].every(i => i.complete)")
+            assert _no_sideways_scroll(page), tag
+            if scheme == "dark":  # no button keeps the light theme's white (it made their pale text unreadable)
+                white = page.evaluate("[...document.querySelectorAll('.btn')].filter(b => b.offsetParent && "
+                                      "getComputedStyle(b).backgroundColor === 'rgb(255, 255, 255)')"
+                                      ".map(b => b.id || b.textContent.trim())")
+                assert white == [], white
+            if width >= 768:  # the phone's pane buttons stay on the phone
+                assert not any(page.is_visible(s) for s in ("#back-to-list", "#back-to-thread", "#show-contact"))
+            page.screenshot(path=str(SHOTS / f"tour-thread-{tag}.png"))
+            page.set_input_files("#attach-input", str(SAMPLES / "document.pdf"))
+            page.wait_for_selector("#attach[data-media-id]")
+            page.fill("#compose", "And the invoice")
+            assert _no_sideways_scroll(page), tag
+            page.screenshot(path=str(SHOTS / f"tour-composer-attachment-{tag}.png"))
+            page.click("#t-label-btn")
+            page.wait_for_selector("#label-new-name")
+            assert _no_sideways_scroll(page), tag
+            page.screenshot(path=str(SHOTS / f"tour-labels-{tag}.png"))
+            page.keyboard.press("Escape")
+            page.click("#messages")
+            if width < 768:
+                page.click("#show-contact")
+                page.wait_for_selector("#side-pane")
+                assert _no_sideways_scroll(page), tag
+                page.screenshot(path=str(SHOTS / f"tour-contact-{tag}.png"))
+            context.close()

@@ -265,3 +265,28 @@ async def test_peers_see_who_is_replying_and_connecting_counts_as_online(setup, 
     assert await c.receive_nothing(timeout=0.3)  # not echoed to the sender
     await a.disconnect()
     await c.disconnect()
+
+
+async def test_agents_of_one_workspace_get_one_frame_encoded_once(setup, workspace):
+    """The fan-out encodes a group message's events once per process, not once per socket: two agents get the
+    very same text, cached under the run of sequences it carries (another run is another frame)."""
+    import json
+
+    from apps.conversations import consumers
+
+    alice, _ = setup
+    carol = await sync_to_async(make_agent)(workspace, username="carol")
+    first, ok_first, _ = await _connect(await sync_to_async(_cookie_for)(alice, workspace))
+    second, ok_second, _ = await _connect(await sync_to_async(_cookie_for)(carol, workspace))
+    assert ok_first and ok_second
+    await _hello_and_resume(first, 0)
+    await _hello_and_resume(second, 0)
+    await emit(workspace)
+    text_first, text_second = await first.receive_from(timeout=TIMEOUT), await second.receive_from(timeout=TIMEOUT)
+    assert text_first == text_second
+    assert [e["sequence"] for e in json.loads(text_first)["events"]] == [1]
+    assert consumers._frames[(inbox_group_name(workspace.pk), 1, 1, 1)] == text_first
+    frame = consumers._events_frame(inbox_group_name(workspace.pk), [{"sequence": 2, "id": "evt_x"}])
+    assert json.loads(frame) == {"type": "events", "events": [{"sequence": 2, "id": "evt_x"}]}
+    await first.disconnect()
+    await second.disconnect()

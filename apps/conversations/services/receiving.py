@@ -27,6 +27,7 @@ from apps.conversations.services import identity, threads, transitions
 from apps.conversations.services.flow_answers import flow_of_response, flow_response_parse
 from apps.core.models import Workspace
 from apps.core.services import event_append_many
+from apps.core.sql import execute_together, insert_statement
 from apps.wabas import selectors as waba_selectors
 from apps.wabas.models import PhoneNumber, Waba
 
@@ -94,10 +95,64 @@ def _preview(message_type: str, body: str) -> str:
     return body if body else f"[{message_type}]"
 
 
-def message_inbound_receive(*, item, numbers: dict | None = None) -> InboundResult:
+@dataclass
+class ReceiveBatch:
+    """What a batch of stored webhooks looks up once for all its inbound messages (inbound_batch_prepare)
+    rather than once per message, kept current as the batch writes. message_inbound_receive reads from it
+    where it would otherwise query, and nothing else changes: the rules stay in the one function."""
+    numbers: dict = field(default_factory=dict)  # Meta phone_number_id -> PhoneNumber | None
+    contacts: dict = field(default_factory=dict)  # workspace id -> {e164: Contact}, locked
+    preloaded: set = field(default_factory=set)  # contacts locked before their stored wamids were read
+    wamids: dict = field(default_factory=dict)  # workspace id -> the batch's wamids already stored
+    conversations: dict = field(default_factory=dict)  # (contact id, number id) -> current Conversation
+    auto_replies: dict = field(default_factory=dict)  # workspace id -> has enabled auto-reply rules
+
+    def forget(self) -> None:
+        """Rows moved under the batch (a contact merge): read them again from here on."""
+        self.contacts.clear()
+        self.preloaded.clear()
+        self.wamids.clear()
+        self.conversations.clear()
+
+
+def inbound_batch_prepare(*, items: list, batch: ReceiveBatch) -> None:
+    """Lock the batch's known senders (per workspace in id order, each in phone order: the receive road's
+    lock order), then read their stored wamids and current conversations: three queries per workspace
+    and number instead of three per message."""
+    from apps.contacts import services as contact_services
+
+    by_workspace: dict[str, list] = defaultdict(list)
+    workspaces: dict[str, Workspace] = {}
+    for item in items:
+        if item.phone_number_id not in batch.numbers:
+            batch.numbers[item.phone_number_id] = waba_selectors.phone_number_by_meta_id(item.phone_number_id)
+        number = batch.numbers[item.phone_number_id]
+        if number is not None:
+            by_workspace[number.workspace_id].append((item, number))
+            workspaces[number.workspace_id] = number.workspace
+    for workspace_id in sorted(by_workspace):
+        workspace, pairs = workspaces[workspace_id], by_workspace[workspace_id]
+        contacts = contact_services.contacts_lock_by_phone(
+            workspace=workspace, senders=[(item.from_phone, item.wa_id) for item, _ in pairs])
+        batch.contacts[workspace_id] = contacts
+        batch.preloaded.update(c.pk for c in contacts.values())
+        batch.wamids[workspace_id] = set(Message.objects.filter(
+            workspace=workspace, provider_message_id__in=[item.wamid for item, _ in pairs])
+            .values_list("provider_message_id", flat=True))
+        if not contacts:
+            continue
+        for number in {number.pk: number for _, number in pairs}.values():
+            current = threads.conversations_current(workspace=workspace, contact_ids=[c.pk for c in contacts.values()],
+                                                    phone_number=number,
+                                                    channel_kind=Conversation.ChannelKind.WHATSAPP)
+            batch.conversations.update(((cid, number.pk), conv) for cid, conv in current.items())
+
+
+def message_inbound_receive(*, item, numbers: dict | None = None, batch: ReceiveBatch | None = None) -> InboundResult:
     """Store one inbound customer message (an apps.providers.meta_cloud.webhooks.InboundMessage).
-    `numbers` caches phone-number lookups across the items of one batch."""
-    numbers = numbers if numbers is not None else {}
+    `numbers` caches phone-number lookups across the items of one batch; `batch` (prepared by
+    inbound_batch_prepare) also holds the batch's contacts, stored wamids and conversations."""
+    numbers = batch.numbers if batch is not None else (numbers if numbers is not None else {})
     if item.phone_number_id not in numbers:
         numbers[item.phone_number_id] = waba_selectors.phone_number_by_meta_id(item.phone_number_id)
     number = numbers[item.phone_number_id]
@@ -113,16 +168,30 @@ def message_inbound_receive(*, item, numbers: dict | None = None) -> InboundResu
         workspace=workspace, phone=item.from_phone, wa_id=item.wa_id, bsuid=item.bsuid,
         profile_name=item.profile_name, parent_bsuid=getattr(item, "parent_bsuid", None),
         username=getattr(item, "username", None),
+        by_phone=batch.contacts.get(workspace.pk) if batch is not None else None,
     )
     split = identity.contact_split_find(workspace=workspace, contact=contact, bsuid=item.bsuid)
     if split is not None:  # Meta tied the phone and the BSUID together: one person, one contact
         identity.contact_merge(workspace=workspace, survivor=contact, absorbed=split)
         contact.refresh_from_db()
+        if batch is not None:
+            batch.forget()
+    if batch is not None and created and contact.phone and workspace.pk in batch.contacts:
+        batch.contacts[workspace.pk][contact.phone] = contact
     # Duplicates are checked once the contact row is locked (by the upsert): a concurrent writer of the
-    # same wamid has committed by now, so this look cannot miss it.
-    if Message.objects.filter(workspace=workspace, provider_message_id=item.wamid).exists():
+    # same wamid has committed by now, so this look cannot miss it. A batch read its wamids after locking
+    # its senders, so for those senders that read is as good.
+    if batch is not None and contact.pk in batch.preloaded:
+        duplicate = item.wamid in batch.wamids.get(workspace.pk, ())
+    else:
+        duplicate = Message.objects.filter(workspace=workspace, provider_message_id=item.wamid).exists()
+    if duplicate:
         return InboundResult(duplicate=True)
-    conversation = _conversation_get_or_open(workspace=workspace, contact=contact, number=number)
+    conversation = batch.conversations.get((contact.pk, number.pk)) if batch is not None else None
+    if conversation is None:
+        conversation = _conversation_get_or_open(workspace=workspace, contact=contact, number=number)
+        if batch is not None:
+            batch.conversations[(contact.pk, number.pk)] = conversation
 
     now = timezone.now()
     at = min(item.timestamp, now)  # a skewed clock must not open a window in the future
@@ -156,20 +225,29 @@ def message_inbound_receive(*, item, numbers: dict | None = None) -> InboundResu
     wants_media = item.type in MEDIA_TYPES and bool(content.get("id"))
     # No savepoint: the contact lock above serialises writers of one wamid, and should the unique
     # (workspace, wamid) constraint still fire, the whole webhook rolls back and its retry finds the row.
-    message = Message.objects.create(
+    message = Message(
         workspace=workspace, conversation=conversation, contact=contact, phone_number=number,
         direction=Message.Direction.INBOUND, channel=Message.Channel.WHATSAPP, type=item.type,
         to_phone=number.display_phone_number[:20], content=content, body=body,
         status=Message.Status.RECEIVED, provider_message_id=item.wamid, sent_by="customer",
         reply_to_id=reply_to_id, next_attempt_at=now if wants_media else None,
     )
-
     if item.referral:
         _conversation_referral_record(conversation=conversation, referral=item.referral, at=at)
-    contact_services.contact_inbound_recorded(contact=contact, at=at)
     last = conversation.last_inbound_at
-    threads.conversation_record_message(conversation=conversation, at=max(at, last) if last else at,
-                                        preview=_preview(item.type, body), inbound=True)
+    recorded_at, preview = (max(at, last) if last else at), _preview(item.type, body)
+    # The message, the contact's and the conversation's last inbound: one round trip where the database allows.
+    execute_together([
+        insert_statement([message]),
+        contact_services.contact_inbound_recorded_statement(contact=contact, at=at),
+        threads.conversation_record_message_statement(conversation=conversation, at=recorded_at, preview=preview,
+                                                      inbound=True),
+    ])
+    message._state.adding, message._state.db = False, "default"
+    conversation.last_message_at = conversation.last_inbound_at = recorded_at  # as the row now is
+    conversation.last_message_preview, conversation.unread_count = preview[:200], conversation.unread_count + 1
+    if batch is not None:
+        batch.wamids.setdefault(workspace.pk, set()).add(item.wamid)
     keyword = None
     if item.type in ("text", "button") and body:
         keyword = contact_services.consent_from_inbound_text(contact=contact, text=body,
@@ -186,9 +264,14 @@ def message_inbound_receive(*, item, numbers: dict | None = None) -> InboundResu
     result = InboundResult(message_id=message.pk)
     if wants_media:
         result.after_commit.append(lambda mid=message.pk: _enqueue_media_fetch(mid))
+    rules = None
+    if batch is not None and not keyword:  # one look per workspace and batch, not one per message
+        if workspace.pk not in batch.auto_replies:
+            batch.auto_replies[workspace.pk] = _workspace_has_auto_replies(workspace.pk)
+        rules = batch.auto_replies[workspace.pk]
     result.after_commit.append(
-        lambda mid=message.pk, c=created, k=keyword, ws=workspace.pk: inbound_after_commit(
-            message_id=mid, contact_created=c, consent_keyword=k, workspace_id=ws)
+        lambda mid=message.pk, c=created, k=keyword, ws=workspace.pk, r=rules: inbound_after_commit(
+            message_id=mid, contact_created=c, consent_keyword=k, workspace_id=ws, has_auto_replies=r)
     )
     return result
 
@@ -221,7 +304,7 @@ def _enqueue_media_fetch(message_id: str) -> None:
 
 
 def inbound_after_commit(*, message_id: str, contact_created: bool, consent_keyword: str | None,
-                         workspace_id: str | None = None) -> None:
+                         workspace_id: str | None = None, has_auto_replies: bool | None = None) -> None:
     """Reactions to a committed inbound: the mobile push, the opt-out confirmation and the inbox's
     auto-replies. Best effort: a failure here is logged and never undoes the stored message."""
     from apps.conversations.services.push import push_inbound_enqueue
@@ -234,7 +317,9 @@ def inbound_after_commit(*, message_id: str, contact_created: bool, consent_keyw
             logger.exception("opt-out confirmation for %s failed", message_id)
     if consent_keyword:
         return  # a STOP/START word is answered by consent handling, never by a bot
-    if workspace_id is not None and not _workspace_has_auto_replies(workspace_id):
+    if has_auto_replies is None and workspace_id is not None:
+        has_auto_replies = _workspace_has_auto_replies(workspace_id)
+    if has_auto_replies is False:
         return  # most workspaces have no rules: one indexed EXISTS instead of loading the message
     try:
         from apps.conversations.services import autoreplies

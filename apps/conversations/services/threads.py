@@ -20,6 +20,14 @@ def _current(*, workspace: Workspace, contact_ids: list[str], phone_number: Phon
     ).exclude(state=Conversation.State.RESOLVED).order_by("created_at")}
 
 
+def conversations_current(*, workspace: Workspace, contact_ids: list[str], phone_number: PhoneNumber | None,
+                          channel_kind: str = Conversation.ChannelKind.WHATSAPP) -> dict[str, Conversation]:
+    """Each contact's current (not resolved) conversation on this number, where it has one (the read half
+    of conversations_get_or_open, for a caller that looks many up before opening any)."""
+    return _current(workspace=workspace, contact_ids=contact_ids, phone_number=phone_number,
+                    channel_kind=channel_kind)
+
+
 def conversations_get_or_open(*, workspace: Workspace, contact_ids: list[str], phone_number: PhoneNumber | None,
                               channel_kind: str = Conversation.ChannelKind.WHATSAPP,
                               now: datetime | None = None, opened_by: str = "",

@@ -300,6 +300,7 @@ def inbound_webhooks_process_claimed(*, webhook_ids: list[str], rows: list[Inbou
 
 def _process_batch(webhook_ids: list[str]) -> int:
     from apps.conversations.services import receiving
+    from apps.providers.meta_cloud import webhooks as meta_webhooks
 
     with transaction.atomic():
         rows = list(InboundWebhook.objects.select_for_update().filter(pk__in=webhook_ids, processed_at__isnull=True)
@@ -307,18 +308,25 @@ def _process_batch(webhook_ids: list[str]) -> int:
         after_commit: list = []
         statuses: list = []
         summaries = {}
-        numbers: dict = {}  # phone_number_id -> PhoneNumber, looked up once per batch
         payloads = {row.pk: json.loads(bytes(row.body)) for row in rows}
-        # Lock order, the same in every batch: contacts (rows sorted by sender), then messages (statuses,
-        # by id), then the workspaces' event counters (events_batched), so concurrent drainers never deadlock.
+        items = {row.pk: [] if isinstance(payloads[row.pk], dict) and payloads[row.pk].get("object") in SOCIAL_OBJECTS
+                 else meta_webhooks.parse_webhook(payloads[row.pk]) for row in rows}
+        # Lock order, the same in every batch: contacts (by workspace, then phone: inbound_batch_prepare locks
+        # the known senders together; new ones are created in row order, rows sorted by sender), then messages
+        # (statuses, by id), then the workspaces' event counters (events_batched), so concurrent drainers
+        # never deadlock.
+        batch = receiving.ReceiveBatch()  # phone numbers, contacts, wamids, conversations: read once per batch
+        receiving.inbound_batch_prepare(batch=batch, items=[
+            item for row in rows for item in items[row.pk] if type(item).__name__ == "InboundMessage"])
         with events_batched():
             for row in sorted(rows, key=lambda r: (_senders_key(payloads[r.pk]), r.pk)):
                 summaries[row.pk] = inbound_payload_apply(payload=payloads[row.pk], after_commit=after_commit,
                                                           received_at=row.received_at, statuses_out=statuses,
-                                                          numbers=numbers)
+                                                          numbers=batch.numbers, items=items[row.pk], batch=batch)
             if statuses:
                 newest = max(r.received_at for r in rows)
-                result = receiving.message_statuses_apply(updates=statuses, received_at=newest, numbers=numbers)
+                result = receiving.message_statuses_apply(updates=statuses, received_at=newest,
+                                                          numbers=batch.numbers)
                 after_commit.extend(result.after_commit)
                 if result.ignored:
                     for row in rows:  # which row held which ignored wamid is not tracked in a batch
@@ -345,15 +353,19 @@ def _senders_key(payload: dict) -> tuple:
 
 
 def inbound_payload_apply(*, payload: dict, after_commit: list, received_at=None,
-                          statuses_out: list | None = None, numbers: dict | None = None) -> dict:
+                          statuses_out: list | None = None, numbers: dict | None = None, items: list | None = None,
+                          batch=None) -> dict:
     """Route every parsed item to its domain service. Runs inside the caller's transaction. With
-    `statuses_out`, statuses are collected there (the batch applies many rows' statuses at once)."""
+    `statuses_out`, statuses are collected there (the batch applies many rows' statuses at once); `items`:
+    the payload already parsed; `batch`: the receive road's look-ups for the whole batch
+    (receiving.ReceiveBatch)."""
     from apps.conversations.services import receiving
     from apps.providers.meta_cloud import webhooks as meta_webhooks
 
     if isinstance(payload, dict) and payload.get("object") in SOCIAL_OBJECTS:
         return _social_payload_apply(payload=payload, after_commit=after_commit, received_at=received_at)
-    items = meta_webhooks.parse_webhook(payload)
+    if items is None:
+        items = meta_webhooks.parse_webhook(payload)
     summary: dict = {}
     ignored: list[dict] = []
 
@@ -365,7 +377,7 @@ def inbound_payload_apply(*, payload: dict, after_commit: list, received_at=None
     for item in items:
         kind = type(item).__name__
         if kind == "InboundMessage":
-            result = receiving.message_inbound_receive(item=item, numbers=numbers)
+            result = receiving.message_inbound_receive(item=item, numbers=numbers, batch=batch)
             if result.ignored:
                 ignored.append({"kind": "message", "wamid": item.wamid, "reason": result.ignored})
             elif result.duplicate:
