@@ -65,7 +65,7 @@ def campaign_hand_out_batch(*, campaign_id: str, limit: int, now: datetime | Non
         return _hand_out_batch(campaign_id=campaign_id, limit=limit, now=now)
     except ApplicationError as exc:
         # An empty wallet pauses with a reason a program can test; resume after a top-up.
-        reason = "insufficient_balance" if exc.code == "INSUFFICIENT_BALANCE" else f"{exc.code}: {exc.message}"[:300]
+        reason = Campaign.PAUSE_INSUFFICIENT_BALANCE if exc.code == "INSUFFICIENT_BALANCE" else f"{exc.code}: {exc.message}"[:300]
         if Campaign.objects.filter(pk=campaign_id, status=S.RUNNING).update(
                 status=S.PAUSED, paused_at=now, pause_reason=reason, auto_paused=True, updated_at=now):
             logger.warning("campaign %s: paused, %s", campaign_id, reason)
