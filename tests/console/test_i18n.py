@@ -67,16 +67,19 @@ def test_catalogue_is_complete(tmp_path, domain):
     po = LOCALE / "pt_BR" / "LC_MESSAGES" / f"{domain}.po"
     entries = _entries(po.read_text(encoding="utf-8"))
     assert entries and all(msgstr and not fuzzy for _, msgstr, fuzzy in entries)
-    # makemessages over the sources now, into a copy of the catalogue: every marked string must be in it
-    copy = tmp_path / "locale"
-    shutil.copytree(LOCALE, copy)
-    script = ("import django, sys; django.setup(); from django.conf import settings; "
-              "settings.LOCALE_PATHS = [sys.argv[1]]; from django.core.management import call_command; "
+    # makemessages over a copy of the sources and the catalogues (makemessages writes into the locale directory
+    # next to the files it scans, so it runs in the copy): every marked string must already be in the catalogue
+    copy = tmp_path / "src"
+    for part in ("apps", "reach", "templates", "static", "locale"):
+        shutil.copytree(BASE / part, copy / part, ignore=shutil.ignore_patterns("__pycache__", "vendor", "*.mo"))
+    script = ("import django; django.setup(); from django.core.management import call_command; "
               f"call_command('makemessages', locale=['pt_BR'], domain={domain!r}, ignore_patterns={IGNORED!r}, "
               "no_obsolete=True, verbosity=0)")
-    subprocess.run([sys.executable, "-c", script, str(copy)], cwd=settings.BASE_DIR, check=True,
-                   env={**os.environ, "DJANGO_SETTINGS_MODULE": "reach.settings"})
-    fresh = _entries((copy / "pt_BR" / "LC_MESSAGES" / f"{domain}.po").read_text(encoding="utf-8"))
+    subprocess.run([sys.executable, "-c", script], cwd=copy, check=True,
+                   env={**os.environ, "DJANGO_SETTINGS_MODULE": "reach.settings", "PYTHONPATH": str(copy)})
+    regenerated = copy / "locale" / "pt_BR" / "LC_MESSAGES" / f"{domain}.po"
+    assert regenerated.stat().st_mtime_ns > po.stat().st_mtime_ns  # it did run and rewrite the copy
+    fresh = _entries(regenerated.read_text(encoding="utf-8"))
     untranslated = [msgid for msgid, msgstr, fuzzy in fresh if not msgstr or fuzzy]
     assert untranslated == []
     assert {m for m, _, _ in fresh} == {m for m, _, _ in entries}

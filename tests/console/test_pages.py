@@ -310,14 +310,18 @@ def test_a_campaign_the_empty_wallet_paused_says_so_in_plain_words(workspace, ow
     from apps.core.tenancy import Tenant
     from tests.campaigns.factories import make_contacts, make_number, make_template
 
+    from apps.billing import services as billing
+
     number = make_number(workspace)
     make_template(number)
     make_contacts(workspace, 2)
+    wallet = billing.wallet_get_or_create(workspace=workspace)
+    billing.wallet_adjust(workspace=workspace, amount=-wallet.available, note="empty")  # whatever the fixture gave
     tenant = Tenant(workspace=workspace, scopes=frozenset(API_SCOPES))
     audience = campaign_services.audience_create(workspace=workspace, name="all", filter={})
     campaign = campaign_services.campaign_create(tenant=tenant, data={
         "name": "Wallet", "template": {"name": "promo", "language": "en"}, "audience_id": audience.pk,
-        "phone_number_id": number.pk, "variables": {"1": "{{contact.first_name|there}}"}})
+        "phone_number_id": number.pk, "variables": {"1": "{{contact.first_name|there}}", "2": "Acme"}})
     campaign_services.campaign_start(campaign=campaign)
     assert campaign_services.campaign_step(campaign_id=campaign.pk) == "paused"  # the real, empty wallet refused
     campaign.refresh_from_db()

@@ -8,6 +8,7 @@ from django.contrib import messages
 from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext as _
+from django.utils.translation import pgettext_lazy
 from django.views.decorators.http import require_POST
 
 from apps.console.access import attempt, console_view, page
@@ -20,6 +21,10 @@ from apps.wabas import services as waba_services
 
 ADMIN = Membership.Role.ADMIN
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+DAY_NAMES = {"mon": pgettext_lazy("weekday", "Mon"), "tue": pgettext_lazy("weekday", "Tue"),
+             "wed": pgettext_lazy("weekday", "Wed"), "thu": pgettext_lazy("weekday", "Thu"),
+             "fri": pgettext_lazy("weekday", "Fri"), "sat": pgettext_lazy("weekday", "Sat"),
+             "sun": pgettext_lazy("weekday", "Sun")}
 
 
 @console_view(role=ADMIN)
@@ -85,7 +90,7 @@ def automation(request):
     workspace = request.tenant.workspace
     config = conv_selectors.auto_reply_settings_get(workspace=workspace)
     hours = (config.business_hours if config else {}) or {}
-    days = [{"key": d, "start": (hours.get(d) or [["", ""]])[0][0], "end": (hours.get(d) or [["", ""]])[0][1]}
+    days = [{"key": d, "name": DAY_NAMES[d], "start": (hours.get(d) or [["", ""]])[0][0], "end": (hours.get(d) or [["", ""]])[0][1]}
             for d in DAYS]
     return page(request, "console/settings/automation.html", section="automation", config=config, days=days,
                 rules=conv_selectors.auto_reply_rules(workspace=workspace),
