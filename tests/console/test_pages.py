@@ -304,13 +304,12 @@ def test_a_campaign_the_empty_wallet_paused_says_so_in_plain_words(workspace, ow
     """The hand-out pauses with the code `insufficient_balance` (a live wallet opens at 0); the live page and its
     poll explain the wallet hold from that code, and only from it: a pause whose words mention the wallet is not
     taken for one."""
+    from apps.billing import services as billing
     from apps.campaigns import services as campaign_services
     from apps.campaigns.models import Campaign
     from apps.core.models import API_SCOPES
     from apps.core.tenancy import Tenant
     from tests.campaigns.factories import make_contacts, make_number, make_template
-
-    from apps.billing import services as billing
 
     number = make_number(workspace)
     make_template(number)
