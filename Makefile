@@ -65,8 +65,12 @@ test-all: lint messages
 		from django.conf import settings as s; \
 		s.IS_POSTGRES and not s.EMBEDDED or exit("test-all needs DATABASE_URL (PostgreSQL) and REDIS_URL set")'
 	$(BIN)/pytest $(PYTEST_ARGS)
-	$(BIN)/pytest -m slow $(PYTEST_ARGS)
-	DATABASE_URL= REDIS_URL= $(BIN)/pytest $(PYTEST_ARGS)
+	@# The slow tests (their own PostgreSQL, Redis and processes, mostly waiting on them) run beside the
+	@# embedded suite (one core's worth of work); their output follows the embedded suite's.
+	@log=$$(mktemp); $(BIN)/pytest -m slow $(PYTEST_ARGS) >"$$log" 2>&1 & slow=$$!; \
+	DATABASE_URL= REDIS_URL= $(BIN)/pytest $(PYTEST_ARGS); embedded=$$?; \
+	wait $$slow; slowrc=$$?; echo "--- pytest -m slow (PostgreSQL + Redis) ---"; cat "$$log"; rm -f "$$log"; \
+	test $$embedded -eq 0 && test $$slowrc -eq 0
 
 # The slow tests alone (fault suite, SIGTERM of real processes): PostgreSQL + Redis.
 test-slow: lint

@@ -368,7 +368,11 @@ def _run(args, workdir: Path, pg: PrivatePostgres, redis: PrivateRedis) -> int:
         DATABASE_URL=pg.url, REDIS_URL=redis.url, DJANGO_SETTINGS_MODULE="reach.settings", PYTHONUNBUFFERED="1",
         META_GRAPH_URL=f"http://127.0.0.1:{args.meta_port}", META_APP_SECRET=APP_SECRET,
         REACH_ALLOW_HTTP_WEBHOOKS="1", REACH_VAR_DIR=str(workdir / "var"),
-        DISPATCH_LEASE_SECONDS="3" if args.quick else "10", DISPATCH_RECONCILE_SECONDS="8" if args.quick else "30",
+        # Short leases so recovery happens inside the run; the reconciliation window must still outlast the
+        # outages the suite makes (a killed web process misses status webhooks that Meta retries with a
+        # growing backoff), or a send Meta did report would count as unreported.
+        DISPATCH_LEASE_SECONDS="3" if args.quick else "10", DISPATCH_RECONCILE_SECONDS="20" if args.quick else "30",
+        INBOUND_WEBHOOK_LEASE_SECONDS="15" if args.quick else "30",
         INBOUND_STATUS_ORPHAN_GRACE_SECONDS="120", IDEMPOTENCY_IN_FLIGHT_SECONDS="15",
     )
     os.environ.update(env)
@@ -516,6 +520,7 @@ def _settle_and_count(data: dict, load: ApiLoad, sink: Sink, meta: str, settle: 
         "statuses": dict(Counter(found.values())),
         "sent_to_meta_distinct": sends["distinct"], "sent_to_meta_more_than_once": len(sends["repeated"]),
         "repeated_sample": dict(list(sends["repeated"].items())[:5]),
+        "repeated_attempts": _attempts_of(list(sends["repeated"])[:5]),
         "public_events": len(public), "webhook_deliveries_lost": len(missing),
         "webhook_deliveries_duplicated": sum(1 for n in sink.ids.values() if n > 1),
         "campaign_status": Campaign.objects.get(pk=campaign.pk).status, "campaign_contacts": contacts,
@@ -523,6 +528,17 @@ def _settle_and_count(data: dict, load: ApiLoad, sink: Sink, meta: str, settle: 
         "campaign_doubled": sum(1 for n in per_contact.values() if n > 1), "campaign_skipped": skipped,
         "meta_webhooks": {k: v for k, v in stats.items() if k.startswith("webhooks") or k == "sends"},
     }
+
+
+def _attempts_of(ids: list[str]) -> dict:
+    """For a message sent more than once: its attempt rows, to tell which road sent it again."""
+    from apps.conversations.models import MessageAttempt
+
+    out: dict = {}
+    for a in MessageAttempt.objects.filter(message_id__in=ids).order_by("message_id", "number"):
+        out.setdefault(a.message_id, []).append(
+            f"#{a.number} {a.outcome} {a.error_code} {a.started_at:%H:%M:%S.%f}"[:-3])
+    return out
 
 
 def _print_table(r: dict) -> None:

@@ -3,6 +3,8 @@ CI), else the embedded default (SQLite + in-process Redis)."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from rest_framework.test import APIClient
 
@@ -16,6 +18,31 @@ pytest_plugins = ["tests.contract_plugin"]
 TEST_EVENT_TYPE = "test.probe"
 event_type_register(TEST_EVENT_TYPE, public=False, description="Any data: the event log's own tests.",
                     schema={"type": "object"}, example={})
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _flush_retries_a_lost_deadlock():
+    """A transactional test's teardown TRUNCATEs every table while a served process (the browser tests'
+    server, with its worker and beat) may still be in a short sweep transaction: PostgreSQL can pick the
+    TRUNCATE as a deadlock's victim. The flush is repeated then, as any client retries a deadlock."""
+    from django.core.management.base import CommandError
+    from django.core.management.commands import flush
+
+    original = flush.Command.handle
+
+    def handle(self, **options):
+        for attempt in range(5):
+            try:
+                return original(self, **options)
+            except CommandError as exc:
+                if attempt == 4 or "deadlock" not in str(exc.__cause__ or ""):
+                    raise
+                time.sleep(0.2 * (attempt + 1))
+        return None
+
+    flush.Command.handle = handle
+    yield
+    flush.Command.handle = original
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -96,3 +96,17 @@ def process_started() -> None:
             fn()
         except Exception:  # a start-up nicety must not keep the server down
             logger.exception("start-up hook %r failed", fn)
+
+
+_receive_watermark: list[Callable] = []
+
+
+def register_receive_watermark(fn: Callable) -> None:
+    """fn() -> datetime | None: when the oldest stored Meta webhook still waiting to be applied was received
+    (None: none waits). Every webhook received before it has been applied. The webhooks app registers it;
+    the dispatcher's lease recovery reads it (a report of a send may sit in that backlog)."""
+    _receive_watermark[:] = [fn]
+
+
+def receive_watermark():
+    return _receive_watermark[0]() if _receive_watermark else None

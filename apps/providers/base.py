@@ -25,6 +25,7 @@ class ProviderError(Exception):
         http_status: int | None = None,
         not_on_whatsapp: bool = False,
         details: str = "",
+        maybe_sent: bool = False,
     ):
         super().__init__(f"{code}: {message}")
         self.code = code
@@ -35,6 +36,9 @@ class ProviderError(Exception):
         self.http_status = http_status
         self.not_on_whatsapp = not_on_whatsapp
         self.details = details
+        # The request may have reached the provider before the failure (a read timeout, a connection cut
+        # after the body was written): the send's outcome is unknown, so it must not simply be sent again.
+        self.maybe_sent = maybe_sent
 
     def __repr__(self) -> str:
         return (f"ProviderError(code={self.code!r}, upstream_code={self.upstream_code!r}, "
@@ -110,7 +114,9 @@ def error_from_meta(code: int, message: str, http_status: int | None = None, det
     )
 
 
-def network_error(message: str) -> ProviderError:
-    """A transport failure (timeout, refused, reset). Retryable; note that a send that timed out may have
-    reached Meta, so callers must tolerate a possible duplicate (dedupe happens on status webhooks)."""
-    return ProviderError(code="UPSTREAM_UNAVAILABLE", message=message, retryable=True, retry_after=2.0)
+def network_error(message: str, *, maybe_sent: bool = False) -> ProviderError:
+    """A transport failure (timeout, refused, reset). Retryable. `maybe_sent`: the failure came after the
+    request left (a read timeout, a cut connection), so the provider may have accepted it; the dispatcher
+    then waits for the provider's report instead of sending again (dispatch.recording)."""
+    return ProviderError(code="UPSTREAM_UNAVAILABLE", message=message, retryable=True, retry_after=2.0,
+                         maybe_sent=maybe_sent)

@@ -15,6 +15,10 @@ class WebhooksConfig(AppConfig):
         from apps.webhooks.services.inbound import inbound_sink
 
         hooks.register_inbound_sink(inbound_sink)
+        # The dispatcher's lease recovery waits for reports still in the receive backlog.
+        from apps.webhooks.selectors import inbound_receive_watermark
+
+        hooks.register_receive_watermark(inbound_receive_watermark)
         periodic.register("webhooks.inbound_sweep", "apps.webhooks.tasks.inbound.inbound_webhooks_sweep_task",
                           seconds=settings.INBOUND_WEBHOOK_SWEEP_SECONDS)
         periodic.register("webhooks.inbound_purge", "apps.webhooks.tasks.inbound.inbound_webhooks_purge_task",

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Min, Prefetch, QuerySet
 
 from apps.core.selectors import tenant_queryset
 from apps.core.tenancy import Tenant
-from apps.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookSubscription
+from apps.webhooks.models import InboundWebhook, WebhookAttempt, WebhookDelivery, WebhookSubscription
 
 
 def subscription_list(*, tenant: Tenant) -> QuerySet[WebhookSubscription]:
@@ -27,3 +27,15 @@ def delivery_list(*, tenant: Tenant, subscription: WebhookSubscription | None = 
     if event_type:
         qs = qs.filter(event_type=event_type)
     return qs
+
+
+# A stored webhook that failed this many times is a poison row for a person to look at (the admin's
+# reprocess); it no longer holds the receive watermark back.
+RECEIVE_WATERMARK_MAX_ATTEMPTS = 3
+
+
+def inbound_receive_watermark():
+    """When the oldest stored Meta webhook still waiting to be applied was received (None: none waits), so
+    every webhook received before it has been applied. Rows failing again and again are left out."""
+    return (InboundWebhook.objects.filter(processed_at__isnull=True, attempts__lt=RECEIVE_WATERMARK_MAX_ATTEMPTS)
+            .aggregate(oldest=Min("received_at"))["oldest"])

@@ -142,3 +142,87 @@ def test_every_send_payload_carries_the_message_id():
     body = _payload(message, SimpleNamespace())
     assert body["biz_opaque_callback_data"] == "msg_abc"
     assert body["text"]["body"] == "hi"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_send_whose_answer_is_lost_is_settled_by_its_report_and_never_sent_again(live_server, settings):
+    """Meta takes the send, then the connection is cut before its answer (fakemeta's `lose_answers` fault):
+    the real client cannot know, so the message waits for Meta's report instead of being retried."""
+    from apps.core.services import workspace_create
+    from apps.webhooks.services.inbound import inbound_webhooks_sweep
+
+    workspace = workspace_create(name="Lost answer", slug="lost-answer")
+    fake = start_fakemeta_in_thread(app_secret=settings.META_APP_SECRET, enforce_window=False,
+                                    pair_limit_enabled=False, webhook_url=live_server.url + "/webhooks/meta")
+    fake.register_number(phone_number_id=META_PN, waba_id=META_WABA, display_phone_number=DISPLAY)
+    settings.META_GRAPH_URL = fake.base_url
+    registry.reset_for_tests()
+    try:
+        number = live_number(workspace, mps=100)
+        ids = _queue_many(workspace, number, 3)
+        fake.call(setattr, fake.server, "lose_answers", 2)
+        dispatch.dispatch_drain(phone_number_id=number.pk, budget_seconds=5)
+        assert fake.stats()["sends"] == 3
+        rows = list(Message.objects.filter(pk__in=ids).values_list("status", "provider_message_id", "error_code",
+                                                                  "claimed_until"))
+        unknown = [r for r in rows if r[0] == "sending"]
+        assert len(unknown) == 2, rows  # outcome unknown: still `sending`, no wamid, the claim lapsed
+        assert all(r[1] is None and r[2] == "UPSTREAM_UNAVAILABLE" and r[3] <= timezone.now() for r in unknown)
+        assert MessageAttempt.objects.filter(message_id__in=ids).count() == 1  # only the answered send
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            inbound_webhooks_sweep()
+            dispatch.dispatch_sweep()
+            dispatch.dispatch_drain(phone_number_id=number.pk, budget_seconds=1)
+            if Message.objects.filter(pk__in=ids, status="read").count() == 3:
+                break
+            time.sleep(0.1)
+        assert fake.stats()["sends"] == 3, "a message whose answer was lost reached Meta twice"
+        statuses = fake.delivered_statuses()
+    finally:
+        fake.stop()
+        registry.reset_for_tests()
+    wamids = {s["id"]: s["biz_opaque_callback_data"] for s in statuses}
+    rows = list(Message.objects.filter(pk__in=ids).values_list("pk", "status", "provider_message_id", "attempts",
+                                                              "error_code"))
+    assert {(r[1], r[3], r[4]) for r in rows} == {("read", 1, "")}
+    assert {r[2]: r[0] for r in rows} == wamids
+    assert MessageAttempt.objects.filter(message_id__in=ids, outcome="accepted").count() == 3
+
+
+def test_only_a_failed_connect_proves_a_send_never_left():
+    """The client's split: refused/unreachable/connect-timeout -> never sent (retry at once); anything after
+    the request left -> maybe sent (wait for Meta's report)."""
+    import requests
+    from urllib3.exceptions import NewConnectionError
+
+    from apps.providers.meta_cloud.client import _never_sent
+
+    refused = requests.ConnectionError(Exception())
+    refused.args = (type("MaxRetryError", (), {"reason": NewConnectionError(None, "refused")})(),)
+    assert _never_sent(refused)
+    assert _never_sent(requests.ConnectTimeout())
+    assert not _never_sent(requests.ReadTimeout())
+    assert not _never_sent(requests.ConnectionError("Connection aborted: RemoteDisconnected"))
+
+
+@pytest.mark.django_db
+def test_a_report_still_in_the_receive_backlog_holds_the_resend(workspace, settings):
+    """Workers down while the web kept storing webhooks, or a status row held by a dead worker's claim: the
+    report may be stored and not yet applied. The claim goes back to the queue only once every webhook
+    received up to the end of its window has been applied; a poison row does not hold it forever."""
+    from apps.webhooks.models import InboundWebhook
+
+    number = live_number(workspace, mps=100)
+    ids = _queue_many(workspace, number, 1)
+    assert len(dispatch.messages_claim(phone_number_id=number.pk, limit=1).messages) == 1
+    window = settings.DISPATCH_LEASE_SECONDS + settings.DISPATCH_RECONCILE_SECONDS
+    now = timezone.now()
+    row = InboundWebhook.objects.create(dedupe_key="backlog-1", body=b"{}", available_at=now)
+    poison = InboundWebhook.objects.create(dedupe_key="poison-1", body=b"{}", available_at=now, attempts=3)
+    InboundWebhook.objects.filter(pk__in=[row.pk, poison.pk]).update(received_at=now + timedelta(seconds=5))
+    with time_machine.travel(now + timedelta(seconds=window + 30)):
+        assert dispatch.leases_recover() == 0  # a report may sit in `row`
+        InboundWebhook.objects.filter(pk=row.pk).update(processed_at=timezone.now())
+        assert dispatch.leases_recover() == 1  # applied, and nothing settled it: the send goes back once
+    assert Message.objects.get(pk=ids[0]).status == "queued"

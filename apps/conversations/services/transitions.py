@@ -199,6 +199,16 @@ def messages_release_claims(*, messages: list[Message], token: str, now: datetim
     return [m for m in messages if m.pk in still]
 
 
+def messages_claims_lapse(*, messages: list[Message], token: str, now: datetime, also: dict | None = None) -> int:
+    """End the claims held under `token` now, leaving the messages `sending`: what a dead worker leaves
+    behind, for the reconciliation road (dispatch.sweep.leases_recover); no event."""
+    ids = [m.pk for m in messages]
+    if not ids:
+        return 0
+    return Message.objects.filter(pk__in=ids, status=S.SENDING, claim_token=token).update(
+        claimed_until=now, updated_at=now, **(also or {}))
+
+
 def leases_expired_requeue(*, now: datetime, before: datetime | None = None) -> int:
     """Claims whose lease ran out before `before` (default now) go back to the queue, in one CAS update;
     no event. (When: dispatch.sweep.leases_recover.)"""

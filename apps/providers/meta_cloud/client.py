@@ -51,6 +51,16 @@ def error_from_response(status: int, text: str, retry_after_header: str | None =
                          retry_after=retry_after or (2.0 if retryable else None), http_status=status)
 
 
+def _never_sent(exc: Exception) -> bool:
+    """requests: only a failed connect (refused, unreachable, connect timeout) proves the request never left."""
+    from urllib3.exceptions import NewConnectionError
+
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    return isinstance(exc, requests.ConnectionError) and isinstance(reason, NewConnectionError)
+
+
 def send_result_from_body(data: dict) -> SendResult:
     try:
         msg = data["messages"][0]
@@ -86,7 +96,7 @@ class GraphClient:
         try:
             resp = self.session.request(method, url, headers=headers, timeout=self._timeouts(), **kwargs)
         except requests.RequestException as exc:
-            raise network_error(f"{type(exc).__name__}: {exc}")
+            raise network_error(f"{type(exc).__name__}: {exc}", maybe_sent=not _never_sent(exc))
         if resp.status_code >= 400:
             raise error_from_response(resp.status_code, resp.text, resp.headers.get("Retry-After"))
         return resp
@@ -290,7 +300,9 @@ class AsyncGraphSender:
                     if resp.status >= 400:
                         raise error_from_response(resp.status, text, resp.headers.get("Retry-After"))
             except (TimeoutError, aiohttp.ClientError) as exc:
-                raise network_error(f"{type(exc).__name__}: {exc}")
+                # Only a failed connect proves Meta never saw the send; after that its outcome is unknown.
+                never_sent = isinstance(exc, (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError))
+                raise network_error(f"{type(exc).__name__}: {exc}", maybe_sent=not never_sent)
         try:
             data = json.loads(text)
         except ValueError:

@@ -8,7 +8,8 @@ GET /{v}/{media_id}, GET /media-download/{media_id}?exp=&sig= (bearer required),
 GET|POST|DELETE /{v}/{waba_id}/message_templates; Embedded Signup's code exchange, debug_token, phone_numbers,
 register and subscribed_apps (onboarding.py).
 Admin routes (tests, e2e, benchmarks): POST /_admin/inbound, /_admin/numbers, /_admin/templates,
-/_admin/templates/status, /_admin/window, /_admin/config, /_admin/signup; GET /_admin/stats, /_admin/webhooks,
+/_admin/templates/status, /_admin/window, /_admin/config, /_admin/signup, /_admin/faults ({"lose_answers": N}:
+the next N accepted sends are cut before their answer); GET /_admin/stats, /_admin/webhooks,
 /_admin/signup, /_admin/sends (sends per biz_opaque_callback_data: the ids sent more than once).
 """
 
@@ -40,6 +41,7 @@ from apps.providers.simulator.engine import (
 from apps.providers.simulator.onboarding import Onboarding
 
 logger = logging.getLogger("reach.fakemeta")
+LOST_ANSWER = 0  # a handler's status meaning: close the connection without answering
 
 _REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
             405: "Method Not Allowed", 411: "Length Required", 413: "Payload Too Large", 429: "Too Many Requests",
@@ -123,6 +125,9 @@ class _HttpProtocol(asyncio.Protocol):
             except Exception:
                 logger.exception("fakemeta handler failed")
                 status, payload, ctype = 500, json.dumps(graph_error_body(131000)).encode(), "application/json"
+            if status == LOST_ANSWER:  # the fault `lose_answers`: accepted, then the connection is cut
+                self.transport.close()
+                return
             self._reply(status, payload, ctype, close=not keep_alive)
             if not keep_alive:
                 return
@@ -202,6 +207,8 @@ class FakeMetaServer:
         self._inflight: set = set()
         self.connections: set = set()
         self.onboarding = Onboarding(app_secret=app_secret)
+        # Fault: the next N accepted sends get no answer (the connection is cut after Meta took them).
+        self.lose_answers = 0
 
     # -- lifecycle ---------------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -367,8 +374,12 @@ class FakeMetaServer:
             body = req.json()
             if isinstance(body, dict) and body.get("biz_opaque_callback_data"):
                 self.sends_by_callback[str(body["biz_opaque_callback_data"])] += 1
-            return self._json(eng.send(phone_number_id=parts[1], body=body, access_token=req.bearer(),
-                                       endpoint=parts[2]))
+            answer = self._json(eng.send(phone_number_id=parts[1], body=body, access_token=req.bearer(),
+                                         endpoint=parts[2]))
+            if self.lose_answers > 0 and answer[0] == 200:
+                self.lose_answers -= 1
+                return LOST_ANSWER, b"", ""
+            return answer
         if len(parts) == 3 and parts[2] == "block_users" and req.method in ("POST", "DELETE"):
             return self._json(eng.block_users(phone_number_id=parts[1], body=req.json(), block=req.method == "POST",
                                               access_token=req.bearer()))
@@ -433,6 +444,9 @@ class FakeMetaServer:
         if route == "window" and req.method == "POST":
             eng.age_window(phone_number_id=str(data["phone_number_id"]), wa_id=str(data["wa_id"]),
                            hours=float(data["hours"]))
+            return ok({"success": True})
+        if route == "faults" and req.method == "POST":
+            self.lose_answers = int(data.get("lose_answers", 0))
             return ok({"success": True})
         if route == "config" and req.method == "POST":
             eng.configure(**data)

@@ -20,7 +20,7 @@ def _setting(name: str, default):
 @dataclass
 class Outcome:
     message: Message
-    kind: str  # accepted | retryable | terminal | deferred
+    kind: str  # accepted | retryable | terminal | deferred | unknown (the send may have reached Meta)
     provider_message_id: str = ""
     error: object | None = None  # ProviderError-like: code, message, upstream_code, retry_after, http_status
     defer_seconds: float = 0.0

@@ -1,7 +1,8 @@
 """Record: one short transaction per batch; an attempt row per call; every status move through
 transitions. Retryable errors go back to queued with `next_attempt_at` (Retry-After, else exponential with
 ±20% jitter); past `expires_at` the message fails as MESSAGE_EXPIRED; terminal errors fail it with the
-mapped code and bring the SMS fallback when the message asked for one."""
+mapped code and bring the SMS fallback when the message asked for one. A send whose outcome is unknown (the
+request may have reached Meta) keeps its claim, lapsed, for the reconciliation road."""
 
 from __future__ import annotations
 
@@ -65,12 +66,25 @@ def outcomes_record(*, outcomes: list[Outcome], token: str, now: datetime | None
             elif o.kind in ("retryable", "terminal"):
                 _record_failure(o, token=token, now=now, counts=counts, events=events, attempts=attempts,
                                 kick=kick)
+            elif o.kind == "unknown":
+                _record_unknown(o, token=token, now=now, counts=counts)
         if attempts:
             _attempts_insert(attempts)
         transitions.events_flush(events)
         for pn in kick:
             transaction.on_commit(lambda pn=pn: kicks.dispatch_kick(phone_number_id=pn))
     return counts
+
+
+def _record_unknown(o: Outcome, *, token: str, now: datetime, counts: dict) -> None:
+    """The call failed after the request left (a read timeout, a cut connection): Meta may have accepted it.
+    The claim is ended as if its worker had died, so the one rule for an unknown outcome applies
+    (dispatch.sweep.leases_recover): a status webhook carrying our id settles it, and only a send Meta never
+    reported within the reconciliation window goes back to the queue."""
+    e = _error_fields(o.error)
+    if transitions.messages_claims_lapse(messages=[o.message], token=token, now=now,
+                                         also={"error_code": e["code"], "error_message": e["message"]}):
+        counts["unknown"] += 1
 
 
 def _record_failure(o: Outcome, *, token: str, now: datetime, counts: dict, events: dict, attempts: list,

@@ -67,6 +67,8 @@ def _outcome_from_exception(outcome: Outcome, exc: Exception) -> None:
 
     if isinstance(exc, ProviderError):
         outcome.kind, outcome.error = ("retryable" if exc.retryable else "terminal"), exc
+        if exc.retryable and getattr(exc, "maybe_sent", False):
+            outcome.kind = "unknown"  # Meta may have it: wait for its report (recording._record_unknown)
         return
     logger.error("send failed unexpectedly", exc_info=exc)  # a bug or an unmapped failure: retry, never lose it
     outcome.kind = "retryable"

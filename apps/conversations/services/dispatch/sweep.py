@@ -13,6 +13,7 @@ from apps.conversations.services import fallback as fallback_chain
 from apps.conversations.services import transitions
 from apps.conversations.services.dispatch import fallback, kicks
 from apps.conversations.services.dispatch.base import _setting
+from apps.core import hooks
 
 
 def reconcile_window() -> timedelta:
@@ -28,9 +29,21 @@ def leases_recover(*, now: datetime | None = None) -> int:
     (receiving.message_statuses_apply) settles an unrecorded send from such a webhook: it attaches the wamid
     and moves it to sent through message_transition. So an expired claim waits DISPATCH_RECONCILE_SECONDS
     past its lease for that report, and only a claim that stayed unreported for the whole window goes back to
-    the queue: a message reaches the customer twice only when Meta never reported the first send."""
+    the queue: a message reaches the customer twice only when Meta never reported the first send.
+
+    The window counts in time received, not time applied: a report may have arrived and still wait in the
+    receive road's backlog (workers down while the web kept storing webhooks, a status row held by a dead
+    worker's claim). So a claim goes back only once every webhook received up to the end of its window has
+    been applied (core.hooks.receive_watermark). A send that dies in the request (a read timeout) lapses
+    into the same state (dispatch.recording._record_unknown)."""
     now = now or timezone.now()
-    return transitions.leases_expired_requeue(now=now, before=now - reconcile_window())
+    before = now - reconcile_window()
+    if not Message.objects.filter(status=Message.Status.SENDING, claimed_until__lt=before).exists():
+        return 0
+    watermark = hooks.receive_watermark()
+    if watermark is not None:
+        before = min(before, watermark - reconcile_window())
+    return transitions.leases_expired_requeue(now=now, before=before)
 
 
 _EXPIRED = {"code": "MESSAGE_EXPIRED", "message": "The message could not be sent before it expired.",
