@@ -425,6 +425,22 @@ SMS_HTTP_RESPONSE = env.json("SMS_HTTP_RESPONSE", default={})  # {"id": "id", "s
 SMS_HTTP_RECEIPT = env.json("SMS_HTTP_RECEIPT", default={})
 SMS_HTTP_STATUS_MAP = env.json("SMS_HTTP_STATUS_MAP", default={})
 SMS_HTTP_INBOUND = env.json("SMS_HTTP_INBOUND", default={})
+# --- Email channel (apps/providers/email): outbound over SMTP through Django's email backend; a workspace's
+# email channel may name its own SMTP server (password encrypted), else these are used.
+# The channel's own backend setting (not EMAIL_BACKEND, which test runners swap for an in-memory one).
+EMAIL_CHANNEL_BACKEND = env.str("EMAIL_CHANNEL_BACKEND", default="django.core.mail.backends.smtp.EmailBackend")
+EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
+EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)  # STARTTLS
+EMAIL_USE_SSL = env.bool("EMAIL_USE_SSL", default=False)  # implicit TLS (port 465)
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=20)
+# Inbound: "host:port" for the SMTP listener `manage.py serve` starts (aiosmtpd); empty = off (the default,
+# embedded or not: a listener on port 25 is an operator's decision). Mail is accepted only for the inbound
+# addresses (or domains) of configured email channels.
+EMAIL_INBOUND_LISTEN = env.str("EMAIL_INBOUND_LISTEN", default="")
+EMAIL_INBOUND_MAX_BYTES = env.int("EMAIL_INBOUND_MAX_BYTES", default=25 * 1024 * 1024)
 # --- Mobile API: user tokens and FCM push ---------------------------------------------------------------
 AUTH_TOKEN_ATTEMPTS_PER_MINUTE = env.int("AUTH_TOKEN_ATTEMPTS_PER_MINUTE", default=10)  # per address, per username
 FCM_SERVICE_ACCOUNT_JSON = env.str("FCM_SERVICE_ACCOUNT_JSON", default="")  # the JSON itself, or a file path

@@ -54,6 +54,22 @@ class Contact(models.Model):
         return self.name or self.phone or self.bsuid or self.pk
 
 
+class SocialIdentity(models.Model):
+    """A customer as one Page or Instagram account knows them: Meta's page-scoped id (PSID) or Instagram-
+    scoped id (IGSID). The ids are per account, so the identity is keyed by (account, user_id)."""
+
+    TENANT_WABA_PATH = "account__waba_id"
+
+    workspace = models.ForeignKey("core.Workspace", on_delete=models.CASCADE, related_name="+")
+    account = models.ForeignKey("wabas.SocialAccount", on_delete=models.CASCADE, related_name="identities")
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="social_identities")
+    user_id = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["account", "user_id"], name="uniq_social_identity")]
+
+
 class ContactTag(models.Model):
     workspace = models.ForeignKey("core.Workspace", on_delete=models.CASCADE, related_name="+")
     contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="tag_rows")

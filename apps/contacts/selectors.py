@@ -112,3 +112,11 @@ def opt_in_confirmation_text(*, workspace: Workspace) -> str | None:
 
 def contact_import_get(*, workspace: Workspace, import_id: str) -> ContactImport | None:
     return ContactImport.objects.filter(workspace=workspace, pk=import_id).first()
+
+
+def social_user_id(*, contact: Contact, account) -> str:
+    """The customer's PSID / IGSID on this Page or Instagram account ("" when they never wrote to it)."""
+    from apps.contacts.models import SocialIdentity
+
+    return SocialIdentity.objects.filter(account=account, contact=contact).values_list("user_id", flat=True) \
+        .first() or ""

@@ -108,7 +108,9 @@ def contact_upsert_by_phone(*, workspace: Workspace, phone: str, name: str | Non
 
 def contact_upsert_by_address(*, workspace: Workspace, address: str) -> Contact:
     """The contact a send goes to: by phone (E.164), or by business-scoped user id when Meta gave no phone
-    (created keyed by the BSUID when unknown)."""
+    (created keyed by the BSUID when unknown), or by email address."""
+    if "@" in address:
+        return contact_upsert_by_email(workspace=workspace, email=address)
     if not is_bsuid(address):
         return contact_upsert_by_phone(workspace=workspace, phone=address)
     existing = Contact.objects.filter(workspace=workspace, bsuid=address).first()
@@ -121,11 +123,32 @@ def contact_upsert_by_address(*, workspace: Workspace, address: str) -> Contact:
         return Contact.objects.get(workspace=workspace, bsuid=address)
 
 
-def contact_address(contact: Contact | None) -> str:
-    """Where a message to this contact goes: its phone, else its BSUID (Meta's `recipient`)."""
+def contact_address(contact: Contact | None, *, channel: str = "whatsapp") -> str:
+    """Where a message to this contact goes: its phone, else its BSUID (Meta's `recipient`); by email, its
+    email address (lower-cased)."""
     if contact is None:
         return ""
+    if channel == "email":
+        return (contact.email or "").lower()
     return contact.phone or contact.bsuid or ""
+
+
+def contact_by_email(*, workspace: Workspace, email: str) -> Contact | None:
+    """The contact with this email address (case-insensitive; the oldest when several share it)."""
+    return Contact.objects.filter(workspace=workspace, email__iexact=email).order_by("created_at").first()
+
+
+def contact_upsert_by_email(*, workspace: Workspace, email: str, name: str = "") -> Contact:
+    """The contact a mail is from (or to): found by email address, else created with it (no phone). A given
+    name fills an empty one."""
+    email = email.strip().lower()
+    contact = contact_by_email(workspace=workspace, email=email)
+    if contact is None:
+        return Contact.objects.create(workspace=workspace, email=email, name=(name or "")[:255])
+    if name and not contact.name:
+        Contact.objects.filter(pk=contact.pk, name="").update(name=name[:255], updated_at=timezone.now())
+        contact.name = name[:255]
+    return contact
 
 
 @transaction.atomic
@@ -436,4 +459,21 @@ def contact_block_set(*, contact: Contact, blocked: bool, waba_id: str = "") -> 
     at = timezone.now() if blocked else None
     Contact.objects.filter(pk=contact.pk).update(blocked_at=at, updated_at=timezone.now())
     contact.blocked_at = at
+    return contact
+
+
+def contact_from_social_inbound(*, workspace: Workspace, account, user_id: str, name: str = "") -> Contact:
+    """The contact behind a Messenger PSID / Instagram IGSID that wrote to `account`: found by the identity,
+    else created (no phone: Meta does not share it on these channels). Call inside a transaction."""
+    from apps.contacts.models import SocialIdentity
+
+    identity = SocialIdentity.objects.select_related("contact").filter(account=account, user_id=user_id).first()
+    if identity is not None:
+        return identity.contact
+    contact = Contact.objects.create(workspace=workspace, name=(name or "")[:255])
+    _, created = SocialIdentity.objects.get_or_create(account=account, user_id=user_id,
+                                                      defaults={"workspace": workspace, "contact": contact})
+    if not created:  # a concurrent first message won: use its contact, drop ours
+        contact.delete()
+        contact = SocialIdentity.objects.select_related("contact").get(account=account, user_id=user_id).contact
     return contact

@@ -50,6 +50,8 @@ def message_error(message: Message) -> dict[str, Any] | None:
             **failure_public(code=message.error_code, upstream_code=message.upstream_code)}
 
 
+CHANNEL_VALUES = tuple(Message.Channel.values)
+
 _STATUS_SCHEMA = obj(
     {
         "message_id": ident("message"),
@@ -68,6 +70,7 @@ _STATUS_SCHEMA = obj(
         "failed_at": nullable(TIMESTAMP),
     },
     {
+        "channel": {**enum(*CHANNEL_VALUES), "description": "The message's channel."},
         "pricing": {"type": "object", "description": "Meta's pricing object, once reported."},
         "error": _ERROR,
         "fallback_for": {"type": "string", "description": "The WhatsApp message this SMS falls back for."},
@@ -103,6 +106,7 @@ def message_status_changed(*, message: Message, previous_status: str | None, tim
         "provider_message_id": message.provider_message_id, "contact_id": message.contact_id,
         "timestamp": _iso(timestamp), "sent_at": _iso(message.sent_at), "delivered_at": _iso(message.delivered_at),
         "read_at": _iso(message.read_at), "failed_at": _iso(message.failed_at),
+        "channel": message.channel,
     }
     if message.pricing:
         data["pricing"] = message.pricing
@@ -174,10 +178,13 @@ event_type_register(
                        {"parent_bsuid": nullable(STRING), "username": nullable(STRING)}),
         "from": nullable(STRING), "type": STRING, "body": STRING,
         "content": {"type": "object", "description": "Meta's message object (with context, referral, errors)."},
-        "provider_message_id": STRING, "phone_number_id": ident("receiving phone number"),
+        "provider_message_id": STRING, "phone_number_id": nullable(ident("receiving phone number (null on Messenger / Instagram)")),
         "reply_to_message_id": nullable(STRING), "timestamp": nullable(TIMESTAMP), "received_at": TIMESTAMP,
         "created_at": TIMESTAMP,
     }, {
+        "channel": {**enum(*CHANNEL_VALUES), "description": "The channel the message came in on."},
+        "social_account_id": {"type": "string", "description": "Messenger / Instagram: the connected Page or "
+                                                                "Instagram account (sac_…) it was sent to."},
         "referral": {"type": "object", "description": "The click-to-WhatsApp ad or post the customer came "
                                                       "from (source_type, source_id, source_url, headline, "
                                                       "body, ctwa_clid, media)."},
@@ -209,7 +216,8 @@ def message_inbound(*, message: Message, contact: Contact, sender: str, wa_id: s
         "from": sender, "type": message.type, "body": message.body, "content": message.content,
         "provider_message_id": message.provider_message_id, "phone_number_id": message.phone_number_id,
         "reply_to_message_id": message.reply_to_id, "timestamp": _iso(timestamp), "received_at": _iso(received_at),
-        "created_at": _iso(message.created_at),
+        "created_at": _iso(message.created_at), "channel": message.channel,
+        **({"social_account_id": message.social_account_id} if message.social_account_id else {}),
         **({"referral": message.content["referral"]} if isinstance(message.content.get("referral"), dict) else {}),
         **({"flow_response": message.content["flow_response"]}
            if isinstance(message.content.get("flow_response"), dict) else {}),

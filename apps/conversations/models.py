@@ -18,6 +18,9 @@ class Conversation(models.Model):
     class ChannelKind(models.TextChoices):
         WHATSAPP = "whatsapp"
         SMS = "sms"
+        MESSENGER = "messenger"
+        INSTAGRAM = "instagram"
+        EMAIL = "email"
 
     id = PrefixedIdField(prefix="cnv")
     workspace = models.ForeignKey("core.Workspace", on_delete=models.CASCADE, related_name="conversations")
@@ -25,6 +28,9 @@ class Conversation(models.Model):
     phone_number = models.ForeignKey("wabas.PhoneNumber", null=True, blank=True, on_delete=models.SET_NULL,
                                      related_name="conversations")
     channel_kind = models.CharField(max_length=10, choices=ChannelKind.choices, default=ChannelKind.WHATSAPP)
+    # Messenger and Instagram threads: the Page / Instagram account instead of a number.
+    social_account = models.ForeignKey("wabas.SocialAccount", null=True, blank=True, on_delete=models.SET_NULL,
+                                       related_name="conversations")
     state = models.CharField(max_length=10, choices=State.choices, default=State.OPEN)
     assigned_user = models.ForeignKey("core.User", null=True, blank=True, on_delete=models.SET_NULL,
                                       related_name="assigned_conversations")
@@ -116,6 +122,9 @@ class Message(models.Model):
     class Channel(models.TextChoices):
         WHATSAPP = "whatsapp"
         SMS = "sms"
+        MESSENGER = "messenger"
+        INSTAGRAM = "instagram"
+        EMAIL = "email"
 
     class Status(models.TextChoices):
         SCHEDULED = "scheduled"
@@ -138,6 +147,9 @@ class Message(models.Model):
                                      related_name="messages")
     direction = models.CharField(max_length=8, choices=Direction.choices, default=Direction.OUTBOUND)
     channel = models.CharField(max_length=10, choices=Channel.choices, default=Channel.WHATSAPP)
+    social_account = models.ForeignKey("wabas.SocialAccount", null=True, blank=True, on_delete=models.SET_NULL,
+                                       related_name="messages")
+    social_tag = models.CharField(max_length=40, blank=True, default="")  # Messenger / Instagram message tag
     type = models.CharField(max_length=20)
     # E.164, or the recipient's BSUID (Meta's `recipient`) when the contact has no phone.
     to_phone = models.CharField(max_length=170, blank=True, default="")

@@ -48,7 +48,9 @@ from apps.core.errors import (
 from apps.core.models import Workspace
 from apps.wabas.models import PhoneNumber
 
-WHATSAPP, SMS = "whatsapp", "sms"
+WHATSAPP, SMS, MESSENGER, INSTAGRAM, EMAIL = "whatsapp", "sms", "messenger", "instagram", "email"
+# Channels whose messages go out through Meta's Send API from a connected Page / Instagram account.
+SOCIAL_CHANNELS = (MESSENGER, INSTAGRAM)
 MARKETING = "MARKETING"
 # recipient_classify's answers, in the order they are checked.
 INVALID_NUMBER, OPTED_OUT, NOT_OPTED_IN, MISSING_VARIABLE = "invalid_number", "opted_out", "not_opted_in", "missing_variable"
@@ -72,6 +74,10 @@ class SendContext:
     body: str = ""
     media: Media | None = None
     cost: Decimal = field(default=Decimal("0"))
+    account: object | None = None  # wabas.SocialAccount: the sender of a Messenger / Instagram message
+    tag: str = ""  # a Messenger / Instagram message tag (CHANNEL_WINDOWS)
+    # The customer's last message on this channel's thread, when the window is per thread (social channels).
+    last_inbound_at: datetime | None = None
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -84,8 +90,10 @@ def _iso(value: datetime | None) -> str | None:
 def sender_resolve(*, workspace: Workspace, waba_id: str, phone_number_id: str | None, to: str, channel: str):
     """The API's sender resolution: the pinned number or the workspace's (key's WABA's) only one, with the
     recipient contact and its current conversation, in one read. PHONE_NOT_FOUND / VALIDATION_FAILED."""
-    from apps.conversations.selectors.sending import send_targets
+    from apps.conversations.selectors.sending import email_send_targets, send_targets
 
+    if channel == EMAIL:
+        return email_send_targets(workspace=workspace, waba_id=waba_id, to=to)
     return send_targets(workspace=workspace, waba_id=waba_id, phone_number_id=phone_number_id, to=to,
                         channel_kind=channel)
 
@@ -97,14 +105,25 @@ def sender_check(*, number, workspace: Workspace) -> None:
         raise PhoneNotFound("There is no sender number to send from.", details={"field": "phone_number_id"})
 
 
-def recipient_check(*, to: str) -> None:
+def recipient_check(*, to: str, channel: str = WHATSAPP) -> None:
     if not to:
-        raise ValidationFailed("This contact has no phone number to send to.", field="to")
+        raise ValidationFailed("This contact has no email address to send to." if channel == EMAIL
+                               else "This contact has no phone number to send to.", field="to")
+
+
+def email_channel_check(*, workspace: Workspace, number) -> None:
+    """Email goes out through the workspace's email channel, on the number it rides on."""
+    from apps.wabas.selectors import email_channel_for
+
+    channel = email_channel_for(workspace=workspace)
+    if channel is None or number is None or channel.phone_number_id != number.pk:
+        raise ValidationFailed("This workspace has no email channel to send from (PUT /api/v1/channels/email).",
+                               field="channel")
 
 
 def recipient_is_bsuid(to: str) -> bool:
     """A recipient named by its business-scoped user id (no phone): Meta's `recipient` field."""
-    return bool(to) and not to.startswith("+")
+    return bool(to) and not to.startswith("+") and "@" not in to
 
 
 AUTHENTICATION = "AUTHENTICATION"
@@ -157,35 +176,123 @@ def template_check(*, template) -> None:
         raise refusal
 
 
-# --- the 24 h window -------------------------------------------------------------------------------------
+# --- the reply windows, per channel ------------------------------------------------------------------------
 
 
-def window_opened_after(now: datetime) -> datetime:
+@dataclass(frozen=True)
+class ChannelWindow:
+    """One channel's reply window: free-form messages may go `hours` after the customer's last message;
+    a message tag stretches it to tags[tag] hours (None: any time, e.g. Messenger's post-purchase updates)."""
+
+    hours: float
+    tags: dict[str, float | None] = field(default_factory=dict)
+    hours_setting: str = ""  # read the hours from this setting instead (WhatsApp's is configurable)
+
+    def standard_hours(self) -> float:
+        return float(getattr(settings, self.hours_setting)) if self.hours_setting else self.hours
+
+
+HUMAN_AGENT_HOURS = 7 * 24
+# The rule, once, as data: one entry per channel (None: the channel has no window). Messenger's standard
+# messaging window is 24 h; its message tags allow later sends (HUMAN_AGENT: 7 days; the three update tags
+# at any time). Instagram's window is 24 h, and HUMAN_AGENT 7 days. A new channel is one entry here.
+CHANNEL_WINDOWS: dict[str, ChannelWindow | None] = {
+    WHATSAPP: ChannelWindow(hours=24, hours_setting="CUSTOMER_SERVICE_WINDOW_HOURS"),
+    SMS: None,
+    EMAIL: None,
+    MESSENGER: ChannelWindow(hours=24, tags={"HUMAN_AGENT": HUMAN_AGENT_HOURS, "CONFIRMED_EVENT_UPDATE": None,
+                                             "POST_PURCHASE_UPDATE": None, "ACCOUNT_UPDATE": None}),
+    INSTAGRAM: ChannelWindow(hours=24, tags={"HUMAN_AGENT": HUMAN_AGENT_HOURS}),
+}
+
+
+def channel_window(channel: str) -> ChannelWindow | None:
+    return CHANNEL_WINDOWS.get(channel)
+
+
+def channel_tags(channel: str) -> tuple[str, ...]:
+    window = channel_window(channel)
+    return tuple(window.tags) if window else ()
+
+
+def window_opened_after(now: datetime, *, channel: str = WHATSAPP) -> datetime:
     """The window is open when the last inbound message came strictly after this (SQL forms use it)."""
-    return now - timedelta(hours=settings.CUSTOMER_SERVICE_WINDOW_HOURS)
+    return now - timedelta(hours=CHANNEL_WINDOWS[channel].standard_hours())
 
 
 def window_expires_at(*, channel: str, last_inbound_at: datetime | None, now: datetime) -> datetime | None:
-    """When the window closes, or None when it is closed (or the channel has none)."""
-    if channel == SMS or last_inbound_at is None:
+    """When the channel's standard window closes, or None when it is closed (or the channel has none)."""
+    window = channel_window(channel)
+    if window is None or last_inbound_at is None:
         return None
-    ends = last_inbound_at + timedelta(hours=settings.CUSTOMER_SERVICE_WINDOW_HOURS)
+    ends = last_inbound_at + timedelta(hours=window.standard_hours())
     return ends if ends > now else None
 
 
-def window_is_open(*, channel: str, last_inbound_at: datetime | None, now: datetime) -> bool:
-    """May a free-form message go? SMS has no window; WhatsApp's is 24 h after the last inbound message."""
-    if channel == SMS:
+def window_is_open(*, channel: str, last_inbound_at: datetime | None, now: datetime, tag: str = "") -> bool:
+    """May a free-form message (with this message tag, if any) go? No window: always. Else within the
+    standard window after the last inbound message, or within the tag's stretch of it."""
+    window = channel_window(channel)
+    if window is None:
         return True
-    return last_inbound_at is not None and last_inbound_at > window_opened_after(now)
+    if last_inbound_at is None:
+        return False
+    if tag and tag in window.tags:
+        hours = window.tags[tag]
+        return hours is None or last_inbound_at > now - timedelta(hours=hours)
+    return last_inbound_at > now - timedelta(hours=window.standard_hours())
+
+
+AGENT_TAG = "HUMAN_AGENT"
+
+
+def agent_reply_tag(*, channel: str, last_inbound_at: datetime | None, now: datetime) -> str:
+    """The tag a person's reply from the inbox goes with: none inside the standard window; HUMAN_AGENT (what
+    Meta made it for) after it, on the channels that have it; "" when nothing would allow it."""
+    if window_is_open(channel=channel, last_inbound_at=last_inbound_at, now=now):
+        return ""
+    if AGENT_TAG in channel_tags(channel) and window_is_open(channel=channel, last_inbound_at=last_inbound_at,
+                                                              now=now, tag=AGENT_TAG):
+        return AGENT_TAG
+    return ""
+
+
+def agent_reply_expires_at(*, channel: str, last_inbound_at: datetime | None, now: datetime) -> datetime | None:
+    """Until when a person may still reply from the inbox: the standard window, stretched by HUMAN_AGENT on
+    the channels that have it; None when closed or when the channel has no window."""
+    window = channel_window(channel)
+    if window is None or last_inbound_at is None:
+        return None
+    hours = window.standard_hours()
+    if window.tags.get(AGENT_TAG):
+        hours = max(hours, window.tags[AGENT_TAG])
+    ends = last_inbound_at + timedelta(hours=hours)
+    return ends if ends > now else None
+
+
+def tag_check(*, channel: str, tag: str) -> None:
+    """A message tag is the channel's own (Messenger's or Instagram's), or none."""
+    if tag and tag not in channel_tags(channel):
+        allowed = ", ".join(channel_tags(channel)) or "none"
+        raise ValidationFailed(f"tag: {channel} messages take {allowed}.", field="tag")
+
+
+def window_last_inbound(ctx: SendContext) -> datetime | None:
+    """The customer's last message the window counts from: per thread on the social channels (a Page's or
+    account's own customer), the contact's for WhatsApp."""
+    if ctx.channel in SOCIAL_CHANNELS:
+        return ctx.last_inbound_at
+    return ctx.contact.last_inbound_at if ctx.contact else None
 
 
 def window_check(ctx: SendContext) -> None:
     if ctx.message_type == "template":
         return
-    last = ctx.contact.last_inbound_at if ctx.contact else None
-    if not window_is_open(channel=ctx.channel, last_inbound_at=last, now=ctx.now):
-        raise OutsideWindow(details={"field": "type", "last_inbound_at": _iso(last)})
+    last = window_last_inbound(ctx)
+    if not window_is_open(channel=ctx.channel, last_inbound_at=last, now=ctx.now, tag=ctx.tag):
+        raise OutsideWindow(details={"field": "tag" if ctx.tag else "type", "last_inbound_at": _iso(last),
+                                     **({"allowed_tags": list(channel_tags(ctx.channel))}
+                                        if channel_tags(ctx.channel) else {})})
 
 
 # --- the free entry point window (click-to-WhatsApp ads) ---------------------------------------------------
@@ -292,17 +399,26 @@ def media_resolve(*, workspace: Workspace, message_type: str, content, waba_id: 
 
 def send_context(*, workspace: Workspace, channel: str, message_type: str, to: str, content, now: datetime,
                  number=None, contact: Contact | None = None, conversation_id: str | None = None,
-                 waba_id: str = "", phone_number_id: str | None = None, resolve_sender: bool = False) -> SendContext:
+                 waba_id: str = "", phone_number_id: str | None = None, resolve_sender: bool = False,
+                 tag: str = "", account_id: str | None = None, account=None) -> SendContext:
     """Every rule in API.md's order for one message; returns the context the writer stores, or raises the
     first refusal. resolve_sender: the API's resolution (pinned or only number, contact by phone); else
     the caller brings `number` and `contact`."""
+    if channel in SOCIAL_CHANNELS:
+        return social_send_context(workspace=workspace, channel=channel, message_type=message_type, to=to,
+                                   content=content, now=now, tag=tag, account_id=account_id, account=account,
+                                   contact=contact, waba_id=waba_id)
     if resolve_sender:
         targets = sender_resolve(workspace=workspace, waba_id=waba_id, phone_number_id=phone_number_id, to=to,
                                  channel=channel)
         number, contact, conversation_id = targets.number, targets.contact, targets.conversation_id
     else:
         sender_check(number=number, workspace=workspace)
-        recipient_check(to=to)
+        if channel == EMAIL:
+            email_channel_check(workspace=workspace, number=number)
+            if message_type != "text":
+                raise ValidationFailed("Email messages are text.", field="type")
+        recipient_check(to=to, channel=channel)
     block_check(contact=contact)
     ctx = SendContext(workspace=workspace, channel=channel, message_type=message_type, to=to, content=content,
                       now=now, number=number, contact=contact, conversation_id=conversation_id)
@@ -313,9 +429,33 @@ def send_context(*, workspace: Workspace, channel: str, message_type: str, to: s
         identity_check(category=ctx.category, to=to)
     else:
         ctx.body = body_preview(message_type, content)
+        if channel == EMAIL and content.get("marketing"):
+            ctx.category = MARKETING  # marketing mail: the same consent rule as marketing templates
     window_check(ctx)
     consent_check(ctx)
-    ctx.cost = cost_estimate(category=ctx.category, to=to, workspace=workspace)
+    # Mail costs nothing through Reach (the business's SMTP provider bills it).
+    ctx.cost = Decimal("0") if channel == EMAIL else cost_estimate(category=ctx.category, to=to, workspace=workspace)
+    return ctx
+
+
+def social_send_context(*, workspace: Workspace, channel: str, message_type: str, to: str, content, now: datetime,
+                        tag: str = "", account_id: str | None = None, account=None, contact: Contact | None = None,
+                        waba_id: str = "") -> SendContext:
+    """A Messenger / Instagram message, the same order: sender (the Page / Instagram account, pinned or the
+    workspace's only one of the channel) and recipient (the PSID / IGSID that wrote to it) -> the channel's
+    window and tag -> consent (nothing here is marketing) -> wallet (Meta does not charge these)."""
+    from apps.conversations.selectors.sending import social_send_targets
+
+    tag_check(channel=channel, tag=tag)
+    targets = social_send_targets(workspace=workspace, channel=channel, to=to, account_id=account_id,
+                                  account=account, waba_id=waba_id)
+    block_check(contact=targets.contact)
+    ctx = SendContext(workspace=workspace, channel=channel, message_type=message_type, to=to, content=content,
+                      now=now, contact=targets.contact, conversation_id=targets.conversation_id,
+                      account=targets.account, tag=tag, last_inbound_at=targets.last_inbound_at)
+    ctx.media = media_resolve(workspace=workspace, message_type=message_type, content=content, waba_id=waba_id)
+    ctx.body = body_preview(message_type, content)
+    window_check(ctx)
     return ctx
 
 

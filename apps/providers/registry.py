@@ -40,6 +40,32 @@ def async_whatsapp_sender():
     return inst
 
 
+def social_send_client():
+    """Meta's Send API (Messenger, Instagram) at META_GRAPH_URL, like the Graph client."""
+    inst = _instances.get("social")
+    if inst is None:
+        with _lock:
+            inst = _instances.get("social")
+            if inst is None:
+                from apps.providers.meta_social.client import SocialSendClient
+
+                inst = _instances["social"] = SocialSendClient()
+    return inst
+
+
+def social_sandbox_sender():
+    """The sandbox's Messenger / Instagram: the simulator in process (Reach's policy states the windows)."""
+    inst = _instances.get("social_sandbox")
+    if inst is None:
+        with _lock:
+            inst = _instances.get("social_sandbox")
+            if inst is None:
+                from apps.providers.simulator.social import SocialSimulator
+
+                inst = _instances["social_sandbox"] = SocialSimulator(strict=False)
+    return inst
+
+
 def reset_for_tests() -> None:
     """Forget cached instances (tests that override META_GRAPH_URL call this)."""
     with _lock:

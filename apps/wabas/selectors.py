@@ -6,7 +6,7 @@ from django.db.models import QuerySet
 
 from apps.core.errors import PhoneNotFound, ValidationFailed
 from apps.core.models import Workspace
-from apps.wabas.models import PhoneNumber, Waba
+from apps.wabas.models import EmailChannel, PhoneNumber, Waba
 
 
 def wabas_for(*, workspace: Workspace, waba_id: str = "") -> QuerySet[Waba]:
@@ -66,3 +66,39 @@ def phone_number_for_sms(*, to_phone: str) -> PhoneNumber | None:
         if "".join(ch for ch in number.display_phone_number if ch.isdigit()) == digits:
             return number
     return None
+
+
+def social_account_for_webhook(*, channel: str, meta_account_id: str):
+    """The connected Page (Messenger) or Instagram account a webhook entry names."""
+    from apps.wabas.models import SocialAccount
+
+    qs = SocialAccount.objects.select_related("workspace").filter(channel=channel)
+    if channel == SocialAccount.Channel.INSTAGRAM:
+        return qs.filter(ig_user_id=meta_account_id).first()
+    return qs.filter(page_id=meta_account_id).first()
+# --- the email channel -------------------------------------------------------------------------------------
+
+
+def email_channel_for(*, workspace: Workspace, waba_id: str = "") -> EmailChannel | None:
+    """The workspace's email channel (None when it has none, or when it rides on a WABA the key cannot see)."""
+    qs = EmailChannel.objects.select_related("phone_number__waba", "workspace").filter(workspace=workspace)
+    if waba_id:
+        qs = qs.filter(phone_number__waba_id=waba_id)
+    return qs.first()
+
+
+def email_channel_for_recipient(address: str) -> EmailChannel | None:
+    """The channel a mail to `address` is for: its inbound address, else its inbound domain (the listener's
+    and the webhook's routing; None: not ours, refused)."""
+    address = (address or "").strip().strip("<>").lower()
+    if "@" not in address:
+        return None
+    qs = EmailChannel.objects.select_related("phone_number__waba", "workspace")
+    return (qs.filter(inbound_address=address).first()
+            or qs.filter(inbound_domain=address.rsplit("@", 1)[1]).first())
+
+
+def email_channel_for_token(token: str) -> EmailChannel | None:
+    if not token or len(token) > 64:
+        return None
+    return EmailChannel.objects.select_related("phone_number__waba", "workspace").filter(inbound_token=token).first()

@@ -13,7 +13,7 @@ from apps.core.errors import Conflict, NotFound, ValidationFailed
 from apps.core.models import Workspace
 from apps.core.services import event_append
 from apps.wabas.events import phone_number_quality_changed
-from apps.wabas.models import PhoneNumber, Waba
+from apps.wabas.models import EmailChannel, PhoneNumber, Waba
 
 _QUALITY_EVENTS = {"FLAGGED": "YELLOW", "UNFLAGGED": "GREEN", "DOWNGRADE": None, "UPGRADE": None}
 _TIER_FROM_LIMIT = {
@@ -263,3 +263,185 @@ def waba_embedded_signup(*, workspace: Workspace, code: str, pin: str, waba_id_h
                 phone.save(update_fields=[*changed, "updated_at"])
             connected.append(phone)
     return connected
+
+
+def social_access_token(account) -> str:
+    return decrypt_secret(account.access_token_encrypted)
+
+
+# --- Messenger and Instagram accounts ------------------------------------------------------------------
+
+_META_ID = re.compile(r"^\d{1,64}$")
+
+
+def _meta_id(value, field: str, *, required: bool) -> str:
+    value = str(value or "").strip()
+    if not value:
+        if required:
+            raise ValidationFailed(f"{field} is required.", field=field)
+        return ""
+    if not _META_ID.fullmatch(value):
+        raise ValidationFailed(f"{field} must be Meta's numeric id.", field=field)
+    return value
+
+
+@transaction.atomic
+def social_account_connect(*, workspace: Workspace, channel: str, page_id: str = "", ig_user_id: str = "",
+                           access_token: str = "", name: str = "", waba: Waba | None = None):
+    """Connect a Facebook Page (messenger) or an Instagram professional account (instagram, with the Page it
+    is linked to) beside the WABAs; the Page access token is stored encrypted, as a WABA's. A sandbox
+    workspace's account is simulated (ids made up when not given, no token needed). Connecting the same
+    account again updates its token and name: (account, created)."""
+    from apps.wabas.models import SocialAccount
+
+    if channel not in SocialAccount.Channel.values:
+        raise ValidationFailed("channel must be messenger or instagram.", field="channel")
+    simulated = workspace.is_sandbox
+    page_id = _meta_id(page_id, "page_id", required=not simulated)
+    ig_user_id = _meta_id(ig_user_id, "ig_user_id", required=channel == "instagram" and not simulated)
+    if simulated:
+        page_id = page_id or "1" + _digits(14)
+        if channel == "instagram":
+            ig_user_id = ig_user_id or "17841" + _digits(12)
+        access_token = access_token or "sandbox-" + secrets.token_hex(16)
+    if not access_token.strip():
+        raise ValidationFailed("The Page access token is required.", field="access_token")
+    if waba is not None and waba.workspace_id != workspace.pk:
+        raise NotFound("No such WABA.", details={"field": "waba_id"})
+    key = {"ig_user_id": ig_user_id} if channel == "instagram" else {"page_id": page_id}
+    account = SocialAccount.objects.select_for_update().filter(channel=channel, **key).first()
+    if account is not None and account.workspace_id != workspace.pk:
+        raise Conflict("This account is connected to another workspace.",
+                       details={"field": "ig_user_id" if channel == "instagram" else "page_id"})
+    if account is None:
+        account = SocialAccount.objects.create(
+            workspace=workspace, waba=waba, channel=channel, page_id=page_id, ig_user_id=ig_user_id,
+            name=name[:200], access_token_encrypted=encrypt_secret(access_token), is_simulated=simulated)
+        return account, True
+    account.access_token_encrypted = encrypt_secret(access_token)
+    account.page_id, account.name, account.waba = page_id, name[:200] or account.name, waba or account.waba
+    account.save(update_fields=["access_token_encrypted", "page_id", "name", "waba", "updated_at"])
+    return account, False
+
+
+def social_account_remove(*, account) -> None:
+    """Disconnect: the account goes; its threads and messages stay (their account reference is cleared)."""
+    account.delete()
+# --- the email channel -------------------------------------------------------------------------------------
+
+_DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+EMAIL_CHANNEL_FIELDS = ("from_address", "from_name", "phone_number_id", "smtp_host", "smtp_port", "smtp_username",
+                        "smtp_password", "smtp_security", "inbound_address", "inbound_domain")
+
+
+def _email(value, field: str, *, required: bool) -> str | None:
+    from django.core.exceptions import ValidationError as DjangoValidationError
+    from django.core.validators import validate_email
+
+    if value in (None, ""):
+        if required:
+            raise ValidationFailed("An email address is required.", field=field)
+        return None
+    if not isinstance(value, str) or len(value) > 254:
+        raise ValidationFailed("Enter a valid email address.", field=field)
+    try:
+        validate_email(value)
+    except DjangoValidationError:
+        raise ValidationFailed("Enter a valid email address.", field=field) from None
+    return value.strip().lower() if field.startswith("inbound") else value.strip()
+
+
+def _text(data: dict, field: str, *, max_len: int) -> str | None:
+    value = data.get(field)
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value) > max_len or any(c in value for c in "\r\n\x00"):
+        raise ValidationFailed(f"Must be a string of at most {max_len} characters on one line.", field=field)
+    return value.strip()
+
+
+@transaction.atomic
+def email_channel_set(*, workspace: Workspace, data, waba_id: str = "") -> EmailChannel:
+    """PUT /api/v1/channels/email: create or replace the workspace's email channel. `smtp_password` is
+    write-only (encrypted; omitted keeps the stored one, "" clears it); a blank `smtp_host` uses the EMAIL_*
+    settings. Inbound addresses and domains are unique across workspaces (409: another workspace has it)."""
+    if not isinstance(data, dict):
+        raise ValidationFailed("The body must be a JSON object.", field="")
+    unknown = sorted(set(data) - set(EMAIL_CHANNEL_FIELDS))
+    if unknown:
+        raise ValidationFailed("Unknown field.", field=unknown[0])
+    if workspace.is_sandbox:
+        raise ValidationFailed("The sandbox has no email channel: mail would reach real people.", field="")
+    channel = EmailChannel.objects.select_for_update().filter(workspace=workspace).first()
+    if channel is not None and waba_id and channel.phone_number.waba_id != waba_id:
+        raise NotFound()
+    from apps.wabas.selectors import phone_number_for_send
+
+    pinned = _text(data, "phone_number_id", max_len=64)
+    if pinned or channel is None:
+        number = phone_number_for_send(tenant_workspace=workspace, waba_id=waba_id, phone_number_id=pinned or None)
+    else:
+        number = channel.phone_number
+    port = data.get("smtp_port")
+    if port is not None and (isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535):
+        raise ValidationFailed("Must be a port number from 1 to 65535.", field="smtp_port")
+    security = data.get("smtp_security", EmailChannel.Security.NONE)
+    if security not in EmailChannel.Security.values:
+        raise ValidationFailed(f"Must be one of {', '.join(EmailChannel.Security.values)}.", field="smtp_security")
+    domain = _text(data, "inbound_domain", max_len=253)
+    domain = domain.lower() if domain else None
+    if domain and not _DOMAIN.match(domain):
+        raise ValidationFailed("Enter a domain name such as mail.example.com.", field="inbound_domain")
+    values = {
+        "phone_number": number,
+        "from_address": _email(data.get("from_address"), "from_address", required=True),
+        "from_name": _text(data, "from_name", max_len=200) or "",
+        "smtp_host": _text(data, "smtp_host", max_len=255) or "",
+        "smtp_port": port,
+        "smtp_username": _text(data, "smtp_username", max_len=255) or "",
+        "smtp_security": security,
+        "inbound_address": _email(data.get("inbound_address"), "inbound_address", required=False),
+        "inbound_domain": domain,
+    }
+    for field in ("inbound_address", "inbound_domain"):
+        if values[field] and EmailChannel.objects.filter(**{field: values[field]}).exclude(
+                workspace=workspace).exists():
+            raise Conflict("Another workspace receives mail there.", details={"field": field})
+    if "smtp_password" in data:
+        password = data["smtp_password"]
+        if not isinstance(password, str) or len(password) > 1024:
+            raise ValidationFailed("Must be a string.", field="smtp_password")
+        values["smtp_password_encrypted"] = encrypt_secret(password) if password else ""
+    if channel is None:
+        channel = EmailChannel(workspace=workspace, inbound_token=secrets.token_urlsafe(32))
+    for field, value in values.items():
+        setattr(channel, field, value)
+    channel.save()
+    return channel
+
+
+@transaction.atomic
+def email_channel_delete(*, workspace: Workspace, waba_id: str = "") -> None:
+    from apps.wabas.selectors import email_channel_for
+
+    channel = email_channel_for(workspace=workspace, waba_id=waba_id)
+    if channel is None:
+        raise NotFound("This workspace has no email channel.")
+    channel.delete()
+
+
+def email_channel_smtp(channel: EmailChannel) -> dict:
+    """The SMTP connection the channel sends through (Django's SMTP backend's arguments): its own server,
+    else the EMAIL_* settings."""
+    if not channel.smtp_host:
+        return {"host": settings.EMAIL_HOST, "port": settings.EMAIL_PORT, "username": settings.EMAIL_HOST_USER,
+                "password": settings.EMAIL_HOST_PASSWORD, "use_tls": settings.EMAIL_USE_TLS,
+                "use_ssl": settings.EMAIL_USE_SSL, "timeout": settings.EMAIL_TIMEOUT}
+    security = channel.smtp_security
+    return {"host": channel.smtp_host,
+            "port": channel.smtp_port or (465 if security == EmailChannel.Security.SSL else 587 if security ==
+                                          EmailChannel.Security.STARTTLS else 25),
+            "username": channel.smtp_username,
+            "password": decrypt_secret(channel.smtp_password_encrypted) if channel.smtp_password_encrypted else "",
+            "use_tls": security == EmailChannel.Security.STARTTLS, "use_ssl": security == EmailChannel.Security.SSL,
+            "timeout": settings.EMAIL_TIMEOUT}

@@ -15,6 +15,10 @@ class WebhooksConfig(AppConfig):
         from apps.webhooks.services.inbound import inbound_sink
 
         hooks.register_inbound_sink(inbound_sink)
+        # Email: `manage.py serve` starts the inbound SMTP listener when EMAIL_INBOUND_LISTEN is set.
+        from apps.webhooks.services.email_listener import email_listener_start
+
+        hooks.register_process_start(email_listener_start)
         # The dispatcher's lease recovery waits for reports still in the receive backlog.
         from apps.webhooks.selectors import inbound_receive_watermark
 

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from apps.webhooks import views_inbound, views_sms
+from apps.webhooks import views_email, views_inbound, views_sms
 
 urlpatterns = [
     path("webhooks/meta", views_inbound.meta_webhook, name="webhooks-meta"),
@@ -8,4 +8,5 @@ urlpatterns = [
     path("webhooks/sms/twilio/inbound", views_sms.twilio_inbound, name="webhooks-sms-twilio-inbound"),
     path("webhooks/sms/http/status", views_sms.http_status, name="webhooks-sms-http-status"),
     path("webhooks/sms/http/inbound", views_sms.http_inbound, name="webhooks-sms-http-inbound"),
+    path("webhooks/email/<str:token>", views_email.email_inbound, name="webhooks-email-inbound"),
 ]

@@ -27,12 +27,12 @@ MAX_BYTES = 64 * 1024
 def require_post(view):
     """POST only; anything else gets the API.md envelope's 405."""
 
-    def wrapped(request: HttpRequest) -> HttpResponse:
+    def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:
         if request.method != "POST":
             response = json_error(request, 405, "METHOD_NOT_ALLOWED", "Use POST.")
             response["Allow"] = "POST"
             return response
-        return view(request)
+        return view(request, *args, **kwargs)
 
     wrapped.__name__, wrapped.__doc__ = view.__name__, view.__doc__
     return wrapped

@@ -16,6 +16,7 @@
 
   const S = {
     me: boot.me,
+    channels: new Map((boot.channels || []).map((ch) => [ch.kind, ch])), // kind -> {label, has_window}
     agents: boot.agents,
     canned: boot.canned,
     lastSeq: boot.sequence,
@@ -76,8 +77,8 @@
     return (parts[0][0] + (parts[1] ? parts[1][0] : "")).toUpperCase();
   }
   // A contact may have no phone (Meta's business-scoped user id and a username instead).
-  function contactName(c) { return (c && (c.name || c.phone || (c.username && "@" + c.username) || c.wa_id || c.bsuid)) || gettext("Unknown"); }
-  function contactAddress(c) { return (c && (c.phone || (c.username && "@" + c.username) || c.bsuid || c.wa_id)) || ""; }
+  function contactName(c) { return (c && (c.name || c.phone || (c.username && "@" + c.username) || c.wa_id || c.bsuid || c.email)) || gettext("Unknown"); }
+  function contactAddress(c) { return (c && (c.phone || (c.username && "@" + c.username) || c.bsuid || c.wa_id || c.email)) || ""; }
   function fmtTime(iso) {
     if (!iso) return "";
     const d = new Date(iso), now = new Date();
@@ -95,7 +96,19 @@
     if (d.toDateString() === y.toDateString()) return gettext("Yesterday");
     return d.toLocaleDateString([], { weekday: "long", day: "numeric", month: "long", year: d.getFullYear() === now.getFullYear() ? undefined : "numeric" });
   }
+  // Channels come from the server, one entry each (apps/conversations/channels.py); the icon is its symbol.
+  function channelOf(conv) { return S.channels.get(conv.channel_kind) || { kind: conv.channel_kind, label: conv.channel_kind || "", has_window: true }; }
+  function channelIcon(conv) {
+    const ch = channelOf(conv);
+    return `<svg class="ch-icon ch-${esc(ch.kind)}" role="img" aria-label="${esc(ch.label)}"><title>${esc(ch.label)}</title><use href="#ch-${esc(ch.kind)}"></use></svg>`;
+  }
+  function replyUntil(conv) { return conv.agent_reply_expires_at || conv.window_expires_at; }
   function windowBadge(conv) {
+    if (!channelOf(conv).has_window) return { cls: "win-none", text: "", title: "" };
+    if (conv.agent_reply_expires_at && conv.window_expires_at !== conv.agent_reply_expires_at && !(conv.window_expires_at && new Date(conv.window_expires_at) > Date.now())) {
+      const ms = new Date(conv.agent_reply_expires_at) - Date.now();
+      if (ms > 0) { const d = Math.floor(ms / 864e5), h = Math.floor((ms % 864e5) / 36e5); return { cls: "win-low", text: d > 0 ? fmt(gettext("%(d)sd %(h)sh (agent)"), { d, h }) : fmt(gettext("%(h)sh (agent)"), { h }), title: fmt(gettext("Standard window closed: replies from the inbox go with the HUMAN_AGENT tag until %(when)s"), { when: new Date(conv.agent_reply_expires_at).toLocaleString() }) }; }
+    }
     if (!conv.window_expires_at) return { cls: "win-closed", text: gettext("Window closed"), title: gettext("Outside the 24-hour window: templates only") };
     const ms = new Date(conv.window_expires_at) - Date.now();
     if (ms <= 0) return { cls: "win-closed", text: gettext("Window closed"), title: gettext("Outside the 24-hour window: templates only") };
@@ -107,7 +120,7 @@
   function stateName(state) {
     return ({ open: gettext("open"), pending: gettext("pending"), snoozed: gettext("snoozed"), resolved: gettext("resolved") })[state] || state;
   }
-  function windowOpen(conv) { return !!conv.window_expires_at && new Date(conv.window_expires_at) > Date.now(); }
+  function windowOpen(conv) { return !channelOf(conv).has_window || (!!replyUntil(conv) && new Date(replyUntil(conv)) > Date.now()); }
   function agentName(id) { const a = S.agents.find((x) => x.id === id); return a ? a.name : gettext("someone"); }
 
   // ---------------------------------------------------------------- conversation list
@@ -186,7 +199,7 @@
         const picked = S.selected.has(id);
         return `<li class="conv${sel ? " selected" : ""}${c.unread_count ? " unread" : ""}${picked ? " picked" : ""}" role="option" aria-selected="${sel}" data-id="${esc(id)}" id="conv-${esc(id)}">
           <label class="avatar" title="${esc(gettext("Select for a bulk action"))}"><input type="checkbox" class="pick" data-pick="${esc(id)}" ${picked ? "checked" : ""} aria-label="${esc(fmt(gettext("Select %(name)s"), { name: contactName(c.contact) }))}"><span aria-hidden="true">${picked ? "✓" : esc(initials(contactName(c.contact)))}</span></label>
-          <span class="name">${esc(contactName(c.contact))}</span>
+          <span class="name">${channelIcon(c)}${esc(contactName(c.contact))}</span>
           <span class="time" title="${esc(c.last_message_at ? new Date(c.last_message_at).toLocaleString() : "")}">${esc(fmtTime(activity(c)))}</span>
           <span class="preview">${labelChips(c.label_ids)}${esc(c.last_message_preview || (c.last_message_at ? "" : gettext("No messages yet")))}</span>
           <span class="meta">${c.unread_count ? `<span class="unread-count" aria-label="${esc(fmt(gettext("%(n)s unread"), { n: c.unread_count }))}">${c.unread_count}</span>` : ""}</span>
@@ -269,6 +282,7 @@
     const c = S.convs.get(S.current);
     if (!c) return;
     $("t-name").textContent = contactName(c.contact);
+    $("t-channel").innerHTML = channelIcon(c); $("t-channel").title = channelOf(c).label;
     $("t-phone").textContent = c.contact && c.contact.name ? contactAddress(c.contact) : "";
     const wb = windowBadge(c);
     const w = $("t-window"); w.className = "badge " + wb.cls; w.textContent = wb.text; w.title = wb.title;
@@ -286,7 +300,11 @@
     renderLabelPop();
     renderPeers();
     const open = windowOpen(c);
-    $("window-closed").hidden = open || S.mode === "note";
+    const templated = c.channel_kind === "whatsapp"; // templates are WhatsApp's; other channels have none
+    $("window-closed").hidden = open || S.mode === "note" || !templated;
+    $("window-closed-social").hidden = open || S.mode === "note" || templated;
+    $("open-picker-2").hidden = !templated;
+    $("attach-btn").hidden = c.channel_kind === "email"; // email replies are text (no attachments from here)
     $("compose-box").hidden = !open && S.mode !== "note";
   }
 
@@ -317,8 +335,24 @@
     if (m.type === "audio") return `<audio src="${url}" controls preload="none"></audio>`;
     return `<a class="doc" href="${url}" target="_blank" rel="noopener">📄 ${esc(media.filename || content.filename || gettext("Document"))} <span class="muted">${media.size ? Math.ceil(media.size / 1024) + " KB" : ""}</span></a>`;
   }
+  // An email: its subject, its HTML (sanitised by the server, and shown in a sandboxed frame that runs no
+  // script and loads nothing), else its text; its attachments.
+  function emailHtml(m) {
+    const c = m.content || {};
+    let html = c.subject ? `<div class="email-subject">${esc(c.subject)}</div>` : "";
+    if (c.html) {
+      const doc = `<!doctype html><meta charset="utf-8"><base target="_blank"><style>body{font:14px/1.45 system-ui,sans-serif;margin:0;color:#101828;overflow-wrap:anywhere}</style>${c.html}`;
+      html += `<iframe class="email-html" sandbox="allow-popups allow-popups-to-escape-sandbox" referrerpolicy="no-referrer" title="${esc(gettext("Email"))}" srcdoc="${esc(doc)}"></iframe>`;
+    } else {
+      html += `<span class="text">${esc(m.body || "")}</span>`;
+    }
+    const files = (c.attachments || []).filter((a) => a.media_id);
+    if (files.length) html += `<div class="email-files">${files.map((a) => `<a class="doc" href="/api/v1/media/${encodeURIComponent(a.media_id)}/content" target="_blank" rel="noopener">📄 ${esc(a.filename)}</a>`).join("")}</div>`;
+    return html;
+  }
   function bodyHtml(m) {
     const c = m.content || {};
+    if (m.channel === "email") return emailHtml(m);
     let html = "";
     if (m.type === "template") html += `<span class="tag-template">${esc(gettext("Template"))} · ${esc((c.name || ""))}</span>`;
     if (c.context && c.context.id) html += ""; // quoted messages show as plain replies
@@ -409,7 +443,7 @@
       <p class="big-name">${esc(contactName(d))}</p>
       <p class="muted">${esc(contactAddress(d))}</p>
       ${!d.phone && d.bsuid ? `<p class="muted" title="${esc(gettext("Business-scoped user id: replies go to it; authentication templates need a phone"))}">${esc(gettext("No phone"))} · ${esc(d.bsuid)}</p>` : ""}
-      ${d.email ? `<p class="muted">${esc(d.email)}</p>` : ""}
+      ${d.email && d.email !== contactAddress(d) ? `<p class="muted">${esc(d.email)}</p>` : ""}
       <h3>${esc(gettext("Tags"))}</h3>${d.tags.length ? `<div class="tags">${d.tags.map((t) => `<span class="tag">${esc(t)}</span>`).join("")}</div>` : `<p class="muted">${esc(gettext("No tags"))}</p>`}
       <h3>${esc(gettext("Custom fields"))}</h3>${cf.length ? `<dl class="kv">${cf.map(([k, v]) => `<dt>${esc(k)}</dt><dd>${esc(typeof v === "object" ? JSON.stringify(v) : v)}</dd>`).join("")}</dl>` : `<p class="muted">${esc(gettext("None"))}</p>`}
       <h3>${esc(gettext("Consent"))}</h3>
@@ -417,10 +451,10 @@
       ${consent.history && consent.history.length ? `<ul class="history">${consent.history.map((h) => `<li>${esc(h.status === "opt_in" ? gettext("Opted in") : gettext("Opted out"))} · ${esc(h.source)} · ${esc(new Date(h.created_at).toLocaleString())}${h.note ? " — " + esc(h.note) : ""}</li>`).join("")}</ul>` : `<p class="muted">${esc(gettext("No consent changes recorded"))}</p>`}
       <h3>${esc(gettext("Previous conversations"))}</h3>
       ${d.previous_conversations.length ? d.previous_conversations.map((p) => `<a class="prev-conv" href="#" data-open="${esc(p.id)}"><span class="pill state-${esc(p.state)}">${esc(stateName(p.state))}</span> ${esc(fmtTime(p.last_message_at || p.created_at))}<br><span class="muted">${esc(p.last_message_preview || "")}</span></a>`).join("") : `<p class="muted">${esc(gettext("None"))}</p>`}
-      <h3>${esc(gettext("Blocking"))}</h3>
+      ${c.channel_kind === "whatsapp" ? `<h3>${esc(gettext("Blocking"))}</h3>
       <p class="muted">${esc(d.blocked_at ? fmt(gettext("Blocked %(when)s: no messages go to them."), { when: new Date(d.blocked_at).toLocaleString() }) : gettext("Not blocked."))}</p>
-      <button type="button" class="btn" id="block-toggle" data-blocked="${d.blocked_at ? "1" : ""}">${esc(d.blocked_at ? gettext("Unblock") : gettext("Block"))}</button>`;
-    $("block-toggle").onclick = () => toggleBlock(c);
+      <button type="button" class="btn" id="block-toggle" data-blocked="${d.blocked_at ? "1" : ""}">${esc(d.blocked_at ? gettext("Unblock") : gettext("Block"))}</button>` : ""}`;
+    if ($("block-toggle")) $("block-toggle").onclick = () => toggleBlock(c); // Meta's block_users is WhatsApp's
   }
 
   async function toggleBlock(c) {

@@ -13,6 +13,7 @@ from apps.conversations.api.schemas_messages import (
 )
 from apps.conversations.events import message_error, public_status
 from apps.conversations.models import Message
+from apps.conversations.policy import SOCIAL_CHANNELS
 from apps.conversations.selectors.messages import messages_list
 from apps.conversations.services.sending import message_cancel, message_send
 from apps.core.api.base import ApiView
@@ -24,10 +25,12 @@ def _ts(value) -> str | None:
     return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value else None
 
 
-def _address(to: str) -> dict:
-    """`to` (E.164), and `recipient` (the business-scoped user id) when the message went to one (API.md
-    Identity): a message to a BSUID answers `"to": null`."""
-    if to and not to.startswith("+") and "." in to:
+def _address(to: str, channel: str = "whatsapp") -> dict:
+    """`to` (E.164), and `recipient` (the business-scoped user id, or the Messenger PSID / Instagram IGSID)
+    when the message went to one (API.md Identity): a message to a BSUID answers `"to": null`."""
+    if to and channel in SOCIAL_CHANNELS and not to.startswith("+"):
+        return {"to": None, "recipient": to}
+    if to and not to.startswith("+") and "." in to and "@" not in to:  # an email's `to` is its address
         return {"to": None, "recipient": to}
     return {"to": to}
 
@@ -35,7 +38,7 @@ def _address(to: str) -> dict:
 def accepted_out(message: Message) -> dict:
     """The 202 body (API.md)."""
     out = {"id": message.pk, "status": public_status(message.status), "channel": message.channel,
-           **_address(message.to_phone), "type": message.type, "cost_estimate": f"{message.cost_estimate:.4f}", "currency": message.currency,
+           **_address(message.to_phone, message.channel), "type": message.type, "cost_estimate": f"{message.cost_estimate:.4f}", "currency": message.currency,
            "created_at": _ts(message.created_at)}
     if message.scheduled_at:
         out["scheduled_at"] = _ts(message.scheduled_at)
@@ -48,8 +51,9 @@ def message_out(message: Message) -> dict:
     error = message_error(message)
     return {
         "id": message.pk, "status": public_status(message.status), "direction": message.direction,
-        "channel": message.channel, "type": message.type, **_address(message.to_phone),
-        "phone_number_id": message.phone_number_id, "contact_id": message.contact_id,
+        "channel": message.channel, "type": message.type, **_address(message.to_phone, message.channel),
+        "phone_number_id": message.phone_number_id, "social_account_id": message.social_account_id,
+        "contact_id": message.contact_id,
         "content": message.content, "body": message.body, "media_id": message.media_id,
         "scheduled_at": _ts(message.scheduled_at), "sent_at": _ts(message.sent_at),
         "delivered_at": _ts(message.delivered_at), "read_at": _ts(message.read_at),
@@ -90,7 +94,7 @@ class MessagesView(ApiView):
     @api_doc(
         operation_id="messages_list", summary="List messages",
         description="Messages of the caller's workspace (or sandbox), newest first, cursor-paginated.",
-        parameters=[*PAGE_PARAMETERS, query("status", enum=MESSAGE_STATUSES), query("to", description="E.164"),
+        parameters=[*PAGE_PARAMETERS, query("status", enum=MESSAGE_STATUSES), query("to", description="E.164, or an email address"),
                     query("campaign_id"), query("client_reference")],
         responses={200: paginated(MessageSerializer)},
     )

@@ -22,6 +22,7 @@ class ContactBriefOut(serializers.Serializer):
     bsuid = serializers.CharField(allow_null=True, allow_blank=True, required=False,
                                   help_text="Meta's business-scoped user id (API.md Identity).")
     username = serializers.CharField(allow_null=True, required=False)
+    email = serializers.CharField(allow_null=True, required=False, help_text="Email conversations' address.")
     opted_in = serializers.BooleanField()
 
 
@@ -38,6 +39,9 @@ class ConversationOut(serializers.Serializer):
     last_inbound_at = serializers.DateTimeField(allow_null=True)
     last_message_preview = serializers.CharField(allow_blank=True)
     window_expires_at = serializers.DateTimeField(allow_null=True, help_text="End of the 24-hour window.")
+    agent_reply_expires_at = serializers.DateTimeField(
+        allow_null=True, required=False, help_text="Until when a person may reply from the inbox: the window, "
+        "or on Messenger / Instagram the HUMAN_AGENT tag's 7 days; null when closed or the channel has no window.")
     unread_count = serializers.IntegerField()
     referral = serializers.DictField(allow_null=True, required=False,
                                      help_text="The click-to-WhatsApp ad that opened the conversation (Meta's referral).")
@@ -195,7 +199,9 @@ class SandboxInboundOut(serializers.Serializer):
     wamid = serializers.CharField(help_text="Meta-style message id of the simulated inbound.")
     from_ = serializers.CharField(allow_null=True, help_text="E.164; null for a customer known only by a BSUID.")
     type = serializers.CharField()
-    phone_number_id = serializers.CharField()
+    phone_number_id = serializers.CharField(allow_null=True, help_text="null on Messenger / Instagram.")
+    channel = serializers.CharField(required=False, help_text="messenger / instagram (absent for WhatsApp).")
+    social_account_id = serializers.CharField(required=False, help_text="The sandbox Page / account (sac_…).")
     status = serializers.ChoiceField(choices=["accepted"])
 
     def get_fields(self):

@@ -8,7 +8,8 @@ from __future__ import annotations
 from drf_spectacular.utils import OpenApiExample, PolymorphicProxySerializer
 from rest_framework import serializers
 
-from apps.conversations.services.validation import MESSAGE_TYPES
+from apps.conversations.policy import SOCIAL_CHANNELS, channel_tags
+from apps.conversations.services.validation import CHANNELS, MESSAGE_TYPES
 
 STATUSES = ["scheduled", "queued", "sent", "delivered", "read", "failed", "canceled"]
 # An inbound message's status (GET answers list both directions).
@@ -27,13 +28,36 @@ class FallbackSerializer(serializers.Serializer):
     sms = SmsFallbackSerializer(help_text="Sent as SMS if WhatsApp fails with a non-retryable error.")
 
 
+class EmailOptionsSerializer(serializers.Serializer):
+    subject = serializers.CharField(max_length=998, required=False,
+                                    help_text="Default: \"Re:\" the customer's last subject in the conversation.")
+    html = serializers.CharField(max_length=512 * 1024, required=False,
+                                 help_text="The HTML alternative of text.body.")
+    marketing = serializers.BooleanField(required=False, help_text="Marketing mail: the consent rule of "
+                                         "marketing applies and a List-Unsubscribe header is added.")
+
+
 class _SendCommon(serializers.Serializer):
-    to = serializers.CharField(max_length=40, required=False,
-                               help_text="E.164, e.g. +15551234567 (spaces and dashes removed). `to` or `recipient`.")
+    to = serializers.CharField(max_length=170, required=False,
+                               help_text="E.164, e.g. +15551234567 (spaces and dashes removed), or an email "
+                               "address when channel is email. `to` or `recipient`.")
     recipient = serializers.CharField(max_length=170, required=False,
                                       help_text="A business-scoped user id (API.md Identity), for a customer "
-                                      "without a phone; `to` wins when both are given.")
-    channel = serializers.ChoiceField(choices=["whatsapp", "sms"], required=False, default="whatsapp")
+                                      "without a phone; `to` wins when both are given. Messenger / Instagram: the "
+                                      "customer's PSID / IGSID (digits), as their messages carry it.")
+    channel = serializers.ChoiceField(choices=list(CHANNELS), required=False, default="whatsapp",
+                                      help_text="messenger and instagram go out through Meta's Send API from a "
+                                      "connected Page / Instagram account, inside that channel's reply window; "
+                                      "email: a text message (with email.html) through the workspace's email "
+                                      "channel, threaded under the customer's last mail.")
+    account_id = serializers.CharField(max_length=64, required=False,
+                                       help_text="Messenger / Instagram sender pin: a sac_ id or Meta's Page / "
+                                       "Instagram account id; needed when several accounts of the channel exist.")
+    tag = serializers.ChoiceField(choices=sorted({t for c in SOCIAL_CHANNELS for t in channel_tags(c)}),
+                                  required=False,
+                                  help_text="Messenger / Instagram message tag, for sends after the 24 h window: "
+                                  "HUMAN_AGENT (both, up to 7 days after the customer's last message); "
+                                  "CONFIRMED_EVENT_UPDATE, POST_PURCHASE_UPDATE, ACCOUNT_UPDATE (Messenger).")
     phone_number_id = serializers.CharField(
         max_length=64, required=False,
         help_text="Sender pin: a pn_ id or Meta's phone number id; needed when the WABA has several numbers.")
@@ -42,6 +66,7 @@ class _SendCommon(serializers.Serializer):
     client_reference = serializers.CharField(max_length=255, required=False,
                                              help_text="Your id, echoed in events and filterable.")
     fallback = FallbackSerializer(required=False)
+    email = EmailOptionsSerializer(required=False, help_text="Only with channel email.")
 
 
 class TextContentSerializer(serializers.Serializer):
@@ -200,10 +225,18 @@ SEND_EXAMPLES = [
                        {"name": {"formatted_name": "Support desk"}, "phones": [{"phone": "+15550001111"}]}]}),
     OpenApiExample("sms", summary="Plain SMS through the SMS gateway", request_only=True,
                    value={"to": _TO, "channel": "sms", "type": "text", "text": {"body": "Your code is 123456"}}),
+    OpenApiExample("email", summary="An email through the email channel", request_only=True,
+                   value={"to": "ada@example.com", "channel": "email", "type": "text",
+                          "text": {"body": "Your order #1042 has shipped."},
+                          "email": {"subject": "Order #1042", "html": "<p>Your order <b>#1042</b> has shipped.</p>"}}),
     OpenApiExample("scheduled", summary="Scheduled for later", request_only=True,
                    value={"to": _TO, "type": "template", "scheduled_at": "2030-01-01T09:00:00Z",
                           "client_reference": "reminder-42",
                           "template": {"name": "appointment_reminder", "language": "en", "variables": ["Ada"]}}),
+    OpenApiExample("messenger", summary="Messenger reply from a connected Page, with a tag after 24 h",
+                   request_only=True,
+                   value={"channel": "messenger", "recipient": "6254481379123456", "tag": "HUMAN_AGENT", "type": "text",
+                          "text": {"body": "Sorry for the wait — your refund went out today."}}),
     OpenApiExample("with fallback", summary="Template with SMS fallback", request_only=True,
                    value={"to": _TO, "type": "template",
                           "template": {"name": "order_confirmation", "language": "en", "variables": ["Ada", "#1042"]},
@@ -250,6 +283,8 @@ class MessageSerializer(serializers.Serializer):
     to = serializers.CharField(allow_null=True)
     recipient = serializers.CharField(required=False, help_text="The BSUID, when the message went to one.")
     phone_number_id = serializers.CharField(allow_null=True)
+    social_account_id = serializers.CharField(allow_null=True, help_text="Messenger / Instagram: the Page or "
+                                              "account (sac_…) it went from or came to.")
     contact_id = serializers.CharField(allow_null=True)
     content = serializers.JSONField(help_text="The normalised message object of its type.")
     body = serializers.CharField(allow_blank=True, help_text="The text a person sees (templates filled in).")

@@ -47,6 +47,12 @@ class InboundDoc(serializers.Serializer):
     name = serializers.CharField(required=False, allow_blank=True, max_length=255, help_text="Profile name.")
     phone_number_id = serializers.CharField(required=False, allow_blank=True, max_length=64)
     context = serializers.DictField(required=False, help_text="Meta's context (a reply to a message).")
+    channel = serializers.ChoiceField(choices=["whatsapp", "messenger", "instagram"], required=False,
+                                      help_text="messenger / instagram: a message to the sandbox Page / Instagram "
+                                      "account; `from` is then the customer's id (digits).")
+    account_id = serializers.CharField(required=False, max_length=64, help_text="Messenger / Instagram: which "
+                                       "sandbox account (sac_…), when there are several.")
+    quick_reply = serializers.DictField(required=False, help_text='Messenger / Instagram: {"payload", "title"}.')
 
     def get_fields(self):
         fields = super().get_fields()
@@ -69,19 +75,37 @@ class SandboxInboundView(_SandboxView):
         # A click-to-WhatsApp ad entry (Meta's referral object, META.md §3.4).
         referral = serializers.DictField(required=False)
 
+    class SocialInboundInput(serializers.Serializer):
+        channel = serializers.ChoiceField(choices=["messenger", "instagram"])
+        account_id = serializers.CharField(required=False, max_length=64)
+        from_ = serializers.RegexField(r"^[0-9]{1,64}$", required=False)
+        text = serializers.DictField(required=False)
+        quick_reply = serializers.DictField(required=False)
+
+        def get_fields(self):
+            fields = super().get_fields()
+            fields["from"] = fields.pop("from_")
+            return fields
+
     @api_doc(operation_id="sandbox_inbound", summary="Simulate a customer's message (sandbox)",
              description="Test keys only (a live key gets 403 PERMISSION_DENIED): the simulator delivers a "
              "customer message to your sandbox number through the same inbound road as live traffic — it opens the "
              "24-hour window, fires auto-replies and `message.inbound`. Any inbound type of Meta's may be given as "
-             "`{\"type\": t, t: {…}}`. Answers 202 with the Meta-style wamid.",
+             "`{\"type\": t, t: {…}}`. With `channel` messenger or instagram it is a message to your sandbox Page / "
+             "Instagram account instead (`from`: the customer's id, a new one when absent; `text` or `quick_reply`). "
+             "Answers 202 with the Meta-style message id.",
              request=InboundDoc, responses={202: SandboxInboundOut}, examples=[
                  OpenApiExample("text", request_only=True, value={
                      "from": "+15551234567", "type": "text", "text": {"body": "Hi"}, "name": "Ada"}),
+                 OpenApiExample("messenger", request_only=True, value={
+                     "channel": "messenger", "from": "6200000000000001", "text": {"body": "Is it in stock?"}}),
                  OpenApiExample("button reply", request_only=True, value={
                      "from": "+15551234567", "type": "interactive", "interactive": {
                          "type": "button_reply", "button_reply": {"id": "yes", "title": "Yes"}}})])
     def post(self, request):
         data = request.data if isinstance(request.data, dict) else {}
+        if data.get("channel") not in (None, "", "whatsapp"):
+            return self._social(data)
         serializer = self.InboundInput(data=data)
         serializer.is_valid(raise_exception=True)
         values = serializer.validated_data
@@ -117,6 +141,29 @@ class SandboxInboundView(_SandboxView):
         self.audit_target = ("phone_number", number.pk)
         return Response({"wamid": wamid, "from": from_phone, "type": message_type, "phone_number_id": number.pk,
                          "status": "accepted"}, status=202)
+
+    def _social(self, data: dict) -> Response:
+        """Messenger / Instagram: `{"channel", "account_id"?, "from"? (the PSID / IGSID; a new customer when
+        absent), "text": {"body"} | "quick_reply": {"payload", "title"}}`."""
+        from apps.conversations.services.social import sandbox_social_inbound_simulate
+
+        serializer = self.SocialInboundInput(data=data)
+        serializer.is_valid(raise_exception=True)
+        values = serializer.validated_data
+        text = (values.get("text") or {}).get("body")
+        quick = values.get("quick_reply")
+        if quick is not None:
+            text = text or str(quick.get("title") or "")
+        if not isinstance(text, str) or not text or len(text) > 2000:
+            raise ValidationFailed("text.body must be 1–2000 characters.", field="text.body")
+        mid, user, account = sandbox_social_inbound_simulate(
+            workspace=self.tenant.workspace, channel=values["channel"], account_id=values.get("account_id"),
+            user_id=values.get("from"), text=text, quick_reply=str(quick.get("payload", "")) if quick else None,
+            waba_id=self.tenant.waba_id)
+        self.audit_target = ("social_account", account.pk)
+        return Response({"wamid": mid, "from": user, "type": "button" if quick else "text", "phone_number_id": None,
+                         "channel": values["channel"], "social_account_id": account.pk, "status": "accepted"},
+                        status=202)
 
     @staticmethod
     def _infer_type(data: dict) -> str:

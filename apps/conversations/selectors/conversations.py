@@ -44,10 +44,21 @@ def _iso_ms(value: datetime | None) -> str | None:
 
 def window_expires_at(conversation: Conversation, *, now: datetime | None = None) -> datetime | None:
     """End of the customer service window for this thread, or None when it is closed."""
-    candidates = [conversation.last_inbound_at, getattr(conversation.contact, "last_inbound_at", None)]
+    candidates = [conversation.last_inbound_at]
+    if conversation.channel_kind not in policy.SOCIAL_CHANNELS:  # social windows are per thread
+        candidates.append(getattr(conversation.contact, "last_inbound_at", None))
     last = max((c for c in candidates if c is not None), default=None)
     return policy.window_expires_at(channel=conversation.channel_kind, last_inbound_at=last,
                                     now=now or timezone.now())
+
+
+def agent_reply_expires_at(conversation: Conversation, *, now: datetime | None = None) -> datetime | None:
+    """Until when an agent may reply from the inbox (policy.agent_reply_expires_at)."""
+    last = conversation.last_inbound_at
+    if conversation.channel_kind not in policy.SOCIAL_CHANNELS:
+        last = max((c for c in (last, getattr(conversation.contact, "last_inbound_at", None)) if c), default=None)
+    return policy.agent_reply_expires_at(channel=conversation.channel_kind, last_inbound_at=last,
+                                         now=now or timezone.now())
 
 
 # --- conversations ------------------------------------------------------------------------------
@@ -63,7 +74,8 @@ def contact_brief(contact: Contact | None) -> dict | None:
     if contact is None:
         return None
     return {"id": contact.pk, "name": contact.name, "phone": contact.phone, "wa_id": contact.wa_id,
-            "bsuid": contact.bsuid, "username": contact.username or None, "opted_in": contact.opted_in is True}
+            "bsuid": contact.bsuid, "username": contact.username or None, "email": contact.email or None,
+            "opted_in": contact.opted_in is True}
 
 
 def conversation_to_dict(conversation: Conversation, *, now: datetime | None = None) -> dict:
@@ -80,6 +92,7 @@ def conversation_to_dict(conversation: Conversation, *, now: datetime | None = N
         "last_inbound_at": _iso(conversation.last_inbound_at),
         "last_message_preview": conversation.last_message_preview,
         "window_expires_at": _iso(window_expires_at(conversation, now=now)),
+        "agent_reply_expires_at": _iso(agent_reply_expires_at(conversation, now=now)),
         "referral": conversation.referral or None,
         "free_entry_point_expires_at": _iso(policy.entry_point_expires_at(opened_at=conversation.entry_point_opened_at,
                                                                    now=now or timezone.now())),

@@ -23,7 +23,9 @@ def messages_list(*, queryset: QuerySet[Message], params) -> QuerySet[Message]:
     if params.get("to"):
         from apps.contacts.services import normalize_phone
 
-        qs = qs.filter(to_phone=normalize_phone(params["to"], field="to"))
+        to = params["to"]
+        # An email address filters email messages (stored lower-cased); anything else is a phone.
+        qs = qs.filter(to_phone=to.strip().lower() if "@" in to else normalize_phone(to, field="to"))
     for name in ("campaign_id", "client_reference", "direction"):
         if params.get(name):
             qs = qs.filter(**{name: params[name]})

@@ -155,3 +155,83 @@ def send_target_guard(*, workspace: Workspace, waba_id: str, phone_number_id: st
         params.append(str(phone_number_id))
     params.append(window_opened_after)
     return _GUARD_SQL[pin], params
+
+
+# --- Messenger / Instagram ------------------------------------------------------------------------------
+
+
+@dataclass
+class SocialSendTargets:
+    account: object  # wabas.SocialAccount
+    contact: object | None  # contacts.Contact: the customer behind the PSID / IGSID, if they ever wrote
+    conversation_id: str | None
+    last_inbound_at: object | None  # their last message on this account's thread (the window's start)
+
+
+def social_accounts_for_send(*, workspace: Workspace, channel: str, waba_id: str = ""):
+    from apps.core.scoping import waba_scoped
+    from apps.wabas.models import SocialAccount
+
+    return waba_scoped(SocialAccount.objects.filter(workspace=workspace, channel=channel), waba_id=waba_id)
+
+
+def social_account_resolve(*, workspace: Workspace, channel: str, account_id: str | None = None,
+                           waba_id: str = ""):
+    """The sending Page / Instagram account: the pinned one (our sac_ id or Meta's id) or the workspace's
+    only one on the channel. 404 NOT_FOUND (field account_id) / VALIDATION_FAILED when several could send."""
+    from django.db.models import Q
+
+    from apps.core.errors import NotFound
+
+    accounts = social_accounts_for_send(workspace=workspace, channel=channel, waba_id=waba_id)
+    if account_id:
+        accounts = accounts.filter(Q(pk=account_id) | Q(page_id=account_id) | Q(ig_user_id=account_id))
+    found = list(accounts[:2])
+    if not found:
+        raise NotFound(f"No connected {channel} account to send from.", details={"field": "account_id"})
+    if len(found) > 1:
+        raise ValidationFailed(f"Several {channel} accounts can send; pick one with account_id.",
+                               field="account_id")
+    return found[0]
+
+
+def social_send_targets(*, workspace: Workspace, channel: str, to: str, account_id: str | None = None,
+                        account=None, waba_id: str = "") -> SocialSendTargets:
+    """The sending account (social_account_resolve, unless the caller brings it) and the customer that user
+    id names on it, with their current thread."""
+    from django.db.models import Max
+
+    from apps.contacts.models import SocialIdentity
+
+    if account is None:
+        account = social_account_resolve(workspace=workspace, channel=channel, account_id=account_id,
+                                         waba_id=waba_id)
+    identity = SocialIdentity.objects.select_related("contact").filter(account=account, user_id=to).first()
+    if identity is None:
+        return SocialSendTargets(account=account, contact=None, conversation_id=None, last_inbound_at=None)
+    conversation = (Conversation.objects.filter(workspace=workspace, contact=identity.contact, social_account=account,
+                                                channel_kind=channel).exclude(state=Conversation.State.RESOLVED)
+                    .order_by("-created_at").values_list("pk", flat=True).first())
+    # The customer's last message to this account, in whichever thread (a resolved one counts too).
+    last = Conversation.objects.filter(contact=identity.contact, social_account=account).aggregate(
+        last=Max("last_inbound_at"))["last"]
+    return SocialSendTargets(account=account, contact=identity.contact, conversation_id=conversation,
+                             last_inbound_at=last)
+def email_send_targets(*, workspace: Workspace, waba_id: str, to: str) -> SendTargets:
+    """The email send's sender resolution: the workspace's email channel (on its number), the contact with
+    this address and its current email conversation."""
+    from apps.contacts.services import contact_by_email
+    from apps.wabas.selectors import email_channel_for
+
+    channel = email_channel_for(workspace=workspace, waba_id=waba_id)
+    if channel is None:
+        raise ValidationFailed("This workspace has no email channel to send from (PUT /api/v1/channels/email).",
+                               field="channel")
+    contact = contact_by_email(workspace=workspace, email=to)
+    conversation_id = None
+    if contact is not None:
+        conversation_id = (Conversation.objects.filter(
+            workspace=workspace, contact=contact, phone_number=channel.phone_number,
+            channel_kind=Conversation.ChannelKind.EMAIL).exclude(state=Conversation.State.RESOLVED)
+            .order_by("-created_at").values_list("pk", flat=True).first())
+    return SendTargets(number=channel.phone_number, contact=contact, conversation_id=conversation_id)

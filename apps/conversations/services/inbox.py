@@ -192,13 +192,21 @@ def canned_response_delete(*, item: CannedResponse) -> None:
 
 
 def conversation_reply(*, conversation: Conversation, user: User | None, message_type: str,
-                       content: dict) -> Message:
-    """An agent's reply, through the send road's policy chain (window, templates, consent, wallet)."""
+                       content: dict, tag: str = "") -> Message:
+    """An agent's reply on the conversation's own channel (its number, or its Page / Instagram account),
+    through the send road's policy chain (window and tags, templates, consent, wallet)."""
+    from django.utils import timezone
+
+    from apps.conversations import policy
     from apps.conversations.services import sending
 
+    if not tag and conversation.channel_kind in policy.SOCIAL_CHANNELS:
+        tag = policy.agent_reply_tag(channel=conversation.channel_kind, last_inbound_at=conversation.last_inbound_at,
+                                     now=timezone.now())
     return sending.message_send_internal(
         workspace=conversation.workspace, phone_number=conversation.phone_number, contact=conversation.contact,
         message_type=message_type, content=content, sent_by="user", sent_by_user=user,
+        channel=conversation.channel_kind, account=conversation.social_account, tag=tag,
     )
 
 

@@ -13,7 +13,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from apps.conversations.models import Media, MediaUpload
-from apps.core.errors import PayloadTooLarge, UnsupportedMediaType, ValidationFailed
+from apps.core.errors import ApplicationError, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
 from apps.core.models import Workspace
 from apps.wabas.models import PhoneNumber
 from apps.wabas.services import waba_access_token
@@ -110,6 +110,18 @@ def media_create(*, workspace: Workspace, upload, filename: str = "") -> Media:
     upload.seek(0)
     data = upload.read()
     return _store(workspace=workspace, data=data, mime=mime, kind=kind, filename=name, source=Media.Source.UPLOAD)
+
+
+def media_store_attachment(*, workspace: Workspace, data: bytes, filename: str) -> Media | None:
+    """A file that came with an inbound email, in the media store like an inbound WhatsApp file; None when
+    its type or size is not one the media store takes (the mail keeps its name)."""
+    mime = sniff_mime(data[:8192], filename)
+    try:
+        kind = _check(mime, len(data))
+    except ApplicationError:
+        return None
+    return _store(workspace=workspace, data=data, mime=mime, kind=kind, filename=filename,
+                  source=Media.Source.INBOUND)
 
 
 def media_meta_id_for_number(*, media: Media, phone_number: PhoneNumber) -> str:

@@ -76,7 +76,8 @@ def message_send(*, tenant: Tenant, data: dict, audit: dict | None = None, now: 
             return message
     ctx = policy.send_context(workspace=tenant.workspace, channel=req.channel, message_type=req.type, to=req.to,
                               content=req.content, now=now, waba_id=tenant.waba_id,
-                              phone_number_id=req.phone_number_id, resolve_sender=True)
+                              phone_number_id=req.phone_number_id, resolve_sender=True, tag=req.tag,
+                              account_id=req.account_id)
     return writer.message_write(
         ctx, sent_by="api", sent_by_user=tenant.user, api_key_id=tenant.api_key.pk if tenant.api_key else "",
         scheduled_at=req.scheduled_at, client_reference=req.client_reference, fallback=req.fallback, audit=audit)
@@ -84,14 +85,22 @@ def message_send(*, tenant: Tenant, data: dict, audit: dict | None = None, now: 
 
 def message_send_internal(*, workspace: Workspace, phone_number: PhoneNumber | None, contact: Contact,
                           message_type: str, content, sent_by: str, sent_by_user: User | None = None,
-                          now: datetime | None = None) -> Message:
+                          now: datetime | None = None, channel: str = Message.Channel.WHATSAPP, account=None,
+                          tag: str = "") -> Message:
     """Agent replies (inbox), auto-replies and the opt-out confirmation: the same policy, with the sender
-    number and the contact the caller brings; content in API.md shape."""
+    (number, or the Page / Instagram account) and the contact the caller brings; content in API.md shape."""
     now = now or timezone.now()
     content = content_validate(message_type=message_type, content=content)
-    ctx = policy.send_context(workspace=workspace, channel=Message.Channel.WHATSAPP, message_type=message_type,
-                              to=contact_address(contact), content=content, now=now, number=phone_number,
-                              contact=contact)
+    if channel in policy.SOCIAL_CHANNELS:
+        from apps.contacts.selectors import social_user_id
+
+        to = social_user_id(contact=contact, account=account) if account is not None else ""
+        policy.recipient_check(to=to)
+    else:
+        to = contact_address(contact, channel=channel)
+    ctx = policy.send_context(workspace=workspace, channel=channel, message_type=message_type,
+                              to=to, content=content, now=now, number=phone_number,
+                              contact=contact, account=account, tag=tag)
     return writer.message_write(ctx, sent_by=sent_by, sent_by_user=sent_by_user)
 
 
@@ -126,6 +135,10 @@ def messages_release_scheduled(*, now: datetime | None = None, limit: int = 1000
         events: dict[str, list] = {}
         released = transitions.messages_release_due(messages=list(qs[:limit]), now=now, events=events)
         transitions.events_flush(events)
-        for pn in {m.phone_number_id for m in released}:
+        for pn in {m.phone_number_id for m in released if m.phone_number_id}:
             writer.kick_on_commit(pn)
+        for account_id in {m.social_account_id for m in released if m.social_account_id}:
+            from apps.conversations.services.dispatch.social import social_dispatch_kick
+
+            transaction.on_commit(lambda a=account_id: social_dispatch_kick(account_id=a))
     return len(released)

@@ -14,6 +14,7 @@ from apps.wabas.models import PhoneNumber
 
 def _current(*, workspace: Workspace, contact_ids: list[str], phone_number: PhoneNumber | None,
              channel_kind: str) -> dict[str, Conversation]:
+    # One open thread per (contact, number, channel): the cnv_one_open constraint's key.
     return {c.contact_id: c for c in Conversation.objects.filter(
         workspace=workspace, contact_id__in=contact_ids, phone_number=phone_number, channel_kind=channel_kind,
     ).exclude(state=Conversation.State.RESOLVED).order_by("created_at")}
@@ -21,7 +22,8 @@ def _current(*, workspace: Workspace, contact_ids: list[str], phone_number: Phon
 
 def conversations_get_or_open(*, workspace: Workspace, contact_ids: list[str], phone_number: PhoneNumber | None,
                               channel_kind: str = Conversation.ChannelKind.WHATSAPP,
-                              now: datetime | None = None, opened_by: str = "") -> dict[str, Conversation]:
+                              now: datetime | None = None, opened_by: str = "",
+                              social_account=None) -> dict[str, Conversation]:
     """Each contact's current (not resolved) conversation on this number, opening the missing ones: an
     upsert on the one-open-conversation constraint (cnv_one_open), so concurrent openers end up with the
     same row. A resolved conversation stays closed; the next message opens a new one. Call inside a
@@ -33,7 +35,8 @@ def conversations_get_or_open(*, workspace: Workspace, contact_ids: list[str], p
     if missing:
         Conversation.objects.bulk_create([
             Conversation(workspace=workspace, contact_id=cid, phone_number=phone_number, channel_kind=channel_kind,
-                         state=Conversation.State.OPEN, last_message_at=now, opened_by=opened_by)
+                         state=Conversation.State.OPEN, last_message_at=now, opened_by=opened_by,
+                         social_account=social_account)
             for cid in missing], ignore_conflicts=True)
         # Ours, or the one a concurrent opener committed first (the insert waited for it).
         found.update(_current(workspace=workspace, contact_ids=missing, phone_number=phone_number,
@@ -42,10 +45,12 @@ def conversations_get_or_open(*, workspace: Workspace, contact_ids: list[str], p
 
 
 def conversation_get_or_open(*, workspace: Workspace, contact: Contact, phone_number: PhoneNumber | None,
-                             channel_kind: str = Conversation.ChannelKind.WHATSAPP) -> Conversation:
-    """conversations_get_or_open for one contact (send, receive)."""
+                             channel_kind: str = Conversation.ChannelKind.WHATSAPP,
+                             social_account=None) -> Conversation:
+    """conversations_get_or_open for one contact (send, receive). social_account: a Messenger / Instagram
+    thread's Page or account (its contact is that account's PSID / IGSID, so the key stays one per contact)."""
     return conversations_get_or_open(workspace=workspace, contact_ids=[contact.pk], phone_number=phone_number,
-                                     channel_kind=channel_kind)[contact.pk]
+                                     channel_kind=channel_kind, social_account=social_account)[contact.pk]
 
 
 def conversation_open_sql(*, source: str, columns: str, exprs: str) -> str:

@@ -181,6 +181,19 @@ def messages_claim_group(*, phone_number_id: str, campaign_id: str, share: int, 
                 .annotate(template_status=F("template__status")).only(*fields).order_by("pk"))
 
 
+def messages_claim_for_account(*, account_id: str, limit: int, now: datetime, until: datetime,
+                               token: str) -> list[Message]:
+    """queued -> sending for up to `limit` due messages of one Page / Instagram account, oldest first, with
+    a lease (the portable claim: these channels' volumes need no per-campaign fairness)."""
+    ids = claim_ids(Message.objects.filter(social_account_id=account_id, status=S.QUEUED, next_attempt_at__lte=now)
+                    .order_by("next_attempt_at", "id"),
+                    limit=limit, recheck=Message.objects.filter(status=S.QUEUED),
+                    update={"status": S.SENDING, "claimed_until": until, "claim_token": token, "updated_at": now})
+    if not ids:
+        return []
+    return list(Message.objects.filter(id__in=ids, claim_token=token, status=S.SENDING).order_by("pk"))
+
+
 def messages_release_claims(*, messages: list[Message], token: str, now: datetime, next_attempt_at: datetime,
                             also: dict | None = None) -> list[Message]:
     """sending -> queued for the claimed messages still held under `token` (a deferral or a retry); no

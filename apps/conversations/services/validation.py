@@ -20,7 +20,14 @@ MESSAGE_TYPES = ("text", "template", "image", "video", "audio", "document", "sti
                  "interactive", "reaction", "contacts")
 MEDIA_TYPES = ("image", "video", "audio", "document", "sticker")
 CAPTIONED = ("image", "video", "document")
-CHANNELS = ("whatsapp", "sms")
+CHANNELS = ("whatsapp", "sms", "messenger", "instagram", "email")
+# Meta's Send API channels: what each carries (interactive buttons go out as quick replies) and its text limit.
+SOCIAL_CHANNEL_RULES = {
+    "messenger": {"types": ("text", "image", "video", "audio", "document", "interactive"), "text_max": 2000},
+    "instagram": {"types": ("text", "image", "video", "audio", "interactive"), "text_max": 1000},
+}
+SOCIAL_USER_ID = re.compile(r"^[0-9]{1,64}$")
+TAG_MAX, ACCOUNT_ID_MAX = 40, 64
 FALLBACK_FAILED, FALLBACK_UNDELIVERED = "failed", "undelivered"
 
 TEXT_MAX = 4096
@@ -36,6 +43,47 @@ CLIENT_REFERENCE_MAX = 255
 TEMPLATE_NAME_MAX, TEMPLATE_LANGUAGE_MAX = 512, 15
 LINK_MAX, FILENAME_MAX = 2048, 255
 SMS_TEXT_MAX, SMS_SENDER_MAX = 1600, 16
+EMAIL_ADDRESS_MAX, EMAIL_SUBJECT_MAX, EMAIL_HTML_MAX = 170, 998, 512 * 1024
+
+
+def email_address_validate(value, path: str = "to") -> str:
+    """A recipient's email address, lower-cased (what contacts are matched on)."""
+    from django.core.exceptions import ValidationError as DjangoValidationError
+    from django.core.validators import validate_email
+
+    address = _str(value, path, max_len=EMAIL_ADDRESS_MAX).strip().lower()
+    try:
+        validate_email(address)
+    except DjangoValidationError:
+        _fail("must be an email address when channel is email.", path)
+    return address
+
+
+def email_options_validate(value, content: dict) -> dict:
+    """The `email` object of an email send: `subject` (else "Re:" the customer's last subject, or the
+    channel's name), `html` (the HTML alternative of text.body), `marketing` (List-Unsubscribe, and the
+    consent rule of marketing)."""
+    if value is None:
+        return content
+    value = _obj(value, "email")
+    unknown = sorted(set(value) - {"subject", "html", "marketing"})
+    if unknown:
+        _fail("is not a known field.", f"email.{unknown[0]}")
+    out = dict(content)
+    subject = _str(value.get("subject"), "email.subject", max_len=EMAIL_SUBJECT_MAX, required=False)
+    if subject is not None:
+        if any(c in subject for c in "\r\n"):
+            _fail("must be one line.", "email.subject")
+        out["subject"] = subject
+    html = _str(value.get("html"), "email.html", max_len=EMAIL_HTML_MAX, required=False)
+    if html is not None:
+        out["html"] = html
+    marketing = value.get("marketing")
+    if marketing is not None:
+        if not isinstance(marketing, bool):
+            _fail("must be true or false.", "email.marketing")
+        out["marketing"] = marketing
+    return out
 
 
 def _fail(message: str, path: str):
@@ -342,6 +390,8 @@ class SendRequest:
     scheduled_at: datetime | None = None
     client_reference: str = ""
     fallback: dict = field(default_factory=dict)
+    tag: str = ""  # Messenger / Instagram message tag
+    account_id: str | None = None  # Messenger / Instagram sender pin (sac_… or Meta's Page / account id)
 
 
 def _infer_type(data: dict) -> str:
@@ -360,12 +410,21 @@ def send_request_validate(data, *, now: datetime | None = None) -> SendRequest:
         raise ValidationFailed("The body must be a JSON object.", field="")
     channel = data.get("channel") or "whatsapp"
     if channel not in CHANNELS:
-        _fail("must be whatsapp or sms.", "channel")
-    if data.get("to") in (None, "") and data.get("recipient") not in (None, ""):
+        _fail(f"must be one of {', '.join(CHANNELS)}.", "channel")
+    social = SOCIAL_CHANNEL_RULES.get(channel)
+    if social is not None:
+        # A Page- or Instagram-scoped user id (PSID / IGSID): Meta's recipient.id.
+        key = "recipient" if data.get("recipient") not in (None, "") else "to"
+        to = _str(data.get(key), key, max_len=64)
+        if not SOCIAL_USER_ID.fullmatch(to):
+            _fail(f"must be the customer's {channel} id (digits), as its inbound messages carry it.", key)
+    elif data.get("to") in (None, "") and data.get("recipient") not in (None, ""):
         # No phone: the business-scoped user id, sent to Meta as `recipient` (as Meta, `to` wins when both).
         if channel != "whatsapp":
             _fail("a business-scoped user id reaches WhatsApp only; give `to` for SMS.", "recipient")
         to = normalize_bsuid(data["recipient"], field="recipient")
+    elif channel == "email":
+        to = email_address_validate(data.get("to"), "to")
     else:
         to = normalize_phone(data.get("to") if data.get("to") is not None else "", field="to")
     mtype = data.get("type")
@@ -384,6 +443,24 @@ def send_request_validate(data, *, now: datetime | None = None) -> SendRequest:
     content = content_validate(message_type=mtype, content=raw)
     if channel == "sms" and mtype != "text":
         _fail("SMS messages are text only.", "type")
+    tag = data.get("tag")
+    if social is not None:
+        _social_content_check(channel, social, mtype, content)
+        if tag is not None:
+            tag = _str(tag, "tag", max_len=TAG_MAX)
+    elif tag is not None:
+        _fail("message tags are for messenger and instagram.", "tag")
+    account_id = data.get("account_id")
+    if account_id is not None:
+        if social is None:
+            _fail("a Page or Instagram account sends messenger and instagram messages only.", "account_id")
+        account_id = _str(account_id, "account_id", max_len=ACCOUNT_ID_MAX)
+    if channel == "email":
+        if mtype != "text":
+            _fail("email messages are text (with an optional email.html alternative).", "type")
+        content = email_options_validate(data.get("email"), content)
+    elif data.get("email") is not None:
+        _fail("is for channel email.", "email")
     pn = data.get("phone_number_id")
     if pn is not None:
         pn = _str(pn, "phone_number_id", max_len=64)
@@ -428,8 +505,24 @@ def send_request_validate(data, *, now: datetime | None = None) -> SendRequest:
             fb_out["wait_seconds"] = wait
         elif fallback.get("wait_seconds") is not None:
             _fail("only applies when after is undelivered.", "fallback.wait_seconds")
+    if social is not None and pn is not None:
+        _fail("messenger and instagram messages are sent from a Page or account: give account_id.",
+              "phone_number_id")
     return SendRequest(to=to, channel=channel, type=mtype, content=content, phone_number_id=pn,
-                       scheduled_at=scheduled_at, client_reference=client_reference or "", fallback=fb_out)
+                       scheduled_at=scheduled_at, client_reference=client_reference or "", fallback=fb_out,
+                       tag=tag or "", account_id=account_id)
+
+
+def _social_content_check(channel: str, rules: dict, mtype: str, content) -> None:
+    """What Meta's Send API takes on this channel, on top of the common content rules."""
+    if mtype not in rules["types"]:
+        _fail(f"{channel} messages are {', '.join(rules['types'])}.", "type")
+    if mtype == "text" and len(content["body"]) > rules["text_max"]:
+        _fail(f"must be at most {rules['text_max']} characters on {channel}.", "text.body")
+    if mtype in MEDIA_TYPES and not content.get("link"):
+        _fail(f"{channel} attachments are sent by URL: give link.", f"{mtype}.link")
+    if mtype == "interactive" and content.get("kind") != "buttons":
+        _fail(f"{channel} takes buttons (sent as quick replies), not lists.", "interactive.kind")
 
 
 def body_preview(message_type: str, content) -> str:

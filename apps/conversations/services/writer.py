@@ -84,7 +84,18 @@ def _outbound_message(ctx: SendContext, *, number_id: str | None, conversation_i
         scheduled_at=scheduled_at, next_attempt_at=release, expires_at=release + _max_age(),
         cost_estimate=ctx.cost, currency=billing.wallet_currency(workspace=ctx.workspace), fallback=fallback or {},
         campaign_id=campaign_id, fallback_for_id=fallback_for, fallback_due_at=fallback_due_at(fallback, release=release),
+        social_account_id=getattr(ctx.account, "pk", None), social_tag=ctx.tag,
     )
+
+
+def _kick_sender_on_commit(ctx: SendContext) -> None:
+    """Wake the sender's drain: the number's, or the Page / Instagram account's."""
+    if ctx.account is not None:
+        from apps.conversations.services.dispatch.social import social_dispatch_kick
+
+        transaction.on_commit(lambda pk=ctx.account.pk: social_dispatch_kick(account_id=pk))
+    else:
+        kick_on_commit(ctx.number.pk)
 
 
 def message_write(ctx: SendContext, *, sent_by: str, sent_by_user: User | None = None, api_key_id: str = "",
@@ -100,12 +111,15 @@ def message_write(ctx: SendContext, *, sent_by: str, sent_by_user: User | None =
     tracker = _links_expand(ctx)
 
     def new_message() -> Message:
-        return _outbound_message(ctx, number_id=number.pk, conversation_id=conversation_id, sent_by=sent_by,
+        return _outbound_message(ctx, number_id=number.pk if number else None, conversation_id=conversation_id,
+                                 sent_by=sent_by,
                                  sent_by_user=sent_by_user, api_key_id=api_key_id, scheduled_at=scheduled_at,
                                  client_reference=client_reference, fallback=fallback, campaign_id=campaign_id,
                                  fallback_for=fallback_for)
 
-    known = contact is not None and contact_address(contact) == ctx.to and conversation_id is not None
+    # A Messenger / Instagram recipient is its PSID / IGSID: the policy found its contact by it.
+    known = contact is not None and conversation_id is not None and (
+        ctx.account is not None or contact_address(contact, channel=ctx.channel) == ctx.to)
     if known and events is None and connection.vendor == "postgresql" and not tracker:
         # The common case (a known contact's open conversation): the message, the conversation's activity,
         # the audit record and the event are ONE statement, hence one transaction and one round trip.
@@ -113,7 +127,7 @@ def message_write(ctx: SendContext, *, sent_by: str, sent_by_user: User | None =
         if _write_in_one_statement(ctx, message, conversation_id=conversation_id, audit=audit,
                                    fallback_for=fallback_for):
             if not scheduled_at:
-                kick_on_commit(number.pk)
+                _kick_sender_on_commit(ctx)
             return message
         # The wallet's guard refused (or the reservation crosses the low-balance threshold): the plain road
         # below refuses with the amounts, or reserves and emits wallet.low_balance.
@@ -123,14 +137,15 @@ def message_write(ctx: SendContext, *, sent_by: str, sent_by_user: User | None =
     statement = insert_statement([message]) if known else None
     with transaction.atomic():
         if not known:
-            if contact is None or contact_address(contact) != ctx.to:
+            if ctx.account is None and (contact is None or contact_address(contact, channel=ctx.channel) != ctx.to):
                 from apps.contacts.services import contact_upsert_by_address
 
                 contact, conversation_id = contact_upsert_by_address(workspace=ctx.workspace, address=ctx.to), None
                 ctx.contact = contact
             if conversation_id is None:
                 conversation_id = conversation_get_or_open(workspace=ctx.workspace, contact=contact,
-                                                           phone_number=number, channel_kind=ctx.channel).pk
+                                                           phone_number=number, channel_kind=ctx.channel,
+                                                           social_account=ctx.account).pk
             message = new_message()
             statement = insert_statement([message])
         insert_run([message], statement)
@@ -148,7 +163,7 @@ def message_write(ctx: SendContext, *, sent_by: str, sent_by_user: User | None =
         else:
             event_append(workspace=ctx.workspace, type="message.status_changed", data=data)
         if not scheduled_at:
-            kick_on_commit(number.pk)
+            _kick_sender_on_commit(ctx)
     return message
 
 

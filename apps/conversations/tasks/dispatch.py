@@ -14,3 +14,10 @@ def dispatch_number(phone_number_id: str) -> dict:
 @shared_task(name="apps.conversations.tasks.dispatch.dispatch_sweep", ignore_result=True)
 def dispatch_sweep() -> dict:
     return dispatch.dispatch_sweep()
+
+
+@shared_task(name="apps.conversations.tasks.dispatch.dispatch_social_account", ignore_result=True)
+def dispatch_social_account(account_id: str) -> dict:
+    from apps.conversations.services.dispatch.social import social_dispatch_drain
+
+    return dict(social_dispatch_drain(account_id=account_id))

@@ -7,6 +7,7 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import render
 from django.views.decorators.csrf import ensure_csrf_cookie
 
+from apps.conversations.channels import inbox_channels
 from apps.conversations.selectors import conversations as sel
 from apps.conversations.selectors import organise as org
 from apps.conversations.services.media import KIND_BY_MIME, media_limits
@@ -40,9 +41,11 @@ def inbox_page(request):
         "presence": org.presence_list(workspace=workspace),
         "media": {"limits": media_limits(), "kinds": KIND_BY_MIME},
         "window_hours": settings.CUSTOMER_SERVICE_WINDOW_HOURS,
+        "channels": inbox_channels(),
         "heartbeat_seconds": settings.INBOX_HEARTBEAT_SECONDS,
     }
     return render(request, "inbox/inbox.html", {
         "tenant": tenant, "workspace": workspace.live, "sandbox": workspace.is_sandbox, "is_admin": is_admin,
         "memberships": memberships_for_user(user=request.user), "bootstrap": bootstrap,
+        "channels": bootstrap["channels"],
     })

@@ -11,6 +11,8 @@ Admin routes (tests, e2e, benchmarks): POST /_admin/inbound, /_admin/numbers, /_
 /_admin/templates/status, /_admin/window, /_admin/config, /_admin/signup, /_admin/faults ({"lose_answers": N}:
 the next N accepted sends are cut before their answer); GET /_admin/stats, /_admin/webhooks,
 /_admin/signup, /_admin/sends (sends per biz_opaque_callback_data: the ids sent more than once).
+Messenger / Instagram (simulator/social.py): POST /{v}/{page-or-ig-id}/messages for registered accounts;
+POST /_admin/social/accounts, /_admin/social/inbound; GET /_admin/social/sent.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from apps.providers.simulator.engine import (
     new_numeric_id,
 )
 from apps.providers.simulator.onboarding import Onboarding
+from apps.providers.simulator.social import SocialSimulator
 
 logger = logging.getLogger("reach.fakemeta")
 LOST_ANSWER = 0  # a handler's status meaning: close the connection without answering
@@ -207,6 +210,7 @@ class FakeMetaServer:
         self._inflight: set = set()
         self.connections: set = set()
         self.onboarding = Onboarding(app_secret=app_secret)
+        self.social = SocialSimulator()  # Messenger / Instagram accounts (simulator/social.py)
         # Fault: the next N accepted sends get no answer (the connection is cut after Meta took them).
         self.lose_answers = 0
 
@@ -369,6 +373,8 @@ class FakeMetaServer:
             status, data, ctype = eng.download(media_id=parts[1], exp=q.get("exp", ""), sig=q.get("sig", ""),
                                                access_token=req.bearer())
             return status, data, ctype
+        if len(parts) == 3 and parts[2] == "messages" and req.method == "POST" and self.social.owns(parts[1]):
+            return self._json(self.social.send(account_id=parts[1], body=req.json(), access_token=req.bearer()))
         if len(parts) == 3 and parts[2] in ("messages", "marketing_messages") and req.method == "POST":
             self.stats["sends"] += 1
             body = req.json()
@@ -426,6 +432,14 @@ class FakeMetaServer:
         def ok(body: dict) -> tuple[int, bytes, str]:
             return 200, json.dumps(body).encode(), "application/json"
 
+        if route == "social/accounts" and req.method == "POST":  # {"channel", "account_id", "token"}
+            self.social.register(channel=str(data.get("channel", "messenger")), account_id=str(data["account_id"]),
+                                 token=data.get("token"))
+            return ok({"registered": str(data["account_id"])})
+        if route == "social/inbound" and req.method == "POST":  # {"account_id", "user_id", "text", ...}
+            return ok(self.social_inbound(**data))
+        if route == "social/sent":
+            return ok({"sent": self.social.sent})
         if route == "inbound" and req.method == "POST":
             wamid = self.inject_inbound(**data)
             return ok({"wamid": wamid})
@@ -475,6 +489,15 @@ class FakeMetaServer:
         return 404, b'{"error":"unknown admin route"}', "application/json"
 
     # -- admin helpers (also used in-process by testing.py) ----------------------------------------------
+    def social_inbound(self, *, account_id: str, user_id: str | None = None, text: str | None = None,
+                       quick_reply: str | None = None, attachment: dict | None = None, postback: dict | None = None,
+                       delay: float = 0.0) -> dict:
+        """A Messenger / Instagram customer writes: the signed `messaging` webhook goes to Reach."""
+        mid, user, payload = self.social.inbound(account_id=account_id, user_id=user_id, text=text,
+                                                 quick_reply=quick_reply, attachment=attachment, postback=postback)
+        self.schedule([Followup(delay, payload)])
+        return {"mid": mid, "user_id": user}
+
     def inject_inbound(self, *, phone_number_id: str, from_phone: str | None = None, message: dict | None = None,
                        waba_id: str | None = None, display_phone_number: str | None = None, name: str | None = None,
                        bsuid: str | None = None, text: str | None = None, delay: float = 0.0, **extra) -> str:

@@ -56,6 +56,14 @@ class FakeMetaHandle:
                          display_phone_number=display_phone_number, bsuid=bsuid, delay=delay, username=username,
                          parent_bsuid=parent_bsuid)
 
+    def register_social_account(self, *, channel: str, account_id: str, token: str | None = None) -> None:
+        self.call(self.server.social.register, channel=channel, account_id=account_id, token=token)
+
+    def social_inbound(self, **kwargs) -> dict:
+        """A Messenger / Instagram customer writes (account_id, user_id, text | quick_reply | attachment |
+        postback): -> {"mid", "user_id"}."""
+        return self.call(self.server.social_inbound, **kwargs)
+
     def register_number(self, *, phone_number_id: str, waba_id: str, display_phone_number: str,
                         mps: float | None = None) -> None:
         self.call(self.engine.register_number, phone_number_id=phone_number_id, waba_id=waba_id,

@@ -351,6 +351,8 @@ def inbound_payload_apply(*, payload: dict, after_commit: list, received_at=None
     from apps.conversations.services import receiving
     from apps.providers.meta_cloud import webhooks as meta_webhooks
 
+    if isinstance(payload, dict) and payload.get("object") in SOCIAL_OBJECTS:
+        return _social_payload_apply(payload=payload, after_commit=after_commit, received_at=received_at)
     items = meta_webhooks.parse_webhook(payload)
     summary: dict = {}
     ignored: list[dict] = []
@@ -410,6 +412,21 @@ def inbound_payload_apply(*, payload: dict, after_commit: list, received_at=None
     if ignored:
         summary["ignored"] = ignored[:100]
         summary["ignored_count"] = len(ignored)
+    return summary
+
+
+SOCIAL_OBJECTS = ("page", "instagram")  # Messenger and Instagram share the receiver and its signature check
+
+
+def _social_payload_apply(*, payload: dict, after_commit: list, received_at=None) -> dict:
+    from apps.conversations.services import social
+
+    applied = social.social_payload_apply(payload=payload, received_at=received_at)
+    after_commit.extend(applied.after_commit)
+    summary = {key: n for key, n in (("messages", applied.inbound), ("duplicate_messages", applied.duplicates),
+                                     ("receipts", applied.receipts)) if n}
+    if applied.ignored:
+        summary["ignored"], summary["ignored_count"] = applied.ignored[:100], len(applied.ignored)
     return summary
 
 

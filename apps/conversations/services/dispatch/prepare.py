@@ -83,7 +83,7 @@ def _template_refusal(message: Message) -> _Terminal | None:
 
 def _prepare(batch: Batch, ctx: _NumberCtx, now: datetime) -> tuple[list[Outcome], list, list]:
     """Split a claimed batch into: finished already (expired/refused/unbuildable/deferred), WhatsApp sends,
-    SMS sends."""
+    and the inline sends (SMS, email)."""
     done: list[Outcome] = []
     wa: list[tuple[Outcome, dict]] = []
     sms: list[Outcome] = []
@@ -98,8 +98,8 @@ def _prepare(batch: Batch, ctx: _NumberCtx, now: datetime) -> tuple[list[Outcome
         elif refusal is not None:
             outcome.kind, outcome.error = "terminal", refusal
             done.append(outcome)
-        elif message.channel == Message.Channel.SMS:
-            sms.append(outcome)
+        elif message.channel in (Message.Channel.SMS, Message.Channel.EMAIL):
+            sms.append(outcome)  # the inline sends: SMS and email
         else:
             candidates.append(outcome)
     waits = pair_waits(phone_number_id=ctx.number.pk, recipients=[o.message.to_phone for o in candidates])

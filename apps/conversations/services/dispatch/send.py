@@ -2,7 +2,8 @@
 number's NumberPacer. Live and sandbox numbers take the same loop; only the sender differs: the live one is
 AsyncGraphSender (aiohttp, concurrent), the sandbox one the in-process simulator, whose follow-up webhooks
 (statuses) are handed to the receive road by the drain thread once the batch is back. SMS goes through the
-gateway, inline (the simulator for sandbox numbers, whatever SMS_GATEWAY says)."""
+gateway, inline (the simulator for sandbox numbers, whatever SMS_GATEWAY says); email through the
+workspace's email channel's SMTP server, inline."""
 
 from __future__ import annotations
 
@@ -132,12 +133,47 @@ def _send_sms(outcomes: list[Outcome], *, simulated: bool) -> None:
                                                           sender=m.content.get("sender") or ""))
 
 
+def _send_email(outcomes: list[Outcome]) -> None:
+    """Email through the workspace's email channel's SMTP server, inline; the mail (subject, threading
+    headers, List-Unsubscribe) is conversations.services.email's."""
+    if not outcomes:
+        return
+    from apps.conversations.services.email import email_outgoing
+    from apps.providers.email import email_connection, email_send
+
+    session: dict = {}  # one SMTP session for the batch (a number's batch is one workspace's one channel)
+
+    def close() -> None:
+        connection = session.pop("connection", None)
+        if connection is not None:
+            with contextlib.suppress(Exception):
+                connection.close()
+
+    try:
+        for outcome in outcomes:
+            def call(m=outcome.message):
+                mail, smtp = email_outgoing(message=m)
+                if "connection" not in session:
+                    session["connection"] = email_connection(smtp, open_now=True)
+                try:
+                    return email_send(mail, connection=session["connection"])
+                except Exception:
+                    close()  # after an error the session may be broken: the next mail opens a new one
+                    raise
+
+            _send_sync(outcome, call)
+    finally:
+        close()
+
+
 def _start_send(batch: Batch, ctx: _NumberCtx, now: datetime) -> InFlight:
     """Prepare a batch and put its WhatsApp sends on the wire (the future); SMS sends run inline."""
     from apps.providers.registry import async_whatsapp_sender
 
-    done, wa, sms = _prepare(batch, ctx, now)
-    flight = InFlight(batch=batch, outcomes=done + [o for o, _ in wa] + sms)
+    done, wa, inline = _prepare(batch, ctx, now)
+    sms = [o for o in inline if o.message.channel == "sms"]
+    email = [o for o in inline if o.message.channel == "email"]
+    flight = InFlight(batch=batch, outcomes=done + [o for o, _ in wa] + inline)
     if wa:
         sender = _SandboxSender() if ctx.simulated else async_whatsapp_sender()
         if ctx.simulated:
@@ -145,4 +181,5 @@ def _start_send(batch: Batch, ctx: _NumberCtx, now: datetime) -> InFlight:
         flight.future = _loop.submit(_send_paced(wa, pacer=ctx.pacer, sender=sender,
                                                  number_meta_id=ctx.number.meta_phone_number_id, token=ctx.token))
     _send_sms(sms, simulated=ctx.simulated)
+    _send_email(email)
     return flight

@@ -84,4 +84,12 @@ def dispatch_sweep(*, now: datetime | None = None) -> dict[str, int]:
         if pn:
             kicks.dispatch_kick(phone_number_id=pn)
     out["kicked"] = len(numbers)
+    from apps.conversations.services.dispatch.social import social_dispatch_kick
+
+    accounts = list(Message.objects.filter(status=Message.Status.QUEUED, next_attempt_at__lte=now,
+                                           social_account__isnull=False)
+                    .order_by().values_list("social_account_id", flat=True).distinct()[:1000])
+    for account_id in accounts:
+        social_dispatch_kick(account_id=account_id)
+    out["kicked_accounts"] = len(accounts)
     return out
