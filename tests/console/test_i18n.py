@@ -146,7 +146,8 @@ def test_the_inbox_and_its_script_speak_portuguese(workspace):
 
     english, portuguese = words("en"), words("pt-BR")
     assert {"Pick a conversation", "Needs reply", "Keyboard shortcuts"} <= english
-    same_in_both = {"Reach", "WhatsApp", "Sandbox", "Emoji", "● Online", "Use", "Enter", "Shift", "Esc"}  # names, keys
+    same_in_both = {"Reach", "WhatsApp", "Messenger", "Instagram", "SMS", "Sandbox", "Emoji", "● Online", "Use", "Enter",
+                    "Shift", "Esc"}  # names, keys
     assert english & portuguese <= same_in_both | {workspace.name, agent.display_name}
     catalog = client.get("/jsi18n/", HTTP_ACCEPT_LANGUAGE="pt-BR").content.decode()
     assert "Nenhuma conversa aqui." in catalog and "%(n)s conversas" in catalog
