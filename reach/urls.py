@@ -1,5 +1,6 @@
 from django.contrib import admin
 from django.urls import include, path
+from django.views.i18n import JavaScriptCatalog
 from drf_spectacular.views import SpectacularRedocView, SpectacularSwaggerView
 
 from apps.core import views as core_views
@@ -21,6 +22,8 @@ urlpatterns = [
     path("api/v1/", include([path("", include(f"apps.{app}.api.urls")) for app in API_APPS])),
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),
+    # gettext()/ngettext()/interpolate() for the pages' scripts, from locale/*/djangojs.po
+    path("jsi18n/", JavaScriptCatalog.as_view(), name="javascript-catalog"),
     path("", include("apps.webhooks.urls")),
     path("", include("apps.links.urls")),
     path("", include("apps.conversations.web.urls")),

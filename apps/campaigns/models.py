@@ -42,6 +42,8 @@ class AudienceMember(models.Model):
 
 class Campaign(models.Model):
     TENANT_WABA_PATH = "phone_number__waba_id"
+    # pause_reason when the wallet refused a batch: a code a program (and the console) can test, not prose
+    PAUSE_INSUFFICIENT_BALANCE = "insufficient_balance"
 
     class Status(models.TextChoices):
         DRAFT = "draft"

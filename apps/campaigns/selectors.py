@@ -156,6 +156,7 @@ def campaign_series(*, campaign: Campaign, now: datetime | None = None, points: 
     unit = {"second": 1, "minute": 60, "hour": 3600}[kind]
     bucket = max(unit, int(-(-span // points) // unit * unit) or unit)
     base = Message.objects.filter(workspace_id=campaign.workspace_id, campaign_id=campaign.pk)
+    n_buckets = int(span // bucket) + 1
     series = {}
     for name, col in (("sent", "sent_at"), ("delivered", "delivered_at")):
         rows = (
@@ -167,10 +168,10 @@ def campaign_series(*, campaign: Campaign, now: datetime | None = None, points: 
         )
         counts: dict[int, int] = {}
         for row in rows:
-            offset = int((row["t"] - start).total_seconds() // bucket)
-            counts[max(offset, 0)] = counts.get(max(offset, 0), 0) + row["n"]
+            # a receipt that lands after the campaign completed counts in its last interval, not nowhere
+            offset = min(max(int((row["t"] - start).total_seconds() // bucket), 0), n_buckets - 1)
+            counts[offset] = counts.get(offset, 0) + row["n"]
         series[name] = counts
-    n_buckets = int(span // bucket) + 1
     return {
         "started_at": start,
         "bucket_seconds": bucket,

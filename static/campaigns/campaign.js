@@ -5,12 +5,15 @@
   if (!panel) return;
   var POLL_MS = 3000;
   var FINAL = { completed: 1, canceled: 1 };
+  // Words from Django's JavaScript catalog (/jsi18n/, loaded by the change form before this file).
   var LABELS = [
-    ["total", "Recipients"], ["pending", "Waiting"], ["queued", "Queued"], ["sent", "Sent"],
-    ["delivered", "Delivered"], ["read", "Read"], ["failed", "Failed"], ["skipped_opted_out", "Skipped: opted out"],
-    ["skipped_invalid", "Skipped: no phone"], ["skipped_missing_variable", "Skipped: missing data"],
-    ["skipped_blocked", "Skipped: blocked"], ["deferred_tier_limit", "Held: daily limit"], ["expired", "Expired"], ["canceled", "Canceled"]
+    ["total", gettext("Recipients")], ["pending", gettext("Waiting")], ["queued", gettext("Queued")], ["sent", gettext("Sent")],
+    ["delivered", gettext("Delivered")], ["read", gettext("Read")], ["failed", gettext("Failed")], ["skipped_opted_out", gettext("Skipped: opted out")],
+    ["skipped_invalid", gettext("Skipped: no phone")], ["skipped_missing_variable", gettext("Skipped: missing data")],
+    ["skipped_blocked", gettext("Skipped: blocked")],
+    ["deferred_tier_limit", gettext("Held: daily limit")], ["expired", gettext("Expired")], ["canceled", gettext("Canceled")]
   ];
+  function words(text, values) { return interpolate(text, values, true); }
   var timer = null;
   var failures = 0;
 
@@ -42,11 +45,11 @@
   function renderBar(stats, data) {
     var label = document.getElementById("cmp-bar-label");
     if (data.status === "draft") {
-      label.textContent = "Draft: nothing is sent until you press Start. Run the preflight to see who would get it.";
+      label.textContent = gettext("Draft: nothing is sent until you press Start. Run the preflight to see who would get it.");
       return;
     }
     if (data.status === "scheduled") {
-      label.textContent = "Scheduled to start " + new Date(data.schedule_at).toLocaleString() + " (your time).";
+      label.textContent = words(gettext("Scheduled to start %(when)s (your time)."), { when: new Date(data.schedule_at).toLocaleString() });
       return;
     }
     var sendable = stats.total - stats.skipped_opted_out - stats.skipped_invalid - stats.skipped_missing_variable - (stats.skipped_blocked || 0);
@@ -63,9 +66,9 @@
     var overall = sendable > 0 ? Math.round(100 * done / sendable) : 0;
     bar.setAttribute("aria-valuenow", String(overall));
     document.getElementById("cmp-bar-label").textContent = sendable > 0
-      ? overall + "% done: " + fmt(stats.sent) + " sent (" + fmt(stats.delivered) + " delivered), " + fmt(stats.failed) +
-        " failed, of " + fmt(sendable) + " to message"
-      : (stats.total ? "Nobody left to message." : "Not launched yet: recipients are expanded when it starts.");
+      ? words(gettext("%(pct)s done: %(sent)s sent (%(delivered)s delivered), %(failed)s failed, of %(total)s to message"),
+              { pct: overall + "%", sent: fmt(stats.sent), delivered: fmt(stats.delivered), failed: fmt(stats.failed), total: fmt(sendable) })
+      : (stats.total ? gettext("Nobody left to message.") : gettext("Not launched yet: recipients are expanded when it starts."));
   }
 
   var chart = null;
@@ -79,8 +82,8 @@
       labels.push(start === null ? String(i) : new Date(start + i * series.bucket_seconds * 1000).toLocaleTimeString());
     }
     var datasets = [
-      { label: "Delivered", data: series.delivered, borderColor: "#1a73e8", backgroundColor: "#1a73e8", borderWidth: 2, pointRadius: 0, tension: 0.2 },
-      { label: "Sent", data: series.sent, borderColor: "#5f8fd9", backgroundColor: "#5f8fd9", borderWidth: 2, borderDash: [5, 4], pointRadius: 0, tension: 0.2 }
+      { label: gettext("Delivered"), data: series.delivered, borderColor: "#1a73e8", backgroundColor: "#1a73e8", borderWidth: 2, pointRadius: 0, tension: 0.2 },
+      { label: gettext("Sent"), data: series.sent, borderColor: "#5f8fd9", backgroundColor: "#5f8fd9", borderWidth: 2, borderDash: [5, 4], pointRadius: 0, tension: 0.2 }
     ];
     if (chart) {
       chart.data.labels = labels;
@@ -98,7 +101,7 @@
     }
     var note = document.getElementById("cmp-chart-note");
     note.textContent = series.started_at
-      ? "From " + new Date(series.started_at).toLocaleString() + ", one point per " + series.bucket_seconds + " s."
+      ? words(gettext("From %(when)s, one point per %(seconds)s s."), { when: new Date(series.started_at).toLocaleString(), seconds: series.bucket_seconds })
       : "";
   }
 
@@ -119,7 +122,7 @@
     renderBar(data.stats, data);
     if (launched) renderChart(data.series);
     document.getElementById("cmp-updated").textContent = FINAL[data.status]
-      ? "Final figures." : "Updated " + new Date().toLocaleTimeString() + " · refreshes every " + POLL_MS / 1000 + " s";
+      ? gettext("Final figures.") : words(gettext("Updated %(when)s · refreshes every %(seconds)s s"), { when: new Date().toLocaleTimeString(), seconds: POLL_MS / 1000 });
     return !FINAL[data.status];
   }
 
@@ -133,7 +136,7 @@
       })
       .catch(function (err) {
         failures += 1;
-        document.getElementById("cmp-updated").textContent = "Could not refresh (" + err.message + "); retrying…";
+        document.getElementById("cmp-updated").textContent = words(gettext("Could not refresh (%(error)s); retrying…"), { error: err.message });
         timer = window.setTimeout(poll, Math.min(POLL_MS * Math.pow(2, failures), 30000));
       });
   }
@@ -143,28 +146,28 @@
     var btn = document.getElementById("cmp-preflight-btn");
     btn.disabled = true;
     box.hidden = false;
-    box.textContent = "Running the dry run…";
+    box.textContent = gettext("Running the dry run…");
     fetch(panel.getAttribute("data-preflight-url"), {
       method: "POST", credentials: "same-origin", headers: { "X-CSRFToken": csrf(), Accept: "application/json" }
     })
       .then(function (r) { if (!r.ok) throw new Error("HTTP " + r.status); return r.json(); })
       .then(function (d) {
         box.textContent = "";
-        box.appendChild(el("h3", {}, "Preflight (nothing was sent)"));
+        box.appendChild(el("h3", {}, gettext("Preflight (nothing was sent)")));
         var table = el("table");
         var rows = [
-          ["Audience now", fmt(d.audience_size)],
-          ["Would receive a message", fmt(d.recipients)],
-          ["Skipped: opted out", fmt(d.skipped.opted_out)],
-          ["Skipped: invalid or missing number", fmt(d.skipped.invalid_number)],
-          ["Skipped: missing variable data", fmt(d.skipped.missing_variable)],
-          ["Skipped: blocked", fmt(d.skipped.blocked)],
-          ["Over the daily tier limit (" + d.messaging_tier + ")", fmt(d.skipped.over_tier_limit)],
-          ["Duplicates in the uploaded list", fmt(d.skipped.duplicate)],
-          ["Already handled by this campaign", fmt(d.skipped.already_handled)],
-          ["Estimated cost", d.estimated_cost + " " + d.currency],
-          ["Available in the wallet", d.available === undefined ? "—" : d.available + " " + d.currency],
-          ["Estimated time at " + fmt(d.throughput_mps) + " msg/s", d.estimated_seconds === null ? "—" : humanSeconds(d.estimated_seconds)]
+          [gettext("Audience now"), fmt(d.audience_size)],
+          [gettext("Would receive a message"), fmt(d.recipients)],
+          [gettext("Skipped: opted out"), fmt(d.skipped.opted_out)],
+          [gettext("Skipped: invalid or missing number"), fmt(d.skipped.invalid_number)],
+          [gettext("Skipped: missing variable data"), fmt(d.skipped.missing_variable)],
+          [gettext("Skipped: blocked"), fmt(d.skipped.blocked)],
+          [words(gettext("Over the daily tier limit (%(tier)s)"), { tier: d.messaging_tier }), fmt(d.skipped.over_tier_limit)],
+          [gettext("Duplicates in the uploaded list"), fmt(d.skipped.duplicate)],
+          [gettext("Already handled by this campaign"), fmt(d.skipped.already_handled)],
+          [gettext("Estimated cost"), d.estimated_cost + " " + d.currency],
+          [gettext("Available in the wallet"), d.available === undefined ? "—" : d.available + " " + d.currency],
+          [words(gettext("Estimated time at %(mps)s msg/s"), { mps: fmt(d.throughput_mps) }), d.estimated_seconds === null ? "—" : humanSeconds(d.estimated_seconds)]
         ];
         rows.forEach(function (r) {
           var tr = el("tr");
@@ -175,7 +178,7 @@
         box.appendChild(table);
         (d.notes || []).forEach(function (n) { box.appendChild(el("p", { "class": "cmp-muted" }, n)); });
       })
-      .catch(function (err) { box.textContent = "Preflight failed: " + err.message; })
+      .catch(function (err) { box.textContent = words(gettext("Preflight failed: %(error)s"), { error: err.message }); })
       .then(function () { btn.disabled = false; });
   }
 

@@ -11,6 +11,8 @@
   const csrf = document.querySelector('meta[name="csrf-token"]').content;
   const $ = (id) => document.getElementById(id);
   const API = "/api/v1";
+  // Words come from Django's JavaScript catalog (/jsi18n/, loaded before this file): gettext, ngettext, interpolate.
+  const fmt = (text, values) => interpolate(text, values, true);
 
   const S = {
     me: boot.me,
@@ -75,23 +77,23 @@
     return (parts[0][0] + (parts[1] ? parts[1][0] : "")).toUpperCase();
   }
   // A contact may have no phone (Meta's business-scoped user id and a username instead).
-  function contactName(c) { return (c && (c.name || c.phone || (c.username && "@" + c.username) || c.wa_id || c.bsuid || c.email)) || "Unknown"; }
+  function contactName(c) { return (c && (c.name || c.phone || (c.username && "@" + c.username) || c.wa_id || c.bsuid || c.email)) || gettext("Unknown"); }
   function contactAddress(c) { return (c && (c.phone || (c.username && "@" + c.username) || c.bsuid || c.wa_id || c.email)) || ""; }
   function fmtTime(iso) {
     if (!iso) return "";
     const d = new Date(iso), now = new Date();
     if (d.toDateString() === now.toDateString()) return d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
     const y = new Date(now); y.setDate(now.getDate() - 1);
-    if (d.toDateString() === y.toDateString()) return "Yesterday";
+    if (d.toDateString() === y.toDateString()) return gettext("Yesterday");
     if (now - d < 6 * 864e5) return d.toLocaleDateString([], { weekday: "short" });
     return d.toLocaleDateString([], { day: "numeric", month: "short" });
   }
   function clock(iso) { return iso ? new Date(iso).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }) : ""; }
   function dayLabel(iso) {
     const d = new Date(iso), now = new Date();
-    if (d.toDateString() === now.toDateString()) return "Today";
+    if (d.toDateString() === now.toDateString()) return gettext("Today");
     const y = new Date(now); y.setDate(now.getDate() - 1);
-    if (d.toDateString() === y.toDateString()) return "Yesterday";
+    if (d.toDateString() === y.toDateString()) return gettext("Yesterday");
     return d.toLocaleDateString([], { weekday: "long", day: "numeric", month: "long", year: d.getFullYear() === now.getFullYear() ? undefined : "numeric" });
   }
   // Channels come from the server, one entry each (apps/conversations/channels.py); the icon is its symbol.
@@ -105,17 +107,21 @@
     if (!channelOf(conv).has_window) return { cls: "win-none", text: "", title: "" };
     if (conv.agent_reply_expires_at && conv.window_expires_at !== conv.agent_reply_expires_at && !(conv.window_expires_at && new Date(conv.window_expires_at) > Date.now())) {
       const ms = new Date(conv.agent_reply_expires_at) - Date.now();
-      if (ms > 0) { const d = Math.floor(ms / 864e5), h = Math.floor((ms % 864e5) / 36e5); return { cls: "win-low", text: d > 0 ? `${d}d ${h}h (agent)` : `${h}h (agent)`, title: "Standard window closed: replies from the inbox go with the HUMAN_AGENT tag until " + new Date(conv.agent_reply_expires_at).toLocaleString() }; }
+      if (ms > 0) { const d = Math.floor(ms / 864e5), h = Math.floor((ms % 864e5) / 36e5); return { cls: "win-low", text: d > 0 ? fmt(gettext("%(d)sd %(h)sh (agent)"), { d, h }) : fmt(gettext("%(h)sh (agent)"), { h }), title: fmt(gettext("Standard window closed: replies from the inbox go with the HUMAN_AGENT tag until %(when)s"), { when: new Date(conv.agent_reply_expires_at).toLocaleString() }) }; }
     }
-    if (!conv.window_expires_at) return { cls: "win-closed", text: "Window closed", title: "Outside the 24-hour window: templates only" };
+    if (!conv.window_expires_at) return { cls: "win-closed", text: gettext("Window closed"), title: gettext("Outside the 24-hour window: templates only") };
     const ms = new Date(conv.window_expires_at) - Date.now();
-    if (ms <= 0) return { cls: "win-closed", text: "Window closed", title: "Outside the 24-hour window: templates only" };
+    if (ms <= 0) return { cls: "win-closed", text: gettext("Window closed"), title: gettext("Outside the 24-hour window: templates only") };
     const h = Math.floor(ms / 36e5), m = Math.floor((ms % 36e5) / 6e4);
-    const text = h > 0 ? `${h}h ${m}m left` : `${m}m left`;
-    return { cls: h < 2 ? "win-low" : "win-open", text, title: "24-hour window open until " + new Date(conv.window_expires_at).toLocaleString() };
+    const text = h > 0 ? fmt(gettext("%(h)sh %(m)sm left"), { h, m }) : fmt(gettext("%(m)sm left"), { m });
+    return { cls: h < 2 ? "win-low" : "win-open", text, title: fmt(gettext("24-hour window open until %(when)s"), { when: new Date(conv.window_expires_at).toLocaleString() }) };
+  }
+  // A conversation state's name as people read it (the API's value stays in the class and data attributes).
+  function stateName(state) {
+    return ({ open: gettext("open"), pending: gettext("pending"), snoozed: gettext("snoozed"), resolved: gettext("resolved") })[state] || state;
   }
   function windowOpen(conv) { return !channelOf(conv).has_window || (!!replyUntil(conv) && new Date(replyUntil(conv)) > Date.now()); }
-  function agentName(id) { const a = S.agents.find((x) => x.id === id); return a ? a.name : "someone"; }
+  function agentName(id) { const a = S.agents.find((x) => x.id === id); return a ? a.name : gettext("someone"); }
 
   // ---------------------------------------------------------------- conversation list
   function listParams(cursor) {
@@ -185,26 +191,26 @@
   function renderList() {
     const ul = $("conv-list");
     if (!S.order.length) {
-      ul.innerHTML = `<li class="list-empty">No conversations here.</li>`;
+      ul.innerHTML = `<li class="list-empty">${esc(gettext("No conversations here."))}</li>`;
     } else {
       ul.innerHTML = S.order.map((id) => {
         const c = S.convs.get(id), wb = windowBadge(c);
         const sel = id === S.current;
         const picked = S.selected.has(id);
         return `<li class="conv${sel ? " selected" : ""}${c.unread_count ? " unread" : ""}${picked ? " picked" : ""}" role="option" aria-selected="${sel}" data-id="${esc(id)}" id="conv-${esc(id)}">
-          <label class="avatar" title="Select for a bulk action"><input type="checkbox" class="pick" data-pick="${esc(id)}" ${picked ? "checked" : ""} aria-label="Select ${esc(contactName(c.contact))}"><span aria-hidden="true">${picked ? "✓" : esc(initials(contactName(c.contact)))}</span></label>
+          <label class="avatar" title="${esc(gettext("Select for a bulk action"))}"><input type="checkbox" class="pick" data-pick="${esc(id)}" ${picked ? "checked" : ""} aria-label="${esc(fmt(gettext("Select %(name)s"), { name: contactName(c.contact) }))}"><span aria-hidden="true">${picked ? "✓" : esc(initials(contactName(c.contact)))}</span></label>
           <span class="name">${channelIcon(c)}${esc(contactName(c.contact))}</span>
           <span class="time" title="${esc(c.last_message_at ? new Date(c.last_message_at).toLocaleString() : "")}">${esc(fmtTime(activity(c)))}</span>
-          <span class="preview">${labelChips(c.label_ids)}${esc(c.last_message_preview || (c.last_message_at ? "" : "No messages yet"))}</span>
-          <span class="meta">${c.unread_count ? `<span class="unread-count" aria-label="${c.unread_count} unread">${c.unread_count}</span>` : ""}</span>
+          <span class="preview">${labelChips(c.label_ids)}${esc(c.last_message_preview || (c.last_message_at ? "" : gettext("No messages yet")))}</span>
+          <span class="meta">${c.unread_count ? `<span class="unread-count" aria-label="${esc(fmt(gettext("%(n)s unread"), { n: c.unread_count }))}">${c.unread_count}</span>` : ""}</span>
           <span></span>
-          <span class="assignee">${c.state !== "open" ? `<span class="pill state-${esc(c.state)}">${esc(c.state)}</span> ` : ""}${c.assigned_user ? "→ " + esc(c.assigned_user.name) : "Unassigned"}</span>
-          <span class="meta">${c.waiting_since && S.filters.needsReply ? `<span class="badge win-low" title="Waiting since ${esc(new Date(c.waiting_since).toLocaleString())}">waiting ${esc(waited(c.waiting_since))}</span>` : `<span class="badge ${wb.cls}" title="${esc(wb.title)}">${esc(wb.text)}</span>`}</span>
+          <span class="assignee">${c.state !== "open" ? `<span class="pill state-${esc(c.state)}">${esc(stateName(c.state))}</span> ` : ""}${c.assigned_user ? "→ " + esc(c.assigned_user.name) : esc(gettext("Unassigned"))}</span>
+          <span class="meta">${c.waiting_since && S.filters.needsReply ? `<span class="badge win-low" title="${esc(fmt(gettext("Waiting since %(when)s"), { when: new Date(c.waiting_since).toLocaleString() }))}">${esc(fmt(gettext("waiting %(time)s"), { time: waited(c.waiting_since) }))}</span>` : `<span class="badge ${wb.cls}" title="${esc(wb.title)}">${esc(wb.text)}</span>`}</span>
         </li>`;
       }).join("");
     }
     renderBulk();
-    $("list-footer").textContent = S.nextCursor ? "Scroll for more" : (S.order.length ? `${S.order.length} conversation${S.order.length === 1 ? "" : "s"}` : "");
+    $("list-footer").textContent = S.nextCursor ? gettext("Scroll for more") : (S.order.length ? fmt(ngettext("%(n)s conversation", "%(n)s conversations", S.order.length), { n: S.order.length }) : "");
   }
 
   // ---------------------------------------------------------------- conversation pane
@@ -225,7 +231,7 @@
     renderList(); renderHead();
     const el = $("conv-" + id); if (el) el.scrollIntoView({ block: "nearest" });
     const results = await Promise.allSettled([refreshConversation(id, true), refreshMessages(true), loadNotes()]);
-    if (results.some((r) => r.status === "rejected")) showError("Some of this conversation could not be loaded — it will refresh on the next update.");
+    if (results.some((r) => r.status === "rejected")) showError(gettext("Some of this conversation could not be loaded — it will refresh on the next update."));
     markRead(id);
   }
   async function refreshConversation(id, withContact) {
@@ -251,7 +257,7 @@
   }
   async function loadOlder() {
     if (!S.hasMore || S.loadingOlder || !S.oldestId) return;
-    S.loadingOlder = true; $("older").textContent = "Loading earlier messages…";
+    S.loadingOlder = true; $("older").textContent = gettext("Loading earlier messages…");
     const id = S.current, box = $("messages");
     try {
       const data = await api("GET", `/conversations/${encodeURIComponent(id)}/messages?limit=50&before_id=${encodeURIComponent(S.oldestId)}`);
@@ -262,7 +268,7 @@
       if (data.data.length) S.oldestId = data.data[data.data.length - 1].id;
       renderMessages();
       box.scrollTop += box.scrollHeight - before; // keep the reader's place
-    } finally { S.loadingOlder = false; $("older").textContent = S.hasMore ? "" : "Start of conversation"; }
+    } finally { S.loadingOlder = false; $("older").textContent = S.hasMore ? "" : gettext("Start of conversation"); }
   }
   async function loadNotes() {
     const id = S.current;
@@ -280,15 +286,15 @@
     $("t-phone").textContent = c.contact && c.contact.name ? contactAddress(c.contact) : "";
     const wb = windowBadge(c);
     const w = $("t-window"); w.className = "badge " + wb.cls; w.textContent = wb.text; w.title = wb.title;
-    const st = $("t-state"); st.className = "pill state-" + c.state; st.textContent = c.state + (c.state === "snoozed" && c.snooze_until ? " until " + new Date(c.snooze_until).toLocaleString([], { weekday: "short", hour: "2-digit", minute: "2-digit" }) : "");
-    $("t-resolve").textContent = c.state === "resolved" ? "Reopen" : "Resolve";
-    $("t-resolve").title = (c.state === "resolved" ? "Reopen" : "Resolve") + " (e)";
+    const st = $("t-state"); st.className = "pill state-" + c.state; st.textContent = c.state === "snoozed" && c.snooze_until ? fmt(gettext("snoozed until %(when)s"), { when: new Date(c.snooze_until).toLocaleString([], { weekday: "short", hour: "2-digit", minute: "2-digit" }) }) : stateName(c.state);
+    $("t-resolve").textContent = c.state === "resolved" ? gettext("Reopen") : gettext("Resolve");
+    $("t-resolve").title = c.state === "resolved" ? gettext("Reopen (e)") : gettext("Resolve (e)");
     $("t-pending").hidden = c.state === "pending";
     const sel = $("t-assign");
-    sel.innerHTML = `<option value="">Unassigned</option>` + S.agents.map((a) => `<option value="${esc(a.id)}">${presenceDot(a.id)} ${esc(a.id === S.me.id ? a.name + " (me)" : a.name)}</option>`).join("");
+    sel.innerHTML = `<option value="">${esc(gettext("Unassigned"))}</option>` + S.agents.map((a) => `<option value="${esc(a.id)}">${presenceDot(a.id)} ${esc(a.id === S.me.id ? fmt(gettext("%(name)s (me)"), { name: a.name }) : a.name)}</option>`).join("");
     sel.value = c.assigned_user_id || "";
     const team = $("t-team");
-    team.innerHTML = `<option value="">No team</option>` + S.teams.map((t) => `<option value="${esc(t.id)}">${esc(t.name)}</option>`).join("");
+    team.innerHTML = `<option value="">${esc(gettext("No team"))}</option>` + S.teams.map((t) => `<option value="${esc(t.id)}">${esc(t.name)}</option>`).join("");
     team.value = c.team_id || "";
     $("t-labels").innerHTML = labelChips(c.label_ids);
     renderLabelPop();
@@ -305,13 +311,13 @@
   function ticks(m) {
     if (m.direction !== "outbound") return "";
     switch (m.status) {
-      case "read": return `<span class="ticks read" aria-label="Read" title="Read ${esc(m.read_at ? new Date(m.read_at).toLocaleString() : "")}">✓✓</span>`;
-      case "delivered": return `<span class="ticks" aria-label="Delivered" title="Delivered">✓✓</span>`;
-      case "sent": return `<span class="ticks" aria-label="Sent" title="Sent">✓</span>`;
-      case "failed": return `<span class="ticks" aria-label="Failed" style="color:var(--danger)">!</span>`;
-      case "scheduled": return `<span class="ticks pending" aria-label="Scheduled" title="Scheduled">⏲</span>`;
-      case "canceled": return `<span class="ticks pending" aria-label="Canceled">⨯</span>`;
-      default: return `<span class="ticks pending" aria-label="Sending" title="Queued">◷</span>`;
+      case "read": return `<span class="ticks read" aria-label="${esc(gettext("Read"))}" title="${esc(fmt(gettext("Read %(when)s"), { when: m.read_at ? new Date(m.read_at).toLocaleString() : "" }))}">✓✓</span>`;
+      case "delivered": return `<span class="ticks" aria-label="${esc(gettext("Delivered"))}" title="${esc(gettext("Delivered"))}">✓✓</span>`;
+      case "sent": return `<span class="ticks" aria-label="${esc(gettext("Sent"))}" title="${esc(gettext("Sent"))}">✓</span>`;
+      case "failed": return `<span class="ticks" aria-label="${esc(gettext("Failed"))}" style="color:var(--danger)">!</span>`;
+      case "scheduled": return `<span class="ticks pending" aria-label="${esc(gettext("Scheduled"))}" title="${esc(gettext("Scheduled"))}">⏲</span>`;
+      case "canceled": return `<span class="ticks pending" aria-label="${esc(gettext("Canceled"))}">⨯</span>`;
+      default: return `<span class="ticks pending" aria-label="${esc(gettext("Sending"))}" title="${esc(gettext("Queued"))}">◷</span>`;
     }
   }
   function mediaHtml(m) {
@@ -319,7 +325,7 @@
     const caption = content.caption || "";
     if (!media) {
       if (["image", "video", "audio", "document", "sticker"].includes(m.type)) {
-        return `<div class="doc" aria-label="${esc(m.type)}">📎 ${esc(m.type)}${content.filename ? " · " + esc(content.filename) : ""} <span class="muted">(loading…)</span></div>`;
+        return `<div class="doc" aria-label="${esc(m.type)}">📎 ${esc(m.type)}${content.filename ? " · " + esc(content.filename) : ""} <span class="muted">(${esc(gettext("loading…"))})</span></div>`;
       }
       return "";
     }
@@ -327,7 +333,7 @@
     if (m.type === "image" || m.type === "sticker") return `<a href="${url}" target="_blank" rel="noopener"><img class="media" src="${url}" alt="${esc(caption || m.type)}" loading="lazy"></a>`;
     if (m.type === "video") return `<video class="media" src="${url}" controls preload="metadata"></video>`;
     if (m.type === "audio") return `<audio src="${url}" controls preload="none"></audio>`;
-    return `<a class="doc" href="${url}" target="_blank" rel="noopener">📄 ${esc(media.filename || content.filename || "Document")} <span class="muted">${media.size ? Math.ceil(media.size / 1024) + " KB" : ""}</span></a>`;
+    return `<a class="doc" href="${url}" target="_blank" rel="noopener">📄 ${esc(media.filename || content.filename || gettext("Document"))} <span class="muted">${media.size ? Math.ceil(media.size / 1024) + " KB" : ""}</span></a>`;
   }
   // An email: its subject, its HTML (sanitised by the server, and shown in a sandboxed frame that runs no
   // script and loads nothing), else its text; its attachments.
@@ -336,7 +342,7 @@
     let html = c.subject ? `<div class="email-subject">${esc(c.subject)}</div>` : "";
     if (c.html) {
       const doc = `<!doctype html><meta charset="utf-8"><base target="_blank"><style>body{font:14px/1.45 system-ui,sans-serif;margin:0;color:#101828;overflow-wrap:anywhere}</style>${c.html}`;
-      html += `<iframe class="email-html" sandbox="allow-popups allow-popups-to-escape-sandbox" referrerpolicy="no-referrer" title="Email" srcdoc="${esc(doc)}"></iframe>`;
+      html += `<iframe class="email-html" sandbox="allow-popups allow-popups-to-escape-sandbox" referrerpolicy="no-referrer" title="${esc(gettext("Email"))}" srcdoc="${esc(doc)}"></iframe>`;
     } else {
       html += `<span class="text">${esc(m.body || "")}</span>`;
     }
@@ -348,7 +354,7 @@
     const c = m.content || {};
     if (m.channel === "email") return emailHtml(m);
     let html = "";
-    if (m.type === "template") html += `<span class="tag-template">Template · ${esc((c.name || ""))}</span>`;
+    if (m.type === "template") html += `<span class="tag-template">${esc(gettext("Template"))} · ${esc((c.name || ""))}</span>`;
     if (c.context && c.context.id) html += ""; // quoted messages show as plain replies
     if (c.referral) html += referralHtml(c.referral);
     if (c.flow_response) return html + flowHtml(c.flow_response);
@@ -357,14 +363,14 @@
     if (m.type === "location") {
       const lat = c.latitude, lng = c.longitude;
       const href = `https://www.openstreetmap.org/?mlat=${encodeURIComponent(lat)}&mlon=${encodeURIComponent(lng)}#map=16/${encodeURIComponent(lat)}/${encodeURIComponent(lng)}`;
-      return html + `<a class="loc" href="${href}" target="_blank" rel="noopener">📍 ${esc(c.name || "Location")}${c.address ? "<br><span class='muted'>" + esc(c.address) + "</span>" : ""}<br><span class="muted">${esc(lat)}, ${esc(lng)}</span></a>`;
+      return html + `<a class="loc" href="${href}" target="_blank" rel="noopener">📍 ${esc(c.name || gettext("Location"))}${c.address ? "<br><span class='muted'>" + esc(c.address) + "</span>" : ""}<br><span class="muted">${esc(lat)}, ${esc(lng)}</span></a>`;
     }
     if (m.type === "interactive" && m.direction === "inbound") {
       const r = c.button_reply || c.list_reply || (c.interactive || {}).button_reply || (c.interactive || {}).list_reply || {};
-      return html + `<span class="reply-chip">↩ ${esc(r.title || m.body || "Reply")}</span>${r.description ? "<br><span class='muted'>" + esc(r.description) + "</span>" : ""}`;
+      return html + `<span class="reply-chip">↩ ${esc(r.title || m.body || gettext("Reply"))}</span>${r.description ? "<br><span class='muted'>" + esc(r.description) + "</span>" : ""}`;
     }
-    if (m.type === "button") return html + `<span class="reply-chip">↩ ${esc((c.text || m.body || "Button"))}</span>`;
-    if (m.type === "reaction") return html + `<span title="Reaction">${esc(c.emoji || m.body || "")}</span> <span class="muted">reaction</span>`;
+    if (m.type === "button") return html + `<span class="reply-chip">↩ ${esc((c.text || m.body || gettext("Button")))}</span>`;
+    if (m.type === "reaction") return html + `<span title="${esc(gettext("Reaction"))}">${esc(c.emoji || m.body || "")}</span> <span class="muted">${esc(gettext("reaction"))}</span>`;
     let text = m.body;
     if (!text && ["image", "video", "audio", "document", "sticker"].includes(m.type)) text = caption(m);
     html += `<span class="text">${esc(text || (html ? "" : "[" + m.type + "]"))}</span>`;
@@ -410,21 +416,21 @@
   }
   // A click-to-WhatsApp ad or post the customer came from (Meta's referral object).
   function referralHtml(r) {
-    const what = r.source_type === "post" ? "post" : "ad";
-    return `<div class="referral-chip" title="${esc(r.source_url || "")}">From an ${esc(what)}: <strong>${esc(r.headline || r.source_id || "")}</strong>${r.body ? `<br><span class="muted">${esc(r.body)}</span>` : ""}</div>`;
+    const from = r.source_type === "post" ? gettext("From a post:") : gettext("From an ad:");
+    return `<div class="referral-chip" title="${esc(r.source_url || "")}">${esc(from)} <strong>${esc(r.headline || r.source_id || "")}</strong>${r.body ? `<br><span class="muted">${esc(r.body)}</span>` : ""}</div>`;
   }
   // A WhatsApp Flow's answers (nfm_reply), as a readable form.
   function flowHtml(f) {
     const rows = Object.entries(f.fields || {});
-    return `<div class="flow-form"><div class="muted">Form answers${f.name ? " · " + esc(f.name) : ""}</div>${rows.length ? `<dl class="kv">${rows.map(([k, v]) => `<dt>${esc(k.replace(/_/g, " "))}</dt><dd>${esc(typeof v === "object" ? JSON.stringify(v) : String(v))}</dd>`).join("")}</dl>` : `<span class="muted">(no answers)</span>`}</div>`;
+    return `<div class="flow-form"><div class="muted">${esc(gettext("Form answers"))}${f.name ? " · " + esc(f.name) : ""}</div>${rows.length ? `<dl class="kv">${rows.map(([k, v]) => `<dt>${esc(k.replace(/_/g, " "))}</dt><dd>${esc(typeof v === "object" ? JSON.stringify(v) : String(v))}</dd>`).join("")}</dl>` : `<span class="muted">(${esc(gettext("no answers"))})</span>`}</div>`;
   }
   function caption(m) { return (m.content && m.content.caption) || ""; }
   function sentByLabel(m) {
     if (m.direction === "inbound") return "";
-    if (m.sent_by === "auto_reply") return "Auto-reply";
-    if (m.sent_by === "campaign") return "Campaign";
+    if (m.sent_by === "auto_reply") return gettext("Auto-reply");
+    if (m.sent_by === "campaign") return gettext("Campaign");
     if (m.sent_by === "api") return "API";
-    if (m.sent_by_user) return m.sent_by_user.id === S.me.id ? "You" : m.sent_by_user.name;
+    if (m.sent_by_user) return m.sent_by_user.id === S.me.id ? gettext("You") : m.sent_by_user.name;
     return "";
   }
   function renderMessages() {
@@ -439,7 +445,7 @@
       if (day !== lastDay) { out.push(`<div class="day-sep" role="separator"><span>${esc(dayLabel(it.at))}</span></div>`); lastDay = day; }
       if (it.kind === "n") {
         const n = it.n;
-        out.push(`<div class="row note" data-note-id="${esc(n.id)}"><div class="bubble note"><span class="note-label">Private note · ${esc(n.author ? n.author.name : "")}</span>${esc(n.body)}<div class="foot">${esc(clock(n.created_at))}</div></div></div>`);
+        out.push(`<div class="row note" data-note-id="${esc(n.id)}"><div class="bubble note"><span class="note-label">${esc(gettext("Private note"))} · ${esc(n.author ? n.author.name : "")}</span>${esc(n.body)}<div class="foot">${esc(clock(n.created_at))}</div></div></div>`);
         continue;
       }
       const m = it.m, dir = m.direction === "inbound" ? "in" : "out";
@@ -448,7 +454,7 @@
       out.push(`<div class="row ${dir}" data-message-id="${esc(m.id)}" data-status="${esc(m.status)}"><div class="bubble ${dir}${failed ? " failed" : ""}">${bodyHtml(m)}<div class="foot">${who ? `<span class="who-sent">${esc(who)}</span>` : ""}<span>${esc(clock(m.created_at))}</span>${ticks(m)}</div>${failed ? failReason(m.error) : ""}</div></div>`);
     }
     $("msg-list").innerHTML = out.join("");
-    if (!S.hasMore && S.messages.size) $("older").textContent = "Start of conversation";
+    if (!S.hasMore && S.messages.size) $("older").textContent = gettext("Start of conversation");
     // Images and videos change the height as they load: a reader at the newest message stays there.
     $("msg-list").querySelectorAll("img, video").forEach((el) => {
       el.addEventListener(el.tagName === "IMG" ? "load" : "loadedmetadata", stickToEnd, { once: true });
@@ -459,8 +465,8 @@
 
   // The failure table's plain sentence and next action (error.description / error.action), the same as the API.
   function failReason(e) {
-    if (!e) return `<div class="fail-reason">Not delivered</div>`;
-    return `<div class="fail-reason" data-reason="${esc(e.reason || "")}"><strong>Not delivered:</strong> ${esc(e.description || e.message || e.code || "unknown error")}${e.action ? `<br><span class="fail-action">What to do: ${esc(e.action)}</span>` : ""}</div>`;
+    if (!e) return `<div class="fail-reason">${esc(gettext("Not delivered"))}</div>`;
+    return `<div class="fail-reason" data-reason="${esc(e.reason || "")}"><strong>${esc(gettext("Not delivered:"))}</strong> ${esc(e.description || e.message || e.code || gettext("unknown error"))}${e.action ? `<br><span class="fail-action">${esc(gettext("What to do:"))} ${esc(e.action)}</span>` : ""}</div>`;
   }
 
   function renderSidebar(c) {
@@ -468,28 +474,28 @@
     const cf = Object.entries(d.custom_fields || {});
     const consent = d.consent || {};
     $("side-pane").innerHTML = `
-      ${c.referral ? `<div class="referral-side">${referralHtml(c.referral)}${c.free_entry_point_expires_at ? `<p class="muted">Free entry point window until ${esc(new Date(c.free_entry_point_expires_at).toLocaleString())}</p>` : ""}</div>` : ""}
+      ${c.referral ? `<div class="referral-side">${referralHtml(c.referral)}${c.free_entry_point_expires_at ? `<p class="muted">${esc(fmt(gettext("Free entry point window until %(when)s"), { when: new Date(c.free_entry_point_expires_at).toLocaleString() }))}</p>` : ""}</div>` : ""}
       <p class="big-name">${esc(contactName(d))}</p>
       <p class="muted">${esc(contactAddress(d))}</p>
-      ${!d.phone && d.bsuid ? `<p class="muted" title="Business-scoped user id: replies go to it; authentication templates need a phone">No phone · ${esc(d.bsuid)}</p>` : ""}
+      ${!d.phone && d.bsuid ? `<p class="muted" title="${esc(gettext("Business-scoped user id: replies go to it; authentication templates need a phone"))}">${esc(gettext("No phone"))} · ${esc(d.bsuid)}</p>` : ""}
       ${d.email && d.email !== contactAddress(d) ? `<p class="muted">${esc(d.email)}</p>` : ""}
-      <h3>Tags</h3>${d.tags.length ? `<div class="tags">${d.tags.map((t) => `<span class="tag">${esc(t)}</span>`).join("")}</div>` : `<p class="muted">No tags</p>`}
-      <h3>Custom fields</h3>${cf.length ? `<dl class="kv">${cf.map(([k, v]) => `<dt>${esc(k)}</dt><dd>${esc(typeof v === "object" ? JSON.stringify(v) : v)}</dd>`).join("")}</dl>` : `<p class="muted">None</p>`}
-      <h3>Consent</h3>
-      <p class="consent ${consent.opted_in ? "in" : "out"}">${consent.opted_in ? "Opted in" : consent.updated_at ? "Opted out of marketing" : "No opt-in on record"}</p>
-      ${consent.history && consent.history.length ? `<ul class="history">${consent.history.map((h) => `<li>${esc(h.status === "opt_in" ? "Opted in" : "Opted out")} · ${esc(h.source)} · ${esc(new Date(h.created_at).toLocaleString())}${h.note ? " — " + esc(h.note) : ""}</li>`).join("")}</ul>` : `<p class="muted">No consent changes recorded</p>`}
-      <h3>Previous conversations</h3>
-      ${d.previous_conversations.length ? d.previous_conversations.map((p) => `<a class="prev-conv" href="#" data-open="${esc(p.id)}"><span class="pill state-${esc(p.state)}">${esc(p.state)}</span> ${esc(fmtTime(p.last_message_at || p.created_at))}<br><span class="muted">${esc(p.last_message_preview || "")}</span></a>`).join("") : `<p class="muted">None</p>`}
-      ${c.channel_kind === "whatsapp" ? `<h3>Blocking</h3>
-      <p class="muted">${d.blocked_at ? "Blocked " + esc(new Date(d.blocked_at).toLocaleString()) + ": no messages go to them." : "Not blocked."}</p>
-      <button type="button" class="btn" id="block-toggle" data-blocked="${d.blocked_at ? "1" : ""}">${d.blocked_at ? "Unblock" : "Block"}</button>` : ""}`;
+      <h3>${esc(gettext("Tags"))}</h3>${d.tags.length ? `<div class="tags">${d.tags.map((t) => `<span class="tag">${esc(t)}</span>`).join("")}</div>` : `<p class="muted">${esc(gettext("No tags"))}</p>`}
+      <h3>${esc(gettext("Custom fields"))}</h3>${cf.length ? `<dl class="kv">${cf.map(([k, v]) => `<dt>${esc(k)}</dt><dd>${esc(typeof v === "object" ? JSON.stringify(v) : v)}</dd>`).join("")}</dl>` : `<p class="muted">${esc(gettext("None"))}</p>`}
+      <h3>${esc(gettext("Consent"))}</h3>
+      <p class="consent ${consent.opted_in ? "in" : "out"}">${esc(consent.opted_in ? gettext("Opted in") : consent.updated_at ? gettext("Opted out of marketing") : gettext("No opt-in on record"))}</p>
+      ${consent.history && consent.history.length ? `<ul class="history">${consent.history.map((h) => `<li>${esc(h.status === "opt_in" ? gettext("Opted in") : gettext("Opted out"))} · ${esc(h.source)} · ${esc(new Date(h.created_at).toLocaleString())}${h.note ? " — " + esc(h.note) : ""}</li>`).join("")}</ul>` : `<p class="muted">${esc(gettext("No consent changes recorded"))}</p>`}
+      <h3>${esc(gettext("Previous conversations"))}</h3>
+      ${d.previous_conversations.length ? d.previous_conversations.map((p) => `<a class="prev-conv" href="#" data-open="${esc(p.id)}"><span class="pill state-${esc(p.state)}">${esc(stateName(p.state))}</span> ${esc(fmtTime(p.last_message_at || p.created_at))}<br><span class="muted">${esc(p.last_message_preview || "")}</span></a>`).join("") : `<p class="muted">${esc(gettext("None"))}</p>`}
+      ${c.channel_kind === "whatsapp" ? `<h3>${esc(gettext("Blocking"))}</h3>
+      <p class="muted">${esc(d.blocked_at ? fmt(gettext("Blocked %(when)s: no messages go to them."), { when: new Date(d.blocked_at).toLocaleString() }) : gettext("Not blocked."))}</p>
+      <button type="button" class="btn" id="block-toggle" data-blocked="${d.blocked_at ? "1" : ""}">${esc(d.blocked_at ? gettext("Unblock") : gettext("Block"))}</button>` : ""}`;
     if ($("block-toggle")) $("block-toggle").onclick = () => toggleBlock(c); // Meta's block_users is WhatsApp's
   }
 
   async function toggleBlock(c) {
     const d = c.contact_details; if (!d) return;
     const verb = d.blocked_at ? "unblock" : "block";
-    if (verb === "block" && !window.confirm("Block this customer? They will get no messages from your numbers.")) return;
+    if (verb === "block" && !window.confirm(gettext("Block this customer? They will get no messages from your numbers."))) return;
     try {
       const out = await api("POST", `/contacts/${encodeURIComponent(d.id)}/${verb}`, {});
       d.blocked_at = out.blocked_at; renderSidebar(c);
@@ -514,8 +520,8 @@
     $("tab-reply").classList.toggle("active", mode === "reply"); $("tab-reply").setAttribute("aria-selected", mode === "reply");
     $("tab-note").classList.toggle("active", mode === "note"); $("tab-note").setAttribute("aria-selected", mode === "note");
     $("composer").classList.toggle("note-mode", mode === "note");
-    $("compose").placeholder = mode === "note" ? "Private note — only your team sees this" : "Type a reply — Enter sends, Shift+Enter for a new line, / for quick replies";
-    $("send-btn").textContent = mode === "note" ? "Add note" : "Send";
+    $("compose").placeholder = mode === "note" ? gettext("Private note — only your team sees this") : gettext("Type a reply — Enter sends, Shift+Enter for a new line, / for quick replies");
+    $("send-btn").textContent = mode === "note" ? gettext("Add note") : gettext("Send");
     $("open-picker-2").hidden = mode === "note";
     renderHead();
   }
@@ -523,7 +529,7 @@
     if (S.sending) return; // a double click sends once; a retry reuses the same Idempotency-Key
     const text = $("compose").value;
     const withFile = S.mode === "reply" && S.attachment;
-    if (withFile && !S.attachment.media) { showError("The file is still uploading…"); return; }
+    if (withFile && !S.attachment.media) { showError(gettext("The file is still uploading…")); return; }
     if ((!text.trim() && !withFile) || !S.current) return;
     const id = S.current;
     S.sending = true; $("send-btn").disabled = true; showError("");
@@ -540,8 +546,8 @@
       resetComposer();
       S.pinned = true; stickToEnd();
     } catch (e) {
-      if (e.code === "OUTSIDE_24H_WINDOW") { showError("The 24-hour window has closed — send a template instead."); refreshConversation(id); }
-      else showError(e.message + (e.status ? "" : " — press Enter to retry"));
+      if (e.code === "OUTSIDE_24H_WINDOW") { showError(gettext("The 24-hour window has closed — send a template instead.")); refreshConversation(id); }
+      else showError(e.status ? e.message : fmt(gettext("%(error)s — press Enter to retry"), { error: e.message }));
     } finally { S.sending = false; $("send-btn").disabled = false; }
   }
 
@@ -553,7 +559,7 @@
     if (!m || S.mode === "note" && false) { hideCanned(); return; }
     const q = m[1].toLowerCase();
     cannedItems = S.canned.filter((c) => c.shortcut.toLowerCase().includes(q) || (c.title || "").toLowerCase().includes(q)).slice(0, 8);
-    if (!cannedItems.length) { $("canned-pop").innerHTML = `<div class="muted">No canned response matches /${esc(q)}</div>`; $("canned-pop").hidden = false; return; }
+    if (!cannedItems.length) { $("canned-pop").innerHTML = `<div class="muted">${esc(fmt(gettext("No canned response matches /%(q)s"), { q }))}</div>`; $("canned-pop").hidden = false; return; }
     cannedIdx = Math.min(cannedIdx, cannedItems.length - 1);
     $("canned-pop").innerHTML = cannedItems.map((c, i) => `<div role="option" data-i="${i}" class="${i === cannedIdx ? "active" : ""}" aria-selected="${i === cannedIdx}"><b>/${esc(c.shortcut)}</b> ${esc(c.title || "")}<br><span class="muted">${esc(c.body.slice(0, 90))}</span></div>`).join("");
     $("canned-pop").hidden = false;
@@ -573,7 +579,7 @@
     catch (e) { S.templates = []; $("picker-error").textContent = e.message; }
     const sel = $("tpl-select");
     sel.innerHTML = S.templates.length ? S.templates.map((t, i) => `<option value="${i}">${esc(t.name)} · ${esc(t.language)} · ${esc(t.category.toLowerCase())}</option>`).join("") : "";
-    if (!S.templates.length) $("picker-error").textContent = "No approved templates for this number yet.";
+    if (!S.templates.length) $("picker-error").textContent = gettext("No approved templates for this number yet.");
     sel.size = Math.max(3, Math.min(8, S.templates.length));
     sel.selectedIndex = S.templates.length ? 0 : -1;
     S.pickerKey = newKey();
@@ -583,7 +589,7 @@
   }
   function renderPickerFields() {
     const t = S.templates[$("tpl-select").selectedIndex];
-    $("tpl-fields").innerHTML = t ? varsOf(t).map((v, i) => `<label for="tplv-${i}">Variable {{${esc(v)}}}</label><input id="tplv-${i}" data-var="${esc(v)}" autocomplete="off" placeholder="Value for {{${esc(v)}}}">`).join("") : "";
+    $("tpl-fields").innerHTML = t ? varsOf(t).map((v, i) => `<label for="tplv-${i}">${esc(fmt(gettext("Variable %(name)s"), { name: "{{" + v + "}}" }))}</label><input id="tplv-${i}" data-var="${esc(v)}" autocomplete="off" placeholder="${esc(fmt(gettext("Value for %(name)s"), { name: "{{" + v + "}}" }))}">`).join("") : "";
     renderPreview();
   }
   function fill(text, values) {
@@ -596,7 +602,7 @@
   }
   function renderPreview() {
     const t = S.templates[$("tpl-select").selectedIndex];
-    if (!t) { $("tpl-preview").innerHTML = `<span class="muted">Pick a template</span>`; return; }
+    if (!t) { $("tpl-preview").innerHTML = `<span class="muted">${esc(gettext("Pick a template"))}</span>`; return; }
     const v = pickerValues();
     $("tpl-preview").innerHTML = (t.header ? `<span class="tpl-head">${fill(t.header, v)}</span>` : "") + fill(t.body, v) + (t.footer ? `<span class="tpl-foot">${esc(t.footer)}</span>` : "") +
       (t.buttons && t.buttons.length ? `<div class="interactive-opts">${t.buttons.map((b) => `<span>${esc(b)}</span>`).join("")}</div>` : "");
@@ -606,7 +612,7 @@
     if (!t || S.sending) return;
     const values = pickerValues();
     const missing = varsOf(t).filter((v) => !values[v] || !values[v].trim());
-    if (missing.length) { $("picker-error").textContent = "Fill in every variable: " + missing.map((v) => "{{" + v + "}}").join(", "); return; }
+    if (missing.length) { $("picker-error").textContent = fmt(gettext("Fill in every variable: %(names)s"), { names: missing.map((v) => "{{" + v + "}}").join(", ") }); return; }
     const variables = t.parameter_format === "NAMED" ? values : varsOf(t).map((v) => values[v]);
     S.sending = true; $("picker-send").disabled = true; $("picker-error").textContent = "";
     try {
@@ -644,18 +650,18 @@
   function presenceDot(userId) { const st = presenceOf(userId); return st === "online" ? "●" : st === "away" ? "◐" : "○"; }
   function renderFilterOptions() {
     const keep = (id, html) => { const el = $(id), v = el.value; el.innerHTML = html; el.value = v; if (el.value !== v) el.value = ""; };
-    keep("f-label", `<option value="">All labels</option>` + S.labels.map((l) => `<option value="${esc(l.id)}">${esc(l.name)}</option>`).join(""));
-    keep("f-team", `<option value="">All teams</option><option value="none">No team</option>` + S.teams.map((t) => `<option value="${esc(t.id)}">${esc(t.name)}</option>`).join(""));
-    keep("f-view", `<option value="">Saved views…</option>` + S.views.map((v) => `<option value="${esc(v.id)}">${esc(v.name)}</option>`).join(""));
+    keep("f-label", `<option value="">${esc(gettext("All labels"))}</option>` + S.labels.map((l) => `<option value="${esc(l.id)}">${esc(l.name)}</option>`).join(""));
+    keep("f-team", `<option value="">${esc(gettext("All teams"))}</option><option value="none">${esc(gettext("No team"))}</option>` + S.teams.map((t) => `<option value="${esc(t.id)}">${esc(t.name)}</option>`).join(""));
+    keep("f-view", `<option value="">${esc(gettext("Saved views…"))}</option>` + S.views.map((v) => `<option value="${esc(v.id)}">${esc(v.name)}</option>`).join(""));
     $("delete-view").hidden = !$("f-view").value;
-    $("bulk-assign").innerHTML = `<option value="">Assign to…</option><option value="__none">Unassigned</option>` + S.agents.map((a) => `<option value="${esc(a.id)}">${presenceDot(a.id)} ${esc(a.name)}</option>`).join("") +
-      (S.teams.length ? `<optgroup label="Team">${S.teams.map((t) => `<option value="team:${esc(t.id)}">${esc(t.name)}</option>`).join("")}</optgroup>` : "");
-    $("bulk-label").innerHTML = `<option value="">Label…</option>` + S.labels.map((l) => `<option value="${esc(l.id)}">${esc(l.name)}</option>`).join("");
+    $("bulk-assign").innerHTML = `<option value="">${esc(gettext("Assign to…"))}</option><option value="__none">${esc(gettext("Unassigned"))}</option>` + S.agents.map((a) => `<option value="${esc(a.id)}">${presenceDot(a.id)} ${esc(a.name)}</option>`).join("") +
+      (S.teams.length ? `<optgroup label="${esc(gettext("Team"))}">${S.teams.map((t) => `<option value="team:${esc(t.id)}">${esc(t.name)}</option>`).join("")}</optgroup>` : "");
+    $("bulk-label").innerHTML = `<option value="">${esc(gettext("Label…"))}</option>` + S.labels.map((l) => `<option value="${esc(l.id)}">${esc(l.name)}</option>`).join("");
   }
   function renderBulk() {
     for (const id of Array.from(S.selected)) if (!S.order.includes(id)) S.selected.delete(id);
     $("bulk-bar").hidden = S.selected.size === 0;
-    $("bulk-count").textContent = `${S.selected.size} selected`;
+    $("bulk-count").textContent = fmt(ngettext("%(n)s selected", "%(n)s selected", S.selected.size), { n: S.selected.size });
   }
   async function bulk(body) {
     try {
@@ -668,7 +674,7 @@
   function renderLabelPop() {
     const c = S.convs.get(S.current);
     const on = new Set((c && c.label_ids) || []);
-    $("label-pop-list").innerHTML = S.labels.length ? S.labels.map((l) => `<label class="label-opt"><input type="checkbox" data-label="${esc(l.id)}" ${on.has(l.id) ? "checked" : ""}> <span class="lchip" style="--lc:${esc(l.color)}">${esc(l.name)}</span></label>`).join("") : `<p class="muted">No labels yet — add one below.</p>`;
+    $("label-pop-list").innerHTML = S.labels.length ? S.labels.map((l) => `<label class="label-opt"><input type="checkbox" data-label="${esc(l.id)}" ${on.has(l.id) ? "checked" : ""}> <span class="lchip" style="--lc:${esc(l.color)}">${esc(l.name)}</span></label>`).join("") : `<p class="muted">${esc(gettext("No labels yet — add one below."))}</p>`;
   }
   async function reloadLabels() { S.labels = (await api("GET", "/labels")).data; renderFilterOptions(); renderList(); if (S.current) renderHead(); }
   async function reloadTeams() { S.teams = (await api("GET", "/teams")).data; renderFilterOptions(); if (S.current) renderHead(); }
@@ -710,8 +716,8 @@
     }
     const replying = here.filter((p) => p.replying), viewing = here.filter((p) => !p.replying);
     const el = $("peer-note");
-    if (replying.length) el.textContent = `${replying.map((p) => p.name).join(", ")} ${replying.length > 1 ? "are" : "is"} replying…`;
-    else if (viewing.length) el.textContent = `${viewing.map((p) => p.name).join(", ")} ${viewing.length > 1 ? "are" : "is"} also looking at this conversation`;
+    if (replying.length) el.textContent = fmt(ngettext("%(names)s is replying…", "%(names)s are replying…", replying.length), { names: replying.map((p) => p.name).join(", ") });
+    else if (viewing.length) el.textContent = fmt(ngettext("%(names)s is also looking at this conversation", "%(names)s are also looking at this conversation", viewing.length), { names: viewing.map((p) => p.name).join(", ") });
     el.hidden = !here.length;
     el.classList.toggle("replying", replying.length > 0);
   }
@@ -732,7 +738,7 @@
   function alertsOn() { try { return localStorage.getItem("reach.alerts") === "on"; } catch (e) { return false; } }
   function renderAlertsBtn() {
     const on = alertsOn();
-    $("notify-btn").textContent = on ? "Alerts: on" : "Alerts: off";
+    $("notify-btn").textContent = on ? gettext("Alerts: on") : gettext("Alerts: off");
     $("notify-btn").setAttribute("aria-pressed", on);
   }
   let audioCtx = null;
@@ -754,8 +760,8 @@
     S.alerted = (S.alerted || 0) + 1;
     ding();
     if (window.Notification && Notification.permission === "granted") {
-      const who = c ? contactName(c.contact) : (d.profile_name || d.from || "A customer");
-      const text = (d.message && d.message.body) || d.body || d.text || "New message";
+      const who = c ? contactName(c.contact) : (d.profile_name || d.from || gettext("A customer"));
+      const text = (d.message && d.message.body) || d.body || d.text || gettext("New message");
       try { const n = new Notification(who, { body: String(text).slice(0, 140), tag: cid }); n.onclick = () => { window.focus(); openConversation(cid); }; } catch (err) { /* blocked */ }
     }
   }
@@ -774,11 +780,11 @@
   }
   function attachFile(file) {
     if (!file || !S.current) return;
-    if (S.mode === "note") { showError("Attachments go to the customer: switch to Reply first."); return; }
+    if (S.mode === "note") { showError(gettext("Attachments go to the customer: switch to Reply first.")); return; }
     const kind = kindOf(file);
-    if (!kind) { showError(`WhatsApp cannot carry ${file.type || "this kind of file"}: send a JPEG/PNG image, MP4 video, AAC/MP3/OGG/AMR audio or a PDF/Office/text document.`); return; }
+    if (!kind) { showError(fmt(gettext("WhatsApp cannot carry %(type)s: send a JPEG/PNG image, MP4 video, AAC/MP3/OGG/AMR audio or a PDF/Office/text document."), { type: file.type || gettext("this kind of file") })); return; }
     const limit = ((boot.media || {}).limits || {})[kind];
-    if (limit && file.size > limit) { showError(`${kind[0].toUpperCase() + kind.slice(1)} files may be at most ${fmtSize(limit)} (this one is ${fmtSize(file.size)}).`); return; }
+    if (limit && file.size > limit) { showError(fmt(gettext("This file is too large: %(kind)s files may be at most %(limit)s (this one is %(size)s)."), { kind, limit: fmtSize(limit), size: fmtSize(file.size) })); return; }
     clearAttachment(); showError("");
     const a = S.attachment = { file, kind, media: null, xhr: null, conversation: S.current };
     $("attach").hidden = false; $("attach-icon").textContent = KIND_ICON[kind] || "FILE";
@@ -798,9 +804,9 @@
       if (xhr.status === 201 && body) {
         a.media = body; $("attach-progress").value = 100; $("attach-progress").hidden = true; $("send-btn").disabled = false;
         $("attach").dataset.mediaId = body.id;
-      } else { showError((body && body.error && body.error.message) || "Upload failed (HTTP " + xhr.status + ")"); clearAttachment(); }
+      } else { showError((body && body.error && body.error.message) || fmt(gettext("Upload failed (HTTP %(status)s)"), { status: xhr.status })); clearAttachment(); }
     };
-    xhr.onerror = () => { if (S.attachment === a) { showError("Upload failed — check the connection and try again."); clearAttachment(); } };
+    xhr.onerror = () => { if (S.attachment === a) { showError(gettext("Upload failed — check the connection and try again.")); clearAttachment(); } };
     xhr.send(form);
   }
   async function sendAttachment(text) {
@@ -900,7 +906,7 @@
     ws.onopen = () => {
       S.retries = 0;
       ws.send(JSON.stringify({ resume_after: S.lastSeq }));
-      setConn(true, "Live");
+      setConn(true, gettext("Live"));
       clearInterval(pingTimer);
       pingTimer = setInterval(() => {
         if (ws.readyState !== 1) return;
@@ -930,7 +936,7 @@
     ws.onclose = () => {
       clearInterval(pingTimer); clearTimeout(pongDeadline);
       if (S.ws !== ws) return;
-      setConn(false, "Reconnecting…");
+      setConn(false, gettext("Reconnecting…"));
       if (S.wsHeld) return;
       const delay = Math.min(10000, 300 * Math.pow(2, S.retries++)) * (0.8 + Math.random() * 0.4);
       setTimeout(connect, delay);
@@ -994,8 +1000,8 @@
   }
   function renderThemeBtn() {
     const dark = currentTheme() === "dark";
-    $("theme-btn").textContent = dark ? "☀ Light" : "☾ Dark";
-    $("theme-btn").setAttribute("aria-label", dark ? "Switch to the light theme" : "Switch to the dark theme");
+    $("theme-btn").textContent = dark ? "☀ " + gettext("Light") : "☾ " + gettext("Dark");
+    $("theme-btn").setAttribute("aria-label", dark ? gettext("Switch to the light theme") : gettext("Switch to the dark theme"));
   }
   $("theme-btn").addEventListener("click", () => {
     const next = currentTheme() === "dark" ? "light" : "dark";
@@ -1054,7 +1060,7 @@
     if (v) applyView(v);
   });
   $("save-view").addEventListener("click", async () => {
-    const name = (prompt("Name this view", "") || "").trim();
+    const name = (prompt(gettext("Name this view"), "") || "").trim();
     if (!name) return;
     try {
       const v = await api("POST", "/inbox/views", { name, filters: currentFilters() });
@@ -1154,7 +1160,7 @@
   { const mine = S.presence.find((p) => p.user_id === S.me.id); $("my-presence").value = mine && mine.status === "away" ? "away" : "online"; }
   renderList();
   renderTitle();
-  setConn(false, "Connecting…");
+  setConn(false, gettext("Connecting…"));
   connect();
 
   // Test hooks (used by the browser tests to cut the socket and hold it down).

@@ -4,11 +4,14 @@
   "use strict";
   const root = document.getElementById("reports");
   const names = JSON.parse(document.getElementById("report-names").textContent);
-  const T = JSON.parse(document.getElementById("report-text").textContent);  // translated on the server
   const fill = (text, values) => text.replace(/%\((\w+)\)s/g, (_, k) => values[k]);
   const $ = (id) => document.getElementById(id);
   const fmt = new Intl.NumberFormat();
   const charts = {};
+  // Words from Django's JavaScript catalog (/jsi18n/, loaded before this file).
+  const words = (text, values) => interpolate(text, values, true);
+  const SERIES = {sent: gettext("Sent"), delivered: gettext("Delivered"), read: gettext("Read"), failed: gettext("Failed"),
+                  inbound: gettext("Inbound")};
   const COLORS = {sent: "#3b82f6", delivered: "#10b981", read: "#8b5cf6", failed: "#ef4444", inbound: "#f59e0b"};
   const PALETTE = ["#3b82f6", "#10b981", "#8b5cf6", "#f59e0b", "#ef4444", "#14b8a6", "#ec4899", "#64748b"];
 
@@ -47,12 +50,12 @@
     $("t-delivered").textContent = fmt.format(delivered);
     $("t-read").textContent = fmt.format(read);
     $("t-failed").textContent = fmt.format(sum("failed"));
-    $("t-delivery-rate").textContent = sent ? fill(T.of_sent, {rate: pct(delivered / sent)}) : "";
-    $("t-read-rate").textContent = delivered ? fill(T.of_delivered, {rate: pct(read / delivered)}) : "";
+    $("t-delivery-rate").textContent = sent ? words(gettext("%(rate)s of sent"), {rate: pct(delivered / sent)}) : "";
+    $("t-read-rate").textContent = delivered ? words(gettext("%(rate)s of delivered"), {rate: pct(read / delivered)}) : "";
     const charged = bill.reduce((a, r) => a + Number(r.charged), 0);
     const refunded = bill.reduce((a, r) => a + Number(r.refunded), 0);
     $("t-spent").textContent = money(charged - refunded);
-    $("t-refunded").textContent = refunded ? fill(T.refunded, {amount: money(refunded)}) : "";
+    $("t-refunded").textContent = refunded ? words(gettext("%(amount)s refunded"), {amount: money(refunded)}) : "";
   }
 
   function topTable(id, rows, cells) {
@@ -61,7 +64,7 @@
     if (!rows.length) {
       const tr = document.createElement("tr");
       const td = document.createElement("td");
-      td.colSpan = 4; td.className = "muted"; td.textContent = T.nothing;
+      td.colSpan = 4; td.className = "muted"; td.textContent = gettext("Nothing in this range.");
       tr.append(td); body.append(tr);
       return;
     }
@@ -89,20 +92,20 @@
       totals(daily, bill);
       const labels = daily.map((r) => r.group);
       draw("c-volume", {type: "bar", data: {labels, datasets: ["sent", "delivered", "read", "failed", "inbound"].map((k) => ({
-        label: T[k], data: daily.map((r) => r[k]), backgroundColor: COLORS[k],
+        label: SERIES[k], data: daily.map((r) => r[k]), backgroundColor: COLORS[k],
         type: k === "inbound" ? "line" : "bar", borderColor: COLORS[k], tension: 0.3}))},
         options: {responsive: true, maintainAspectRatio: false, interaction: {mode: "index", intersect: false},
                   scales: {y: {beginAtZero: true, ticks: {precision: 0}}}}});
       draw("c-rates", {type: "line", data: {labels, datasets: [
-        {label: T.delivery_rate, data: daily.map((r) => r.delivery_rate === null ? null : r.delivery_rate * 100), borderColor: COLORS.delivered, backgroundColor: COLORS.delivered, tension: 0.3, spanGaps: true},
-        {label: T.read_rate, data: daily.map((r) => r.read_rate === null ? null : r.read_rate * 100), borderColor: COLORS.read, backgroundColor: COLORS.read, tension: 0.3, spanGaps: true}]},
+        {label: gettext("Delivery rate"), data: daily.map((r) => r.delivery_rate === null ? null : r.delivery_rate * 100), borderColor: COLORS.delivered, backgroundColor: COLORS.delivered, tension: 0.3, spanGaps: true},
+        {label: gettext("Read rate"), data: daily.map((r) => r.read_rate === null ? null : r.read_rate * 100), borderColor: COLORS.read, backgroundColor: COLORS.read, tension: 0.3, spanGaps: true}]},
         options: {responsive: true, maintainAspectRatio: false, scales: {y: {min: 0, max: 100, ticks: {callback: (v) => v + " %"}}}}});
       const spend = (rows) => rows.filter((r) => Number(r.charged) > 0).sort((a, b) => Number(b.charged) - Number(a.charged));
       const cat = spend(byCategory);
-      draw("c-category", {type: "doughnut", data: {labels: cat.map((r) => r.group || T.service), datasets: [{data: cat.map((r) => Number(r.charged) - Number(r.refunded)), backgroundColor: PALETTE}]},
+      draw("c-category", {type: "doughnut", data: {labels: cat.map((r) => r.group || gettext("service")), datasets: [{data: cat.map((r) => Number(r.charged) - Number(r.refunded)), backgroundColor: PALETTE}]},
         options: {responsive: true, maintainAspectRatio: false, plugins: {legend: {position: "right"}}}});
       const cty = spend(byCountry).slice(0, 12);
-      draw("c-country", {type: "bar", data: {labels: cty.map((r) => r.group || "?"), datasets: [{label: T.spent, data: cty.map((r) => Number(r.charged) - Number(r.refunded)), backgroundColor: PALETTE[0]}]},
+      draw("c-country", {type: "bar", data: {labels: cty.map((r) => r.group || "?"), datasets: [{label: gettext("Spent"), data: cty.map((r) => Number(r.charged) - Number(r.refunded)), backgroundColor: PALETTE[0]}]},
         options: {indexAxis: "y", responsive: true, maintainAspectRatio: false, plugins: {legend: {display: false}}}});
       topTable("top-templates", byTemplate.filter((r) => r.group).sort((a, b) => b.sent - a.sent).slice(0, 8),
         (r) => [names.templates[r.group] || r.group, fmt.format(r.sent), pct(r.delivery_rate), pct(r.read_rate)]);
@@ -110,7 +113,7 @@
         (r) => [names.campaigns[r.group] || r.group, fmt.format(r.messages), money(r.charged)]);
     } catch (e) {
       if (mine !== loading) return;
-      err.textContent = fill(T.load_failed, {error: e.message});
+      err.textContent = words(gettext("Could not load the reports: %(error)s"), {error: e.message});
       err.hidden = false;
     } finally {
       if (mine === loading) root.removeAttribute("aria-busy");
@@ -141,7 +144,7 @@
   $("range").addEventListener("submit", (e) => {
     e.preventDefault();
     if ($("from").value > $("to").value) {
-      $("range-error").textContent = T.bad_range;
+      $("range-error").textContent = gettext("The start date is after the end date.");
       $("range-error").hidden = false;
       return;
     }

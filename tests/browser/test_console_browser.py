@@ -58,12 +58,14 @@ def _shot(page, name: str) -> None:
     size = page.viewport_size
     page.screenshot(path=str(SHOTS / f"{name}_{size['width']}.png"), full_page=True)
     page.set_viewport_size({"width": 390, "height": 844})
+    page.wait_for_timeout(300)  # charts follow a resize a frame later; the shot must not catch the old width
     page.screenshot(path=str(SHOTS / f"{name}_390.png"), full_page=True)
     page.set_viewport_size(size)
+    page.wait_for_timeout(300)
 
 
-def _login(browser, base, username, *, width=1440, height=900, sandbox=False):
-    context = browser.new_context(viewport={"width": width, "height": height})
+def _login(browser, base, username, *, width=1440, height=900, sandbox=False, locale="en-US"):
+    context = browser.new_context(viewport={"width": width, "height": height}, locale=locale)
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
@@ -265,28 +267,65 @@ def test_staff_of_workspace_b_sees_none_of_a_in_the_admin(world, browser):
 
 PAGES = ["/contacts/", "/contacts/{contact}/", "/contacts/import/", "/templates/", "/templates/new/",
          "/campaigns/", "/campaigns/new/", "/campaigns/audiences/", "/settings/keys/", "/settings/webhooks/",
-         "/settings/team/", "/settings/channels/", "/settings/automation/", "/inbox/"]
+         "/settings/team/", "/settings/channels/", "/settings/automation/", "/reports/", "/inbox/"]
 
 
 def test_every_console_page_fits_a_phone_and_raises_no_script_error(world, browser):
-    """390 px wide, nothing overflows sideways. With CONSOLE_SHOTS set, also full-page screenshots of every page
-    at 1440×900 and 390×844 (what the closing note describes)."""
+    """390 px wide, in English and in Portuguese (longer words), nothing overflows sideways. With CONSOLE_SHOTS
+    set, also full-page screenshots of every page at 1440×900 and 390×844 (what the closing note describes)."""
+    from tests.conversations.inbox_support import add_message, make_conversation
+
     workspace = world["workspace"]
     contact = Contact.objects.create(workspace=workspace, phone="+14155550501", name="Maria Silva",
                                      email="maria@example.com", custom_fields={"city": "Recife"})
+    add_message(make_conversation(workspace, phone="+14155550502", name="Rui Costa", preview="Is my order on its way?"),
+                body="Is my order on its way?")
     shots = bool(os.environ.get("CONSOLE_SHOTS"))
     SHOTS.mkdir(parents=True, exist_ok=True)
-    for width, height in ((1440, 900), (390, 844)) if shots else ((390, 844),):
-        context, page = _login(browser, world["base"], world["owner"].username, width=width, height=height)
+    sizes = [(1440, 900, "en-US", ""), (390, 844, "en-US", ""), (390, 844, "pt-BR", "_pt")]
+    for width, height, locale, suffix in sizes if shots else sizes[1:]:
+        context, page = _login(browser, world["base"], world["owner"].username, width=width, height=height,
+                               locale=locale)
         for path in PAGES:
             url = path.format(contact=contact.pk)
             page.goto(f"{world['base']}{url}")
             name = url.strip("/").replace("/", "_").replace(contact.pk, "detail") or "home"
             if shots:
-                page.screenshot(path=str(SHOTS / f"{name}_{width}.png"), full_page=True)
+                page.wait_for_load_state("networkidle")
+                page.screenshot(path=str(SHOTS / f"{name}{suffix}_{width}.png"), full_page=True)
             overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
             if url != "/inbox/":  # the inbox's own layout is the inbox branch's (issue 20)
                 assert overflow <= 0, (url, width, overflow)  # nothing wider than the screen
         assert page.errors == []
         context.close()
+    if shots:  # the sign-in page too
+        for width, height, locale, suffix in sizes:
+            context = browser.new_context(viewport={"width": width, "height": height}, locale=locale)
+            page = context.new_page()
+            page.goto(f"{world['base']}/login/")
+            page.screenshot(path=str(SHOTS / f"login{suffix}_{width}.png"), full_page=True)
+            context.close()
     assert User.objects.filter(username=world["owner"].username).exists()
+
+
+def test_the_inbox_speaks_portuguese_in_a_brazilian_browser(world, browser):
+    """The words inbox.js writes come from the pt-BR catalogue (/jsi18n/): the list, the window badge, the thread,
+    the contact sidebar and the composer."""
+    from playwright.sync_api import expect
+
+    from tests.conversations.inbox_support import add_message, make_conversation
+
+    conversation = make_conversation(world["workspace"], phone="+14155550601", name="Rui Costa", preview="Olá")
+    add_message(conversation, body="Olá, meu pedido já saiu?")
+    context, page = _login(browser, world["base"], world["owner"].username, locale="pt-BR")
+    expect(page.locator("#empty-state")).to_contain_text("Escolha uma conversa")
+    expect(page.locator("#list-footer")).to_have_text("1 conversa")
+    expect(page.locator(f"#conv-{conversation.pk} .badge")).to_contain_text("restam")
+    page.click(f"#conv-{conversation.pk}")
+    expect(page.locator("#side-pane")).to_contain_text("Consentimento")
+    expect(page.locator("#side-pane")).to_contain_text("Nenhum consentimento registrado")
+    assert page.get_attribute("#compose", "placeholder").startswith("Digite uma resposta")
+    expect(page.locator("#send-btn")).to_have_text("Enviar")
+    _shot(page, "inbox_conversation_pt")
+    assert page.errors == []
+    context.close()

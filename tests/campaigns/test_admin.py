@@ -58,3 +58,27 @@ def test_admin_pages_need_staff(client, campaign):
     r = client.post(f"/admin/campaigns/campaign/{campaign.pk}/action/cancel/")
     assert r.status_code == 302
     assert Campaign.objects.get(pk=campaign.pk).status == "draft"
+
+
+def test_series_counts_a_receipt_after_completion_in_the_last_interval(campaign):
+    """A delivery receipt that lands after the campaign completed (Meta's receipts trail the sends) is counted in
+    the chart's last interval instead of falling outside it."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from apps.campaigns import selectors
+    from apps.conversations.models import Message
+
+    services.campaign_start(campaign=campaign)
+    services.campaign_step(campaign_id=campaign.pk)
+    campaign.refresh_from_db()
+    start = campaign.started_at
+    messages = Message.objects.filter(campaign_id=campaign.pk)
+    assert messages.count() == 4
+    messages.update(status="delivered", sent_at=start + timedelta(seconds=1), delivered_at=start + timedelta(seconds=50))
+    Campaign.objects.filter(pk=campaign.pk).update(status="completed", completed_at=start + timedelta(seconds=10))
+    campaign.refresh_from_db()
+    series = selectors.campaign_series(campaign=campaign, now=timezone.now())
+    assert sum(series["sent"]) == 4 and sum(series["delivered"]) == 4
+    assert series["delivered"][-1] == 4

@@ -298,3 +298,42 @@ def test_template_submitted_from_the_builder_reaches_the_simulator(workspace, ow
     assert "console_shipping_note" in client.get("/templates/").content.decode()
     detail = client.get(response["Location"]).content.decode()
     assert 'id="tpl-status">PENDING<' in detail and "submitted" in detail
+
+
+def test_a_campaign_the_empty_wallet_paused_says_so_in_plain_words(workspace, owner):
+    """The hand-out pauses with the code `insufficient_balance` (a live wallet opens at 0); the live page and its
+    poll explain the wallet hold from that code, and only from it: a pause whose words mention the wallet is not
+    taken for one."""
+    from apps.billing import services as billing
+    from apps.campaigns import services as campaign_services
+    from apps.campaigns.models import Campaign
+    from apps.core.models import API_SCOPES
+    from apps.core.tenancy import Tenant
+    from tests.campaigns.factories import make_contacts, make_number, make_template
+
+    number = make_number(workspace)
+    make_template(number)
+    make_contacts(workspace, 2)
+    wallet = billing.wallet_get_or_create(workspace=workspace)
+    billing.wallet_adjust(workspace=workspace, amount=-wallet.available, note="empty")  # whatever the fixture gave
+    tenant = Tenant(workspace=workspace, scopes=frozenset(API_SCOPES))
+    audience = campaign_services.audience_create(workspace=workspace, name="all", filter={})
+    campaign = campaign_services.campaign_create(tenant=tenant, data={
+        "name": "Wallet", "template": {"name": "promo", "language": "en"}, "audience_id": audience.pk,
+        "phone_number_id": number.pk, "variables": {"1": "{{contact.first_name|there}}", "2": "Acme"}})
+    campaign_services.campaign_start(campaign=campaign)
+    assert campaign_services.campaign_step(campaign_id=campaign.pk) == "paused"  # the real, empty wallet refused
+    campaign.refresh_from_db()
+    assert campaign.pause_reason == Campaign.PAUSE_INSUFFICIENT_BALANCE
+    client = session_client(owner, workspace)
+    wallet_words = "Paused because the wallet cannot pay for the next messages"
+    html = client.get(f"/campaigns/{campaign.pk}/").content.decode()
+    assert wallet_words in html and "insufficient_balance" not in html
+    holds = client.get(f"/campaigns/{campaign.pk}/stats.json").json()["holds"]
+    assert len(holds) == 1 and holds[0].startswith(wallet_words)
+    pt = client.get(f"/campaigns/{campaign.pk}/", HTTP_ACCEPT_LANGUAGE="pt-BR").content.decode()
+    assert "carteira" in pt and wallet_words not in pt
+
+    Campaign.objects.filter(pk=campaign.pk).update(pause_reason="Top up the wallet balance first", auto_paused=False)
+    holds = client.get(f"/campaigns/{campaign.pk}/stats.json").json()["holds"]
+    assert holds == ["Paused: Top up the wallet balance first"]

@@ -13,7 +13,7 @@ from apps.message_templates.models import MessageTemplate
 S = Campaign.Status
 R = CampaignRecipient.Status
 # The pause reason of a campaign the wallet could not cover (API-visible; a top-up resumes it).
-INSUFFICIENT_BALANCE = "insufficient_balance"
+INSUFFICIENT_BALANCE = Campaign.PAUSE_INSUFFICIENT_BALANCE
 
 
 def _template_render(*, template: MessageTemplate, variables: list | dict | None,

@@ -149,9 +149,10 @@ def _hold_explanations(campaign: Campaign, stats: dict) -> list[str]:
                        "validity ends first.") % {"n": stats["deferred_tier_limit"], "limit": limit})
     if campaign.status == Campaign.Status.PAUSED:
         reason = campaign.pause_reason or ""
-        if "balance" in reason.lower() or "wallet" in reason.lower():
-            notes.append(_("Paused because the wallet cannot pay for more messages. Add funds, then press "
-                           "Resume.") + f" ({reason})")
+        if reason == Campaign.PAUSE_INSUFFICIENT_BALANCE:  # the hand-out's code, never prose to search
+            notes.append(_("Paused because the wallet cannot pay for the next messages. Add funds to the wallet, "
+                           "then press Resume: the campaign carries on where it stopped and nobody gets a message "
+                           "twice."))
         elif campaign.auto_paused:
             notes.append(_("Paused automatically: %(reason)s Check the failures, then press Resume.")
                          % {"reason": reason})

@@ -8,6 +8,7 @@ from django.contrib import messages
 from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, pgettext_lazy
 from django.views.decorators.http import require_POST
 
 from apps.console.access import attempt, console_view, page
@@ -20,6 +21,19 @@ from apps.wabas import services as waba_services
 
 ADMIN = Membership.Role.ADMIN
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+DAY_NAMES = {"mon": pgettext_lazy("weekday", "Mon"), "tue": pgettext_lazy("weekday", "Tue"),
+             "wed": pgettext_lazy("weekday", "Wed"), "thu": pgettext_lazy("weekday", "Thu"),
+             "fri": pgettext_lazy("weekday", "Fri"), "sat": pgettext_lazy("weekday", "Sat"),
+             "sun": pgettext_lazy("weekday", "Sun")}
+# what the rule kinds and keyword matches read as (the model's choices carry no translatable labels)
+RULE_KINDS = [(AutoReplyRule.Kind.WELCOME, gettext_lazy("Welcome: a customer's first message")),
+              (AutoReplyRule.Kind.OUT_OF_OFFICE, gettext_lazy("Out of office: outside business hours")),
+              (AutoReplyRule.Kind.KEYWORD, gettext_lazy("Keyword: the message matches a word"))]
+RULE_KIND_NAMES = {AutoReplyRule.Kind.WELCOME: gettext_lazy("Welcome"),
+                   AutoReplyRule.Kind.OUT_OF_OFFICE: gettext_lazy("Out of office"),
+                   AutoReplyRule.Kind.KEYWORD: gettext_lazy("Keyword")}
+RULE_MATCHES = [(AutoReplyRule.Match.CONTAINS, gettext_lazy("Contains the keyword")),
+                (AutoReplyRule.Match.EXACT, gettext_lazy("Is exactly the keyword"))]
 
 
 @console_view(role=ADMIN)
@@ -85,12 +99,15 @@ def automation(request):
     workspace = request.tenant.workspace
     config = conv_selectors.auto_reply_settings_get(workspace=workspace)
     hours = (config.business_hours if config else {}) or {}
-    days = [{"key": d, "start": (hours.get(d) or [["", ""]])[0][0], "end": (hours.get(d) or [["", ""]])[0][1]}
-            for d in DAYS]
+    days = [{"key": d, "name": DAY_NAMES[d], "start": (hours.get(d) or [["", ""]])[0][0],
+             "end": (hours.get(d) or [["", ""]])[0][1]} for d in DAYS]
+    rules = list(conv_selectors.auto_reply_rules(workspace=workspace))
+    for rule in rules:
+        rule.kind_label = RULE_KIND_NAMES.get(rule.kind, rule.kind)
     return page(request, "console/settings/automation.html", section="automation", config=config, days=days,
-                rules=conv_selectors.auto_reply_rules(workspace=workspace),
+                rules=rules,
                 canned=conv_selectors.canned_responses(workspace=workspace),
-                kinds=AutoReplyRule.Kind.choices, matches=AutoReplyRule.Match.choices)
+                kinds=RULE_KINDS, matches=RULE_MATCHES)
 
 
 def _hours_from(post) -> dict:

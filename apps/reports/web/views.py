@@ -6,7 +6,6 @@ from datetime import UTC, datetime, timedelta
 
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import render
-from django.utils.translation import gettext as _
 from django.views.decorators.csrf import ensure_csrf_cookie
 
 from apps.billing.selectors import wallet_for
@@ -16,16 +15,6 @@ from apps.core.selectors import memberships_for_user, tenant_for_session
 from apps.message_templates.models import MessageTemplate
 
 REPORT_ROLES = (Membership.Role.ADMIN, Membership.Role.OWNER)
-
-
-def _script_text() -> dict[str, str]:
-    """The words reports.js writes, translated here (the page's script has no catalog of its own)."""
-    return {"sent": _("Sent"), "delivered": _("Delivered"), "read": _("Read"), "failed": _("Failed"),
-            "inbound": _("Inbound"), "delivery_rate": _("Delivery rate"), "read_rate": _("Read rate"),
-            "spent": _("Spent"), "of_sent": _("%(rate)s of sent"), "of_delivered": _("%(rate)s of delivered"),
-            "refunded": _("%(amount)s refunded"), "nothing": _("Nothing in this range."),
-            "load_failed": _("Could not load the reports: %(error)s"),
-            "bad_range": _("The start date is after the end date."), "service": _("service")}
 
 
 @login_required
@@ -48,5 +37,5 @@ def reports_page(request):
              "campaigns": dict(Campaign.objects.filter(workspace=workspace).order_by("-pk")
                                .values_list("pk", "name")[:1000])}
     context.update({"default_from": (today - timedelta(days=29)).isoformat(), "default_to": today.isoformat(),
-                    "wallet": wallet, "names": names, "text": _script_text()})
+                    "wallet": wallet, "names": names})
     return render(request, "reports/reports.html", context)
