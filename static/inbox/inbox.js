@@ -385,13 +385,13 @@
   function tplHeaderHtml(h) {
     if (!h) return "";
     if (h.format === "TEXT") return h.text ? `<div class="tpl-header-text">${esc(h.text)}</div>` : "";
-    if (h.format === "IMAGE" && h.link) return `<img class="tpl-media" src="${esc(h.link)}" alt="Header image" loading="lazy" referrerpolicy="no-referrer">`;
-    const label = { IMAGE: "Image", VIDEO: "Video", GIF: "GIF", DOCUMENT: "Document", LOCATION: "Location" }[h.format] || h.format;
+    if (h.format === "IMAGE" && h.link) return `<img class="tpl-media" src="${esc(h.link)}" alt="${esc(gettext("Header image"))}" loading="lazy" referrerpolicy="no-referrer">`;
+    const label = { IMAGE: gettext("Image"), VIDEO: gettext("Video"), GIF: "GIF", DOCUMENT: gettext("Document"), LOCATION: gettext("Location") }[h.format] || h.format;
     return `<div class="tpl-media tpl-media-box" title="${esc(h.link || "")}">${esc(label)}${h.filename ? " · " + esc(h.filename) : ""}</div>`;
   }
   function tplButtonHtml(b) {
     if (b.type === "COPY_CODE" || b.type === "OTP") {
-      return `<button type="button" class="tpl-btn tpl-copy" data-code="${esc(b.code || "")}" title="Copies ${esc(b.code || "")}">${esc(b.text)}${b.code ? ` <code>${esc(b.code)}</code>` : ""}</button>`;
+      return `<button type="button" class="tpl-btn tpl-copy" data-code="${esc(b.code || "")}" title="${esc(fmt(gettext("Copies %(code)s"), { code: b.code || "" }))}">${esc(b.text)}${b.code ? ` <code>${esc(b.code)}</code>` : ""}</button>`;
     }
     if (b.type === "URL") return `<a class="tpl-btn" href="${esc(b.url || "#")}" target="_blank" rel="noopener" title="${esc(b.url || "")}">↗ ${esc(b.text)}</a>`;
     if (b.type === "PHONE_NUMBER") return `<span class="tpl-btn" title="${esc(b.phone_number || "")}">☎ ${esc(b.text)}</span>`;
@@ -404,13 +404,13 @@
     let html = `<div class="tpl-card">${tplHeaderHtml(v.header)}`;
     if (v.offer) {
       const ends = v.offer.expires_at_ms ? new Date(v.offer.expires_at_ms).toLocaleString() : "";
-      html += `<div class="tpl-offer"><strong>${esc(v.offer.text)}</strong>${ends ? `<br><span class="muted">Offer ends ${esc(ends)}</span>` : ""}</div>`;
+      html += `<div class="tpl-offer"><strong>${esc(v.offer.text)}</strong>${ends ? `<br><span class="muted">${esc(fmt(gettext("Offer ends %(when)s"), { when: ends }))}</span>` : ""}</div>`;
     }
     if (v.body) html += `<div class="text">${esc(v.body)}</div>`;
     if (v.footer) html += `<div class="tpl-footer muted">${esc(v.footer)}</div>`;
     html += tplButtonsHtml(v.buttons) + "</div>";
     if (v.cards && v.cards.length) {
-      html += `<div class="tpl-cards" aria-label="Carousel">${v.cards.map((card) => `<div class="tpl-card tpl-cell">${tplHeaderHtml(card.header)}${card.body ? `<div class="text">${esc(card.body)}</div>` : ""}${tplButtonsHtml(card.buttons)}</div>`).join("")}</div>`;
+      html += `<div class="tpl-cards" aria-label="${esc(gettext("Carousel"))}">${v.cards.map((card) => `<div class="tpl-card tpl-cell">${tplHeaderHtml(card.header)}${card.body ? `<div class="text">${esc(card.body)}</div>` : ""}${tplButtonsHtml(card.buttons)}</div>`).join("")}</div>`;
     }
     return html;
   }
