@@ -87,7 +87,7 @@ def test_messenger_and_instagram_threads_in_the_inbox(world, browser):
         page.wait_for_selector(f".conv .ch-icon.ch-{kind}", timeout=10000)
     # The filter lists every channel from the one list (apps/conversations/channels.py).
     options = page.eval_on_selector_all("#f-channel option", "els => els.map(e => e.value)")
-    assert options == ["", "whatsapp", "sms", "messenger", "instagram"]
+    assert options == ["", "whatsapp", "sms", "messenger", "instagram", "email"]
     _shot(page, "inbox_channels_1440x900.png")
 
     page.select_option("#f-channel", "messenger")
