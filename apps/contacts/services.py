@@ -10,7 +10,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from apps.contacts.events import contact_consent_event
-from apps.contacts.models import ConsentRecord, Contact, ContactTag
+from apps.contacts.models import ConsentRecord, Contact, ContactTag, SocialIdentity
 
 # Part of this module's surface: other apps normalise numbers and match stop words through services.
 from apps.contacts.phones import is_bsuid, normalize_bsuid, normalize_phone, wa_id_to_e164  # noqa: F401
@@ -347,6 +347,8 @@ def contact_absorb(*, survivor: Contact, absorbed: Contact, reason: str = "inbou
     absorbed_id = absorbed.pk
     for merger in contact_mergers():  # the apps above (campaign recipients, audiences, links, reports) move theirs
         merger(workspace_id=survivor.workspace_id, survivor_id=survivor.pk, absorbed_id=absorbed_id)
+    # The person's Messenger / Instagram ids stay theirs (unique per account, so no two rows can clash).
+    SocialIdentity.objects.filter(contact_id=absorbed_id).update(contact_id=survivor.pk)
     contact_delete(contact=absorbed)  # frees the BSUID (unique per workspace) for the survivor
     for key, value in {**fields, **identity}.items():
         setattr(survivor, key, value)

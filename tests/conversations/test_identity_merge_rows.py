@@ -12,10 +12,11 @@ import pytest
 from django.apps import apps
 
 from apps.campaigns.models import Audience, AudienceMember, Campaign, CampaignRecipient
-from apps.contacts.models import Contact
+from apps.contacts.models import Contact, SocialIdentity
 from apps.conversations.models import Message
 from apps.links.models import TrackedLink
 from apps.reports.models import ContactDay
+from apps.wabas.models import SocialAccount
 from tests.conversations.send_support import live_number, template
 from tests.conversations.test_identity import BSUID, _both_ids_payload, _through_endpoint
 from tests.webhooks.inbound_support import deliver, fixture
@@ -28,6 +29,7 @@ R = CampaignRecipient.Status
 HANDLED = {
     ("contacts.ContactTag", "contact"): "contacts.contact_absorb (tags copied)",
     ("contacts.ConsentRecord", "contact"): "contacts.contact_absorb (the latest state carried over)",
+    ("contacts.SocialIdentity", "contact"): "contacts.contact_absorb (Messenger / Instagram ids move)",
     ("conversations.Conversation", "contact"): "conversations.identity.contact_merge",
     ("conversations.Message", "contact"): "conversations.identity.contact_merge",
     ("campaigns.AudienceMember", "contact"): "campaigns.services.merge",
@@ -90,6 +92,8 @@ def test_merge_moves_campaign_rows_memberships_links_and_days_keeping_one_per_ca
     ContactDay.objects.create(contact_id=person.pk, **day)
     ContactDay.objects.create(contact_id=split.pk, **day)  # the same day and dimensions: one person, one row
     ContactDay.objects.create(contact_id=split.pk, **{**day, "day": date(2026, 12, 2)})
+    page = SocialAccount.objects.create(workspace=workspace, channel="messenger", page_id="1234567890")
+    psid = SocialIdentity.objects.create(workspace=workspace, account=page, user_id="24681357", contact=split)
 
     _through_endpoint(_both_ids_payload(wamid="wamid.MERGE1"))  # Meta names both ids: one person
 
@@ -107,3 +111,5 @@ def test_merge_moves_campaign_rows_memberships_links_and_days_keeping_one_per_ca
     assert link.contact_id == person.pk
     assert sorted(ContactDay.objects.values_list("day", "contact_id")) == [
         (date(2026, 12, 1), person.pk), (date(2026, 12, 2), person.pk)]
+    psid.refresh_from_db()
+    assert psid.contact_id == person.pk  # the person's Messenger id stays theirs
