@@ -50,45 +50,54 @@ def _clean_buckets():
     redis_keys_clear()
 
 
-@pytest.mark.django_db(transaction=True)
-def test_worker_killed_between_answer_and_record_sends_each_message_once(live_server, settings, tmp_path):
-    from apps.core.services import workspace_create
+@pytest.fixture
+def fake(live_server, settings):
+    """fakemeta over HTTP, posting its signed status webhooks to the live server (like Meta)."""
+    handle = start_fakemeta_in_thread(app_secret=settings.META_APP_SECRET, enforce_window=False,
+                                      pair_limit_enabled=False, webhook_url=live_server.url + "/webhooks/meta")
+    handle.register_number(phone_number_id=META_PN, waba_id=META_WABA, display_phone_number=DISPLAY)
+    settings.META_GRAPH_URL = handle.base_url
+    registry.reset_for_tests()
+    yield handle
+    handle.stop()
+    registry.reset_for_tests()
+
+
+def _settle(number, ids: list[str]) -> None:
+    """Run the receive road, the sweeper and the drains until every message is read (bounded)."""
     from apps.webhooks.services.inbound import inbound_webhooks_sweep
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        inbound_webhooks_sweep()
+        dispatch.dispatch_sweep()
+        dispatch.dispatch_drain(phone_number_id=number.pk, budget_seconds=1)
+        if Message.objects.filter(pk__in=ids, status="read").count() == len(ids):
+            return
+        time.sleep(0.1)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_worker_killed_between_answer_and_record_sends_each_message_once(fake, settings):
+    from apps.core.services import workspace_create
 
     settings.INBOUND_STATUS_ORPHAN_RETRY_SECONDS = 0.2
     workspace = workspace_create(name="Crash", slug="crash")
-    fake = start_fakemeta_in_thread(app_secret=settings.META_APP_SECRET, enforce_window=False,
-                                    pair_limit_enabled=False, webhook_url=live_server.url + "/webhooks/meta")
-    fake.register_number(phone_number_id=META_PN, waba_id=META_WABA, display_phone_number=DISPLAY)
-    settings.META_GRAPH_URL = fake.base_url
-    registry.reset_for_tests()
-    try:
-        number = live_number(workspace, mps=100)
-        ids = _queue_many(workspace, number, 5)
-        env = {**os.environ, "DATABASE_URL": _database_url(), "META_GRAPH_URL": fake.base_url,
-               "DISPATCH_LEASE_SECONDS": "1", "DJANGO_SETTINGS_MODULE": "tests.settings"}
-        worker = subprocess.run([sys.executable, "-c", WORKER, number.pk], cwd=ROOT, env=env, timeout=120,
-                                capture_output=True)
-        assert worker.returncode == -signal.SIGKILL, worker.stderr.decode()[-3000:]
-        assert fake.stats()["sends"] == 5
-        # The dead worker's claims: sent, unrecorded.
-        assert set(Message.objects.filter(pk__in=ids).values_list("status", "provider_message_id")) == {("sending", None)}
-        assert fake.wait_for(lambda: fake.stats()["pending_webhooks"] == 0, timeout=30), fake.stats()
-        statuses = fake.delivered_statuses()
-        assert {s["biz_opaque_callback_data"] for s in statuses} == set(ids)  # our ids, echoed
-        # Past the lease, the sweeper and drains run while the webhooks are processed.
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            inbound_webhooks_sweep()
-            dispatch.dispatch_sweep()
-            dispatch.dispatch_drain(phone_number_id=number.pk, budget_seconds=1)
-            if Message.objects.filter(pk__in=ids, status="read").count() == 5:
-                break
-            time.sleep(0.1)
-        assert fake.stats()["sends"] == 5, "a message reached Meta twice"
-    finally:
-        fake.stop()
-        registry.reset_for_tests()
+    number = live_number(workspace, mps=100)
+    ids = _queue_many(workspace, number, 5)
+    env = {**os.environ, "DATABASE_URL": _database_url(), "META_GRAPH_URL": fake.base_url,
+           "DISPATCH_LEASE_SECONDS": "1", "DJANGO_SETTINGS_MODULE": "tests.settings"}
+    worker = subprocess.run([sys.executable, "-c", WORKER, number.pk], cwd=ROOT, env=env, timeout=120,
+                            capture_output=True)
+    assert worker.returncode == -signal.SIGKILL, worker.stderr.decode()[-3000:]
+    assert fake.stats()["sends"] == 5
+    # The dead worker's claims: sent, unrecorded.
+    assert set(Message.objects.filter(pk__in=ids).values_list("status", "provider_message_id")) == {("sending", None)}
+    assert fake.wait_for(lambda: fake.stats()["pending_webhooks"] == 0, timeout=30), fake.stats()
+    statuses = fake.delivered_statuses()
+    assert {s["biz_opaque_callback_data"] for s in statuses} == set(ids)  # our ids, echoed
+    _settle(number, ids)  # past the lease, the sweeper and drains run while the webhooks are processed
+    assert fake.stats()["sends"] == 5, "a message reached Meta twice"
     wamids = {s["id"]: s["biz_opaque_callback_data"] for s in statuses}
     rows = list(Message.objects.filter(pk__in=ids).values_list("pk", "status", "provider_message_id", "attempts",
                                                               "claim_token"))
@@ -145,44 +154,26 @@ def test_every_send_payload_carries_the_message_id():
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_send_whose_answer_is_lost_is_settled_by_its_report_and_never_sent_again(live_server, settings):
+def test_a_send_whose_answer_is_lost_is_settled_by_its_report_and_never_sent_again(fake):
     """Meta takes the send, then the connection is cut before its answer (fakemeta's `lose_answers` fault):
     the real client cannot know, so the message waits for Meta's report instead of being retried."""
     from apps.core.services import workspace_create
-    from apps.webhooks.services.inbound import inbound_webhooks_sweep
 
     workspace = workspace_create(name="Lost answer", slug="lost-answer")
-    fake = start_fakemeta_in_thread(app_secret=settings.META_APP_SECRET, enforce_window=False,
-                                    pair_limit_enabled=False, webhook_url=live_server.url + "/webhooks/meta")
-    fake.register_number(phone_number_id=META_PN, waba_id=META_WABA, display_phone_number=DISPLAY)
-    settings.META_GRAPH_URL = fake.base_url
-    registry.reset_for_tests()
-    try:
-        number = live_number(workspace, mps=100)
-        ids = _queue_many(workspace, number, 3)
-        fake.call(setattr, fake.server, "lose_answers", 2)
-        dispatch.dispatch_drain(phone_number_id=number.pk, budget_seconds=5)
-        assert fake.stats()["sends"] == 3
-        rows = list(Message.objects.filter(pk__in=ids).values_list("status", "provider_message_id", "error_code",
-                                                                  "claimed_until"))
-        unknown = [r for r in rows if r[0] == "sending"]
-        assert len(unknown) == 2, rows  # outcome unknown: still `sending`, no wamid, the claim lapsed
-        assert all(r[1] is None and r[2] == "UPSTREAM_UNAVAILABLE" and r[3] <= timezone.now() for r in unknown)
-        assert MessageAttempt.objects.filter(message_id__in=ids).count() == 1  # only the answered send
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            inbound_webhooks_sweep()
-            dispatch.dispatch_sweep()
-            dispatch.dispatch_drain(phone_number_id=number.pk, budget_seconds=1)
-            if Message.objects.filter(pk__in=ids, status="read").count() == 3:
-                break
-            time.sleep(0.1)
-        assert fake.stats()["sends"] == 3, "a message whose answer was lost reached Meta twice"
-        statuses = fake.delivered_statuses()
-    finally:
-        fake.stop()
-        registry.reset_for_tests()
-    wamids = {s["id"]: s["biz_opaque_callback_data"] for s in statuses}
+    number = live_number(workspace, mps=100)
+    ids = _queue_many(workspace, number, 3)
+    fake.call(setattr, fake.server, "lose_answers", 2)
+    dispatch.dispatch_drain(phone_number_id=number.pk, budget_seconds=5)
+    assert fake.stats()["sends"] == 3
+    rows = list(Message.objects.filter(pk__in=ids).values_list("status", "provider_message_id", "error_code",
+                                                              "claimed_until"))
+    unknown = [r for r in rows if r[0] == "sending"]
+    assert len(unknown) == 2, rows  # outcome unknown: still `sending`, no wamid, the claim lapsed
+    assert all(r[1] is None and r[2] == "UPSTREAM_UNAVAILABLE" and r[3] <= timezone.now() for r in unknown)
+    assert MessageAttempt.objects.filter(message_id__in=ids).count() == 1  # only the answered send
+    _settle(number, ids)
+    assert fake.stats()["sends"] == 3, "a message whose answer was lost reached Meta twice"
+    wamids = {s["id"]: s["biz_opaque_callback_data"] for s in fake.delivered_statuses()}
     rows = list(Message.objects.filter(pk__in=ids).values_list("pk", "status", "provider_message_id", "attempts",
                                                               "error_code"))
     assert {(r[1], r[3], r[4]) for r in rows} == {("read", 1, "")}
