@@ -201,6 +201,17 @@ class _Receiver:
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
 
 
+def _reloaded_count(page, selector: str) -> int:
+    """The page reloaded, then how many `selector` it shows (0 when a navigation of its own was still running)."""
+    from playwright.sync_api import Error as PlaywrightError
+
+    try:
+        page.reload(wait_until="load")
+    except PlaywrightError:
+        return 0
+    return page.locator(selector).count()
+
+
 def test_webhook_subscription_and_its_delivery(world, browser):
     from playwright.sync_api import expect
 
@@ -216,8 +227,8 @@ def test_webhook_subscription_and_its_delivery(world, browser):
         page.click("text=Open its deliveries")
         page.click("#send-test")
         assert _wait(lambda: len(receiver.bodies) == 1, timeout=20)
-        assert _wait(lambda: (page.reload() or True) and page.locator(".delivery[data-status=succeeded]").count() == 1,
-                     timeout=20)
+        page.wait_for_load_state()
+        assert _wait(lambda: _reloaded_count(page, ".delivery[data-status=succeeded]") == 1, timeout=20)
         page.locator(".delivery summary").first.click()
         expect(page.locator(".delivery").first).to_contain_text("HTTP 200")
         _shot(page, "settings_webhook_detail")
