@@ -11,7 +11,7 @@ Exactly one SMS per message: the message's row is locked by whoever decides (the
 receiver's and the sweeper's SELECT … FOR UPDATE), `fallback_message_id` is checked under that lock, and
 a unique constraint on `fallback_for` backs it. Linked both ways (`fallback_message` / `fallback_for`).
 Billed once: the WhatsApp message's reservation is released when its SMS goes, and a late WhatsApp
-delivery after that is recorded (status, delivered_at, pricing) but not charged (receiving._billing_apply).
+delivery after that is recorded (status, delivered_at, pricing) but not charged (receipts.message_statuses_apply, transitions.billing_charge).
 
 The SMS asks the policy for its own channel's rules and is written by the one writer, in the caller's
 transaction."""

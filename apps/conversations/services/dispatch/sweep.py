@@ -26,7 +26,7 @@ def leases_recover(*, now: datetime | None = None) -> int:
     The rule: a claimed send's outcome is unknown once its worker is gone (it may have died after Meta
     accepted it and before recording the answer). Every send carries our message id in Meta's
     `biz_opaque_callback_data`, and Meta echoes it on the message's status webhooks; the receive road
-    (receiving.message_statuses_apply) settles an unrecorded send from such a webhook: it attaches the wamid
+    (receipts.message_statuses_apply) settles an unrecorded send from such a webhook: it attaches the wamid
     and moves it to sent through message_transition. So an expired claim waits DISPATCH_RECONCILE_SECONDS
     past its lease for that report, and only a claim that stayed unreported for the whole window goes back to
     the queue: a message reaches the customer twice only when Meta never reported the first send.
