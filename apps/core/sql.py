@@ -115,3 +115,13 @@ def execute_together(statements: list[tuple[str, list]], *, alias: str = "defaul
             return
         for sql, params in statements:
             cursor.execute(sql, params)
+
+
+# PostgreSQL's deadlock_detected and serialization_failure: the transaction lost a race and may simply run again.
+TRANSIENT_SQLSTATES = ("40P01", "40001")
+
+
+def is_transient_db_error(exc: BaseException) -> bool:
+    """A database error that running the same transaction again can succeed after (a lost deadlock)."""
+    cause = getattr(exc, "__cause__", None)
+    return getattr(cause, "sqlstate", None) in TRANSIENT_SQLSTATES

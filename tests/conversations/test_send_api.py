@@ -382,7 +382,9 @@ def test_send_hot_path_query_budget(live_api, workspace, number, in_window, djan
     # workspace have webhook subscriptions" come from the process's memory.
     from django.db import connection
 
-    with django_assert_max_num_queries(1 if connection.vendor == "postgresql" else 8):
+    # Plus the savepoint pair around the send's try (a lost deadlock runs again), because this test runs
+    # inside a transaction; a request outside one sends the one statement alone (test_send_single_statement).
+    with django_assert_max_num_queries(3 if connection.vendor == "postgresql" else 10):
         r = post(live_api, BASE)
     assert r.status_code == 202
 

@@ -7,10 +7,11 @@ Order, every time: payload validation -> sender resolution -> template status/la
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 
 from apps.contacts.models import Contact
@@ -32,8 +33,11 @@ from apps.conversations.services.writer import (  # noqa: F401 - the campaign's 
 )
 from apps.core.errors import NotFound
 from apps.core.models import User, Workspace
+from apps.core.sql import is_transient_db_error
 from apps.core.tenancy import Tenant
 from apps.wabas.models import PhoneNumber
+
+logger = logging.getLogger("reach.sending")
 
 
 def _one_statement_applies(req: SendRequest) -> bool:
@@ -65,11 +69,32 @@ def _send_in_one_statement(*, tenant: Tenant, req: SendRequest, audit: dict | No
         client_reference=req.client_reference, fallback=req.fallback, audit=audit)
 
 
+# A send that loses a deadlock to a concurrent one (their row locks met in another order) runs again.
+SEND_ATTEMPTS = 3
+
+
 def message_send(*, tenant: Tenant, data: dict, audit: dict | None = None, now: datetime | None = None) -> Message:
     """POST /api/v1/messages: the policy chain, then the queued (or scheduled) row, stored before the 202
-    (with the request's audit record, when given, in the same transaction)."""
+    (with the request's audit record, when given, in the same transaction). A lost deadlock leaves nothing
+    behind and the send runs again (up to SEND_ATTEMPTS): outside a transaction each write is its own
+    (the common send is one autocommit statement); inside the caller's (an Idempotency-Key request), each
+    try is a savepoint."""
     now = now or timezone.now()
     req = send_request_validate(data, now=now)
+    for attempt in range(1, SEND_ATTEMPTS + 1):
+        try:
+            if not connection.in_atomic_block:
+                return _message_send_once(tenant=tenant, req=req, audit=audit, now=now)
+            with transaction.atomic():
+                return _message_send_once(tenant=tenant, req=req, audit=audit, now=now)
+        except OperationalError as exc:
+            if attempt == SEND_ATTEMPTS or not is_transient_db_error(exc):
+                raise
+            logger.warning("send lost a deadlock (try %s of %s): running it again", attempt, SEND_ATTEMPTS)
+    raise AssertionError("unreachable")
+
+
+def _message_send_once(*, tenant: Tenant, req: SendRequest, audit: dict | None, now: datetime) -> Message:
     if _one_statement_applies(req):
         message = _send_in_one_statement(tenant=tenant, req=req, audit=audit, now=now)
         if message is not None:

@@ -26,6 +26,7 @@ from apps.core.ids import new_id
 from apps.core.runtime.doorbell import Doorbell
 from apps.core.runtime.lease import claim_ids, lease_until, skip_locked_claim_sql
 from apps.core.services import events_batched
+from apps.core.sql import is_transient_db_error
 from apps.webhooks.models import InboundWebhook
 
 logger = logging.getLogger("reach.webhooks.inbound")
@@ -280,8 +281,7 @@ class _AlreadyDone(Exception):
 
 
 def _is_transient_db_error(exc: Exception) -> bool:
-    cause = getattr(exc, "__cause__", None)
-    return getattr(cause, "sqlstate", None) in ("40P01", "40001")  # deadlock_detected, serialization_failure
+    return is_transient_db_error(exc)
 
 
 def inbound_webhooks_process_claimed(*, webhook_ids: list[str], rows: list[InboundWebhook] | None = None) -> int:
