@@ -124,8 +124,9 @@ def setup_world(run: str, agents: int = 1):
     return workspace, waba, pnid, keys
 
 
-def start_processes(env: dict, log_dir: Path) -> tuple[list[subprocess.Popen], int, int]:
-    ws_port, post_port = free_port(), free_port()
+def start_processes(env: dict, log_dir: Path, ports: tuple[int, int] | None = None
+                    ) -> tuple[list[subprocess.Popen], int, int]:
+    ws_port, post_port = ports or (free_port(), free_port())
     procs = []
     for port in (ws_port, post_port):
         log = open(log_dir / f"inbox-bench-daphne-{port}.log", "w")  # noqa: SIM115
@@ -192,7 +193,7 @@ async def run_bench(args) -> int:
     env = {**os.environ, "LOG_LEVEL": "WARNING", "PYTHONUNBUFFERED": "1"}
     log_dir = ROOT / "var"
     log_dir.mkdir(exist_ok=True)
-    procs, ws_port, post_port = start_processes(env, log_dir)
+    procs, ws_port, post_port = start_processes(env, log_dir, args.ports)
     try:
         await wait_healthy(ws_port)
         await wait_healthy(post_port)
@@ -389,6 +390,7 @@ async def run_bench(args) -> int:
     print(f"  events received: {len(sequences)} (sequences {sequences[0] if sequences else '-'}..."
           f"{sequences[-1] if sequences else '-'}), contiguous and in order: {in_order}; lost inbound: {lost}")
     # CPU time is what a busy machine does not distort: wall-clock latency on a shared 2-core box does.
+    cpu["bench client (this process)"] = _cpu_seconds(os.getpid())
     print("  CPU seconds over the whole run: " + ", ".join(f"{k} {v:.1f}" for k, v in cpu.items())
           + f"; load average now {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     for problem in problems[:10]:
@@ -406,6 +408,8 @@ def main() -> int:
     parser.add_argument("--customers", type=int, default=50, help="distinct senders the messages rotate over")
     parser.add_argument("--agents", type=int, default=1, help="agents connected to the inbox (each its own socket)")
     parser.add_argument("--drain-timeout", type=float, default=30.0)
+    parser.add_argument("--ports", type=lambda v: tuple(int(p) for p in v.split(",")), default=None,
+                        help="WS_PORT,WEBHOOK_PORT for the two web processes (default: any free ports)")
     args = parser.parse_args()
     if not os.environ.get("DATABASE_URL") or not os.environ.get("REDIS_URL"):
         print("needs DATABASE_URL (PostgreSQL) and REDIS_URL: the processes share the database and channel layer")

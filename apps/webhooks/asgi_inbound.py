@@ -30,10 +30,12 @@ PATH = "/webhooks/meta"
 
 
 def _store(body: bytes) -> None:
+    from apps.webhooks.applier import applier
     from apps.webhooks.services.inbound import inbound_webhook_store
 
     try:
-        inbound_webhook_store(body=body)
+        # Committed here (autocommit), then handed to this process's applier (or, off or behind, a worker).
+        inbound_webhook_store(body=body, hand_over=applier.offer)
     except DatabaseError:
         connection.close()  # a broken connection is replaced on this thread's next use
         raise
