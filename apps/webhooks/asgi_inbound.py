@@ -7,7 +7,8 @@ loop, verifies the signature and the JSON there, and hands only the INSERT to a 
 pool (its threads keep their connection, or hand it back to Django's pool when one is configured). The semantics are exactly the Django view's
 (apps.webhooks.views_inbound, which still serves GET's handshake and any server without this wrapper):
 401 with nothing stored on a bad signature, 413 over the size limit, 400 when not JSON, else the row is
-committed before the 200.
+committed before the 200. The committed row then goes to this process's applier (apps/webhooks/applier.py),
+or to a worker when that is off or behind.
 """
 
 from __future__ import annotations

@@ -163,10 +163,15 @@
       return d !== 0 ? d : (b > a ? 1 : b < a ? -1 : 0);
     });
   }
+  let listSeq = 0; // bumped by every list reload: answers of older requests are dropped
   async function loadList(reset) {
+    const seq = reset ? ++listSeq : listSeq;
     const cursor = reset ? null : S.nextCursor;
     const q = listParams(cursor);
     const data = await api("GET", "/conversations?" + q);
+    // Requests are not answered in order: a slow answer for the filter before (say All) must not
+    // overwrite the list of the one chosen since (Mine), nor a page of it be appended there.
+    if (seq !== listSeq) return;
     if (reset) { S.order = []; }
     for (const c of data.data) {
       S.convs.set(c.id, c);

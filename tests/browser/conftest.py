@@ -33,10 +33,19 @@ def chromium_path() -> str | None:
     return None
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def _free_port(*, avoid: tuple[int, ...] = ()) -> int:
+    """Any free port, or one of REACH_TEST_PORTS (e.g. "8164-8169") on a machine shared by several runs
+    (`avoid`: ports already handed out but not bound yet)."""
+    low, _, high = os.environ.get("REACH_TEST_PORTS", "").partition("-")
+    candidates = [p for p in range(int(low), int(high or low) + 1) if p not in avoid] if low else [0]
+    for port in candidates:
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return s.getsockname()[1]
+    raise RuntimeError(f"no free port in REACH_TEST_PORTS={os.environ['REACH_TEST_PORTS']}")
 
 
 def _skip_reason() -> str | None:

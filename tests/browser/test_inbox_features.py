@@ -90,7 +90,8 @@ def server(browser_skip, django_db_setup, django_db_blocker):
     from apps.providers.simulator.testing import TEST_APP_SECRET, start_fakemeta_in_thread
 
     port = _free_port()
-    fake = start_fakemeta_in_thread(webhook_url=f"http://127.0.0.1:{port}/webhooks/meta", app_secret=TEST_APP_SECRET,
+    fake = start_fakemeta_in_thread(port=_free_port(avoid=(port,)) if os.environ.get("REACH_TEST_PORTS") else 0,
+                                    webhook_url=f"http://127.0.0.1:{port}/webhooks/meta", app_secret=TEST_APP_SECRET,
                                     pair_limit_enabled=False)
     srv = Server(fake.base_url, port)
     srv.env["META_APP_SECRET"] = TEST_APP_SECRET
@@ -345,6 +346,40 @@ def test_auto_assignment_spreads_30_new_conversations_over_3_online_agents(world
     sessions[0][1].screenshot(path=str(SHOTS / "auto-assigned-mine-1440.png"))
     for context, _ in sessions:
         context.close()
+
+
+def test_a_late_answer_for_the_filter_before_does_not_overwrite_mine(world, chromium):
+    """List reloads are answered out of order: the answer for "All", held back until "Mine" has shown, must not
+    replace Mine's rows when it finally comes (the list briefly showed other agents' conversations)."""
+    from apps.core.models import User
+
+    srv, fake, agent = world["srv"], world["fake"], world["agent"]
+    conversations = _customers(fake, ["Kept Mine", "Linus One", "Linus Two"])
+    Conversation.objects.filter(pk=conversations[0].pk).update(assigned_user=agent)
+    Conversation.objects.filter(pk__in=[c.pk for c in conversations[1:]]).update(
+        assigned_user=User.objects.get(username="linus"))
+    context, page = _login(chromium, srv.base)
+    assert _wait(lambda: page.locator(".conv").count() == 3)
+    held = []
+
+    def hold_all_but_mine(route):
+        if "mine=true" in route.request.url:
+            route.continue_()
+        else:
+            held.append(route)
+
+    page.route("**/api/v1/conversations?*", hold_all_but_mine)
+    page.click("button[data-assignee=all]")  # its answer is held back…
+    assert _wait(lambda: len(held) == 1)
+    page.click("button[data-assignee=mine]")  # …while Mine's comes at once
+    assert _wait(lambda: page.locator(".conv .name").all_inner_texts() == ["Kept Mine"])
+    with page.expect_response(lambda r: "/api/v1/conversations?" in r.url and "mine=true" not in r.url) as late:
+        held[0].continue_()
+    late.value.finished()
+    page.evaluate("() => new Promise((done) => setTimeout(done, 300))")  # the page has handled the late answer
+    assert page.locator(".conv .name").all_inner_texts() == ["Kept Mine"]
+    page.unroute("**/api/v1/conversations?*")
+    context.close()
 
 
 def test_a_tour_at_both_sizes_in_both_schemes(world, chromium):
