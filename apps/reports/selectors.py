@@ -6,11 +6,12 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
-from django.db.models import Count, F, Q, Sum
+from django.db import connection
+from django.db.models import F, Q, Sum
 from django.db.models.functions import TruncDay, TruncMonth, TruncWeek
 
 from apps.core.models import Workspace
-from apps.reports.models import ContactDay, MessageRollup
+from apps.reports.models import ContactMonth, MessageRollup
 
 MESSAGING_GROUPS = ("day", "week", "month", "category", "phone_number", "template", "campaign", "country")
 BILLING_GROUPS = ("day", "month", "category", "country", "campaign")
@@ -56,9 +57,7 @@ def messaging_report(*, workspace: Workspace, since: date, until: date, group_by
         failed=Sum("messages", filter=Q(direction="outbound", status="failed"), default=0),
         inbound=Sum("messages", filter=Q(direction="inbound"), default=0),
     )
-    contacts = _group(ContactDay.objects.filter(workspace_id=workspace.pk, day__gte=since, day__lte=until),
-                      group_by, "day").values("g").annotate(n=Count("contact_id", distinct=True))
-    unique = {_key(r["g"]): r["n"] for r in contacts}
+    unique = unique_contacts(workspace_id=workspace.pk, since=since, until=until, group_by=group_by)
     out = []
     for r in rows:
         key = _key(r["g"])
@@ -67,6 +66,71 @@ def messaging_report(*, workspace: Workspace, since: date, until: date, group_by
                     "read_rate": _rate(r["read"], r["delivered"]), "inbound": r["inbound"],
                     "unique_contacts": unique.get(key, 0)})
     return sorted(out, key=lambda row: row["group"])
+
+
+def _months(since: date, until: date) -> list[date]:
+    month, out = since.replace(day=1), []
+    while month <= until:
+        out.append(month)
+        month = (month + timedelta(days=32)).replace(day=1)
+    return out
+
+
+def _masks(days: list[date]) -> dict[date, int]:
+    """The ContactMonth.days bits of `days`, per month."""
+    masks: dict[date, int] = {}
+    for day in days:
+        month = day.replace(day=1)
+        masks[month] = masks.get(month, 0) | (1 << (day.day - 1))
+    return masks
+
+
+def _period_days(since: date, until: date, group_by: str) -> dict[str, list[date]]:
+    """Each period of the range (by its key, as the rollups name it) and its days inside the range."""
+    out: dict[str, list[date]] = {}
+    day = since
+    while day <= until:
+        start = {"day": day, "week": day - timedelta(days=day.weekday()), "month": day.replace(day=1)}[group_by]
+        out.setdefault(start.isoformat(), []).append(day)
+        day += timedelta(days=1)
+    return out
+
+
+def unique_contacts(*, workspace_id: str, since: date, until: date, group_by: str | None) -> dict[str, int]:
+    """Distinct contacts reached or heard from in [since, until], per group (`group_by` None: one total under
+    the key ""). From ContactMonth: a row counts when its days meet the range's (or the period's) days."""
+    months = _months(since, until)
+    as_date = connection.ops.adapt_datefield_value
+    table = ContactMonth._meta.db_table
+    where = "workspace_id = %s AND month >= %s AND month <= %s"
+    params: list = [workspace_id, as_date(months[0]), as_date(months[-1])]
+    with connection.cursor() as cursor:
+        if group_by in _TIME:
+            # One row per contact with its days per month (b0, b1 …); each period counts the contacts whose
+            # days meet the period's. The masks are integers we computed, written into the SQL as such.
+            periods = _period_days(since, until, group_by)
+            columns = ", ".join(f"bit_or(CASE WHEN month = %s THEN days ELSE 0 END) AS b{i}"
+                                for i in range(len(months)))
+            index = {m: i for i, m in enumerate(months)}
+            sums = []
+            for days in periods.values():
+                meets = " OR ".join(f"(b{index[m]} & {int(mask)}) <> 0" for m, mask in _masks(days).items())
+                sums.append(f"sum(CASE WHEN {meets} THEN 1 ELSE 0 END)")
+            cursor.execute(f"SELECT {', '.join(sums)} FROM (SELECT {columns} FROM {table} "  # noqa: S608
+                           f"WHERE {where} GROUP BY contact_id) x", [*map(as_date, months), *params])
+            counts = cursor.fetchone() or ()
+            return {key: int(n or 0) for key, n in zip(periods, counts, strict=False) if n}
+        masks = _masks(_range_days(since, until))
+        meets = " ".join(f"WHEN %s THEN {int(mask)}" for mask in masks.values())
+        column = _COLUMN[group_by] if group_by else "''"
+        cursor.execute(f"SELECT g, count(*) FROM (SELECT DISTINCT {column} AS g, contact_id FROM {table} "  # noqa: S608
+                       f"WHERE {where} AND (days & CASE month {meets} ELSE 0 END) <> 0) x GROUP BY g",
+                       [*params, *map(as_date, masks)])
+        return {g or "": n for g, n in cursor.fetchall()}
+
+
+def _range_days(since: date, until: date) -> list[date]:
+    return [since + timedelta(days=i) for i in range((until - since).days + 1)]
 
 
 def billing_report(*, workspace: Workspace, since: date, until: date, group_by: str) -> list[dict]:
@@ -87,8 +151,7 @@ def usage_analytics(*, workspace: Workspace, days: int, today: date | None = Non
     daily = messaging_report(workspace=workspace, since=since, until=today, group_by="day")
     money = {r["group"]: r for r in billing_report(workspace=workspace, since=since, until=today, group_by="day")}
     totals = {k: sum(r[k] for r in daily) for k in ("sent", "delivered", "read", "failed", "inbound")}
-    unique = ContactDay.objects.filter(workspace_id=workspace.pk, day__gte=since, day__lte=today).aggregate(
-        n=Count("contact_id", distinct=True))["n"]
+    unique = unique_contacts(workspace_id=workspace.pk, since=since, until=today, group_by=None).get("", 0)
     charged = sum((Decimal(r["charged"]) - Decimal(r["refunded"]) for r in money.values()), Decimal("0"))
     return {
         "period": f"{days}d", "from": since.isoformat(), "to": today.isoformat(),
