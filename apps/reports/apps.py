@@ -33,7 +33,7 @@ class ReportsConfig(AppConfig):
 
         from apps.core import hooks, periodic
         from apps.core.scoping import waba_scope_register
-        from apps.reports.models import ContactMonth, MessageRollup
+        from apps.reports.models import ContactMonth, MessageDayRollup, MessageRollup
         from apps.reports.services import contact_months_merge
         from apps.wabas.models import PhoneNumber
 
@@ -41,6 +41,7 @@ class ReportsConfig(AppConfig):
             return qs.filter(phone_number_id__in=PhoneNumber.objects.filter(waba_id=waba_id).values("pk"))
 
         waba_scope_register(MessageRollup, by_number)
+        waba_scope_register(MessageDayRollup, by_number)
         waba_scope_register(ContactMonth, by_number)
         hooks.register_contact_merger(contact_months_merge)
 

@@ -8,9 +8,11 @@ from django.db import models
 MONEY = {"max_digits": 16, "decimal_places": 4}
 
 
-class MessageRollup(models.Model):
+class _Counts(models.Model):
+    """Message counts and money per workspace × direction × status × number × template × campaign × category
+    × country, for one period (the subclass's)."""
+
     workspace = models.ForeignKey("core.Workspace", on_delete=models.CASCADE, related_name="+")
-    hour = models.DateTimeField()
     direction = models.CharField(max_length=8)
     status = models.CharField(max_length=10)
     phone_number_id = models.CharField(max_length=40, blank=True, default="")
@@ -25,7 +27,26 @@ class MessageRollup(models.Model):
     free_messages = models.BigIntegerField(default=0)
 
     class Meta:
+        abstract = True
+
+
+class MessageRollup(_Counts):
+    """Per hour: what the event log moves (services.hour_recompute replaces an hour's rows)."""
+
+    hour = models.DateTimeField()
+
+    class Meta:
         indexes = [models.Index(fields=["workspace", "hour"], name="rollup_ws_hour")]
+
+
+class MessageDayRollup(_Counts):
+    """The hourly rows summed per UTC day, kept equal to them by hour_recompute: what the reports read (their
+    ranges are whole days), 24x fewer rows than the hours."""
+
+    day = models.DateField()
+
+    class Meta:
+        indexes = [models.Index(fields=["workspace", "day"], name="rollup_ws_day")]
 
 
 class ContactMonth(models.Model):

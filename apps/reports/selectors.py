@@ -3,30 +3,24 @@ Every function takes `workspace=` (the live workspace or its sandbox twin)."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 from django.db import connection
 from django.db.models import F, Q, Sum
-from django.db.models.functions import TruncDay, TruncMonth, TruncWeek
+from django.db.models.functions import TruncMonth, TruncWeek
 
 from apps.core.models import Workspace
-from apps.reports.models import ContactMonth, MessageRollup
+from apps.reports.models import ContactMonth, MessageDayRollup
 
 MESSAGING_GROUPS = ("day", "week", "month", "category", "phone_number", "template", "campaign", "country")
 BILLING_GROUPS = ("day", "month", "category", "country", "campaign")
-_TIME = {"day": TruncDay, "week": TruncWeek, "month": TruncMonth}
+_TIME = {"day": None, "week": TruncWeek, "month": TruncMonth}
 _COLUMN = {"category": "category", "phone_number": "phone_number_id", "template": "template_id",
            "campaign": "campaign_id", "country": "country"}
 SENT = ("sent", "delivered", "read")
 DELIVERED = ("delivered", "read")
 FOUR = Decimal("0.0001")
-
-
-def _bounds(since: date, until: date) -> tuple[datetime, datetime]:
-    """[since 00:00, until+1 00:00) UTC: both days included."""
-    return (datetime.combine(since, time.min, tzinfo=UTC),
-            datetime.combine(until + timedelta(days=1), time.min, tzinfo=UTC))
 
 
 def _key(value) -> str:
@@ -37,9 +31,11 @@ def _key(value) -> str:
     return value or ""
 
 
-def _group(qs, group_by: str, field: str):
+def _group(qs, group_by: str):
+    if group_by == "day":
+        return qs.annotate(g=F("day"))
     if group_by in _TIME:
-        return qs.annotate(g=_TIME[group_by](field, tzinfo=UTC) if field == "hour" else _TIME[group_by](field))
+        return qs.annotate(g=_TIME[group_by]("day"))
     return qs.annotate(g=F(_COLUMN[group_by]))
 
 
@@ -48,9 +44,8 @@ def _rate(num: int, den: int) -> float | None:
 
 
 def messaging_report(*, workspace: Workspace, since: date, until: date, group_by: str) -> list[dict]:
-    start, end = _bounds(since, until)
-    base = MessageRollup.objects.filter(workspace_id=workspace.pk, hour__gte=start, hour__lt=end)
-    rows = _group(base, group_by, "hour").values("g").annotate(
+    base = MessageDayRollup.objects.filter(workspace_id=workspace.pk, day__gte=since, day__lte=until)
+    rows = _group(base, group_by).values("g").annotate(
         sent=Sum("messages", filter=Q(direction="outbound", status__in=SENT), default=0),
         delivered=Sum("messages", filter=Q(direction="outbound", status__in=DELIVERED), default=0),
         read=Sum("messages", filter=Q(direction="outbound", status="read"), default=0),
@@ -134,9 +129,9 @@ def _range_days(since: date, until: date) -> list[date]:
 
 
 def billing_report(*, workspace: Workspace, since: date, until: date, group_by: str) -> list[dict]:
-    start, end = _bounds(since, until)
-    base = MessageRollup.objects.filter(workspace_id=workspace.pk, hour__gte=start, hour__lt=end, direction="outbound")
-    rows = _group(base, group_by, "hour").values("g").annotate(
+    base = MessageDayRollup.objects.filter(workspace_id=workspace.pk, day__gte=since, day__lte=until,
+                                          direction="outbound")
+    rows = _group(base, group_by).values("g").annotate(
         charged=Sum("charged", default=0), refunded=Sum("refunded", default=0),
         messages=Sum("charged_messages", default=0), free_messages=Sum("free_messages", default=0))
     out = [{"group": _key(r["g"]), "charged": f"{Decimal(r['charged']).quantize(FOUR)}",

@@ -11,7 +11,7 @@ from django.db.models import F
 
 from apps.conversations.models import Message
 from apps.core.models import Event, Workspace
-from apps.reports.models import ContactMonth, MessageRollup, RollupCursor
+from apps.reports.models import ContactMonth, MessageDayRollup, MessageRollup, RollupCursor
 
 HOUR = timedelta(hours=1)
 BATCH = 5000
@@ -90,6 +90,7 @@ def hour_recompute(*, workspace_id: str, hour: datetime) -> None:
             "THEN 1 ELSE 0 END) "
             f"FROM ({_source_sql()}) s GROUP BY direction, status, {_DIMS}",
             [workspace_id, at(hour), *params])
+        _day_resum(cursor, workspace_id=workspace_id, day=hour.date())
         # An existing row gains the day's bit; the WHERE spares a row that has it already a dead tuple.
         cursor.execute(
             f"INSERT INTO {months} ({', '.join(_MONTH_KEY)}, days) "  # noqa: S608
@@ -99,6 +100,24 @@ def hour_recompute(*, workspace_id: str, hour: datetime) -> None:
             f"WHERE ({months}.days & excluded.days) <> excluded.days",
             [workspace_id, connection.ops.adapt_datefield_value(hour.date().replace(day=1)), day_bit(hour),
              *params])
+
+
+_COUNTS = "messages, charged, charged_messages, refunded, free_messages"
+
+
+def _day_resum(cursor, *, workspace_id: str, day) -> None:
+    """The day's MessageDayRollup rows become the sum of its hours' MessageRollup rows."""
+    start = datetime.combine(day, datetime.min.time(), tzinfo=UTC)
+    MessageDayRollup.objects.filter(workspace_id=workspace_id, day=day).delete()
+    cursor.execute(
+        f"INSERT INTO {MessageDayRollup._meta.db_table} (workspace_id, day, direction, status, {_DIMS}, "  # noqa: S608
+        f"{_COUNTS}) SELECT workspace_id, %s, direction, status, {_DIMS}, "
+        + ", ".join(f"sum({c})" for c in _COUNTS.split(", "))
+        + f" FROM {MessageRollup._meta.db_table} WHERE workspace_id = %s AND hour >= %s AND hour < %s "
+        f"GROUP BY workspace_id, direction, status, {_DIMS}",
+        [connection.ops.adapt_datefield_value(day), workspace_id,
+         connection.ops.adapt_datetimefield_value(start),
+         connection.ops.adapt_datetimefield_value(start + timedelta(days=1))])
 
 
 def _message_hours(workspace_id: str, message_ids: set[str]) -> set[datetime]:
@@ -153,12 +172,19 @@ def rollups_rebuild(*, workspace: Workspace | None = None) -> int:
         ws.refresh_from_db(fields=["event_sequence"])
         with transaction.atomic():
             MessageRollup.objects.filter(workspace_id=ws.pk).delete()
+            MessageDayRollup.objects.filter(workspace_id=ws.pk).delete()
             ContactMonth.objects.filter(workspace_id=ws.pk).delete()
             hours = _all_hours(ws.pk)
             for hour in hours:
                 hour_recompute(workspace_id=ws.pk, hour=hour)
             RollupCursor.objects.update_or_create(workspace_id=ws.pk, defaults={"sequence": ws.event_sequence})
         count += len(hours)
+    if connection.vendor == "postgresql" and not connection.in_atomic_block:
+        # A rebuild rewrote every row (ContactMonth's many times over): reclaim the dead ones and give the
+        # planner fresh numbers now, not whenever autovacuum comes by.
+        with connection.cursor() as cursor:
+            for model in (MessageRollup, MessageDayRollup, ContactMonth):
+                cursor.execute(f"VACUUM ANALYZE {model._meta.db_table}")
     return count
 
 

@@ -18,7 +18,7 @@ from apps.conversations.models import Message
 from apps.conversations.services import sending
 from apps.core.tenancy import Tenant
 from apps.reports import selectors, services
-from apps.reports.models import ContactMonth, MessageRollup
+from apps.reports.models import ContactMonth, MessageDayRollup, MessageRollup
 from tests.conversations.send_support import template
 from tests.webhooks.inbound_support import connect_number, deliver, status, status_payload
 
@@ -133,10 +133,13 @@ def _snapshot(workspace):
     rollups = sorted(MessageRollup.objects.filter(workspace=workspace).values_list(
         "hour", "direction", "status", "phone_number_id", "template_id", "campaign_id", "category", "country",
         "messages", "charged", "charged_messages", "refunded", "free_messages"))
+    daily = sorted(MessageDayRollup.objects.filter(workspace=workspace).values_list(
+        "day", "direction", "status", "phone_number_id", "template_id", "campaign_id", "category", "country",
+        "messages", "charged", "charged_messages", "refunded", "free_messages"))
     days = sorted(ContactMonth.objects.filter(workspace=workspace).values_list(
         "month", "contact_id", "direction", "phone_number_id", "template_id", "campaign_id", "category", "country",
         "days"))
-    return rollups, days
+    return rollups, daily, days
 
 
 def test_the_event_log_keeps_the_rollups_as_a_rebuild_would_and_rebuild_is_idempotent(workspace, api_client_for):
