@@ -32,6 +32,7 @@ class InboundApplier:
         self._lock = threading.Lock()
         self._pending = 0
         self._thread: threading.Thread | None = None
+        self._exit_hooked = False
 
     def offer(self, webhook_id: str) -> bool:
         """Take a stored row to apply here; False (the caller rings a worker) when turned off or too far
@@ -44,18 +45,31 @@ class InboundApplier:
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._run, name="inbound-applier", daemon=True)
                 self._thread.start()
+                if not self._exit_hooked:
+                    self._exit_hooked = True
+                    # A stopping server (SIGTERM: the interpreter's exit) applies what it took first, rather
+                    # than leaving it to the sweeper, or a claim to its lease. The hook runs before threads
+                    # are joined (apps/core/runtime/shutdown.py arms the same one for its exit watchdog, which
+                    # bounds this too).
+                    threading._register_atexit(self._close_at_exit)  # noqa: SLF001
             self._pending += 1
         self._queue.put(webhook_id)
         return True
 
-    def close(self) -> None:
+    def close(self, timeout: float = 30.0) -> None:
         """Stop the thread after what is queued (it hands its connection back); the next offer starts a new
         one. Rows still queued when a process simply dies are the sweeper's."""
         with self._lock:
             thread, self._thread = self._thread, None
         if thread is not None and thread.is_alive():
             self._queue.put(None)
-            thread.join(30)
+            thread.join(timeout)
+
+    def _close_at_exit(self) -> None:
+        try:
+            self.close(timeout=settings.SHUTDOWN_GRACE_SECONDS)
+        except Exception:  # exiting anyway: what is left is the sweeper's
+            logger.exception("the inbound applier did not stop cleanly")
 
     def _run(self) -> None:
         try:

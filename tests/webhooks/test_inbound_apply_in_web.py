@@ -229,3 +229,19 @@ def test_a_webhook_posted_to_the_fast_path_is_applied_by_the_web_process(setting
     _applied_once("wamid.ASGIWEB")
     applier_module.applier.close()  # its thread's connection must not outlive the test database
 
+
+
+@pg
+@pytest.mark.django_db(transaction=True)
+def test_closing_the_applier_applies_what_it_had_taken_first(settings, published):
+    """What a stopping server (SIGTERM) had taken is applied before its thread ends, not left to the sweeper."""
+    workspace = workspace_create(name="Acme", slug="acme")
+    connect_number(workspace)
+    settings.INBOUND_APPLY_IN_WEB = True
+    here = InboundApplier()
+    ids = [inbound.inbound_webhook_store(body=body_of(text_payload(wamid=f"wamid.CLOSE{i}")), hand_over=here.offer)
+           for i in range(3)]
+    here.close()
+    assert here._thread is None
+    assert InboundWebhook.objects.filter(pk__in=ids, processed_at__isnull=False).count() == 3
+    assert published == []
