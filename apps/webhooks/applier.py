@@ -16,6 +16,7 @@ rows in the order they arrived, and the GIL left to the event loop between batch
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import threading
@@ -51,7 +52,8 @@ class InboundApplier:
                     # than leaving it to the sweeper, or a claim to its lease. The hook runs before threads
                     # are joined (apps/core/runtime/shutdown.py arms the same one for its exit watchdog, which
                     # bounds this too).
-                    threading._register_atexit(self._close_at_exit)  # noqa: SLF001
+                    with contextlib.suppress(RuntimeError):  # already exiting: the thread just dies with it
+                        threading._register_atexit(self._close_at_exit)  # noqa: SLF001
             self._pending += 1
         self._queue.put(webhook_id)
         return True
