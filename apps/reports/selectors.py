@@ -44,6 +44,12 @@ def _rate(num: int, den: int) -> float | None:
 
 
 def messaging_report(*, workspace: Workspace, since: date, until: date, group_by: str) -> list[dict]:
+    unique = unique_contacts(workspace_id=workspace.pk, since=since, until=until, group_by=group_by)
+    return _messaging_rows(workspace=workspace, since=since, until=until, group_by=group_by, unique=unique)
+
+
+def _messaging_rows(*, workspace: Workspace, since: date, until: date, group_by: str,
+                    unique: dict[str, int]) -> list[dict]:
     base = MessageDayRollup.objects.filter(workspace_id=workspace.pk, day__gte=since, day__lte=until)
     rows = _group(base, group_by).values("g").annotate(
         sent=Sum("messages", filter=Q(direction="outbound", status__in=SENT), default=0),
@@ -52,7 +58,6 @@ def messaging_report(*, workspace: Workspace, since: date, until: date, group_by
         failed=Sum("messages", filter=Q(direction="outbound", status="failed"), default=0),
         inbound=Sum("messages", filter=Q(direction="inbound"), default=0),
     )
-    unique = unique_contacts(workspace_id=workspace.pk, since=since, until=until, group_by=group_by)
     out = []
     for r in rows:
         key = _key(r["g"])
@@ -92,8 +97,9 @@ def _period_days(since: date, until: date, group_by: str) -> dict[str, list[date
 
 
 def unique_contacts(*, workspace_id: str, since: date, until: date, group_by: str | None) -> dict[str, int]:
-    """Distinct contacts reached or heard from in [since, until], per group (`group_by` None: one total under
-    the key ""). From ContactMonth: a row counts when its days meet the range's (or the period's) days."""
+    """Distinct contacts reached or heard from in [since, until], per group, and the whole range's total under
+    the key "" (only that for `group_by` None; with a time grouping, from the same scan). From ContactMonth: a
+    row counts when its days meet the period's (or the range's) days."""
     months = _months(since, until)
     as_date = connection.ops.adapt_datefield_value
     table = ContactMonth._meta.db_table
@@ -108,13 +114,17 @@ def unique_contacts(*, workspace_id: str, since: date, until: date, group_by: st
                                 for i in range(len(months)))
             index = {m: i for i, m in enumerate(months)}
             sums = []
-            for days in periods.values():
+            for days in [*periods.values(), _range_days(since, until)]:  # the last: the whole range's total
+                if len(days) == 1:  # a day: its bit, summed
+                    sums.append(f"sum((b{index[days[0].replace(day=1)]} >> {days[0].day - 1}) & 1)")
+                    continue
                 meets = " OR ".join(f"(b{index[m]} & {int(mask)}) <> 0" for m, mask in _masks(days).items())
                 sums.append(f"sum(CASE WHEN {meets} THEN 1 ELSE 0 END)")
             cursor.execute(f"SELECT {', '.join(sums)} FROM (SELECT {columns} FROM {table} "  # noqa: S608
                            f"WHERE {where} GROUP BY contact_id) x", [*map(as_date, months), *params])
             counts = cursor.fetchone() or ()
-            return {key: int(n or 0) for key, n in zip(periods, counts, strict=False) if n}
+            out = {key: int(n or 0) for key, n in zip([*periods, ""], counts, strict=False) if n}
+            return out
         masks = _masks(_range_days(since, until))
         meets = " ".join(f"WHEN %s THEN {int(mask)}" for mask in masks.values())
         column = _COLUMN[group_by] if group_by else "''"
@@ -143,10 +153,11 @@ def billing_report(*, workspace: Workspace, since: date, until: date, group_by: 
 def usage_analytics(*, workspace: Workspace, days: int, today: date | None = None) -> dict:
     today = today or datetime.now(UTC).date()
     since = today - timedelta(days=days - 1)
-    daily = messaging_report(workspace=workspace, since=since, until=today, group_by="day")
+    unique_by_day = unique_contacts(workspace_id=workspace.pk, since=since, until=today, group_by="day")
+    daily = _messaging_rows(workspace=workspace, since=since, until=today, group_by="day", unique=unique_by_day)
     money = {r["group"]: r for r in billing_report(workspace=workspace, since=since, until=today, group_by="day")}
     totals = {k: sum(r[k] for r in daily) for k in ("sent", "delivered", "read", "failed", "inbound")}
-    unique = unique_contacts(workspace_id=workspace.pk, since=since, until=today, group_by=None).get("", 0)
+    unique = unique_by_day.get("", 0)
     charged = sum((Decimal(r["charged"]) - Decimal(r["refunded"]) for r in money.values()), Decimal("0"))
     return {
         "period": f"{days}d", "from": since.isoformat(), "to": today.isoformat(),

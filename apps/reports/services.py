@@ -180,11 +180,12 @@ def rollups_rebuild(*, workspace: Workspace | None = None) -> int:
             RollupCursor.objects.update_or_create(workspace_id=ws.pk, defaults={"sequence": ws.event_sequence})
         count += len(hours)
     if connection.vendor == "postgresql" and not connection.in_atomic_block:
-        # A rebuild rewrote every row (ContactMonth's many times over): reclaim the dead ones and give the
-        # planner fresh numbers now, not whenever autovacuum comes by.
+        # A rebuild rewrote every row, ContactMonth's about once per contact and day: a plain VACUUM would
+        # leave the tables (and so every report's scan) that large. FULL rewrites them compactly (a short
+        # exclusive lock: they hold only the live rows by then) and the planner gets fresh numbers.
         with connection.cursor() as cursor:
             for model in (MessageRollup, MessageDayRollup, ContactMonth):
-                cursor.execute(f"VACUUM ANALYZE {model._meta.db_table}")
+                cursor.execute(f"VACUUM FULL ANALYZE {model._meta.db_table}")
     return count
 
 
