@@ -33,11 +33,12 @@ not the code's quiet-box numbers; the CPU seconds per process are the load-indep
 Measured 2026-12-03 evening, after the web process applies the webhooks it stored (apps/webhooks/applier.py;
 INBOUND_APPLY_IN_WEB) and a batch marks its rows in one UPDATE (bulk_update's CASEs were 2.4 ms of Python per
 message), --rate 100 --duration 20 --agents 20 --ports 8160,8161, load average 4-6 (a 10M-row generation and
-other benches beside it): p50 130-227 ms, p90 242-714 ms, p99 591-1650 ms (5 runs; median p50 148, p99 713),
-zero lost, none reordered; INBOUND_APPLY_IN_WEB=false in the same minutes: p50 916-2451, p99 2204-5132 ms;
+other benches beside it): p50 130-227 ms, p90 242-714 ms, p99 545-1650 ms (8 runs; median p50 156, p99 857),
+zero lost, none reordered; INBOUND_APPLY_IN_WEB=false in the same minutes: p50 916-2742, p99 2204-5132 ms;
 main before the change: p50 2602, p99 5979 ms. Applying costs ~3.0 ms CPU per message (was 5.4), measured on
 its own. INBOX_PUSH_LINGER_MS=0 was erratic and worse at the 20 sockets (p50 228-2709 ms: 20x more frames).
-p99 <= 50 ms is still not shown here: the bench client alone burns 11-17 CPU s of the box's 2 cores.
+p99 <= 50 ms is still not shown here: the bench client alone burns 11-17 CPU s of the box's 2 cores. A GIL
+switch interval of 0.5 ms in every process (sys.setswitchinterval) did not help (p99 893-1906 ms beside 1023).
 """
 
 from __future__ import annotations
