@@ -97,12 +97,12 @@ def generate(n: int) -> None:
     print(f"reports rebuild: {hours} hours in {t2 - t1:.0f} s")
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE reports_messagerollup")
-        cursor.execute("ANALYZE reports_contactday")
+        cursor.execute("ANALYZE reports_contactmonth")
         cursor.execute("SELECT count(*) FROM reports_messagerollup WHERE workspace_id = %s", [ws.pk])
         rollups = cursor.fetchone()[0]
-        cursor.execute("SELECT count(*) FROM reports_contactday WHERE workspace_id = %s", [ws.pk])
-        days = cursor.fetchone()[0]
-    print(f"rollup rows {rollups:,}, contact-day rows {days:,}")
+        cursor.execute("SELECT count(*) FROM reports_contactmonth WHERE workspace_id = %s", [ws.pk])
+        months = cursor.fetchone()[0]
+    print(f"rollup rows {rollups:,}, contact-month rows {months:,}")
     _, secret = api_key_create(workspace=ws, name="bench reports", sandbox=False,
                                scopes=["reports:read", "billing:read"])
     os.makedirs(os.path.dirname(KEY_FILE), exist_ok=True)

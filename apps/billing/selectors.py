@@ -30,3 +30,10 @@ def ledger_entries(*, workspace: Workspace, kind: str = "", message_id: str = ""
     if until:
         qs = qs.filter(created_at__lt=until)
     return qs
+
+
+def wallet_funded_since(*, workspace_id: str, since: datetime) -> bool:
+    """Has money come into the workspace's wallet (a top-up, or an adjustment upward) after `since`?"""
+    return LedgerEntry.objects.filter(
+        workspace_id=workspace_id, created_at__gt=since, amount__gt=0,
+        kind__in=(LedgerEntry.Kind.TOPUP, LedgerEntry.Kind.ADJUSTMENT)).exists()

@@ -13,10 +13,11 @@ from apps.campaigns import selectors, services
 def campaigns_tick() -> dict:
     now = timezone.now()
     started = services.campaigns_start_due(now=now)  # each start enqueues its own pump on commit
-    orphaned = [cid for cid in selectors.campaigns_running(now=now) if cid not in started]
+    resumed = services.campaigns_resume_funded_missed(now=now)  # each resume kicks its own pump on commit
+    orphaned = [cid for cid in selectors.campaigns_running(now=now) if cid not in started and cid not in resumed]
     for campaign_id in orphaned:
         campaign_pump.delay(campaign_id)
-    return {"started": started, "pumped": orphaned}
+    return {"started": started, "resumed": resumed, "pumped": orphaned}
 
 
 @shared_task(name="apps.campaigns.tasks.campaign_pump")

@@ -7,10 +7,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from django.db import connection, transaction
+from django.db.models import F
 
 from apps.conversations.models import Message
 from apps.core.models import Event, Workspace
-from apps.reports.models import ContactDay, MessageRollup, RollupCursor
+from apps.reports.models import ContactMonth, MessageDayRollup, MessageRollup, RollupCursor
 
 HOUR = timedelta(hours=1)
 BATCH = 5000
@@ -60,11 +61,20 @@ def _source_sql() -> str:
 _DIMS = "phone_number_id, template_id, campaign_id, category, country"
 
 
+_MONTH_KEY = ("workspace_id", "month", "contact_id", "direction", "phone_number_id", "template_id", "campaign_id",
+              "category", "country")
+
+
+def day_bit(day) -> int:
+    """The bit of a day in ContactMonth.days: bit d-1 for day d of the month."""
+    return 1 << (day.day - 1)
+
+
 def hour_recompute(*, workspace_id: str, hour: datetime) -> None:
-    """Replace the rollup rows of one workspace-hour with what its messages say now, and add the contacts
-    it reached to ContactDay (inside the caller's transaction)."""
+    """Replace the rollup rows of one workspace-hour with what its messages say now, and mark the contacts
+    it reached on their ContactMonth rows (inside the caller's transaction)."""
     hour = hour.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
-    rollup, days = MessageRollup._meta.db_table, ContactDay._meta.db_table
+    rollup, months = MessageRollup._meta.db_table, ContactMonth._meta.db_table
     at = connection.ops.adapt_datetimefield_value
     params = [workspace_id, at(hour), at(hour + HOUR)]
     MessageRollup.objects.filter(workspace_id=workspace_id, hour=hour).delete()
@@ -80,11 +90,34 @@ def hour_recompute(*, workspace_id: str, hour: datetime) -> None:
             "THEN 1 ELSE 0 END) "
             f"FROM ({_source_sql()}) s GROUP BY direction, status, {_DIMS}",
             [workspace_id, at(hour), *params])
+        _day_resum(cursor, workspace_id=workspace_id, day=hour.date())
+        # An existing row gains the day's bit; the WHERE spares a row that has it already a dead tuple.
         cursor.execute(
-            f"INSERT INTO {days} (workspace_id, day, contact_id, direction, {_DIMS}) "  # noqa: S608
-            f"SELECT DISTINCT %s, %s, contact_id, direction, {_DIMS} FROM ({_source_sql()}) s "
-            "WHERE contact_id IS NOT NULL ON CONFLICT DO NOTHING",
-            [workspace_id, connection.ops.adapt_datefield_value(hour.date()), *params])
+            f"INSERT INTO {months} ({', '.join(_MONTH_KEY)}, days) "  # noqa: S608
+            f"SELECT DISTINCT %s, %s, contact_id, direction, {_DIMS}, %s FROM ({_source_sql()}) s "
+            f"WHERE contact_id IS NOT NULL ON CONFLICT ({', '.join(_MONTH_KEY)}) "
+            f"DO UPDATE SET days = {months}.days | excluded.days "
+            f"WHERE ({months}.days & excluded.days) <> excluded.days",
+            [workspace_id, connection.ops.adapt_datefield_value(hour.date().replace(day=1)), day_bit(hour),
+             *params])
+
+
+_COUNTS = "messages, charged, charged_messages, refunded, free_messages"
+
+
+def _day_resum(cursor, *, workspace_id: str, day) -> None:
+    """The day's MessageDayRollup rows become the sum of its hours' MessageRollup rows."""
+    start = datetime.combine(day, datetime.min.time(), tzinfo=UTC)
+    MessageDayRollup.objects.filter(workspace_id=workspace_id, day=day).delete()
+    cursor.execute(
+        f"INSERT INTO {MessageDayRollup._meta.db_table} (workspace_id, day, direction, status, {_DIMS}, "  # noqa: S608
+        f"{_COUNTS}) SELECT workspace_id, %s, direction, status, {_DIMS}, "
+        + ", ".join(f"sum({c})" for c in _COUNTS.split(", "))
+        + f" FROM {MessageRollup._meta.db_table} WHERE workspace_id = %s AND hour >= %s AND hour < %s "
+        f"GROUP BY workspace_id, direction, status, {_DIMS}",
+        [connection.ops.adapt_datefield_value(day), workspace_id,
+         connection.ops.adapt_datetimefield_value(start),
+         connection.ops.adapt_datetimefield_value(start + timedelta(days=1))])
 
 
 def _message_hours(workspace_id: str, message_ids: set[str]) -> set[datetime]:
@@ -139,12 +172,20 @@ def rollups_rebuild(*, workspace: Workspace | None = None) -> int:
         ws.refresh_from_db(fields=["event_sequence"])
         with transaction.atomic():
             MessageRollup.objects.filter(workspace_id=ws.pk).delete()
-            ContactDay.objects.filter(workspace_id=ws.pk).delete()
+            MessageDayRollup.objects.filter(workspace_id=ws.pk).delete()
+            ContactMonth.objects.filter(workspace_id=ws.pk).delete()
             hours = _all_hours(ws.pk)
             for hour in hours:
                 hour_recompute(workspace_id=ws.pk, hour=hour)
             RollupCursor.objects.update_or_create(workspace_id=ws.pk, defaults={"sequence": ws.event_sequence})
         count += len(hours)
+    if connection.vendor == "postgresql" and not connection.in_atomic_block:
+        # A rebuild rewrote every row, ContactMonth's about once per contact and day: a plain VACUUM would
+        # leave the tables (and so every report's scan) that large. FULL rewrites them compactly (a short
+        # exclusive lock: they hold only the live rows by then) and the planner gets fresh numbers.
+        with connection.cursor() as cursor:
+            for model in (MessageRollup, MessageDayRollup, ContactMonth):
+                cursor.execute(f"VACUUM FULL ANALYZE {model._meta.db_table}")
     return count
 
 
@@ -164,17 +205,19 @@ def _all_hours(workspace_id: str) -> list[datetime]:
     return sorted(out)
 
 
-def contact_days_merge(*, workspace_id: str, survivor_id: str, absorbed_id: str) -> dict[str, int]:
+def contact_months_merge(*, workspace_id: str, survivor_id: str, absorbed_id: str) -> dict[str, int]:
     """A contact merge (core.hooks contact merger): the absorbed contact's days count as the survivor's, so
-    unique_contacts counts the person once; a day both already had (contact_day_unique) is kept once."""
+    unique_contacts counts the person once; where both have a row for the same month and dimensions
+    (contact_month_unique), the survivor's row takes the absorbed one's days."""
     moved = dropped = 0
-    dims = ("day", "direction", "phone_number_id", "template_id", "campaign_id", "category", "country")
-    for row in ContactDay.objects.filter(workspace_id=workspace_id, contact_id=absorbed_id).order_by("pk"):
+    dims = ("month", "direction", "phone_number_id", "template_id", "campaign_id", "category", "country")
+    for row in ContactMonth.objects.filter(workspace_id=workspace_id, contact_id=absorbed_id).order_by("pk"):
         same = {d: getattr(row, d) for d in dims}
-        if ContactDay.objects.filter(workspace_id=workspace_id, contact_id=survivor_id, **same).exists():
+        if ContactMonth.objects.filter(workspace_id=workspace_id, contact_id=survivor_id, **same).update(
+                days=F("days").bitor(row.days)):
             row.delete()
             dropped += 1
         else:
-            ContactDay.objects.filter(pk=row.pk).update(contact_id=survivor_id)
+            ContactMonth.objects.filter(pk=row.pk).update(contact_id=survivor_id)
             moved += 1
     return {"moved": moved, "dropped": dropped}

@@ -288,7 +288,7 @@ def test_schedule_fires_on_time_through_beat(tenant, workspace, number, template
         campaign = _campaign(tenant, number, schedule_at="2026-11-20T09:30:00Z")
         assert campaign.status == "scheduled"
         clock.move_to(T0 + timedelta(minutes=29, seconds=59))
-        assert tasks.campaigns_tick() == {"started": [], "pumped": []}
+        assert tasks.campaigns_tick() == {"started": [], "resumed": [], "pumped": []}
         campaign.refresh_from_db()
         assert campaign.status == "scheduled"
         clock.move_to(T0 + timedelta(minutes=30))
@@ -297,7 +297,7 @@ def test_schedule_fires_on_time_through_beat(tenant, workspace, number, template
         assert campaign.status == "running"
         assert campaign.started_at == T0 + timedelta(minutes=30)
         # A second beat does not start it again; it only makes sure a pump runs.
-        assert tasks.campaigns_tick() == {"started": [], "pumped": [campaign.pk]}
+        assert tasks.campaigns_tick() == {"started": [], "resumed": [], "pumped": [campaign.pk]}
         services.campaign_pump(campaign_id=campaign.pk, max_seconds=0)
         assert _messages(campaign).count() == 2
 
@@ -507,3 +507,44 @@ def test_an_empty_wallet_pauses_the_campaign_and_a_top_up_resumes_it_each_recipi
     assert _messages(campaign).values("contact_id").distinct().count() == 7
     reserves = LedgerEntry.objects.filter(workspace_id=workspace.pk, kind="reserve", campaign_id=campaign.pk)
     assert sum(e.amount for e in reserves) == 7 * price
+
+
+def test_a_top_up_whose_resume_was_lost_is_resumed_by_the_tick_once(
+        tenant, workspace, number, template, small_batches, django_capture_on_commit_callbacks, monkeypatch):
+    """The after-commit listener is the fast road; the process may die between the top-up's commit and it.
+    The tick finds a wallet-paused campaign whose wallet got money after the pause and resumes it, once; a
+    campaign paused by a person, or one the wallet paused after the last top-up, stays paused."""
+    from apps.billing import services as billing
+
+    kicked = []
+    monkeypatch.setattr(tasks.campaign_pump, "delay", lambda cid: kicked.append(cid))
+    small_batches.CAMPAIGN_HAND_OUT_SQL = False
+    make_contacts(workspace, 4)
+    price = billing.cost_estimate(category=template.category, to_phone="+447700900001", workspace=workspace)
+    wallet = billing.wallet_get_or_create(workspace=workspace)
+    billing.wallet_adjust(workspace=workspace, amount=-wallet.available, note="empty")
+    campaign = _campaign(tenant, number)
+    services.campaign_start(campaign=campaign)
+    assert services.campaign_step(campaign_id=campaign.pk) == "paused"
+    other = _campaign(tenant, number)  # paused by a person
+    services.campaign_start(campaign=other)
+    services.campaign_pause(campaign=other)
+    with django_capture_on_commit_callbacks(execute=False):  # committed; its listener never ran (a crash)
+        billing.wallet_topup(workspace=workspace, amount=str(10 * price), note="more")
+    campaign.refresh_from_db()
+    assert (campaign.status, campaign.pause_reason) == ("paused", "insufficient_balance")
+    with django_capture_on_commit_callbacks(execute=True):
+        assert tasks.campaigns_tick()["resumed"] == [campaign.pk]
+    campaign.refresh_from_db(), other.refresh_from_db()
+    assert (campaign.status, other.status) == ("running", "paused")
+    assert Event.objects.filter(type="campaign.resumed", data__campaign_id=campaign.pk,
+                                data__by="top_up").count() == 1
+    assert tasks.campaigns_tick()["resumed"] == []  # running now: nothing to resume twice
+    # Paused by the wallet again after that top-up, with half a message left: only a new top-up resumes it.
+    left = billing.wallet_get_or_create(workspace=workspace).available
+    billing.wallet_adjust(workspace=workspace, amount=price / 2 - left, note="half a message left")
+    assert services.campaign_step(campaign_id=campaign.pk) == "paused"
+    assert billing.wallet_get_or_create(workspace=workspace).available > 0
+    assert tasks.campaigns_tick()["resumed"] == []
+    campaign.refresh_from_db()
+    assert campaign.status == "paused"

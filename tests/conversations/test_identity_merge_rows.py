@@ -15,7 +15,7 @@ from apps.campaigns.models import Audience, AudienceMember, Campaign, CampaignRe
 from apps.contacts.models import Contact, SocialIdentity
 from apps.conversations.models import Message
 from apps.links.models import TrackedLink
-from apps.reports.models import ContactDay
+from apps.reports.models import ContactMonth
 from apps.wabas.models import SocialAccount
 from tests.conversations.send_support import live_number, template
 from tests.conversations.test_identity import BSUID, _both_ids_payload, _through_endpoint
@@ -35,7 +35,7 @@ HANDLED = {
     ("campaigns.AudienceMember", "contact"): "campaigns.services.merge",
     ("campaigns.CampaignRecipient", "contact"): "campaigns.services.merge",
     ("links.TrackedLink", "contact_id"): "links.services.links_contact_merge",
-    ("reports.ContactDay", "contact_id"): "reports.services.contact_days_merge",
+    ("reports.ContactMonth", "contact_id"): "reports.services.contact_months_merge",
 }
 
 
@@ -87,11 +87,11 @@ def test_merge_moves_campaign_rows_memberships_links_and_days_keeping_one_per_ca
     ])
     link = TrackedLink.objects.create(workspace=workspace, code="abc123", url="https://example.com/x",
                                       message_id=m1.pk, campaign_id=sent_to_split.pk, contact_id=split.pk)
-    day = {"workspace": workspace, "day": date(2026, 12, 1), "direction": "outbound",
-           "phone_number_id": number.pk, "campaign_id": sent_to_split.pk}
-    ContactDay.objects.create(contact_id=person.pk, **day)
-    ContactDay.objects.create(contact_id=split.pk, **day)  # the same day and dimensions: one person, one row
-    ContactDay.objects.create(contact_id=split.pk, **{**day, "day": date(2026, 12, 2)})
+    month = {"workspace": workspace, "month": date(2026, 12, 1), "direction": "outbound",
+             "phone_number_id": number.pk, "campaign_id": sent_to_split.pk}
+    ContactMonth.objects.create(contact_id=person.pk, days=0b01, **month)  # 1 December
+    ContactMonth.objects.create(contact_id=split.pk, days=0b10, **month)  # 2 December, same dimensions: one row
+    ContactMonth.objects.create(contact_id=split.pk, days=0b1, **{**month, "month": date(2026, 11, 1)})
     page = SocialAccount.objects.create(workspace=workspace, channel="messenger", page_id="1234567890")
     psid = SocialIdentity.objects.create(workspace=workspace, account=page, user_id="24681357", contact=split)
 
@@ -109,7 +109,7 @@ def test_merge_moves_campaign_rows_memberships_links_and_days_keeping_one_per_ca
         ("both", person.pk), ("split", person.pk)]
     link.refresh_from_db()
     assert link.contact_id == person.pk
-    assert sorted(ContactDay.objects.values_list("day", "contact_id")) == [
-        (date(2026, 12, 1), person.pk), (date(2026, 12, 2), person.pk)]
+    assert sorted(ContactMonth.objects.values_list("month", "contact_id", "days")) == [
+        (date(2026, 11, 1), person.pk, 0b1), (date(2026, 12, 1), person.pk, 0b11)]
     psid.refresh_from_db()
     assert psid.contact_id == person.pk  # the person's Messenger id stays theirs

@@ -26,6 +26,7 @@ from apps.campaigns.services.lifecycle import (
     campaign_resume,
     campaign_start,
     campaigns_resume_funded,
+    campaigns_resume_funded_missed,
     campaigns_start_due,
 )
 from apps.campaigns.services.preflight import campaign_preflight
@@ -35,5 +36,5 @@ __all__ = [
     "audience_create", "audience_create_from_csv", "campaign_cancel", "campaign_check", "campaign_claim_pump",
     "campaign_complete", "campaign_create", "campaign_expire", "campaign_feed", "campaign_hand_out_batch",
     "campaign_materialize", "campaign_pause", "campaign_preflight", "campaign_pump", "campaign_resume",
-    "campaign_start", "campaign_step", "campaigns_resume_funded", "campaigns_start_due",
+    "campaign_start", "campaign_step", "campaigns_resume_funded", "campaigns_resume_funded_missed", "campaigns_start_due",
 ]

@@ -198,6 +198,29 @@ def campaigns_resume_funded(*, workspace_id: str, now: datetime | None = None) -
     return resumed
 
 
+def campaigns_resume_funded_missed(*, now: datetime | None = None) -> list[str]:
+    """The durable half of campaigns_wallet_funded (the tick runs it): a campaign the wallet paused whose
+    wallet got money after the pause, yet is still paused, because the process died between the top-up's
+    commit and its listener. Only a top-up after the pause counts, so a wallet that runs dry again does not
+    resume and pause on every tick."""
+    from apps.billing.selectors import wallet_for, wallet_funded_since
+
+    resumed = []
+    for campaign in Campaign.objects.filter(status=S.PAUSED, auto_paused=True, pause_reason=INSUFFICIENT_BALANCE,
+                                            paused_at__isnull=False).select_related("workspace").order_by("id"):
+        if not wallet_funded_since(workspace_id=campaign.workspace_id, since=campaign.paused_at):
+            continue
+        if wallet_for(workspace=campaign.workspace).available <= 0:
+            continue
+        try:
+            campaign_resume(campaign=campaign, now=now, by="top_up")
+        except Conflict:
+            continue  # resumed, canceled or expired meanwhile
+        resumed.append(campaign.pk)
+        logger.info("campaign %s: resumed by the tick after a top-up its listener missed", campaign.pk)
+    return resumed
+
+
 def campaigns_wallet_funded(events) -> None:
     """core.hooks event listener: the wallet.topped_up of a committed top-up resumes what it paused."""
     for workspace_id in sorted({e.workspace_id for e in events if e.type == "wallet.topped_up"}):
