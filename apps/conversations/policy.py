@@ -88,15 +88,17 @@ def _iso(value: datetime | None) -> str | None:
 # --- sender --------------------------------------------------------------------------------------------
 
 
-def sender_resolve(*, workspace: Workspace, waba_id: str, phone_number_id: str | None, to: str, channel: str):
+def sender_resolve(*, workspace: Workspace, waba_id: str, phone_number_id: str | None, to: str, channel: str,
+                   template_name: str | None = None):
     """The API's sender resolution: the pinned number or the workspace's (key's WABA's) only one, with the
-    recipient contact and its current conversation, in one read. PHONE_NOT_FOUND / VALIDATION_FAILED."""
+    recipient contact and its current conversation, in one read (with template_name, also the number's
+    WABA's templates of that name, for template_resolve). PHONE_NOT_FOUND / VALIDATION_FAILED."""
     from apps.conversations.selectors.sending import email_send_targets, send_targets
 
     if channel == EMAIL:
         return email_send_targets(workspace=workspace, waba_id=waba_id, to=to)
     return send_targets(workspace=workspace, waba_id=waba_id, phone_number_id=phone_number_id, to=to,
-                        channel_kind=channel)
+                        channel_kind=channel, template_name=template_name)
 
 
 def sender_check(*, number, workspace: Workspace) -> None:
@@ -154,15 +156,16 @@ def identity_check(*, category: str, to: str) -> None:
 # --- template --------------------------------------------------------------------------------------------
 
 
-def template_resolve(*, workspace: Workspace, number, content: dict):
+def template_resolve(*, workspace: Workspace, number, content: dict, candidates: list | None = None):
     """(template, rendered body): TEMPLATE_NOT_FOUND / _LANGUAGE_MISMATCH / _NOT_APPROVED, then the
     components' send rules (header media, button parameters, offer expiry, carousel cards: VALIDATION_FAILED),
-    then TEMPLATE_VARIABLE_COUNT_MISMATCH."""
+    then TEMPLATE_VARIABLE_COUNT_MISMATCH. candidates: the WABA's templates of that name, when the sender
+    resolution read them (send_targets)."""
     from apps.message_templates.selectors import template_for_send
     from apps.message_templates.services import send_components_require, template_render
 
     template = template_for_send(workspace=workspace, waba=number.waba, name=content["name"],
-                                 language=content["language"])
+                                 language=content["language"], candidates=candidates)
     send_components_require(template=template, components=content.get("components"), field="template.components")
     body = template_render(template=template, variables=content.get("variables"),
                            components=content.get("components"))
@@ -411,10 +414,13 @@ def send_context(*, workspace: Workspace, channel: str, message_type: str, to: s
         return social_send_context(workspace=workspace, channel=channel, message_type=message_type, to=to,
                                    content=content, now=now, tag=tag, account_id=account_id, account=account,
                                    contact=contact, waba_id=waba_id)
+    templates = None
     if resolve_sender:
+        # A template send's candidates come with the sender, in the same round trip.
         targets = sender_resolve(workspace=workspace, waba_id=waba_id, phone_number_id=phone_number_id, to=to,
-                                 channel=channel)
+                                 channel=channel, template_name=content["name"] if message_type == "template" else None)
         number, contact, conversation_id = targets.number, targets.contact, targets.conversation_id
+        templates = targets.templates
     else:
         sender_check(number=number, workspace=workspace)
         if channel == EMAIL:
@@ -427,7 +433,8 @@ def send_context(*, workspace: Workspace, channel: str, message_type: str, to: s
                       now=now, number=number, contact=contact, conversation_id=conversation_id)
     ctx.media = media_resolve(workspace=workspace, message_type=message_type, content=content, waba_id=waba_id)
     if message_type == "template":
-        ctx.template, ctx.body = template_resolve(workspace=workspace, number=number, content=content)
+        ctx.template, ctx.body = template_resolve(workspace=workspace, number=number, content=content,
+                                                  candidates=templates)
         ctx.category = ctx.template.category
         identity_check(category=ctx.category, to=to)
     else:

@@ -47,12 +47,22 @@ def template_list(*, workspace: Workspace, waba=None, status: str | None = None,
     return qs
 
 
-def template_for_send(*, workspace: Workspace, waba, name: str, language: str) -> MessageTemplate:
-    """The approved (name, language) template of this WABA, or the precise reason there is none."""
+def template_send_candidates(*, workspace: Workspace, waba, name: str) -> list[MessageTemplate]:
+    """The rows template_for_send chooses among: this workspace's templates of this name, of this WABA.
+    The send API reads the same rows with its sender (conversations.selectors.sending.send_targets;
+    tests/conversations/test_send_targets.py pins the two reads together)."""
     qs = MessageTemplate.objects.filter(workspace=workspace, name=name)
     if waba is not None:
         qs = qs.filter(waba=waba)
-    candidates = list(qs)
+    return list(qs)
+
+
+def template_for_send(*, workspace: Workspace, waba, name: str, language: str,
+                      candidates: list[MessageTemplate] | None = None) -> MessageTemplate:
+    """The approved (name, language) template of this WABA, or the precise reason there is none.
+    candidates: template_send_candidates' rows when the caller already read them."""
+    if candidates is None:
+        candidates = template_send_candidates(workspace=workspace, waba=waba, name=name)
     if not candidates:
         raise TemplateNotFound(f"No template named {name!r}.", details={"field": "template.name"})
     language = normalize_language(language)

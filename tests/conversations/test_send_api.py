@@ -389,6 +389,22 @@ def test_send_hot_path_query_budget(live_api, workspace, number, in_window, djan
     assert r.status_code == 202
 
 
+def test_template_send_query_budget(live_api, workspace, number, in_window, django_assert_max_num_queries):
+    """A template send to a known contact with a conversation (bench/wallet_send.py's road): on PostgreSQL
+    the sender, contact, conversation AND the template candidates in one read (send_targets), then the one
+    statement that reserves and writes; plus the savepoint pair of this test's transaction."""
+    from django.db import connection
+
+    Conversation.objects.create(workspace=workspace, contact=in_window, phone_number=number,
+                                state=Conversation.State.OPEN)
+    template(workspace, number.waba)
+    body = {"to": TO, "template": {"name": "order_update", "language": "en", "variables": ["Ann", "7"]}}
+    assert post(live_api, body).status_code == 202  # warm caches
+    with django_assert_max_num_queries(4 if connection.vendor == "postgresql" else 14):
+        r = post(live_api, body)
+    assert r.status_code == 202, r.content
+
+
 def test_a_send_joins_the_open_conversation_and_a_resolved_one_stays_closed(live_api, workspace, number, in_window):
     first = Message.objects.get(pk=post(live_api, BASE).json()["id"])
     second = Message.objects.get(pk=post(live_api, BASE).json()["id"])

@@ -11,7 +11,8 @@ from django.utils import timezone
 
 from apps.contacts.models import Contact
 from apps.conversations.selectors.sending import send_targets
-from tests.conversations.send_support import TO, live_number
+from apps.message_templates.models import MessageTemplate
+from tests.conversations.send_support import TO, live_number, template
 
 
 def test_objects_are_loaded_as_the_orm_loads_them(workspace):
@@ -32,3 +33,37 @@ def test_objects_are_loaded_as_the_orm_loads_them(workspace):
     assert contact.created_at == orm.created_at
     assert timezone.is_aware(targets.number.created_at)
     assert targets.conversation_id is None
+
+
+def test_template_candidates_are_template_for_sends_rows(workspace, other_workspace):
+    """A template send reads its candidates with the sender (one round trip); they must be the rows
+    template_send_candidates reads: this workspace's, this number's WABA's, this name's, every status and
+    language, loaded as the ORM loads them."""
+    from apps.message_templates.selectors import template_send_candidates
+
+    number = live_number(workspace)
+    other_waba = live_number(workspace, meta_waba_id="102290129340399", phone_number_id="106540352242923",
+                             display="+15550783882").waba
+    foreign = live_number(other_workspace, meta_waba_id="102290129340400", phone_number_id="106540352242924",
+                          display="+15550783883").waba
+    template(workspace, number.waba, name="promo", language="en")
+    template(workspace, number.waba, name="promo", language="pt_BR", status="PAUSED", category="MARKETING",
+             parameter_format="NAMED", body="Oi {{first_name}}")
+    template(workspace, number.waba, name="other", language="en")
+    template(workspace, other_waba, name="promo", language="es")
+    template(other_workspace, foreign, name="promo", language="fr")
+    fields = [f.attname for f in MessageTemplate._meta.concrete_fields]
+    for name in ("promo", "other", "missing"):
+        targets = send_targets(workspace=workspace, waba_id=number.waba_id, phone_number_id=number.pk, to=TO,
+                               channel_kind="whatsapp", template_name=name)
+        orm = sorted(template_send_candidates(workspace=workspace, waba=number.waba, name=name), key=lambda t: t.pk)
+        if connection.vendor != "postgresql":  # the embedded database reads them in template_for_send
+            assert targets.templates is None
+            continue
+        got = sorted(targets.templates, key=lambda t: t.pk)
+        assert [t.pk for t in got] == [t.pk for t in orm]
+        for mine, theirs in zip(got, orm, strict=True):
+            assert {f: getattr(mine, f) for f in fields} == {f: getattr(theirs, f) for f in fields}
+    # Without a template name nothing else is read.
+    assert send_targets(workspace=workspace, waba_id="", phone_number_id=number.pk, to=TO,
+                        channel_kind="whatsapp").templates is None

@@ -109,19 +109,23 @@ def wallet_reserve(*, workspace: Workspace, amount: Decimal, message_id: str = "
           campaign_id=campaign_id, workspace=workspace)
 
 
-def reserve_sql(*, workspace: Workspace, amount: Decimal, message_id: str, name: str = "w") -> list[tuple[str, list]]:
+def reserve_sql(*, workspace: Workspace, amount: Decimal, message_id: str, name: str = "w",
+                after: str = "") -> list[tuple[str, list]]:
     """wallet_reserve as CTEs of one PostgreSQL statement (the writer's one-statement send): `name` is the
     guarded UPDATE (one row, or none when available cannot cover `amount` OR the reservation would cross
     the low-balance threshold: the caller then takes the plain road, which refuses or emits the event),
-    and the ledger row selects from it. Same rows as wallet_reserve (tests/billing pin it)."""
+    and the ledger row selects from it. Same rows as wallet_reserve (tests/billing pin it).
+    after: a CTE of the caller's (placed before these) that runs before the wallet row is locked, and
+    without whose row nothing is reserved: the caller's row locks that must come before the wallet's."""
     amount = _money(amount)
     now = timezone.now()
     wallet_table, ledger_table = Wallet._meta.db_table, LedgerEntry._meta.db_table
+    first = f" AND EXISTS (SELECT 1 FROM {after})" if after else ""  # noqa: S608 - the caller's CTE name
     update = (
         f"{name} AS (UPDATE {wallet_table} SET reserved = reserved + %s, updated_at = %s "  # noqa: S608
         "WHERE workspace_id = %s AND balance + credit_limit - reserved - %s >= 0 "
         "AND NOT (balance + credit_limit - reserved >= low_balance_threshold "
-        "AND balance + credit_limit - reserved - %s < low_balance_threshold) "
+        f"AND balance + credit_limit - reserved - %s < low_balance_threshold){first} "
         "RETURNING balance, reserved)",
         [amount, now, workspace.pk, amount, amount])
     ledger = (

@@ -5,7 +5,8 @@ database spends on them. Same rules as apps.wabas.selectors.phone_number_for_sen
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, field
 
 from django.db import connection
 
@@ -13,9 +14,10 @@ from apps.contacts.models import Contact
 from apps.conversations.models import Conversation
 from apps.core.errors import PhoneNotFound, ValidationFailed
 from apps.core.models import Workspace
+from apps.message_templates.models import MessageTemplate
 from apps.wabas.models import PhoneNumber, Waba
 
-_MODELS = (PhoneNumber, Waba, Contact)
+_MODELS = (PhoneNumber, Waba, Contact)  # the row's objects, in this order (then the conversation id)
 # What the send road reads of each (the rest is deferred: loaded on access, which the send road does not
 # do). Timestamps and JSON are most of the cost of hydrating a row, and the send needs few of them.
 _SEND_FIELDS = {
@@ -24,6 +26,9 @@ _SEND_FIELDS = {
     Waba: ("id", "workspace", "meta_waba_id", "is_simulated"),
     Contact: ("id", "workspace", "phone", "wa_id", "bsuid", "name", "opted_in", "consent_updated_at",
               "last_inbound_at", "blocked_at"),
+    # A template send's candidates (template_for_send's rows): all but the timestamps, which it never reads.
+    MessageTemplate: ("id", "workspace", "waba", "name", "language", "category", "parameter_format", "components",
+                      "status", "rejection_reason", "quality_score", "meta_template_id"),
 }
 
 
@@ -38,6 +43,9 @@ class SendTargets:
     number: PhoneNumber
     contact: Contact | None
     conversation_id: str | None  # the contact's current (not resolved) conversation on this number
+    # With template_name: the number's WABA's templates of that name (template_for_send's candidates),
+    # read in the same round trip; None when not asked for.
+    templates: list | None = field(default=None)
 
 
 def _columns(alias: str, model) -> str:
@@ -47,24 +55,31 @@ def _columns(alias: str, model) -> str:
 _SQL: dict[tuple[str, str], str] = {}
 
 
-def _sql(pin: str, by: str = "phone") -> str:
+def _sql(pin: str, by: str = "phone", templates: bool = False) -> str:
     """pin: "" (the only number), "pk" or "meta" (pinned by our id or Meta's). by: the contact's column the
-    recipient is matched on, `phone` (E.164) or `bsuid` (a business-scoped user id)."""
-    if (pin, by) not in _SQL:
+    recipient is matched on, `phone` (E.164) or `bsuid` (a business-scoped user id). templates: also the
+    number's WABA's templates named %(template)s, as one JSON array of rows (template_for_send's query:
+    this workspace, this WABA, this name; pinned to it by tests/conversations/test_send_targets.py)."""
+    if (pin, by, templates) not in _SQL:
         where = {"": "", "pk": " AND pn.id = %(pin)s", "meta": " AND pn.meta_phone_number_id = %(pin)s"}[pin]
-        _SQL[pin, by] = f"""
+        tpl = f""",
+                (SELECT json_agg(json_build_array({_columns('t', MessageTemplate)}))
+                 FROM {MessageTemplate._meta.db_table} t
+                 WHERE t.workspace_id = pn.workspace_id AND t.waba_id = pn.waba_id AND t.name = %(template)s)"""  # noqa: S608
+        tpl = tpl if templates else ""
+        _SQL[pin, by, templates] = f"""
             SELECT {_columns('pn', PhoneNumber)}, {_columns('w', Waba)}, {_columns('c', Contact)},
                 (SELECT cv.id FROM {Conversation._meta.db_table} cv
                  WHERE cv.contact_id = c.id AND cv.phone_number_id = pn.id AND cv.channel_kind = %(kind)s
                    AND cv.workspace_id = pn.workspace_id AND cv.state <> %(resolved)s
-                 ORDER BY cv.created_at DESC LIMIT 1)
+                 ORDER BY cv.created_at DESC LIMIT 1){tpl}
             FROM {PhoneNumber._meta.db_table} pn
             JOIN {Waba._meta.db_table} w ON w.id = pn.waba_id
             LEFT JOIN {Contact._meta.db_table} c ON c.workspace_id = pn.workspace_id AND c.{by} = %(to)s
             WHERE pn.workspace_id = %(ws)s AND (%(waba)s = '' OR pn.waba_id = %(waba)s){where}
             ORDER BY pn.created_at LIMIT 2
         """  # noqa: S608 (identifiers from model metadata; values are parameters)
-    return _SQL[pin, by]
+    return _SQL[pin, by, templates]
 
 
 _converters: dict = {}
@@ -95,13 +110,27 @@ def _hydrate(model, values):
     return model.from_db(connection.alias, [f.attname for f in _fields(model)], converted)
 
 
+def _templates_hydrate(value) -> list:
+    """The JSON array of template rows -> MessageTemplate instances, as the ORM would load them (JSON values
+    arrive decoded inside the array; text columns need no conversion); the timestamps are deferred."""
+    if value is None:
+        return []
+    rows = json.loads(value) if isinstance(value, str) else value
+    attnames = [f.attname for f in _fields(MessageTemplate)]
+    return [MessageTemplate.from_db(connection.alias, attnames, row) for row in rows]
+
+
 def send_targets(*, workspace: Workspace, waba_id: str, phone_number_id: str | None, to: str,
-                 channel_kind: str) -> SendTargets:
+                 channel_kind: str, template_name: str | None = None) -> SendTargets:
+    """template_name: a template send's; the number's WABA's templates of that name come back in
+    `templates` (template_for_send then decides among them without reading them again)."""
     pin = ("pk" if str(phone_number_id).startswith("pn_") else "meta") if phone_number_id else ""
+    with_templates = template_name is not None and connection.vendor == "postgresql"
     with connection.cursor() as cursor:
         by = "phone" if to.startswith("+") else "bsuid"
-        cursor.execute(_sql(pin, by), {"to": to, "kind": channel_kind, "resolved": Conversation.State.RESOLVED,
-                                   "ws": workspace.pk, "waba": waba_id or "", "pin": str(phone_number_id or "")})
+        cursor.execute(_sql(pin, by, with_templates),
+                       {"to": to, "kind": channel_kind, "resolved": Conversation.State.RESOLVED, "ws": workspace.pk,
+                        "waba": waba_id or "", "pin": str(phone_number_id or ""), "template": template_name})
         rows = cursor.fetchall()
     if not rows:
         if phone_number_id:
@@ -118,7 +147,8 @@ def send_targets(*, workspace: Workspace, waba_id: str, phone_number_id: str | N
         start += width
     number, waba, contact = objects
     number.waba = waba
-    return SendTargets(number=number, contact=contact, conversation_id=row[start])
+    return SendTargets(number=number, contact=contact, conversation_id=row[start],
+                       templates=_templates_hydrate(row[start + 1]) if with_templates else None)
 
 
 _GUARD_SQL: dict[str, str] = {}

@@ -21,6 +21,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from apps.billing import services as billing
+from apps.contacts.models import Contact
 from apps.contacts.services import contact_address
 from apps.conversations import policy
 from apps.conversations.events import message_status_changed
@@ -39,7 +40,6 @@ from apps.core.services import (
     audit_record_statement,
     event_append,
     event_append_with_guarded_writes,
-    event_append_with_writes,
 )
 from apps.core.sql import insert_run, insert_select_statement, insert_statement
 from apps.wabas.models import PhoneNumber
@@ -172,26 +172,32 @@ def _write_in_one_statement(ctx: SendContext, message: Message, *, conversation_
     """message_write's known-contact case as ONE PostgreSQL statement. With a cost, the wallet's reservation
     (billing.reserve_sql: a guarded UPDATE and its ledger row) is the statement's guard: every write selects
     from it, so without it nothing is written and False is returned. Same rows as the plain road
-    (tests/conversations/test_writer.py, tests/billing)."""
+    (tests/conversations/test_writer.py, tests/billing).
+
+    Lock order: the contact first (the KEY SHARE its message's foreign key takes at commit, taken here
+    before anything else), then the wallet, the conversation and the workspace's event counter last, the
+    order of the plain road, which holds the contact (contact_upsert_by_address) before it reserves. Taken
+    at commit instead, it crossed that road's order, a deadlock (tests/conversations/test_send_lock_order.py)."""
     record = conversation_record_message_statement(conversation_id=conversation_id, at=ctx.now, preview=ctx.body,
                                                    inbound=False)
     data = creation_event_data(message, fallback_for=fallback_for)
+    contact = (f"ck AS MATERIALIZED (SELECT id FROM {Contact._meta.db_table} WHERE id = %s FOR KEY SHARE)",  # noqa: S608
+               [ctx.contact.pk])
     if not ctx.cost:
-        writes = [insert_statement([message]), record]
-        if audit is not None:
-            writes.append(audit_record_statement(**{**audit, "target_id": message.pk}))
-        event_append_with_writes(workspace=ctx.workspace, type="message.status_changed", data=data, writes=writes)
+        guard, name = contact, "ck"
     else:
-        reserve = billing.reserve_sql(workspace=ctx.workspace, amount=ctx.cost, message_id=message.pk, name="wr")
-        guard = (", ".join(sql for sql, _ in reserve), [p for _, params in reserve for p in params])
-        writes = [insert_select_statement(message, source="wr"),
-                  (record[0] + " AND EXISTS (SELECT 1 FROM wr)", record[1])]  # noqa: S608 - our SQL
-        if audit is not None:
-            writes.append(audit_record_statement(source="wr", **{**audit, "target_id": message.pk}))
-        event, _ = event_append_with_guarded_writes(workspace=ctx.workspace, type="message.status_changed", data=data,
-                                                    guard=guard, guard_name="wr", writes=writes)
-        if event is None:
-            return False
+        reserve = billing.reserve_sql(workspace=ctx.workspace, amount=ctx.cost, message_id=message.pk, name="wr",
+                                      after="ck")
+        parts = [contact, *reserve]
+        guard, name = (", ".join(sql for sql, _ in parts), [p for _, params in parts for p in params]), "wr"
+    writes = [insert_select_statement(message, source=name),
+              (record[0] + f" AND EXISTS (SELECT 1 FROM {name})", record[1])]  # noqa: S608 - our SQL
+    if audit is not None:
+        writes.append(audit_record_statement(source=name, **{**audit, "target_id": message.pk}))
+    event, _ = event_append_with_guarded_writes(workspace=ctx.workspace, type="message.status_changed", data=data,
+                                                guard=guard, guard_name=name, writes=writes)
+    if event is None:
+        return False
     message._state.adding, message._state.db = False, connection.alias
     return True
 

@@ -1,0 +1,94 @@
+"""The one-statement template send takes its row locks in the plain road's order: the contact before the
+wallet. It used to lock the wallet first and take the contact's KEY SHARE (its message's foreign key) only
+at commit, while the plain road holds the contact (contact_upsert_by_address: FOR UPDATE) before it
+reserves: two sends met in opposite orders and one lost a deadlock (retried, services.sending.SEND_ATTEMPTS).
+
+Real commits and a second connection (transactional_db): the test holds the contact's row lock as the plain
+road does, and looks whether the blocked send already holds the wallet."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+import psycopg
+import pytest
+from django.db import connection, connections
+from django.utils import timezone
+
+from apps.billing import services as billing
+from apps.contacts.services import contact_consent_set
+from apps.conversations.models import Conversation, Message
+from apps.core.services import api_key_create, workspace_create
+from tests.conversations.send_support import TO, contact, live_number, template
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.skipif(connection.vendor != "postgresql", reason="the one-statement send is PostgreSQL's"),
+]
+
+
+def _dsn() -> str:
+    s = connection.settings_dict
+    return psycopg.conninfo.make_conninfo(dbname=s["NAME"], user=s["USER"], password=s["PASSWORD"] or None,
+                                          host=s["HOST"] or None, port=s["PORT"] or None)
+
+
+@pytest.mark.parametrize("paid", [True, False])
+def test_the_contact_is_locked_before_the_wallet_and_the_workspace(paid):
+    """paid: a reservation (the wallet row); free: none (Austria's marketing priced at 0 here, as in
+    bench/wallet_send.py). Either way the workspace's event counter is the statement's last lock."""
+    from rest_framework.test import APIClient
+
+    to = TO if paid else "+436601234567"
+    billing.ratecard_import(text="Market,Currency,Marketing\nRest of Western Europe,USD,0.0000\n",
+                            effective=timezone.now().date() - timedelta(days=1))
+    ws = workspace_create(name="Acme", slug="acme", plan="enterprise")
+    number = live_number(ws)
+    template(ws, number.waba, name="promo", category="MARKETING")
+    billing.wallet_topup(workspace=ws, amount="100", note="test")
+    billing.wallet_settings_update(workspace=ws, low_balance_threshold=0)
+    known = contact(ws, to, inbound_hours_ago=1)
+    contact_consent_set(contact=known, opted_in=True)
+    Conversation.objects.create(workspace=ws, contact=known, phone_number=number, state=Conversation.State.OPEN,
+                                last_message_at=timezone.now())
+    _, secret = api_key_create(workspace=ws, name="k", sandbox=False, scopes=["messages:send"])
+    assert (billing.cost_estimate(category="MARKETING", to_phone=to, workspace=ws) > 0) is paid
+
+    holder = psycopg.connect(_dsn())  # the plain road's side: it holds the contact, then wants the wallet
+    answers: list = []
+
+    def send() -> None:
+        api = APIClient()
+        api.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
+        try:
+            answers.append(api.post("/api/v1/messages", {"to": to, "template": {
+                "name": "promo", "language": "en", "variables": ["Ann", "7"]}}, format="json"))
+        finally:
+            connections.close_all()
+
+    try:
+        holder.execute("SELECT id FROM contacts_contact WHERE id = %s FOR UPDATE", [known.pk])
+        sender = threading.Thread(target=send)
+        sender.start()
+        watcher = psycopg.connect(_dsn(), autocommit=True)
+        try:
+            # Until the send waits for a row lock (the contact's: nothing else is held), or has finished.
+            while sender.is_alive() and not watcher.execute(
+                    "SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' "
+                    "AND pid NOT IN (pg_backend_pid(), %s)", [holder.info.backend_pid]).fetchone():
+                sender.join(0.01)
+        finally:
+            watcher.close()
+        assert sender.is_alive(), "the send did not wait for the contact's row lock"
+        # The waiting send holds neither the wallet nor the workspace row: the plain road's next steps (its
+        # reservation, its event's counter) go through.
+        # NOWAIT: held by the send, they would fail here at once (and, waited for, deadlock with it).
+        holder.execute("SELECT 1 FROM billing_wallet WHERE workspace_id = %s FOR UPDATE NOWAIT", [ws.pk])
+        holder.execute("SELECT 1 FROM core_workspace WHERE id = %s FOR NO KEY UPDATE NOWAIT", [ws.pk])
+        holder.commit()
+    finally:
+        holder.close()
+    sender.join(30)
+    assert [r.status_code for r in answers] == [202], [r.content for r in answers]
+    assert Message.objects.filter(workspace=ws, contact=known).count() == 1
