@@ -489,10 +489,12 @@ INBOUND_WEBHOOK_DRAIN_BATCH = env.int("INBOUND_WEBHOOK_DRAIN_BATCH", default=50)
 INBOUND_WEBHOOK_DRAINERS = env.int("INBOUND_WEBHOOK_DRAINERS", default=4)  # parallel drain tasks under a backlog
 INBOUND_WEBHOOK_MAX_COUNTDOWN_SECONDS = env.float("INBOUND_WEBHOOK_MAX_COUNTDOWN_SECONDS", default=300.0)
 INBOUND_WEBHOOK_INGEST_THREADS = env.int("INBOUND_WEBHOOK_INGEST_THREADS", default=8)  # ASGI fast path
-# The web process applies the Meta webhooks it stored itself (apps/webhooks/applier.py), through the same
-# claim and lease as the worker; the worker and the sweeper stay the fallback. Off by default in the embedded
-# default, whose worker runs in the same process anyway (and SQLite has one writer).
-INBOUND_APPLY_IN_WEB = env.bool("INBOUND_APPLY_IN_WEB", default=not EMBEDDED)
+# The web process may apply the Meta webhooks it stored itself (apps/webhooks/applier.py), through the same
+# claim and lease as the worker; the worker and the sweeper stay the fallback. Off by default: on the 2-core
+# bench box it measured worse than the worker (bench/inbox_latency.py at 100/s, p99 214-674 ms against
+# 152-327 ms), as accepting and applying then share one process's GIL. Worth trying where web processes have
+# cores to spare.
+INBOUND_APPLY_IN_WEB = env.bool("INBOUND_APPLY_IN_WEB", default=False)
 INBOUND_APPLY_IN_WEB_MAX_PENDING = env.int("INBOUND_APPLY_IN_WEB_MAX_PENDING", default=500)  # then ring the worker
 # Routes whose synchronous handling runs on a thread pool under ASGI (apps/core/asgi_handler.py), PostgreSQL only.
 API_THREADED_PATHS = env.list("API_THREADED_PATHS", default=["/api/v1/messages"])
