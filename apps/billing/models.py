@@ -54,7 +54,8 @@ class LedgerEntry(models.Model):
         ADJUSTMENT = "adjustment"
 
     id = PrefixedIdField(prefix="wtx")
-    workspace = models.ForeignKey("core.Workspace", on_delete=models.CASCADE, related_name="+")
+    workspace = models.ForeignKey("core.Workspace", on_delete=models.CASCADE, related_name="+",
+                                  db_index=False)  # ledger_ws_id leads with it
     kind = models.CharField(max_length=12, choices=Kind.choices)
     amount = models.DecimalField(**MONEY)
     balance_after = models.DecimalField(**MONEY)

@@ -23,17 +23,21 @@ class Conversation(models.Model):
         EMAIL = "email"
 
     id = PrefixedIdField(prefix="cnv")
-    workspace = models.ForeignKey("core.Workspace", on_delete=models.CASCADE, related_name="conversations")
-    contact = models.ForeignKey("contacts.Contact", on_delete=models.CASCADE, related_name="conversations")
+    # db_index=False where an index in Meta leads with the column (see there): a send updates the row's
+    # indexed columns, so it writes every index of the table.
+    workspace = models.ForeignKey("core.Workspace", on_delete=models.CASCADE, related_name="conversations",
+                                  db_index=False)
+    contact = models.ForeignKey("contacts.Contact", on_delete=models.CASCADE, related_name="conversations",
+                                db_index=False)
     phone_number = models.ForeignKey("wabas.PhoneNumber", null=True, blank=True, on_delete=models.SET_NULL,
                                      related_name="conversations")
     channel_kind = models.CharField(max_length=10, choices=ChannelKind.choices, default=ChannelKind.WHATSAPP)
     # Messenger and Instagram threads: the Page / Instagram account instead of a number.
     social_account = models.ForeignKey("wabas.SocialAccount", null=True, blank=True, on_delete=models.SET_NULL,
-                                       related_name="conversations")
+                                       related_name="conversations", db_index=False)
     state = models.CharField(max_length=10, choices=State.choices, default=State.OPEN)
     assigned_user = models.ForeignKey("core.User", null=True, blank=True, on_delete=models.SET_NULL,
-                                      related_name="assigned_conversations")
+                                      related_name="assigned_conversations", db_index=False)
     snooze_until = models.DateTimeField(null=True, blank=True)
     last_message_at = models.DateTimeField(null=True, blank=True)
     last_inbound_at = models.DateTimeField(null=True, blank=True)
@@ -43,7 +47,7 @@ class Conversation(models.Model):
     # (selectors.conversations.conversations_list); blank for every other opener.
     opened_by = models.CharField(max_length=20, blank=True, default="")
     team = models.ForeignKey("conversations.Team", null=True, blank=True, on_delete=models.SET_NULL,
-                             related_name="conversations")
+                             related_name="conversations", db_index=False)
     labels = models.ManyToManyField("conversations.Label", blank=True, related_name="conversations")
     # A click-to-WhatsApp ad or post entry (Meta's referral object) and the free entry point window it can
     # open: a business reply before entry_point_reply_deadline opens it at entry_point_opened_at (policy).
@@ -60,6 +64,8 @@ class Conversation(models.Model):
             models.Index(fields=["workspace", "state", "-last_message_at"], name="cnv_ws_state_last_msg"),
             models.Index(fields=["workspace", "assigned_user", "-last_message_at"], name="cnv_ws_assignee_last_msg"),
             models.Index(fields=["contact", "phone_number", "channel_kind"], name="cnv_contact_number"),
+            *[models.Index(fields=[f], condition=Q(**{f"{f}__isnull": False}), name=f"cnv_{f}")
+              for f in ("social_account", "assigned_user", "team")],
         ]
         constraints = [
             # At most one not-resolved conversation per contact, number and channel (threads.py upserts on
@@ -138,9 +144,11 @@ class Message(models.Model):
         RECEIVED = "received"  # inbound
 
     id = PrefixedIdField(prefix="msg")
-    workspace = models.ForeignKey("core.Workspace", on_delete=models.CASCADE, related_name="messages")
+    # db_index=False where a composite or partial index in Meta leads with the column (see there).
+    workspace = models.ForeignKey("core.Workspace", on_delete=models.CASCADE, related_name="messages",
+                                  db_index=False)
     conversation = models.ForeignKey(Conversation, null=True, blank=True, on_delete=models.SET_NULL,
-                                     related_name="messages")
+                                     related_name="messages", db_index=False)
     contact = models.ForeignKey("contacts.Contact", null=True, blank=True, on_delete=models.SET_NULL,
                                 related_name="messages")
     phone_number = models.ForeignKey("wabas.PhoneNumber", null=True, blank=True, on_delete=models.SET_NULL,
@@ -148,14 +156,15 @@ class Message(models.Model):
     direction = models.CharField(max_length=8, choices=Direction.choices, default=Direction.OUTBOUND)
     channel = models.CharField(max_length=10, choices=Channel.choices, default=Channel.WHATSAPP)
     social_account = models.ForeignKey("wabas.SocialAccount", null=True, blank=True, on_delete=models.SET_NULL,
-                                       related_name="messages")
+                                       related_name="messages", db_index=False)
     social_tag = models.CharField(max_length=40, blank=True, default="")  # Messenger / Instagram message tag
     type = models.CharField(max_length=20)
     # E.164, or the recipient's BSUID (Meta's `recipient`) when the contact has no phone.
     to_phone = models.CharField(max_length=170, blank=True, default="")
     content = models.JSONField(default=dict)  # the normalised request (outbound) or Meta's object (inbound)
     body = models.TextField(blank=True, default="")  # the text a person sees (templates rendered)
-    media = models.ForeignKey(Media, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    media = models.ForeignKey(Media, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+                              db_index=False)
     template = models.ForeignKey("message_templates.MessageTemplate", null=True, blank=True,
                                  on_delete=models.SET_NULL, related_name="+")
     template_category = models.CharField(max_length=20, blank=True, default="")
@@ -164,9 +173,11 @@ class Message(models.Model):
     client_reference = models.CharField(max_length=255, blank=True, default="")
     campaign_id = models.CharField(max_length=40, blank=True, default="")  # campaigns sit above this app
     sent_by = models.CharField(max_length=20, default="api")  # api | user | campaign | auto_reply | customer
-    sent_by_user = models.ForeignKey("core.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    sent_by_user = models.ForeignKey("core.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+                                     db_index=False)
     api_key_id = models.CharField(max_length=40, blank=True, default="")
-    reply_to = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    reply_to = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+                                 db_index=False)
     scheduled_at = models.DateTimeField(null=True, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
     delivered_at = models.DateTimeField(null=True, blank=True)
@@ -188,7 +199,8 @@ class Message(models.Model):
     currency = models.CharField(max_length=3, default="USD")
     pricing = models.JSONField(default=dict, blank=True)
     fallback = models.JSONField(default=dict, blank=True)
-    fallback_message = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    fallback_message = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+                                         db_index=False)
     # The other way: the WhatsApp message this SMS stands in for (at most one SMS per message).
     fallback_for = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     # fallback.after = undelivered: when the SMS goes if WhatsApp has not delivered by then.
@@ -223,6 +235,10 @@ class Message(models.Model):
             models.Index(fields=["workspace", "campaign_id", "status"], name="msg_ws_campaign_status"),
             models.Index(fields=["workspace", "status", "-created_at"], name="msg_ws_status_created"),
             models.Index(fields=["workspace", "created_at"], name="msg_ws_created"),  # reports' hour recompute
+            # Foreign keys that are empty on most messages: only the rows that have one are indexed (a send
+            # writes every index of the table; on PostgreSQL Django's default FK index is two, with _like).
+            *[models.Index(fields=[f], condition=Q(**{f"{f}__isnull": False}), name=f"msg_{f}")
+              for f in ("social_account", "media", "sent_by_user", "reply_to", "fallback_message")],
         ]
 
     def __str__(self) -> str:

@@ -129,7 +129,8 @@ class Event(models.Model):
     dispatcher, the inbox stream and reports. Sequence is per workspace and strictly increasing."""
 
     id = PrefixedIdField(prefix="evt")
-    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="events")
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="events",
+                                  db_index=False)  # uniq_event_sequence leads with it
     sequence = models.BigIntegerField()
     type = models.CharField(max_length=64)
     data = models.JSONField()
@@ -147,8 +148,11 @@ class AuditLog(models.Model):
     """Append-only record of every mutating API call and admin action."""
 
     id = PrefixedIdField(prefix="aud")
-    workspace = models.ForeignKey(Workspace, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    actor_user = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # audit_ws_created leads with the workspace; an API call has no user: only rows with one are indexed.
+    workspace = models.ForeignKey(Workspace, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+                                  db_index=False)
+    actor_user = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+                                   db_index=False)
     api_key = models.ForeignKey(ApiKey, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     action = models.CharField(max_length=200)
     target_type = models.CharField(max_length=64, blank=True)
@@ -161,7 +165,9 @@ class AuditLog(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["workspace", "-created_at"], name="audit_ws_created")]
+        indexes = [models.Index(fields=["workspace", "-created_at"], name="audit_ws_created"),
+                   models.Index(fields=["actor_user"], condition=models.Q(actor_user__isnull=False),
+                                name="audit_actor_user")]
 
     def __str__(self) -> str:
         return f"{self.action} {self.target_type}:{self.target_id}"
