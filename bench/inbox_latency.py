@@ -39,6 +39,12 @@ main before the change: p50 2602, p99 5979 ms. Applying costs ~3.0 ms CPU per me
 its own. INBOX_PUSH_LINGER_MS=0 was erratic and worse at the 20 sockets (p50 228-2709 ms: 20x more frames).
 p99 <= 50 ms is still not shown here: the bench client alone burns 11-17 CPU s of the box's 2 cores. A GIL
 switch interval of 0.5 ms in every process (sys.setswitchinterval) did not help (p99 893-1906 ms beside 1023).
+
+Measured 2026-12-03 19:08-19:12 on the quiet box (load average 1.2-1.8), --rate 100 --duration 20 --agents 20,
+alternating: INBOUND_APPLY_IN_WEB=true p99 382, 214, 674 ms (p50 107, 73, 91); false (the worker) p99 152,
+327 ms (p50 62, 90); zero lost and in order in every run. The box is saturated either way (about 1.8 of its 2
+cores: the bench client alone 14-17 CPU s per run), and applying in the web process makes one GIL accept
+and apply, so the default is false. p99 <= 50 ms at 100/s is not shown on this box.
 """
 
 from __future__ import annotations

@@ -11,6 +11,12 @@ over HTTP (the real server: auth, view, selector, JSON) for the last 7, 30 and 6
     .venv/bin/python bench/reports_p95.py --messages 10000000 --generate      # once: data + rollups
     .venv/bin/python manage.py serve --port 8141 --web-only &
     .venv/bin/python bench/reports_p95.py --url http://127.0.0.1:8141 --requests 40
+
+Measured 2026-12-03 (2-CPU box): generation 1007 s for 10,000,000 messages; `reports rebuild` 7m11s on a
+quiet box (14m37s under a load average of 5, with the day rollups); 229,119 hourly rows, 9,699 daily rows,
+60,000 contact-month rows. On the quiet box (load average 1.4-2.3), 40 requests per case: every report's
+p95 below 127 ms (worst: usage 90d p95 126.1 ms, messaging 60d by day 109.5 ms); all 1,720 requests p95
+80.6 ms. Before (ContactDay, hourly rows read): messaging 7d p95 570-1080 ms, 30d 2.5-4.9 s.
 """
 
 from __future__ import annotations

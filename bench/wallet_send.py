@@ -21,6 +21,11 @@ alternated: before 0.38 / 0.43, after 0.42 / 0.42 (with / without 0.92-0.99). Th
 (Django test client, no HTTP): 6.2 -> 5.1 ms CPU per send (median of four runs of 600). API_THREADS=6
 instead of 3 gave 0.44-0.48 but with / without fell to 0.77-0.88: more concurrent sends queue on the
 wallet's row lock, held from the statement's start to its commit.
+
+Measured 2026-12-03 19:04-19:19 on the quiet box (load average 0.8-2.6), --seconds 30 --concurrency 32:
+  with the 2-statement send:                        healthz 314.9/s, with 153.5/s, without 136.0/s: 0.49, 1.13
+  and the leaner indexes (the tables a send writes):   healthz 377.6/s, with 188.6/s, without 194.2/s: 0.50, 0.97
+                                                       healthz 400.4/s, with 205.8/s, without 202.7/s: 0.51, 1.02 PASS
 """
 
 from __future__ import annotations
