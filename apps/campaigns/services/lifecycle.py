@@ -176,6 +176,20 @@ def campaign_resume(*, campaign: Campaign, now: datetime | None = None, by: str 
     return campaign
 
 
+def _wallet_paused():
+    """Campaigns the wallet paused (the hand-out's insufficient_balance); a person's pause is not among them."""
+    return Campaign.objects.filter(status=S.PAUSED, auto_paused=True, pause_reason=INSUFFICIENT_BALANCE)
+
+
+def _resume_after_top_up(campaign: Campaign, now: datetime | None) -> bool:
+    try:
+        campaign_resume(campaign=campaign, now=now, by="top_up")
+    except Conflict:
+        return False  # resumed, canceled or expired meanwhile
+    logger.info("campaign %s: resumed after a top-up", campaign.pk)
+    return True
+
+
 def campaigns_resume_funded(*, workspace_id: str, now: datetime | None = None) -> list[str]:
     """Money came in (wallet.topped_up, after its commit): every campaign of the workspace that the wallet
     paused (reason insufficient_balance, auto-paused) resumes while the wallet has money available. A
@@ -186,16 +200,8 @@ def campaigns_resume_funded(*, workspace_id: str, now: datetime | None = None) -
     workspace = Workspace.objects.filter(pk=workspace_id).first()
     if workspace is None or wallet_for(workspace=workspace).available <= 0:
         return []
-    resumed = []
-    for campaign in Campaign.objects.filter(workspace_id=workspace_id, status=S.PAUSED, auto_paused=True,
-                                            pause_reason=INSUFFICIENT_BALANCE).order_by("id"):
-        try:
-            campaign_resume(campaign=campaign, now=now, by="top_up")
-        except Conflict:
-            continue  # resumed, canceled or expired meanwhile
-        resumed.append(campaign.pk)
-        logger.info("campaign %s: resumed after a top-up", campaign.pk)
-    return resumed
+    return [c.pk for c in _wallet_paused().filter(workspace_id=workspace_id).order_by("id")
+            if _resume_after_top_up(c, now)]
 
 
 def campaigns_resume_funded_missed(*, now: datetime | None = None) -> list[str]:
@@ -205,20 +211,9 @@ def campaigns_resume_funded_missed(*, now: datetime | None = None) -> list[str]:
     resume and pause on every tick."""
     from apps.billing.selectors import wallet_for, wallet_funded_since
 
-    resumed = []
-    for campaign in Campaign.objects.filter(status=S.PAUSED, auto_paused=True, pause_reason=INSUFFICIENT_BALANCE,
-                                            paused_at__isnull=False).select_related("workspace").order_by("id"):
-        if not wallet_funded_since(workspace_id=campaign.workspace_id, since=campaign.paused_at):
-            continue
-        if wallet_for(workspace=campaign.workspace).available <= 0:
-            continue
-        try:
-            campaign_resume(campaign=campaign, now=now, by="top_up")
-        except Conflict:
-            continue  # resumed, canceled or expired meanwhile
-        resumed.append(campaign.pk)
-        logger.info("campaign %s: resumed by the tick after a top-up its listener missed", campaign.pk)
-    return resumed
+    return [c.pk for c in _wallet_paused().filter(paused_at__isnull=False).select_related("workspace").order_by("id")
+            if wallet_funded_since(workspace_id=c.workspace_id, since=c.paused_at)
+            and wallet_for(workspace=c.workspace).available > 0 and _resume_after_top_up(c, now)]
 
 
 def campaigns_wallet_funded(events) -> None:
