@@ -203,6 +203,27 @@ def test_the_report_endpoints_answer_json_and_csv(workspace, contacts, live_api,
     assert other.get("/api/v1/reports/messaging", {"from": today, "to": today}).json()["data"] == []
 
 
+def test_a_csv_report_with_no_rows_is_still_a_csv_document_with_its_header(workspace, contacts, live_api):
+    """The fuzzer found usage?format=csv over a quiet day answering an empty body with no Content-Type."""
+    for path, params, header in (
+            ("/api/v1/analytics/usage", {"period": "1d"},
+             "sent,delivered,read,failed,inbound,unique_contacts,date,spent\n"),
+            ("/api/v1/reports/messaging", {"group_by": "day"},
+             "group,sent,delivered,read,failed,delivery_rate,read_rate,inbound,unique_contacts\n"),
+            ("/api/v1/reports/billing", {"group_by": "day"}, "group,charged,refunded,messages,free_messages\n")):
+        r = live_api.get(path, params, HTTP_ACCEPT="text/csv")
+        assert r.status_code == 200 and r["Content-Type"].startswith("text/csv"), path
+        assert r.content.decode() == header, path
+    # The header is the rows' own keys, in their order, once there are rows.
+    Message.objects.create(workspace=workspace, contact=contacts[0], direction="outbound", type="text",
+                           status="sent", to_phone=PHONES[0])
+    services.rollups_rebuild(workspace=workspace)
+    daily = live_api.get("/api/v1/analytics/usage", {"period": "1d"}).json()["daily"]
+    lines = live_api.get("/api/v1/analytics/usage", {"period": "1d"}, HTTP_ACCEPT="text/csv").content.decode()
+    assert lines.splitlines()[0].split(",") == list(daily[0])
+    assert len(lines.splitlines()) == 2
+
+
 def test_the_reports_page_is_for_admins_and_owners(workspace, client):
     from apps.core.models import User
     from apps.core.services import membership_set

@@ -22,8 +22,9 @@ MAX_DAYS = 366
 CSV_SCHEMA = {"type": "string", "contentMediaType": "text/csv"}
 
 class CSVRenderer(BaseRenderer):
-    """The rows of a report (`data`, or usage's `daily`) as CSV with a header line; errors stay JSON-shaped
-    text in the body (the envelope), as a client reading CSV still needs to see why."""
+    """The rows of a report (`data`, or usage's `daily`) as CSV under a header line of the view's `csv_columns`,
+    so a range with no rows is still a CSV document (the header alone). Errors stay JSON-shaped text in the body
+    (the envelope), as a client reading CSV still needs to see why."""
 
     media_type = "text/csv"
     format = "csv"
@@ -33,12 +34,12 @@ class CSVRenderer(BaseRenderer):
         if not isinstance(data, dict) or "error" in data:
             return JSONRenderer().render(data)
         rows = data.get("data", data.get("daily", []))
+        columns = getattr((renderer_context or {}).get("view"), "csv_columns", None) or list(rows[0].keys())
         out = io.StringIO()
-        if rows:
-            writer = csv.DictWriter(out, fieldnames=list(rows[0].keys()), lineterminator="\n")
-            writer.writeheader()
-            for row in rows:
-                writer.writerow({k: "" if v is None else v for k, v in row.items()})
+        writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: "" if v is None else v for k, v in row.items()})
         return out.getvalue().encode()
 
 
@@ -92,6 +93,11 @@ class _GroupedReportView(_ReportView):
     """A report over a date range grouped by `group_by`: `report` is its selector (the one place it is read)."""
 
     report = staticmethod(lambda **kwargs: [])
+    row: type[serializers.Serializer]
+
+    @property
+    def csv_columns(self) -> list[str]:
+        return list(self.row().fields)
 
     def get(self, request):
         since, until, group_by = self.range()
@@ -130,6 +136,7 @@ class MessagingReportView(_GroupedReportView):
     groups = selectors.MESSAGING_GROUPS
     filename = "messaging"
     report = staticmethod(selectors.messaging_report)
+    row = MessagingRow
 
 
 class BillingRow(serializers.Serializer):
@@ -151,6 +158,7 @@ class BillingReportView(_GroupedReportView):
     groups = selectors.BILLING_GROUPS
     filename = "billing"
     report = staticmethod(selectors.billing_report)
+    row = BillingRow
 
 
 class UsageOut(serializers.Serializer):
@@ -168,6 +176,7 @@ PERIODS = {"1d": 1, "7d": 7, "30d": 30, "90d": 90}
 class UsageAnalyticsView(_ReportView):
     scopes = {"GET": "reports:read"}
     filename = "usage"
+    csv_columns = ["sent", "delivered", "read", "failed", "inbound", "unique_contacts", "date", "spent"]
 
     @extend_schema(operation_id="analytics_usage", summary="Usage analytics",
                    description="Totals, rates, unique contacts, spend and a daily breakdown over the period. "
