@@ -1,9 +1,15 @@
 """The inbox pusher sends what queued up meanwhile together: one group_send per group per round, in
-sequence order, in messages of at most _PUSH_MAX_EVENTS events."""
+sequence order, in messages of at most _PUSH_MAX_EVENTS events; at most one round per INBOX_PUSH_LINGER_MS,
+and none held back after a quiet spell."""
 
 from __future__ import annotations
 
-from apps.conversations.services.inbox import _PUSH_MAX_EVENTS, _coalesced
+import asyncio
+import uuid
+
+from channels.layers import get_channel_layer
+
+from apps.conversations.services.inbox import _PUSH_MAX_EVENTS, _coalesced, _Pusher
 
 
 def _send(group: str, *sequences: int) -> tuple[str, dict]:
@@ -32,3 +38,52 @@ def test_a_large_round_is_split_and_other_messages_pass_as_they_are():
     pushed = [m for _, m in out if m["type"] == "inbox.events"]
     assert [len(m["events"]) for m in pushed] == [_PUSH_MAX_EVENTS, 5]
     assert [e["sequence"] for m in pushed for e in m["events"]] == list(range(1, _PUSH_MAX_EVENTS + 6))
+
+
+def _sequences(message: dict) -> list[int]:
+    return [e["sequence"] for e in message["events"]]
+
+
+def test_after_a_quiet_spell_a_push_leaves_at_once(settings):
+    """A round a minute at most: a first push that waited for its round would time this out."""
+    settings.INBOX_PUSH_LINGER_MS = 60_000
+
+    async def scenario() -> dict:
+        layer = get_channel_layer()
+        channel = await layer.new_channel()
+        group = f"inbox.pushtest{uuid.uuid4().hex[:8]}"
+        await layer.group_add(group, channel)
+        pusher = _Pusher()
+        pusher.note_server_loop(asyncio.get_running_loop())
+        pusher.submit([_send(group, 1)])
+        try:
+            return await asyncio.wait_for(layer.receive(channel), timeout=10)
+        finally:
+            await layer.group_discard(group, channel)
+
+    assert _sequences(asyncio.run(scenario())) == [1]
+
+
+def test_pushes_arriving_before_the_next_round_is_due_leave_together_in_order(settings):
+    settings.INBOX_PUSH_LINGER_MS = 300
+
+    async def scenario() -> list[dict]:
+        layer = get_channel_layer()
+        channel = await layer.new_channel()
+        group = f"inbox.pushtest{uuid.uuid4().hex[:8]}"
+        await layer.group_add(group, channel)
+        pusher = _Pusher()
+        pusher.note_server_loop(asyncio.get_running_loop())
+        try:
+            pusher.submit([_send(group, 1)])
+            first = await asyncio.wait_for(layer.receive(channel), timeout=10)
+            pusher.submit([_send(group, 3)])  # the next round is not due yet: both wait for it
+            pusher.submit([_send(group, 2)])
+            second = await asyncio.wait_for(layer.receive(channel), timeout=10)
+            return [first, second]
+        finally:
+            await layer.group_discard(group, channel)
+
+    first, second = asyncio.run(scenario())
+    assert _sequences(first) == [1]
+    assert _sequences(second) == [2, 3]  # one channel-layer message, in sequence order

@@ -283,10 +283,16 @@ class _Pusher:
         from channels.layers import get_channel_layer
 
         linger = max(0.0, getattr(settings, "INBOX_PUSH_LINGER_MS", 0) / 1000)
+        loop = asyncio.get_running_loop()
+        last_round = float("-inf")
         while True:
             batches = [await queue.get()]
-            if linger:  # under load, what arrives within a few ms leaves in the same round
-                await asyncio.sleep(linger)
+            # At most one round per `linger`: a push after a quiet spell leaves at once, and under load what
+            # arrives until the next round is due leaves with it (one group_send per workspace per round).
+            wait = last_round + linger - loop.time()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            last_round = loop.time()
             while not queue.empty():  # what queued up meanwhile leaves together: one group_send per group
                 batches.append(queue.get_nowait())
             layer = get_channel_layer()

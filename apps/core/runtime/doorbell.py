@@ -6,6 +6,10 @@ deletes it when idle, then looks once more, so a ring between its last look and 
 lost. The key has a TTL: a drainer that dies lets it lapse and the sweeper rings again. Redis down is
 never an error for the caller: the database row is the queue, the sweeper finds it.
 
+A drainer that found nothing may idle a moment, holding the key, instead of ending (wait_wake): a ring that
+finds the key held (acquire_or_wake) then wakes it at once, where a fresh drain would wait for the broker
+to hand a task to a worker.
+
 BackgroundRinger moves the ring off the committing request: one thread per process rings each distinct
 name once per round."""
 
@@ -35,6 +39,23 @@ class Doorbell:
         """Set the key if nobody holds it; True when this caller may enqueue."""
         return bool(get_redis().set(self.key(name), "1", nx=True, px=int(self._ttl_ms())))
 
+    def wake_key(self, name: str) -> str:
+        return f"{self.prefix}:wake:{name}"
+
+    def acquire_or_wake(self, name: str) -> bool:
+        """acquire(), and when a drainer holds the key, leave it a wake-up (one Redis round trip either way)."""
+        ttl = int(self._ttl_ms())
+        return bool(_ring_or_wake_script()(keys=[self.key(name), self.wake_key(name)], args=[ttl]))
+
+    def wait_wake(self, name: str, timeout: float) -> bool:
+        """The holding drainer, idle: wait up to `timeout` seconds (under the client's socket timeout) for a
+        ring. True when rung meanwhile, or since its last wait (a ring during its last pass leaves one too)."""
+        try:
+            return get_redis().blpop([self.wake_key(name)], timeout=timeout) is not None
+        except Exception:  # Redis away: end the drain as if idle; the release path looks once more
+            logger.warning("redis unavailable waiting on %s", self.wake_key(name), exc_info=True)
+            return False
+
     def ring(self, name: str) -> None:
         """Enqueue a drain unless one is pending or running."""
         try:
@@ -55,6 +76,25 @@ class Doorbell:
             get_redis().delete(self.key(name))
         except Exception:  # the key expires on its own
             logger.warning("redis unavailable releasing %s", self.key(name), exc_info=True)
+
+
+# SET NX, else one wake-up token for the holder (the list keeps at most one).
+_RING_OR_WAKE = """
+if redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[1]) then return 1 end
+redis.call('LPUSH', KEYS[2], '1')
+redis.call('LTRIM', KEYS[2], 0, 0)
+redis.call('PEXPIRE', KEYS[2], ARGV[1])
+return 0
+"""
+_scripts: dict = {}
+
+
+def _ring_or_wake_script():
+    client = get_redis()
+    script = _scripts.get(id(client))
+    if script is None:
+        script = _scripts[id(client)] = client.register_script(_RING_OR_WAKE)
+    return script
 
 
 class BackgroundRinger:

@@ -89,7 +89,7 @@ def _enqueue(webhook_id: str, countdown: float) -> None:
     try:
         if countdown > 0:
             inbound_webhook_process_task.apply_async(args=[webhook_id], countdown=countdown)
-        elif _kick_acquire(0):
+        elif _doorbell.acquire_or_wake("0"):  # held: an idle drainer, if any, wakes and takes the row
             inbound_webhooks_drain_task.delay()
     except Exception:  # broker down: the sweeper picks the row up
         _kick_release(0)
@@ -130,11 +130,16 @@ def _fan_out() -> None:
             return
 
 
-def inbound_webhooks_drain(*, slot: int = 0, budget_seconds: float = 30.0) -> int:
+def inbound_webhooks_drain(*, slot: int = 0, budget_seconds: float = 30.0, idle_seconds: float = 0.0) -> int:
     """The doorbell's task: process due rows until none is left (or the budget is spent), then release
     the doorbell and look once more, so a row stored between the last claim and the release is not
-    left for the sweeper. Helper drainers (slot > 0) just stop when the backlog is gone."""
+    left for the sweeper. Helper drainers (slot > 0) just stop when the backlog is gone.
+    `idle_seconds`: the main drainer, out of rows, first waits that long for a ring (the doorbell's
+    wake-up) and goes on at once when one comes: under steady traffic the next webhook is then applied
+    without a new task's trip through the broker."""
     import time
+
+    from apps.core.runtime.stopping import stop_requested
 
     deadline = time.monotonic() + budget_seconds
     batch = settings.INBOUND_WEBHOOK_DRAIN_BATCH
@@ -146,6 +151,9 @@ def inbound_webhooks_drain(*, slot: int = 0, budget_seconds: float = 30.0) -> in
             _fan_out()
         done += inbound_webhooks_process_claimed(webhook_ids=ids, rows=rows)
         if ids and time.monotonic() < deadline:
+            continue
+        if (not ids and slot == 0 and idle_seconds > 0 and time.monotonic() + idle_seconds < deadline
+                and not stop_requested() and _doorbell.wait_wake("0", idle_seconds)):
             continue
         _kick_release(slot)
         if slot == 0 and not ids and _due_exists() and _kick_acquire(0):
@@ -321,7 +329,7 @@ def inbound_webhooks_process_claimed(*, webhook_ids: list[str], rows: list[Inbou
     back and every row gets its own transaction, so one bad row never holds up the others."""
     if len(webhook_ids) > 1:
         try:
-            return _process_batch(webhook_ids)
+            return _process_batch(webhook_ids, claimed=rows)
         except Exception as exc:  # includes ProcessLater: sort it out row by row
             logger.info("inbound batch of %d fell back to one by one: %s", len(webhook_ids), exc)
     at_hand = {row.pk: row for row in rows or ()}
@@ -329,13 +337,19 @@ def inbound_webhooks_process_claimed(*, webhook_ids: list[str], rows: list[Inbou
                for i in webhook_ids)
 
 
-def _process_batch(webhook_ids: list[str]) -> int:
+def _process_batch(webhook_ids: list[str], claimed: list[InboundWebhook] | None = None) -> int:
+    """`claimed`: the rows as the claim returned them (bodies included). They are used as they are, and
+    the compare-and-set that marks them processed is what keeps a row from being applied twice (a
+    concurrent finisher, the admin's force, makes it miss one: the batch rolls back and goes row by row)."""
     from apps.conversations.services import receiving
     from apps.providers.meta_cloud import webhooks as meta_webhooks
 
     with transaction.atomic():
-        rows = list(InboundWebhook.objects.select_for_update().filter(pk__in=webhook_ids, processed_at__isnull=True)
-                    .order_by("pk"))
+        if claimed is not None and {row.pk for row in claimed} == set(webhook_ids):
+            rows = sorted(claimed, key=lambda row: row.pk)
+        else:
+            rows = list(InboundWebhook.objects.select_for_update()
+                        .filter(pk__in=webhook_ids, processed_at__isnull=True).order_by("pk"))
         after_commit: list = []
         statuses: list = []
         summaries = {}
@@ -368,9 +382,12 @@ def _process_batch(webhook_ids: list[str]) -> int:
         same: dict[str, list[str]] = {}
         for row in rows:
             same.setdefault(json.dumps(summaries[row.pk], sort_keys=True), []).append(row.pk)
+        marked = 0
         for summary_json, ids in same.items():
-            InboundWebhook.objects.filter(pk__in=ids).update(processed_at=now, claimed_until=None, last_error="",
-                                                             summary=json.loads(summary_json))
+            marked += InboundWebhook.objects.filter(pk__in=ids, processed_at__isnull=True).update(
+                processed_at=now, claimed_until=None, last_error="", summary=json.loads(summary_json))
+        if marked != len(rows):  # another finisher got one first: undo the batch, go row by row
+            raise _AlreadyDone()
         for callback in after_commit:
             transaction.on_commit(callback)
     return len(rows)
