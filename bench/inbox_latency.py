@@ -45,6 +45,18 @@ alternating: INBOUND_APPLY_IN_WEB=true p99 382, 214, 674 ms (p50 107, 73, 91); f
 327 ms (p50 62, 90); zero lost and in order in every run. The box is saturated either way (about 1.8 of its 2
 cores: the bench client alone 14-17 CPU s per run), and applying in the web process makes one GIL accept
 and apply, so the default is false. p99 <= 50 ms at 100/s is not shown on this box.
+
+Measured 2026-12-03 22:00 UTC, quiet box (load average 1.0-1.8), after push rounds became "at most
+one per INBOX_PUSH_LINGER_MS" (a push after a quiet spell no longer waits 20 ms), the idle drain waits on its
+doorbell (INBOUND_WEBHOOK_DRAIN_IDLE_SECONDS) and a batch stopped re-locking its claimed rows:
+  same session, before: --rate 100 --agents 20: p50 60-99 ms, p99 151-244 ms (3 runs);
+  after: p50 46.5, 53.9, 54.1 ms, p99 88.5, 144.6, 151.3 ms, zero lost, in order;
+  --rate 20 --agents 1: p50 22.2, 25.2 ms, p99 36.0 (and one 109.4) ms (was p50 29-34);
+  --rate 10 --agents 1: p50 23.6 ms (42-45 ms with the fixed linger).
+Where the 100/s time goes now (py-spy, per-batch timings): webhooks reach the worker in batches of ~2.3 rows,
+and a batch costs ~9 ms of worker CPU before its first message (phone number, contact locks, wamids, current
+conversations, auto-reply check, events, marks: one ORM query each) plus ~1.5-2 ms per message, so a webhook
+waits 20-35 ms (p50) from its row to its commit while every process shares the 2 saturated cores.
 """
 
 from __future__ import annotations
