@@ -295,8 +295,11 @@ class FakeMetaServer:
             due_at = self._heap[0][0]
             if due_at > now:
                 self._wake.clear()
+                # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancel that lands as its timer
+                # fires, and the pump then waits on _wake for ever (seen as a 10 s hang in stop()).
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout=due_at - now)
+                    async with asyncio.timeout(due_at - now):
+                        await self._wake.wait()
                 continue
             # Gather everything due within one tick so statuses of a burst share a POST.
             await asyncio.sleep(self.tick)
