@@ -18,6 +18,7 @@ import json
 import logging
 from collections import OrderedDict
 
+from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
@@ -55,6 +56,16 @@ def _tenant(user, session):
 
 
 class InboxConsumer(AsyncJsonWebsocketConsumer):
+    async def dispatch(self, message):
+        # Channels' own dispatch first hops to the one sync thread to close stale database connections
+        # (aclose_old_connections), for every message: each of a workspace's agents then queues every push
+        # behind that thread and whatever ORM work it is doing. Every handler here reaches the database only
+        # through database_sync_to_async, which closes stale connections itself, so the hop is skipped.
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
+
     async def connect(self):
         self.group = None
         inbox_server_loop_note(asyncio.get_running_loop())

@@ -290,3 +290,38 @@ async def test_agents_of_one_workspace_get_one_frame_encoded_once(setup, workspa
     assert json.loads(frame) == {"type": "events", "events": [{"sequence": 2, "id": "evt_x"}]}
     await first.disconnect()
     await second.disconnect()
+
+
+async def test_a_push_does_not_wait_for_the_sync_thread(setup, workspace):
+    """Channels' dispatch hops to the one sync thread before every handler (to close stale connections): a
+    workspace's pushes then queue behind whatever ORM work that thread is doing, once per agent. The inbox
+    consumer skips that hop; its database work closes stale connections itself (database_sync_to_async).
+    Here the sync thread is held busy and a pushed event must still reach the browser."""
+    import asyncio
+    import threading
+
+    alice, _ = setup
+    communicator, connected, _ = await _connect(await sync_to_async(_cookie_for)(alice, workspace))
+    assert connected
+    await _hello_and_resume(communicator, 0)
+    await emit(workspace)  # its frame proves the resume is done and the consumer idle
+    assert [e["sequence"] for e in (await communicator.receive_json_from(timeout=TIMEOUT))["events"]] == [1]
+
+    started, gate = threading.Event(), threading.Event()
+
+    def hold_the_sync_thread():
+        started.set()
+        gate.wait(30)
+
+    holder = asyncio.ensure_future(sync_to_async(hold_the_sync_thread)())
+    try:
+        assert await asyncio.to_thread(started.wait, TIMEOUT)
+        probe = {"sequence": 2, "id": "evt_probe", "type": "conversation.status_changed", "data": {}}
+        await get_channel_layer().group_send(inbox_group_name(workspace.pk), {"type": "inbox.events",
+                                                                               "events": [probe]})
+        frame = await communicator.receive_json_from(timeout=5)
+        assert frame == {"type": "events", "events": [probe]}
+    finally:
+        gate.set()
+        await holder
+    await communicator.disconnect()
