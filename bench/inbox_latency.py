@@ -316,6 +316,22 @@ async def run_bench(args) -> int:
             if total not in received_at:
                 raise RuntimeError("the warm-up message never reached the WebSocket; see var/inbox-bench-*.log")
             del received_at[total]
+            if args.warm_customers:  # every customer known before the clock starts: the steady state alone
+                for k in range(args.customers):
+                    body = inbound_body(waba=waba, pnid=pnid, i=total + 1 + k, run=run, customers=args.customers)
+                    async with http.post(post_url, data=body, headers={
+                            "Content-Type": "application/json", "X-Hub-Signature-256": sign(body, secret)}) as r:
+                        assert r.status == 200, r.status
+                warm_ids = {total + 1 + k for k in range(args.customers)}
+                deadline = time.monotonic() + 90
+                while not warm_ids <= received_at.keys() and time.monotonic() < deadline:
+                    await asyncio.sleep(0.05)
+                for k in warm_ids:
+                    received_at.pop(k, None)
+                for seen in other_latest:
+                    for k in warm_ids | {total}:
+                        seen.pop(k, None)
+                await asyncio.sleep(0.5)
             interval = 1.0 / args.rate
             t0 = time.perf_counter() + 0.2
 
@@ -401,14 +417,24 @@ async def run_bench(args) -> int:
             in_order = False
             problems.append(f"agent {k + 2}: sequences not contiguous/in order")
     ms = lambda v: f"{v * 1000:.1f} ms"  # noqa: E731
+    # A customer's first message creates the contact and opens the conversation (the slower road); without
+    # --warm-customers the first `customers` messages are all such, in the run's first moments.
+    first_contact = set() if args.warm_customers else set(range(min(args.customers, total)))
+    returning = [received_at[i] - sent_at[i] for i in received_at if i not in first_contact]
+    for seen in other_latest:
+        returning += [seen[i] - sent_at[i] for i in seen if i in sent_at and i not in first_contact]
     layer_cfg = settings.CHANNEL_LAYERS["default"]
     print(f"inbox latency bench  run={run}  rate={args.rate}/s  duration={args.duration}s  messages={total}  "
-          f"customers={args.customers}  agents connected={args.agents}")
+          f"customers={args.customers}{' (known before the clock)' if args.warm_customers else ''}  "
+          f"agents connected={args.agents}")
     print(f"  channel layer: {layer_cfg['BACKEND'].rsplit('.', 1)[-1]} capacity="
           f"{layer_cfg.get('CONFIG', {}).get('capacity')}  (ws on :{ws_port}, webhooks on :{post_port}, worker apart)")
     print(f"  webhook answers: {sum(1 for s in statuses if s == 200)}/{total} x 200")
     print(f"  POST /webhooks/meta -> WebSocket: p50 {ms(pct(latencies, 0.5))}  p90 {ms(pct(latencies, 0.9))}  "
           f"p99 {ms(pct(latencies, 0.99))}  max {ms(max(latencies) if latencies else float('nan'))}")
+    if first_contact:
+        print(f"    returning customers only (without each customer's first message): p50 {ms(pct(returning, 0.5))}  "
+              f"p90 {ms(pct(returning, 0.9))}  p99 {ms(pct(returning, 0.99))}")
     print(f"  of which event written -> WebSocket (commit, listener, channels-redis, consumer): "
           f"p50 {ms(pct(push_lag, 0.5))}  p99 {ms(pct(push_lag, 0.99))}")
     direct = [direct_recv[i] - direct_sent[i] for i in direct_recv]
@@ -434,6 +460,9 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=20.0, help="inbound webhooks per second")
     parser.add_argument("--duration", type=float, default=20.0, help="seconds of steady load")
     parser.add_argument("--customers", type=int, default=50, help="distinct senders the messages rotate over")
+    parser.add_argument("--warm-customers", action="store_true",
+                        help="one message from every customer before the clock starts, so no timed message "
+                             "creates a contact (without it the first `customers` timed messages do)")
     parser.add_argument("--agents", type=int, default=1, help="agents connected to the inbox (each its own socket)")
     parser.add_argument("--drain-timeout", type=float, default=30.0)
     parser.add_argument("--ports", type=lambda v: tuple(int(p) for p in v.split(",")), default=None,
