@@ -58,7 +58,7 @@ and a batch costs ~9 ms of worker CPU before its first message (phone number, co
 conversations, auto-reply check, events, marks: one ORM query each) plus ~1.5-2 ms per message, so a webhook
 waits 20-35 ms (p50) from its row to its commit while every process shares the 2 saturated cores.
 
-Measured 2026-12-04 00:00-00:50 UTC, quiet box (load average 1.4-2.3), --rate 100 --duration 20 --agents 20:
+Measured 2026-12-03 23:50 - 2026-12-04 00:15 UTC, quiet box (load average 1.4-2.3), --rate 100 --duration 20 --agents 20:
 - The p99 was mostly the run's start: the first 50 timed messages each create their customer's contact and
   conversation (about 10 ms of worker time each instead of ~2), all within the first half second, so they
   queue in batches of 10-12 (stored -> committed up to 243 ms; read from the rows' received_at/processed_at).
