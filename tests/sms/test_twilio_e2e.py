@@ -64,8 +64,9 @@ def test_sms_send_receipts_price_inbound_and_stop(live_server, live, faketwilio)
     m = Message.objects.get(pk=mid)
     assert m.provider_message_id.startswith("SM") and m.sms_segments == 2
     assert m.sent_at is not None and m.delivered_at is not None
-    # Twilio prices a message once final: the receipt asked for the fetch, the task records it.
-    assert fetches == [mid]
+    # Twilio prices a message once final: the receipt asked for the fetch, the task records it. The receipt's
+    # request enqueues it after its commit, so the status can be seen a moment before the fetch is asked for.
+    assert _wait(lambda: fetches == [mid]), fetches
     assert sms_tasks.sms_price_fetch_task(mid) is True
     m.refresh_from_db()
     assert (m.sms_price_per_segment, m.sms_price_currency) == (Decimal("0.007900"), "USD")
