@@ -378,6 +378,17 @@ def contact_inbound_recorded_statement(*, contact: Contact, at: datetime) -> tup
             "WHERE id = %s AND (last_inbound_at IS NULL OR last_inbound_at < %s)", [at, contact.pk, at])
 
 
+def contact_key_share_lock(*, contact_id: str) -> None:
+    """Take the contact's KEY SHARE lock now: the lock a row that references the contact (a message, a
+    conversation) takes at commit through its deferred foreign key. A writer that takes the workspace's event
+    counter takes this first, in the receive road's order (contact, then counter); taken at commit, after the
+    counter, it deadlocks with that road. PostgreSQL's; elsewhere nothing to order."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT 1 FROM {Contact._meta.db_table} WHERE id = %s FOR KEY SHARE",  # noqa: S608
+                           [contact_id])
+
+
 def contacts_lock_by_phone(*, workspace: Workspace, senders: list[tuple[str | None, str | None]]) -> dict[str, Contact]:
     """The contacts of these inbound senders ((phone, wa_id) as Meta names them), found by phone as
     contact_upsert_from_inbound finds one, locked in phone order (the receive road's contact lock order),

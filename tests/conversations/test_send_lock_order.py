@@ -96,3 +96,54 @@ def test_the_contact_is_locked_before_the_wallet_and_the_workspace(kind):
     sender.join(30)
     assert [r.status_code for r in answers] == [202], [r.content for r in answers]
     assert Message.objects.filter(workspace=ws, contact=known).count() == 1
+
+
+def test_a_write_into_a_callers_batch_locks_the_contact_before_the_batch_takes_the_counter():
+    """The plain road writing into a caller's batch of events (the dispatcher's SMS fallback, inside the
+    transaction that records a batch's outcomes) must hold the contact before the caller's events take the
+    workspace's event counter. Left to the foreign key at commit, after the counter, it met the receive road
+    (contact, then counter) in the opposite order: the deadlock the API fuzzer's server log showed in CI."""
+    from django.db import transaction
+
+    from apps.conversations import policy
+    from apps.conversations.services import transitions, writer
+
+    ws = workspace_create(name="Acme", slug="acme", plan="enterprise")
+    number = live_number(ws)
+    known = contact(ws, TO, inbound_hours_ago=1)
+    Conversation.objects.create(workspace=ws, contact=known, phone_number=number, state=Conversation.State.OPEN,
+                                last_message_at=timezone.now())
+    holder = psycopg.connect(_dsn())  # the receive road's side: it holds the contact, then wants the counter
+    written: list = []
+
+    def record_a_batch() -> None:
+        try:
+            with transaction.atomic():
+                events: list = []
+                ctx = policy.send_context(workspace=ws, channel="whatsapp", message_type="text", to=TO,
+                                          content={"body": "hi"}, now=timezone.now(), resolve_sender=True)
+                written.append(writer.message_write(ctx, sent_by="api", events=events))
+                transitions.events_flush({ws.pk: events})
+        finally:
+            connections.close_all()
+
+    try:
+        holder.execute("SELECT id FROM contacts_contact WHERE id = %s FOR UPDATE", [known.pk])
+        recorder = threading.Thread(target=record_a_batch)
+        recorder.start()
+        watcher = psycopg.connect(_dsn(), autocommit=True)
+        try:
+            while recorder.is_alive() and not watcher.execute(
+                    "SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' "
+                    "AND pid NOT IN (pg_backend_pid(), %s)", [holder.info.backend_pid]).fetchone():
+                recorder.join(0.01)
+        finally:
+            watcher.close()
+        assert recorder.is_alive(), "the write did not wait for the contact's row lock"
+        # Waiting for the contact, it holds no counter yet: the receive road's next step goes through.
+        holder.execute("SELECT 1 FROM core_workspace WHERE id = %s FOR NO KEY UPDATE NOWAIT", [ws.pk])
+        holder.commit()
+    finally:
+        holder.close()
+    recorder.join(30)
+    assert len(written) == 1 and Message.objects.filter(pk=written[0].pk, contact=known).exists()

@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from apps.billing import services as billing
 from apps.contacts.models import Contact
-from apps.contacts.services import contact_address
+from apps.contacts.services import contact_address, contact_key_share_lock
 from apps.conversations import policy
 from apps.conversations.events import message_status_changed
 from apps.conversations.models import Conversation, Message
@@ -136,12 +136,19 @@ def message_write(ctx: SendContext, *, sent_by: str, sent_by_user: User | None =
     message = new_message() if known else None
     statement = insert_statement([message]) if known else None
     with transaction.atomic():
-        if not known:
-            if ctx.account is None and (contact is None or contact_address(contact, channel=ctx.channel) != ctx.to):
-                from apps.contacts.services import contact_upsert_by_address
+        # Lock order: the contact first (contact_upsert_by_address's row lock, else the KEY SHARE the message's
+        # foreign key would take at commit), then the wallet, the conversation and the event counter last. A
+        # caller's batch (the dispatcher's SMS fallback) takes the counter after this returns; with the contact's
+        # lock left to the commit, that crossed the receive road's order (contact, then counter): a deadlock.
+        if not known and ctx.account is None and (
+                contact is None or contact_address(contact, channel=ctx.channel) != ctx.to):
+            from apps.contacts.services import contact_upsert_by_address
 
-                contact, conversation_id = contact_upsert_by_address(workspace=ctx.workspace, address=ctx.to), None
-                ctx.contact = contact
+            contact, conversation_id = contact_upsert_by_address(workspace=ctx.workspace, address=ctx.to), None
+            ctx.contact = contact
+        elif contact is not None:
+            contact_key_share_lock(contact_id=contact.pk)
+        if not known:
             if conversation_id is None:
                 conversation_id = conversation_get_or_open(workspace=ctx.workspace, contact=contact,
                                                            phone_number=number, channel_kind=ctx.channel,
