@@ -34,6 +34,20 @@ def _dsn() -> str:
                                           host=s["HOST"] or None, port=s["PORT"] or None)
 
 
+def _waits_for_a_row_lock(thread: threading.Thread, holder: psycopg.Connection) -> bool:
+    """Watch until `thread`'s transaction waits for a row lock (only `holder` holds any) or has finished;
+    True if it is waiting."""
+    watcher = psycopg.connect(_dsn(), autocommit=True)
+    try:
+        while thread.is_alive() and not watcher.execute(
+                "SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' "
+                "AND pid NOT IN (pg_backend_pid(), %s)", [holder.info.backend_pid]).fetchone():
+            thread.join(0.01)
+    finally:
+        watcher.close()
+    return thread.is_alive()
+
+
 @pytest.mark.parametrize("kind", ["template-paid", "template-free", "text"])
 def test_the_contact_is_locked_before_the_wallet_and_the_workspace(kind):
     """template-paid: a reservation (the wallet row); template-free: none (Austria's marketing priced at 0
@@ -75,16 +89,7 @@ def test_the_contact_is_locked_before_the_wallet_and_the_workspace(kind):
         holder.execute("SELECT id FROM contacts_contact WHERE id = %s FOR UPDATE", [known.pk])
         sender = threading.Thread(target=send)
         sender.start()
-        watcher = psycopg.connect(_dsn(), autocommit=True)
-        try:
-            # Until the send waits for a row lock (the contact's: nothing else is held), or has finished.
-            while sender.is_alive() and not watcher.execute(
-                    "SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' "
-                    "AND pid NOT IN (pg_backend_pid(), %s)", [holder.info.backend_pid]).fetchone():
-                sender.join(0.01)
-        finally:
-            watcher.close()
-        assert sender.is_alive(), "the send did not wait for the contact's row lock"
+        assert _waits_for_a_row_lock(sender, holder), "the send did not wait for the contact's row lock"
         # The waiting send holds neither the wallet nor the workspace row: the plain road's next steps (its
         # reservation, its event's counter) go through.
         # NOWAIT: held by the send, they would fail here at once (and, waited for, deadlock with it).
@@ -131,15 +136,7 @@ def test_a_write_into_a_callers_batch_locks_the_contact_before_the_batch_takes_t
         holder.execute("SELECT id FROM contacts_contact WHERE id = %s FOR UPDATE", [known.pk])
         recorder = threading.Thread(target=record_a_batch)
         recorder.start()
-        watcher = psycopg.connect(_dsn(), autocommit=True)
-        try:
-            while recorder.is_alive() and not watcher.execute(
-                    "SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' "
-                    "AND pid NOT IN (pg_backend_pid(), %s)", [holder.info.backend_pid]).fetchone():
-                recorder.join(0.01)
-        finally:
-            watcher.close()
-        assert recorder.is_alive(), "the write did not wait for the contact's row lock"
+        assert _waits_for_a_row_lock(recorder, holder), "the write did not wait for the contact's row lock"
         # Waiting for the contact, it holds no counter yet: the receive road's next step goes through.
         holder.execute("SELECT 1 FROM core_workspace WHERE id = %s FOR NO KEY UPDATE NOWAIT", [ws.pk])
         holder.commit()
