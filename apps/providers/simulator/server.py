@@ -295,8 +295,8 @@ class FakeMetaServer:
             due_at = self._heap[0][0]
             if due_at > now:
                 self._wake.clear()
-                # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancel that lands as its timer
-                # fires, and the pump then waits on _wake for ever (seen as a 10 s hang in stop()).
+                # asyncio.timeout, not wait_for: on 3.11 wait_for returns the inner result and drops a cancel
+                # that lands as the inner wait finishes; the pump then waited on _wake for ever (stop() hung).
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(due_at - now):
                         await self._wake.wait()
