@@ -132,7 +132,10 @@ def test_celery_worker_sigterm_mid_drain_exits_0_and_leaves_the_rest_queued(tmp_
             proc.kill()
     text = log.read_text()
     assert code == 0, text[-3000:]
-    assert took < 10, (took, text[-3000:])  # not the drain's 30 s budget
+    # Not the drain's 30 s budget: it finishes only the batches already on the wire (two of 10 messages at 4 mps,
+    # about 5 s) before Celery's own warm shutdown. Measured 8.2 s alone and 10.3 s beside the embedded suite
+    # in CI, where a 10 s bound failed once; a drain that ran out its budget would take about 30 s.
+    assert took < 20, (took, text[-3000:])
     statuses = Counter(Message.objects.filter(pk__in=ids).values_list("status", flat=True))
     assert statuses["sending"] == 0  # every claim recorded before exit
     assert statuses["sent"] + statuses["delivered"] + statuses["read"] + statuses["queued"] == 120, statuses
