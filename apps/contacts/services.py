@@ -251,6 +251,11 @@ def contact_delete(*, contact: Contact) -> None:
             cursor.execute("SELECT set_config('reach.consent_erase', 'off', true)")
 
 
+def inbound_sender_phone(phone: str | None, wa_id: str | None) -> str | None:
+    """The E.164 phone an inbound sender's contact is found by (None when Meta gave none usable)."""
+    return _safe_phone(phone, wa_id)
+
+
 def _safe_phone(phone: str | None, wa_id: str | None) -> str | None:
     raw = phone or wa_id_to_e164(wa_id or "")
     if not raw:
@@ -289,10 +294,11 @@ def contact_upsert_from_inbound(*, workspace: Workspace, phone: str | None, wa_i
             raise ValidationFailed("An inbound sender needs a phone or a BSUID.", field="from")
         try:
             with transaction.atomic():
-                return Contact.objects.create(
-                    workspace=workspace, phone=e164, bsuid=bsuid, wa_id=(wa_id or (e164 or "")[1:])[:32],
-                    name=(profile_name or "")[:255], parent_bsuid=parent_bsuid, username=username,
-                ), True
+                contact = _contact_for_new_sender(workspace=workspace, e164=e164, wa_id=wa_id, bsuid=bsuid,
+                                                  profile_name=profile_name, parent_bsuid=parent_bsuid,
+                                                  username=username)
+                contact.save(force_insert=True)
+                return contact, True
         except IntegrityError:  # a concurrent inbound created it first
             lookup = {"phone": e164} if e164 else {"bsuid": bsuid}
             contact = Contact.objects.select_for_update().get(workspace=workspace, **lookup)
@@ -387,6 +393,42 @@ def contact_key_share_lock(*, contact_id: str) -> None:
         with connection.cursor() as cursor:
             cursor.execute(f"SELECT 1 FROM {Contact._meta.db_table} WHERE id = %s FOR KEY SHARE",  # noqa: S608
                            [contact_id])
+
+
+def _contact_for_new_sender(*, workspace: Workspace, e164: str | None, wa_id: str | None, bsuid: str | None,
+                            profile_name: str | None, parent_bsuid: str = "", username: str = "") -> Contact:
+    """The row a first message from an unknown sender creates (not saved): one rule for one sender and for
+    a batch's new senders (contacts_create_for_inbound)."""
+    return Contact(workspace=workspace, phone=e164, bsuid=bsuid or None, wa_id=(wa_id or (e164 or "")[1:])[:32],
+                   name=(profile_name or "")[:255], parent_bsuid=(parent_bsuid or "")[:160],
+                   username=(username or "")[:64])
+
+
+def contacts_create_for_inbound(*, workspace: Workspace, senders: list[dict], known: dict[str, Contact]
+                                ) -> tuple[dict[str, Contact], set[str]]:
+    """Create, in one INSERT, the contacts of a batch's senders that have no row yet, then lock them in phone
+    order (after the batch's known senders: the receive road's lock order). `senders`: dicts with phone,
+    wa_id, profile_name, parent_bsuid and username as Meta names them; a sender that also carries a BSUID
+    is left out (whether its BSUID already has a row decides what contact_upsert_from_inbound does, one by
+    one), and so is a phone in `known` (contacts_lock_by_phone's answer). Returns ({e164: Contact} for the phones given, the ids
+    created here); a phone a concurrent writer created first is found, not created (ON CONFLICT DO NOTHING
+    waits for that writer's commit)."""
+    new: dict[str, Contact] = {}
+    for sender in senders:
+        if sender.get("bsuid"):
+            continue
+        e164 = _safe_phone(sender.get("phone"), sender.get("wa_id"))
+        if e164 and e164 not in new and e164 not in known:
+            new[e164] = _contact_for_new_sender(
+                workspace=workspace, e164=e164, wa_id=sender.get("wa_id"), bsuid=None,
+                profile_name=sender.get("profile_name"), parent_bsuid=sender.get("parent_bsuid") or "",
+                username=sender.get("username") or "")
+    if not new:
+        return {}, set()
+    Contact.objects.bulk_create([new[phone] for phone in sorted(new)], ignore_conflicts=True)
+    found = {c.phone: c for c in Contact.objects.select_for_update().filter(workspace=workspace, phone__in=sorted(new))
+             .order_by("phone")}
+    return found, {c.pk for phone, c in found.items() if c.pk == new[phone].pk}
 
 
 def contacts_lock_by_phone(*, workspace: Workspace, senders: list[tuple[str | None, str | None]]) -> dict[str, Contact]:

@@ -162,3 +162,55 @@ def test_a_merge_inside_a_batch_reads_again_what_it_moved(django_capture_on_comm
     assert set(Message.objects.filter(workspace=workspace, provider_message_id__startswith=f"{pnid}.u")
                .values_list("conversation_id", flat=True)) == {conversation.pk}
     assert conversation.unread_count == 3 and conversation.last_message_preview == "and again"
+
+
+def test_a_batch_of_first_messages_creates_its_new_customers_together(django_assert_max_num_queries,
+                                                                       django_capture_on_commit_callbacks):
+    """Twenty customers nobody knows write at once: their contacts are created in one INSERT and their
+    conversations opened in another, not one by one (a burst of first contacts used to queue behind itself),
+    and every customer ends with one contact, one open conversation and their message in it."""
+    workspace, number = _world("firsts", "990000000005555")
+    pnid = number.meta_phone_number_id
+    senders = [f"1650556{n:04d}" for n in range(20)]
+    ids = [inbound.inbound_webhook_store(body=body_of(_text(pnid, f"{pnid}.{n}", wa_id, f"hello {n}", T0)))
+           for n, wa_id in enumerate(senders)]
+    # The known-customers budget (12 + one per message) plus the INSERT of the contacts and their lock, and the
+    # conversations' INSERT between two reads; one by one each first message cost some eight more.
+    budget = 17 + 20 if connection.vendor == "postgresql" else 17 + 20 * 3
+    with django_assert_max_num_queries(budget), django_capture_on_commit_callbacks(execute=True):
+        assert inbound._process_batch(ids) == 20
+    contacts = Contact.objects.filter(workspace=workspace, phone__in=[f"+{s}" for s in senders])
+    assert sorted(contacts.values_list("name", flat=True)) == sorted(f"Customer {s[-4:]}" for s in senders)
+    conversations = Conversation.objects.filter(workspace=workspace, contact__in=contacts)
+    assert conversations.count() == 20 and set(conversations.values_list("state", "unread_count")) == {("open", 1)}
+    assert Message.objects.filter(workspace=workspace, conversation__in=conversations).count() == 20
+
+
+def test_a_batch_welcomes_each_new_customer_once_as_one_webhook_at_a_time_does(django_capture_on_commit_callbacks):
+    """Whether a message is its sender's first (the welcome auto-reply's trigger) survives the batch creating
+    the contacts ahead of their messages: a new customer writing twice in one batch is welcomed once, a
+    known one not at all; the same as the plain form. The cooldown is off, so a second welcome would show."""
+    from apps.conversations.services import autoreplies
+
+    now = int(timezone.now().timestamp())  # inside the window, or nobody is answered
+
+    def payloads(pnid: str) -> list[dict]:
+        return [_text(pnid, f"{pnid}.e1", "16505550005", "hi", now - 4),
+                _text(pnid, f"{pnid}.e2", "16505550005", "hello?", now - 3),
+                _text(pnid, f"{pnid}.f1", "16505550006", "hey", now - 2),
+                _text(pnid, f"{pnid}.a9", "16505550001", "me again", now - 1)]
+
+    welcomed = {}
+    for form, pnid in (("plain", "990000000006666"), ("batch", "990000000007777")):
+        workspace, _ = _world(f"welcome-{form}", pnid)
+        autoreplies.auto_reply_settings_set(workspace=workspace, cooldown_seconds=0)
+        autoreplies.auto_reply_rule_create(workspace=workspace, kind="welcome", reply_text="Welcome!")
+        ids = [inbound.inbound_webhook_store(body=body_of(p)) for p in payloads(pnid)]
+        with django_capture_on_commit_callbacks(execute=True):
+            if form == "plain":
+                assert [inbound.inbound_webhook_process(webhook_id=pk).status for pk in ids] == ["processed"] * 4
+            else:
+                assert inbound._process_batch(ids) == 4
+        welcomed[form] = sorted(Message.objects.filter(workspace=workspace, sent_by="auto_reply")
+                                .values_list("to_phone", "body"))
+    assert welcomed["batch"] == welcomed["plain"] == [("+16505550005", "Welcome!"), ("+16505550006", "Welcome!")]

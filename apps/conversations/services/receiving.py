@@ -96,6 +96,7 @@ class ReceiveBatch:
     wamids: dict = field(default_factory=dict)  # workspace id -> the batch's wamids already stored
     conversations: dict = field(default_factory=dict)  # (contact id, number id) -> current Conversation
     auto_replies: dict = field(default_factory=dict)  # workspace id -> has enabled auto-reply rules
+    created: set = field(default_factory=set)  # contacts this batch created, until their first message
 
     def forget(self) -> None:
         """Rows moved under the batch (a contact merge): read them again from here on."""
@@ -107,8 +108,10 @@ class ReceiveBatch:
 
 def inbound_batch_prepare(*, items: list, batch: ReceiveBatch) -> None:
     """Lock the batch's known senders (per workspace in id order, each in phone order: the receive road's
-    lock order), then read their stored wamids and current conversations: three queries per workspace
-    and number instead of three per message."""
+    lock order), create the unknown ones together (then lock them, in phone order) and open their first
+    conversations together, then read the stored wamids and current conversations: a few queries per
+    workspace and number instead of three per message (and some eight per first message: a burst of new
+    customers used to queue behind one another)."""
     from apps.contacts import services as contact_services
 
     by_workspace: dict[str, list] = defaultdict(list)
@@ -124,7 +127,13 @@ def inbound_batch_prepare(*, items: list, batch: ReceiveBatch) -> None:
         workspace, pairs = workspaces[workspace_id], by_workspace[workspace_id]
         contacts = contact_services.contacts_lock_by_phone(
             workspace=workspace, senders=[(item.from_phone, item.wa_id) for item, _ in pairs])
+        new, created = contact_services.contacts_create_for_inbound(workspace=workspace, known=contacts, senders=[
+            {"phone": item.from_phone, "wa_id": item.wa_id, "bsuid": item.bsuid, "profile_name": item.profile_name,
+             "parent_bsuid": getattr(item, "parent_bsuid", None), "username": getattr(item, "username", None)}
+            for item, _ in pairs])
+        contacts = {**contacts, **new}
         batch.contacts[workspace_id] = contacts
+        batch.created.update(created)
         batch.preloaded.update(c.pk for c in contacts.values())
         batch.wamids[workspace_id] = set(Message.objects.filter(
             workspace=workspace, provider_message_id__in=[item.wamid for item, _ in pairs])
@@ -135,6 +144,14 @@ def inbound_batch_prepare(*, items: list, batch: ReceiveBatch) -> None:
             current = threads.conversations_current(workspace=workspace, contact_ids=[c.pk for c in contacts.values()],
                                                     phone_number=number,
                                                     channel_kind=Conversation.ChannelKind.WHATSAPP)
+            # A new sender's first conversation on the number it wrote to, opened for all of them at once.
+            phones = {contact_services.inbound_sender_phone(item.from_phone, item.wa_id)
+                      for item, n in pairs if n.pk == number.pk}
+            first = [c.pk for phone, c in new.items() if phone in phones and c.pk not in current]
+            if first:
+                current.update(threads.conversations_get_or_open(
+                    workspace=workspace, contact_ids=first, phone_number=number,
+                    channel_kind=Conversation.ChannelKind.WHATSAPP))
             batch.conversations.update(((cid, number.pk), conv) for cid, conv in current.items())
 
 
@@ -168,6 +185,9 @@ def message_inbound_receive(*, item, numbers: dict | None = None, batch: Receive
             batch.forget()
     if batch is not None and created and contact.phone and workspace.pk in batch.contacts:
         batch.contacts[workspace.pk][contact.phone] = contact
+    if batch is not None and contact.pk in batch.created:  # the batch created it for this, its first message
+        batch.created.discard(contact.pk)
+        created = True
     # Duplicates are checked once the contact row is locked (by the upsert): a concurrent writer of the
     # same wamid has committed by now, so this look cannot miss it. A batch read its wamids after locking
     # its senders, so for those senders that read is as good.
