@@ -20,6 +20,7 @@ from apps.core.hooks import contact_mergers
 from apps.core.models import Workspace
 from apps.core.scoping import waba_scoped
 from apps.core.services import event_append
+from apps.core.sql import CompiledRead
 
 MAX_TAG_CHARS = 64
 MAX_TAGS = 100
@@ -438,8 +439,14 @@ def contacts_lock_by_phone(*, workspace: Workspace, senders: list[tuple[str | No
     phones = sorted({p for p in (_safe_phone(phone, wa_id) for phone, wa_id in senders) if p})
     if not phones:
         return {}
-    return {c.phone: c for c in Contact.objects.select_for_update().filter(workspace=workspace, phone__in=phones)
-            .order_by("phone")}
+    return {c.phone: c for c in _contacts_locked_by_phone(workspace_id=workspace.pk, phones=phones)}
+
+
+def _contacts_locked_by_phone_query(workspace_id: str, phones: list[str]):
+    return Contact.objects.select_for_update().filter(workspace_id=workspace_id, phone__in=phones).order_by("phone")
+
+
+_contacts_locked_by_phone = CompiledRead(_contacts_locked_by_phone_query)  # once per receive batch
 
 
 # --- consent ledger --------------------------------------------------------------------------------

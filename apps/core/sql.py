@@ -117,6 +117,74 @@ def execute_together(statements: list[tuple[str, list]], *, alias: str = "defaul
             cursor.execute(sql, params)
 
 
+class CompiledRead:
+    """A hot read whose SQL Django compiles once per process and shape, then runs with the caller's values.
+
+    Compiling is most of a small query's cost in CPU (0.3-0.7 ms each, measured on the receive road, against
+    0.1-0.2 ms for the round trip), and a hot path's reads have a handful of fixed shapes. `build` takes the
+    values as keyword arguments (strings, lists of strings, or None) and returns the queryset; calling the
+    read returns what iterating that queryset returns: model instances, select_related filled in, deferred
+    fields deferred. The first call of each shape (which values are None, how long each list is) compiles
+    `build` with markers in place of the values and notes where each marker lands among the parameters; later
+    calls put the values there. A value the ORM would change on its way to the SQL (a lower-cased iexact, a
+    cast) leaves its marker unfound and is refused at compile time, so a read is either the queryset's own
+    SQL or an error. Each use is pinned to its queryset by a test (tests/core/test_compiled_read.py)."""
+
+    def __init__(self, build):
+        self._build = build
+        self._shapes: dict = {}
+
+    def __call__(self, *, using: str = "default", **values) -> list:
+        if any(isinstance(v, list | tuple) and not v for v in values.values()):
+            return list(self._build(**values).using(using))  # an empty IN: Django answers without a query
+        key = (using, tuple(sorted((name, None if v is None else len(v) if isinstance(v, list | tuple) else -1)
+                                   for name, v in values.items())))
+        shape = self._shapes.get(key)
+        if shape is None:
+            shape = self._shapes[key] = self._compile(using, values)
+        sql, slots, compiler, model, init_list, start, end, populators = shape
+        params = [value if name is None else values[name] if index < 0 else values[name][index]
+                  for name, index, value in slots]
+        with connections[using].cursor() as cursor:
+            cursor.execute(sql, params)
+            rows = cursor.fetchall()
+        objs = []
+        for row in compiler.results_iter(results=[rows]):
+            obj = model.from_db(using, init_list, row[start:end])
+            for populator in populators:
+                populator.populate(row, obj)
+            objs.append(obj)
+        return objs
+
+    def _compile(self, using: str, values: dict) -> tuple:
+        from django.db.models.query import get_related_populators
+
+        markers: dict[str, tuple[str, int]] = {}
+        marked: dict = {}
+        for name, value in values.items():
+            if value is None:
+                marked[name] = None
+            elif isinstance(value, list | tuple):
+                marked[name] = [f"\x1fcompiled-read:{name}:{i}\x1f" for i in range(len(value))]
+                markers.update((m, (name, i)) for i, m in enumerate(marked[name]))
+            else:
+                marked[name] = f"\x1fcompiled-read:{name}\x1f"
+                markers[marked[name]] = (name, -1)
+        compiler = self._build(**marked).using(using).query.get_compiler(using=using)
+        sql, params = compiler.as_sql()
+        slots = [(*markers[p], None) if isinstance(p, str) and p in markers else (None, -1, p) for p in params]
+        if {(name, index) for name, index, _ in slots if name is not None} != set(markers.values()):
+            raise TypeError("a value of this read does not reach its SQL unchanged; keep it a queryset")
+        klass_info, select = compiler.klass_info, compiler.select
+        if klass_info is None or compiler.annotation_col_map:
+            raise TypeError("a compiled read returns model instances, without annotations")
+        fields = klass_info["select_fields"]
+        start, end = fields[0], fields[-1] + 1
+        init_list = [column[0].target.attname for column in select[start:end]]
+        return (sql, slots, compiler, klass_info["model"], init_list, start, end,
+                get_related_populators(klass_info, select, using))
+
+
 # PostgreSQL's deadlock_detected and serialization_failure: the transaction lost a race and may simply run again.
 TRANSIENT_SQLSTATES = ("40P01", "40001")
 

@@ -6,6 +6,7 @@ from django.db.models import QuerySet
 
 from apps.core.errors import PhoneNotFound, ValidationFailed
 from apps.core.models import Workspace
+from apps.core.sql import CompiledRead
 from apps.wabas.models import EmailChannel, PhoneNumber, Waba
 
 
@@ -39,12 +40,17 @@ def phone_number_for_send(*, tenant_workspace: Workspace, waba_id: str = "",
     return numbers[0]
 
 
+def _phone_number_by_meta_id_query(meta_phone_number_id: str) -> QuerySet[PhoneNumber]:
+    return PhoneNumber.objects.select_related("waba", "workspace").filter(
+        meta_phone_number_id=meta_phone_number_id).order_by("pk")[:1]
+
+
+_phone_number_by_meta_id = CompiledRead(_phone_number_by_meta_id_query)  # every stored webhook's first read
+
+
 def phone_number_by_meta_id(meta_phone_number_id: str) -> PhoneNumber | None:
-    return (
-        PhoneNumber.objects.select_related("waba", "workspace")
-        .filter(meta_phone_number_id=meta_phone_number_id)
-        .first()
-    )
+    found = _phone_number_by_meta_id(meta_phone_number_id=str(meta_phone_number_id))
+    return found[0] if found else None
 
 
 def phone_number_get(*, phone_number_id: str) -> PhoneNumber | None:

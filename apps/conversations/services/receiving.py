@@ -29,7 +29,7 @@ from apps.conversations.services.flow_answers import flow_of_response, flow_resp
 from apps.conversations.services.receipts import ProcessLater, StatusResult, message_statuses_apply  # noqa: F401
 from apps.core.models import Workspace
 from apps.core.services import event_append_many
-from apps.core.sql import execute_together, insert_statement
+from apps.core.sql import CompiledRead, execute_together, insert_statement
 from apps.wabas import selectors as waba_selectors
 from apps.wabas.models import PhoneNumber, Waba
 
@@ -135,9 +135,8 @@ def inbound_batch_prepare(*, items: list, batch: ReceiveBatch) -> None:
         batch.contacts[workspace_id] = contacts
         batch.created.update(created)
         batch.preloaded.update(c.pk for c in contacts.values())
-        batch.wamids[workspace_id] = set(Message.objects.filter(
-            workspace=workspace, provider_message_id__in=[item.wamid for item, _ in pairs])
-            .values_list("provider_message_id", flat=True))
+        batch.wamids[workspace_id] = {m.provider_message_id for m in _stored_wamids(
+            workspace_id=workspace_id, wamids=[item.wamid for item, _ in pairs])}
         if not contacts:
             continue
         for number in {number.pk: number for _, number in pairs}.values():
@@ -153,6 +152,14 @@ def inbound_batch_prepare(*, items: list, batch: ReceiveBatch) -> None:
                     workspace=workspace, contact_ids=first, phone_number=number,
                     channel_kind=Conversation.ChannelKind.WHATSAPP))
             batch.conversations.update(((cid, number.pk), conv) for cid, conv in current.items())
+
+
+def _stored_wamids_query(workspace_id: str, wamids: list[str]):
+    return Message.objects.filter(workspace_id=workspace_id, provider_message_id__in=wamids).only(
+        "provider_message_id")
+
+
+_stored_wamids = CompiledRead(_stored_wamids_query)  # once per receive batch
 
 
 def message_inbound_receive(*, item, numbers: dict | None = None, batch: ReceiveBatch | None = None) -> InboundResult:
@@ -344,10 +351,17 @@ def inbound_after_commit(*, message_id: str, contact_created: bool, consent_keyw
         logger.exception("auto-reply for %s failed", message_id)
 
 
-def _workspace_has_auto_replies(workspace_id: str) -> bool:
+def _auto_reply_rule_query(workspace_id: str):
     from apps.conversations.models import AutoReplyRule
 
-    return AutoReplyRule.objects.filter(workspace_id=workspace_id, enabled=True).exists()
+    return AutoReplyRule.objects.filter(workspace_id=workspace_id, enabled=True).only("pk")[:1]
+
+
+_an_auto_reply_rule = CompiledRead(_auto_reply_rule_query)  # once per receive batch
+
+
+def _workspace_has_auto_replies(workspace_id: str) -> bool:
+    return bool(_an_auto_reply_rule(workspace_id=workspace_id))
 
 
 def _optout_confirmation_send(*, message_id: str) -> None:

@@ -9,15 +9,26 @@ from django.db import connection
 from apps.contacts.models import Contact
 from apps.conversations.models import Conversation
 from apps.core.models import Workspace
+from apps.core.sql import CompiledRead
 from apps.wabas.models import PhoneNumber
+
+
+def _current_query(workspace_id: str, contact_ids: list[str], phone_number_id: str | None, channel_kind: str):
+    # One open thread per (contact, number, channel): the cnv_one_open constraint's key.
+    return Conversation.objects.filter(
+        workspace_id=workspace_id, contact_id__in=contact_ids, phone_number_id=phone_number_id,
+        channel_kind=channel_kind,
+    ).exclude(state=Conversation.State.RESOLVED).order_by("created_at")
+
+
+_current_read = CompiledRead(_current_query)  # every send and every receive batch
 
 
 def _current(*, workspace: Workspace, contact_ids: list[str], phone_number: PhoneNumber | None,
              channel_kind: str) -> dict[str, Conversation]:
-    # One open thread per (contact, number, channel): the cnv_one_open constraint's key.
-    return {c.contact_id: c for c in Conversation.objects.filter(
-        workspace=workspace, contact_id__in=contact_ids, phone_number=phone_number, channel_kind=channel_kind,
-    ).exclude(state=Conversation.State.RESOLVED).order_by("created_at")}
+    return {c.contact_id: c for c in _current_read(
+        workspace_id=workspace.pk, contact_ids=list(contact_ids),
+        phone_number_id=phone_number.pk if phone_number is not None else None, channel_kind=str(channel_kind))}
 
 
 def conversations_current(*, workspace: Workspace, contact_ids: list[str], phone_number: PhoneNumber | None,
