@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 
 from asgiref.sync import async_to_sync
@@ -37,12 +39,29 @@ def _check_broker() -> str:
 
 
 def _check_channel_layer() -> str:
+    """A message round trip through the layer, in one event loop (a pub/sub layer's channel lives in the loop
+    that made it), bounded in time, and the probe's channel let go afterwards."""
     from channels.layers import get_channel_layer
 
-    layer = get_channel_layer()
-    channel = async_to_sync(layer.new_channel)()
-    async_to_sync(layer.send)(channel, {"type": "readyz.ping"})
-    message = async_to_sync(layer.receive)(channel)
+    async def round_trip() -> dict:
+        layer = get_channel_layer()
+        channel = await layer.new_channel()
+        await layer.send(channel, {"type": "readyz.ping"})
+        async with asyncio.timeout(2):  # a timeout cancels the receive, which lets the channel go
+            message = await layer.receive(channel)
+        # Channels has no "delete channel": a cancelled receive is how a layer drops one (the pub/sub layer
+        # unsubscribes it), so a probe every few seconds does not pile up subscriptions.
+        pending = asyncio.ensure_future(layer.receive(channel))
+        await asyncio.sleep(0)
+        pending.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await pending
+        return message
+
+    try:
+        message = async_to_sync(round_trip)()
+    except TimeoutError:
+        return "no reply within 2 s"
     return "ok" if message.get("type") == "readyz.ping" else "unexpected reply"
 
 

@@ -39,3 +39,39 @@ def test_heartbeat_task_stamps_redis_and_readyz_reports_its_age():
     heartbeat()
     age = Client().get("/readyz").json()["background"]["last_heartbeat_age_seconds"]
     assert 0 <= age < 5
+
+
+_LAYERS = {
+    "pubsub": {"BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer", "CONFIG": {"prefix": "asgi:readyz-test:"}},
+    "lists": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"prefix": "asgi-readyz-test"}},
+}
+
+
+@pytest.mark.parametrize("kind", sorted(_LAYERS))
+def test_the_channel_layer_probe_round_trips_and_lets_its_channel_go(settings, kind):
+    """Under Daphne the check runs in a worker thread and hops back into the server's one event loop, where
+    the layer lives for good: a probe every few seconds must not leave a subscription behind each time."""
+    import asyncio
+
+    from asgiref.sync import sync_to_async
+    from channels.layers import channel_layers
+
+    from apps.core.redis import get_redis
+    from apps.core.views import _check_channel_layer
+
+    if not settings.REDIS_URL:
+        pytest.skip("the Redis channel layers need REDIS_URL")
+    settings.CHANNEL_LAYERS = {"default": {**_LAYERS[kind], "CONFIG": {**_LAYERS[kind]["CONFIG"],
+                                                                      "hosts": [settings.REDIS_URL]}}}
+    channel_layers.backends.clear()
+    redis = get_redis()
+
+    async def probes() -> list[int]:
+        answers = [await sync_to_async(_check_channel_layer)() for _ in range(3)]
+        assert answers == ["ok"] * 3
+        return len(redis.pubsub_channels("asgi:readyz-test:*"))
+
+    try:
+        assert asyncio.run(probes()) == 0
+    finally:
+        channel_layers.backends.clear()
