@@ -83,14 +83,22 @@ so runs minutes apart differ by 1.5x: read the ranges, not one run), --rate 100 
   (in process: 10 first messages 133 -> 48 ms a batch). The default run (every customer new at the clock's
   start) is then no worse than the warm one: p99 74, 97, 86 ms beside --warm-customers 82, 88, 85 ms,
   alternating, in a noisier hour (all ~200 ms before, against ~100 warm).
-- Tried and not kept: the channels-redis pub/sub layer (one PUBLISH per push, fan-out in the process:
-  p99 51-105 ms, no better), psycopg server-side binding (more round trips: execute_together's statements
-  go one by one), two drainers with batches of 3 (p99 132-144 ms: they queue on the workspace's counter).
+- The receive batch's five hot reads compile their SQL once per shape (core.sql.CompiledRead): in process a
+  batch of two returning customers 16-17 -> 10-12 ms, its CPU 9.5-10 -> 5.2-6 ms. Then, alternating cold and
+  --warm-customers: p99 89, 60, 63 ms cold and 62, 104, 50 ms warm (worker 12.2-13.3 CPU s a run, was 14-15).
+- Then the channel layer: Redis pub/sub (channels-redis's RedisPubSubChannelLayer: one PUBLISH per push, each
+  web process hands it to its sockets) against the list layer, alternating, --warm-customers:
+  pub/sub p50 23.9, 24.2, 24.4 ms, p99 45.1, 47.9, 43.3 ms; lists p50 29.2, 29.5, 40.5 ms, p99 55.5, 50.6,
+  72.4 ms; zero lost, in order, in all six; the WebSocket process 8.3-9.0 CPU s against 10.5-11.7. Pub/sub
+  is now the default (CHANNEL_LAYER=lists goes back). Before the compiled reads it measured no better (p99
+  51 and 105 ms): the worker was then the bottleneck.
+- Tried and not kept: psycopg server-side binding (more round trips: execute_together's statements go one
+  by one), two drainers with batches of 3 (p99 132-144 ms: they queue on the workspace's counter).
 Where a webhook's time goes now: the worker, stored -> processed p50 15-30 ms, p99 35-70 ms; in process a
 batch of 1-2 returning customers costs 10-14 ms of which 6-8.5 ms is Python (the ORM compiling and building
 ~10 queries: a small query costs 0.3-0.7 ms to compile alone), and the box's two cores are 85% busy at 100/s
 (worker 0.65, PostgreSQL 0.34, web A 0.30, web B 0.21, this client 0.16 cores). p99 <= 50 ms at 100/s is
-shown in some runs, not reliably, on this box.
+shown in some runs, not reliably, on this box (before the two changes above).
 """
 
 from __future__ import annotations
@@ -461,8 +469,9 @@ async def run_bench(args) -> int:
     print(f"inbox latency bench  run={run}  rate={args.rate}/s  duration={args.duration}s  messages={total}  "
           f"customers={args.customers}{' (known before the clock)' if args.warm_customers else ''}  "
           f"agents connected={args.agents}")
-    print(f"  channel layer: {layer_cfg['BACKEND'].rsplit('.', 1)[-1]} capacity="
-          f"{layer_cfg.get('CONFIG', {}).get('capacity')}  (ws on :{ws_port}, webhooks on :{post_port}, worker apart)")
+    capacity = layer_cfg.get("CONFIG", {}).get("capacity")
+    print(f"  channel layer: {layer_cfg['BACKEND'].rsplit('.', 1)[-1]}{f' capacity={capacity}' if capacity else ''}"
+          f"  (ws on :{ws_port}, webhooks on :{post_port}, worker apart)")
     print(f"  webhook answers: {sum(1 for s in statuses if s == 200)}/{total} x 200")
     print(f"  POST /webhooks/meta -> WebSocket: p50 {ms(pct(latencies, 0.5))}  p90 {ms(pct(latencies, 0.9))}  "
           f"p99 {ms(pct(latencies, 0.99))}  max {ms(max(latencies) if latencies else float('nan'))}")
