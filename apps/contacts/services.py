@@ -20,7 +20,7 @@ from apps.core.hooks import contact_mergers
 from apps.core.models import Workspace
 from apps.core.scoping import waba_scoped
 from apps.core.services import event_append
-from apps.core.sql import CompiledRead
+from apps.core.sql import CompiledRead, insert_run, insert_statement
 
 MAX_TAG_CHARS = 64
 MAX_TAGS = 100
@@ -426,9 +426,9 @@ def contacts_create_for_inbound(*, workspace: Workspace, senders: list[dict], kn
                 username=sender.get("username") or "")
     if not new:
         return {}, set()
-    Contact.objects.bulk_create([new[phone] for phone in sorted(new)], ignore_conflicts=True)
-    found = {c.phone: c for c in Contact.objects.select_for_update().filter(workspace=workspace, phone__in=sorted(new))
-             .order_by("phone")}
+    rows = [new[phone] for phone in sorted(new)]
+    insert_run(rows, insert_statement(rows, skip_conflicts=True))
+    found = {c.phone: c for c in _contacts_locked_by_phone(workspace_id=workspace.pk, phones=sorted(new))}
     return found, {c.pk for phone, c in found.items() if c.pk == new[phone].pk}
 
 

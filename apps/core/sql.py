@@ -9,18 +9,19 @@ from django.db.models.fields import AutoFieldMixin
 _insert_sql: dict[tuple[type[Model], int, str], tuple[str, list]] = {}
 
 
-def insert_statement(objs: list[Model]) -> tuple[str, list]:
+def insert_statement(objs: list[Model], *, skip_conflicts: bool = False) -> tuple[str, list]:
     """The INSERT of these new instances of one model, as (sql, params): what bulk_create would write
     (every concrete field after pre_save, so auto_now and defaults apply), with the SQL built once per
     model and row count, as compiling it is most of bulk_create's cost for one row on a hot path. Build
     it before opening a transaction to keep Python out of the time the transaction holds its locks.
-    For models whose primary key is set in Python (our prefixed ids), not auto-increment ones."""
+    For models whose primary key is set in Python (our prefixed ids), not auto-increment ones.
+    skip_conflicts: ON CONFLICT DO NOTHING, as bulk_create(ignore_conflicts=True) writes it."""
     model = type(objs[0])
     meta = model._meta
     if isinstance(meta.pk, AutoFieldMixin):
         raise TypeError(f"insert_new needs a primary key set in Python; {model.__name__} auto-increments")
     connection = connections[router.db_for_write(model)]
-    key = (model, len(objs), connection.alias)
+    key = (model, len(objs), connection.alias, skip_conflicts)
     cached = _insert_sql.get(key)
     if cached is None:
         fields = list(meta.concrete_fields)
@@ -28,7 +29,7 @@ def insert_statement(objs: list[Model]) -> tuple[str, list]:
         row = "(" + ", ".join(["%s"] * len(fields)) + ")"
         # Identifiers come from the model's metadata, quoted; values are parameters.
         sql = (f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) VALUES "  # noqa: S608
-               + ", ".join([row] * len(objs)))
+               + ", ".join([row] * len(objs)) + (" ON CONFLICT DO NOTHING" if skip_conflicts else ""))
         cached = _insert_sql[key] = (sql, fields)
     sql, fields = cached
     params = []

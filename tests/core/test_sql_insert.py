@@ -63,3 +63,15 @@ def test_psycopg_caches_the_parse_of_large_statements():
 
     assert _queries.MAX_CACHED_STATEMENT_PARAMS >= 256
     assert _queries.MAX_CACHED_STATEMENT_LENGTH >= 16384
+
+
+def test_skip_conflicts_leaves_a_taken_unique_key_to_its_row_as_bulk_create_ignore_conflicts_does(workspace):
+    from apps.contacts.models import Contact
+    from apps.core.sql import insert_run, insert_statement
+
+    existing = Contact.objects.create(workspace=workspace, phone="+16505550001", name="First")
+    rows = [Contact(workspace=workspace, phone="+16505550001", name="Second"),
+            Contact(workspace=workspace, phone="+16505550002", name="Third")]
+    insert_run(rows, insert_statement(rows, skip_conflicts=True))
+    assert sorted(Contact.objects.filter(workspace=workspace).values_list("pk", "name")) == sorted(
+        [(existing.pk, "First"), (rows[1].pk, "Third")])
