@@ -127,16 +127,20 @@ class CompiledRead:
     read returns what iterating that queryset returns: model instances, select_related filled in, deferred
     fields deferred. The first call of each shape (which values are None, how long each list is) compiles
     `build` with markers in place of the values and notes where each marker lands among the parameters; later
-    calls put the values there. A value the ORM would change on its way to the SQL (a lower-cased iexact, a
+    calls put the values there (lists of up to MAX_LIST values). A value the ORM would change on its way to the SQL (a lower-cased iexact, a
     cast) leaves its marker unfound and is refused at compile time, so a read is either the queryset's own
     SQL or an error. Each use is pinned to its queryset by a test (tests/core/test_compiled_read.py)."""
+
+    # A list longer than this runs as the plain queryset: one cached shape per length stays a short list, and
+    # compiling is a small part of a long read anyway.
+    MAX_LIST = 64
 
     def __init__(self, build):
         self._build = build
         self._shapes: dict = {}
 
     def __call__(self, *, using: str = "default", **values) -> list:
-        if any(isinstance(v, list | tuple) and not v for v in values.values()):
+        if any(isinstance(v, list | tuple) and not 0 < len(v) <= self.MAX_LIST for v in values.values()):
             return list(self._build(**values).using(using))  # an empty IN: Django answers without a query
         key = (using, tuple(sorted((name, None if v is None else len(v) if isinstance(v, list | tuple) else -1)
                                    for name, v in values.items())))

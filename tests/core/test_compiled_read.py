@@ -115,3 +115,16 @@ def test_values_are_parameters_not_sql(world):
     assert receiving._stored_wamids(workspace_id=workspace.pk, wamids=[hostile]) == []
     assert waba_selectors.phone_number_by_meta_id(hostile) is None
     assert Message.objects.filter(workspace=workspace).count() == 3
+
+
+def test_a_long_list_runs_as_the_plain_queryset_and_leaves_no_shape_behind(world):
+    """A campaign chunk opens conversations for hundreds of contacts: one cached SQL per list length would grow
+    with every odd-sized chunk, so such a read is the queryset itself."""
+    workspace, number = world
+    contacts = list(Contact.objects.filter(workspace=workspace))
+    ids = [c.pk for c in contacts] + [f"ct_missing{n}" for n in range(CompiledRead.MAX_LIST)]
+    shapes = len(threads._current_read._shapes)
+    compiled = threads.conversations_current(workspace=workspace, contact_ids=ids, phone_number=number)
+    assert len(threads._current_read._shapes) == shapes
+    _same(sorted(compiled.values(), key=lambda c: c.created_at),
+          threads._current_query(workspace.pk, ids, number.pk, "whatsapp"))
