@@ -9,7 +9,7 @@ from django.db import connection
 from apps.contacts.models import Contact
 from apps.conversations.models import Conversation
 from apps.core.models import Workspace
-from apps.core.sql import CompiledRead, insert_run, insert_statement
+from apps.core.sql import CompiledRead
 from apps.wabas.models import PhoneNumber
 
 
@@ -52,10 +52,12 @@ def conversations_get_or_open(*, workspace: Workspace, contact_ids: list[str], p
                      channel_kind=channel_kind)
     missing = [cid for cid in dict.fromkeys(contact_ids) if cid not in found]
     if missing:
-        rows = [Conversation(workspace=workspace, contact_id=cid, phone_number=phone_number, channel_kind=channel_kind,
-                             state=Conversation.State.OPEN, last_message_at=now, opened_by=opened_by,
-                             social_account=social_account) for cid in missing]
-        insert_run(rows, insert_statement(rows, skip_conflicts=True))  # bulk_create(ignore_conflicts), SQL built once
+        # bulk_create, not insert_statement: a campaign's chunks come in any size, and that SQL is cached per size.
+        Conversation.objects.bulk_create([
+            Conversation(workspace=workspace, contact_id=cid, phone_number=phone_number, channel_kind=channel_kind,
+                         state=Conversation.State.OPEN, last_message_at=now, opened_by=opened_by,
+                         social_account=social_account)
+            for cid in missing], ignore_conflicts=True)
         # Ours, or the one a concurrent opener committed first (the insert waited for it).
         found.update(_current(workspace=workspace, contact_ids=missing, phone_number=phone_number,
                               channel_kind=channel_kind))
